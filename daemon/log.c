@@ -1,0 +1,66 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+static _Atomic int log_level = LOG_LEVEL_INFO;
+static bool log_to_stderr = true;
+static bool log_to_syslog;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const int syslog_priorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+void log_setup(bool use_stderr, bool use_syslog)
+{
+    log_to_stderr = use_stderr;
+    log_to_syslog = use_syslog;
+    if (use_syslog)
+        openlog("massaged", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_set_level(log_level_t level)
+{
+    atomic_store(&log_level, (int)level);
+}
+
+log_level_t log_get_level(void)
+{
+    return (log_level_t)atomic_load(&log_level);
+}
+
+int log_level_parse(const char *name, log_level_t *out)
+{
+    for (int i = 0; i <= LOG_LEVEL_DEBUG; i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            *out = (log_level_t)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+void log_msg(log_level_t level, const char *fmt, ...)
+{
+    if ((int)level > atomic_load(&log_level))
+        return;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (log_to_syslog)
+        syslog(syslog_priorities[level], "%s", text);
+    if (log_to_stderr) {
+        char line[1100];
+        int n = snprintf(line, sizeof line, "massaged: %s: %s\n", level_names[level], text);
+        if (n > (int)sizeof line - 1)
+            n = (int)sizeof line - 1;
+        ssize_t written = write(STDERR_FILENO, line, (size_t)n);
+        (void)written; /* nothing sensible to do when stderr is gone */
+    }
+}
