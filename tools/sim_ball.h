@@ -1,0 +1,196 @@
+/* sim_ball: physics simulation of the trigger-point massage ball.
+ *
+ * Produces the ball's sensor samples in physical units (sample_t: absolute
+ * pressure in pascal, acceleration in g, rotation in deg/s, device axes) for
+ * a randomised but seeded treatment session: idle moments, rolling along the
+ * calf, holds on knots with flex cycles and rocking, button presses; and
+ * reports the ground truth (what a careful labeller would mark) as event_t
+ * values. docs/SIMULATOR.md ("Massage ball") defines each truth interval
+ * precisely, since detectors are scored against them.
+ *
+ * The state is a plain struct the caller owns (no heap, no pointers), set up
+ * by sim_ball_init() from a settings struct; the same settings and seed give
+ * bit-identical samples and truth. One thread at a time per sim_ball_t.
+ */
+#ifndef MASSAGED_SIM_BALL_H
+#define MASSAGED_SIM_BALL_H
+
+#include <stdint.h>
+
+#include "event.h"
+#include "sample.h"
+#include "sim_rng.h"
+
+/* Hard cases: phenomena that look a little like an event but are not one
+ * (or are a weak form of one). Off by default; see docs/SIMULATOR.md. */
+#define SIM_BALL_BREATHING 0x01    /* 0.2-0.4 Hz load modulation of a few % */
+#define SIM_BALL_SWAY 0x02         /* slow 0.05-0.5 Hz load and tilt changes */
+#define SIM_BALL_TREMOR 0x04       /* 8-12 Hz acceleration tremor, no load rise */
+#define SIM_BALL_WEAK_FLEX 0x08    /* some flexes rise only 3-8 %, weak MMG */
+#define SIM_BALL_PARTIAL_FLEX 0x10 /* some flexes last only 0.5-1.5 s */
+#define SIM_BALL_ROCK_NO_FLEX 0x20 /* some holds rock and never flex */
+#define SIM_BALL_WEIGHT_SHIFT 0x40 /* load steps of 5-15 % in holds, no MMG */
+#define SIM_BALL_HANDLING 0x80     /* unloaded ball picked up and turned in the hand */
+#define SIM_BALL_HARD_ALL 0xff
+
+/* Bits returned by sim_ball_step(). */
+#define SIM_BALL_BUTTON_DOWN 0x1 /* the button was pressed at this sample */
+#define SIM_BALL_BUTTON_UP 0x2   /* the button was released at this sample */
+#define SIM_BALL_END 0x4         /* this was the last sample of the session */
+
+typedef struct {
+    float rate_hz;          /* samples per second, 100..10000; the device uses 1000 */
+    double duration_s;      /* session length in seconds; 0 = endless */
+    float body_load_n;      /* typical load the user puts on the ball, newton;
+                               0 = drawn per seed from 100..400 */
+    float noise;            /* multiplier of sensor noise and bias; 1 = typical, 0 = ideal */
+    int hard_cases;         /* SIM_BALL_* hard-case flags */
+    float ambient_pa;       /* ambient air pressure, pascal */
+    float rock_probability; /* chance, 0..1, that a hold contains a rocking episode */
+    float mark_probability; /* chance, 0..1, that the user marks a hold with the button */
+} sim_ball_settings_t;
+
+/* rate 1000 Hz, endless, random load, noise 1, no hard cases, 101325 Pa,
+ * rocking in 35 % of holds, marks at 60 % of holds. */
+extern const sim_ball_settings_t sim_ball_default;
+
+/* Most activities a hold is planned as (rests, flexes, rocks, shifts). */
+#define SIM_BALL_MAX_PLAN 32
+/* Entries of the load to pressure table. */
+#define SIM_BALL_TABLE 257
+
+/* A biquad filter, transposed direct form II. */
+typedef struct {
+    float b0, b1, b2, a1, a2;
+    float z1, z2;
+} sim_ball_biquad_t;
+
+/* One activity of a hold's plan. */
+typedef struct {
+    int kind;            /* internal activity kind */
+    uint64_t len;        /* samples */
+    uint64_t up, down;   /* flex ramps, samples */
+    float rise;          /* flex: load rise as a fraction of the resting load */
+    float release;       /* flex: fraction the resting load drops at its end; shift: step */
+    float mmg_hz;        /* flex: centre of the MMG band */
+    float mmg_pa;        /* flex: plateau MMG rms in pascal */
+    float freq_hz;       /* rock: rocking frequency */
+    float amplitude_deg; /* rock: zero-to-peak rotation */
+    float load_mod;      /* rock: load modulation, fraction */
+    int weak, partial;   /* flex: hard-case kind, for the truth fields */
+} sim_ball_activity_t;
+
+/* The whole state. Plain data, owned by the caller; treat as opaque. */
+typedef struct sim_ball {
+    sim_ball_settings_t set;
+    sim_rng_t rng;
+    double dt;        /* seconds per sample */
+    uint64_t n;       /* index of the next sample */
+    uint64_t n_end;   /* samples in the session; 0 = endless */
+    int finished;     /* truth closed; no more truth is emitted */
+    uint32_t next_id; /* id of the next truth event */
+
+    /* Person and ball, drawn per session. */
+    float load_n;                        /* typical body load, newton */
+    float table_step_n;                  /* load per table entry, newton */
+    float dp_table[SIM_BALL_TABLE];      /* pressure rise in pascal at load i * step */
+    float p_inflation;                   /* unloaded overpressure of the sealed ball, pascal */
+    float mmg_centre_hz;                 /* this person's typical MMG band centre */
+    float mmg_scale_pa;                  /* this person's typical MMG rms, pascal */
+    float mmg_mg_per_pa;                 /* acceleration MMG per pressure MMG, mg/Pa */
+    float release_rate;                  /* typical per-flex release fraction */
+    float roll_speed_dps;                /* this person's typical rolling rate */
+    float sigma_p, sigma_acc, sigma_gyr; /* sensor noise rms: Pa, g, deg/s */
+    float acc_bias[3], acc_gain[3], gyr_bias[3];
+    float tremor_dir[3];  /* world direction of the tremor */
+    float mmg_lateral[3]; /* world direction of lateral MMG */
+
+    /* Script. */
+    int phase;                   /* internal session phase */
+    uint64_t seg_start, seg_len; /* current segment, samples */
+    int plan_n, plan_i;          /* hold plan */
+    sim_ball_activity_t plan[SIM_BALL_MAX_PLAN];
+    double roll_target_end;                 /* roll: seconds; strokes stop after this */
+    float roll_axis_deg;                    /* roll: world heading of the rotation axis */
+    float stroke_peak_dps, stroke_axis_deg; /* current stroke: signed peak rate, axis */
+    uint64_t stroke_ramp;                   /* current stroke: ramp length, samples */
+    float rock_axis_deg;                    /* hold: heading of the rocking axis */
+    float level_from, level_to;             /* load-on / unload ramp: on-body factor */
+    float hold_level;                       /* resting load of a hold relative to load_n */
+    int next_after_hold;                    /* internal phase to go to after a ramp */
+
+    /* Continuous processes. */
+    float on_body;                    /* 0 unloaded .. 1 user on the ball */
+    float base_n, base_target_n;      /* resting load, smoothed and target */
+    float flex_n;                     /* load added by the current flex/rock/shift, newton */
+    float mmg_level;                  /* 0..1 envelope of MMG */
+    float fluct, fluct_a, fluct_g;    /* slow load fluctuation (1st-order low-pass) */
+    float micro[3], micro_a, micro_g; /* postural micro-rotation, deg/s */
+    double breath_phase, sway_phase;  /* radians */
+    float breath_hz, breath_depth, sway_hz, sway_depth, sway_tilt_deg;
+    float sway_axis[3];
+    float creep_pa, creep_a;      /* rubber creep, pascal, and its filter constant */
+    float p_lag_pa, p_lag_a;      /* fast air/rubber response, pascal */
+    double thermal_pa, thermal_a; /* warming of the ball against the body */
+    double weather_pa;            /* slow ambient random walk, pascal */
+    float bias_walk_g;            /* gyro bias random-walk step, deg/s per sample */
+    double q[4];                  /* orientation, sensor (body) frame to world: w, x, y, z */
+    float vel[3];                 /* ball centre velocity, m/s, world */
+    float rot_prev[3];            /* previous world angular rate, deg/s */
+    sim_ball_biquad_t mmg_bp, mmg_lp, mmg_bp2, mmg_lp2; /* MMG: normal and lateral */
+    float mmg_norm;   /* scales unit white noise to unit-rms MMG */
+    float mmg_pa_now; /* current flex's plateau MMG rms, pascal */
+    sim_ball_biquad_t tremor_bp;
+    float tremor_norm, tremor_mg, tremor_pa; /* tremor rms: g.. see .c */
+    uint64_t tremor_start, tremor_end;       /* samples */
+    float click_env;                         /* button click transient */
+    double click_phase;
+
+    /* Buttons. */
+    uint64_t press_at, release_at; /* samples; UINT64_MAX = none pending */
+
+    /* Open truth intervals: start sample, or UINT64_MAX when closed. */
+    uint64_t roll_open, hold_open, flex_open, rock_open;
+    double roll_rate_sum; /* for the roll's mean rotation rate */
+    uint64_t roll_rate_count;
+    int hold_flexes, hold_rocks;
+    float hold_first_rest_pa, hold_last_rest_pa; /* noiseless resting pressure */
+    float hold_first_rise_pa, hold_last_rise_pa;
+    float hold_load_start_n;
+    float flex_rest_pa, flex_rise_pa;
+    int flex_index;
+} sim_ball_t;
+
+/* Sets up a session: copies the settings, draws the person, ball, sensor and
+ * script from seed. No allocation. Returns 0, or -EINVAL for settings out of
+ * range (rate, negative duration/load/noise, probabilities outside 0..1). */
+int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t seed);
+
+/* Produces the next sample into *out: t_dev = index / rate_hz seconds of true
+ * device time from 0, p in pascal, acc in g, gyr in deg/s (device axes).
+ * Every truth interval that ends at or before this sample's time (end times
+ * are the time of the first sample no longer inside, see SIMULATOR.md) is
+ * passed to truth (may be NULL) as phase EVENT_END with t_start_dev and t_dev
+ * and type "roll", "hold", "flex" or "rock" plus fields; a button press is
+ * passed as type "mark", EVENT_INSTANT, at its sample's time. Inner intervals
+ * are reported before the hold that contains them. The event is valid during
+ * the call only. Returns a set of SIM_BALL_BUTTON_DOWN / SIM_BALL_BUTTON_UP
+ * (the button changed at this sample) and SIM_BALL_END (the last sample of
+ * a session with a duration: truth still open was closed at duration_s).
+ * Called after the end, it goes on producing unloaded samples, with no
+ * truth, and returns SIM_BALL_END. Never allocates. */
+int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth_ctx);
+
+/* Closes the truth intervals still open at the time of the next sample (the
+ * end of what was produced) and reports them; afterwards no more truth is
+ * emitted. For endless sessions stopped by the caller; harmless after
+ * SIM_BALL_END and when called twice. */
+void sim_ball_finish(sim_ball_t *s, event_sink_fn truth, void *truth_ctx);
+
+/* Parses a comma-separated list of hard-case names ("breathing", "sway",
+ * "tremor", "weak_flex", "partial_flex", "rock_no_flex", "weight_shift",
+ * "handling", "all", "none") into SIM_BALL_* flags. Returns 0, or -EINVAL
+ * naming nothing (unknown name). */
+int sim_ball_hard_cases_parse(const char *text, int *flags);
+
+#endif
