@@ -1,0 +1,754 @@
+#include "config.h"
+
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- What a configuration may contain ----------------------------------- */
+
+/* A section is either one of a kind ([publish]) or, when per_device is set,
+ * a prefix followed by a name ([device.ball]) that may appear up to
+ * CONFIG_MAX_DEVICES times, each filling one config_device_t. */
+typedef struct {
+    const char *name; /* "publish", or a prefix such as "device." */
+    bool per_device;
+} section_def_t;
+
+static const section_def_t sections[] = {
+    {"publish", false},
+    {"log", false},
+    {"record", false},
+    {"device.", true},
+};
+
+typedef enum { KEY_INT, KEY_STRING, KEY_BOOL, KEY_ENUM } key_type_t;
+
+typedef struct {
+    const char *name;
+    int value;
+} key_choice_t;
+
+/* An extra check run after a value has been parsed into its field. Returns
+ * NULL when the value is fine, otherwise why not (a literal or text written
+ * into why[why_size]). */
+typedef const char *(*key_check_fn)(const void *field, char *why, size_t why_size);
+
+#define KEY_REQUIRED 1
+
+typedef struct {
+    const char *section; /* a sections[].name */
+    const char *name;
+    key_type_t type;
+    size_t offset;       /* into config_t, or into config_device_t for per-device sections */
+    size_t size;         /* of the field: the buffer size for KEY_STRING */
+    long min, max;       /* KEY_INT range, inclusive */
+    long def;            /* default for KEY_INT, KEY_BOOL and KEY_ENUM */
+    const char *def_str; /* default for KEY_STRING */
+    const key_choice_t *choices; /* KEY_ENUM names, ended by a NULL name */
+    int flags;                   /* KEY_REQUIRED: no default, must be given */
+    key_check_fn check;          /* optional */
+} key_def_t;
+
+#define FIELD(base, field) offsetof(base, field), sizeof(((base *)0)->field)
+
+/* One row per key; the row's macro names the value's type. */
+#define INT_KEY(sec, key, base, field, lo, hi, dflt, chk)                                          \
+    {                                                                                              \
+        .section = sec, .name = key, .type = KEY_INT, FIELD(base, field), .min = lo, .max = hi,    \
+        .def = dflt, .check = chk                                                                  \
+    }
+#define STR_KEY(sec, key, base, field, dflt, flg, chk)                                             \
+    {                                                                                              \
+        .section = sec, .name = key, .type = KEY_STRING, FIELD(base, field), .def_str = dflt,      \
+        .flags = flg, .check = chk                                                                 \
+    }
+#define BOOL_KEY(sec, key, base, field, dflt)                                                      \
+    {                                                                                              \
+        .section = sec, .name = key, .type = KEY_BOOL, FIELD(base, field), .def = dflt             \
+    }
+#define ENUM_KEY(sec, key, base, field, names, dflt, flg)                                          \
+    {                                                                                              \
+        .section = sec, .name = key, .type = KEY_ENUM, FIELD(base, field), .choices = names,       \
+        .def = dflt, .flags = flg                                                                  \
+    }
+
+static const key_choice_t level_choices[] = {
+    {"error", LOG_LEVEL_ERROR},
+    {"warn", LOG_LEVEL_WARN},
+    {"info", LOG_LEVEL_INFO},
+    {"debug", LOG_LEVEL_DEBUG},
+    {NULL, 0},
+};
+static const key_choice_t syslog_choices[] = {{"false", 0}, {"true", 1}, {"auto", -1}, {NULL, 0}};
+static const key_choice_t kind_choices[] = {
+    {"ball", DEVICE_KIND_BALL}, {"scraper", DEVICE_KIND_SCRAPER}, {NULL, 0}};
+
+static const char *check_endpoint(const void *field, char *why, size_t why_size);
+static const char *check_port(const void *field, char *why, size_t why_size);
+static const char *check_baud(const void *field, char *why, size_t why_size);
+
+/* clang-format off */
+static const key_def_t keys[] = {
+    STR_KEY("publish", "endpoint", config_t, publish.endpoint, "tcp://127.0.0.1:5556", 0, check_endpoint),
+    INT_KEY("publish", "hwm", config_t, publish.hwm, 1, 10000000, 10000, NULL),
+    INT_KEY("publish", "status_interval_ms", config_t, publish.status_interval_ms, 100, 60000, 1000, NULL),
+    ENUM_KEY("log", "level", config_t, log.level, level_choices, LOG_LEVEL_INFO, 0),
+    ENUM_KEY("log", "syslog", config_t, log.syslog, syslog_choices, -1, 0),
+    STR_KEY("record", "dir", config_t, record.dir, "", 0, NULL),
+    INT_KEY("record", "rotate_mb", config_t, record.rotate_mb, 1, 100000, 256, NULL),
+    INT_KEY("record", "rotate_minutes", config_t, record.rotate_minutes, 1, 10080, 60, NULL),
+    ENUM_KEY("device.", "kind", config_device_t, kind, kind_choices, 0, KEY_REQUIRED),
+    STR_KEY("device.", "port", config_device_t, port, "", KEY_REQUIRED, check_port),
+    INT_KEY("device.", "baud", config_device_t, baud, 9600, 4000000, 921600, check_baud),
+    BOOL_KEY("device.", "enabled", config_device_t, enabled, true),
+};
+/* clang-format on */
+
+/* Enum fields are written through an int pointer. */
+_Static_assert(sizeof(device_kind_t) == sizeof(int), "device_kind_t must be int-sized");
+
+/* ---- Value checks -------------------------------------------------------- */
+
+/* The termios rates from 9600 up that Linux (and so libserialport) knows. */
+static const int standard_bauds[] = {9600,    19200,   38400,   57600,   115200,  230400,
+                                     460800,  500000,  576000,  921600,  1000000, 1152000,
+                                     1500000, 2000000, 2500000, 3000000, 3500000, 4000000};
+
+static const char *check_baud(const void *field, char *why, size_t why_size)
+{
+    int baud = *(const int *)field;
+    for (size_t i = 0; i < ARRAY_LEN(standard_bauds); i++) {
+        if (standard_bauds[i] == baud)
+            return NULL;
+    }
+    size_t used = (size_t)snprintf(why, why_size, "%d is not a standard rate (one of", baud);
+    for (size_t i = 0; i < ARRAY_LEN(standard_bauds) && used < why_size; i++)
+        used += (size_t)snprintf(why + used, why_size - used, " %d", standard_bauds[i]);
+    if (used < why_size)
+        snprintf(why + used, why_size - used, ")");
+    return why;
+}
+
+static const char *check_port(const void *field, char *why, size_t why_size)
+{
+    const char *port = field;
+    if (strcmp(port, "auto") == 0 || port[0] == '/')
+        return NULL;
+    if (port[0] == '\0')
+        return "empty; expected an absolute path such as /dev/ttyACM0, or auto";
+    snprintf(why, why_size, "'%s' is neither an absolute path (such as /dev/ttyACM0) nor auto",
+             port);
+    return why;
+}
+
+/* A DNS name or interface name: dot-separated labels of letters, digits and
+ * '-', none empty, longer than 63 or starting or ending with '-'. */
+static bool is_host_name(const char *host, size_t len)
+{
+    if (len == 0 || len > 253)
+        return false;
+    size_t label = 0;
+    for (size_t i = 0; i <= len; i++) {
+        char c = i < len ? host[i] : '.';
+        if (c == '.') {
+            if (label == 0 || label > 63 || host[i - 1] == '-' || host[i - label] == '-')
+                return false;
+            label = 0;
+        } else if (isalnum((unsigned char)c) || c == '-') {
+            label++;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+static const char *check_tcp(const char *hostport, char *why, size_t why_size)
+{
+    const char *host = hostport, *host_end, *port;
+    if (hostport[0] == '[') {
+        /* ZeroMQ takes an IPv6 address in brackets, as URLs do. */
+        host = hostport + 1;
+        host_end = strchr(host, ']');
+        if (!host_end)
+            return "'[' of an IPv6 address is not closed by ']'";
+        if (host_end[1] != ':')
+            return "missing :PORT after the host";
+        port = host_end + 2;
+        char addr[64];
+        struct in6_addr in6;
+        size_t len = (size_t)(host_end - host);
+        if (len >= sizeof addr)
+            return "IPv6 address too long";
+        memcpy(addr, host, len);
+        addr[len] = '\0';
+        if (inet_pton(AF_INET6, addr, &in6) != 1) {
+            snprintf(why, why_size, "'%s' is not a valid IPv6 address", addr);
+            return why;
+        }
+    } else {
+        host_end = strrchr(hostport, ':');
+        if (!host_end)
+            return "missing :PORT after the host";
+        port = host_end + 1;
+        size_t len = (size_t)(host_end - host);
+        if (len == 0)
+            return "missing host before :PORT (use * for every interface)";
+        if (memchr(host, ':', len))
+            return "an IPv6 address must be in brackets, as in tcp://[::1]:5556";
+        if (len == 1 && host[0] == '*') {
+            /* every interface */
+        } else if (strspn(host, "0123456789.") >= len) {
+            /* Only digits and dots: it means to be an IPv4 address, never a name. */
+            char addr[32];
+            struct in_addr in4;
+            if (len >= sizeof addr)
+                return "IPv4 address too long";
+            memcpy(addr, host, len);
+            addr[len] = '\0';
+            if (inet_pton(AF_INET, addr, &in4) != 1) {
+                snprintf(why, why_size, "'%s' is not a valid IPv4 address", addr);
+                return why;
+            }
+        } else if (!is_host_name(host, len)) {
+            snprintf(why, why_size,
+                     "host '%.*s' is not an IP address, *, localhost or a host or interface name",
+                     (int)len, host);
+            return why;
+        }
+    }
+    size_t digits = strspn(port, "0123456789");
+    if (port[0] == '\0')
+        return "missing port number after ':'";
+    long number = digits > 0 && digits <= 5 && port[digits] == '\0' ? strtol(port, NULL, 10) : 0;
+    if (number < 1 || number > 65535) {
+        snprintf(why, why_size, "port '%s' is not a number from 1 to 65535", port);
+        return why;
+    }
+    return NULL;
+}
+
+static const char *check_endpoint(const void *field, char *why, size_t why_size)
+{
+    const char *endpoint = field;
+    if (endpoint[0] == '\0')
+        return "empty; expected tcp://HOST:PORT or ipc://PATH";
+    if (strncmp(endpoint, "tcp://", 6) == 0)
+        return check_tcp(endpoint + 6, why, why_size);
+    if (strncmp(endpoint, "ipc://", 6) == 0) {
+        const char *ipc_path = endpoint + 6;
+        /* The path ends up in a sockaddr_un, which bounds its length. */
+        size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+        if (ipc_path[0] == '\0')
+            return "missing path after ipc://";
+        if (strlen(ipc_path) > max) {
+            snprintf(why, why_size, "ipc path longer than %zu characters", max);
+            return why;
+        }
+        return NULL;
+    }
+    const char *scheme_end = strstr(endpoint, "://");
+    if (scheme_end) {
+        snprintf(why, why_size, "transport '%.*s' is not supported (use tcp:// or ipc://)",
+                 (int)(scheme_end - endpoint), endpoint);
+        return why;
+    }
+    snprintf(why, why_size, "'%s' is not an endpoint (expected tcp://HOST:PORT or ipc://PATH)",
+             endpoint);
+    return why;
+}
+
+/* ---- Parsing ------------------------------------------------------------- */
+
+#define SECTION_NONE (-1)    /* before the first header */
+#define SECTION_IGNORED (-2) /* a bad header, already reported: skip its keys */
+
+typedef struct {
+    FILE *file;
+    const char *path;
+    config_t *cfg;
+    config_error_fn on_error;
+    void *error_ctx;
+    int problems;
+    int line;    /* the line being parsed, from 1 */
+    int section; /* index into sections[], or SECTION_NONE / SECTION_IGNORED */
+    int device;  /* index into cfg->devices when sections[section].per_device */
+    char section_name[256];
+    /* Line where each section was opened and each key set, 0 if not yet:
+     * for duplicate checks and for naming the line of a missing key. */
+    int section_line[ARRAY_LEN(sections)];
+    int key_line[ARRAY_LEN(keys)];
+    int device_key_line[CONFIG_MAX_DEVICES][ARRAY_LEN(keys)];
+    char why[1024];
+    char message[sizeof(((config_t *)0)->path) + 2048];
+} parse_t;
+
+/* Reports one problem as "FILE:LINE: [section] key: why"; line <= 0, a NULL
+ * section or a NULL key leave that part out. */
+__attribute__((format(printf, 5, 6))) static void problem(parse_t *p, int line, const char *section,
+                                                          const char *key, const char *fmt, ...)
+{
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+
+    char where[64] = "";
+    if (line > 0)
+        snprintf(where, sizeof where, ":%d", line);
+    snprintf(p->message, sizeof p->message, "%s%s: %s%s%s%s%s%s%s", p->path, where,
+             section ? "[" : "", section ? section : "", section ? "]" : "",
+             section && key ? " " : "", key ? key : "", section || key ? ": " : "", why);
+    p->problems++;
+    if (p->on_error)
+        p->on_error(p->message, p->error_ctx);
+    else
+        fprintf(stderr, "%s\n", p->message);
+}
+
+static bool key_is_per_device(const key_def_t *key)
+{
+    for (size_t i = 0; i < ARRAY_LEN(sections); i++) {
+        if (strcmp(sections[i].name, key->section) == 0)
+            return sections[i].per_device;
+    }
+    assert(!"key row names no section");
+    return false;
+}
+
+static void *field_of(config_t *cfg, const key_def_t *key, int device)
+{
+    char *base = key_is_per_device(key) ? (char *)&cfg->devices[device] : (char *)cfg;
+    return base + key->offset;
+}
+
+static void set_default(void *field, const key_def_t *key)
+{
+    switch (key->type) {
+    case KEY_INT:
+    case KEY_ENUM:
+        assert(key->size == sizeof(int));
+        *(int *)field = (int)key->def;
+        break;
+    case KEY_BOOL:
+        assert(key->size == sizeof(bool));
+        *(bool *)field = key->def != 0;
+        break;
+    case KEY_STRING:
+        assert(strlen(key->def_str ? key->def_str : "") < key->size);
+        snprintf(field, key->size, "%s", key->def_str ? key->def_str : "");
+        break;
+    }
+}
+
+static void set_defaults_of(config_t *cfg, bool per_device, int device)
+{
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        if (key_is_per_device(&keys[i]) == per_device)
+            set_default(field_of(cfg, &keys[i], device), &keys[i]);
+    }
+}
+
+void config_set_defaults(config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    set_defaults_of(cfg, false, 0);
+}
+
+const char *config_kind_name(device_kind_t kind)
+{
+    for (const key_choice_t *c = kind_choices; c->name; c++) {
+        if (c->value == (int)kind)
+            return c->name;
+    }
+    return "unknown";
+}
+
+/* Lists choices[] as "a, b, c" into buf. */
+static const char *choice_list(const key_choice_t *choices, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const key_choice_t *c = choices; c->name && used < size; c++)
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%s", c == choices ? "" : ", ", c->name);
+    return buf;
+}
+
+/* Parses value into the field described by key; returns NULL or why not. */
+static const char *parse_value(parse_t *p, const key_def_t *key, void *field, const char *value)
+{
+    char *why = p->why;
+    size_t why_size = sizeof p->why;
+    switch (key->type) {
+    case KEY_INT: {
+        if (value[0] == '\0') {
+            snprintf(why, why_size, "empty; expected a whole number from %ld to %ld", key->min,
+                     key->max);
+            return why;
+        }
+        char *end;
+        errno = 0;
+        long number = strtol(value, &end, 10);
+        if (*end != '\0' || isspace((unsigned char)value[0])) {
+            snprintf(why, why_size, "'%s' is not a whole number", value);
+            return why;
+        }
+        if (errno == ERANGE || number < key->min || number > key->max) {
+            snprintf(why, why_size, "%s is out of range %ld..%ld", value, key->min, key->max);
+            return why;
+        }
+        *(int *)field = (int)number;
+        break;
+    }
+    case KEY_STRING:
+        if (strlen(value) >= key->size) {
+            snprintf(why, why_size, "longer than %zu characters", key->size - 1);
+            return why;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        break;
+    case KEY_BOOL:
+        if (strcmp(value, "true") == 0) {
+            *(bool *)field = true;
+        } else if (strcmp(value, "false") == 0) {
+            *(bool *)field = false;
+        } else {
+            snprintf(why, why_size, "'%s' is not true or false", value);
+            return why;
+        }
+        break;
+    case KEY_ENUM: {
+        for (const key_choice_t *c = key->choices; c->name; c++) {
+            if (strcmp(value, c->name) == 0) {
+                *(int *)field = c->value;
+                return key->check ? key->check(field, why, why_size) : NULL;
+            }
+        }
+        char list[256];
+        snprintf(why, why_size, "'%s' is not one of: %s", value,
+                 choice_list(key->choices, list, sizeof list));
+        return why;
+    }
+    }
+    return key->check ? key->check(field, why, why_size) : NULL;
+}
+
+/* inih's handler: called once per "key = value" line, right after the
+ * reader has read that line, so p->line is the key's line. Always returns 1:
+ * problems are reported here, so inih's own error return stays for syntax. */
+static int on_key(void *user, const char *inih_section, const char *name, const char *value)
+{
+    parse_t *p = user;
+    (void)inih_section; /* the reader tracks sections itself, with their lines */
+    if (p->section == SECTION_IGNORED)
+        return 1;
+    if (p->section == SECTION_NONE) {
+        problem(p, p->line, NULL, name, "outside any section");
+        return 1;
+    }
+    const section_def_t *sec = &sections[p->section];
+    const key_def_t *key = NULL;
+    size_t k;
+    for (k = 0; k < ARRAY_LEN(keys); k++) {
+        if (strcmp(keys[k].section, sec->name) == 0 && strcmp(keys[k].name, name) == 0) {
+            key = &keys[k];
+            break;
+        }
+    }
+    if (!key) {
+        char list[256];
+        size_t used = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < ARRAY_LEN(keys) && used < sizeof list; i++) {
+            if (strcmp(keys[i].section, sec->name) == 0)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "",
+                                         keys[i].name);
+        }
+        problem(p, p->line, p->section_name, name[0] ? name : "(empty)",
+                "unknown key (expected one of: %s)", list);
+        return 1;
+    }
+    int *seen = sec->per_device ? &p->device_key_line[p->device][k] : &p->key_line[k];
+    if (*seen) {
+        problem(p, p->line, p->section_name, name, "duplicate key (first set at line %d)", *seen);
+        return 1;
+    }
+    *seen = p->line;
+    const char *why = parse_value(p, key, field_of(p->cfg, key, p->device), value);
+    if (why)
+        problem(p, p->line, p->section_name, name, "%s", why);
+    return 1;
+}
+
+static bool is_device_name(const char *name)
+{
+    size_t len = strlen(name);
+    return len >= 1 && len < CONFIG_NAME_MAX &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == len;
+}
+
+/* Opens the section named on the current line: a known one-of-a-kind
+ * section, or a new device. Bad headers are reported here and their keys
+ * skipped, so one mistake gives one message. */
+static void begin_section(parse_t *p, const char *name)
+{
+    snprintf(p->section_name, sizeof p->section_name, "%s", name);
+    p->section = SECTION_IGNORED;
+    for (size_t i = 0; i < ARRAY_LEN(sections); i++) {
+        const section_def_t *sec = &sections[i];
+        if (!sec->per_device) {
+            if (strcmp(name, sec->name) != 0)
+                continue;
+            if (p->section_line[i]) {
+                problem(p, p->line, name, NULL, "duplicate section (first at line %d)",
+                        p->section_line[i]);
+                return;
+            }
+            p->section_line[i] = p->line;
+            p->section = (int)i;
+            return;
+        }
+        size_t prefix = strlen(sec->name);
+        if (strncmp(name, sec->name, prefix) != 0)
+            continue;
+        const char *device_name = name + prefix;
+        if (!is_device_name(device_name)) {
+            problem(p, p->line, name, NULL,
+                    "bad device name '%s': use 1 to %d letters, digits, '_' or '-'", device_name,
+                    CONFIG_NAME_MAX - 1);
+            return;
+        }
+        config_t *cfg = p->cfg;
+        for (int d = 0; d < cfg->n_devices; d++) {
+            if (strcmp(cfg->devices[d].name, device_name) == 0) {
+                problem(p, p->line, name, NULL, "duplicate device name '%s' (first at line %d)",
+                        device_name, cfg->devices[d].line);
+                return;
+            }
+        }
+        if (cfg->n_devices == CONFIG_MAX_DEVICES) {
+            problem(p, p->line, name, NULL, "too many devices (at most %d)", CONFIG_MAX_DEVICES);
+            return;
+        }
+        config_device_t *dev = &cfg->devices[cfg->n_devices];
+        set_defaults_of(cfg, true, cfg->n_devices);
+        snprintf(dev->name, sizeof dev->name, "%s", device_name);
+        dev->line = p->line;
+        p->device = cfg->n_devices++;
+        p->section = (int)i;
+        return;
+    }
+    char list[256];
+    size_t used = 0;
+    for (size_t i = 0; i < ARRAY_LEN(sections) && used < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s[%s%s]",
+                                 i == 0                         ? ""
+                                 : i + 1 == ARRAY_LEN(sections) ? " or "
+                                                                : ", ",
+                                 sections[i].name, sections[i].per_device ? "NAME" : "");
+    problem(p, p->line, name, NULL, "unknown section (expected %s)", list);
+}
+
+/* inih's own rule for where a value or section name ends: at one of chars,
+ * or at an inline comment prefix that follows whitespace. */
+static char *find_chars_or_comment(char *s, const char *chars)
+{
+    bool was_space = false;
+    while (*s && !(chars && strchr(chars, *s)) &&
+           !(ini_allow_inline_comments && was_space && strchr(ini_inline_comment_prefixes, *s))) {
+        was_space = isspace((unsigned char)*s);
+        s++;
+    }
+    return s;
+}
+
+/* inih's reader: hands inih one line at a time, which lets it count lines
+ * (Debian's inih does not pass line numbers to the handler), see section
+ * headers with their line (inih does not report them) and report every
+ * malformed line (inih returns only the first). Lines it has reported are
+ * passed on empty so that inih stays quiet about them. */
+static char *read_line(char *str, int num, void *stream)
+{
+    parse_t *p = stream;
+    /* inih asks for at most num - 1 characters; keep one spare as fgets
+     * would for the newline, so any version of inih sees a whole line. */
+    size_t max = num > 2 ? (size_t)num - 2 : 0, len = 0, consumed = 0;
+    bool too_long = false, nul = false;
+    int c;
+    while ((c = getc(p->file)) != EOF && c != '\n') {
+        consumed++;
+        if (c == '\0')
+            nul = true;
+        else if (len < max)
+            str[len++] = (char)c;
+        else
+            too_long = true;
+    }
+    if (c == EOF && consumed == 0)
+        return NULL;
+    str[len] = '\0';
+    p->line++;
+    if (too_long || nul) {
+        problem(p, p->line, NULL, NULL,
+                too_long ? "line longer than %zu characters" : "line contains a NUL byte", max);
+        str[0] = '\0';
+        return str;
+    }
+    if (len > 0 && str[len - 1] == '\r')
+        str[--len] = '\0';
+    if (p->line == 1 && strncmp(str, "\xEF\xBB\xBF", 3) == 0)
+        memmove(str, str + 3, len - 3 + 1);
+    /* Leading whitespace is dropped so that inih never takes an indented
+     * line as the continuation of the previous value: each key is on its
+     * own line, which keeps line numbers and duplicate checks exact. */
+    size_t indent = strspn(str, " \t\f\v");
+    memmove(str, str + indent, strlen(str + indent) + 1);
+
+    if (str[0] == '\0' || strchr(ini_start_comment_prefixes, str[0]))
+        return str;
+    if (str[0] == '[') {
+        char *end = find_chars_or_comment(str + 1, "]");
+        if (*end != ']') {
+            problem(p, p->line, NULL, NULL, "section header without a closing ']'");
+            p->section = SECTION_IGNORED;
+            str[0] = '\0';
+            return str;
+        }
+        char *rest = end + 1 + strspn(end + 1, " \t\f\v");
+        if (*rest && !strchr(ini_inline_comment_prefixes, *rest) &&
+            !strchr(ini_start_comment_prefixes, *rest)) {
+            problem(p, p->line, NULL, NULL, "unexpected text after the section header: '%s'", rest);
+            p->section = SECTION_IGNORED;
+            str[0] = '\0';
+            return str;
+        }
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(end - (str + 1)), str + 1);
+        begin_section(p, name);
+        return str;
+    }
+    char *end = find_chars_or_comment(str, "=:");
+    if (*end != '=' && *end != ':') {
+        problem(p, p->line, NULL, NULL,
+                "expected 'key = value', a [section] header or a comment, not '%s'", str);
+        str[0] = '\0';
+        return str;
+    }
+    return str;
+}
+
+/* Checks that need the whole file: required keys, and ports that two
+ * devices would both open. */
+static void check_complete(parse_t *p)
+{
+    config_t *cfg = p->cfg;
+    for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+        const key_def_t *key = &keys[k];
+        if (!(key->flags & KEY_REQUIRED))
+            continue;
+        if (!key_is_per_device(key)) {
+            if (!p->key_line[k])
+                problem(p, 0, key->section, key->name, "missing (required)");
+            continue;
+        }
+        for (int d = 0; d < cfg->n_devices; d++) {
+            if (!p->device_key_line[d][k]) {
+                char section[64];
+                snprintf(section, sizeof section, "%s%s", key->section, cfg->devices[d].name);
+                problem(p, cfg->devices[d].line, section, key->name,
+                        "missing (required; the section starts at this line)");
+            }
+        }
+    }
+    size_t port_key = 0;
+    while (strcmp(keys[port_key].name, "port") != 0 || !key_is_per_device(&keys[port_key]))
+        port_key++;
+    for (int d = 1; d < cfg->n_devices; d++) {
+        const config_device_t *dev = &cfg->devices[d];
+        /* "auto" finds each device by its kind; a disabled device never opens its port. */
+        if (!dev->enabled || strcmp(dev->port, "auto") == 0 || dev->port[0] == '\0')
+            continue;
+        for (int e = 0; e < d; e++) {
+            const config_device_t *other = &cfg->devices[e];
+            if (other->enabled && strcmp(other->port, dev->port) == 0) {
+                char section[64];
+                snprintf(section, sizeof section, "%s%s", keys[port_key].section, dev->name);
+                problem(p, p->device_key_line[d][port_key], section, "port",
+                        "'%s' is already the port of [device.%s] (line %d)", dev->port, other->name,
+                        other->line);
+                break;
+            }
+        }
+    }
+}
+
+int config_load(const char *path, config_t *out, config_error_fn on_error, void *ctx)
+{
+    config_set_defaults(out);
+    /* About 8 KiB of parse state, on the stack: nothing to free. */
+    parse_t p = {
+        .path = path,
+        .cfg = out,
+        .on_error = on_error,
+        .error_ctx = ctx,
+        .section = SECTION_NONE,
+    };
+    if (strlen(path) >= sizeof out->path) {
+        problem(&p, 0, NULL, NULL, "cannot read: path longer than %zu characters",
+                sizeof out->path - 1);
+        return -ENAMETOOLONG;
+    }
+    memcpy(out->path, path, strlen(path) + 1);
+
+    p.file = fopen(path, "r");
+    if (!p.file) {
+        int err = errno;
+        problem(&p, 0, NULL, NULL, "cannot read: %s", strerror(err));
+        return -err;
+    }
+    struct stat st;
+    if (fstat(fileno(p.file), &st) != 0 || S_ISDIR(st.st_mode)) {
+        int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
+        problem(&p, 0, NULL, NULL, "cannot read: %s", strerror(err));
+        fclose(p.file);
+        return -err;
+    }
+    if (st.st_mode & S_IWOTH)
+        problem(&p, 0, NULL, NULL,
+                "refused: anyone may write this file (mode %04o); run chmod o-w on it",
+                (unsigned)(st.st_mode & 07777));
+
+    int first_error = ini_parse_stream(read_line, &p, on_key, &p);
+    bool read_failed = ferror(p.file);
+    int read_errno = errno;
+    fclose(p.file);
+    if (read_failed) {
+        problem(&p, 0, NULL, NULL, "cannot read: %s", strerror(read_errno));
+        return -read_errno;
+    }
+    if (first_error > 0) {
+        /* The reader reports malformed lines itself and hides them from
+         * inih, so this only fires if inih's rules ever differ from ours. */
+        problem(&p, first_error, NULL, NULL, "syntax error");
+    } else if (first_error < 0) {
+        problem(&p, 0, NULL, NULL, "cannot parse: out of memory");
+        return -ENOMEM;
+    }
+    check_complete(&p);
+    return p.problems;
+}

@@ -1,0 +1,86 @@
+/* config: the daemon's INI configuration, parsed and validated into one plain
+ * struct of per-module settings.
+ *
+ * The file is read with libinih; config.c holds one table with a row per key
+ * (section, name, type, field offset, range, default), so adding a key is one
+ * row there plus its field here. docs/CONFIGURATION.md is the reference for
+ * every section and key; config/massaged.example.ini shows them all.
+ *
+ * Loading is done once at start-up by the main thread; the resulting struct is
+ * then read-only and may be shared by every thread without locking.
+ */
+#ifndef MASSAGED_CONFIG_H
+#define MASSAGED_CONFIG_H
+
+#include <stdbool.h>
+
+#define CONFIG_MAX_DEVICES 16
+/* A device name is 1..31 characters of [A-Za-z0-9_-], so that it can be used
+ * verbatim in ZeroMQ topics and file names; the buffer holds the NUL too. */
+#define CONFIG_NAME_MAX 32
+
+/* Same values as the HELLO frame's kind byte (protocol.md). */
+typedef enum { DEVICE_KIND_BALL = 1, DEVICE_KIND_SCRAPER = 2 } device_kind_t;
+
+/* One [device.NAME] section. */
+typedef struct {
+    char name[CONFIG_NAME_MAX]; /* the part after "device." */
+    device_kind_t kind;
+    char port[256]; /* an absolute serial port or pty path, or "auto" */
+    int baud;       /* bits per second, one of the standard rates 9600..4000000 */
+    bool enabled;   /* false: configured but never opened */
+    int line;       /* line of the section header, for messages at run time */
+} config_device_t;
+
+typedef struct {
+    char path[4096]; /* the file it came from, as given to config_load */
+    struct {
+        char endpoint[256];     /* ZeroMQ PUB bind endpoint: tcp://HOST:PORT or ipc://PATH */
+        int hwm;                /* send high-water mark, messages */
+        int status_interval_ms; /* period of the status messages, milliseconds */
+    } publish;
+    struct {
+        int level;  /* a log_level_t from log.h */
+        int syslog; /* 0 no, 1 yes, -1 auto: syslog when stderr is not a terminal */
+    } log;
+    struct {
+        char dir[4096];     /* recording directory; empty: no recording */
+        int rotate_mb;      /* start a new file after this many mebibytes */
+        int rotate_minutes; /* start a new file after this many minutes */
+    } record;
+    config_device_t devices[CONFIG_MAX_DEVICES]; /* in file order */
+    int n_devices;                               /* 0 is valid: the daemon still publishes status */
+} config_t;
+
+/* Receives one complete problem line, without a trailing newline, in the form
+ *   FILE:LINE: [section] key: why
+ * (file-level problems such as an unreadable or world-writable file are
+ * "FILE: why"). The message is only valid during the call. */
+typedef void (*config_error_fn)(const char *message, void *ctx);
+
+/* Fills *cfg with every default: the values a file with empty [publish],
+ * [log] and [record] sections would give, no devices, and an empty path. */
+void config_set_defaults(config_t *cfg);
+
+/* Reads and validates the INI file at path into *out. Every problem found is
+ * reported, one line each, through on_error(message, ctx), or written to
+ * stderr when on_error is NULL; parsing goes on after a problem so that one
+ * run reports all of them.
+ *
+ * Returns 0 when the file is valid; otherwise the (positive) number of
+ * problems reported; or a negative errno (-ENOENT, -EACCES, -EISDIR,
+ * -ENAMETOOLONG...) when the file can't be read at all, which is reported
+ * through on_error too. A file that others (world) may write is a problem:
+ * anyone could point the daemon at another device or endpoint.
+ *
+ * *out is always written: on success it holds the file's settings with
+ * defaults for the keys not given; after a failure its contents are
+ * unspecified (but initialised) and must not be used.
+ *
+ * Main thread, at start-up; it allocates nothing and keeps no state. */
+int config_load(const char *path, config_t *out, config_error_fn on_error, void *ctx);
+
+/* "ball" or "scraper"; "unknown" for any other value. */
+const char *config_kind_name(device_kind_t kind);
+
+#endif

@@ -1,0 +1,6 @@
+#include "check.h"
+#include "config.h"
+int main(void)
+{
+    return CHECK_DONE();
+}
