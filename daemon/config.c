@@ -722,8 +722,8 @@ int config_load(const char *path, config_t *out, config_error_fn on_error, void 
         return -err;
     }
     struct stat st;
-    if (fstat(fileno(p.file), &st) != 0 || S_ISDIR(st.st_mode)) {
-        int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
+    int err = fstat(fileno(p.file), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (err) {
         problem(&p, 0, NULL, NULL, "cannot read: %s", strerror(err));
         fclose(p.file);
         return -err;
@@ -735,7 +735,7 @@ int config_load(const char *path, config_t *out, config_error_fn on_error, void 
 
     int first_error = ini_parse_stream(read_line, &p, on_key, &p);
     bool read_failed = ferror(p.file);
-    int read_errno = errno;
+    int read_errno = errno ? errno : EIO;
     fclose(p.file);
     if (read_failed) {
         problem(&p, 0, NULL, NULL, "cannot read: %s", strerror(read_errno));
