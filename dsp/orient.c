@@ -1,0 +1,186 @@
+#include "orient.h"
+
+#include <errno.h>
+#include <math.h>
+
+const orient_settings_t orient_default = {
+    .fs_hz = 1000.0,
+    .kp = 2.0,
+    .accel_reject_g = 0.1,
+    .reject_angle_deg = 10.0,
+    .recovery_s = 3.0,
+    .still_gyro_dps = 5.0,
+    .still_acc_g = 0.05,
+    .still_time_s = 0.5,
+    .bias_tau_s = 1.0,
+    .initial_bias_dps = {0.0, 0.0, 0.0},
+};
+
+int orient_init(orient_t *o, const orient_settings_t *set)
+{
+    if (!(set->fs_hz > 0.0) || !(set->kp >= 0.0) || !(set->accel_reject_g >= 0.0) ||
+        !(set->reject_angle_deg > 0.0) || !(set->recovery_s >= 0.0) ||
+        !(set->still_gyro_dps >= 0.0) || !(set->still_acc_g >= 0.0) ||
+        !(set->still_time_s >= 0.0) || !(set->bias_tau_s > 0.0))
+        return -EINVAL;
+
+    o->half_dt = (float)(0.5 / set->fs_hz);
+    o->kp = (float)set->kp;
+    o->deg_to_rad = (float)(M_PI / 180.0);
+    double lo = 1.0 - set->accel_reject_g, hi = 1.0 + set->accel_reject_g;
+    o->reject_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
+    o->reject_hi_sq = (float)(hi * hi);
+    o->still_gyro_sq = (float)(set->still_gyro_dps * set->still_gyro_dps);
+    lo = 1.0 - set->still_acc_g;
+    hi = 1.0 + set->still_acc_g;
+    o->still_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
+    o->still_hi_sq = (float)(hi * hi);
+    /* Beyond 90 degrees the cross product shrinks again; the sign of the
+     * dot product catches that case separately. */
+    o->reject_sin =
+        set->reject_angle_deg >= 90.0 ? 2.0f : (float)sin(set->reject_angle_deg * M_PI / 180.0);
+    o->bias_alpha = (float)-expm1(-1.0 / (set->bias_tau_s * set->fs_hz));
+    double still = floor(set->still_time_s * set->fs_hz + 0.5);
+    o->still_needed = still < 1.0 ? 1u : still > 4e9 ? 4000000000u : (uint32_t)still;
+    double recovery = floor(set->recovery_s * set->fs_hz + 0.5);
+    o->recovery_needed = recovery > 4e9 ? 4000000000u : (uint32_t)recovery;
+    for (int i = 0; i < 3; i++)
+        o->initial_bias_dps[i] = (float)set->initial_bias_dps[i];
+    orient_reset(o);
+    return 0;
+}
+
+void orient_reset(orient_t *o)
+{
+    o->q[0] = 1.0f;
+    o->q[1] = o->q[2] = o->q[3] = 0.0f;
+    for (int i = 0; i < 3; i++) {
+        o->up_sensor[i] = i == 2 ? 1.0f : 0.0f;
+        o->lin_acc_world[i] = 0.0f;
+        o->bias_dps[i] = o->initial_bias_dps[i];
+    }
+    o->still = false;
+    o->accel_rejected = false;
+    o->samples = 0;
+    o->still_count = 0;
+    o->rejected_count = 0;
+}
+
+/* Sets q to the smallest rotation taking the measured up direction onto
+ * world z: the best guess of tilt from one sample, with heading zero. */
+static void set_from_accel(orient_t *o, float ax, float ay, float az)
+{
+    float norm = sqrtf(ax * ax + ay * ay + az * az);
+    if (!(norm > 0.0f))
+        return;
+    ax /= norm;
+    ay /= norm;
+    az /= norm;
+    /* q = normalise(1 + u.z, u x z) with u the measured up direction. */
+    float w = 1.0f + az, x = ay, y = -ax;
+    float n = sqrtf(w * w + x * x + y * y);
+    if (n < 1e-6f) {
+        /* Upside down: any half turn about a horizontal axis will do. */
+        o->q[0] = 0.0f;
+        o->q[1] = 1.0f;
+        o->q[2] = 0.0f;
+        o->q[3] = 0.0f;
+        return;
+    }
+    o->q[0] = w / n;
+    o->q[1] = x / n;
+    o->q[2] = y / n;
+    o->q[3] = 0.0f;
+}
+
+void orient_step(orient_t *o, const float gyr_dps[3], const float acc_g[3])
+{
+    float ax = acc_g[0], ay = acc_g[1], az = acc_g[2];
+    float a_sq = ax * ax + ay * ay + az * az;
+    float g_sq = gyr_dps[0] * gyr_dps[0] + gyr_dps[1] * gyr_dps[1] + gyr_dps[2] * gyr_dps[2];
+
+    if (o->samples++ == 0)
+        set_from_accel(o, ax, ay, az);
+
+    bool still_now = g_sq < o->still_gyro_sq && a_sq > o->still_lo_sq && a_sq < o->still_hi_sq;
+    if (!still_now)
+        o->still_count = 0;
+    else if (o->still_count < o->still_needed)
+        o->still_count++;
+    o->still = o->still_count >= o->still_needed;
+    if (o->still) {
+        /* At rest the gyro reads its bias plus noise; averaging it is the
+         * only way to see the bias about the vertical axis. */
+        for (int i = 0; i < 3; i++)
+            o->bias_dps[i] += o->bias_alpha * (gyr_dps[i] - o->bias_dps[i]);
+    }
+
+    float wx = (gyr_dps[0] - o->bias_dps[0]) * o->deg_to_rad;
+    float wy = (gyr_dps[1] - o->bias_dps[1]) * o->deg_to_rad;
+    float wz = (gyr_dps[2] - o->bias_dps[2]) * o->deg_to_rad;
+    float qw = o->q[0], qx = o->q[1], qy = o->q[2], qz = o->q[3];
+
+    /* Predicted up direction in sensor axes: the third row of R(q). */
+    float vx = 2.0f * (qx * qz - qw * qy);
+    float vy = 2.0f * (qy * qz + qw * qx);
+    float vz = 1.0f - 2.0f * (qx * qx + qy * qy);
+
+    o->accel_rejected = true;
+    if (a_sq > 0.0f) {
+        float inv = 1.0f / sqrtf(a_sq);
+        float ux = ax * inv, uy = ay * inv, uz = az * inv;
+        /* e = u x v: its direction is the axis turning v onto u and its
+         * length the sine of the angle between them. */
+        float ex = uy * vz - uz * vy;
+        float ey = uz * vx - ux * vz;
+        float ez = ux * vy - uy * vx;
+        bool magnitude_ok = a_sq >= o->reject_lo_sq && a_sq <= o->reject_hi_sq;
+        bool angle_ok = ex * ex + ey * ey + ez * ez < o->reject_sin * o->reject_sin &&
+                        ux * vx + uy * vy + uz * vz > 0.0f;
+        bool use = magnitude_ok && (angle_ok || o->rejected_count >= o->recovery_needed);
+        if (use) {
+            wx += o->kp * ex;
+            wy += o->kp * ey;
+            wz += o->kp * ez;
+            o->accel_rejected = false;
+        }
+        if (use && angle_ok)
+            o->rejected_count = 0;
+        else if (!use && o->rejected_count < UINT32_MAX)
+            o->rejected_count++;
+    }
+
+    /* q' = q + dt/2 q (0, w), then renormalise. */
+    float dw = -qx * wx - qy * wy - qz * wz;
+    float dx = qw * wx + qy * wz - qz * wy;
+    float dy = qw * wy - qx * wz + qz * wx;
+    float dz = qw * wz + qx * wy - qy * wx;
+    qw += o->half_dt * dw;
+    qx += o->half_dt * dx;
+    qy += o->half_dt * dy;
+    qz += o->half_dt * dz;
+    float inv_n = 1.0f / sqrtf(qw * qw + qx * qx + qy * qy + qz * qz);
+    qw *= inv_n;
+    qx *= inv_n;
+    qy *= inv_n;
+    qz *= inv_n;
+    o->q[0] = qw;
+    o->q[1] = qx;
+    o->q[2] = qy;
+    o->q[3] = qz;
+
+    /* Rows of R(q); R maps sensor to world. */
+    float r00 = 1.0f - 2.0f * (qy * qy + qz * qz), r01 = 2.0f * (qx * qy - qw * qz),
+          r02 = 2.0f * (qx * qz + qw * qy);
+    float r10 = 2.0f * (qx * qy + qw * qz), r11 = 1.0f - 2.0f * (qx * qx + qz * qz),
+          r12 = 2.0f * (qy * qz - qw * qx);
+    float r20 = 2.0f * (qx * qz - qw * qy), r21 = 2.0f * (qy * qz + qw * qx),
+          r22 = 1.0f - 2.0f * (qx * qx + qy * qy);
+    o->up_sensor[0] = r20;
+    o->up_sensor[1] = r21;
+    o->up_sensor[2] = r22;
+    const float g = (float)ORIENT_G_MPS2;
+    o->lin_acc_world[0] = (r00 * ax + r01 * ay + r02 * az) * g;
+    o->lin_acc_world[1] = (r10 * ax + r11 * ay + r12 * az) * g;
+    o->lin_acc_world[2] = (r20 * ax + r21 * ay + r22 * az - 1.0f) * g;
+}

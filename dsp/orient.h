@@ -1,0 +1,97 @@
+/* orient: attitude of a 6-axis IMU (gyroscope + accelerometer) by a
+ * Mahony-style complementary filter on a unit quaternion, with the
+ * gyroscope bias learnt while the device lies still and the accelerometer
+ * correction suspended during linear acceleration.
+ *
+ * Frames and conventions:
+ *  - Gyroscope in degrees per second, accelerometer in g, both in the
+ *    sensor axes. The accelerometer measures specific force: at rest it
+ *    reads +1 g along the axis pointing up.
+ *  - The world frame has z up; its heading (yaw) is arbitrary, set by the
+ *    first sample, and drifts slowly because nothing observes it.
+ *  - q = (w, x, y, z) rotates sensor coordinates into world coordinates:
+ *    v_world = q v_sensor q*.
+ *
+ * Each step: the accelerometer direction is compared with the predicted
+ * up direction; their cross product (the small rotation between them)
+ * times kp is added to the bias-corrected gyro rate, unless the
+ * acceleration is rejected; then q integrates the rate. The correction is
+ * rejected when | |a| - 1 g | exceeds accel_reject_g, or when the
+ * accelerometer and the estimate disagree by more than reject_angle_deg
+ * (a stroke's acceleration along the skin barely changes |a|); if the
+ * rejection lasts longer than recovery_s the correction is applied anyway
+ * so a wrong estimate cannot lock itself out.
+ *
+ * The device counts as still while |gyro| < still_gyro_dps and
+ * | |a| - 1 g | < still_acc_g on every sample for still_time_s; while still,
+ * the bias estimate follows the raw gyro with time constant bias_tau_s
+ * (this also learns the yaw-axis bias, which the accelerometer cannot).
+ *
+ * An orient_t belongs to one thread; the step does no allocation and no
+ * division by a setting.
+ */
+#ifndef MASSAGED_ORIENT_H
+#define MASSAGED_ORIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define ORIENT_G_MPS2 9.80665 /* standard gravity, m/s^2 per g */
+
+typedef struct {
+    double fs_hz;               /* sampling rate, hertz */
+    double kp;                  /* accelerometer correction gain, 1/s (1/kp ~ tilt time constant) */
+    double accel_reject_g;      /* reject when | |a| - 1 | exceeds this, g */
+    double reject_angle_deg;    /* reject when a and the estimate differ by more, degrees */
+    double recovery_s;          /* accept again after this long rejected, seconds */
+    double still_gyro_dps;      /* still: raw |gyro| below this, deg/s */
+    double still_acc_g;         /* still: | |a| - 1 | below this, g */
+    double still_time_s;        /* still: for at least this long, seconds */
+    double bias_tau_s;          /* time constant of the bias estimate while still, seconds */
+    double initial_bias_dps[3]; /* bias to start from (e.g. a stored calibration), deg/s */
+} orient_settings_t;
+
+/* 1 kHz, kp 2 /s, reject beyond 0.1 g or 10 degrees, recover after 3 s;
+ * still below 5 deg/s and 0.05 g for 0.5 s, bias time constant 1 s. */
+extern const orient_settings_t orient_default;
+
+typedef struct {
+    /* Outputs, read-only for the caller, valid after the first step. */
+    float q[4];             /* w, x, y, z: sensor to world */
+    float up_sensor[3];     /* unit vector pointing up, in sensor axes (gravity is
+                               -up_sensor; equals the accelerometer at rest, in g) */
+    float lin_acc_world[3]; /* acceleration in the world frame, z up, gravity
+                               removed, m/s^2 */
+    float bias_dps[3];      /* gyroscope bias estimate, deg/s */
+    bool still;             /* the still condition currently holds */
+    bool accel_rejected;    /* the last step ignored the accelerometer */
+    uint64_t samples;
+
+    /* Private, precomputed from the settings. */
+    float half_dt; /* 0.5 / fs, seconds */
+    float kp;
+    float deg_to_rad;
+    float reject_lo_sq, reject_hi_sq; /* (1 -+ accel_reject_g)^2, g^2 */
+    float still_gyro_sq;              /* dps^2 */
+    float still_lo_sq, still_hi_sq;   /* (1 -+ still_acc_g)^2, g^2 */
+    float reject_sin;                 /* sin(reject_angle), or 2 to disable */
+    float bias_alpha;
+    uint32_t still_needed;    /* samples */
+    uint32_t recovery_needed; /* samples */
+    uint32_t still_count;
+    uint32_t rejected_count;
+    float initial_bias_dps[3];
+} orient_t;
+
+/* Precomputes the constants; the first step sets the tilt from that
+ * sample's accelerometer. Returns 0, or -EINVAL for a non-positive rate,
+ * gain or time, or negative thresholds. */
+int orient_init(orient_t *o, const orient_settings_t *set);
+
+/* Back to the state right after init (bias back to the initial bias). */
+void orient_reset(orient_t *o);
+
+/* Processes one sample: gyro in deg/s, acc in g, sensor axes. */
+void orient_step(orient_t *o, const float gyr_dps[3], const float acc_g[3]);
+
+#endif
