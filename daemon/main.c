@@ -1,6 +1,175 @@
+/* massaged: live data from smart bodywork tools.
+ *
+ * The main thread parses the command line and the configuration, starts the
+ * modules in dependency order (publisher, pipeline thread, device readers),
+ * then sleeps in sigsuspend until a signal handler has set a flag. SIGINT and
+ * SIGTERM stop everything in reverse order and exit 0.
+ */
+#include "config.h"
+#include "log.h"
+#include "pipeline.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
 {
-    puts("massaged " MASSAGED_VERSION);
+    stop_signal = sig;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: massaged --config FILE [--log-level LEVEL]\n"
+            "       massaged --check-config FILE\n"
+            "       massaged --help | --version\n"
+            "\n"
+            "Reads massage-ball and scraping-tool sensor streams from serial ports,\n"
+            "detects holds, flexes, rocking, rolling and strokes, and publishes\n"
+            "events on ZeroMQ (see docs/EVENTS.md).\n"
+            "\n"
+            "  -c, --config FILE        run with this configuration, in the foreground,\n"
+            "                           until SIGINT or SIGTERM\n"
+            "  -k, --check-config FILE  validate the configuration and exit: 0 if valid,\n"
+            "                           else 1 with one line per problem\n"
+            "  -l, --log-level LEVEL    error, warn, info or debug (overrides [log] level)\n"
+            "  -h, --help               show this help\n"
+            "  -V, --version            show the version\n");
+}
+
+static void print_config_error(const char *message, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", message);
+}
+
+static int check_config(const char *path)
+{
+    config_t *cfg = malloc(sizeof *cfg);
+    if (!cfg)
+        return 1;
+    int rc = config_load(path, cfg, print_config_error, NULL);
+    if (rc < 0) {
+        free(cfg);
+        return 1;
+    }
+    if (rc == 0)
+        printf("%s: valid (%d device%s)\n", path, cfg->n_devices, cfg->n_devices == 1 ? "" : "s");
+    free(cfg);
+    return rc == 0 ? 0 : 1;
+}
+
+static void install_handlers(sigset_t *waitmask)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Block the signals everywhere but in sigsuspend, so that none is lost
+     * between checking the flag and sleeping; threads started later inherit
+     * the mask and never run the handlers. */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, waitmask);
+    sigdelset(waitmask, SIGINT);
+    sigdelset(waitmask, SIGTERM);
+}
+
+static int run(const char *path, const char *level_override)
+{
+    config_t *cfg = malloc(sizeof *cfg);
+    if (!cfg) {
+        fprintf(stderr, "massaged: out of memory\n");
+        return 1;
+    }
+    int rc = config_load(path, cfg, print_config_error, NULL);
+    if (rc != 0) {
+        if (rc > 0)
+            fprintf(stderr, "massaged: %s: %d problem%s, not starting\n", path, rc,
+                    rc == 1 ? "" : "s");
+        free(cfg);
+        return 1;
+    }
+    bool use_syslog = cfg->log.syslog == 1 || (cfg->log.syslog == -1 && !isatty(STDERR_FILENO));
+    log_setup(true, use_syslog);
+    log_set_level((log_level_t)cfg->log.level);
+    if (level_override) {
+        log_level_t level;
+        if (log_level_parse(level_override, &level) != 0) {
+            fprintf(stderr, "massaged: --log-level: unknown level '%s'\n", level_override);
+            free(cfg);
+            return 2;
+        }
+        log_set_level(level);
+    }
+
+    sigset_t waitmask;
+    install_handlers(&waitmask);
+
+    log_info("massaged %s starting with %s (%d device%s)", MASSAGED_VERSION, path,
+             cfg->n_devices, cfg->n_devices == 1 ? "" : "s");
+    int err = 0;
+    pipeline_t *pipeline = pipeline_start(cfg, &err);
+    if (!pipeline) {
+        log_error("start-up failed: %s", strerror(-err));
+        free(cfg);
+        return 1;
+    }
+    while (!stop_signal)
+        sigsuspend(&waitmask);
+    log_info("%s received, stopping", strsignal(stop_signal));
+    pipeline_stop(&pipeline);
+    log_info("stopped");
+    free(cfg);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 'k'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *check_path = NULL, *level = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:k:l:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'k': check_path = optarg; break;
+        case 'l': level = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("massaged %s\n", MASSAGED_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "massaged: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (check_path)
+        return check_config(check_path);
+    if (!config_path) {
+        usage(stderr);
+        return 2;
+    }
+    return run(config_path, level);
 }

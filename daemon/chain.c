@@ -1,0 +1,144 @@
+#include "chain.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void chain_init(chain_t *chain, const char *name, device_kind_t kind)
+{
+    memset(chain, 0, sizeof *chain);
+    snprintf(chain->name, sizeof chain->name, "%s", name);
+    chain->kind = kind;
+    clock_unwrap_init(&chain->unwrap);
+    clock_map_init(&chain->map, &clock_map_default);
+}
+
+void chain_port_opened(chain_t *chain)
+{
+    chain->streaming = false;
+}
+
+double chain_to_host(const chain_t *chain, double t_dev)
+{
+    return clock_map_to_host(&chain->map, t_dev);
+}
+
+static void emit_instant(chain_t *chain, const char *type, double t_dev, double t_host,
+                         const chain_sink_t *sink)
+{
+    event_t e;
+    memset(&e, 0, sizeof e);
+    e.type = type;
+    e.phase = EVENT_INSTANT;
+    e.t_dev = t_dev;
+    e.id = chain->next_id++;
+    sink->event(sink->ctx, &e, t_host);
+}
+
+/* Unwraps a frame's clock; a device that rebooted (its clock jumped back)
+ * starts a new epoch that continues after everything seen. */
+static uint64_t frame_time_us(chain_t *chain, uint32_t t_us)
+{
+    uint64_t t = clock_unwrap(&chain->unwrap, t_us);
+    chain->last_t_us = t_us;
+    chain->have_time = true;
+    double t_dev = (double)t * 1e-6;
+    if (t_dev > chain->last_t_dev)
+        chain->last_t_dev = t_dev;
+    return t;
+}
+
+static double frame_time(chain_t *chain, uint32_t t_us)
+{
+    return (double)frame_time_us(chain, t_us) * 1e-6;
+}
+
+static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
+                     const chain_sink_t *sink)
+{
+    bool rate_changed = !chain->have_hello || chain->hello.rate_hz != frame->u.hello.rate_hz;
+    chain->hello = frame->u.hello;
+    chain->have_hello = true;
+    if (rate_changed)
+        clock_index_init(&chain->index, frame->u.hello.rate_hz);
+    double t_dev = frame_time(chain, frame->t_us);
+    clock_map_observe(&chain->map, t_dev, t_arrival);
+    if (!chain->streaming) {
+        chain->streaming = true;
+        emit_instant(chain, "connected", t_dev, chain_to_host(chain, t_dev), sink);
+    }
+}
+
+static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
+                       const chain_sink_t *sink)
+{
+    if (!chain->have_hello) {
+        chain->counters.frames_before_hello++;
+        return;
+    }
+    unsigned count = frame->u.samples.count;
+    uint64_t t0_us = frame_time_us(chain, frame->t_us);
+    double t0 = (double)t0_us * 1e-6;
+    uint64_t i0 = 0, lost = 0;
+    if (clock_index_frame(&chain->index, t0_us, count, &i0, &lost) < 0)
+        chain->counters.index_errors++;
+    chain->counters.samples_lost += lost;
+    const frame_hello_t *h = &chain->hello;
+    double period = 1.0 / h->rate_hz;
+    /* The newest sample of the frame was taken just before it was sent: its
+     * arrival delay is the tightest bound on the clock offset. */
+    double t_last = t0 + (count - 1) * period;
+    clock_map_observe(&chain->map, t_last, t_arrival);
+    if (t_last > chain->last_t_dev)
+        chain->last_t_dev = t_last;
+
+    message_block_t block;
+    block.i0 = i0;
+    block.t_dev = t0;
+    block.t_host = chain_to_host(chain, t0);
+    block.n = count;
+    for (unsigned i = 0; i < count; i++) {
+        const frame_sample_t *raw = &frame->u.samples.s[i];
+        sample_t *s = &block.s[i];
+        s->t_dev = t0 + i * period;
+        s->p = (float)raw->p * h->p_scale;
+        for (int a = 0; a < 3; a++) {
+            s->acc[a] = (float)raw->acc[a] * h->acc_scale;
+            s->gyr[a] = (float)raw->gyr[a] * h->gyr_scale;
+        }
+    }
+    chain->counters.samples += count;
+    sink->block(sink->ctx, &block);
+}
+
+void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival, const chain_sink_t *sink)
+{
+    switch (frame->type) {
+    case FRAME_HELLO:
+        on_hello(chain, frame, t_arrival, sink);
+        break;
+    case FRAME_SAMPLES:
+        on_samples(chain, frame, t_arrival, sink);
+        break;
+    case FRAME_STATUS:
+        chain->status = frame->u.status;
+        chain->have_status = true;
+        frame_time(chain, frame->t_us);
+        break;
+    case FRAME_BUTTON:
+        if (frame->u.button == 1) {
+            double t_dev = frame_time(chain, frame->t_us);
+            emit_instant(chain, "mark", t_dev, chain_to_host(chain, t_dev), sink);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink)
+{
+    if (!chain->streaming)
+        return;
+    chain->streaming = false;
+    emit_instant(chain, "disconnected", chain->last_t_dev, t_host, sink);
+}

@@ -1,0 +1,75 @@
+/* chain: the interpretation of one device's frames, the same live and in
+ * replay.
+ *
+ * A chain takes decoded frames in order and turns them into what subscribers
+ * see: the HELLO's scales applied (physical units), the device clock unwrapped
+ * and mapped onto the host's, device sample indices with losses counted,
+ * detection events with per-device ids, and marks from the button. It knows
+ * nothing of threads, rings or ZeroMQ: its output goes to a sink.
+ *
+ * A chain is plain state owned by one thread (the pipeline thread, or a
+ * replay or scoring tool).
+ */
+#ifndef MASSAGED_CHAIN_H
+#define MASSAGED_CHAIN_H
+
+#include "clock.h"
+#include "config.h"
+#include "event.h"
+#include "frame.h"
+#include "message.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    /* A block of samples in physical units (one SAMPLES frame). */
+    void (*block)(void *ctx, const message_block_t *block);
+    /* A detection or lifecycle event, with its instant on the host clock. */
+    void (*event)(void *ctx, const event_t *event, double t_host);
+    void *ctx;
+} chain_sink_t;
+
+typedef struct {
+    uint64_t samples;        /* samples passed on */
+    uint64_t samples_lost;   /* samples missing from the device index (lost frames) */
+    uint64_t index_errors;   /* frames whose time went backwards or overlapped */
+    uint64_t frames_before_hello; /* sample frames without scales (never passed on) */
+} chain_counters_t;
+
+typedef struct {
+    char name[CONFIG_NAME_MAX];
+    device_kind_t kind;
+    bool streaming;          /* a valid HELLO has arrived since the last connect */
+    bool have_hello;
+    frame_hello_t hello;
+    bool have_status;
+    frame_status_t status;   /* the device's last STATUS frame */
+    double last_t_dev;       /* seconds, the newest device time seen */
+    bool have_time;
+    uint32_t last_t_us;
+    uint32_t next_id;
+    chain_counters_t counters;
+    clock_unwrap_t unwrap;
+    clock_index_t index;
+    clock_map_t map;
+} chain_t;
+
+/* Sets up the chain of device name (copied) of the configured kind. */
+void chain_init(chain_t *chain, const char *name, device_kind_t kind);
+
+/* The port was opened: the stream starts again with the next HELLO. */
+void chain_port_opened(chain_t *chain);
+
+/* Interprets one frame that arrived at t_arrival (Unix seconds), emitting
+ * blocks and events to sink. */
+void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival, const chain_sink_t *sink);
+
+/* The device was lost (reason is for the log): emits `disconnected` once if
+ * the stream had started. */
+void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink);
+
+/* Device seconds to Unix seconds with the current clock model. */
+double chain_to_host(const chain_t *chain, double t_dev);
+
+#endif

@@ -1,0 +1,362 @@
+#include "device.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct device {
+    config_device_t cfg;
+    port_driver_t driver;
+    ring_t *ring;
+    int wake_fd;
+    int stop_fd; /* eventfd: readable once the thread must stop */
+    pthread_t thread;
+
+    /* Reader-thread state. */
+    port_t *port;
+    char port_path[256];
+    frame_decoder_t decoder;
+    device_stats_t stats;
+    bool seen_hello;
+    frame_hello_t hello;
+    frame_t held[DEVICE_HELD_FRAMES];
+    int n_held;
+    double t_read; /* arrival time of the chunk being decoded */
+    bool pushed;   /* something was pushed since the last wake-up */
+    char last_problem[160];
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double now_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+const char *device_hello_problem(const frame_hello_t *hello, device_kind_t kind)
+{
+    if (hello->kind != FRAME_KIND_BALL && hello->kind != FRAME_KIND_SCRAPER)
+        return "unknown device kind";
+    if ((int)hello->kind != (int)kind)
+        return hello->kind == FRAME_KIND_BALL ? "the device is a massage ball, configured as scraper"
+                                              : "the device is a scraper, configured as ball";
+    if (hello->rate_hz < 1 || hello->rate_hz > 10000)
+        return "sample rate outside 1..10000 Hz";
+    if (!isfinite(hello->p_scale) || !(hello->p_scale > 0.0f) || hello->p_scale > 1e4f)
+        return "pressure/force scale not a positive number up to 1e4 per LSB";
+    if (!isfinite(hello->acc_scale) || !(hello->acc_scale > 0.0f) || hello->acc_scale > 0.01f)
+        return "accelerometer scale not a positive number up to 0.01 g per LSB";
+    if (!isfinite(hello->gyr_scale) || !(hello->gyr_scale > 0.0f) || hello->gyr_scale > 1.0f)
+        return "gyroscope scale not a positive number up to 1 deg/s per LSB";
+    return NULL;
+}
+
+static void push_msg(device_t *dev, const device_msg_t *msg)
+{
+    if (ring_push(dev->ring, msg)) {
+        dev->pushed = true;
+        return;
+    }
+    if (msg->kind == DEVICE_MSG_FRAME) {
+        dev->stats.ring_dropped++;
+        if (msg->u.frame.type == FRAME_SAMPLES)
+            dev->stats.ring_dropped_samples += msg->u.frame.u.samples.count;
+    }
+}
+
+static void push_frame(device_t *dev, const frame_t *frame)
+{
+    device_msg_t *slot = ring_reserve(dev->ring);
+    if (!slot) {
+        dev->stats.ring_dropped++;
+        if (frame->type == FRAME_SAMPLES)
+            dev->stats.ring_dropped_samples += frame->u.samples.count;
+        return;
+    }
+    slot->kind = DEVICE_MSG_FRAME;
+    slot->t_host = dev->t_read;
+    slot->u.frame = *frame;
+    ring_commit(dev->ring);
+    dev->pushed = true;
+}
+
+static void push_text(device_t *dev, device_msg_kind_t kind, const char *text)
+{
+    device_msg_t msg;
+    msg.kind = (uint8_t)kind;
+    msg.t_host = now_real();
+    snprintf(msg.u.text, sizeof msg.u.text, "%s", text);
+    push_msg(dev, &msg);
+}
+
+static void push_stats(device_t *dev)
+{
+    device_msg_t msg;
+    msg.kind = DEVICE_MSG_STATS;
+    msg.t_host = now_real();
+    dev->stats.frames = dev->decoder.counters;
+    msg.u.stats = dev->stats;
+    push_msg(dev, &msg);
+}
+
+static void wake(device_t *dev)
+{
+    if (!dev->pushed)
+        return;
+    dev->pushed = false;
+    uint64_t one = 1;
+    ssize_t w = write(dev->wake_fd, &one, sizeof one);
+    (void)w; /* a full eventfd counter still wakes the reader */
+}
+
+static void handle_hello(device_t *dev, const frame_t *frame)
+{
+    const char *problem = device_hello_problem(&frame->u.hello, dev->cfg.kind);
+    if (problem) {
+        dev->stats.hello_rejected++;
+        if (strcmp(problem, dev->last_problem) != 0) {
+            log_error("device %s (%s): HELLO refused: %s (rate %u Hz, scales %g, %g, %g); its "
+                      "samples are ignored until a valid HELLO arrives",
+                      dev->cfg.name, dev->port_path, problem, frame->u.hello.rate_hz,
+                      (double)frame->u.hello.p_scale, (double)frame->u.hello.acc_scale,
+                      (double)frame->u.hello.gyr_scale);
+            snprintf(dev->last_problem, sizeof dev->last_problem, "%s", problem);
+        }
+        return;
+    }
+    dev->last_problem[0] = '\0';
+    if (!dev->seen_hello)
+        log_info("device %s: %s serial %s firmware %u.%u at %u Hz", dev->cfg.name,
+                 config_kind_name(dev->cfg.kind), frame->u.hello.serial, frame->u.hello.fw_major,
+                 frame->u.hello.fw_minor, frame->u.hello.rate_hz);
+    dev->seen_hello = true;
+    dev->hello = frame->u.hello;
+    push_frame(dev, frame);
+    for (int i = 0; i < dev->n_held; i++)
+        push_frame(dev, &dev->held[i]);
+    dev->n_held = 0;
+}
+
+static void on_frame(const frame_t *frame, void *ctx)
+{
+    device_t *dev = ctx;
+    switch (frame->type) {
+    case FRAME_HELLO:
+        handle_hello(dev, frame);
+        break;
+    case FRAME_SAMPLES:
+        if (dev->seen_hello) {
+            push_frame(dev, frame);
+        } else if (dev->n_held < DEVICE_HELD_FRAMES) {
+            dev->held[dev->n_held++] = *frame;
+        } else {
+            dev->stats.held_dropped++;
+        }
+        break;
+    case FRAME_STATUS:
+    case FRAME_BUTTON:
+        push_frame(dev, frame);
+        break;
+    default:
+        break; /* host-to-device types are never sent by a device */
+    }
+}
+
+static bool stop_requested(const device_t *dev)
+{
+    /* Polled, not read: reading the eventfd would reset it. */
+    struct pollfd pfd = {.fd = dev->stop_fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 1;
+}
+
+/* Waits up to ms milliseconds; returns true when a stop was requested. */
+static bool sleep_or_stop(const device_t *dev, int ms)
+{
+    struct pollfd pfd = {.fd = dev->stop_fd, .events = POLLIN};
+    return poll(&pfd, 1, ms) == 1;
+}
+
+static int send_hello_request(device_t *dev)
+{
+    frame_t request;
+    memset(&request, 0, sizeof request);
+    request.type = FRAME_HELLO_REQUEST;
+    uint8_t out[32];
+    size_t n = frame_encode(&request, out, sizeof out);
+    if (n == 0)
+        return -EINVAL;
+    return port_write(dev->port, out, n, 100);
+}
+
+/* Streams from an open port until it is lost or a stop is requested.
+ * Returns true on stop. */
+static bool stream(device_t *dev)
+{
+    dev->seen_hello = false;
+    dev->n_held = 0;
+    frame_decoder_reset(&dev->decoder);
+    dev->stats.connects++;
+    push_text(dev, DEVICE_MSG_CONNECTED, dev->port_path);
+    wake(dev);
+    log_info("device %s: connected on %s (%s)", dev->cfg.name, dev->port_path,
+             port_driver_name(dev->port));
+
+    double start = now_mono();
+    double last_rx = start, last_request = -1e9, last_stats = start;
+    int requests = 0;
+    char why[96] = "";
+    uint8_t buf[4096];
+    for (;;) {
+        double now = now_mono();
+        if (!dev->seen_hello) {
+            /* Ask at once, then every 100 ms for a second, then every second. */
+            double interval = requests < 10 ? 0.1 : 1.0;
+            if (now - last_request >= interval) {
+                int rc = send_hello_request(dev);
+                if (rc != 0 && rc != -ETIMEDOUT) {
+                    snprintf(why, sizeof why, "write failed: %s", strerror(-rc));
+                    break;
+                }
+                last_request = now;
+                requests++;
+            }
+        }
+        struct pollfd pfd[2] = {{.fd = port_fd(dev->port), .events = POLLIN},
+                                {.fd = dev->stop_fd, .events = POLLIN}};
+        int r = poll(pfd, 2, 50);
+        if (r < 0 && errno != EINTR) {
+            snprintf(why, sizeof why, "poll failed: %s", strerror(errno));
+            break;
+        }
+        if (pfd[1].revents & POLLIN) {
+            snprintf(why, sizeof why, "stopped");
+            break;
+        }
+        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = port_read(dev->port, buf, sizeof buf);
+            if (n < 0) {
+                snprintf(why, sizeof why, "%s", n == -EPIPE ? "end of file" : strerror((int)-n));
+                break;
+            }
+            if (n > 0) {
+                dev->t_read = now_real();
+                last_rx = now_mono();
+                frame_decoder_feed(&dev->decoder, buf, (size_t)n, on_frame, dev);
+            } else if (pfd[0].revents & (POLLHUP | POLLERR)) {
+                snprintf(why, sizeof why, "hang-up");
+                break;
+            }
+        }
+        now = now_mono();
+        if (now - last_rx > DEVICE_SILENCE_S) {
+            snprintf(why, sizeof why, "silent for more than %.0f s", DEVICE_SILENCE_S);
+            break;
+        }
+        if (now - last_stats >= 0.25) {
+            push_stats(dev);
+            last_stats = now;
+        }
+        wake(dev);
+    }
+    bool stopping = strcmp(why, "stopped") == 0;
+    if (!stopping)
+        log_warn("device %s: lost %s: %s", dev->cfg.name, dev->port_path, why);
+    port_close(&dev->port);
+    push_stats(dev);
+    push_text(dev, DEVICE_MSG_DISCONNECTED, why);
+    wake(dev);
+    return stopping;
+}
+
+static void *reader_main(void *arg)
+{
+    device_t *dev = arg;
+    int backoff_ms = DEVICE_BACKOFF_MIN_MS;
+    int last_error = 0;
+    while (!stop_requested(dev)) {
+        int err = 0;
+        snprintf(dev->port_path, sizeof dev->port_path, "%s", dev->cfg.port);
+        dev->port = port_open(dev->port_path, dev->cfg.baud, dev->driver, &err);
+        if (!dev->port) {
+            dev->stats.open_failures++;
+            if (err != last_error)
+                log_warn("device %s: cannot open %s: %s; retrying", dev->cfg.name,
+                         dev->port_path, strerror(-err));
+            last_error = err;
+            if (sleep_or_stop(dev, backoff_ms))
+                break;
+            backoff_ms = backoff_ms * 2 > DEVICE_BACKOFF_MAX_MS ? DEVICE_BACKOFF_MAX_MS
+                                                                : backoff_ms * 2;
+            continue;
+        }
+        last_error = 0;
+        backoff_ms = DEVICE_BACKOFF_MIN_MS;
+        if (stream(dev))
+            break;
+        if (sleep_or_stop(dev, DEVICE_BACKOFF_MIN_MS))
+            break;
+    }
+    push_stats(dev);
+    wake(dev);
+    return NULL;
+}
+
+device_t *device_start(const config_device_t *cfg, ring_t *ring, int wake_fd, port_driver_t driver,
+                       int *err)
+{
+    device_t *dev = calloc(1, sizeof *dev);
+    if (!dev) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    dev->cfg = *cfg;
+    dev->driver = driver;
+    dev->ring = ring;
+    dev->wake_fd = wake_fd;
+    frame_decoder_init(&dev->decoder);
+    dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (dev->stop_fd < 0) {
+        *err = -errno;
+        free(dev);
+        return NULL;
+    }
+    int rc = pthread_create(&dev->thread, NULL, reader_main, dev);
+    if (rc != 0) {
+        close(dev->stop_fd);
+        free(dev);
+        *err = -rc;
+        return NULL;
+    }
+    return dev;
+}
+
+void device_stop(device_t **dev)
+{
+    if (!dev || !*dev)
+        return;
+    uint64_t one = 1;
+    ssize_t w = write((*dev)->stop_fd, &one, sizeof one);
+    (void)w;
+    pthread_join((*dev)->thread, NULL);
+    port_close(&(*dev)->port);
+    close((*dev)->stop_fd);
+    free(*dev);
+    *dev = NULL;
+}

@@ -1,0 +1,77 @@
+/* device: one configured tool's reader thread.
+ *
+ * The thread opens the port (or finds it, for `port = auto`), asks the device
+ * for its HELLO, decodes frames and pushes them, in order, into the device's
+ * SPSC ring for the pipeline thread. It never blocks on the ring: when the
+ * ring is full the frame is dropped and counted. It detects a lost device (end
+ * of file, EIO, ENXIO, or more than 2 s of silence), reports it through the
+ * ring, and reopens the port with a short backoff so that a device that comes
+ * back is streaming again within a second.
+ *
+ * Samples are never passed on before the device's HELLO has given its scales:
+ * up to DEVICE_HELD_FRAMES sample frames are held while the HELLO is requested
+ * (the device answers within 100 ms) and then passed on in order.
+ */
+#ifndef MASSAGED_DEVICE_H
+#define MASSAGED_DEVICE_H
+
+#include "config.h"
+#include "frame.h"
+#include "port.h"
+#include "ring.h"
+
+#include <stdint.h>
+
+#define DEVICE_HELD_FRAMES 32
+#define DEVICE_SILENCE_S 2.0      /* no byte for this long: the device is gone */
+#define DEVICE_BACKOFF_MIN_MS 50  /* first retry after a failed open */
+#define DEVICE_BACKOFF_MAX_MS 400 /* retries never wait longer, so a replug is seen within 1 s */
+
+/* What the reader thread counts; published by the pipeline in status.<device>. */
+typedef struct {
+    frame_counters_t frames;    /* the decoder's counters, over the whole run */
+    uint64_t ring_dropped;      /* frames dropped because the pipeline's ring was full */
+    uint64_t ring_dropped_samples;
+    uint64_t held_dropped;      /* sample frames dropped while waiting for HELLO */
+    uint64_t hello_rejected;    /* HELLOs refused (absurd scales or rate, wrong kind) */
+    uint64_t connects;          /* times the port was opened and the stream started */
+    uint64_t open_failures;
+} device_stats_t;
+
+typedef enum {
+    DEVICE_MSG_FRAME,        /* frame: a decoded frame (HELLO, SAMPLES, STATUS, BUTTON) */
+    DEVICE_MSG_CONNECTED,    /* text: the port path; the stream starts */
+    DEVICE_MSG_DISCONNECTED, /* text: why */
+    DEVICE_MSG_STATS,        /* stats: a snapshot of the counters */
+} device_msg_kind_t;
+
+/* One item of a device's ring. */
+typedef struct {
+    uint8_t kind;    /* device_msg_kind_t */
+    double t_host;   /* CLOCK_REALTIME seconds when the bytes were read */
+    union {
+        frame_t frame;
+        device_stats_t stats;
+        char text[256];
+    } u;
+} device_msg_t;
+
+typedef struct device device_t;
+
+/* Starts the reader thread of cfg's device, feeding ring (elem size
+ * sizeof(device_msg_t); the caller keeps ownership) and writing 1 to the
+ * eventfd wake_fd after pushing. The thread has started when this returns.
+ * Returns NULL with *err set on failure. Called by the thread that owns the
+ * device set. */
+device_t *device_start(const config_device_t *cfg, ring_t *ring, int wake_fd, port_driver_t driver,
+                       int *err);
+
+/* Asks the thread to stop, joins it and frees the device (the port is
+ * closed). Accepts NULL and NULLs the caller's pointer. */
+void device_stop(device_t **dev);
+
+/* Validates a HELLO for a device configured as kind; returns NULL when it is
+ * acceptable, otherwise a static string saying why not. */
+const char *device_hello_problem(const frame_hello_t *hello, device_kind_t kind);
+
+#endif

@@ -1,0 +1,59 @@
+/* json: a JSON writer into a caller-owned, fixed-size buffer.
+ *
+ * The pipeline formats every published message with it, hundreds of times a
+ * second per device, so it never allocates: the caller gives the buffer and
+ * the writer records overflow instead of growing. Commas and nesting are
+ * tracked for the caller; keys and values are written in call order.
+ *
+ * Why not a library: Debian's JSON libraries (json-c, jansson, cJSON) build a
+ * tree of heap-allocated nodes per document, which the per-sample no-allocation
+ * rule forbids; a writer this small is simpler than bending one of them.
+ */
+#ifndef MASSAGED_JSON_H
+#define MASSAGED_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JSON_MAX_DEPTH 8
+
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t len;
+    bool overflow;                       /* something did not fit: the text is incomplete */
+    int depth;
+    bool need_comma[JSON_MAX_DEPTH + 1]; /* per nesting level */
+} json_t;
+
+/* Starts writing into buf (capacity cap bytes, including the terminating NUL). */
+void json_init(json_t *j, char *buf, size_t cap);
+
+void json_object_begin(json_t *j);
+void json_object_end(json_t *j);
+void json_array_begin(json_t *j);
+void json_array_end(json_t *j);
+
+/* Writes a key inside an object; the next value call writes its value. */
+void json_key(json_t *j, const char *key);
+
+/* Values; inside an object each must follow json_key. Strings are escaped. */
+void json_string(json_t *j, const char *s);
+void json_int(json_t *j, int64_t v);
+void json_uint(json_t *j, uint64_t v);
+void json_bool(json_t *j, bool v);
+void json_null(json_t *j);
+/* Writes v with `decimals` digits after the point (0..9), trailing zeros
+ * trimmed; non-finite values become null, as JSON has no NaN. */
+void json_fixed(json_t *j, double v, int decimals);
+/* Writes v with 9 significant digits (%.9g); non-finite becomes null. */
+void json_double(json_t *j, double v);
+/* Writes pre-formatted JSON text as one value (the caller vouches for it). */
+void json_raw(json_t *j, const char *text, size_t len);
+
+/* Returns 0 and the text length in *len when complete and not truncated,
+ * -ENOBUFS on overflow, -EINVAL when objects or arrays are still open. */
+int json_finish(const json_t *j, size_t *len);
+
+#endif

@@ -1,0 +1,115 @@
+#include "message.h"
+
+#include "json.h"
+
+#include <stdio.h>
+
+void message_topic(char *topic, const char *prefix, const char *device, const char *type)
+{
+    if (type)
+        snprintf(topic, MESSAGE_TOPIC_MAX, "%s.%s.%s", prefix, device, type);
+    else
+        snprintf(topic, MESSAGE_TOPIC_MAX, "%s.%s", prefix, device);
+}
+
+static int finish(const json_t *j)
+{
+    size_t len;
+    int rc = json_finish(j, &len);
+    return rc < 0 ? rc : (int)len;
+}
+
+static void common_fields(json_t *j, const char *device, device_kind_t kind)
+{
+    json_key(j, "v");
+    json_int(j, MESSAGE_SCHEMA_VERSION);
+    json_key(j, "device");
+    json_string(j, device);
+    json_key(j, "kind");
+    json_string(j, config_kind_name(kind));
+}
+
+int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, unsigned rate_hz,
+                const message_block_t *block)
+{
+    json_t j;
+    json_init(&j, buf, cap);
+    json_object_begin(&j);
+    common_fields(&j, device, kind);
+    json_key(&j, "rate_hz");
+    json_uint(&j, rate_hz);
+    json_key(&j, "i0");
+    json_uint(&j, block->i0);
+    json_key(&j, "t_dev");
+    json_fixed(&j, block->t_dev, 6);
+    json_key(&j, "t_host");
+    json_fixed(&j, block->t_host, 6);
+    json_key(&j, "n");
+    json_uint(&j, block->n);
+    /* Decimals chosen below each sensor's resolution: 0.01 Pa or 0.1 mN,
+     * 1 micro-g, 0.0001 deg/s. */
+    int p_decimals = kind == DEVICE_KIND_BALL ? 2 : 4;
+    json_key(&j, "p");
+    json_array_begin(&j);
+    for (unsigned i = 0; i < block->n; i++)
+        json_fixed(&j, block->s[i].p, p_decimals);
+    json_array_end(&j);
+    json_key(&j, "acc");
+    json_array_begin(&j);
+    for (unsigned i = 0; i < block->n; i++)
+        for (int a = 0; a < 3; a++)
+            json_fixed(&j, block->s[i].acc[a], 6);
+    json_array_end(&j);
+    json_key(&j, "gyr");
+    json_array_begin(&j);
+    for (unsigned i = 0; i < block->n; i++)
+        for (int a = 0; a < 3; a++)
+            json_fixed(&j, block->s[i].gyr[a], 4);
+    json_array_end(&j);
+    json_object_end(&j);
+    return finish(&j);
+}
+
+static const char *phase_name(event_phase_t phase)
+{
+    switch (phase) {
+    case EVENT_START: return "start";
+    case EVENT_END: return "end";
+    default: return "instant";
+    }
+}
+
+int message_event(char *buf, size_t cap, const char *device, device_kind_t kind,
+                  const event_t *event, double t_host)
+{
+    json_t j;
+    json_init(&j, buf, cap);
+    json_object_begin(&j);
+    common_fields(&j, device, kind);
+    json_key(&j, "type");
+    json_string(&j, event->type);
+    json_key(&j, "phase");
+    json_string(&j, phase_name(event->phase));
+    json_key(&j, "t_dev");
+    json_fixed(&j, event->t_dev, 6);
+    json_key(&j, "t_host");
+    json_fixed(&j, t_host, 6);
+    json_key(&j, "id");
+    json_uint(&j, event->id);
+    if (event->phase == EVENT_END) {
+        json_key(&j, "t_start_dev");
+        json_fixed(&j, event->t_start_dev, 6);
+        json_key(&j, "duration_s");
+        json_fixed(&j, event->t_dev - event->t_start_dev, 6);
+    }
+    for (int i = 0; i < event->n_fields; i++) {
+        json_key(&j, event->fields[i].name);
+        json_double(&j, event->fields[i].value);
+    }
+    if (event->text_name && event->text_value) {
+        json_key(&j, event->text_name);
+        json_string(&j, event->text_value);
+    }
+    json_object_end(&j);
+    return finish(&j);
+}

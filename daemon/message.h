@@ -1,0 +1,39 @@
+/* message: the JSON payloads of ../shared/spec/events.md, formatted into
+ * caller buffers. Pure functions of their arguments; any thread. Every
+ * function returns the payload length, or a negative errno (-ENOBUFS) when
+ * the buffer is too small. */
+#ifndef MASSAGED_MESSAGE_H
+#define MASSAGED_MESSAGE_H
+
+#include "config.h"
+#include "event.h"
+#include "sample.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MESSAGE_SCHEMA_VERSION 1
+#define MESSAGE_MAX 8192 /* big enough for any payload the daemon sends */
+#define MESSAGE_TOPIC_MAX 96
+
+/* A block of consecutive samples of one device, in physical units. */
+typedef struct {
+    uint64_t i0;   /* device sample index of s[0], counted from the device's first sample */
+    double t_dev;  /* seconds, device time of s[0] */
+    double t_host; /* Unix seconds, t_dev mapped onto the host clock */
+    unsigned n;
+    sample_t s[30];
+} message_block_t;
+
+/* Writes "<prefix>.<device>[.<type>]" into topic (MESSAGE_TOPIC_MAX bytes). */
+void message_topic(char *topic, const char *prefix, const char *device, const char *type);
+
+/* raw.<device>: {"v","device","kind","rate_hz","i0","t_dev","t_host","n","p","acc","gyr"}. */
+int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, unsigned rate_hz,
+                const message_block_t *block);
+
+/* event.<device>.<type>: the fields every event carries, then the event's own. */
+int message_event(char *buf, size_t cap, const char *device, device_kind_t kind,
+                  const event_t *event, double t_host);
+
+#endif

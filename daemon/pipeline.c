@@ -1,0 +1,370 @@
+#include "pipeline.h"
+
+#include "chain.h"
+#include "device.h"
+#include "json.h"
+#include "log.h"
+#include "message.h"
+#include "publisher.h"
+#include "ring.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define PIPELINE_RING_CAPACITY 512 /* frames per device: 5 s of a ball at 100 frames/s */
+#define PIPELINE_POP_BATCH 64
+
+typedef struct {
+    config_device_t cfg;
+    ring_t *ring;
+    device_t *reader;
+    chain_t chain;
+    device_stats_t stats; /* the reader's last snapshot */
+    bool port_open;
+    char port_path[256];
+    char last_loss[256];
+    double connected_since; /* Unix seconds, 0 when not streaming */
+} slot_t;
+
+struct pipeline {
+    config_t cfg;
+    publisher_t *pub;
+    int wake_fd;
+    atomic_bool stop;
+    pthread_t thread;
+    bool thread_started;
+    double started_at;
+    slot_t slots[CONFIG_MAX_DEVICES];
+    int n_slots;
+    char payload[MESSAGE_MAX];
+    char topic[MESSAGE_TOPIC_MAX];
+};
+
+static double now_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void publish(pipeline_t *p, int len)
+{
+    if (len < 0) {
+        log_error("publish: a %s message did not fit its buffer", p->topic);
+        return;
+    }
+    publisher_send(p->pub, p->topic, p->payload, (size_t)len);
+}
+
+/* Sinks need both the pipeline and the slot; a small context pairs them. */
+typedef struct {
+    pipeline_t *p;
+    slot_t *slot;
+} sink_ctx_t;
+
+static void on_block(void *ctx, const message_block_t *block)
+{
+    sink_ctx_t *c = ctx;
+    message_topic(c->p->topic, "raw", c->slot->cfg.name, NULL);
+    publish(c->p, message_raw(c->p->payload, sizeof c->p->payload, c->slot->cfg.name,
+                              c->slot->cfg.kind, c->slot->chain.hello.rate_hz, block));
+}
+
+static void on_event(void *ctx, const event_t *event, double t_host)
+{
+    sink_ctx_t *c = ctx;
+    message_topic(c->p->topic, "event", c->slot->cfg.name, event->type);
+    publish(c->p, message_event(c->p->payload, sizeof c->p->payload, c->slot->cfg.name,
+                                c->slot->cfg.kind, event, t_host));
+}
+
+static void counter(json_t *j, const char *key, uint64_t value)
+{
+    json_key(j, key);
+    json_uint(j, value);
+}
+
+static void publish_device_status(pipeline_t *p, slot_t *slot, double now)
+{
+    const chain_t *c = &slot->chain;
+    const device_stats_t *s = &slot->stats;
+    json_t j;
+    json_init(&j, p->payload, sizeof p->payload);
+    json_object_begin(&j);
+    json_key(&j, "v");
+    json_int(&j, MESSAGE_SCHEMA_VERSION);
+    json_key(&j, "device");
+    json_string(&j, slot->cfg.name);
+    json_key(&j, "kind");
+    json_string(&j, config_kind_name(slot->cfg.kind));
+    json_key(&j, "t_host");
+    json_fixed(&j, now, 6);
+    json_key(&j, "connected");
+    json_bool(&j, c->streaming);
+    json_key(&j, "port");
+    json_string(&j, slot->cfg.port);
+    json_key(&j, "port_open");
+    json_bool(&j, slot->port_open);
+    if (!c->streaming && slot->last_loss[0]) {
+        json_key(&j, "last_loss");
+        json_string(&j, slot->last_loss);
+    }
+    if (c->have_hello) {
+        json_key(&j, "serial");
+        json_string(&j, c->hello.serial);
+        char firmware[16];
+        snprintf(firmware, sizeof firmware, "%u.%u", c->hello.fw_major, c->hello.fw_minor);
+        json_key(&j, "firmware");
+        json_string(&j, firmware);
+        json_key(&j, "rate_hz");
+        json_uint(&j, c->hello.rate_hz);
+    }
+    if (c->have_status) {
+        json_key(&j, "battery_mv");
+        json_uint(&j, c->status.battery_mv);
+        json_key(&j, "temperature_c");
+        json_fixed(&j, c->status.temperature_centi_c / 100.0, 2);
+        json_key(&j, "charging");
+        json_bool(&j, c->status.flags & 1);
+        json_key(&j, "sensor_fault");
+        json_bool(&j, c->status.flags & 2);
+        json_key(&j, "device_overflow");
+        json_bool(&j, c->status.flags & 4);
+    }
+    counter(&j, "bytes", s->frames.bytes);
+    counter(&j, "frames", s->frames.frames_ok);
+    counter(&j, "crc_errors", s->frames.crc_errors);
+    counter(&j, "malformed", s->frames.malformed);
+    counter(&j, "garbage_bytes", s->frames.garbage_bytes);
+    counter(&j, "frames_lost", s->frames.frames_lost);
+    counter(&j, "samples", c->counters.samples);
+    counter(&j, "samples_lost", c->counters.samples_lost);
+    counter(&j, "ring_dropped", s->ring_dropped);
+    counter(&j, "ring_dropped_samples", s->ring_dropped_samples);
+    counter(&j, "held_dropped", s->held_dropped);
+    counter(&j, "hello_rejected", s->hello_rejected);
+    counter(&j, "index_errors", c->counters.index_errors);
+    counter(&j, "connects", s->connects);
+    json_key(&j, "clock_offset_s");
+    json_fixed(&j, clock_map_offset_s(&c->map), 6);
+    json_key(&j, "clock_drift_ppm");
+    json_fixed(&j, clock_map_drift_ppm(&c->map), 3);
+    json_object_end(&j);
+    size_t len;
+    message_topic(p->topic, "status", slot->cfg.name, NULL);
+    publish(p, json_finish(&j, &len) == 0 ? (int)len : -ENOBUFS);
+}
+
+static void publish_daemon_status(pipeline_t *p, double now)
+{
+    publisher_stats_t ps = publisher_stats(p->pub);
+    json_t j;
+    json_init(&j, p->payload, sizeof p->payload);
+    json_object_begin(&j);
+    json_key(&j, "v");
+    json_int(&j, MESSAGE_SCHEMA_VERSION);
+    json_key(&j, "version");
+    json_string(&j, MASSAGED_VERSION);
+    json_key(&j, "t_host");
+    json_fixed(&j, now, 6);
+    json_key(&j, "uptime_s");
+    json_fixed(&j, now_mono() - p->started_at, 3);
+    json_key(&j, "pid");
+    json_int(&j, getpid());
+    json_key(&j, "subscriptions");
+    json_int(&j, ps.subscribers);
+    counter(&j, "published", ps.sent);
+    counter(&j, "publish_dropped", ps.dropped);
+    json_key(&j, "recording");
+    json_bool(&j, false);
+    json_key(&j, "devices");
+    json_array_begin(&j);
+    for (int i = 0; i < p->n_slots; i++) {
+        const slot_t *slot = &p->slots[i];
+        json_object_begin(&j);
+        json_key(&j, "name");
+        json_string(&j, slot->cfg.name);
+        json_key(&j, "kind");
+        json_string(&j, config_kind_name(slot->cfg.kind));
+        json_key(&j, "connected");
+        json_bool(&j, slot->chain.streaming);
+        json_object_end(&j);
+    }
+    json_array_end(&j);
+    json_object_end(&j);
+    size_t len;
+    snprintf(p->topic, sizeof p->topic, "status.daemon");
+    publish(p, json_finish(&j, &len) == 0 ? (int)len : -ENOBUFS);
+}
+
+static void handle_msg(pipeline_t *p, slot_t *slot, const device_msg_t *msg)
+{
+    sink_ctx_t ctx = {p, slot};
+    chain_sink_t sink = {on_block, on_event, &ctx};
+    switch (msg->kind) {
+    case DEVICE_MSG_FRAME: {
+        bool was_streaming = slot->chain.streaming;
+        chain_frame(&slot->chain, &msg->u.frame, msg->t_host, &sink);
+        if (!was_streaming && slot->chain.streaming)
+            publish_device_status(p, slot, now_real());
+        break;
+    }
+    case DEVICE_MSG_CONNECTED:
+        slot->port_open = true;
+        snprintf(slot->port_path, sizeof slot->port_path, "%s", msg->u.text);
+        chain_port_opened(&slot->chain);
+        break;
+    case DEVICE_MSG_DISCONNECTED:
+        slot->port_open = false;
+        snprintf(slot->last_loss, sizeof slot->last_loss, "%s", msg->u.text);
+        if (slot->chain.streaming) {
+            chain_disconnected(&slot->chain, msg->t_host, &sink);
+            publish_device_status(p, slot, now_real());
+        }
+        break;
+    case DEVICE_MSG_STATS:
+        slot->stats = msg->u.stats;
+        break;
+    default:
+        break;
+    }
+}
+
+static void drain(pipeline_t *p)
+{
+    for (int i = 0; i < p->n_slots; i++) {
+        slot_t *slot = &p->slots[i];
+        const device_msg_t *msg;
+        while ((msg = ring_peek(slot->ring)) != NULL) {
+            handle_msg(p, slot, msg);
+            ring_release(slot->ring);
+        }
+    }
+}
+
+static void *pipeline_main(void *arg)
+{
+    pipeline_t *p = arg;
+    double interval = p->cfg.publish.status_interval_ms / 1000.0;
+    double next_status = now_mono() + interval;
+    while (!atomic_load(&p->stop)) {
+        double now = now_mono();
+        int timeout_ms = (int)((next_status - now) * 1000.0) + 1;
+        if (timeout_ms < 0)
+            timeout_ms = 0;
+        zmq_pollitem_t items[2] = {{publisher_socket(p->pub), 0, ZMQ_POLLIN, 0},
+                                   {NULL, p->wake_fd, ZMQ_POLLIN, 0}};
+        zmq_poll(items, 2, timeout_ms);
+        if (items[1].revents & ZMQ_POLLIN) {
+            uint64_t value;
+            ssize_t r = read(p->wake_fd, &value, sizeof value);
+            (void)r;
+        }
+        drain(p);
+        publisher_service(p->pub);
+        now = now_mono();
+        if (now >= next_status) {
+            double t = now_real();
+            for (int i = 0; i < p->n_slots; i++)
+                publish_device_status(p, &p->slots[i], t);
+            publish_daemon_status(p, t);
+            next_status += interval;
+            if (next_status < now)
+                next_status = now + interval;
+        }
+    }
+    /* The readers have stopped: publish what they left, disconnects included. */
+    drain(p);
+    return NULL;
+}
+
+pipeline_t *pipeline_start(const config_t *cfg, int *err)
+{
+    pipeline_t *p = calloc(1, sizeof *p);
+    int rc = -ENOMEM;
+    if (!p)
+        goto fail;
+    p->wake_fd = -1;
+    p->cfg = *cfg;
+    p->started_at = now_mono();
+    p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->wake_fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    p->pub = publisher_open(cfg->publish.endpoint, cfg->publish.hwm, &rc);
+    if (!p->pub)
+        goto fail;
+    for (int i = 0; i < cfg->n_devices; i++) {
+        if (!cfg->devices[i].enabled)
+            continue;
+        slot_t *slot = &p->slots[p->n_slots];
+        slot->cfg = cfg->devices[i];
+        slot->ring = ring_create(sizeof(device_msg_t), PIPELINE_RING_CAPACITY);
+        if (!slot->ring) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        chain_init(&slot->chain, slot->cfg.name, slot->cfg.kind);
+        p->n_slots++;
+    }
+    /* The publisher is handed to the pipeline thread here and used by no
+     * other thread from now on. */
+    rc = -pthread_create(&p->thread, NULL, pipeline_main, p);
+    if (rc != 0)
+        goto fail;
+    p->thread_started = true;
+    for (int i = 0; i < p->n_slots; i++) {
+        slot_t *slot = &p->slots[i];
+        slot->reader = device_start(&slot->cfg, slot->ring, p->wake_fd, PORT_DRIVER_AUTO, &rc);
+        if (!slot->reader) {
+            log_error("device %s: cannot start its reader: %s", slot->cfg.name, strerror(-rc));
+            goto fail;
+        }
+    }
+    return p;
+
+fail:
+    pipeline_stop(&p);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void pipeline_stop(pipeline_t **pp)
+{
+    if (!pp || !*pp)
+        return;
+    pipeline_t *p = *pp;
+    for (int i = p->n_slots - 1; i >= 0; i--)
+        device_stop(&p->slots[i].reader);
+    if (p->thread_started) {
+        atomic_store(&p->stop, true);
+        uint64_t one = 1;
+        ssize_t w = write(p->wake_fd, &one, sizeof one);
+        (void)w;
+        pthread_join(p->thread, NULL);
+    }
+    publisher_close(&p->pub);
+    for (int i = 0; i < p->n_slots; i++)
+        ring_destroy(&p->slots[i].ring);
+    if (p->wake_fd >= 0)
+        close(p->wake_fd);
+    free(p);
+    *pp = NULL;
+}

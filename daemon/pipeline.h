@@ -1,0 +1,30 @@
+/* pipeline: the daemon's running core.
+ *
+ * Owns the device readers, their SPSC rings and the pipeline thread. The
+ * pipeline thread is the only consumer of the rings and the only user of the
+ * ZeroMQ publisher: it interprets each device's frames (chain), publishes
+ * raw samples, events and status, and sleeps on an eventfd the readers
+ * write after pushing, so a frame reaches subscribers within microseconds of
+ * its arrival.
+ *
+ * Start-up order: publisher (bound before pipeline_start returns, so a bad
+ * endpoint fails start-up), pipeline thread, then the device readers; stop
+ * runs in reverse and publishes the final `disconnected` events.
+ */
+#ifndef MASSAGED_PIPELINE_H
+#define MASSAGED_PIPELINE_H
+
+#include "config.h"
+
+typedef struct pipeline pipeline_t;
+
+/* Starts everything cfg describes (the configuration is copied). Returns NULL
+ * with *err set to a negative errno on failure, after logging why. Called from
+ * the main thread. */
+pipeline_t *pipeline_start(const config_t *cfg, int *err);
+
+/* Stops devices, then the pipeline thread and the publisher; accepts NULL and
+ * NULLs the caller's pointer. Called from the main thread. */
+void pipeline_stop(pipeline_t **pipeline);
+
+#endif

@@ -1,0 +1,239 @@
+"""Fixtures for end-to-end tests: the real daemon binary, real pseudo-terminals
+playing devices, and real ZeroMQ subscribers."""
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+
+import pytest
+import zmq
+
+sys.path.insert(0, os.path.dirname(__file__))
+import proto  # noqa: E402
+
+BUILD = os.environ.get("MASSAGED_BUILD_DIR",
+                       os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+DAEMON = os.path.join(BUILD, "daemon", "massaged")
+
+
+def tool(name):
+    return os.path.join(BUILD, "tools", name)
+
+
+class Subscriber:
+    def __init__(self, endpoint, topics=("",)):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.RCVHWM, 1000000)
+        for t in topics:
+            self.sock.setsockopt_string(zmq.SUBSCRIBE, t)
+        self.sock.connect(endpoint)
+
+    def recv(self, timeout=5.0):
+        if not self.sock.poll(int(timeout * 1000)):
+            return None, None
+        topic, payload = self.sock.recv_multipart()
+        return topic.decode(), json.loads(payload)
+
+    def wait_for(self, pred, timeout=10.0):
+        """Receives until pred(topic, msg) is true; returns (topic, msg, skipped)."""
+        deadline = time.monotonic() + timeout
+        skipped = []
+        while time.monotonic() < deadline:
+            topic, msg = self.recv(max(0.01, deadline - time.monotonic()))
+            if topic is None:
+                break
+            if pred(topic, msg):
+                return topic, msg, skipped
+            skipped.append((topic, msg))
+        raise AssertionError("timed out waiting; got %d other messages: %s" %
+                             (len(skipped), [t for t, _ in skipped[-10:]]))
+
+    def close(self):
+        self.sock.close(linger=0)
+
+
+class Daemon:
+    def __init__(self, tmp_path, devices=(), extra="", endpoint=None, env=None, args=()):
+        self.endpoint = endpoint or "ipc://%s/pub.sock" % tmp_path
+        self.config = tmp_path / "massaged.ini"
+        text = "[publish]\nendpoint = %s\nstatus_interval_ms = 200\n\n[log]\nlevel = debug\n\n" % self.endpoint
+        text += extra
+        for name, kind, port in devices:
+            text += "[device.%s]\nkind = %s\nport = %s\n\n" % (name, kind, port)
+        self.config.write_text(text)
+        os.chmod(self.config, 0o644)
+        self.log_path = tmp_path / "daemon.log"
+        self.log = open(self.log_path, "wb")
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        self.proc = subprocess.Popen([DAEMON, "--config", str(self.config), *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.log.close()
+
+    def log_text(self):
+        if not self.log.closed:
+            self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+class PtyDevice:
+    """A device played by the test through a pty. The daemon opens `link`, a
+    symlink to the pty's slave, so a replug can move it to a new pty."""
+
+    def __init__(self, tmp_path, name="dev", kind=proto.BALL, rate_hz=1000, answer_hello=True,
+                 hello_kwargs=None):
+        self.link = str(tmp_path / ("%s.tty" % name))
+        self.kind = kind
+        self.rate_hz = rate_hz
+        self.answer_hello = answer_hello
+        self.hello_kwargs = dict(hello_kwargs or {})
+        self.hello_kwargs.setdefault("kind", kind)
+        self.hello_kwargs.setdefault("rate_hz", rate_hz)
+        if kind == proto.SCRAPER:
+            self.hello_kwargs.setdefault("p_scale", 0.001)
+        self.seq = 0
+        self.t_us = 0
+        self.requests = 0
+        self.lock = threading.Lock()
+        self.master = None
+        self.plug()
+
+    def plug(self):
+        master, slave = pty.openpty()
+        tty.setraw(slave)
+        path = os.ttyname(slave)
+        os.close(slave)  # the daemon opens it by name; the master keeps it alive
+        self.master = master
+        tmp = self.link + ".new"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(path, tmp)
+        os.replace(tmp, self.link)
+        self.stop_reader = False
+        self.reader = threading.Thread(target=self._read_loop, daemon=True)
+        self.reader.start()
+
+    def unplug(self):
+        self.stop_reader = True
+        os.unlink(self.link)
+        with self.lock:
+            os.close(self.master)
+            self.master = None
+        self.reader.join(2)
+
+    def _read_loop(self):
+        buf = bytearray()
+        while not self.stop_reader:
+            master = self.master
+            if master is None:
+                return
+            try:
+                import select
+                r, _, _ = select.select([master], [], [], 0.05)
+                if not r:
+                    continue
+                data = os.read(master, 4096)
+            except OSError:
+                time.sleep(0.05)  # no slave open yet: EIO until the daemon opens it
+                continue
+            buf += data
+            for ftype, _seq, _t, _payload in proto.parse_frames(buf):
+                if ftype == proto.HELLO_REQUEST:
+                    self.requests += 1
+                    if self.answer_hello:
+                        self.send_hello()
+
+    def write(self, data: bytes):
+        with self.lock:
+            view = memoryview(data)
+            while view:
+                n = os.write(self.master, view)
+                view = view[n:]
+
+    def next_frame(self, ftype, payload, t_us=None):
+        with self.lock:
+            seq = self.seq
+            self.seq = (self.seq + 1) & 0xFFFF
+        return proto.frame(ftype, seq, self.t_us if t_us is None else t_us, payload)
+
+    def send_hello(self, **overrides):
+        kw = dict(self.hello_kwargs)
+        kw.update(overrides)
+        self.write(self.next_frame(proto.HELLO, proto.hello_payload(**kw)))
+
+    def samples_frame(self, samples):
+        """Builds the frame for samples (LSB tuples) at the current time and
+        advances the device clock."""
+        f = self.next_frame(proto.SAMPLES, proto.samples_payload(samples))
+        self.t_us = (self.t_us + len(samples) * 1000000 // self.rate_hz) & 0xFFFFFFFF
+        return f
+
+    def send_samples(self, samples):
+        self.write(self.samples_frame(samples))
+
+    def close(self):
+        self.stop_reader = True
+        with self.lock:
+            if self.master is not None:
+                os.close(self.master)
+                self.master = None
+
+
+@pytest.fixture
+def subscriber_factory():
+    subs = []
+
+    def make(endpoint, topics=("",)):
+        s = Subscriber(endpoint, topics)
+        subs.append(s)
+        return s
+    yield make
+    for s in subs:
+        s.close()
+
+
+@pytest.fixture
+def daemon_factory(tmp_path):
+    daemons = []
+
+    def make(*args, **kwargs):
+        d = Daemon(tmp_path, *args, **kwargs)
+        daemons.append(d)
+        return d
+    yield make
+    for d in daemons:
+        if d.proc.poll() is None:
+            d.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def pty_factory(tmp_path):
+    devs = []
+
+    def make(*args, **kwargs):
+        d = PtyDevice(tmp_path, *args, **kwargs)
+        devs.append(d)
+        return d
+    yield make
+    for d in devs:
+        d.close()
+
+
+def wait_subscribed(sub, timeout=5.0):
+    """Waits for the first status.daemon, proving the subscription is live."""
+    sub.wait_for(lambda t, m: t == "status.daemon", timeout)

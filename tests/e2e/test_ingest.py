@@ -1,0 +1,258 @@
+"""Device ingest end to end: ptys playing devices, the real daemon, a real
+subscriber. Every sample sent must arrive exactly once, in order, in physical
+units; losses and garbage must be counted exactly."""
+import random
+import time
+
+import proto
+from conftest import wait_subscribed
+
+ACC = 16 / 32768
+GYR = 2000 / 32768
+
+
+def make_samples(rng, n):
+    return [(rng.randint(90000, 140000), tuple(rng.randint(-32768, 32767) for _ in range(3)),
+             tuple(rng.randint(-32768, 32767) for _ in range(3))) for _ in range(n)]
+
+
+def start(daemon_factory, subscriber_factory, pty_factory, names=("ball",), kinds=None,
+          **pty_kwargs):
+    kinds = kinds or [proto.BALL] * len(names)
+    devs = [pty_factory(name=n, kind=k, **pty_kwargs) for n, k in zip(names, kinds)]
+    d = daemon_factory(devices=[(n, "ball" if k == proto.BALL else "scraper", dev.link)
+                                for n, k, dev in zip(names, kinds, devs)])
+    sub = subscriber_factory(d.endpoint)
+    wait_subscribed(sub)
+    return d, sub, devs
+
+
+def wait_connected(sub, name, timeout=5.0):
+    return sub.wait_for(lambda t, m: t == "event.%s.connected" % name, timeout)
+
+
+def collect_raw(sub, name, n_samples, timeout=20.0):
+    got = []
+    deadline = time.monotonic() + timeout
+    while sum(m["n"] for m in got) < n_samples and time.monotonic() < deadline:
+        topic, msg = sub.recv(0.5)
+        if topic == "raw." + name:
+            got.append(msg)
+    return got
+
+
+def last_status(sub, name, pred=lambda m: True, timeout=5.0):
+    """The first status of the device satisfying pred that was made after the
+    reader's counter snapshot (taken every 250 ms) caught up."""
+    time.sleep(0.4)
+    t_min = time.time() - 0.05
+    return sub.wait_for(lambda t, m: t == "status." + name and m["t_host"] >= t_min and pred(m),
+                        timeout)[1]
+
+
+def test_every_sample_arrives_once_in_order_in_physical_units(daemon_factory, subscriber_factory,
+                                                              pty_factory):
+    rng = random.Random(1)
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    sent = []
+    for _ in range(300):
+        batch = make_samples(rng, rng.randint(1, 30))
+        sent += batch
+        dev.send_samples(batch)
+        if rng.random() < 0.2:
+            time.sleep(0.002)
+    raw = collect_raw(sub, "ball", len(sent))
+    assert sum(m["n"] for m in raw) == len(sent)
+    index = 0
+    for m in raw:
+        assert m["v"] == 1 and m["device"] == "ball" and m["kind"] == "ball"
+        assert m["rate_hz"] == 1000
+        assert m["i0"] == index, (m["i0"], index)
+        assert abs(m["t_dev"] - index / 1000) < 1e-6
+        for k in range(m["n"]):
+            p, acc, gyr = sent[index + k]
+            assert abs(m["p"][k] - p) < 0.01
+            for a in range(3):
+                assert abs(m["acc"][3 * k + a] - acc[a] * ACC) < 2e-6
+                assert abs(m["gyr"][3 * k + a] - gyr[a] * GYR) < 2e-4
+        index += m["n"]
+    st = last_status(sub, "ball", lambda m: m["samples"] == len(sent))
+    assert st["samples_lost"] == 0 and st["crc_errors"] == 0 and st["frames_lost"] == 0
+    assert st["ring_dropped"] == 0 and st["connected"] is True
+    assert st["serial"] == "TEST0001" and st["firmware"] == "1.2"
+    assert d.stop() == 0
+
+
+def test_garbage_and_lost_frames_are_counted_exactly(daemon_factory, subscriber_factory,
+                                                     pty_factory):
+    rng = random.Random(2)
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    sent_samples = lost_frames = lost_samples = corrupted = noise_chunks = garbage = 0
+    delivered = []
+    for i in range(400):
+        batch = make_samples(rng, 10)
+        f = dev.samples_frame(batch)
+        r = rng.random()
+        if r < 0.05:  # lost in transit: seq and time advance, nothing arrives
+            lost_frames += 1
+            lost_samples += 10
+            continue
+        if r < 0.10:  # one flipped bit: the CRC (or COBS) must reject it
+            b = bytearray(f)
+            pos = rng.randrange(1, len(b) - 1)
+            b[pos] ^= 1 << rng.randrange(8)
+            if b[pos] == 0:
+                b[pos] = 0x55
+            dev.write(bytes(b))
+            garbage += len(b)
+            corrupted += 1
+            lost_frames += 1
+            lost_samples += 10
+            continue
+        if r < 0.20:  # line noise between frames, ended by a delimiter
+            noise = bytes(rng.randint(1, 255) for _ in range(rng.randint(1, 40))) + b"\x00"
+            dev.write(noise)
+            garbage += len(noise)
+            noise_chunks += 1
+        dev.write(f)
+        sent_samples += 10
+        delivered += batch
+    dev.send_samples(make_samples(rng, 10))  # a clean final frame closes the last gap
+    sent_samples += 10
+    raw = collect_raw(sub, "ball", sent_samples)
+    assert sum(m["n"] for m in raw) == sent_samples
+    st = last_status(sub, "ball", lambda m: m["samples"] == sent_samples)
+    assert st["frames_lost"] == lost_frames
+    assert st["samples_lost"] == lost_samples
+    # Every corrupted frame and every noise chunk is one rejected frame, and
+    # every byte of them is counted as garbage.
+    assert st["crc_errors"] + st["malformed"] == corrupted + noise_chunks
+    assert st["crc_errors"] >= corrupted // 2
+    assert st["garbage_bytes"] == garbage
+    # i0 jumps exactly where samples were lost
+    gaps = sum(b["i0"] - (a["i0"] + a["n"]) for a, b in zip(raw, raw[1:]))
+    assert gaps == lost_samples
+    assert d.stop() == 0
+
+
+def test_samples_wait_for_hello(daemon_factory, subscriber_factory, pty_factory):
+    rng = random.Random(3)
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory, answer_hello=False)
+    deadline = time.monotonic() + 5
+    while dev.requests == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dev.requests >= 1, "the daemon sends a HELLO REQUEST on open"
+    held = make_samples(rng, 20)
+    dev.send_samples(held[:10])
+    dev.send_samples(held[10:])
+    time.sleep(0.3)
+    # Nothing is published before the scales are known ...
+    while True:
+        topic, msg = sub.recv(0.1)
+        if topic is None:
+            break
+        assert not topic.startswith("raw."), "samples published before HELLO"
+    assert dev.requests >= 2, "the daemon asks again while no HELLO comes"
+    dev.send_hello()
+    # ... and then the held samples come, in order, none lost.
+    raw = collect_raw(sub, "ball", 20)
+    assert [m["i0"] for m in raw] == [0, 10]
+    assert abs(raw[0]["p"][0] - held[0][0]) < 0.01
+    assert d.stop() == 0
+
+
+def test_absurd_hello_is_refused_with_a_clear_message(daemon_factory, subscriber_factory,
+                                                      pty_factory):
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory,
+                           hello_kwargs={"rate_hz": 60000, "p_scale": float("nan")})
+    rng = random.Random(4)
+    time.sleep(0.3)
+    dev.send_samples(make_samples(rng, 10))
+    st = last_status(sub, "ball", lambda m: m["hello_rejected"] >= 1)
+    assert st["connected"] is False
+    assert "HELLO refused" in d.log_text()
+    assert "rate" in d.log_text()
+    assert d.stop() == 0
+
+
+def test_status_frames_and_button_marks(daemon_factory, subscriber_factory, pty_factory):
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    dev.t_us = 5_000_000
+    dev.write(dev.next_frame(proto.STATUS, proto.status_payload(3900, -512, 0b101)))
+    dev.write(dev.next_frame(proto.BUTTON, bytes([1])))
+    dev.write(dev.next_frame(proto.BUTTON, bytes([0])))
+    topic, mark, _ = sub.wait_for(lambda t, m: t.startswith("event.ball.mark"))
+    assert mark["phase"] == "instant" and abs(mark["t_dev"] - 5.0) < 1e-6
+    assert mark["type"] == "mark" and mark["kind"] == "ball"
+    assert abs(mark["t_host"] - time.time()) < 5
+    st = last_status(sub, "ball", lambda m: "battery_mv" in m)
+    assert st["battery_mv"] == 3900 and abs(st["temperature_c"] + 5.12) < 1e-9
+    assert st["charging"] is True and st["device_overflow"] is True
+    assert st["sensor_fault"] is False
+    assert d.stop() == 0
+
+
+def test_unplug_and_replug(daemon_factory, subscriber_factory, pty_factory):
+    rng = random.Random(5)
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    dev.send_samples(make_samples(rng, 10))
+    collect_raw(sub, "ball", 10)
+    dev.unplug()
+    sub.wait_for(lambda t, m: t == "event.ball.disconnected", 5)
+    time.sleep(0.5)
+    dev.plug()
+    t_plug = time.monotonic()
+    wait_connected(sub, "ball", 3)
+    assert time.monotonic() - t_plug < 1.0, "reconnect within 1 s of the port coming back"
+    dev.send_samples(make_samples(rng, 10))
+    raw = collect_raw(sub, "ball", 10)
+    assert raw and raw[0]["i0"] == 10
+    assert d.stop() == 0
+
+
+def test_silence_means_gone(daemon_factory, subscriber_factory, pty_factory):
+    rng = random.Random(6)
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    dev.answer_hello = False
+    dev.send_samples(make_samples(rng, 10))
+    t0 = time.monotonic()
+    _, msg, _ = sub.wait_for(lambda t, m: t == "event.ball.disconnected", 5)
+    assert 1.8 < time.monotonic() - t0 < 3.5
+    assert d.stop() == 0
+
+
+def test_two_devices_do_not_disturb_each_other(daemon_factory, subscriber_factory, pty_factory):
+    rng = random.Random(7)
+    d, sub, (ball, scraper) = start(daemon_factory, subscriber_factory, pty_factory,
+                                    names=("ball", "scraper"),
+                                    kinds=[proto.BALL, proto.SCRAPER])
+    wait_connected(sub, "ball")
+    time.sleep(0.2)
+    sent = {"ball": 0, "scraper": 0}
+    for i in range(200):
+        ball.send_samples(make_samples(rng, 10))
+        sent["ball"] += 10
+        if i == 100:
+            scraper.unplug()
+        if i < 100:
+            scraper.send_samples(make_samples(rng, 5))
+            sent["scraper"] += 5
+    got = {"ball": 0, "scraper": 0}
+    deadline = time.monotonic() + 15
+    while (got["ball"] < sent["ball"] or got["scraper"] < sent["scraper"]) and \
+            time.monotonic() < deadline:
+        topic, msg = sub.recv(0.5)
+        if topic and topic.startswith("raw."):
+            got[msg["device"]] += msg["n"]
+            if msg["device"] == "scraper":
+                assert msg["kind"] == "scraper"
+                assert all(abs(p) < 200 for p in msg["p"])  # newtons at 0.001 N/LSB
+    assert got == sent
+    st = last_status(sub, "ball", lambda m: m["samples"] == sent["ball"])
+    assert st["samples_lost"] == 0 and st["connected"] is True
+    assert d.stop() == 0
