@@ -1,0 +1,54 @@
+#!/bin/bash
+# The main job: builds massaged and runs it against two simulated devices (a
+# massage ball and a scraping tool, each on its own pseudo-terminal), printing
+# what the daemon publishes. Runs until Ctrl-C, or for DEMO_SECONDS seconds.
+# Usage: tools/demo.sh [--raw]   (--raw also shows the raw sample messages)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/deps.sh
+cmake -S . -B build >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+
+run=$(mktemp -d /tmp/massaged-demo.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "demo files (config, daemon log, simulator ground truth) are in $run" >&2
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+endpoint=${DEMO_ENDPOINT:-ipc://$run/pub.sock}
+cat > "$run/massaged.ini" <<INI
+[publish]
+endpoint = $endpoint
+
+[device.ball]
+kind = ball
+port = $run/ball.tty
+
+[device.scraper]
+kind = scraper
+port = $run/scraper.tty
+INI
+chmod 644 "$run/massaged.ini"
+
+build/tools/massaged-sim --kind ball --seed 1 --link "$run/ball.tty" \
+  --truth "$run/ball.truth.jsonl" --quiet >"$run/ball.sim.log" 2>&1 &
+pids+=($!)
+build/tools/massaged-sim --kind scraper --seed 2 --link "$run/scraper.tty" \
+  --truth "$run/scraper.truth.jsonl" --quiet >"$run/scraper.sim.log" 2>&1 &
+pids+=($!)
+build/daemon/massaged --config "$run/massaged.ini" 2>"$run/massaged.log" &
+pids+=($!)
+
+topics=(--topic event. --topic status.)
+[ "${1:-}" = "--raw" ] && topics=()
+echo "massaged is running with a simulated ball and scraper; events from $endpoint:" >&2
+if [ -n "${DEMO_SECONDS:-}" ]; then
+  timeout --foreground "$DEMO_SECONDS" build/tools/massaged-sub --endpoint "$endpoint" \
+    "${topics[@]}" || true
+else
+  build/tools/massaged-sub --endpoint "$endpoint" "${topics[@]}" || true
+fi

@@ -1,0 +1,28 @@
+#!/bin/bash
+# Installs the Debian packages massaged needs to build, test and run, if any
+# are missing. Debian bookworm (and Raspberry Pi OS bookworm); uses sudo when
+# not run as root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libserialport-dev libkissfft-dev libzmq3-dev libinih-dev libsystemd-dev
+  libck-dev libfftw3-dev                          # benchmark references only
+  python3 python3-pytest python3-zmq python3-numpy  # end-to-end tests and tools
+  socat valgrind clang libclang-rt-14-dev         # tests, fuzzing, sanitizers
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "Installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
