@@ -95,6 +95,9 @@ static const key_choice_t level_choices[] = {
 static const key_choice_t syslog_choices[] = {{"false", 0}, {"true", 1}, {"auto", -1}, {NULL, 0}};
 static const key_choice_t kind_choices[] = {
     {"ball", DEVICE_KIND_BALL}, {"scraper", DEVICE_KIND_SCRAPER}, {NULL, 0}};
+static const key_choice_t driver_choices[] = {
+    {"auto", CONFIG_DRIVER_AUTO}, {"serialport", CONFIG_DRIVER_SERIALPORT},
+    {"termios", CONFIG_DRIVER_TERMIOS}, {NULL, 0}};
 
 static const char *check_endpoint(const void *field, char *why, size_t why_size);
 static const char *check_port(const void *field, char *why, size_t why_size);
@@ -114,6 +117,7 @@ static const key_def_t keys[] = {
     STR_KEY("device.", "port", config_device_t, port, "", KEY_REQUIRED, check_port),
     INT_KEY("device.", "baud", config_device_t, baud, 9600, 4000000, 921600, check_baud),
     BOOL_KEY("device.", "enabled", config_device_t, enabled, true),
+    ENUM_KEY("device.", "driver", config_device_t, driver, driver_choices, CONFIG_DRIVER_AUTO, 0),
 };
 /* clang-format on */
 

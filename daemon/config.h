@@ -22,6 +22,13 @@
 /* Same values as the HELLO frame's kind byte (protocol.md). */
 typedef enum { DEVICE_KIND_BALL = 1, DEVICE_KIND_SCRAPER = 2 } device_kind_t;
 
+/* How a port is opened; the same values as port_driver_t in port.h. */
+typedef enum {
+    CONFIG_DRIVER_AUTO = 0,       /* pseudo-terminals with termios, all else with libserialport */
+    CONFIG_DRIVER_SERIALPORT = 1, /* always libserialport */
+    CONFIG_DRIVER_TERMIOS = 2,    /* always termios */
+} config_driver_t;
+
 /* One [device.NAME] section. */
 typedef struct {
     char name[CONFIG_NAME_MAX]; /* the part after "device." */
@@ -29,6 +36,7 @@ typedef struct {
     char port[256]; /* an absolute serial port or pty path, or "auto" */
     int baud;       /* bits per second, one of the standard rates 9600..4000000 */
     bool enabled;   /* false: configured but never opened */
+    int driver;     /* a config_driver_t */
     int line;       /* line of the section header, for messages at run time */
 } config_device_t;
 

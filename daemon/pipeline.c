@@ -331,7 +331,8 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
     p->thread_started = true;
     for (int i = 0; i < p->n_slots; i++) {
         slot_t *slot = &p->slots[i];
-        slot->reader = device_start(&slot->cfg, slot->ring, p->wake_fd, PORT_DRIVER_AUTO, &rc);
+        slot->reader = device_start(&slot->cfg, slot->ring, p->wake_fd,
+                                    (port_driver_t)slot->cfg.driver, &rc);
         if (!slot->reader) {
             log_error("device %s: cannot start its reader: %s", slot->cfg.name, strerror(-rc));
             goto fail;
