@@ -81,7 +81,7 @@ typedef struct {
     /* Read-only for the caller. */
     uint32_t window; /* samples, round(window_s fs), at least 1 */
     uint32_t n;      /* samples pushed (saturates at the window) */
-    float min, max;  /* over the last min(n, window) samples */
+    float min, max;  /* over the last min(n, window) samples; NAN before the first */
 
     /* Private: two ring deques sharing one mask, head..tail-1 live. */
     stats_minmax_entry_t *min_q, *max_q;
