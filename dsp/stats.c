@@ -185,8 +185,9 @@ double stats_p2_value(const stats_p2_t *q)
 {
     if (q->n == 0)
         return NAN;
-    if (q->n < 5) {
-        /* Nearest rank among the sorted first samples. */
+    if (q->n <= 5) {
+        /* Nearest rank among the sorted first samples (the markers only
+         * start to move with the sixth). */
         int idx = (int)floor(q->p * (double)(q->n - 1) + 0.5);
         return q->height[idx];
     }
