@@ -229,7 +229,7 @@ static void test_unknown_key(void)
                       "status_interval_ms)");
     check_one_problem("unknown_device_key", "[device.a]\nkind=ball\nport=auto\nspeed = 9600\n",
                       "4: [device.a] speed: unknown key (expected one of: kind, port, baud, "
-                      "enabled)");
+                      "enabled, driver)");
     check_one_problem("key_outside", "hwm = 5\n[publish]\n", "1: hwm: outside any section");
 }
 
