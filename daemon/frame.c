@@ -295,14 +295,6 @@ static int32_t as_i32(uint32_t v)
     return (int32_t)v;
 }
 
-static void cobs_restart(frame_decoder_t *d)
-{
-    d->len = 0;
-    d->encoded = 0;
-    d->block_left = 0;
-    d->block_code = 0;
-}
-
 void frame_decoder_init(frame_decoder_t *d)
 {
     memset(d, 0, sizeof *d);
@@ -311,7 +303,7 @@ void frame_decoder_init(frame_decoder_t *d)
 void frame_decoder_reset(frame_decoder_t *d)
 {
     d->counters.garbage_bytes += d->encoded;
-    cobs_restart(d);
+    d->encoded = 0;
     d->discarding = false;
     d->have_prev = false;
 }
@@ -321,33 +313,39 @@ size_t frame_decoder_pending(const frame_decoder_t *d)
     return d->encoded;
 }
 
-/* Appends n non-zero encoded bytes to the candidate. The caller has checked
- * that they fit in FRAME_MAX_ENCODED; the decoded form is never longer than
- * the encoded one minus its first code byte, so buf cannot overflow. */
-static void cobs_take(frame_decoder_t *d, const uint8_t *p, size_t n)
+/* Undoes COBS on the candidate's d->encoded (>= 1) bytes into d->buf; false
+ * if a block runs past the end. Blocks are moved 16 bytes at a time whatever
+ * their length (most are short, since samples are full of zero bytes), so
+ * the loop costs a few instructions per block; the slack after enc and buf
+ * absorbs the overrun. The decoded form is never longer than the encoded one
+ * minus its first code byte, so buf cannot overflow. */
+static bool cobs_decode(frame_decoder_t *d)
 {
-    uint8_t *out = d->buf + d->len;
-    d->encoded = (uint16_t)(d->encoded + n);
-    while (n > 0) {
-        if (d->block_left == 0) {
-            /* A code byte. The block before it stood for its bytes plus a
-             * zero, unless it was a full 254-byte block (code 0xFF). */
-            if (d->block_code != 0 && d->block_code != 0xFF) {
-                *out++ = 0;
-            }
-            d->block_code = *p++;
-            d->block_left = (uint8_t)(d->block_code - 1);
-            n--;
-            continue;
+    const uint8_t *in = d->enc, *end = d->enc + d->encoded;
+    uint8_t *out = d->buf;
+    for (;;) {
+        unsigned code = *in++;
+        size_t k = code - 1;
+        if (k > (size_t)(end - in)) {
+            return false;
         }
-        size_t k = d->block_left < n ? d->block_left : n;
-        memcpy(out, p, k);
+        if (k <= FRAME_COPY_SLACK) {
+            memcpy(out, in, FRAME_COPY_SLACK);
+        } else {
+            memcpy(out, in, k);
+        }
         out += k;
-        p += k;
-        n -= k;
-        d->block_left = (uint8_t)(d->block_left - k);
+        in += k;
+        if (in == end) {
+            break;
+        }
+        /* A block stands for its bytes and a zero, except a full one. */
+        if (code != 0xFF) {
+            *out++ = 0;
+        }
     }
     d->len = (uint16_t)(out - d->buf);
+    return true;
 }
 
 /* Parses the payload of a CRC-checked frame into d->frame; false if it does
@@ -464,8 +462,9 @@ static void finish(frame_decoder_t *d, frame_handler_fn handler, void *ctx)
         d->counters.garbage_bytes += 1;
         return;
     }
-    if (d->block_left != 0 || d->len < FRAME_HEADER_LEN + FRAME_CRC_LEN ||
-        d->len > FRAME_MAX_DECODED) {
+    bool decoded = cobs_decode(d);
+    d->encoded = 0;
+    if (!decoded || d->len < FRAME_HEADER_LEN + FRAME_CRC_LEN || d->len > FRAME_MAX_DECODED) {
         d->counters.malformed++;
     } else if (frame_crc16(d->buf, d->len - FRAME_CRC_LEN) != rd16(d->buf + d->len - 2)) {
         d->counters.crc_errors++;
@@ -473,14 +472,12 @@ static void finish(frame_decoder_t *d, frame_handler_fn handler, void *ctx)
         d->counters.malformed++;
     } else {
         d->counters.frames_ok++;
-        cobs_restart(d);
         if (handler) {
             handler(&d->frame, ctx);
         }
         return;
     }
     d->counters.garbage_bytes += frame_bytes;
-    cobs_restart(d);
 }
 
 void frame_decoder_feed(frame_decoder_t *d, const uint8_t *data, size_t n, frame_handler_fn handler,
@@ -494,16 +491,15 @@ void frame_decoder_feed(frame_decoder_t *d, const uint8_t *data, size_t n, frame
             /* Skipping an oversized candidate: all of it is garbage, counted
              * as it comes so a stream without delimiters still shows. */
             d->counters.garbage_bytes += run + (zero ? 1 : 0);
-            if (zero) {
-                d->discarding = false;
-            }
+            d->discarding = zero == NULL;
         } else if (d->encoded + run > FRAME_MAX_ENCODED) {
             d->counters.malformed++;
             d->counters.garbage_bytes += d->encoded + run + (zero ? 1 : 0);
-            cobs_restart(d);
+            d->encoded = 0;
             d->discarding = zero == NULL;
         } else {
-            cobs_take(d, data, run);
+            memcpy(d->enc + d->encoded, data, run);
+            d->encoded = (uint16_t)(d->encoded + run);
             if (zero) {
                 finish(d, handler, ctx);
             }

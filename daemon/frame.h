@@ -98,19 +98,22 @@ typedef struct {
                                delimiters and the delimiters of rejected frames) */
 } frame_counters_t;
 
+/* Slack after the decoder's buffers: COBS blocks are copied in fixed 16-byte
+ * moves, which may read and write up to this far past the block. */
+#define FRAME_COPY_SLACK 16
+
 /* Decoder state: a plain struct the reader thread owns; no allocation. Fields
  * other than counters are private. */
 typedef struct frame_decoder {
-    uint8_t buf[FRAME_MAX_ENCODED]; /* COBS-decoded bytes of the candidate frame */
-    uint16_t len;                   /* decoded bytes in buf */
-    uint16_t encoded;               /* encoded bytes of the candidate seen so far */
-    uint8_t block_left;             /* data bytes still due in the current COBS block */
-    uint8_t block_code;             /* code byte of the current block, 0 before the first */
-    bool discarding;                /* candidate exceeded 520 bytes: skip to the next 0x00 */
-    bool have_prev;                 /* prev_seq/prev_t_us are valid */
-    uint16_t prev_seq;              /* seq of the last accepted device frame */
-    uint32_t prev_t_us;             /* t_us of the last accepted device frame */
-    frame_t frame;                  /* the frame being handed to the handler */
+    uint8_t enc[FRAME_MAX_ENCODED + FRAME_COPY_SLACK]; /* encoded bytes of the candidate */
+    uint8_t buf[FRAME_MAX_ENCODED + FRAME_COPY_SLACK]; /* last candidate, COBS-decoded */
+    uint16_t encoded;   /* encoded bytes of the candidate seen so far (0..520) */
+    uint16_t len;       /* decoded bytes in buf */
+    bool discarding;    /* candidate exceeded 520 bytes: skip to the next 0x00 */
+    bool have_prev;     /* prev_seq/prev_t_us are valid */
+    uint16_t prev_seq;  /* seq of the last accepted device frame */
+    uint32_t prev_t_us; /* t_us of the last accepted device frame */
+    frame_t frame;      /* the frame being handed to the handler */
     frame_counters_t counters;
 } frame_decoder_t;
 
