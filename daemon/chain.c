@@ -12,6 +12,23 @@ void chain_init(chain_t *chain, const char *name, device_kind_t kind)
     clock_map_init(&chain->map, &clock_map_default);
 }
 
+void chain_destroy(chain_t *chain)
+{
+    analysis_destroy(&chain->analysis);
+}
+
+/* Detectors report device times; subscribers also get the host time. */
+typedef struct {
+    chain_t *chain;
+    const chain_sink_t *sink;
+} detector_ctx_t;
+
+static void on_detector_event(const event_t *event, void *ctx)
+{
+    detector_ctx_t *d = ctx;
+    d->sink->event(d->sink->ctx, event, chain_to_host(d->chain, event->t_dev));
+}
+
 void chain_port_opened(chain_t *chain)
 {
     chain->streaming = false;
@@ -58,8 +75,11 @@ static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
     bool rate_changed = !chain->have_hello || chain->hello.rate_hz != frame->u.hello.rate_hz;
     chain->hello = frame->u.hello;
     chain->have_hello = true;
-    if (rate_changed)
+    if (rate_changed) {
         clock_index_init(&chain->index, frame->u.hello.rate_hz);
+        analysis_destroy(&chain->analysis);
+        chain->analysis = analysis_create(chain->kind, (float)frame->u.hello.rate_hz);
+    }
     double t_dev = frame_time(chain, frame->t_us);
     clock_map_observe(&chain->map, t_dev, t_arrival);
     if (!chain->streaming) {
@@ -82,6 +102,10 @@ static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
     if (clock_index_frame(&chain->index, t0_us, count, &i0, &lost) < 0)
         chain->counters.index_errors++;
     chain->counters.samples_lost += lost;
+    detector_ctx_t dctx = {chain, sink};
+    if (lost > 0 && chain->analysis)
+        analysis_gap(chain->analysis, (double)t0_us * 1e-6, lost, &chain->next_id,
+                     on_detector_event, &dctx);
     const frame_hello_t *h = &chain->hello;
     double period = 1.0 / h->rate_hz;
     /* The newest sample of the frame was taken just before it was sent: its
@@ -108,6 +132,9 @@ static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
     }
     chain->counters.samples += count;
     sink->block(sink->ctx, &block);
+    if (chain->analysis)
+        for (unsigned i = 0; i < count; i++)
+            analysis_push(chain->analysis, &block.s[i], &chain->next_id, on_detector_event, &dctx);
 }
 
 void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival, const chain_sink_t *sink)
@@ -128,6 +155,9 @@ void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival, const c
         if (frame->u.button == 1) {
             double t_dev = frame_time(chain, frame->t_us);
             emit_instant(chain, "mark", t_dev, chain_to_host(chain, t_dev), sink);
+            detector_ctx_t dctx = {chain, sink};
+            if (chain->analysis)
+                analysis_mark(chain->analysis, t_dev, &chain->next_id, on_detector_event, &dctx);
         }
         break;
     default:
@@ -140,5 +170,8 @@ void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink)
     if (!chain->streaming)
         return;
     chain->streaming = false;
+    detector_ctx_t dctx = {chain, sink};
+    if (chain->analysis)
+        analysis_finish(chain->analysis, &chain->next_id, on_detector_event, &dctx);
     emit_instant(chain, "disconnected", chain->last_t_dev, t_host, sink);
 }

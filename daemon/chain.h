@@ -13,6 +13,7 @@
 #ifndef MASSAGED_CHAIN_H
 #define MASSAGED_CHAIN_H
 
+#include "analysis.h"
 #include "clock.h"
 #include "config.h"
 #include "event.h"
@@ -53,10 +54,14 @@ typedef struct {
     clock_unwrap_t unwrap;
     clock_index_t index;
     clock_map_t map;
+    analysis_t *analysis;    /* the kind's detectors, created at the first HELLO */
 } chain_t;
 
 /* Sets up the chain of device name (copied) of the configured kind. */
 void chain_init(chain_t *chain, const char *name, device_kind_t kind);
+
+/* Frees what the chain allocated (its detectors). */
+void chain_destroy(chain_t *chain);
 
 /* The port was opened: the stream starts again with the next HELLO. */
 void chain_port_opened(chain_t *chain);
@@ -65,8 +70,8 @@ void chain_port_opened(chain_t *chain);
  * blocks and events to sink. */
 void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival, const chain_sink_t *sink);
 
-/* The device was lost (reason is for the log): emits `disconnected` once if
- * the stream had started. */
+/* The device was lost or the daemon is stopping: open detection intervals
+ * end, then `disconnected` is emitted, once, if the stream had started. */
 void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink);
 
 /* Device seconds to Unix seconds with the current clock model. */

@@ -31,6 +31,7 @@ static const section_def_t sections[] = {
     {"publish", false},
     {"log", false},
     {"record", false},
+    {"auto", false},
     {"device.", true},
 };
 
@@ -113,6 +114,8 @@ static const key_def_t keys[] = {
     STR_KEY("record", "dir", config_t, record.dir, "", 0, NULL),
     INT_KEY("record", "rotate_mb", config_t, record.rotate_mb, 1, 100000, 256, NULL),
     INT_KEY("record", "rotate_minutes", config_t, record.rotate_minutes, 1, 10080, 60, NULL),
+    STR_KEY("auto", "extra_ports", config_t, autodetect.extra_ports, "", 0, NULL),
+    INT_KEY("auto", "probe_ms", config_t, autodetect.probe_ms, 50, 5000, 300, NULL),
     ENUM_KEY("device.", "kind", config_device_t, kind, kind_choices, 0, KEY_REQUIRED),
     STR_KEY("device.", "port", config_device_t, port, "", KEY_REQUIRED, check_port),
     INT_KEY("device.", "baud", config_device_t, baud, 9600, 4000000, 921600, check_baud),

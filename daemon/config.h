@@ -56,6 +56,10 @@ typedef struct {
         int rotate_mb;      /* start a new file after this many mebibytes */
         int rotate_minutes; /* start a new file after this many minutes */
     } record;
+    struct {
+        char extra_ports[1024]; /* glob patterns separated by ':', probed besides the enumeration */
+        int probe_ms;           /* how long to wait for a candidate's HELLO, milliseconds */
+    } autodetect;             /* [auto]: how `port = auto` finds devices */
     config_device_t devices[CONFIG_MAX_DEVICES]; /* in file order */
     int n_devices;                               /* 0 is valid: the daemon still publishes status */
 } config_t;

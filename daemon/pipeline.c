@@ -362,8 +362,10 @@ void pipeline_stop(pipeline_t **pp)
         pthread_join(p->thread, NULL);
     }
     publisher_close(&p->pub);
-    for (int i = 0; i < p->n_slots; i++)
+    for (int i = 0; i < p->n_slots; i++) {
         ring_destroy(&p->slots[i].ring);
+        chain_destroy(&p->slots[i].chain);
+    }
     if (p->wake_fd >= 0)
         close(p->wake_fd);
     free(p);
