@@ -1,0 +1,486 @@
+/* massaged-sub: prints what the daemon publishes (events.md), for people at a
+ * terminal and for scripts.
+ *
+ *   massaged-sub [--endpoint tcp://127.0.0.1:5556] [--json] [--topic PREFIX]...
+ *                [--count N] [--timeout S]
+ *
+ * Readable form (default), one line per message, local time of receipt first:
+ *   12:00:01.234 event.ball.flex start id=7 t_dev=12.345 pressure_rise_pa=812 ...
+ *   12:00:01.240 raw.ball n=10 i0=1234 t_dev=1.234 p=[101325.0 ..]
+ *   12:00:01.300 status.ball connected=true frames=1234 ...
+ * With --json: {"topic":"...","payload":{...}} per line; the payload is
+ * spliced in as received (it is already one JSON object), never re-encoded.
+ *
+ * Exit status: 0 after --count messages, on SIGINT/SIGTERM, or when --timeout
+ * expires after at least one message; 1 when --timeout expires with no
+ * message at all; 2 for a usage or ZeroMQ set-up error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <zmq.h>
+
+#define SUB_MAX_TOPICS 32
+#define SUB_MAX_MESSAGE (1 << 20)
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int signo)
+{
+    (void)signo;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: massaged-sub [--endpoint ENDPOINT] [--json] [--topic PREFIX]...\n"
+          "                    [--count N] [--timeout S]\n"
+          "  --endpoint E   ZeroMQ endpoint to connect to (default tcp://127.0.0.1:5556)\n"
+          "  --json         one {\"topic\":..,\"payload\":..} JSON line per message\n"
+          "  --topic P      subscribe to topics starting with P (repeatable; default all)\n"
+          "  --count N      exit after N messages\n"
+          "  --timeout S    exit after S seconds without a message\n",
+          out);
+}
+
+/* Writes s as the body of a JSON string (no quotes). Topics are ASCII by
+ * contract, but a stray byte must not make the output invalid JSON. */
+static void put_json_string_body(const char *s, size_t n, FILE *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
+    }
+}
+
+/* A minimal scanner over one flat JSON object, enough to lay out the readable
+ * form: it yields each top-level key and the raw text of its value (a nested
+ * array or object is returned whole, strings keep their quotes). */
+typedef struct {
+    const char *p;
+    const char *end;
+} json_scan_t;
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static const char *skip_string(const char *p, const char *end)
+{
+    /* p is at the opening quote; returns one past the closing quote. */
+    p++;
+    while (p < end && *p != '"') {
+        if (*p == '\\' && p + 1 < end)
+            p++;
+        p++;
+    }
+    return p < end ? p + 1 : end;
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return end;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p == '[' || *p == '{') {
+        int depth = 0;
+        while (p < end) {
+            if (*p == '"') {
+                p = skip_string(p, end);
+                continue;
+            }
+            if (*p == '[' || *p == '{')
+                depth++;
+            else if (*p == ']' || *p == '}') {
+                depth--;
+                if (depth == 0)
+                    return p + 1;
+            }
+            p++;
+        }
+        return end;
+    }
+    while (p < end && *p != ',' && *p != '}' && *p != ']')
+        p++;
+    return p;
+}
+
+static bool json_scan_begin(json_scan_t *js, const char *text, size_t n)
+{
+    js->end = text + n;
+    js->p = skip_ws(text, js->end);
+    if (js->p >= js->end || *js->p != '{')
+        return false;
+    js->p++;
+    return true;
+}
+
+/* Next key/value pair; key excludes its quotes, value is raw text. */
+static bool json_scan_next(json_scan_t *js, const char **key, size_t *key_len, const char **value,
+                           size_t *value_len)
+{
+    const char *p = skip_ws(js->p, js->end);
+    if (p < js->end && *p == ',')
+        p = skip_ws(p + 1, js->end);
+    if (p >= js->end || *p != '"')
+        return false;
+    const char *key_end = skip_string(p, js->end);
+    *key = p + 1;
+    *key_len = (size_t)(key_end - p) >= 2 ? (size_t)(key_end - p) - 2 : 0;
+    p = skip_ws(key_end, js->end);
+    if (p >= js->end || *p != ':')
+        return false;
+    p = skip_ws(p + 1, js->end);
+    const char *value_end = skip_value(p, js->end);
+    *value = p;
+    *value_len = (size_t)(value_end - p);
+    js->p = value_end;
+    return true;
+}
+
+static bool key_is(const char *key, size_t len, const char *name)
+{
+    return strlen(name) == len && memcmp(key, name, len) == 0;
+}
+
+/* Finds the raw value of a top-level key; returns false if absent. */
+static bool json_get(const char *text, size_t n, const char *name, const char **value,
+                     size_t *value_len)
+{
+    json_scan_t js;
+    const char *key;
+    size_t key_len;
+    if (!json_scan_begin(&js, text, n))
+        return false;
+    while (json_scan_next(&js, &key, &key_len, value, value_len))
+        if (key_is(key, key_len, name))
+            return true;
+    return false;
+}
+
+/* Prints a value without the quotes of a string. */
+static void put_bare(const char *value, size_t len, FILE *out)
+{
+    if (len >= 2 && value[0] == '"')
+        fwrite(value + 1, 1, len - 2, out);
+    else
+        fwrite(value, 1, len, out);
+}
+
+/* Prints the first element of a JSON array and ".." if there are more:
+ * raw batches carry hundreds of numbers, a glance needs one. */
+static void put_array_head(const char *value, size_t len, FILE *out)
+{
+    const char *end = value + len;
+    const char *p = skip_ws(value + 1, end);
+    if (len < 2 || value[0] != '[' || p >= end || *p == ']') {
+        fwrite(value, 1, len, out);
+        return;
+    }
+    const char *first_end = skip_value(p, end);
+    fputc('[', out);
+    fwrite(p, 1, (size_t)(first_end - p), out);
+    const char *rest = skip_ws(first_end, end);
+    fputs(rest < end && *rest == ',' ? " ..]" : "]", out);
+}
+
+static void put_timestamp(FILE *out)
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    fprintf(out, "%02d:%02d:%02d.%03ld ", tm.tm_hour, tm.tm_min, tm.tm_sec,
+            (long)(tv.tv_usec / 1000));
+}
+
+static bool starts_with(const char *s, size_t n, const char *prefix)
+{
+    size_t len = strlen(prefix);
+    return n >= len && memcmp(s, prefix, len) == 0;
+}
+
+static void print_readable(const char *topic, size_t topic_len, const char *payload,
+                           size_t payload_len, FILE *out)
+{
+    const char *value;
+    size_t value_len;
+    json_scan_t js;
+    const char *key;
+    size_t key_len;
+
+    put_timestamp(out);
+    fwrite(topic, 1, topic_len, out);
+    if (!json_scan_begin(&js, payload, payload_len)) {
+        /* Not a JSON object: show it as it came, it is someone's bug to see. */
+        fputc(' ', out);
+        fwrite(payload, 1, payload_len, out);
+        fputc('\n', out);
+        return;
+    }
+
+    if (starts_with(topic, topic_len, "event.")) {
+        /* The fixed fields first, in the order a reader scans for them. */
+        if (json_get(payload, payload_len, "phase", &value, &value_len)) {
+            fputc(' ', out);
+            put_bare(value, value_len, out);
+        }
+        static const char *const lead[] = {"id", "t_dev"};
+        for (size_t i = 0; i < sizeof lead / sizeof lead[0]; i++)
+            if (json_get(payload, payload_len, lead[i], &value, &value_len)) {
+                fprintf(out, " %s=", lead[i]);
+                put_bare(value, value_len, out);
+            }
+        while (json_scan_next(&js, &key, &key_len, &value, &value_len)) {
+            if (key_is(key, key_len, "v") || key_is(key, key_len, "device") ||
+                key_is(key, key_len, "kind") || key_is(key, key_len, "type") ||
+                key_is(key, key_len, "phase") || key_is(key, key_len, "id") ||
+                key_is(key, key_len, "t_dev"))
+                continue;
+            fputc(' ', out);
+            fwrite(key, 1, key_len, out);
+            fputc('=', out);
+            put_bare(value, value_len, out);
+        }
+    } else if (starts_with(topic, topic_len, "raw.")) {
+        static const char *const lead[] = {"n", "i0", "t_dev"};
+        for (size_t i = 0; i < sizeof lead / sizeof lead[0]; i++)
+            if (json_get(payload, payload_len, lead[i], &value, &value_len)) {
+                fprintf(out, " %s=", lead[i]);
+                put_bare(value, value_len, out);
+            }
+        static const char *const arrays[] = {"p", "acc", "gyr"};
+        for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+            if (json_get(payload, payload_len, arrays[i], &value, &value_len)) {
+                fprintf(out, " %s=", arrays[i]);
+                put_array_head(value, value_len, out);
+            }
+    } else {
+        /* status.* and anything newer: every field but the schema's
+         * bookkeeping, nested values as they are. */
+        while (json_scan_next(&js, &key, &key_len, &value, &value_len)) {
+            if (key_is(key, key_len, "v"))
+                continue;
+            fputc(' ', out);
+            fwrite(key, 1, key_len, out);
+            fputc('=', out);
+            put_bare(value, value_len, out);
+        }
+    }
+    fputc('\n', out);
+}
+
+static void print_json(const char *topic, size_t topic_len, const char *payload, size_t payload_len,
+                       FILE *out)
+{
+    fputs("{\"topic\":\"", out);
+    put_json_string_body(topic, topic_len, out);
+    fputs("\",\"payload\":", out);
+    /* A payload that is not JSON would make the line invalid; quote it then. */
+    const char *p = skip_ws(payload, payload + payload_len);
+    if (p < payload + payload_len && *p == '{') {
+        fwrite(payload, 1, payload_len, out);
+    } else {
+        fputc('"', out);
+        put_json_string_body(payload, payload_len, out);
+        fputc('"', out);
+    }
+    fputs("}\n", out);
+}
+
+/* Receives one part into buf (NUL-terminated, truncated at cap - 1); returns
+ * its length, or -1 with errno set. *more tells whether parts follow. */
+static int recv_part(void *sock, char *buf, size_t cap, bool *more)
+{
+    int n = zmq_recv(sock, buf, cap - 1, 0);
+    if (n < 0)
+        return -1;
+    if ((size_t)n > cap - 1)
+        n = (int)(cap - 1);
+    buf[n] = '\0';
+    int rcvmore = 0;
+    size_t optlen = sizeof rcvmore;
+    zmq_getsockopt(sock, ZMQ_RCVMORE, &rcvmore, &optlen);
+    *more = rcvmore != 0;
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    const char *endpoint = "tcp://127.0.0.1:5556";
+    const char *topics[SUB_MAX_TOPICS];
+    int n_topics = 0;
+    bool json = false;
+    long count = -1;
+    double timeout_s = -1.0;
+
+    static const struct option options[] = {
+        {"endpoint", required_argument, NULL, 'e'},
+        {"json", no_argument, NULL, 'j'},
+        {"topic", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "e:jt:n:T:h", options, NULL)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+        case 'e':
+            endpoint = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 't':
+            if (n_topics == SUB_MAX_TOPICS) {
+                fprintf(stderr, "massaged-sub: at most %d --topic options\n", SUB_MAX_TOPICS);
+                return 2;
+            }
+            topics[n_topics++] = optarg;
+            break;
+        case 'n':
+            count = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || count < 1) {
+                fprintf(stderr, "massaged-sub: --count wants a positive integer, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'T':
+            timeout_s = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(timeout_s > 0.0)) {
+                fprintf(stderr, "massaged-sub: --timeout wants a positive number, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    int status = 2;
+    char *topic = NULL;
+    char *payload = NULL;
+    void *ctx = zmq_ctx_new();
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_SUB) : NULL;
+    if (!sock) {
+        fprintf(stderr, "massaged-sub: zmq: %s\n", zmq_strerror(zmq_errno()));
+        goto out;
+    }
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (n_topics == 0)
+        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
+    for (int i = 0; i < n_topics; i++)
+        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i]));
+    if (zmq_connect(sock, endpoint) != 0) {
+        fprintf(stderr, "massaged-sub: cannot connect to %s: %s\n", endpoint,
+                zmq_strerror(zmq_errno()));
+        goto out;
+    }
+
+    topic = malloc(4096);
+    payload = malloc(SUB_MAX_MESSAGE);
+    if (!topic || !payload) {
+        fprintf(stderr, "massaged-sub: out of memory\n");
+        goto out;
+    }
+
+    long received = 0;
+    long timeout_ms = timeout_s > 0.0 ? (long)(timeout_s * 1000.0 + 0.5) : -1;
+    struct timespec last;
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    status = 0;
+    while (!stop_requested && (count < 0 || received < count)) {
+        /* Short polls so that a signal or the timeout is noticed promptly
+         * whatever the ZeroMQ version does with EINTR. */
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll(&item, 1, 200);
+        if (rc < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            fprintf(stderr, "massaged-sub: poll: %s\n", zmq_strerror(zmq_errno()));
+            status = 2;
+            break;
+        }
+        if (rc == 0) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long idle_ms = (long)(now.tv_sec - last.tv_sec) * 1000 +
+                           (long)(now.tv_nsec - last.tv_nsec) / 1000000;
+            if (timeout_ms >= 0 && idle_ms >= timeout_ms) {
+                status = received > 0 ? 0 : 1;
+                break;
+            }
+            continue;
+        }
+
+        bool more = false;
+        int topic_len = recv_part(sock, topic, 4096, &more);
+        if (topic_len < 0)
+            continue;
+        int payload_len = 0;
+        payload[0] = '\0';
+        if (more) {
+            payload_len = recv_part(sock, payload, SUB_MAX_MESSAGE, &more);
+            if (payload_len < 0)
+                payload_len = 0;
+            /* The contract is two parts; drain any extra rather than
+             * misreading it as the next message's topic. */
+            while (more) {
+                char sink[256];
+                if (recv_part(sock, sink, sizeof sink, &more) < 0)
+                    break;
+            }
+        }
+        if (json)
+            print_json(topic, (size_t)topic_len, payload, (size_t)payload_len, stdout);
+        else
+            print_readable(topic, (size_t)topic_len, payload, (size_t)payload_len, stdout);
+        fflush(stdout);
+        received++;
+        clock_gettime(CLOCK_MONOTONIC, &last);
+    }
+
+out:
+    free(topic);
+    free(payload);
+    if (sock)
+        zmq_close(sock);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    return status;
+}
