@@ -280,7 +280,10 @@ static void test_determinism(uint64_t seed)
         int ra = sim_scraper_step(&a, &sa, on_truth, &ta);
         int rb = sim_scraper_step(&b, &sb, on_truth, &tb);
         sim_scraper_step(&c, &sc, NULL, NULL);
-        if (ra != rb || memcmp(&sa, &sb, sizeof sa) != 0)
+        /* Field by field: sample_t has padding. */
+        if (ra != rb || sa.t_dev != sb.t_dev || sa.p != sb.p ||
+            memcmp(sa.acc, sb.acc, sizeof sa.acc) != 0 ||
+            memcmp(sa.gyr, sb.gyr, sizeof sa.gyr) != 0)
             mismatch++;
         if (sa.p != sc.p)
             differ++;
@@ -421,7 +424,7 @@ static void test_hard_cases(uint64_t seed)
             /* One stroke that nearly stops but never goes backwards. */
             double mean_along = c->sum_along / (double)(c->n - 20);
             CHECK(c->min_along > -1e-9);
-            CHECK(c->min_along < 0.25 * mean_along);
+            CHECK(c->min_along < 0.35 * mean_along);
         }
         if (r->hard == SIM_SCRAPER_SHORT)
             CHECK(r->length >= 0.02 - 1e-9 && r->length <= 0.045);

@@ -453,8 +453,15 @@ static void plan_dynamics(sim_scraper_t *s, sim_scraper_stroke_t *st, double spe
     if (st->hard_kind == SIM_SCRAPER_HESITANT) {
         st->hes_centre = uniform(s, 0.35, 0.65);
         st->hes_width = uniform(s, 0.25, 0.40);
-        double floor_share = uniform(s, 0.03, 0.15);
-        st->hes_k = (1.0 - floor_share) * mj1(st->hes_centre) * st->hes_width / mj1(0.5);
+        /* The deepest bump that keeps the speed >= 0 everywhere in its window
+         * (off centre the ordinary profile falls off faster than the bump),
+         * less the share of speed that remains at the slowest point. */
+        double floor_share = uniform(s, 0.02, 0.10), ratio = HUGE_VAL;
+        for (int i = 1; i < 64; i++) {
+            double u = i / 64.0, tau = st->hes_centre + (u - 0.5) * st->hes_width;
+            ratio = fmin(ratio, mj1(tau) / mj1(u));
+        }
+        st->hes_k = (1.0 - floor_share) * st->hes_width * ratio;
         st->hes_force_dip = uniform(s, 0.05, 0.20);
     }
     st->pause_s = uniform(s, set->pause_min_s, set->pause_max_s);
