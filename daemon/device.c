@@ -3,6 +3,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <glob.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -19,6 +21,11 @@ struct device {
     port_driver_t driver;
     ring_t *ring;
     int wake_fd;
+    device_claims_t *claims;
+    char extra_ports[1024];
+    int probe_ms;
+    bool auto_port;
+    char claimed[PATH_MAX]; /* the resolved path this device holds in claims, or "" */
     int stop_fd; /* eventfd: readable once the thread must stop */
     pthread_t thread;
 
@@ -285,6 +292,154 @@ static bool stream(device_t *dev)
     return stopping;
 }
 
+int device_claims_init(device_claims_t *claims)
+{
+    memset(claims->paths, 0, sizeof claims->paths);
+    return -pthread_mutex_init(&claims->lock, NULL);
+}
+
+void device_claims_destroy(device_claims_t *claims)
+{
+    pthread_mutex_destroy(&claims->lock);
+}
+
+/* Takes path for this device unless another device holds it. */
+static bool claim(device_t *dev, const char *resolved)
+{
+    device_claims_t *c = dev->claims;
+    bool ok = true;
+    int free_slot = -1;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
+        if (c->paths[i][0] == '\0') {
+            if (free_slot < 0)
+                free_slot = i;
+        } else if (strcmp(c->paths[i], resolved) == 0) {
+            ok = false;
+        }
+    }
+    if (ok && free_slot >= 0)
+        snprintf(c->paths[free_slot], sizeof c->paths[free_slot], "%s", resolved);
+    pthread_mutex_unlock(&c->lock);
+    if (ok)
+        snprintf(dev->claimed, sizeof dev->claimed, "%s", resolved);
+    return ok;
+}
+
+static void release_claim(device_t *dev)
+{
+    if (dev->claimed[0] == '\0')
+        return;
+    device_claims_t *c = dev->claims;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+        if (strcmp(c->paths[i], dev->claimed) == 0)
+            c->paths[i][0] = '\0';
+    pthread_mutex_unlock(&c->lock);
+    dev->claimed[0] = '\0';
+}
+
+/* Opens path if no other device of the daemon has it open. */
+static port_t *open_claimed(device_t *dev, const char *path, int *err)
+{
+    char resolved[PATH_MAX];
+    if (!realpath(path, resolved)) {
+        *err = -errno;
+        return NULL;
+    }
+    if (!claim(dev, resolved)) {
+        *err = -EBUSY;
+        return NULL;
+    }
+    port_t *port = port_open(path, dev->cfg.baud, dev->driver, err);
+    if (!port)
+        release_claim(dev);
+    else
+        snprintf(dev->port_path, sizeof dev->port_path, "%s", path);
+    return port;
+}
+
+/* Result of probing a candidate port for `port = auto`. */
+typedef struct {
+    device_t *dev;
+    bool found;
+} probe_t;
+
+static void on_probe_frame(const frame_t *frame, void *ctx)
+{
+    probe_t *probe = ctx;
+    if (frame->type == FRAME_HELLO && !device_hello_problem(&frame->u.hello, probe->dev->cfg.kind))
+        probe->found = true;
+}
+
+/* Opens path and waits up to probe_ms for a valid HELLO of the configured
+ * kind; returns the open port when it is the device, else NULL. */
+static port_t *probe(device_t *dev, const char *path)
+{
+    int err;
+    port_t *port = open_claimed(dev, path, &err);
+    if (!port)
+        return NULL;
+    frame_decoder_t decoder;
+    frame_decoder_init(&decoder);
+    probe_t result = {dev, false};
+    dev->port = port;
+    int rc = send_hello_request(dev);
+    dev->port = NULL;
+    double deadline = now_mono() + dev->probe_ms / 1000.0;
+    uint8_t buf[1024];
+    while (rc == 0 && !result.found && now_mono() < deadline) {
+        struct pollfd pfd[2] = {{.fd = port_fd(port), .events = POLLIN},
+                                {.fd = dev->stop_fd, .events = POLLIN}};
+        int timeout = (int)((deadline - now_mono()) * 1000.0) + 1;
+        if (poll(pfd, 2, timeout) <= 0 || (pfd[1].revents & POLLIN))
+            break;
+        ssize_t n = port_read(port, buf, sizeof buf);
+        if (n < 0)
+            break;
+        frame_decoder_feed(&decoder, buf, (size_t)n, on_probe_frame, &result);
+    }
+    if (result.found) {
+        log_info("device %s: port = auto found it on %s", dev->cfg.name, path);
+        return port;
+    }
+    port_close(&port);
+    release_claim(dev);
+    return NULL;
+}
+
+/* Searches the system's serial ports and [auto] extra_ports for the device. */
+static port_t *find_port(device_t *dev, int *err)
+{
+    static const int max_ports = 64;
+    char (*names)[256] = calloc((size_t)max_ports, sizeof *names);
+    if (!names) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    int n = port_list(names, max_ports);
+    if (n < 0)
+        n = 0;
+    char patterns[sizeof dev->extra_ports];
+    snprintf(patterns, sizeof patterns, "%s", dev->extra_ports);
+    char *save = NULL;
+    for (char *pat = strtok_r(patterns, ":", &save); pat && n < max_ports;
+         pat = strtok_r(NULL, ":", &save)) {
+        glob_t g;
+        if (glob(pat, 0, NULL, &g) == 0) {
+            for (size_t i = 0; i < g.gl_pathc && n < max_ports; i++)
+                snprintf(names[n++], sizeof names[0], "%s", g.gl_pathv[i]);
+        }
+        globfree(&g);
+    }
+    port_t *port = NULL;
+    for (int i = 0; i < n && !port && !stop_requested(dev); i++)
+        port = probe(dev, names[i]);
+    free(names);
+    *err = port ? 0 : -ENODEV;
+    return port;
+}
+
 static void *reader_main(void *arg)
 {
     device_t *dev = arg;
@@ -292,15 +447,22 @@ static void *reader_main(void *arg)
     int last_error = 0;
     while (!stop_requested(dev)) {
         int err = 0;
-        snprintf(dev->port_path, sizeof dev->port_path, "%s", dev->cfg.port);
-        dev->port = port_open(dev->port_path, dev->cfg.baud, dev->driver, &err);
+        if (dev->auto_port)
+            dev->port = find_port(dev, &err);
+        else
+            dev->port = open_claimed(dev, dev->cfg.port, &err);
         if (!dev->port) {
             dev->stats.open_failures++;
-            if (err != last_error)
+            if (err != last_error && dev->auto_port)
+                log_warn("device %s: port = auto: no serial port answered as a %s; searching "
+                         "again every second",
+                         dev->cfg.name, config_kind_name(dev->cfg.kind));
+            else if (err != last_error)
                 log_warn("device %s: cannot open %s: %s; retrying", dev->cfg.name,
-                         dev->port_path, strerror(-err));
+                         dev->port_path, err == -EBUSY ? "another device has it open"
+                                                       : strerror(-err));
             last_error = err;
-            if (sleep_or_stop(dev, backoff_ms))
+            if (sleep_or_stop(dev, dev->auto_port ? 1000 : backoff_ms))
                 break;
             backoff_ms = backoff_ms * 2 > DEVICE_BACKOFF_MAX_MS ? DEVICE_BACKOFF_MAX_MS
                                                                 : backoff_ms * 2;
@@ -308,7 +470,9 @@ static void *reader_main(void *arg)
         }
         last_error = 0;
         backoff_ms = DEVICE_BACKOFF_MIN_MS;
-        if (stream(dev))
+        bool stopping = stream(dev);
+        release_claim(dev);
+        if (stopping)
             break;
         if (sleep_or_stop(dev, DEVICE_BACKOFF_MIN_MS))
             break;
@@ -318,18 +482,22 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-device_t *device_start(const config_device_t *cfg, ring_t *ring, int wake_fd, port_driver_t driver,
-                       int *err)
+device_t *device_start(const device_setup_t *setup, int *err)
 {
     device_t *dev = calloc(1, sizeof *dev);
     if (!dev) {
         *err = -ENOMEM;
         return NULL;
     }
-    dev->cfg = *cfg;
-    dev->driver = driver;
-    dev->ring = ring;
-    dev->wake_fd = wake_fd;
+    dev->cfg = setup->cfg;
+    dev->driver = (port_driver_t)setup->cfg.driver;
+    dev->ring = setup->ring;
+    dev->wake_fd = setup->wake_fd;
+    dev->claims = setup->claims;
+    snprintf(dev->extra_ports, sizeof dev->extra_ports, "%s", setup->extra_ports);
+    dev->probe_ms = setup->probe_ms;
+    dev->auto_port = strcmp(setup->cfg.port, "auto") == 0;
+    snprintf(dev->port_path, sizeof dev->port_path, "%s", setup->cfg.port);
     frame_decoder_init(&dev->decoder);
     dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (dev->stop_fd < 0) {

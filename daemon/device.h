@@ -20,6 +20,7 @@
 #include "port.h"
 #include "ring.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 #define DEVICE_HELD_FRAMES 32
@@ -58,13 +59,30 @@ typedef struct {
 
 typedef struct device device_t;
 
-/* Starts the reader thread of cfg's device, feeding ring (elem size
- * sizeof(device_msg_t); the caller keeps ownership) and writing 1 to the
- * eventfd wake_fd after pushing. The thread has started when this returns.
- * Returns NULL with *err set on failure. Called by the thread that owns the
- * device set. */
-device_t *device_start(const config_device_t *cfg, ring_t *ring, int wake_fd, port_driver_t driver,
-                       int *err);
+/* The ports the daemon's devices have open, shared by their reader threads so
+ * that `port = auto` never takes a port another device uses. */
+typedef struct {
+    pthread_mutex_t lock;
+    char paths[CONFIG_MAX_DEVICES][4096]; /* resolved paths; "" = free entry */
+} device_claims_t;
+
+/* Prepares an empty claims table; returns 0 or a negative errno. */
+int device_claims_init(device_claims_t *claims);
+void device_claims_destroy(device_claims_t *claims);
+
+typedef struct {
+    config_device_t cfg;        /* the device's configuration (copied) */
+    ring_t *ring;               /* elem size sizeof(device_msg_t); the caller keeps ownership */
+    int wake_fd;                /* eventfd written after pushing */
+    device_claims_t *claims;    /* shared by all devices of the daemon */
+    char extra_ports[1024];     /* [auto] extra_ports */
+    int probe_ms;               /* [auto] probe_ms */
+} device_setup_t;
+
+/* Starts the reader thread of a device. The thread has started when this
+ * returns. Returns NULL with *err set on failure. Called by the thread that
+ * owns the device set. */
+device_t *device_start(const device_setup_t *setup, int *err);
 
 /* Asks the thread to stop, joins it and frees the device (the port is
  * closed). Accepts NULL and NULLs the caller's pointer. */

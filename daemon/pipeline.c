@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ typedef struct {
 
 struct pipeline {
     config_t cfg;
+    device_claims_t claims;
+    bool claims_ready;
     publisher_t *pub;
     int wake_fd;
     atomic_bool stop;
@@ -307,6 +310,10 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
         rc = -errno;
         goto fail;
     }
+    rc = device_claims_init(&p->claims);
+    if (rc != 0)
+        goto fail;
+    p->claims_ready = true;
     p->pub = publisher_open(cfg->publish.endpoint, cfg->publish.hwm, &rc);
     if (!p->pub)
         goto fail;
@@ -331,8 +338,13 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
     p->thread_started = true;
     for (int i = 0; i < p->n_slots; i++) {
         slot_t *slot = &p->slots[i];
-        slot->reader = device_start(&slot->cfg, slot->ring, p->wake_fd,
-                                    (port_driver_t)slot->cfg.driver, &rc);
+        device_setup_t setup = {.cfg = slot->cfg,
+                                .ring = slot->ring,
+                                .wake_fd = p->wake_fd,
+                                .claims = &p->claims,
+                                .probe_ms = cfg->autodetect.probe_ms};
+        snprintf(setup.extra_ports, sizeof setup.extra_ports, "%s", cfg->autodetect.extra_ports);
+        slot->reader = device_start(&setup, &rc);
         if (!slot->reader) {
             log_error("device %s: cannot start its reader: %s", slot->cfg.name, strerror(-rc));
             goto fail;
@@ -368,6 +380,8 @@ void pipeline_stop(pipeline_t **pp)
     }
     if (p->wake_fd >= 0)
         close(p->wake_fd);
+    if (p->claims_ready)
+        device_claims_destroy(&p->claims);
     free(p);
     *pp = NULL;
 }

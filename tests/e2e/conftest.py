@@ -186,6 +186,19 @@ class PtyDevice:
     def send_samples(self, samples):
         self.write(self.samples_frame(samples))
 
+    def start_heartbeat(self, period=0.3):
+        """Sends a STATUS frame every period seconds, as a live device does,
+        so the daemon's silence detector never fires while the test waits."""
+        def beat():
+            while not self.stop_reader:
+                try:
+                    if self.master is not None:
+                        self.write(self.next_frame(proto.STATUS, proto.status_payload()))
+                except OSError:
+                    pass
+                time.sleep(period)
+        threading.Thread(target=beat, daemon=True).start()
+
     def close(self):
         self.stop_reader = True
         with self.lock:

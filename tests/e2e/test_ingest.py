@@ -28,7 +28,10 @@ def start(daemon_factory, subscriber_factory, pty_factory, names=("ball",), kind
 
 
 def wait_connected(sub, name, timeout=5.0):
-    return sub.wait_for(lambda t, m: t == "event.%s.connected" % name, timeout)
+    """Waits until the device streams: its `connected` event, or a status
+    saying so (the event may precede the subscription)."""
+    return sub.wait_for(lambda t, m: t == "event.%s.connected" % name or
+                        (t == "status." + name and m["connected"]), timeout)
 
 
 def collect_raw(sub, name, n_samples, timeout=20.0):
@@ -255,4 +258,36 @@ def test_two_devices_do_not_disturb_each_other(daemon_factory, subscriber_factor
     assert got == sent
     st = last_status(sub, "ball", lambda m: m["samples"] == sent["ball"])
     assert st["samples_lost"] == 0 and st["connected"] is True
+    assert d.stop() == 0
+
+
+def test_port_auto_finds_each_device_by_its_hello(daemon_factory, subscriber_factory, pty_factory,
+                                                  tmp_path):
+    rng = random.Random(8)
+    # A silent port, a scraper and a ball, all matching the extra_ports glob:
+    # each auto device must take the port whose HELLO names its kind.
+    silent = pty_factory(name="a-silent", kind=proto.BALL, answer_hello=False)
+    scraper = pty_factory(name="b-scraper", kind=proto.SCRAPER)
+    ball = pty_factory(name="c-ball", kind=proto.BALL)
+    ball.start_heartbeat()
+    scraper.start_heartbeat()
+    extra = "[auto]\nextra_ports = %s/*.tty\nprobe_ms = 200\n\n" % tmp_path
+    d = daemon_factory(devices=[("ball", "ball", "auto"), ("scraper", "scraper", "auto")],
+                       extra=extra)
+    sub = subscriber_factory(d.endpoint)
+    wait_subscribed(sub)
+    wait_connected(sub, "ball", 10)
+    wait_connected(sub, "scraper", 10)
+    ball.send_samples(make_samples(rng, 10))
+    scraper.send_samples(make_samples(rng, 5))
+    got = {}
+    deadline = time.monotonic() + 5
+    while len(got) < 2 and time.monotonic() < deadline:
+        topic, msg = sub.recv(0.5)
+        if topic and topic.startswith("raw."):
+            got[msg["device"]] = msg["n"]
+    assert got == {"ball": 10, "scraper": 5}
+    assert silent.requests >= 1, "the silent port was probed"
+    log = d.log_text()
+    assert "found it on %s" % ball.link in log and "found it on %s" % scraper.link in log
     assert d.stop() == 0
