@@ -351,6 +351,16 @@ static void test_cobs(void)
         size_t m = frame_cobs_encode(body, n, enc, sizeof enc);
         CHECK(m >= n + 2 && m <= n + n / 254 + 2);
         CHECK(memchr(enc, 0, m - 1) == NULL && enc[m - 1] == 0);
+        if (t < 50) {
+            /* Every capacity that is too small is refused without writing
+             * past it. */
+            for (size_t cap = 0; cap < m; cap++) {
+                uint8_t small[530];
+                memset(small, 0xA5, sizeof small);
+                CHECK_EQ_INT(frame_cobs_encode(body, n, small, cap), 0);
+                CHECK_EQ_INT(small[cap], 0xA5);
+            }
+        }
         if (m - 1 <= FRAME_MAX_ENCODED) {
             static frame_decoder_t d;
             frame_decoder_init(&d);
