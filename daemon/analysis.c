@@ -1,5 +1,7 @@
 #include "analysis.h"
 
+#include "scraper.h"
+
 #include <stdlib.h>
 
 /* Each kind's detectors plug in here: one create/destroy/push/gap/mark/finish
@@ -13,6 +15,18 @@ analysis_t *analysis_create(device_kind_t kind, float rate_hz)
 {
     (void)rate_hz;
     switch (kind) {
+    case DEVICE_KIND_SCRAPER: {
+        analysis_t *a = calloc(1, sizeof *a);
+        scraper_t *sc = scraper_create(&scraper_default, rate_hz);
+        if (!a || !sc) {
+            free(a);
+            scraper_destroy(&sc);
+            return NULL;
+        }
+        a->kind = kind;
+        a->state = sc;
+        return a;
+    }
     default:
         return NULL;
     }
@@ -23,6 +37,11 @@ void analysis_destroy(analysis_t **a)
     if (!a || !*a)
         return;
     switch ((*a)->kind) {
+    case DEVICE_KIND_SCRAPER: {
+        scraper_t *sc = (*a)->state;
+        scraper_destroy(&sc);
+        break;
+    }
     default:
         break;
     }
@@ -34,6 +53,9 @@ void analysis_push(analysis_t *a, const sample_t *s, uint32_t *next_id, event_si
                    void *ctx)
 {
     switch (a->kind) {
+    case DEVICE_KIND_SCRAPER:
+        scraper_push(a->state, s, next_id, sink, ctx);
+        break;
     default:
         (void)s, (void)next_id, (void)sink, (void)ctx;
         break;
@@ -44,6 +66,9 @@ void analysis_gap(analysis_t *a, double t_dev_resume, uint64_t samples_lost, uin
                   event_sink_fn sink, void *ctx)
 {
     switch (a->kind) {
+    case DEVICE_KIND_SCRAPER:
+        scraper_gap(a->state, t_dev_resume, samples_lost, next_id, sink, ctx);
+        break;
     default:
         (void)t_dev_resume, (void)samples_lost, (void)next_id, (void)sink, (void)ctx;
         break;
@@ -53,6 +78,9 @@ void analysis_gap(analysis_t *a, double t_dev_resume, uint64_t samples_lost, uin
 void analysis_mark(analysis_t *a, double t_dev, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     switch (a->kind) {
+    case DEVICE_KIND_SCRAPER:
+        scraper_mark(a->state, t_dev, next_id, sink, ctx);
+        break;
     default:
         (void)t_dev, (void)next_id, (void)sink, (void)ctx;
         break;
@@ -62,6 +90,9 @@ void analysis_mark(analysis_t *a, double t_dev, uint32_t *next_id, event_sink_fn
 void analysis_finish(analysis_t *a, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     switch (a->kind) {
+    case DEVICE_KIND_SCRAPER:
+        scraper_finish(a->state, next_id, sink, ctx);
+        break;
     default:
         (void)next_id, (void)sink, (void)ctx;
         break;

@@ -1,0 +1,366 @@
+#include "stroke.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+const stroke_settings_t stroke_default = {
+    .force_lp_hz = 30.0,
+    .on_n = 1.5,
+    .off_n = 0.8,
+    .low_n = 0.3,
+    .noise_on = 7.0,
+    .noise_off = 4.0,
+    .noise_low = 2.0,
+    .debounce_s = 0.006,
+    .zero_tau_s = 2.0,
+    .min_duration_s = 0.08,
+    .min_peak_n = 2.0,
+    .end_wait_s = 0.06,
+    .back_s = 0.3,
+    .split_dip_ratio = 0.5,
+    .split_rise_ratio = 0.25,
+    .split_rest_ratio = 0.3,
+    .level_deg = 10.0,
+    .buffer_s = 5.0,
+    .orient =
+        {
+            .fs_hz = 1000.0,
+            .kp = 2.0,
+            .accel_reject_g = 0.1,
+            .reject_angle_deg = 10.0,
+            .recovery_s = 3.0,
+            .still_gyro_dps = 5.0,
+            .still_acc_g = 0.05,
+            .still_time_s = 0.5,
+            .bias_tau_s = 1.0,
+            .initial_bias_dps = {0.0, 0.0, 0.0},
+        },
+};
+
+const char *stroke_direction_name(stroke_direction_t dir)
+{
+    switch (dir) {
+    case STROKE_UP:
+        return "up";
+    case STROKE_DOWN:
+        return "down";
+    default:
+        return "level";
+    }
+}
+
+static uint32_t ring_capacity(const stroke_settings_t *set, float rate_hz)
+{
+    double n = set->buffer_s * rate_hz + set->back_s * rate_hz + 16.0;
+    uint32_t cap = 1;
+    while (cap < n && cap < (1u << 30))
+        cap <<= 1;
+    return cap;
+}
+
+static bool settings_valid(const stroke_settings_t *set, float rate_hz)
+{
+    return rate_hz > 0.0f && isfinite(rate_hz) && set->force_lp_hz > 0.0 &&
+           set->force_lp_hz < 0.5 * rate_hz && set->off_n > 0.0 && set->off_n <= set->on_n &&
+           set->low_n > 0.0 && set->low_n <= set->off_n && set->noise_on >= 0.0 &&
+           set->noise_off >= 0.0 && set->noise_low >= 0.0 && set->debounce_s >= 0.0 &&
+           set->zero_tau_s > 0.0 && set->min_duration_s >= 0.0 && set->end_wait_s >= 0.0 &&
+           set->back_s >= 0.0 && set->split_dip_ratio > 0.0 && set->split_dip_ratio < 1.0 &&
+           set->split_rise_ratio > 0.0 && set->split_rest_ratio > 0.0 && set->level_deg >= 0.0 &&
+           set->level_deg < 90.0 && set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
+}
+
+size_t stroke_mem_size(const stroke_settings_t *set, float rate_hz)
+{
+    if (!settings_valid(set, rate_hz))
+        return 0;
+    return (size_t)ring_capacity(set, rate_hz) * sizeof(stroke_sample_t);
+}
+
+int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *mem, size_t len)
+{
+    size_t need = stroke_mem_size(set, rate_hz);
+    if (need == 0)
+        return -EINVAL;
+    if (!mem || len < need)
+        return -ENOMEM;
+    orient_settings_t os = set->orient;
+    os.fs_hz = rate_hz;
+    orient_t o;
+    if (orient_init(&o, &os) != 0)
+        return -EINVAL;
+    biquad_t lp;
+    biquad_settings_t bs = {BIQUAD_LOWPASS, rate_hz, set->force_lp_hz, 0.70710678118654752};
+    if (biquad_init(&lp, &bs) != 0)
+        return -EINVAL;
+
+    memset(d, 0, sizeof *d);
+    d->orient = o;
+    d->force_lp = lp;
+    d->set = *set;
+    d->dt = 1.0 / rate_hz;
+    d->zero_alpha = 1.0 - exp(-1.0 / (set->zero_tau_s * rate_hz));
+    /* A second-order Butterworth delays slow edges by sqrt(2) / (2 pi fc). */
+    d->lp_delay_s = (float)(sqrt(2.0) / (2.0 * M_PI * set->force_lp_hz));
+    d->sin_level = (float)sin(set->level_deg * M_PI / 180.0);
+    d->noise_on_sq = (float)(set->noise_on * set->noise_on);
+    d->noise_off_sq = (float)(set->noise_off * set->noise_off);
+    d->noise_low_sq = (float)(set->noise_low * set->noise_low);
+    d->debounce_n = (uint32_t)lround(set->debounce_s * rate_hz);
+    if (d->debounce_n < 1)
+        d->debounce_n = 1;
+    d->min_samples = (uint32_t)lround(set->min_duration_s * rate_hz);
+    d->end_wait_n = (uint32_t)lround(set->end_wait_s * rate_hz);
+    d->back_n = (uint32_t)lround(set->back_s * rate_hz);
+    d->ring = mem;
+    d->mask = ring_capacity(set, rate_hz) - 1;
+    d->state = STROKE_IDLE;
+    return 0;
+}
+
+static inline stroke_sample_t *at(stroke_t *d, uint64_t i)
+{
+    return &d->ring[i & d->mask];
+}
+
+/* Oldest index still in the ring. */
+static inline uint64_t oldest(const stroke_t *d)
+{
+    uint64_t cap = (uint64_t)d->mask + 1;
+    return d->head > cap ? d->head - cap : 0;
+}
+
+/* Measures the stroke of samples [from, to) from the buffer. The velocity
+ * is the running sum of a dt, less the line from 0 to its final value, so
+ * it is zero at both ends; the displacement and path are sums of it. */
+static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    uint64_t first = oldest(d);
+    if (from < first) {
+        /* Longer than the buffer: measure the part still held and scale the
+         * path; the force figures are over that part too. */
+        r->over_buffer = true;
+        from = first;
+    }
+    uint64_t n = to > from ? to - from : 0;
+    if (n == 0)
+        return;
+    double dt = d->dt;
+    double v_end[3] = {0, 0, 0};
+    double f_sum = 0.0;
+    float f_peak = 0.0f;
+    for (uint64_t i = from; i < to; i++) {
+        const stroke_sample_t *s = at(d, i);
+        for (int k = 0; k < 3; k++)
+            v_end[k] += s->acc[k] * dt;
+        f_sum += s->force_n;
+        if (s->force_lp_n > f_peak)
+            f_peak = s->force_lp_n;
+    }
+    double inv_n = 1.0 / (double)n;
+    double v[3] = {0, 0, 0}, disp[3] = {0, 0, 0}, path = 0.0;
+    for (uint64_t i = from; i < to; i++) {
+        const stroke_sample_t *s = at(d, i);
+        double frac = (double)(i - from + 1) * inv_n;
+        double vc[3];
+        for (int k = 0; k < 3; k++) {
+            v[k] += s->acc[k] * dt;
+            vc[k] = v[k] - v_end[k] * frac;
+            disp[k] += vc[k] * dt;
+        }
+        path += sqrt(vc[0] * vc[0] + vc[1] * vc[1] + vc[2] * vc[2]) * dt;
+    }
+    r->length_m = path;
+    r->rise_m = disp[2];
+    r->peak_force_n = f_peak;
+    r->mean_force_n = f_sum * inv_n;
+    if (fabs(disp[2]) < d->sin_level * path)
+        r->direction = STROKE_LEVEL;
+    else
+        r->direction = disp[2] > 0.0 ? STROKE_UP : STROKE_DOWN;
+}
+
+/* Finishes the stroke [seg_start, to) ending at t_end; returns 1 if it
+ * is a stroke, 0 for a bump. */
+static int finalize(stroke_t *d, uint64_t to, double t_end, bool split, stroke_result_t *out)
+{
+    double t_start = at(d, d->seg_start)->t_dev - d->lp_delay_s;
+    if (d->seg_start < oldest(d))
+        t_start = d->seg_t_start;
+    measure(d, d->seg_start, to, out);
+    out->t_start_dev = t_start;
+    out->t_end_dev = t_end;
+    out->split = split;
+    double duration = t_end - t_start;
+    if (out->over_buffer && duration > 0.0) {
+        /* Scale the measured part's path up to the whole stroke. */
+        double held = (double)(to - oldest(d)) * d->dt;
+        if (held > 0.0)
+            out->length_m *= duration / held;
+    }
+    if (duration < d->set.min_duration_s || out->peak_force_n < d->set.min_peak_n) {
+        d->bumps++;
+        return 0;
+    }
+    out->mean_speed_mps = out->length_m / duration;
+    d->strokes++;
+    return 1;
+}
+
+/* Starts a stroke at index start; the peak and dip follow the samples
+ * from there up to the newest. */
+static void begin(stroke_t *d, uint64_t start)
+{
+    d->seg_start = start;
+    d->seg_t_start = at(d, start)->t_dev - d->lp_delay_s;
+    d->peak_lp = 0.0f;
+    d->have_dip = false;
+    for (uint64_t i = start; i < d->head; i++) {
+        float f = at(d, i)->force_lp_n;
+        if (f > d->peak_lp) {
+            d->peak_lp = f;
+            d->have_dip = false;
+        } else if (!d->have_dip || f < d->dip_lp) {
+            d->dip_lp = f;
+            d->dip_index = i;
+            d->have_dip = true;
+        }
+    }
+    d->off_count = 0;
+    d->state = STROKE_CONTACT;
+}
+
+/* Does the motion agree that the tool stopped at the dip? The velocity
+ * from the segment start (at rest) to the dip, with the linear drift left
+ * in, is compared with its peak: a tool that decelerated to rest or turned
+ * back ends near zero or reversed. */
+static bool motion_stopped(stroke_t *d)
+{
+    double v[3] = {0, 0, 0}, vmax[3] = {0, 0, 0}, peak_sq = 0.0;
+    for (uint64_t i = d->seg_start; i <= d->dip_index; i++) {
+        const stroke_sample_t *s = at(d, i);
+        for (int k = 0; k < 3; k++)
+            v[k] += s->acc[k] * d->dt;
+        double sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+        if (sq > peak_sq) {
+            peak_sq = sq;
+            memcpy(vmax, v, sizeof v);
+        }
+    }
+    double along = (v[0] * vmax[0] + v[1] * vmax[1] + v[2] * vmax[2]);
+    double r = d->set.split_rest_ratio;
+    return along < r * peak_sq;
+}
+
+/* The motion check costs a pass over the stroke: once per dip. */
+static bool dip_motion_stopped(stroke_t *d)
+{
+    if (d->motion_checked != d->dip_index + 1) {
+        d->motion_checked = d->dip_index + 1;
+        d->motion_ok = motion_stopped(d);
+    }
+    return d->motion_ok;
+}
+
+int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
+{
+    int n_out = 0;
+    orient_step(&d->orient, s->gyr, s->acc);
+    if (d->samples++ == 0) {
+        /* Start the zero and the filter at the first reading, so the filter
+         * does not ring up from 0 N. */
+        d->zero_n = s->p;
+        for (int i = 0; i < 200; i++)
+            biquad_step(&d->force_lp, s->p);
+    }
+    float f_lp_abs = biquad_step(&d->force_lp, s->p);
+    float zero = (float)d->zero_n;
+    float flp = f_lp_abs - zero;
+    uint64_t idx = d->head++;
+    stroke_sample_t *e = at(d, idx);
+    e->t_dev = s->t_dev;
+    memcpy(e->acc, d->orient.lin_acc_world, sizeof e->acc);
+    e->force_n = s->p - zero;
+    e->force_lp_n = flp;
+
+    if (d->state == STROKE_IDLE) {
+        float var = (float)d->noise_var;
+        if (flp > d->set.on_n && flp * flp > d->noise_on_sq * var) {
+            float off = sqrtf(d->noise_off_sq * var), low = sqrtf(d->noise_low_sq * var);
+            d->on_level = fmaxf((float)d->set.on_n, sqrtf(d->noise_on_sq * var));
+            d->off_level = fmaxf((float)d->set.off_n, off);
+            d->low_level = fmaxf((float)d->set.low_n, low);
+            if (d->low_level > d->off_level)
+                d->low_level = d->off_level;
+            uint64_t first = oldest(d);
+            uint64_t limit = idx > d->back_n ? idx - d->back_n : 0;
+            if (limit < first)
+                limit = first;
+            uint64_t start = idx;
+            while (start > limit && at(d, start - 1)->force_lp_n >= d->low_level)
+                start--;
+            begin(d, start);
+        } else {
+            d->zero_n += d->zero_alpha * (f_lp_abs - d->zero_n);
+            d->noise_var += d->zero_alpha * ((double)flp * flp - d->noise_var);
+        }
+        return 0;
+    }
+    if (d->state == STROKE_CONTACT) {
+        if (flp > d->peak_lp) {
+            d->peak_lp = flp;
+            d->have_dip = false;
+        } else if (!d->have_dip || flp < d->dip_lp) {
+            d->dip_lp = flp;
+            d->dip_index = idx;
+            d->have_dip = true;
+        }
+        if (d->have_dip && d->dip_lp < d->set.split_dip_ratio * d->peak_lp &&
+            flp - d->dip_lp > d->set.split_rise_ratio * d->peak_lp &&
+            d->dip_index - d->seg_start >= d->min_samples && d->dip_lp > d->off_level &&
+            dip_motion_stopped(d)) {
+            uint64_t dip = d->dip_index;
+            n_out += finalize(d, dip, at(d, dip)->t_dev - d->lp_delay_s, true, &out[n_out]);
+            begin(d, dip);
+            return n_out;
+        }
+        if (flp >= d->off_level) {
+            d->off_count = 0;
+            return n_out;
+        }
+        if (++d->off_count < d->debounce_n)
+            return n_out;
+        d->state = STROKE_ENDING;
+        d->ending_n = 0;
+        /* The first ending sample may already be below the low level. */
+    }
+    if (flp > d->on_level) {
+        /* The blade pressed again before it left: one contact. */
+        d->state = STROKE_CONTACT;
+        d->off_count = 0;
+        return n_out;
+    }
+    if (flp < d->low_level || d->ending_n++ >= d->end_wait_n) {
+        n_out += finalize(d, idx, s->t_dev - d->lp_delay_s, false, &out[n_out]);
+        d->state = STROKE_IDLE;
+    }
+    return n_out;
+}
+
+void stroke_gap(stroke_t *d)
+{
+    if (d->state != STROKE_IDLE)
+        d->bumps++;
+    d->state = STROKE_IDLE;
+    orient_reset(&d->orient);
+}
+
+int stroke_finish(stroke_t *d, stroke_result_t *out)
+{
+    if (d->state == STROKE_IDLE || d->head == 0)
+        return 0;
+    d->state = STROKE_IDLE;
+    return finalize(d, d->head, at(d, d->head - 1)->t_dev, false, out);
+}

@@ -1,0 +1,170 @@
+/* stroke: segments the scraping tool's stream into strokes and measures each
+ * one (length, direction against gravity, force, speed).
+ *
+ * Per sample:
+ *  - the orientation filter (orient.h) turns the IMU into linear
+ *    acceleration in a world frame with z up;
+ *  - the force is low-passed (Butterworth, order 2) and its zero, which
+ *    wanders by up to +-0.5 N, is tracked while the blade is off the skin
+ *    (an exponential mean of the filtered force, frozen during contact);
+ *    the noise of the filtered force is tracked the same way;
+ *  - contact is a Schmitt trigger on the zero-corrected filtered force
+ *    (on above on_n, off below off_n, each level raised to a multiple of
+ *    the noise when the sensor is noisier). The start is dated back to the
+ *    last sample below the low level (low_n, or a multiple of the noise),
+ *    the end forward to the first sample below it, both less the filter's
+ *    delay;
+ *  - two strokes without a lift are split where the force dips deep (to
+ *    less than split_dip_ratio of the stroke's peak so far) and rises again
+ *    (by split_rise_ratio of that peak) while the motion confirms a stop:
+ *    the tool decelerated to rest (speed at the dip below split_rest_ratio
+ *    of the first part's peak speed) or reversed. The boundary is the
+ *    force minimum.
+ *
+ * A stroke's motion is measured from the linear acceleration buffered over
+ * its samples: integrated to velocity, corrected by the straight line that
+ * makes the velocity zero at both ends (the blade rests on the skin when a
+ * stroke starts and ends, and the line also absorbs a constant bias or tilt
+ * error), and integrated again. length_m is the path length (the integral
+ * of the corrected speed), the direction comes from the net displacement D:
+ * "level" if |D_z| < sin(level_deg) length, else "up" if D_z > 0, else
+ * "down". A stroke longer than the buffer (buffer_s) is measured over its
+ * newest buffer_s (force, direction), its path scaled up to its whole
+ * duration.
+ *
+ * The buffer is caller memory (stroke_mem_size); a stroke_t belongs to one
+ * thread; stroke_push does no allocation and no division by a setting.
+ */
+#ifndef MASSAGED_STROKE_H
+#define MASSAGED_STROKE_H
+
+#include "biquad.h"
+#include "orient.h"
+#include "sample.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    double force_lp_hz;       /* corner of the force low-pass, hertz */
+    double on_n;              /* contact begins above zero + this, newton */
+    double off_n;             /* contact ends below zero + this, newton (< on_n) */
+    double low_n;             /* start and end are dated where the force crosses this, newton */
+    double noise_on;          /* on level at least this many noise sigmas */
+    double noise_off;         /* off level at least this many noise sigmas */
+    double noise_low;         /* low level at least this many noise sigmas */
+    double debounce_s;        /* the off condition must hold this long, seconds */
+    double zero_tau_s;        /* time constant of the zero and noise estimates, seconds */
+    double min_duration_s;    /* shorter contacts are bumps, not strokes, seconds */
+    double min_peak_n;        /* contacts whose peak force stays below are ignored, newton */
+    double end_wait_s;        /* after the off level, wait at most this for the low level, s */
+    double back_s;            /* how far the start is searched back, seconds */
+    double split_dip_ratio;   /* a dip below this share of the peak so far may split */
+    double split_rise_ratio;  /* ... once the force rose again by this share of that peak */
+    double split_rest_ratio;  /* ... and the speed at the dip is below this share of the
+                                 first part's peak speed, or the tool reversed */
+    double level_deg;         /* "level" when the rise is under sin(level_deg) of the length */
+    double buffer_s;          /* longest stroke measured from its samples, seconds */
+    orient_settings_t orient; /* fs_hz is overridden by the rate */
+} stroke_settings_t;
+
+/* 30 Hz low-pass; on 1.5 N, off 0.8 N, low 0.3 N (at least 7, 4 and 2
+ * sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms and 2 N;
+ * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
+ * the peak, rise 0.25, rest 0.3; level 10 degrees; buffer 5 s; orient
+ * defaults. */
+extern const stroke_settings_t stroke_default;
+
+typedef enum { STROKE_LEVEL = 0, STROKE_UP = 1, STROKE_DOWN = 2 } stroke_direction_t;
+
+/* One measured stroke. */
+typedef struct {
+    double t_start_dev;    /* seconds, device time of the first contact */
+    double t_end_dev;      /* seconds, device time the force was back to zero (or the split) */
+    double length_m;       /* path length along the skin, metres */
+    double rise_m;         /* net displacement against gravity (world z), metres */
+    double peak_force_n;   /* maximum of the zero-corrected low-passed force, newton */
+    double mean_force_n;   /* mean of the zero-corrected force, newton */
+    double mean_speed_mps; /* length_m / duration, metres per second */
+    stroke_direction_t direction;
+    bool split;       /* ended at a dip without a lift (the next stroke follows) */
+    bool over_buffer; /* longer than the buffer: length is the net displacement */
+} stroke_result_t;
+
+/* One buffered sample. */
+typedef struct {
+    double t_dev;     /* seconds */
+    float acc[3];     /* linear acceleration, world frame, m/s^2 */
+    float force_n;    /* zero-corrected raw force, newton */
+    float force_lp_n; /* zero-corrected low-passed force, newton */
+} stroke_sample_t;
+
+typedef enum { STROKE_IDLE, STROKE_CONTACT, STROKE_ENDING } stroke_state_t;
+
+typedef struct {
+    /* Read-only for the caller. */
+    orient_t orient;
+    double zero_n;    /* force sensor zero, newton */
+    double noise_var; /* variance of the filtered force off the skin, newton^2 */
+    stroke_state_t state;
+    uint64_t samples;
+    uint64_t strokes; /* strokes reported */
+    uint64_t bumps;   /* contacts too short or too light to be strokes */
+
+    /* Private, precomputed. */
+    stroke_settings_t set;
+    double dt; /* seconds per sample */
+    double zero_alpha;
+    float lp_delay_s; /* group delay of the force low-pass at DC, seconds */
+    float sin_level;
+    float noise_on_sq, noise_off_sq, noise_low_sq; /* noise multiples squared */
+    uint32_t debounce_n, min_samples, end_wait_n, back_n;
+    biquad_t force_lp;
+
+    /* Ring buffer of the newest samples; index i lives at ring[i & mask]. */
+    stroke_sample_t *ring;
+    uint32_t mask;
+    uint64_t head; /* index of the next sample */
+
+    /* Contact in progress. */
+    float on_level, off_level, low_level; /* newton, frozen at contact start */
+    uint64_t seg_start;                   /* index of the current stroke's first sample */
+    double seg_t_start;                   /* seconds, its start time */
+    uint64_t end_index;                   /* ENDING: index of the last sample at or above low */
+    uint32_t off_count;
+    uint32_t ending_n;
+    float peak_lp; /* peak of the filtered force since seg_start */
+    float dip_lp;  /* minimum since the peak */
+    uint64_t dip_index;
+    bool have_dip;
+    uint64_t motion_checked; /* dip index whose motion was judged, + 1 (0: none) */
+    bool motion_ok;
+} stroke_t;
+
+/* Bytes of caller memory for these settings at rate_hz, or 0 if invalid. */
+size_t stroke_mem_size(const stroke_settings_t *set, float rate_hz);
+
+/* Sets up d using mem (aligned for a double, at least stroke_mem_size
+ * bytes, owned by d afterwards). Returns 0, -EINVAL (bad settings or
+ * rate) or -ENOMEM (mem too small). */
+int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *mem, size_t len);
+
+/* Processes one sample (device time order; p in newton). Returns the number
+ * of strokes completed by this sample (0, 1 or 2) and writes them, oldest
+ * first, into out[0..1]. */
+int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2]);
+
+/* Samples were lost before the next one: a stroke in progress is dropped
+ * (its motion cannot be integrated across the hole) and the orientation
+ * starts over from the next sample. */
+void stroke_gap(stroke_t *d);
+
+/* The stream ended: a stroke in progress ends at the last sample. Returns
+ * 0 or 1 strokes written to *out. */
+int stroke_finish(stroke_t *d, stroke_result_t *out);
+
+/* "up", "down" or "level" (static strings). */
+const char *stroke_direction_name(stroke_direction_t dir);
+
+#endif

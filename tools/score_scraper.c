@@ -1,0 +1,448 @@
+/* massaged-score-scraper: accuracy of the stroke detector against the
+ * scraping-tool simulator's truth (docs/ACCURACY.md, "Scraping tool").
+ *
+ * Each seed is one session whose conditions (tool tilt, limb inclination,
+ * speeds, forces, noise, stroke lengths, hard cases) are drawn from the
+ * seed, run through the daemon's real decoder, chain and analysis
+ * (session.h). Published strokes are matched one to one with true strokes:
+ * a pair matches when the onsets differ by at most 200 ms and the ends by at
+ * most 300 ms or half the true stroke, whichever is more; among candidates
+ * the closest (sum of both errors) wins, in time order.
+ *
+ * The publication delay (device time of the sample at which a stroke was
+ * published, less its true end) is not visible through the chain, so the
+ * same session is run a second time straight through the scraper module
+ * (the chain hands it the same samples, only quantised) and each matched
+ * stroke's delay is recorded there.
+ *
+ * Usage: massaged-score-scraper [--seeds A-B] [--duration S] [--check]
+ *                               [--verbose] [--hard LIST]
+ * --check exits 1 if a figure misses its floor.
+ */
+#include "scraper.h"
+#include "session.h"
+#include "sim_rng.h"
+#include "sim_scraper.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STROKES 20000
+
+typedef struct {
+    double t0, t1;
+    double length, peak, mean_force, speed;
+    const char *dir;
+    int hard;
+    double emitted_at; /* direct pass: device time of the emitting sample */
+} stroke_rec_t;
+
+typedef struct {
+    stroke_rec_t *v;
+    int n, cap;
+} stroke_list_t;
+
+static void list_add(stroke_list_t *l, const stroke_rec_t *r)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
+        if (!l->v) {
+            perror("realloc");
+            exit(2);
+        }
+    }
+    l->v[l->n++] = *r;
+}
+
+typedef struct {
+    double *v;
+    int n, cap;
+} series_t;
+
+static void series_add(series_t *s, double x)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 256;
+        s->v = realloc(s->v, (size_t)s->cap * sizeof *s->v);
+        if (!s->v) {
+            perror("realloc");
+            exit(2);
+        }
+    }
+    s->v[s->n++] = x;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile (q in 0..1); NAN for an empty series. */
+static double percentile(series_t *s, double q)
+{
+    if (s->n == 0)
+        return NAN;
+    qsort(s->v, (size_t)s->n, sizeof *s->v, cmp_double);
+    int k = (int)ceil(q * s->n) - 1;
+    if (k < 0)
+        k = 0;
+    if (k >= s->n)
+        k = s->n - 1;
+    return s->v[k];
+}
+
+static double field(const event_t *e, const char *name)
+{
+    for (int i = 0; i < e->n_fields; i++)
+        if (strcmp(e->fields[i].name, name) == 0)
+            return e->fields[i].value;
+    return NAN;
+}
+
+static stroke_rec_t record(const event_t *e)
+{
+    stroke_rec_t r;
+    memset(&r, 0, sizeof r);
+    r.t0 = e->t_start_dev;
+    r.t1 = e->t_dev;
+    r.length = field(e, "length_m");
+    r.peak = field(e, "peak_force_n");
+    r.mean_force = field(e, "mean_force_n");
+    r.speed = field(e, "mean_speed_mps");
+    r.dir = e->text_value ? e->text_value : "?";
+    double h = field(e, "hard_case");
+    r.hard = isnan(h) ? 0 : (int)h;
+    return r;
+}
+
+/* ---- one session ---- */
+
+typedef struct {
+    stroke_list_t truth, found, direct;
+    uint64_t direct_emit_t_valid;
+    double t_now; /* direct pass: the sample being pushed */
+} run_t;
+
+static void on_truth(const event_t *e, void *ctx)
+{
+    run_t *r = ctx;
+    if (strcmp(e->type, "stroke") != 0)
+        return;
+    double trunc = field(e, "truncated");
+    if (!isnan(trunc) && trunc != 0)
+        return; /* no detector can have seen its end */
+    stroke_rec_t rec = record(e);
+    list_add(&r->truth, &rec);
+}
+
+static void on_event(void *ctx, const event_t *e, double t_host)
+{
+    (void)t_host;
+    run_t *r = ctx;
+    if (strcmp(e->type, "stroke") != 0)
+        return;
+    stroke_rec_t rec = record(e);
+    list_add(&r->found, &rec);
+}
+
+static void on_direct(const event_t *e, void *ctx)
+{
+    run_t *r = ctx;
+    if (strcmp(e->type, "stroke") != 0)
+        return;
+    stroke_rec_t rec = record(e);
+    rec.emitted_at = r->t_now;
+    list_add(&r->direct, &rec);
+}
+
+static void no_truth(const event_t *e, void *ctx)
+{
+    (void)e, (void)ctx;
+}
+
+/* The session's conditions, drawn from the seed. */
+static void scenario(uint64_t seed, double duration_s, int hard, session_settings_t *ss)
+{
+    session_settings_default(ss, DEVICE_KIND_SCRAPER, seed, duration_s);
+    sim_scraper_settings_t *s = &ss->scraper;
+    sim_rng_t rng;
+    sim_rng_seed(&rng, seed * 7919u + 17u);
+    static const float tilts[] = {0.0f, 15.0f, 25.0f, 40.0f, 60.0f};
+    s->tilt_deg_max = tilts[sim_rng_next(&rng) % 5];
+    float inc = (float)(sim_rng_uniform(&rng) * 60.0);
+    s->limb_incline_deg_min = inc;
+    s->limb_incline_deg_max = inc + (float)(sim_rng_uniform(&rng) * (90.0 - inc));
+    float sp = (float)(0.05 + 0.25 * sim_rng_uniform(&rng));
+    s->speed_min_mps = sp;
+    s->speed_max_mps = sp + (float)(0.3 * sim_rng_uniform(&rng));
+    float f = (float)(3.0 + 20.0 * sim_rng_uniform(&rng));
+    s->force_min_n = f;
+    s->force_max_n = f + (float)(30.0 * sim_rng_uniform(&rng));
+    float len = (float)(0.04 + 0.12 * sim_rng_uniform(&rng));
+    s->stroke_len_min_m = len;
+    s->stroke_len_max_m = len + (float)(0.25 * sim_rng_uniform(&rng));
+    static const float noises[] = {0.5f, 1.0f, 1.0f, 1.5f, 2.0f};
+    s->noise = noises[sim_rng_next(&rng) % 5];
+    s->down_fraction = 0.35f;
+    s->level_fraction = 0.2f;
+    s->hard_cases = hard;
+    s->hard_case_share = 0.3f;
+    /* Every fifth session is noisy throughout. */
+    if ((hard & SIM_SCRAPER_NOISY) == 0 || sim_rng_next(&rng) % 5 != 0)
+        s->hard_cases &= ~SIM_SCRAPER_NOISY;
+}
+
+static void direct_pass(const session_settings_t *ss, run_t *r)
+{
+    sim_scraper_t *sim = malloc(sizeof *sim);
+    scraper_t *sc = scraper_create(&scraper_default, ss->scraper.rate_hz);
+    if (!sim || !sc || sim_scraper_init(sim, &ss->scraper, ss->seed) != 0) {
+        fprintf(stderr, "direct pass: setup failed\n");
+        exit(2);
+    }
+    uint32_t id = 0;
+    for (;;) {
+        sample_t s;
+        int flags = sim_scraper_step(sim, &s, no_truth, NULL);
+        r->t_now = s.t_dev;
+        scraper_push(sc, &s, &id, on_direct, r);
+        if (flags & SIM_SCRAPER_END)
+            break;
+    }
+    scraper_finish(sc, &id, on_direct, r);
+    scraper_destroy(&sc);
+    free(sim);
+}
+
+/* ---- matching and totals ---- */
+
+typedef struct {
+    uint64_t tp, fp, fn, sessions, exact, dir_ok;
+    series_t onset, offset, length, peak, mean_force, speed, latency;
+    uint64_t fn_by_kind[32], truth_by_kind[32];
+} totals_t;
+
+static bool matches(const stroke_rec_t *t, const stroke_rec_t *d)
+{
+    double off_tol = fmax(0.3, 0.5 * (t->t1 - t->t0));
+    return fabs(d->t0 - t->t0) <= 0.2 && fabs(d->t1 - t->t1) <= off_tol;
+}
+
+/* Greedy one-to-one matching in time order; match[i] is the index into
+ * found of truth i, or -1. */
+static void match_lists(const stroke_list_t *truth, const stroke_list_t *found, int *match)
+{
+    char *used = calloc((size_t)found->n + 1, 1);
+    int lo = 0;
+    for (int i = 0; i < truth->n; i++) {
+        const stroke_rec_t *t = &truth->v[i];
+        match[i] = -1;
+        double best = INFINITY;
+        while (lo < found->n && found->v[lo].t1 < t->t0 - 5.0)
+            lo++;
+        for (int j = lo; j < found->n && found->v[j].t0 < t->t1 + 5.0; j++) {
+            if (used[j] || !matches(t, &found->v[j]))
+                continue;
+            double cost = fabs(found->v[j].t0 - t->t0) + fabs(found->v[j].t1 - t->t1);
+            if (cost < best) {
+                best = cost;
+                match[i] = j;
+            }
+        }
+        if (match[i] >= 0)
+            used[match[i]] = 1;
+    }
+    free(used);
+}
+
+static double rel(double est, double truth)
+{
+    return fabs(est - truth) / truth;
+}
+
+static void score_session(run_t *r, totals_t *tot, bool verbose, uint64_t seed)
+{
+    int *match = malloc(((size_t)r->truth.n + 1) * sizeof *match);
+    match_lists(&r->truth, &r->found, match);
+    uint64_t tp = 0;
+    for (int i = 0; i < r->truth.n; i++) {
+        const stroke_rec_t *t = &r->truth.v[i];
+        int kind = t->hard & 31;
+        tot->truth_by_kind[kind]++;
+        if (match[i] < 0) {
+            tot->fn_by_kind[kind]++;
+            if (verbose)
+                printf("  seed %llu miss   %.3f-%.3f kind %d len %.3f peak %.1f\n",
+                       (unsigned long long)seed, t->t0, t->t1, kind, t->length, t->peak);
+            continue;
+        }
+        const stroke_rec_t *d = &r->found.v[match[i]];
+        tp++;
+        series_add(&tot->onset, d->t0 - t->t0);
+        series_add(&tot->offset, d->t1 - t->t1);
+        series_add(&tot->length, rel(d->length, t->length));
+        series_add(&tot->peak, rel(d->peak, t->peak));
+        series_add(&tot->mean_force, rel(d->mean_force, t->mean_force));
+        series_add(&tot->speed, rel(d->speed, t->speed));
+        if (strcmp(d->dir, t->dir) == 0)
+            tot->dir_ok++;
+        else if (verbose)
+            printf("  seed %llu dir    %.3f-%.3f truth %s found %s len %.3f\n",
+                   (unsigned long long)seed, t->t0, t->t1, t->dir, d->dir, t->length);
+    }
+    if (verbose) {
+        char *hit = calloc((size_t)r->found.n + 1, 1);
+        for (int i = 0; i < r->truth.n; i++)
+            if (match[i] >= 0)
+                hit[match[i]] = 1;
+        for (int j = 0; j < r->found.n; j++)
+            if (!hit[j])
+                printf("  seed %llu extra  %.3f-%.3f len %.3f peak %.1f\n",
+                       (unsigned long long)seed, r->found.v[j].t0, r->found.v[j].t1,
+                       r->found.v[j].length, r->found.v[j].peak);
+        free(hit);
+    }
+    tot->tp += tp;
+    tot->fn += (uint64_t)r->truth.n - tp;
+    tot->fp += (uint64_t)r->found.n - tp;
+    tot->sessions++;
+    if (r->found.n == r->truth.n)
+        tot->exact++;
+
+    /* Publication delay, from the direct pass. */
+    match_lists(&r->truth, &r->direct, match);
+    for (int i = 0; i < r->truth.n; i++)
+        if (match[i] >= 0)
+            series_add(&tot->latency, r->direct.v[match[i]].emitted_at - r->truth.v[i].t1);
+    free(match);
+}
+
+static void series_abs(series_t *s)
+{
+    for (int i = 0; i < s->n; i++)
+        s->v[i] = fabs(s->v[i]);
+}
+
+int main(int argc, char **argv)
+{
+    unsigned long long seed_lo = 1, seed_hi = 20;
+    double duration = 240.0;
+    bool check = false, verbose = false;
+    int hard = SIM_SCRAPER_HARD_ALL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
+            if (sscanf(argv[++i], "%llu-%llu", &seed_lo, &seed_hi) != 2)
+                seed_hi = seed_lo = strtoull(argv[i], NULL, 10);
+        } else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc) {
+            duration = atof(argv[++i]);
+        } else if (strcmp(argv[i], "--hard") == 0 && i + 1 < argc) {
+            if (sim_scraper_hard_cases_parse(argv[++i], &hard) != 0) {
+                fprintf(stderr, "unknown hard case list %s\n", argv[i]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--check") == 0) {
+            check = true;
+        } else if (strcmp(argv[i], "--verbose") == 0) {
+            verbose = true;
+        } else {
+            fprintf(stderr,
+                    "usage: %s [--seeds A-B] [--duration S] [--hard LIST] [--check] "
+                    "[--verbose]\n",
+                    argv[0]);
+            return 2;
+        }
+    }
+    if (seed_hi < seed_lo || duration <= 0.0) {
+        fprintf(stderr, "bad seeds or duration\n");
+        return 2;
+    }
+
+    totals_t tot;
+    memset(&tot, 0, sizeof tot);
+    for (unsigned long long seed = seed_lo; seed <= seed_hi; seed++) {
+        session_settings_t ss;
+        scenario(seed, duration, hard, &ss);
+        run_t r;
+        memset(&r, 0, sizeof r);
+        session_output_t out = {on_truth, &r, on_event, &r};
+        session_stats_t st;
+        int rc = session_run(&ss, &out, &st);
+        if (rc != 0) {
+            fprintf(stderr, "seed %llu: session_run failed (%d)\n", seed, rc);
+            return 2;
+        }
+        direct_pass(&ss, &r);
+        if (verbose)
+            printf("seed %llu: tilt %.0f limb %.0f-%.0f deg, speed %.2f-%.2f m/s, force "
+                   "%.0f-%.0f N, noise %.1f, hard 0x%x: truth %d found %d\n",
+                   seed, ss.scraper.tilt_deg_max, ss.scraper.limb_incline_deg_min,
+                   ss.scraper.limb_incline_deg_max, ss.scraper.speed_min_mps,
+                   ss.scraper.speed_max_mps, ss.scraper.force_min_n, ss.scraper.force_max_n,
+                   ss.scraper.noise, ss.scraper.hard_cases, r.truth.n, r.found.n);
+        score_session(&r, &tot, verbose, seed);
+        free(r.truth.v);
+        free(r.found.v);
+        free(r.direct.v);
+    }
+
+    double precision = tot.tp + tot.fp ? (double)tot.tp / (double)(tot.tp + tot.fp) : 0;
+    double recall = tot.tp + tot.fn ? (double)tot.tp / (double)(tot.tp + tot.fn) : 0;
+    double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0;
+    double exact = (double)tot.exact / (double)tot.sessions;
+    double dir = tot.tp ? (double)tot.dir_ok / (double)tot.tp : 0;
+    double onset_bias = percentile(&tot.onset, 0.5), offset_bias = percentile(&tot.offset, 0.5);
+    series_abs(&tot.onset);
+    series_abs(&tot.offset);
+    double len_med = percentile(&tot.length, 0.5), len_p90 = percentile(&tot.length, 0.9);
+    double peak_med = percentile(&tot.peak, 0.5), peak_p90 = percentile(&tot.peak, 0.9);
+    double lat_med = percentile(&tot.latency, 0.5), lat_max = percentile(&tot.latency, 1.0);
+
+    printf("seeds %llu-%llu, %.0f s each, %llu sessions, %llu true strokes\n", seed_lo, seed_hi,
+           duration, (unsigned long long)tot.sessions, (unsigned long long)(tot.tp + tot.fn));
+    printf("| metric | value | floor |\n|---|---|---|\n");
+    printf("| precision | %.4f | |\n", precision);
+    printf("| recall | %.4f | |\n", recall);
+    printf("| F1 | %.4f | 0.99 |\n", f1);
+    printf("| exact stroke count (sessions) | %.3f | 0.95 |\n", exact);
+    printf("| direction right | %.4f | 0.98 |\n", dir);
+    printf("| onset error median / p90 (signed median) | %.0f / %.0f ms (%+.0f ms) | |\n",
+           1e3 * percentile(&tot.onset, 0.5), 1e3 * percentile(&tot.onset, 0.9), 1e3 * onset_bias);
+    printf("| offset error median / p90 (signed median) | %.0f / %.0f ms (%+.0f ms) | |\n",
+           1e3 * percentile(&tot.offset, 0.5), 1e3 * percentile(&tot.offset, 0.9),
+           1e3 * offset_bias);
+    printf("| length relative error median / p90 | %.3f / %.3f | 0.15 (median) |\n", len_med,
+           len_p90);
+    printf("| peak force relative error median / p90 | %.3f / %.3f | 0.05 (median) |\n", peak_med,
+           peak_p90);
+    printf("| mean force relative error median / p90 | %.3f / %.3f | |\n",
+           percentile(&tot.mean_force, 0.5), percentile(&tot.mean_force, 0.9));
+    printf("| mean speed relative error median / p90 | %.3f / %.3f | |\n",
+           percentile(&tot.speed, 0.5), percentile(&tot.speed, 0.9));
+    printf("| publication delay after the true end median / max | %.0f / %.0f ms | 100 (max) |\n",
+           1e3 * lat_med, 1e3 * lat_max);
+    static const char *kinds[] = {"ordinary", "hesitant", "no_lift", "?", "short", "?",
+                                  "?",        "?",        "noisy",   "?", "?",     "?",
+                                  "?",        "?",        "?",       "?", "fast"};
+    printf("misses by kind:");
+    for (int k = 0; k <= 16; k++)
+        if (tot.truth_by_kind[k])
+            printf(" %s %llu/%llu", kinds[k], (unsigned long long)tot.fn_by_kind[k],
+                   (unsigned long long)tot.truth_by_kind[k]);
+    printf("\n");
+
+    int rc = 0;
+    if (check) {
+        bool ok = f1 >= 0.99 && exact >= 0.95 && dir >= 0.98 && len_med <= 0.15 &&
+                  peak_med <= 0.05 && lat_max <= 0.1;
+        printf("check: %s\n", ok ? "PASS" : "FAIL");
+        rc = ok ? 0 : 1;
+    }
+    free(tot.onset.v), free(tot.offset.v), free(tot.length.v), free(tot.peak.v);
+    free(tot.mean_force.v), free(tot.speed.v), free(tot.latency.v);
+    return rc;
+}
