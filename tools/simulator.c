@@ -497,6 +497,7 @@ static int line_open(sim_t *sim)
 {
     sim->overflowing = false;
     sim->need_delimiter = false;
+    sim->requests_unanswered = 0; /* a request on the old line was for the old host */
     frame_decoder_reset(&sim->decoder);
     return sim->opt.port_path ? open_port(sim) : open_pty(sim);
 }
