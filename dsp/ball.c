@@ -1,0 +1,687 @@
+#include "ball.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "biquad.h"
+#include "spectrum.h"
+#include "stft.h"
+
+/* docs/DSP.md ("Ball detectors") explains the method; comments here say why
+ * the code is shaped as it is. */
+
+#define HIST_LEN 1024   /* history of the smoothed pressure, for looking back */
+#define HIST_RATE 250.0 /* entries per second (4 ms apart): 4 s of history */
+#define LOOKBACK_S 0.6  /* a flex onset is searched this far back */
+
+const ball_settings_t ball_default = {
+    .load_on_pa = 2500.0f,
+    .load_off_pa = 1500.0f,
+    .settle_s = 1.5f,
+    .rate_low_dps = 3.0f,
+    .rate_high_dps = 6.0f,
+    .rate_floor_k = 3.0f,
+    .quiet_s = 1.0f,
+    .roll_angle_deg = 45.0f,
+    .rock_crossings = 3,
+    .window_s = 0.128f,
+    .hop_s = 0.016f,
+    .band_lo_hz = 5.0f,
+    .band_hi_hz = 50.0f,
+    .power_ratio = 4.0f,
+    .rise_fraction = 0.015f,
+    .end_fraction = 0.5f,
+    .min_flex_s = 0.25f,
+};
+
+enum { ST_UNLOADED, ST_PENDING, ST_ROLL, ST_HOLD };
+enum { EP_NONE, EP_ROLL, EP_ROCK };
+
+typedef struct {
+    int active, kind;
+    double t_onset, t_last_active; /* seconds */
+    double theta[3];               /* rotation since the onset, degrees */
+    float axis[3];                 /* unit rotation axis at the onset */
+    double ang, ang_min, ang_max;  /* rotation about axis, degrees */
+    int sign, crossings;
+    double t_first_cross, t_last_cross;
+} episode_t;
+
+typedef struct {
+    int open;
+    uint32_t id;
+    double t_start;
+} interval_t;
+
+struct ball {
+    ball_settings_t set;
+    double fs, dt;
+    double t_last; /* time of the last sample, seconds */
+    int have_sample;
+
+    /* Front end. */
+    biquad_cascade_t p_lp, p_hp, a_hp, rate_lp;
+    double gyr_bias[3], grav[3];
+    double bias_a, grav_a;
+    double p0; /* unloaded pressure, pascal */
+    double p0_a;
+    double p_lp_value; /* smoothed pressure, pascal */
+    int loaded;
+
+    /* History of the smoothed pressure, for onset search. */
+    float hist[HIST_LEN];
+    double hist_t[HIST_LEN];
+    unsigned hist_pos, hist_n, hist_dec, hist_count;
+
+    /* Rotation. */
+    double rate;      /* smoothed rotation rate, deg/s */
+    double rate_ms;   /* the hold's still rotation, mean square, (deg/s)^2 */
+    double rate_ms_a; /* its EMA weight per sample */
+    double t_below;   /* last time the rate was below the low level */
+    episode_t ep;
+
+    /* State. */
+    int state;
+    double t_loaded; /* when the load came on */
+    double t_still;  /* since when nothing has moved */
+    interval_t roll, hold, flex, rock;
+    uint32_t flex_id_pending;
+
+    /* Hold: resting pressure and analytics. */
+    double hb, hb_a; /* resting pressure, pascal, and its EMA weight */
+    double level;    /* hold's load pressure, pascal (hb - p0) */
+    double level0;
+    double t_half_down; /* last crossing below half the level */
+    double under_load_s;
+    int flex_count, rock_count, marks;
+    double flex_total_s;
+    double sx, sxx, sy_rest, sxy_rest, sy_rise, sxy_rise;
+    double first_rise;
+    double rate_sum;
+    uint64_t rate_n;
+
+    /* Flex. */
+    stft_t sp, sa;
+    spectrum_band_t band;
+    double base_p, base_a; /* band power baselines: pascal^2, g^2 */
+    int base_frames;
+    double base_a_w;  /* baseline EMA weight per frame */
+    double flex_rest; /* resting pressure before the flex */
+    double r_peak, t80, t50;
+    double sum_p, sum_a, sum_ratio, sum_med;
+    int n_frames, n_med;
+};
+
+/* ---- helpers ---- */
+
+static double weight(double tau_s, double fs)
+{
+    return 1.0 - exp(-1.0 / (tau_s * fs));
+}
+
+static void begin(event_t *e, const char *type, event_phase_t phase, double t)
+{
+    memset(e, 0, sizeof *e);
+    e->type = type;
+    e->phase = phase;
+    e->t_dev = t;
+}
+
+static void open_interval(ball_t *b, interval_t *iv, const char *type, double t, uint32_t *next_id,
+                          event_sink_fn sink, void *ctx)
+{
+    event_t e;
+    begin(&e, type, EVENT_START, t);
+    e.id = (*next_id)++;
+    event_add_field(&e, "t_decided_dev", b->t_last);
+    iv->open = 1;
+    iv->id = e.id;
+    iv->t_start = t;
+    if (sink)
+        sink(&e, ctx);
+}
+
+/* Ends never precede their start. */
+static void end_event(interval_t *iv, event_t *e, const char *type, double t)
+{
+    begin(e, type, EVENT_END, t < iv->t_start ? iv->t_start : t);
+    e->t_start_dev = iv->t_start;
+    e->id = iv->id;
+    iv->open = 0;
+}
+
+static void emit(event_t *e, event_sink_fn sink, void *ctx)
+{
+    if (sink)
+        sink(e, ctx);
+}
+
+static void hist_push(ball_t *b, double t, double v)
+{
+    if (++b->hist_count < b->hist_dec)
+        return;
+    b->hist_count = 0;
+    b->hist[b->hist_pos] = (float)v;
+    b->hist_t[b->hist_pos] = t;
+    b->hist_pos = (b->hist_pos + 1) % HIST_LEN;
+    if (b->hist_n < HIST_LEN)
+        b->hist_n++;
+}
+
+/* Entry i back from the newest (0 = newest). */
+static unsigned hist_index(const ball_t *b, unsigned i)
+{
+    return (b->hist_pos + HIST_LEN - 1 - i) % HIST_LEN;
+}
+
+/* Last time, looking back from now over at most `span` seconds, at which the
+ * smoothed pressure was at or below `level`; `fallback` if never. */
+static double hist_last_below(const ball_t *b, double level, double span, double fallback)
+{
+    for (unsigned i = 0; i < b->hist_n; i++) {
+        unsigned k = hist_index(b, i);
+        if (b->t_last - b->hist_t[k] > span)
+            break;
+        if (b->hist[k] <= level)
+            return b->hist_t[k];
+    }
+    return fallback;
+}
+
+static double hist_min(const ball_t *b, double span)
+{
+    double m = INFINITY;
+    for (unsigned i = 0; i < b->hist_n; i++) {
+        unsigned k = hist_index(b, i);
+        if (b->t_last - b->hist_t[k] > span)
+            break;
+        if (b->hist[k] < m)
+            m = b->hist[k];
+    }
+    return m;
+}
+
+/* ---- closing intervals ---- */
+
+static void close_flex(ball_t *b, double t, event_sink_fn sink, void *ctx)
+{
+    if (!b->flex.open)
+        return;
+    event_t e;
+    end_event(&b->flex, &e, "flex", t);
+    double len = e.t_dev - e.t_start_dev;
+    event_add_field(&e, "pressure_rise_pa", b->r_peak);
+    event_add_field(&e, "rise_fraction", b->level > 0 ? b->r_peak / b->level : 0.0);
+    event_add_field(&e, "band_power", b->n_frames ? b->sum_p / b->n_frames : 0.0);
+    event_add_field(&e, "band_ratio", b->n_frames ? b->sum_ratio / b->n_frames : 0.0);
+    event_add_field(&e, "acc_band_power", b->n_frames ? b->sum_a / b->n_frames : 0.0);
+    if (b->n_med)
+        event_add_field(&e, "median_freq_hz", b->sum_med / b->n_med);
+    emit(&e, sink, ctx);
+    /* Analytics of the hold: per flex, the resting pressure before it (a
+     * fraction of the hold's first level) and its rise (a fraction of the
+     * first flex's rise), for least-squares trends over the flex index. */
+    double x = b->flex_count;
+    double rest = b->level0 > 0 ? (b->flex_rest - b->p0) / b->level0 : 0.0;
+    if (b->flex_count == 0)
+        b->first_rise = b->r_peak > 0 ? b->r_peak : 1.0;
+    double rise = b->r_peak / b->first_rise;
+    b->sx += x, b->sxx += x * x;
+    b->sy_rest += rest, b->sxy_rest += x * rest;
+    b->sy_rise += rise, b->sxy_rise += x * rise;
+    b->flex_count++;
+    b->flex_total_s += len;
+}
+
+static void close_rock(ball_t *b, double t, event_sink_fn sink, void *ctx)
+{
+    if (!b->rock.open)
+        return;
+    const episode_t *ep = &b->ep;
+    event_t e;
+    end_event(&b->rock, &e, "rock", t);
+    double freq = 0.0;
+    if (ep->crossings >= 2 && ep->t_last_cross > ep->t_first_cross)
+        freq = (ep->crossings - 1) / (2.0 * (ep->t_last_cross - ep->t_first_cross));
+    event_add_field(&e, "freq_hz", freq);
+    event_add_field(&e, "amplitude_deg", 0.5 * (ep->ang_max - ep->ang_min));
+    event_add_field(&e, "cycles", 0.5 * ep->crossings);
+    emit(&e, sink, ctx);
+    b->rock_count++;
+}
+
+static void close_roll(ball_t *b, double t, event_sink_fn sink, void *ctx)
+{
+    if (!b->roll.open)
+        return;
+    event_t e;
+    end_event(&b->roll, &e, "roll", t);
+    event_add_field(&e, "mean_rate_dps", b->rate_n ? b->rate_sum / (double)b->rate_n : 0.0);
+    emit(&e, sink, ctx);
+}
+
+static double slope(double n, double sx, double sxx, double sy, double sxy)
+{
+    double d = n * sxx - sx * sx;
+    return d > 0 ? (n * sxy - sx * sy) / d : 0.0;
+}
+
+static void close_hold(ball_t *b, double t, event_sink_fn sink, void *ctx)
+{
+    if (!b->hold.open)
+        return;
+    close_flex(b, t, sink, ctx);
+    close_rock(b, t, sink, ctx);
+    event_t e;
+    end_event(&b->hold, &e, "hold", t);
+    event_add_field(&e, "flex_count", b->flex_count);
+    event_add_field(&e, "mean_flex_s", b->flex_count ? b->flex_total_s / b->flex_count : 0.0);
+    event_add_field(&e, "time_under_load_s", b->under_load_s);
+    event_add_field(&e, "load_pa", b->level0);
+    event_add_field(&e, "rock_count", b->rock_count);
+    event_add_field(&e, "marks", b->marks);
+    if (b->flex_count >= 2) {
+        double n = b->flex_count;
+        event_add_field(&e, "release_per_flex", -slope(n, b->sx, b->sxx, b->sy_rest, b->sxy_rest));
+        event_add_field(&e, "rise_trend", slope(n, b->sx, b->sxx, b->sy_rise, b->sxy_rise));
+    }
+    emit(&e, sink, ctx);
+}
+
+/* ---- state changes ---- */
+
+static void reset_episode(ball_t *b)
+{
+    memset(&b->ep, 0, sizeof b->ep);
+}
+
+static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    b->state = ST_HOLD;
+    b->hb = b->p_lp_value;
+    b->level = b->level0 = b->hb - b->p0;
+    b->under_load_s = 0.0;
+    b->flex_count = b->rock_count = b->marks = 0;
+    b->flex_total_s = 0.0;
+    b->sx = b->sxx = b->sy_rest = b->sxy_rest = b->sy_rise = b->sxy_rise = 0.0;
+    b->base_frames = 0;
+    b->t_half_down = t;
+    b->rate_ms = 0.0;
+    open_interval(b, &b->hold, "hold", t, next_id, sink, ctx);
+}
+
+static void start_roll(ball_t *b, double t, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    b->state = ST_ROLL;
+    b->rate_sum = 0.0;
+    b->rate_n = 0;
+    open_interval(b, &b->roll, "roll", t, next_id, sink, ctx);
+}
+
+static void end_all(ball_t *b, double t, event_sink_fn sink, void *ctx)
+{
+    close_hold(b, t, sink, ctx);
+    close_roll(b, t, sink, ctx);
+    reset_episode(b);
+}
+
+/* ---- public ---- */
+
+ball_t *ball_create(const ball_settings_t *s, float rate_hz)
+{
+    if (!s || !(rate_hz >= 100.0f && rate_hz <= 10000.0f) || !(s->load_off_pa < s->load_on_pa) ||
+        !(s->band_lo_hz > 0.0f && s->band_hi_hz > s->band_lo_hz &&
+          s->band_hi_hz < 0.5f * rate_hz) ||
+        !(s->window_s > 0.0f && s->hop_s > 0.0f && s->hop_s <= s->window_s))
+        return NULL;
+    ball_t *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->set = *s;
+    b->fs = rate_hz;
+    b->dt = 1.0 / rate_hz;
+
+    int n_fft = 16;
+    while (n_fft < 65536 && n_fft < s->window_s * rate_hz * 0.999)
+        n_fft *= 2;
+    int hop = (int)lround(s->hop_s * rate_hz);
+    if (hop < 1)
+        hop = 1;
+    if (hop > n_fft)
+        hop = n_fft;
+    stft_settings_t ss = {.fs_hz = rate_hz, .n_fft = n_fft, .hop = hop, .window = STFT_WINDOW_HANN};
+    spectrum_band_settings_t bs = {.f_lo_hz = s->band_lo_hz, .f_hi_hz = s->band_hi_hz};
+    if (stft_alloc(&b->sp, &ss) != 0) {
+        free(b);
+        return NULL;
+    }
+    if (stft_alloc(&b->sa, &ss) != 0 ||
+        spectrum_band_init(&b->band, &bs, b->sp.n_bins, b->sp.bin_hz) != 0) {
+        stft_free(&b->sp);
+        stft_free(&b->sa);
+        free(b);
+        return NULL;
+    }
+    /* The smoothed pressure keeps the load ramps and drops the MMG; the
+     * band signals drop the load (a kilopascal ramp would leak into every
+     * bin of a 128 ms frame) and keep the MMG. */
+    biquad_cascade_init(&b->p_lp);
+    biquad_cascade_butterworth(&b->p_lp, BIQUAD_LOWPASS, rate_hz, 8.0, 2);
+    biquad_cascade_init(&b->p_hp);
+    biquad_cascade_butterworth(&b->p_hp, BIQUAD_HIGHPASS, rate_hz, s->band_lo_hz, 4);
+    biquad_cascade_init(&b->a_hp);
+    biquad_cascade_butterworth(&b->a_hp, BIQUAD_HIGHPASS, rate_hz, s->band_lo_hz, 4);
+    biquad_cascade_init(&b->rate_lp);
+    biquad_cascade_butterworth(&b->rate_lp, BIQUAD_LOWPASS, rate_hz, 8.0, 2);
+    b->bias_a = weight(10.0, rate_hz);
+    b->grav_a = weight(1.0, rate_hz);
+    b->p0_a = weight(5.0, rate_hz);
+    b->hb_a = weight(1.0, rate_hz);
+    b->rate_ms_a = weight(2.0, rate_hz);
+    b->base_a_w = weight(1.0, rate_hz / hop);
+    b->hist_dec = (unsigned)lround(rate_hz / HIST_RATE);
+    if (b->hist_dec < 1)
+        b->hist_dec = 1;
+    b->p0 = NAN;
+    return b;
+}
+
+void ball_destroy(ball_t **b)
+{
+    if (!b || !*b)
+        return;
+    stft_free(&(*b)->sp);
+    stft_free(&(*b)->sa);
+    free(*b);
+    *b = NULL;
+}
+
+/* Rotation levels: physical floors, raised in a hold whose still rotation
+ * (postural sway) is larger. */
+static double rate_low(const ball_t *b)
+{
+    double k = b->set.rate_floor_k * sqrt(b->rate_ms);
+    return k > b->set.rate_low_dps ? k : b->set.rate_low_dps;
+}
+
+static double rate_high(const ball_t *b)
+{
+    double k = 2.0 * b->set.rate_floor_k * sqrt(b->rate_ms);
+    return k > b->set.rate_high_dps ? k : b->set.rate_high_dps;
+}
+
+/* Motion episodes: onset when the rate passes the high level (dated back
+ * to when it left the low level), end after quiet_s below the low level. */
+static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, event_sink_fn sink,
+                           void *ctx)
+{
+    episode_t *ep = &b->ep;
+    double t = b->t_last, lo = rate_low(b), hi = rate_high(b);
+    if (!ep->active) {
+        if (b->rate < lo)
+            b->t_below = t;
+        if (b->rate > hi && (b->state == ST_PENDING || b->state == ST_HOLD)) {
+            reset_episode(b);
+            ep->active = 1;
+            ep->t_onset = b->t_below;
+            ep->t_last_active = t;
+            double n = sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
+            for (int i = 0; i < 3; i++)
+                ep->axis[i] = (float)(n > 0 ? w[i] / n : 0.0);
+            ep->sign = 1;
+        }
+        if (!ep->active)
+            return;
+    }
+    for (int i = 0; i < 3; i++)
+        ep->theta[i] += w[i] * b->dt;
+    double along = w[0] * ep->axis[0] + w[1] * ep->axis[1] + w[2] * ep->axis[2];
+    ep->ang += along * b->dt;
+    if (ep->ang > ep->ang_max)
+        ep->ang_max = ep->ang;
+    if (ep->ang < ep->ang_min)
+        ep->ang_min = ep->ang;
+    if ((ep->sign > 0 && along < -0.5 * lo) || (ep->sign < 0 && along > 0.5 * lo)) {
+        ep->sign = -ep->sign;
+        if (ep->crossings++ == 0)
+            ep->t_first_cross = t;
+        ep->t_last_cross = t;
+    }
+    if (b->rate >= lo)
+        ep->t_last_active = t;
+    double turned = sqrt(ep->theta[0] * ep->theta[0] + ep->theta[1] * ep->theta[1] +
+                         ep->theta[2] * ep->theta[2]);
+
+    if (ep->kind == EP_NONE && b->state != ST_ROLL) {
+        if (turned > b->set.roll_angle_deg) {
+            ep->kind = EP_ROLL;
+            if (b->state == ST_HOLD)
+                close_hold(b, ep->t_onset, sink, ctx);
+            start_roll(b, ep->t_onset, next_id, sink, ctx);
+        } else if (b->state == ST_HOLD && ep->crossings >= b->set.rock_crossings) {
+            ep->kind = EP_ROCK;
+            close_flex(b, ep->t_onset, sink, ctx);
+            open_interval(b, &b->rock, "rock", ep->t_onset, next_id, sink, ctx);
+        }
+    }
+    if (b->state == ST_ROLL) {
+        b->rate_sum += b->rate;
+        b->rate_n++;
+    }
+    if (t - ep->t_last_active >= b->set.quiet_s) {
+        double t_end = ep->t_last_active;
+        if (ep->kind == EP_ROCK)
+            close_rock(b, t_end, sink, ctx);
+        if (b->state == ST_ROLL) {
+            close_roll(b, t_end, sink, ctx);
+            start_hold(b, t_end, next_id, sink, ctx);
+        }
+        reset_episode(b);
+        b->t_below = t;
+        b->t_still = t_end;
+    }
+}
+
+static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    double pp = spectrum_band_power(&b->band, stft_power(&b->sp));
+    double pa = spectrum_band_power(&b->band, stft_power(&b->sa));
+    const ball_settings_t *s = &b->set;
+    if (b->state != ST_HOLD || b->ep.active) {
+        return;
+    }
+    if (b->base_frames == 0) {
+        b->base_p = pp;
+        b->base_a = pa;
+    }
+    double floor_p = 1e-2, floor_a = 1e-12;
+    double ratio = pp / (b->base_p > floor_p ? b->base_p : floor_p);
+    double r = b->p_lp_value - b->hb;
+    if (b->flex.open) {
+        b->sum_p += pp;
+        b->sum_a += pa;
+        b->sum_ratio += ratio;
+        double med;
+        if (spectrum_median_hz(&b->band, stft_power(&b->sp), &med) == 0)
+            b->sum_med += med, b->n_med++;
+        b->n_frames++;
+        return;
+    }
+    /* The baseline needs a few frames of the hold before it means much. */
+    int ready = b->base_frames * b->sp.hop >= (int)(0.25 * b->fs);
+    if (ready && ratio > s->power_ratio && r > s->rise_fraction * b->level) {
+        /* Onset: the foot of the rise, where the smoothed pressure was last
+         * within a tenth of the rise above its recent minimum. */
+        double m = hist_min(b, LOOKBACK_S);
+        double now = b->p_lp_value;
+        double t0 = hist_last_below(b, m + 0.1 * (now - m), LOOKBACK_S, b->t_last - LOOKBACK_S);
+        t0 -= 0.02; /* the smoothing's delay */
+        if (b->rock.open || t0 < b->hold.t_start)
+            t0 = b->hold.t_start > t0 ? b->hold.t_start : t0;
+        b->flex_rest = m;
+        b->r_peak = now - m;
+        b->t80 = b->t50 = b->t_last;
+        b->sum_p = pp, b->sum_a = pa, b->sum_ratio = ratio, b->sum_med = 0.0;
+        b->n_frames = 1, b->n_med = 0;
+        open_interval(b, &b->flex, "flex", t0, next_id, sink, ctx);
+        return;
+    }
+    /* Baselines follow the hold, slowly when the band is loud so that a
+     * persistent disturbance (tremor) is learnt but a flex is not. */
+    double w = b->base_frames < 8 ? 0.3 : b->base_a_w;
+    if (ratio > s->power_ratio)
+        w *= 0.1;
+    b->base_p += w * (pp - b->base_p);
+    b->base_a += w * ((pa > floor_a ? pa : floor_a) - b->base_a);
+    b->base_frames++;
+}
+
+static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
+{
+    double v = b->p_lp_value;
+    double r = v - b->flex_rest;
+    if (r > b->r_peak) {
+        b->r_peak = r;
+        b->t80 = b->t50 = b->t_last;
+    }
+    if (r > 0.8 * b->r_peak)
+        b->t80 = b->t_last;
+    if (r > b->set.end_fraction * b->r_peak) {
+        b->t50 = b->t_last;
+        return;
+    }
+    /* Falling past half the peak: a raised-cosine relaxation ends about two
+     * (80 % -> 50 %) intervals later. */
+    double t_end = b->t50 + 2.0 * (b->t50 - b->t80) - 0.01;
+    if (t_end > b->t_last)
+        t_end = b->t_last;
+    double t_start = b->flex.t_start;
+    if (t_end - t_start < b->set.min_flex_s) {
+        /* Too short for a flex: still reported (a start was published), so
+         * subscribers see the pair close. */
+    }
+    close_flex(b, t_end, sink, ctx);
+    b->hb = v; /* the resting level after a flex is the new baseline */
+}
+
+void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    const ball_settings_t *set = &b->set;
+    double t = s->t_dev;
+    b->t_last = t;
+
+    /* Pressure. */
+    double plp = biquad_cascade_step(&b->p_lp, s->p);
+    if (!b->have_sample) {
+        /* Start the smoothing at the first value rather than from zero. */
+        for (int i = 0; i < 2000; i++)
+            plp = biquad_cascade_step(&b->p_lp, s->p);
+        b->p0 = plp;
+        b->have_sample = 1;
+    }
+    b->p_lp_value = plp;
+    if (plp < b->p0)
+        b->p0 = plp;
+    else if (!b->loaded)
+        b->p0 += b->p0_a * (plp - b->p0);
+    double rise = plp - b->p0;
+    hist_push(b, t, plp);
+
+    /* Rotation: bias-corrected, learnt while still and unloaded or held. */
+    double w[3], rate2 = 0.0;
+    for (int i = 0; i < 3; i++) {
+        w[i] = s->gyr[i] - b->gyr_bias[i];
+        rate2 += w[i] * w[i];
+    }
+    b->rate = biquad_cascade_step(&b->rate_lp, (float)sqrt(rate2));
+    if (!b->ep.active && b->rate < rate_low(b))
+        for (int i = 0; i < 3; i++)
+            b->gyr_bias[i] += b->bias_a * (s->gyr[i] - b->gyr_bias[i]);
+
+    /* Vertical acceleration: the magnitude's change along gravity. */
+    double an = 0.0;
+    for (int i = 0; i < 3; i++) {
+        b->grav[i] += b->grav_a * (s->acc[i] - b->grav[i]);
+        an += s->acc[i] * s->acc[i];
+    }
+    float av = biquad_cascade_step(&b->a_hp, (float)sqrt(an));
+    float php = biquad_cascade_step(&b->p_hp, s->p);
+
+    /* Load. */
+    if (!b->loaded && rise > set->load_on_pa) {
+        b->loaded = 1;
+        b->t_loaded = t;
+        b->t_still = t;
+        b->state = ST_PENDING;
+        reset_episode(b);
+        b->t_below = t;
+    } else if (b->loaded && rise < set->load_off_pa) {
+        b->loaded = 0;
+        if (b->hold.open) {
+            close_hold(b, b->t_half_down, sink, ctx);
+        } else if (b->roll.open) {
+            close_roll(b, b->ep.active ? b->ep.t_last_active : t, sink, ctx);
+        }
+        reset_episode(b);
+        b->state = ST_UNLOADED;
+    }
+
+    if (b->loaded) {
+        track_rotation(b, w, next_id, sink, ctx);
+        if (b->state == ST_PENDING && !b->ep.active && t - b->t_loaded >= set->settle_s &&
+            t - b->t_still >= set->settle_s * 0.5) {
+            /* A load-on that settled without moving: the hold began when
+             * half the load was on. */
+            double half = b->p0 + 0.5 * (plp - b->p0);
+            double t0 = hist_last_below(b, half, 4.0, b->t_loaded);
+            start_hold(b, t0, next_id, sink, ctx);
+        }
+    }
+    if (b->state == ST_HOLD) {
+        b->under_load_s += b->dt;
+        if (!b->ep.active) {
+            b->rate_ms += b->rate_ms_a * (b->rate * b->rate - b->rate_ms);
+            if (!b->flex.open)
+                b->hb += b->hb_a * (plp - b->hb);
+        }
+        if (plp > b->p0 + 0.5 * b->level)
+            b->t_half_down = t;
+        if (!b->flex.open && !b->ep.active)
+            b->level = b->hb - b->p0;
+        if (b->flex.open)
+            flex_sample(b, sink, ctx);
+    }
+
+    /* Spectra: an FFT only every hop. */
+    bool frame = stft_push(&b->sp, php);
+    stft_push(&b->sa, av);
+    if (frame)
+        flex_frame(b, next_id, sink, ctx);
+}
+
+void ball_gap(ball_t *b, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,
+              event_sink_fn sink, void *ctx)
+{
+    (void)t_dev_resume, (void)samples_lost, (void)next_id;
+    end_all(b, b->t_last, sink, ctx);
+    stft_reset(&b->sp);
+    stft_reset(&b->sa);
+    b->state = b->loaded ? ST_PENDING : ST_UNLOADED;
+    b->t_loaded = b->t_still = t_dev_resume;
+}
+
+void ball_mark(ball_t *b, double t_dev, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    (void)t_dev, (void)next_id, (void)sink, (void)ctx;
+    if (b->hold.open)
+        b->marks++;
+}
+
+void ball_finish(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    (void)next_id;
+    end_all(b, b->t_last, sink, ctx);
+    b->state = ST_UNLOADED;
+    b->loaded = 0;
+}
