@@ -202,6 +202,39 @@ static double hist_min(const ball_t *b, double span)
     return m;
 }
 
+/* Slope of the smoothed pressure, pascal per second, over SLOPE_SPAN
+ * entries ending at entry i back from the newest. */
+#define SLOPE_SPAN 5
+static double hist_slope(const ball_t *b, unsigned i)
+{
+    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
+    double dt = b->hist_t[k0] - b->hist_t[k1];
+    return dt > 0 ? (b->hist[k0] - b->hist[k1]) / dt : 0.0;
+}
+
+/* The time a rise that is under way began (see flex_frame). */
+static double onset_search(const ball_t *b)
+{
+    if (b->hist_n <= SLOPE_SPAN + 1)
+        return b->t_last;
+    unsigned last = b->hist_n - SLOPE_SPAN - 1, i_max = 0;
+    double s_max = 0.0;
+    for (unsigned i = 0; i <= last; i++) {
+        if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > LOOKBACK_S)
+            break;
+        double sl = hist_slope(b, i);
+        if (sl > s_max)
+            s_max = sl, i_max = i;
+    }
+    unsigned i = i_max;
+    while (i < last && hist_slope(b, i) >= 0.25 * s_max)
+        i++;
+    /* Middle of the last slope span still on the ramp, less the delay of
+     * the smoothing (a 2nd-order Butterworth at 8 Hz: 28 ms). */
+    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
+    return 0.5 * (b->hist_t[k0] + b->hist_t[k1]) - 0.028;
+}
+
 /* ---- closing intervals ---- */
 
 static void close_flex(ball_t *b, double t, event_sink_fn sink, void *ctx)
@@ -511,14 +544,15 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     /* The baseline needs a few frames of the hold before it means much. */
     int ready = b->base_frames * b->sp.hop >= (int)(0.25 * b->fs);
     if (ready && ratio > s->power_ratio && r > s->rise_fraction * b->level) {
-        /* Onset: the foot of the rise, where the smoothed pressure was last
-         * within a tenth of the rise above its recent minimum. */
+        /* Onset: the foot of the rise. The steepest 20 ms of the last
+         * LOOKBACK_S is on the flex's ramp; walking back from it to where
+         * the slope falls below a quarter of that finds the ramp's foot,
+         * while a slower breathing or sway slope before it stops the walk. */
         double m = hist_min(b, LOOKBACK_S);
         double now = b->p_lp_value;
-        double t0 = hist_last_below(b, m + 0.1 * (now - m), LOOKBACK_S, b->t_last - LOOKBACK_S);
-        t0 -= 0.02; /* the smoothing's delay */
-        if (b->rock.open || t0 < b->hold.t_start)
-            t0 = b->hold.t_start > t0 ? b->hold.t_start : t0;
+        double t0 = onset_search(b);
+        if (t0 < b->hold.t_start)
+            t0 = b->hold.t_start;
         b->flex_rest = m;
         b->r_peak = now - m;
         b->t80 = b->t50 = b->t_last;
