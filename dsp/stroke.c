@@ -13,20 +13,20 @@ const stroke_settings_t stroke_default = {
     .noise_off = 4.0,
     .noise_low = 2.0,
     .debounce_s = 0.006,
-    .zero_tau_s = 2.0,
+    .zero_tau_s = 0.5,
     .min_duration_s = 0.08,
     .min_peak_n = 2.0,
     .end_wait_s = 0.06,
     .back_s = 0.3,
     .split_dip_ratio = 0.5,
     .split_rise_ratio = 0.25,
-    .split_rest_ratio = 0.3,
+    .split_rest_ratio = 0.5,
     .level_deg = 10.0,
     .buffer_s = 5.0,
     .orient =
         {
             .fs_hz = 1000.0,
-            .kp = 2.0,
+            .kp = 0.5,
             .accel_reject_g = 0.1,
             .reject_angle_deg = 10.0,
             .recovery_s = 3.0,
@@ -103,6 +103,15 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->zero_alpha = 1.0 - exp(-1.0 / (set->zero_tau_s * rate_hz));
     /* A second-order Butterworth delays slow edges by sqrt(2) / (2 pi fc). */
     d->lp_delay_s = (float)(sqrt(2.0) / (2.0 * M_PI * set->force_lp_hz));
+    /* Power gain of the low-pass for white noise: the sum of its squared
+     * impulse response. */
+    biquad_t probe = lp;
+    double gain = 0.0;
+    for (int i = 0; i < 100000; i++) {
+        double h = biquad_step(&probe, i == 0 ? 1.0f : 0.0f);
+        gain += h * h;
+    }
+    d->lp_noise_gain = gain;
     d->sin_level = (float)sin(set->level_deg * M_PI / 180.0);
     d->noise_on_sq = (float)(set->noise_on * set->noise_on);
     d->noise_off_sq = (float)(set->noise_off * set->noise_off);
@@ -113,6 +122,7 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->min_samples = (uint32_t)lround(set->min_duration_s * rate_hz);
     d->end_wait_n = (uint32_t)lround(set->end_wait_s * rate_hz);
     d->back_n = (uint32_t)lround(set->back_s * rate_hz);
+    d->rest_n = (uint32_t)lround(0.1 * rate_hz);
     d->ring = mem;
     d->mask = ring_capacity(set, rate_hz) - 1;
     d->state = STROKE_IDLE;
@@ -238,11 +248,25 @@ static void begin(stroke_t *d, uint64_t start)
  * back ends near zero or reversed. */
 static bool motion_stopped(stroke_t *d)
 {
+    /* The tool rested just before the stroke: the acceleration it read
+     * then is the offset (bias, tilt error) to take out. */
+    double bias[3] = {0, 0, 0};
+    uint64_t first = oldest(d);
+    uint64_t from = d->seg_start > d->rest_n ? d->seg_start - d->rest_n : 0;
+    if (from < first)
+        from = first;
+    if (from < d->seg_start) {
+        for (uint64_t i = from; i < d->seg_start; i++)
+            for (int k = 0; k < 3; k++)
+                bias[k] += at(d, i)->acc[k];
+        for (int k = 0; k < 3; k++)
+            bias[k] /= (double)(d->seg_start - from);
+    }
     double v[3] = {0, 0, 0}, vmax[3] = {0, 0, 0}, peak_sq = 0.0;
     for (uint64_t i = d->seg_start; i <= d->dip_index; i++) {
         const stroke_sample_t *s = at(d, i);
         for (int k = 0; k < 3; k++)
-            v[k] += s->acc[k] * d->dt;
+            v[k] += (s->acc[k] - bias[k]) * d->dt;
         double sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
         if (sq > peak_sq) {
             peak_sq = sq;
@@ -272,10 +296,13 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         /* Start the zero and the filter at the first reading, so the filter
          * does not ring up from 0 N. */
         d->zero_n = s->p;
+        d->prev_p = s->p;
         for (int i = 0; i < 200; i++)
             biquad_step(&d->force_lp, s->p);
     }
     float f_lp_abs = biquad_step(&d->force_lp, s->p);
+    float prev_p = d->prev_p;
+    d->prev_p = s->p;
     float zero = (float)d->zero_n;
     float flp = f_lp_abs - zero;
     uint64_t idx = d->head++;
@@ -303,24 +330,38 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
                 start--;
             begin(d, start);
         } else {
-            d->zero_n += d->zero_alpha * (f_lp_abs - d->zero_n);
-            d->noise_var += d->zero_alpha * ((double)flp * flp - d->noise_var);
+            /* A step is clamped to the off level, so a light touch that
+             * stays under the on level barely moves the zero, yet a zero
+             * that fell behind still catches up. */
+            double clamp = fmaxf((float)d->set.off_n, sqrtf(d->noise_off_sq * var));
+            double step = flp;
+            if (step > clamp)
+                step = clamp;
+            else if (step < -clamp)
+                step = -clamp;
+            d->zero_n += d->zero_alpha * step;
+            /* The noise from sample-to-sample differences of the raw force
+             * (twice its variance), blind to the zero and its errors,
+             * scaled by the low-pass's white-noise power gain. */
+            double diff = (double)s->p - prev_p;
+            d->noise_var += d->zero_alpha * (0.5 * diff * diff * d->lp_noise_gain - d->noise_var);
         }
         return 0;
     }
+    /* The peak and the deepest dip after it, in contact and while ending
+     * (a no-lift dip of a light stroke may reach under the off level). */
+    if (flp > d->peak_lp) {
+        d->peak_lp = flp;
+        d->have_dip = false;
+    } else if (!d->have_dip || flp < d->dip_lp) {
+        d->dip_lp = flp;
+        d->dip_index = idx;
+        d->have_dip = true;
+    }
     if (d->state == STROKE_CONTACT) {
-        if (flp > d->peak_lp) {
-            d->peak_lp = flp;
-            d->have_dip = false;
-        } else if (!d->have_dip || flp < d->dip_lp) {
-            d->dip_lp = flp;
-            d->dip_index = idx;
-            d->have_dip = true;
-        }
         if (d->have_dip && d->dip_lp < d->set.split_dip_ratio * d->peak_lp &&
             flp - d->dip_lp > d->set.split_rise_ratio * d->peak_lp &&
-            d->dip_index - d->seg_start >= d->min_samples && d->dip_lp > d->off_level &&
-            dip_motion_stopped(d)) {
+            d->dip_index - d->seg_start >= d->min_samples && dip_motion_stopped(d)) {
             uint64_t dip = d->dip_index;
             n_out += finalize(d, dip, at(d, dip)->t_dev - d->lp_delay_s, true, &out[n_out]);
             begin(d, dip);

@@ -116,10 +116,13 @@ typedef struct {
     stroke_settings_t set;
     double dt; /* seconds per sample */
     double zero_alpha;
-    float lp_delay_s; /* group delay of the force low-pass at DC, seconds */
+    double lp_noise_gain; /* white-noise power gain of the force low-pass */
+    float prev_p;         /* newton: the previous raw force */
+    float lp_delay_s;     /* group delay of the force low-pass at DC, seconds */
     float sin_level;
     float noise_on_sq, noise_off_sq, noise_low_sq; /* noise multiples squared */
     uint32_t debounce_n, min_samples, end_wait_n, back_n;
+    uint32_t rest_n; /* samples before a stroke taken as its rest (0.1 s) */
     biquad_t force_lp;
 
     /* Ring buffer of the newest samples; index i lives at ring[i & mask]. */
