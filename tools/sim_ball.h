@@ -65,6 +65,13 @@ typedef struct {
     float z1, z2;
 } sim_ball_biquad_t;
 
+/* Smooth noise: unit-rms white noise through three one-pole low-passes, so
+ * its spectrum falls 60 dB a decade and leaves the MMG band clean. */
+typedef struct {
+    float a, gain; /* pole constant; gain for unit rms output */
+    float z[3];
+} sim_ball_smooth_t;
+
 /* One activity of a hold's plan. */
 typedef struct {
     int kind;            /* internal activity kind */
@@ -72,7 +79,8 @@ typedef struct {
     uint64_t up, down;   /* flex ramps, samples */
     float rise;          /* flex: load rise as a fraction of the resting load */
     float release;       /* flex: fraction the resting load drops at its end; shift: step */
-    float mmg_hz;        /* flex: centre of the MMG band */
+    float mmg_hz;        /* flex: centre (peak) of the MMG band */
+    float mmg_median_hz; /* flex: median frequency of the MMG power in 5-50 Hz */
     float mmg_pa;        /* flex: plateau MMG rms in pascal */
     float freq_hz;       /* rock: rocking frequency */
     float amplitude_deg; /* rock: zero-to-peak rotation */
@@ -80,7 +88,8 @@ typedef struct {
     int weak, partial;   /* flex: hard-case kind, for the truth fields */
 } sim_ball_activity_t;
 
-/* The whole state. Plain data, owned by the caller; treat as opaque. */
+/* The whole state. Plain data, owned by the caller; treat as opaque. Sample
+ * indices are uint64_t; UINT64_MAX means "none". */
 typedef struct sim_ball {
     sim_ball_settings_t set;
     sim_rng_t rng;
@@ -90,75 +99,78 @@ typedef struct sim_ball {
     int finished;     /* truth closed; no more truth is emitted */
     uint32_t next_id; /* id of the next truth event */
 
-    /* Person and ball, drawn per session. */
-    float load_n;                        /* typical body load, newton */
-    float table_step_n;                  /* load per table entry, newton */
-    float dp_table[SIM_BALL_TABLE];      /* pressure rise in pascal at load i * step */
-    float p_inflation;                   /* unloaded overpressure of the sealed ball, pascal */
-    float mmg_centre_hz;                 /* this person's typical MMG band centre */
-    float mmg_scale_pa;                  /* this person's typical MMG rms, pascal */
-    float mmg_mg_per_pa;                 /* acceleration MMG per pressure MMG, mg/Pa */
-    float release_rate;                  /* typical per-flex release fraction */
-    float roll_speed_dps;                /* this person's typical rolling rate */
-    float sigma_p, sigma_acc, sigma_gyr; /* sensor noise rms: Pa, g, deg/s */
-    float acc_bias[3], acc_gain[3], gyr_bias[3];
-    float tremor_dir[3];  /* world direction of the tremor */
-    float mmg_lateral[3]; /* world direction of lateral MMG */
+    /* Person, ball and sensors, drawn per session. */
+    float load_n;                         /* typical body load, newton */
+    float table_step_n;                   /* load per table entry, newton */
+    float dp_table[SIM_BALL_TABLE];       /* static pressure rise, pascal, at load i * step */
+    float p_inflation;                    /* unloaded overpressure of the sealed ball, pascal */
+    float mmg_centre_hz;                  /* this person's typical MMG band centre */
+    float mmg_scale_pa;                   /* this person's typical MMG rms, pascal */
+    float mmg_mg_per_pa;                  /* acceleration MMG per pressure MMG, mg/Pa */
+    float release_rate;                   /* typical per-flex release fraction */
+    float roll_speed_dps;                 /* this person's typical rolling rate */
+    float sigma_p, sigma_acc, sigma_gyr;  /* sensor noise rms: Pa, g, deg/s */
+    float acc_bias[3], acc_gain[3];       /* g, ratio */
+    float gyr_bias[3];                    /* deg/s, random walk */
+    float bias_walk_dps, weather_walk_pa; /* random-walk steps per 100 samples */
+    float tremor_dir[3], mmg_lateral[3], sway_axis[3]; /* world unit vectors */
+    float breath_hz, breath_depth, sway_hz, sway_depth, sway_tilt_deg;
+    float tremor_g, tremor_pa; /* tremor rms: g, pascal */
+    float thermal_target_pa;   /* warming against the body, pascal */
+    float thermal_a_on, thermal_a_off, p_lag_a, creep_a, base_a; /* 1st-order constants */
 
     /* Script. */
     int phase;                   /* internal session phase */
     uint64_t seg_start, seg_len; /* current segment, samples */
-    int plan_n, plan_i;          /* hold plan */
+    int plan_n, plan_i;          /* the hold's plan and the running activity */
     sim_ball_activity_t plan[SIM_BALL_MAX_PLAN];
-    double roll_target_end;                 /* roll: seconds; strokes stop after this */
-    float roll_axis_deg;                    /* roll: world heading of the rotation axis */
-    float stroke_peak_dps, stroke_axis_deg; /* current stroke: signed peak rate, axis */
-    uint64_t stroke_ramp;                   /* current stroke: ramp length, samples */
-    float rock_axis_deg;                    /* hold: heading of the rocking axis */
-    float level_from, level_to;             /* load-on / unload ramp: on-body factor */
-    float hold_level;                       /* resting load of a hold relative to load_n */
-    int next_after_hold;                    /* internal phase to go to after a ramp */
+    float hold_release_rate, hold_rise_decay, hold_first_rise;
+    double roll_target_end;                 /* seconds; the roll stops after the stroke past it */
+    float roll_axis_deg, rock_axis_deg;     /* world headings of rotation axes */
+    float stroke_peak_dps, stroke_axis_deg; /* current stroke */
+    int stroke_sign;
+    uint64_t stroke_ramp;       /* samples */
+    float level_from, level_to; /* load-on / unload ramp of on_body */
+    int next_after_ramp;
+    uint64_t hand_start, hand_end; /* handling episode, samples */
+    float hand_hz[3], hand_dps[3], hand_phase[3], hand_squeeze_n, hand_env;
 
     /* Continuous processes. */
-    float on_body;                    /* 0 unloaded .. 1 user on the ball */
-    float base_n, base_target_n;      /* resting load, smoothed and target */
-    float flex_n;                     /* load added by the current flex/rock/shift, newton */
-    float mmg_level;                  /* 0..1 envelope of MMG */
-    float fluct, fluct_a, fluct_g;    /* slow load fluctuation (1st-order low-pass) */
-    float micro[3], micro_a, micro_g; /* postural micro-rotation, deg/s */
-    double breath_phase, sway_phase;  /* radians */
-    float breath_hz, breath_depth, sway_hz, sway_depth, sway_tilt_deg;
-    float sway_axis[3];
-    float creep_pa, creep_a;      /* rubber creep, pascal, and its filter constant */
-    float p_lag_pa, p_lag_a;      /* fast air/rubber response, pascal */
-    double thermal_pa, thermal_a; /* warming of the ball against the body */
-    double weather_pa;            /* slow ambient random walk, pascal */
-    float bias_walk_g;            /* gyro bias random-walk step, deg/s per sample */
-    double q[4];                  /* orientation, sensor (body) frame to world: w, x, y, z */
-    float vel[3];                 /* ball centre velocity, m/s, world */
-    float rot_prev[3];            /* previous world angular rate, deg/s */
-    sim_ball_biquad_t mmg_bp, mmg_lp, mmg_bp2, mmg_lp2; /* MMG: normal and lateral */
-    float mmg_norm;   /* scales unit white noise to unit-rms MMG */
-    float mmg_pa_now; /* current flex's plateau MMG rms, pascal */
+    float on_body;                                /* 0 unloaded .. 1 user on the ball */
+    float base_n, base_target_n;                  /* resting load, newton: smoothed and target */
+    float flex_n;                                 /* load added by the current flex, newton */
+    float mmg_level;                              /* 0..1 envelope of the MMG */
+    sim_ball_smooth_t fluct;                      /* slow load fluctuation, unit rms */
+    float fluct_gain;                             /* its depth, fraction of the load */
+    sim_ball_smooth_t micro[3];                   /* postural micro-rotation, unit rms */
+    double breath_phase, sway_phase, click_phase; /* radians */
+    float p_lag_pa, creep_pa;                     /* pascal */
+    double thermal_pa, weather_pa;
+    double q[4];  /* orientation, sensor frame to world: w, x, y, z */
+    float vel[3]; /* ball centre velocity, m/s, world */
+    /* MMG: band-pass then 4th-order Butterworth low-pass; normal and lateral. */
+    sim_ball_biquad_t mmg[3], mmg_lateral_f[3];
+    float mmg_norm; /* scales unit white noise to unit-rms MMG */
     sim_ball_biquad_t tremor_bp;
-    float tremor_norm, tremor_mg, tremor_pa; /* tremor rms: g.. see .c */
-    uint64_t tremor_start, tremor_end;       /* samples */
-    float click_env;                         /* button click transient */
-    double click_phase;
+    float tremor_norm;
+    uint64_t tremor_start, tremor_end; /* samples */
+    float click_env;                   /* button click transient */
 
-    /* Buttons. */
-    uint64_t press_at, release_at; /* samples; UINT64_MAX = none pending */
+    /* Button, samples. */
+    uint64_t press_at, release_at;
 
-    /* Open truth intervals: start sample, or UINT64_MAX when closed. */
+    /* Open truth intervals: start sample. */
     uint64_t roll_open, hold_open, flex_open, rock_open;
-    double roll_rate_sum; /* for the roll's mean rotation rate */
+    uint64_t hold_close_at; /* a hold ending by unloading closes here */
+    double roll_rate_sum;   /* for the roll's mean rotation rate */
     uint64_t roll_rate_count;
+    int roll_strokes;
+    float roll_load_n;
     int hold_flexes, hold_rocks;
-    float hold_first_rest_pa, hold_last_rest_pa; /* noiseless resting pressure */
-    float hold_first_rise_pa, hold_last_rise_pa;
     float hold_load_start_n;
-    float flex_rest_pa, flex_rise_pa;
-    int flex_index;
+    float hold_first_rest_pa, hold_last_rest_pa; /* static resting rise, pascal */
+    float hold_first_rise_pa, hold_last_rise_pa;
+    float flex_rest_n, flex_rest_pa, flex_rise_pa;
 } sim_ball_t;
 
 /* Sets up a session: copies the settings, draws the person, ball, sensor and
