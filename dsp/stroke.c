@@ -20,7 +20,7 @@ const stroke_settings_t stroke_default = {
     .back_s = 0.3,
     .split_dip_ratio = 0.5,
     .split_rise_ratio = 0.25,
-    .split_rest_ratio = 0.5,
+    .split_rest_ratio = 0.7,
     .level_deg = 10.0,
     .buffer_s = 5.0,
     .orient =
@@ -166,8 +166,8 @@ static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
         for (int k = 0; k < 3; k++)
             v_end[k] += s->acc[k] * dt;
         f_sum += s->force_n;
-        if (s->force_lp_n > f_peak)
-            f_peak = s->force_lp_n;
+        if (s->force_n > f_peak)
+            f_peak = s->force_n;
     }
     double inv_n = 1.0 / (double)n;
     double v[3] = {0, 0, 0}, disp[3] = {0, 0, 0}, path = 0.0;

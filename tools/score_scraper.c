@@ -317,8 +317,14 @@ static void score_session(run_t *r, totals_t *tot, bool verbose, uint64_t seed)
     /* Publication delay, from the direct pass. */
     match_lists(&r->truth, &r->direct, match);
     for (int i = 0; i < r->truth.n; i++)
-        if (match[i] >= 0)
-            series_add(&tot->latency, r->direct.v[match[i]].emitted_at - r->truth.v[i].t1);
+        if (match[i] >= 0) {
+            double delay = r->direct.v[match[i]].emitted_at - r->truth.v[i].t1;
+            series_add(&tot->latency, delay);
+            if (verbose && delay > 0.1)
+                printf("  seed %llu late   %.3f-%.3f kind %d by %.0f ms\n",
+                       (unsigned long long)seed, r->truth.v[i].t0, r->truth.v[i].t1,
+                       r->truth.v[i].hard, 1e3 * delay);
+        }
     free(match);
 }
 
