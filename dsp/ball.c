@@ -21,7 +21,7 @@ const ball_settings_t ball_default = {
     .settle_s = 1.5f,
     .rate_low_dps = 3.0f,
     .rate_high_dps = 6.0f,
-    .rate_floor_k = 3.0f,
+    .rate_floor_k = 1.6f,
     .quiet_s = 1.0f,
     .roll_angle_deg = 45.0f,
     .rock_crossings = 3,
@@ -340,7 +340,6 @@ static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     b->sx = b->sxx = b->sy_rest = b->sxy_rest = b->sy_rise = b->sxy_rise = 0.0;
     b->base_frames = 0;
     b->t_half_down = t;
-    b->rate_ms = 0.0;
     open_interval(b, &b->hold, "hold", t, next_id, sink, ctx);
 }
 
@@ -440,7 +439,7 @@ static double rate_low(const ball_t *b)
 
 static double rate_high(const ball_t *b)
 {
-    double k = 2.0 * b->set.rate_floor_k * sqrt(b->rate_ms);
+    double k = 1.5625 * b->set.rate_floor_k * sqrt(b->rate_ms);
     return k > b->set.rate_high_dps ? k : b->set.rate_high_dps;
 }
 
@@ -662,6 +661,10 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
     }
 
     if (b->loaded) {
+        /* The still rotation floor (postural sway) is learnt from the slow
+         * part of the rotation only: strokes and rocking are faster. */
+        if (b->rate < 20.0)
+            b->rate_ms += b->rate_ms_a * (b->rate * b->rate - b->rate_ms);
         track_rotation(b, w, next_id, sink, ctx);
         if (b->state == ST_PENDING && !b->ep.active && t - b->t_loaded >= set->settle_s &&
             t - b->t_still >= set->settle_s * 0.5) {
@@ -675,7 +678,6 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
     if (b->state == ST_HOLD) {
         b->under_load_s += b->dt;
         if (!b->ep.active) {
-            b->rate_ms += b->rate_ms_a * (b->rate * b->rate - b->rate_ms);
             if (!b->flex.open)
                 b->hb += b->hb_a * (plp - b->hb);
         }

@@ -36,7 +36,8 @@ typedef struct {
     /* Rotation (roll and rock). */
     float rate_low_dps;   /* floor of the "still" rotation level, deg/s */
     float rate_high_dps;  /* floor of the "moving" rotation level, deg/s */
-    float rate_floor_k;   /* levels are at least this many times the hold's rotation rms */
+    float rate_floor_k;   /* the low level is at least this many times the still rotation's
+                             rms (the high level 1.5625 times that) */
     float quiet_s;        /* a motion episode ends after this long still */
     float roll_angle_deg; /* an episode turning the ball this far from its start is a roll */
     int rock_crossings;   /* an episode reversing this often (and not a roll) is a rock */
