@@ -111,6 +111,7 @@ struct ball {
     double r_peak, t80, t50;
     double sum_p, sum_a, sum_ratio, sum_med;
     int n_frames, n_med;
+    double last_ratio; /* band power over baseline in the latest frame */
 };
 
 /* ---- helpers ---- */
@@ -530,6 +531,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     double floor_p = 1e-2, floor_a = 1e-12;
     double ratio = pp / (b->base_p > floor_p ? b->base_p : floor_p);
     double r = b->p_lp_value - b->hb;
+    b->last_ratio = ratio;
     if (b->flex.open) {
         b->sum_p += pp;
         b->sum_a += pa;
@@ -584,6 +586,10 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         b->t50 = b->t_last;
         return;
     }
+    /* Breathing and sway can pull a small flex's plateau below half its
+     * peak; the vibration tells whether the muscle is still contracted. */
+    if (b->last_ratio > sqrt(b->set.power_ratio))
+        return;
     /* Falling past half the peak: a raised-cosine relaxation ends about two
      * (80 % -> 50 %) intervals later. */
     double t_end = b->t50 + 2.0 * (b->t50 - b->t80) - 0.01;
