@@ -183,7 +183,7 @@ typedef struct {
     uint64_t frames;          /* frames observed */
     uint64_t frames_ignored;  /* non-finite input */
     uint64_t restarts;        /* host clock steps followed */
-    uint64_t windows_trimmed; /* window minima rejected by the robust fit */
+    uint64_t windows_trimmed; /* window minima rejected by the robust fits, summed */
 } clock_map_t;
 
 /* Prepares a mapping; s NULL means clock_map_default. Settings out of range
