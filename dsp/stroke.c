@@ -149,8 +149,8 @@ static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
     memset(r, 0, sizeof *r);
     uint64_t first = oldest(d);
     if (from < first) {
-        /* Longer than the buffer: measure the part still held and scale the
-         * path; the force figures are over that part too. */
+        /* Longer than the buffer: the caller replaces the figures with
+         * those of the running sums. */
         r->over_buffer = true;
         from = first;
     }
@@ -204,11 +204,22 @@ static int finalize(stroke_t *d, uint64_t to, double t_end, bool split, stroke_r
     out->t_end_dev = t_end;
     out->split = split;
     double duration = t_end - t_start;
-    if (out->over_buffer && duration > 0.0) {
-        /* Scale the measured part's path up to the whole stroke. */
-        double held = (double)(to - oldest(d)) * d->dt;
-        if (held > 0.0)
-            out->length_m *= duration / held;
+    if (out->over_buffer && d->run_n > 0) {
+        /* Longer than the buffer: the running sums over the whole stroke
+         * give the force figures and the net displacement (velocity less
+         * its line to the final value, summed), which stands for the path. */
+        double n = (double)d->run_n;
+        double disp[3];
+        for (int k = 0; k < 3; k++)
+            disp[k] = d->run_p[k] - d->run_v[k] * d->dt * (n + 1.0) * 0.5;
+        out->length_m = sqrt(disp[0] * disp[0] + disp[1] * disp[1] + disp[2] * disp[2]);
+        out->rise_m = disp[2];
+        out->mean_force_n = d->run_f_sum / n;
+        out->peak_force_n = d->run_f_peak;
+        if (fabs(disp[2]) < d->sin_level * out->length_m)
+            out->direction = STROKE_LEVEL;
+        else
+            out->direction = disp[2] > 0.0 ? STROKE_UP : STROKE_DOWN;
     }
     if (duration < d->set.min_duration_s || out->peak_force_n < d->set.min_peak_n) {
         d->bumps++;
@@ -219,6 +230,19 @@ static int finalize(stroke_t *d, uint64_t to, double t_end, bool split, stroke_r
     return 1;
 }
 
+/* Adds a sample to the running sums of the stroke in progress. */
+static inline void run_add(stroke_t *d, const stroke_sample_t *e)
+{
+    for (int k = 0; k < 3; k++) {
+        d->run_v[k] += e->acc[k] * d->dt;
+        d->run_p[k] += d->run_v[k] * d->dt;
+    }
+    d->run_f_sum += e->force_n;
+    if (e->force_n > d->run_f_peak)
+        d->run_f_peak = e->force_n;
+    d->run_n++;
+}
+
 /* Starts a stroke at index start; the peak and dip follow the samples
  * from there up to the newest. */
 static void begin(stroke_t *d, uint64_t start)
@@ -227,7 +251,13 @@ static void begin(stroke_t *d, uint64_t start)
     d->seg_t_start = at(d, start)->t_dev - d->lp_delay_s;
     d->peak_lp = 0.0f;
     d->have_dip = false;
+    memset(d->run_v, 0, sizeof d->run_v);
+    memset(d->run_p, 0, sizeof d->run_p);
+    d->run_f_sum = 0.0;
+    d->run_f_peak = 0.0f;
+    d->run_n = 0;
     for (uint64_t i = start; i < d->head; i++) {
+        run_add(d, at(d, i));
         float f = at(d, i)->force_lp_n;
         if (f > d->peak_lp) {
             d->peak_lp = f;
@@ -348,6 +378,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         }
         return 0;
     }
+    run_add(d, e);
     /* The peak and the deepest dip after it, in contact and while ending
      * (a no-lift dip of a light stroke may reach under the off level). */
     if (flp > d->peak_lp) {

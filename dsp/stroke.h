@@ -28,9 +28,10 @@
  * error), and integrated again. length_m is the path length (the integral
  * of the corrected speed), the direction comes from the net displacement D:
  * "level" if |D_z| < sin(level_deg) length, else "up" if D_z > 0, else
- * "down". A stroke longer than the buffer (buffer_s) is measured over its
- * newest buffer_s (force, direction), its path scaled up to its whole
- * duration.
+ * "down". A stroke longer than the buffer (buffer_s) is measured from
+ * running sums over all its samples instead: the force figures exactly,
+ * the direction from the net displacement, and the length as the net
+ * displacement (a lower bound of the path; over_buffer is set).
  *
  * The buffer is caller memory (stroke_mem_size); a stroke_t belongs to one
  * thread; stroke_push does no allocation and no division by a setting.
@@ -141,6 +142,10 @@ typedef struct {
     float dip_lp;  /* minimum since the peak */
     uint64_t dip_index;
     bool have_dip;
+    double run_v[3], run_p[3]; /* running sums from seg_start: m/s, m */
+    double run_f_sum;          /* newton */
+    float run_f_peak;          /* newton */
+    uint64_t run_n;
     uint64_t motion_checked; /* dip index whose motion was judged, + 1 (0: none) */
     bool motion_ok;
 } stroke_t;

@@ -1,0 +1,380 @@
+/* Tests of the stroke detector (dsp/stroke) and the scraper analysis
+ * (dsp/scraper) with synthetic signals of known geometry: a tool moved
+ * along a straight line with a minimum-jerk profile, its accelerometer
+ * reading the exact specific force, its force a raised-cosine plateau.
+ * Noise comes from a seeded generator; the seed is printed. */
+#include "check.h"
+#include "scraper.h"
+#include "stroke.h"
+
+#include <errno.h>
+#include <stdint.h>
+
+#define RATE 500.0
+#define G 9.80665
+
+static uint64_t rng_state;
+
+static double uniform(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double gauss(void)
+{
+    double s = 0.0;
+    for (int i = 0; i < 12; i++)
+        s += uniform();
+    return s - 6.0;
+}
+
+/* One planned piece of the synthetic session. */
+typedef struct {
+    double duration_s;
+    double dir[3];      /* unit direction of the glide (world = sensor axes) */
+    double length_m;    /* 0: at rest */
+    double force_n;     /* plateau force; 0: lifted */
+    double end_force_n; /* force at the end of the piece (no-lift dip), else 0 */
+    double begin_force_n;
+} piece_t;
+
+typedef struct {
+    double t;
+    double force_offset_n;
+    double noise_n;
+    double acc_noise_g;
+    stroke_t *det;
+    scraper_t *sc;
+    stroke_result_t found[64];
+    int n_found;
+    event_t events[64];
+    int n_events;
+    uint32_t next_id;
+} run_t;
+
+static void on_event(const event_t *e, void *ctx)
+{
+    run_t *r = ctx;
+    if (r->n_events < 64)
+        r->events[r->n_events++] = *e;
+}
+
+static void push(run_t *r, const sample_t *s)
+{
+    if (r->det) {
+        stroke_result_t out[2];
+        int n = stroke_push(r->det, s, out);
+        for (int i = 0; i < n && r->n_found < 64; i++)
+            r->found[r->n_found++] = out[i];
+    }
+    if (r->sc)
+        scraper_push(r->sc, s, &r->next_id, on_event, r);
+}
+
+/* Minimum-jerk acceleration of a move of length L over T at time t. */
+static double mj_acc(double L, double T, double t)
+{
+    double u = t / T;
+    return L / (T * T) * (60.0 * u - 180.0 * u * u + 120.0 * u * u * u);
+}
+
+/* Force of a piece at time t: raised-cosine ramps of 60 ms at each end. */
+static double piece_force(const piece_t *p, double t)
+{
+    if (p->force_n <= 0.0)
+        return 0.0;
+    double ramp = 0.06;
+    double f = p->force_n;
+    if (t < ramp) {
+        double w = 0.5 - 0.5 * cos(M_PI * t / ramp);
+        return p->begin_force_n + (f - p->begin_force_n) * w;
+    }
+    double left = p->duration_s - t;
+    if (left < ramp) {
+        double w = 0.5 - 0.5 * cos(M_PI * left / ramp);
+        return p->end_force_n + (f - p->end_force_n) * w;
+    }
+    return f;
+}
+
+static void run_piece(run_t *r, const piece_t *p)
+{
+    int n = (int)lround(p->duration_s * RATE);
+    for (int i = 0; i < n; i++) {
+        double t = (i + 0.5) / RATE;
+        double a = p->length_m > 0.0 ? mj_acc(p->length_m, p->duration_s, t) : 0.0;
+        sample_t s;
+        s.t_dev = r->t;
+        for (int k = 0; k < 3; k++) {
+            /* Sensor axes = world axes: the accelerometer reads a + g up. */
+            double acc = a * p->dir[k] / G + (k == 2 ? 1.0 : 0.0);
+            s.acc[k] = (float)(acc + r->acc_noise_g * gauss());
+            s.gyr[k] = 0.0f;
+        }
+        s.p = (float)(piece_force(p, t) + r->force_offset_n + r->noise_n * gauss());
+        push(r, &s);
+        r->t += 1.0 / RATE;
+    }
+}
+
+static void rest(run_t *r, double seconds)
+{
+    piece_t p = {seconds, {1, 0, 0}, 0.0, 0.0, 0.0, 0.0};
+    run_piece(r, &p);
+}
+
+static size_t setup(stroke_t *det, const stroke_settings_t *set, void **mem)
+{
+    size_t len = stroke_mem_size(set, RATE);
+    *mem = malloc(len);
+    CHECK(*mem != NULL);
+    CHECK_EQ_INT(stroke_init(det, set, RATE, *mem, len), 0);
+    return len;
+}
+
+/* One stroke along dir: its length, direction, force and timing. */
+static void test_known_stroke(const double dir[3], const char *expect, uint64_t seed)
+{
+    stroke_t det;
+    void *mem;
+    setup(&det, &stroke_default, &mem);
+    run_t r;
+    memset(&r, 0, sizeof r);
+    rng_state = seed;
+    r.det = &det;
+    r.force_offset_n = 0.3;
+    r.noise_n = 0.1;
+    r.acc_noise_g = 0.004;
+    rest(&r, 2.0);
+    double t0 = r.t;
+    piece_t p = {1.0, {dir[0], dir[1], dir[2]}, 0.20, 12.0, 0.0, 0.0};
+    run_piece(&r, &p);
+    double t1 = r.t;
+    rest(&r, 1.0);
+    CHECK_EQ_INT(r.n_found, 1);
+    if (r.n_found == 1) {
+        const stroke_result_t *s = &r.found[0];
+        CHECK_NEAR(s->t_start_dev, t0, 0.03);
+        CHECK_NEAR(s->t_end_dev, t1, 0.03);
+        CHECK_NEAR(s->length_m, 0.20, 0.02);
+        CHECK_NEAR(s->peak_force_n, 12.0, 0.6);
+        CHECK_NEAR(s->mean_force_n, 12.0 * 0.94, 0.6);
+        CHECK_NEAR(s->mean_speed_mps, 0.20, 0.025);
+        CHECK_STR(stroke_direction_name(s->direction), expect);
+        CHECK(!s->split);
+        CHECK(!s->over_buffer);
+    }
+    free(mem);
+}
+
+/* The force sensor's zero wanders by +-0.5 N with noise, the tool is never
+ * pressed: no stroke. */
+static void test_zero_drift(uint64_t seed)
+{
+    stroke_t det;
+    void *mem;
+    setup(&det, &stroke_default, &mem);
+    run_t r;
+    memset(&r, 0, sizeof r);
+    rng_state = seed;
+    r.det = &det;
+    r.noise_n = 0.15;
+    r.acc_noise_g = 0.004;
+    for (int i = 0; i < 600; i++) {
+        r.force_offset_n = 0.5 * sin(2.0 * M_PI * i / 200.0) + 0.1 * sin(2.0 * M_PI * i / 23.0);
+        rest(&r, 0.1);
+    }
+    CHECK_EQ_INT(r.n_found, 0);
+    CHECK_EQ_INT((int)det.strokes, 0);
+    CHECK(fabs(det.zero_n) < 0.7);
+    free(mem);
+}
+
+/* Two strokes without a lift: the force dips to a quarter while the tool
+ * stops and turns back. */
+static void test_no_lift_pair(uint64_t seed)
+{
+    stroke_t det;
+    void *mem;
+    setup(&det, &stroke_default, &mem);
+    run_t r;
+    memset(&r, 0, sizeof r);
+    rng_state = seed;
+    r.det = &det;
+    r.noise_n = 0.1;
+    r.acc_noise_g = 0.004;
+    rest(&r, 2.0);
+    double up[3] = {0.8, 0.0, 0.6}, down[3] = {-0.8, 0.0, -0.6};
+    double t0 = r.t;
+    piece_t a = {0.8, {up[0], up[1], up[2]}, 0.16, 15.0, 3.5, 0.0};
+    run_piece(&r, &a);
+    double t_mid = r.t;
+    piece_t b = {0.7, {down[0], down[1], down[2]}, 0.12, 15.0, 0.0, 3.5};
+    run_piece(&r, &b);
+    double t1 = r.t;
+    rest(&r, 1.0);
+    CHECK_EQ_INT(r.n_found, 2);
+    if (r.n_found == 2) {
+        CHECK_NEAR(r.found[0].t_start_dev, t0, 0.03);
+        CHECK_NEAR(r.found[0].t_end_dev, t_mid, 0.05);
+        CHECK_NEAR(r.found[1].t_start_dev, t_mid, 0.05);
+        CHECK_NEAR(r.found[1].t_end_dev, t1, 0.03);
+        CHECK(r.found[0].split);
+        CHECK_STR(stroke_direction_name(r.found[0].direction), "up");
+        CHECK_STR(stroke_direction_name(r.found[1].direction), "down");
+        CHECK_NEAR(r.found[0].length_m, 0.16, 0.025);
+        CHECK_NEAR(r.found[1].length_m, 0.12, 0.025);
+    }
+    free(mem);
+}
+
+/* A stroke longer than the buffer is still one stroke, measured roughly. */
+static void test_long_stroke(uint64_t seed)
+{
+    stroke_settings_t set = stroke_default;
+    set.buffer_s = 1.0; /* the ring holds about 2 s */
+    stroke_t det;
+    void *mem;
+    setup(&det, &set, &mem);
+    run_t r;
+    memset(&r, 0, sizeof r);
+    rng_state = seed;
+    r.det = &det;
+    r.noise_n = 0.1;
+    rest(&r, 2.0);
+    piece_t p = {4.0, {1.0, 0.0, 0.0}, 0.40, 10.0, 0.0, 0.0};
+    run_piece(&r, &p);
+    rest(&r, 1.0);
+    CHECK_EQ_INT(r.n_found, 1);
+    if (r.n_found == 1) {
+        CHECK(r.found[0].over_buffer);
+        CHECK_NEAR(r.found[0].t_end_dev - r.found[0].t_start_dev, 4.0, 0.05);
+        CHECK_NEAR(r.found[0].length_m, 0.40, 0.12);
+        CHECK_NEAR(r.found[0].peak_force_n, 10.0, 0.6);
+        CHECK_STR(stroke_direction_name(r.found[0].direction), "level");
+    }
+    free(mem);
+}
+
+/* A touch too short or too light is not a stroke. */
+static void test_bump(uint64_t seed)
+{
+    stroke_t det;
+    void *mem;
+    setup(&det, &stroke_default, &mem);
+    run_t r;
+    memset(&r, 0, sizeof r);
+    rng_state = seed;
+    r.det = &det;
+    r.noise_n = 0.05;
+    rest(&r, 2.0);
+    piece_t tap = {0.04, {1, 0, 0}, 0.0, 6.0, 0.0, 0.0};
+    run_piece(&r, &tap);
+    rest(&r, 1.0);
+    CHECK_EQ_INT(r.n_found, 0);
+    CHECK_EQ_INT((int)det.bumps, 1);
+    free(mem);
+}
+
+/* The scraper: stroke events with ids and fields, the area at a press,
+ * and the same input giving the same events. */
+static void scraper_session(run_t *r, uint64_t seed)
+{
+    memset(r, 0, sizeof *r);
+    rng_state = seed;
+    r->sc = scraper_create(&scraper_default, RATE);
+    CHECK(r->sc != NULL);
+    r->noise_n = 0.1;
+    r->acc_noise_g = 0.004;
+    rest(r, 1.0);
+    for (int i = 0; i < 4; i++) {
+        double dir[3] = {0.0, i == 3 ? -0.8 : 0.8, i == 3 ? -0.6 : 0.6};
+        piece_t p = {0.6, {dir[0], dir[1], dir[2]}, 0.12, 10.0 + i, 0.0, 0.0};
+        run_piece(r, &p);
+        rest(r, 0.5);
+    }
+    scraper_mark(r->sc, r->t, &r->next_id, on_event, r);
+    scraper_finish(r->sc, &r->next_id, on_event, r);
+    scraper_destroy(&r->sc);
+    CHECK(r->sc == NULL);
+}
+
+static double field(const event_t *e, const char *name)
+{
+    for (int i = 0; i < e->n_fields; i++)
+        if (strcmp(e->fields[i].name, name) == 0)
+            return e->fields[i].value;
+    return NAN;
+}
+
+static void test_scraper(uint64_t seed)
+{
+    static run_t a, b;
+    scraper_session(&a, seed);
+    CHECK_EQ_INT(a.n_events, 5);
+    for (int i = 0; i < a.n_events && i < 4; i++) {
+        const event_t *e = &a.events[i];
+        CHECK_STR(e->type, "stroke");
+        CHECK(e->phase == EVENT_END);
+        CHECK_EQ_INT(e->id, i);
+        CHECK_STR(e->text_name, "direction");
+        CHECK_STR(e->text_value, i == 3 ? "down" : "up");
+        CHECK_NEAR(field(e, "length_m"), 0.12, 0.015);
+        CHECK_NEAR(field(e, "peak_force_n"), 10.0 + i, 0.6);
+        CHECK(e->t_dev - e->t_start_dev > 0.5);
+    }
+    if (a.n_events == 5) {
+        const event_t *e = &a.events[4];
+        CHECK_STR(e->type, "area");
+        CHECK_EQ_INT(e->id, 4);
+        CHECK_NEAR(field(e, "strokes"), 4, 0);
+        CHECK_NEAR(field(e, "direction_consistency"), 0.75, 1e-9);
+        CHECK_NEAR(field(e, "strokes_up"), 3, 0);
+        CHECK_NEAR(field(e, "strokes_down"), 1, 0);
+        CHECK_STR(e->text_value, "up");
+        /* 4 strokes from the first start to the last end, 3.9 s. */
+        CHECK_NEAR(field(e, "stroke_rate_per_min"), 60.0 * 4 / 3.9, 1.5);
+        CHECK_NEAR(field(e, "mean_force_n"), 11.5 * 0.92, 0.8);
+    }
+    scraper_session(&b, seed);
+    CHECK_EQ_INT(b.n_events, a.n_events);
+    for (int i = 0; i < a.n_events && i < b.n_events; i++) {
+        CHECK(a.events[i].t_dev == b.events[i].t_dev);
+        CHECK(a.events[i].t_start_dev == b.events[i].t_start_dev);
+        for (int k = 0; k < a.events[i].n_fields; k++)
+            CHECK(a.events[i].fields[k].value == b.events[i].fields[k].value);
+    }
+}
+
+static void test_settings(void)
+{
+    stroke_settings_t bad = stroke_default;
+    bad.off_n = 2.0 * bad.on_n;
+    CHECK_EQ_INT((int)stroke_mem_size(&bad, RATE), 0);
+    stroke_t det;
+    char small[16];
+    CHECK_EQ_INT(stroke_init(&det, &stroke_default, RATE, small, sizeof small), -ENOMEM);
+    CHECK_EQ_INT(stroke_init(&det, &bad, RATE, small, sizeof small), -EINVAL);
+    CHECK(scraper_create(&scraper_default, 0.0f) == NULL);
+    /* The scraper's defaults are the detector's. */
+    CHECK(memcmp(&scraper_default.stroke, &stroke_default, sizeof stroke_default) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 20240611u;
+    fprintf(stderr, "test_stroke: seed %llu\n", (unsigned long long)seed);
+    double up[3] = {0.0, 0.866, 0.5}, down[3] = {0.0, -0.866, -0.5};
+    double level[3] = {0.9962, 0.0, 0.0872}; /* rises 5 degrees */
+    test_known_stroke(up, "up", seed);
+    test_known_stroke(down, "down", seed + 1);
+    test_known_stroke(level, "level", seed + 2);
+    test_zero_drift(seed + 3);
+    test_no_lift_pair(seed + 4);
+    test_long_stroke(seed + 5);
+    test_bump(seed + 6);
+    test_scraper(seed + 7);
+    test_settings();
+    return CHECK_DONE();
+}
