@@ -311,7 +311,9 @@ static void close_hold(ball_t *b, double t, event_sink_fn sink, void *ctx)
     end_event(&b->hold, &e, "hold", t);
     event_add_field(&e, "flex_count", b->flex_count);
     event_add_field(&e, "mean_flex_s", b->flex_count ? b->flex_total_s / b->flex_count : 0.0);
-    event_add_field(&e, "time_under_load_s", b->under_load_s);
+    /* The hold may end in the past (unloading is recognised late). */
+    double late = b->t_last - e.t_dev;
+    event_add_field(&e, "time_under_load_s", b->under_load_s - (late > 0 ? late : 0.0));
     event_add_field(&e, "load_pa", b->level0);
     event_add_field(&e, "rock_count", b->rock_count);
     event_add_field(&e, "marks", b->marks);
@@ -335,7 +337,7 @@ static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     b->state = ST_HOLD;
     b->hb = b->p_lp_value;
     b->level = b->level0 = b->hb - b->p0;
-    b->under_load_s = 0.0;
+    b->under_load_s = b->t_last - t; /* the hold may be dated back */
     b->flex_count = b->rock_count = b->marks = 0;
     b->flex_total_s = 0.0;
     b->sx = b->sxx = b->sy_rest = b->sxy_rest = b->sy_rise = b->sxy_rise = 0.0;

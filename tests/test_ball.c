@@ -1,0 +1,194 @@
+/* Tests of the ball detectors on synthetic signals with known timing, plus
+ * the score_match module. The accuracy on simulated sessions is checked by
+ * the ctest entry score_ball_check (massaged-score-ball --check). */
+#include "ball.h"
+#include "check.h"
+#include "score_match.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PI 3.14159265358979323846
+#define MAX_SEEN 64
+
+typedef struct {
+    event_t ev[MAX_SEEN];
+    int n;
+} seen_t;
+
+static void sink(const event_t *e, void *ctx)
+{
+    seen_t *s = ctx;
+    if (s->n < MAX_SEEN)
+        s->ev[s->n++] = *e;
+}
+
+/* Deterministic noise: a 64-bit LCG into a sum of uniforms (about Gaussian). */
+static double noise(uint64_t *state)
+{
+    double sum = 0.0;
+    for (int i = 0; i < 4; i++) {
+        *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+        sum += (double)(*state >> 11) / 9007199254740992.0 - 0.5;
+    }
+    return sum * 1.7320508; /* unit variance */
+}
+
+static double rc(double u) /* raised-cosine ramp 0..1 */
+{
+    return u <= 0 ? 0 : u >= 1 ? 1 : 0.5 - 0.5 * cos(PI * u);
+}
+
+typedef struct {
+    double flex_on, flex_off; /* seconds; flex_on < 0: no flex */
+    double tremor_on, tremor_off;
+} script_t;
+
+/* Unloaded 0-2 s, load ramp 2-3 s (hold starts at 2.5 s), hold to 20 s,
+ * unload ramp 20-21 s (hold ends at 20.5 s), unloaded to 23 s. */
+static void run(const script_t *sc, float rate, seen_t *seen)
+{
+    memset(seen, 0, sizeof *seen);
+    ball_t *b = ball_create(&ball_default, rate);
+    CHECK(b != NULL);
+    if (!b)
+        return;
+    uint64_t rng = 12345;
+    uint32_t next_id = 1;
+    double ph[3] = {0.3, 1.1, 2.0};
+    for (long i = 0; i < (long)(23.0 * rate); i++) {
+        double t = i / (double)rate;
+        double load = rc(t - 2.0) * (1.0 - rc(t - 20.0));
+        double p = 101325.0 + 25000.0 * load + 10.0 * noise(&rng);
+        double mmg = 0.0, vib = 0.0;
+        if (sc->flex_on >= 0) {
+            double env = rc((t - sc->flex_on) / 0.2) * (1.0 - rc((t - (sc->flex_off - 0.3)) / 0.3));
+            p += 4000.0 * env;
+            for (int k = 0; k < 3; k++)
+                mmg += env * 60.0 * sin(2 * PI * (12.0 + 5.5 * k) * t + ph[k]);
+        }
+        if (t >= sc->tremor_on && t < sc->tremor_off)
+            vib += 0.006 * sin(2 * PI * 10.0 * t), p += 6.0 * sin(2 * PI * 10.0 * t + 0.5);
+        p += mmg;
+        sample_t s = {.t_dev = t, .p = (float)p};
+        s.acc[0] = (float)(0.003 * noise(&rng));
+        s.acc[1] = (float)(0.003 * noise(&rng));
+        s.acc[2] = (float)(1.0 + 0.003 * noise(&rng) + mmg * 0.09e-3 + vib);
+        for (int k = 0; k < 3; k++)
+            s.gyr[k] = (float)(0.2 + 0.2 * noise(&rng));
+        ball_push(b, &s, &next_id, sink, seen);
+    }
+    ball_finish(b, &next_id, sink, seen);
+    ball_destroy(&b);
+    CHECK(b == NULL);
+}
+
+static int count(const seen_t *s, const char *type, event_phase_t phase)
+{
+    int n = 0;
+    for (int i = 0; i < s->n; i++)
+        n += strcmp(s->ev[i].type, type) == 0 && s->ev[i].phase == phase;
+    return n;
+}
+
+static const event_t *find(const seen_t *s, const char *type, event_phase_t phase)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->ev[i].type, type) == 0 && s->ev[i].phase == phase)
+            return &s->ev[i];
+    return NULL;
+}
+
+static double field(const event_t *e, const char *name)
+{
+    for (int i = 0; i < e->n_fields; i++)
+        if (strcmp(e->fields[i].name, name) == 0)
+            return e->fields[i].value;
+    return NAN;
+}
+
+static void test_hold_and_flex(float rate)
+{
+    printf("hold with one flex at %.0f Hz\n", rate);
+    script_t sc = {.flex_on = 8.0, .flex_off = 11.5, .tremor_on = -1, .tremor_off = -1};
+    seen_t s;
+    run(&sc, rate, &s);
+    CHECK_EQ_INT(count(&s, "hold", EVENT_START), 1);
+    CHECK_EQ_INT(count(&s, "hold", EVENT_END), 1);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_START), 1);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_END), 1);
+    CHECK_EQ_INT(count(&s, "roll", EVENT_START), 0);
+    CHECK_EQ_INT(count(&s, "rock", EVENT_START), 0);
+    const event_t *hs = find(&s, "hold", EVENT_START), *he = find(&s, "hold", EVENT_END);
+    const event_t *fs = find(&s, "flex", EVENT_START), *fe = find(&s, "flex", EVENT_END);
+    if (!hs || !he || !fs || !fe)
+        return;
+    CHECK_NEAR(hs->t_dev, 2.5, 0.1);
+    CHECK_NEAR(he->t_dev, 20.5, 0.1);
+    CHECK_EQ_INT(hs->id, he->id);
+    CHECK_EQ_INT(fs->id, fe->id);
+    CHECK(fs->id != hs->id);
+    CHECK_NEAR(fs->t_dev, 8.0, 0.04);
+    CHECK_NEAR(field(fs, "t_decided_dev") - 8.0, 0.08, 0.07); /* published within 150 ms */
+    CHECK_NEAR(fe->t_start_dev, fs->t_dev, 1e-9);
+    CHECK_NEAR(fe->t_dev, 11.5, 0.15);
+    CHECK_NEAR(field(fe, "pressure_rise_pa"), 4000.0, 500.0);
+    CHECK_NEAR(field(fe, "median_freq_hz"), 17.5, 5.0);
+    CHECK(field(fe, "band_ratio") > 10.0);
+    CHECK_EQ_INT(field(he, "flex_count"), 1);
+    CHECK_NEAR(field(he, "mean_flex_s"), 3.5, 0.2);
+    CHECK_NEAR(field(he, "time_under_load_s"), 18.0, 0.1);
+}
+
+static void test_tremor_is_not_a_flex(void)
+{
+    printf("tremor without a load rise\n");
+    script_t sc = {.flex_on = -1, .flex_off = -1, .tremor_on = 6.0, .tremor_off = 14.0};
+    seen_t s;
+    run(&sc, 1000.0f, &s);
+    CHECK_EQ_INT(count(&s, "hold", EVENT_START), 1);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_START), 0);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_END), 0);
+}
+
+static void test_create_rejects(void)
+{
+    ball_settings_t bad = ball_default;
+    CHECK(ball_create(&ball_default, 50.0f) == NULL);
+    bad.load_off_pa = bad.load_on_pa + 1.0f;
+    CHECK(ball_create(&bad, 1000.0f) == NULL);
+    ball_t *none = NULL;
+    ball_destroy(&none);
+    ball_destroy(NULL);
+}
+
+static void test_match(void)
+{
+    printf("score_match\n");
+    score_interval_t truth[] = {{1.0, 3.0}, {5.0, 5.4}, {10.0, 20.0}};
+    score_interval_t det[] = {{1.1, 3.2}, {5.25, 5.5}, {9.85, 16.0}, {10.0, 20.0}, {30, 31}};
+    int m[5];
+    int n = score_match(&score_rule_default, truth, 3, det, 5, m);
+    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(m[0], 0);
+    CHECK_EQ_INT(m[1], -1); /* onset 250 ms late */
+    CHECK_EQ_INT(m[2], -1); /* one-to-one: the exact one wins */
+    CHECK_EQ_INT(m[3], 2);
+    CHECK_EQ_INT(m[4], -1);
+    score_values_t v = {0};
+    for (int i = 1; i <= 11; i++)
+        score_values_add(&v, 11 - i);
+    CHECK_NEAR(score_values_quantile(&v, 0.5), 5.0, 1e-12);
+    CHECK_NEAR(score_values_quantile(&v, 0.9), 9.0, 1e-12);
+    score_values_free(&v);
+}
+
+int main(void)
+{
+    test_hold_and_flex(1000.0f);
+    test_hold_and_flex(500.0f);
+    test_tremor_is_not_a_flex();
+    test_create_rejects();
+    test_match();
+    return check_failures ? 1 : 0;
+}
