@@ -4,10 +4,9 @@
  * Each seed is one session whose conditions (tool tilt, limb inclination,
  * speeds, forces, noise, stroke lengths, hard cases) are drawn from the
  * seed, run through the daemon's real decoder, chain and analysis
- * (session.h). Published strokes are matched one to one with true strokes:
- * a pair matches when the onsets differ by at most 200 ms and the ends by at
- * most 300 ms or half the true stroke, whichever is more; among candidates
- * the closest (sum of both errors) wins, in time order.
+ * (session.h). Published strokes are matched one to one with true strokes
+ * by the shared rule of score_match.h (onsets within 200 ms, ends within
+ * 300 ms or half the true stroke, closest pairs first).
  *
  * The publication delay (device time of the sample at which a stroke was
  * published, less its true end) is not visible through the chain, so the
@@ -19,6 +18,7 @@
  *                               [--verbose] [--hard LIST]
  * --check exits 1 if a figure misses its floor.
  */
+#include "score_match.h"
 #include "scraper.h"
 #include "session.h"
 #include "sim_rng.h"
@@ -56,44 +56,6 @@ static void list_add(stroke_list_t *l, const stroke_rec_t *r)
         }
     }
     l->v[l->n++] = *r;
-}
-
-typedef struct {
-    double *v;
-    int n, cap;
-} series_t;
-
-static void series_add(series_t *s, double x)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 256;
-        s->v = realloc(s->v, (size_t)s->cap * sizeof *s->v);
-        if (!s->v) {
-            perror("realloc");
-            exit(2);
-        }
-    }
-    s->v[s->n++] = x;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile (q in 0..1); NAN for an empty series. */
-static double percentile(series_t *s, double q)
-{
-    if (s->n == 0)
-        return NAN;
-    qsort(s->v, (size_t)s->n, sizeof *s->v, cmp_double);
-    int k = (int)ceil(q * s->n) - 1;
-    if (k < 0)
-        k = 0;
-    if (k >= s->n)
-        k = s->n - 1;
-    return s->v[k];
 }
 
 static double field(const event_t *e, const char *name)
@@ -223,41 +185,44 @@ static void direct_pass(const session_settings_t *ss, run_t *r)
 
 typedef struct {
     uint64_t tp, fp, fn, sessions, exact, dir_ok;
-    series_t onset, offset, length, peak, mean_force, speed, latency;
+    score_values_t onset, offset, length, peak, mean_force, speed, latency;
     uint64_t fn_by_kind[32], truth_by_kind[32];
 } totals_t;
 
-static bool matches(const stroke_rec_t *t, const stroke_rec_t *d)
+static void values_add(score_values_t *s, double x)
 {
-    double off_tol = fmax(0.3, 0.5 * (t->t1 - t->t0));
-    return fabs(d->t0 - t->t0) <= 0.2 && fabs(d->t1 - t->t1) <= off_tol;
+    if (score_values_add(s, x) != 0) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
 }
 
-/* Greedy one-to-one matching in time order; match[i] is the index into
- * found of truth i, or -1. */
+/* One-to-one matching by the shared rule (score_match.h: onset within
+ * 200 ms, end within 300 ms or half the true stroke); match[i] is the
+ * index into found of truth i, or -1. */
 static void match_lists(const stroke_list_t *truth, const stroke_list_t *found, int *match)
 {
-    char *used = calloc((size_t)found->n + 1, 1);
-    int lo = 0;
-    for (int i = 0; i < truth->n; i++) {
-        const stroke_rec_t *t = &truth->v[i];
-        match[i] = -1;
-        double best = INFINITY;
-        while (lo < found->n && found->v[lo].t1 < t->t0 - 5.0)
-            lo++;
-        for (int j = lo; j < found->n && found->v[j].t0 < t->t1 + 5.0; j++) {
-            if (used[j] || !matches(t, &found->v[j]))
-                continue;
-            double cost = fabs(found->v[j].t0 - t->t0) + fabs(found->v[j].t1 - t->t1);
-            if (cost < best) {
-                best = cost;
-                match[i] = j;
-            }
-        }
-        if (match[i] >= 0)
-            used[match[i]] = 1;
+    score_interval_t *ti = malloc(((size_t)truth->n + 1) * sizeof *ti);
+    score_interval_t *di = malloc(((size_t)found->n + 1) * sizeof *di);
+    int *of_det = malloc(((size_t)found->n + 1) * sizeof *of_det);
+    if (!ti || !di || !of_det) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
     }
-    free(used);
+    for (int i = 0; i < truth->n; i++)
+        ti[i] = (score_interval_t){truth->v[i].t0, truth->v[i].t1};
+    for (int j = 0; j < found->n; j++)
+        di[j] = (score_interval_t){found->v[j].t0, found->v[j].t1};
+    if (score_match(&score_rule_default, ti, (size_t)truth->n, di, (size_t)found->n, of_det) < 0) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    for (int i = 0; i < truth->n; i++)
+        match[i] = -1;
+    for (int j = 0; j < found->n; j++)
+        if (of_det[j] >= 0)
+            match[of_det[j]] = j;
+    free(ti), free(di), free(of_det);
 }
 
 static double rel(double est, double truth)
@@ -283,12 +248,12 @@ static void score_session(run_t *r, totals_t *tot, bool verbose, uint64_t seed)
         }
         const stroke_rec_t *d = &r->found.v[match[i]];
         tp++;
-        series_add(&tot->onset, d->t0 - t->t0);
-        series_add(&tot->offset, d->t1 - t->t1);
-        series_add(&tot->length, rel(d->length, t->length));
-        series_add(&tot->peak, rel(d->peak, t->peak));
-        series_add(&tot->mean_force, rel(d->mean_force, t->mean_force));
-        series_add(&tot->speed, rel(d->speed, t->speed));
+        values_add(&tot->onset, d->t0 - t->t0);
+        values_add(&tot->offset, d->t1 - t->t1);
+        values_add(&tot->length, rel(d->length, t->length));
+        values_add(&tot->peak, rel(d->peak, t->peak));
+        values_add(&tot->mean_force, rel(d->mean_force, t->mean_force));
+        values_add(&tot->speed, rel(d->speed, t->speed));
         if (strcmp(d->dir, t->dir) == 0)
             tot->dir_ok++;
         else if (verbose)
@@ -319,7 +284,7 @@ static void score_session(run_t *r, totals_t *tot, bool verbose, uint64_t seed)
     for (int i = 0; i < r->truth.n; i++)
         if (match[i] >= 0) {
             double delay = r->direct.v[match[i]].emitted_at - r->truth.v[i].t1;
-            series_add(&tot->latency, delay);
+            values_add(&tot->latency, delay);
             if (verbose && delay > 0.1)
                 printf("  seed %llu late   %.3f-%.3f kind %d by %.0f ms\n",
                        (unsigned long long)seed, r->truth.v[i].t0, r->truth.v[i].t1,
@@ -328,9 +293,9 @@ static void score_session(run_t *r, totals_t *tot, bool verbose, uint64_t seed)
     free(match);
 }
 
-static void series_abs(series_t *s)
+static void series_abs(score_values_t *s)
 {
-    for (int i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++)
         s->v[i] = fabs(s->v[i]);
 }
 
@@ -401,13 +366,17 @@ int main(int argc, char **argv)
     double f1 = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0;
     double exact = (double)tot.exact / (double)tot.sessions;
     double dir = tot.tp ? (double)tot.dir_ok / (double)tot.tp : 0;
-    double onset_bias = percentile(&tot.onset, 0.5), offset_bias = percentile(&tot.offset, 0.5);
+    double onset_bias = score_values_quantile(&tot.onset, 0.5),
+           offset_bias = score_values_quantile(&tot.offset, 0.5);
     series_abs(&tot.onset);
     series_abs(&tot.offset);
-    double len_med = percentile(&tot.length, 0.5), len_p90 = percentile(&tot.length, 0.9);
-    double peak_med = percentile(&tot.peak, 0.5), peak_p90 = percentile(&tot.peak, 0.9);
-    double lat_med = percentile(&tot.latency, 0.5), lat_p99 = percentile(&tot.latency, 0.99);
-    double lat_max = percentile(&tot.latency, 1.0);
+    double len_med = score_values_quantile(&tot.length, 0.5),
+           len_p90 = score_values_quantile(&tot.length, 0.9);
+    double peak_med = score_values_quantile(&tot.peak, 0.5),
+           peak_p90 = score_values_quantile(&tot.peak, 0.9);
+    double lat_med = score_values_quantile(&tot.latency, 0.5),
+           lat_p99 = score_values_quantile(&tot.latency, 0.99);
+    double lat_max = score_values_quantile(&tot.latency, 1.0);
 
     printf("seeds %llu-%llu, %.0f s each, %llu sessions, %llu true strokes\n", seed_lo, seed_hi,
            duration, (unsigned long long)tot.sessions, (unsigned long long)(tot.tp + tot.fn));
@@ -418,18 +387,20 @@ int main(int argc, char **argv)
     printf("| exact stroke count (sessions) | %.3f | 0.95 |\n", exact);
     printf("| direction right | %.4f | 0.98 |\n", dir);
     printf("| onset error median / p90 (signed median) | %.0f / %.0f ms (%+.0f ms) | |\n",
-           1e3 * percentile(&tot.onset, 0.5), 1e3 * percentile(&tot.onset, 0.9), 1e3 * onset_bias);
+           1e3 * score_values_quantile(&tot.onset, 0.5),
+           1e3 * score_values_quantile(&tot.onset, 0.9), 1e3 * onset_bias);
     printf("| offset error median / p90 (signed median) | %.0f / %.0f ms (%+.0f ms) | |\n",
-           1e3 * percentile(&tot.offset, 0.5), 1e3 * percentile(&tot.offset, 0.9),
-           1e3 * offset_bias);
+           1e3 * score_values_quantile(&tot.offset, 0.5),
+           1e3 * score_values_quantile(&tot.offset, 0.9), 1e3 * offset_bias);
     printf("| length relative error median / p90 | %.3f / %.3f | 0.15 (median) |\n", len_med,
            len_p90);
     printf("| peak force relative error median / p90 | %.3f / %.3f | 0.05 (median) |\n", peak_med,
            peak_p90);
     printf("| mean force relative error median / p90 | %.3f / %.3f | |\n",
-           percentile(&tot.mean_force, 0.5), percentile(&tot.mean_force, 0.9));
+           score_values_quantile(&tot.mean_force, 0.5),
+           score_values_quantile(&tot.mean_force, 0.9));
     printf("| mean speed relative error median / p90 | %.3f / %.3f | |\n",
-           percentile(&tot.speed, 0.5), percentile(&tot.speed, 0.9));
+           score_values_quantile(&tot.speed, 0.5), score_values_quantile(&tot.speed, 0.9));
     printf("| publication delay after the true end median / p99 / max | %.0f / %.0f / %.0f ms | "
            "100 (p99) |\n",
            1e3 * lat_med, 1e3 * lat_p99, 1e3 * lat_max);
@@ -450,7 +421,9 @@ int main(int argc, char **argv)
         printf("check: %s\n", ok ? "PASS" : "FAIL");
         rc = ok ? 0 : 1;
     }
-    free(tot.onset.v), free(tot.offset.v), free(tot.length.v), free(tot.peak.v);
-    free(tot.mean_force.v), free(tot.speed.v), free(tot.latency.v);
+    score_values_free(&tot.onset), score_values_free(&tot.offset);
+    score_values_free(&tot.length), score_values_free(&tot.peak);
+    score_values_free(&tot.mean_force), score_values_free(&tot.speed);
+    score_values_free(&tot.latency);
     return rc;
 }
