@@ -54,7 +54,7 @@ typedef struct {
 } ball_settings_t;
 
 /* The values docs/DSP.md documents (2.5 kPa on / 1.5 kPa off, 10 and 3 deg/s,
- * 45 degrees, 128 ms frames every 16 ms, 5-50 Hz, 4x band power and 1.5 %
+ * 45 degrees, 128 ms frames every 32 ms, 5-50 Hz, 4x band power and 1.5 %
  * rise). */
 extern const ball_settings_t ball_default;
 
