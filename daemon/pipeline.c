@@ -6,6 +6,7 @@
 #include "log.h"
 #include "message.h"
 #include "publisher.h"
+#include "recorder.h"
 #include "ring.h"
 
 #include <errno.h>
@@ -40,6 +41,7 @@ struct pipeline {
     device_claims_t claims;
     bool claims_ready;
     publisher_t *pub;
+    recorder_t *recorder; /* NULL when [record] dir is empty */
     int wake_fd;
     atomic_bool stop;
     pthread_t thread;
@@ -86,14 +88,18 @@ static void on_block(void *ctx, const message_block_t *block)
     message_topic(c->p->topic, "raw", c->slot->cfg.name, NULL);
     publish(c->p, message_raw(c->p->payload, sizeof c->p->payload, c->slot->cfg.name,
                               c->slot->cfg.kind, c->slot->chain.hello.rate_hz, block));
+    recorder_block(c->p->recorder, (int)(c->slot - c->p->slots), block);
 }
 
 static void on_event(void *ctx, const event_t *event, double t_host)
 {
     sink_ctx_t *c = ctx;
     message_topic(c->p->topic, "event", c->slot->cfg.name, event->type);
-    publish(c->p, message_event(c->p->payload, sizeof c->p->payload, c->slot->cfg.name,
-                                c->slot->cfg.kind, event, t_host));
+    int len = message_event(c->p->payload, sizeof c->p->payload, c->slot->cfg.name,
+                            c->slot->cfg.kind, event, t_host);
+    publish(c->p, len);
+    if (len > 0)
+        recorder_event(c->p->recorder, t_host, c->p->payload, (size_t)len);
 }
 
 static void counter(json_t *j, const char *key, uint64_t value)
@@ -193,8 +199,7 @@ static void publish_daemon_status(pipeline_t *p, double now)
     json_int(&j, ps.subscribers);
     counter(&j, "published", ps.sent);
     counter(&j, "publish_dropped", ps.dropped);
-    json_key(&j, "recording");
-    json_bool(&j, false);
+    recorder_status_json(p->recorder, &j);
     json_key(&j, "devices");
     json_array_begin(&j);
     for (int i = 0; i < p->n_slots; i++) {
@@ -223,6 +228,9 @@ static void handle_msg(pipeline_t *p, slot_t *slot, const device_msg_t *msg)
     case DEVICE_MSG_FRAME: {
         bool was_streaming = slot->chain.streaming;
         chain_frame(&slot->chain, &msg->u.frame, msg->t_host, &sink);
+        if (msg->u.frame.type == FRAME_HELLO && slot->chain.streaming)
+            recorder_stream(p->recorder, (int)(slot - p->slots), slot->cfg.name, slot->cfg.kind,
+                            &slot->chain.hello);
         if (!was_streaming && slot->chain.streaming)
             publish_device_status(p, slot, now_real());
         break;
@@ -317,6 +325,12 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
     p->pub = publisher_open(cfg->publish.endpoint, cfg->publish.hwm, &rc);
     if (!p->pub)
         goto fail;
+    if (cfg->record.dir[0]) {
+        p->recorder = recorder_start(cfg->record.dir, cfg->record.rotate_mb,
+                                     cfg->record.rotate_minutes, &rc);
+        if (!p->recorder)
+            goto fail;
+    }
     for (int i = 0; i < cfg->n_devices; i++) {
         if (!cfg->devices[i].enabled)
             continue;
@@ -373,6 +387,8 @@ void pipeline_stop(pipeline_t **pp)
         (void)w;
         pthread_join(p->thread, NULL);
     }
+    /* Its only producer, the pipeline thread, has stopped: drain and close. */
+    recorder_stop(&p->recorder);
     publisher_close(&p->pub);
     for (int i = 0; i < p->n_slots; i++) {
         ring_destroy(&p->slots[i].ring);

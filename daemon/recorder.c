@@ -1,0 +1,789 @@
+#include "recorder.h"
+
+#include "log.h"
+#include "ring.h"
+#include "xdf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RING_ITEMS 4096 /* ~6 MiB; at 100 frames/s a device, 20 s of two devices */
+#define MAX_STREAMS                                                                                \
+    64                       /* device streams of one session (a device whose HELLO changes        \
+                                gets a new one) */
+#define PENDING_SAMPLES 1024 /* per stream, then a Samples chunk is written early */
+#define PENDING_EVENTS 512
+#define EVENT_BYTES (256 * 1024)
+#define OUT_BYTES (1024 * 1024)
+#define MARKER_STREAM_ID 1
+#define POLL_NS 20000000L /* the thread looks at the ring every 20 ms */
+
+enum { ITEM_STREAM, ITEM_BLOCK, ITEM_EVENT };
+
+/* One ring item. Events longer than text[] are split over several items
+ * (`more` set on all but the last), so no event is ever cut. */
+typedef struct {
+    uint8_t kind;
+    uint8_t slot;
+    uint8_t more;
+    uint16_t len;
+    double t_host;
+    union {
+        struct {
+            char name[CONFIG_NAME_MAX];
+            device_kind_t kind;
+            frame_hello_t hello;
+        } stream;
+        message_block_t block;
+        char text[1600];
+    } u;
+} item_t;
+
+typedef struct {
+    char name[CONFIG_NAME_MAX];
+    device_kind_t kind;
+    frame_hello_t hello;
+    uint32_t id;
+    char *header; /* the StreamHeader XML */
+    size_t header_len;
+    double *stamps;
+    double *values;
+    size_t n; /* pending samples */
+    /* per file, for the footer */
+    double first, last;
+    uint64_t count;
+    bool offset_due; /* samples arrived since the last ClockOffset chunk */
+} stream_t;
+
+struct recorder {
+    ring_t *ring;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_uint_fast64_t dropped; /* producer-side count */
+
+    /* Recorder thread only from here on. */
+    char dir[4096];
+    char session[64]; /* massaged-YYYYMMDD-HHMMSS */
+    uint64_t rotate_bytes;
+    double rotate_s;
+    int fd;
+    bool failed;
+    char path[4096];
+    unsigned file_number;
+    uint64_t file_bytes;
+    double file_started; /* monotonic seconds */
+    bool unsynced;
+    stream_t streams[MAX_STREAMS];
+    int n_streams;
+    int slot_stream[CONFIG_MAX_DEVICES]; /* index into streams, -1 none */
+    char hostname[256];
+    /* pending events (marker stream) */
+    char *event_text;
+    size_t event_used;
+    const char *event_ptr[PENDING_EVENTS];
+    size_t event_len[PENDING_EVENTS];
+    double event_stamp[PENDING_EVENTS];
+    size_t n_events;
+    bool assembling; /* the last event item had `more` set */
+    uint64_t marker_count;
+    double marker_first, marker_last;
+    uint8_t *out_mem;
+    xdf_buf_t out;
+    char xml[8192];
+    uint64_t samples_written, events_written, not_recorded, syncs, bytes_total;
+
+    pthread_mutex_t status_lock; /* guards status: read once a second by the pipeline */
+    recorder_status_t status;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---------------------------------------------------------- producer side */
+
+void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t kind,
+                     const frame_hello_t *hello)
+{
+    if (!rec)
+        return;
+    item_t *it = ring_reserve(rec->ring);
+    if (!it) {
+        atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+        return;
+    }
+    it->kind = ITEM_STREAM;
+    it->slot = (uint8_t)slot;
+    snprintf(it->u.stream.name, sizeof it->u.stream.name, "%s", name);
+    it->u.stream.kind = kind;
+    it->u.stream.hello = *hello;
+    ring_commit(rec->ring);
+}
+
+void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
+{
+    if (!rec)
+        return;
+    item_t *it = ring_reserve(rec->ring);
+    if (!it) {
+        atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+        return;
+    }
+    it->kind = ITEM_BLOCK;
+    it->slot = (uint8_t)slot;
+    it->u.block.i0 = block->i0;
+    it->u.block.t_dev = block->t_dev;
+    it->u.block.t_host = block->t_host;
+    it->u.block.n = block->n;
+    memcpy(it->u.block.s, block->s, block->n * sizeof block->s[0]);
+    ring_commit(rec->ring);
+}
+
+void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len)
+{
+    if (!rec)
+        return;
+    /* All pieces of an event go in, or none: a torn event would corrupt the
+     * next one's text. */
+    size_t piece = sizeof((item_t *)0)->u.text;
+    size_t pieces = len == 0 ? 1 : (len + piece - 1) / piece;
+    size_t room = ring_capacity(rec->ring) - ring_count(rec->ring);
+    if (pieces > room) {
+        atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+        return;
+    }
+    for (size_t k = 0; k < pieces; k++) {
+        item_t *it = ring_reserve(rec->ring);
+        if (!it) { /* cannot happen: room was counted, and only this thread fills */
+            atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+            return;
+        }
+        size_t n = len - k * piece < piece ? len - k * piece : piece;
+        it->kind = ITEM_EVENT;
+        it->more = k + 1 < pieces;
+        it->len = (uint16_t)n;
+        it->t_host = t_host;
+        memcpy(it->u.text, json + k * piece, n);
+        ring_commit(rec->ring);
+    }
+}
+
+/* ---------------------------------------------------------- recorder thread */
+
+static void set_error(recorder_t *rec, const char *op, int err)
+{
+    rec->failed = true;
+    pthread_mutex_lock(&rec->status_lock);
+    if (snprintf(rec->status.error, sizeof rec->status.error, "%s: %s: %s", rec->path, op,
+                 strerror(err)) < 0)
+        rec->status.error[0] = '\0';
+    rec->status.active = false;
+    pthread_mutex_unlock(&rec->status_lock);
+    log_error("recording stopped: %s: %s: %s; streaming and publishing go on", rec->path, op,
+              strerror(err));
+    if (rec->fd >= 0) {
+        close(rec->fd);
+        rec->fd = -1;
+    }
+    rec->out.len = 0;
+}
+
+/* Writes the output buffer to the file. */
+static void write_out(recorder_t *rec)
+{
+    if (rec->failed || rec->fd < 0) {
+        rec->out.len = 0;
+        return;
+    }
+    size_t done = 0;
+    while (done < rec->out.len) {
+        ssize_t w = write(rec->fd, rec->out.data + done, rec->out.len - done);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            set_error(rec, "write", errno);
+            return;
+        }
+        done += (size_t)w;
+    }
+    rec->file_bytes += done;
+    rec->bytes_total += done;
+    rec->out.len = 0;
+    rec->unsynced = true;
+}
+
+/* Makes room for `need` bytes in the output buffer. */
+static void room(recorder_t *rec, size_t need)
+{
+    if (rec->out.cap - rec->out.len < need)
+        write_out(rec);
+}
+
+static void sync_file(recorder_t *rec, bool full)
+{
+    if (rec->failed || rec->fd < 0 || !rec->unsynced)
+        return;
+    if ((full ? fsync(rec->fd) : fdatasync(rec->fd)) != 0) {
+        set_error(rec, full ? "fsync" : "fdatasync", errno);
+        return;
+    }
+    rec->unsynced = false;
+    rec->syncs++;
+}
+
+static void fmt_float(char *buf, size_t cap, double v)
+{
+    snprintf(buf, cap, "%.9g", v);
+}
+
+/* The StreamHeader XML of a device stream (LSL's names and layout). */
+static int build_device_header(recorder_t *rec, stream_t *s)
+{
+    static const struct {
+        const char *label, *unit_ball, *unit_scraper, *type;
+    } ch[RECORDER_CHANNELS] = {
+        {"p", "pascal", "newton", "Pressure"},
+        {"acc_x", "g", "g", "Accelerometer"},
+        {"acc_y", "g", "g", "Accelerometer"},
+        {"acc_z", "g", "g", "Accelerometer"},
+        {"gyr_x", "degrees/s", "degrees/s", "Gyroscope"},
+        {"gyr_y", "degrees/s", "degrees/s", "Gyroscope"},
+        {"gyr_z", "degrees/s", "degrees/s", "Gyroscope"},
+        {"sample_index", "count", "count", "Index"},
+        {"t_dev", "seconds", "seconds", "DeviceTime"},
+        {"frame_samples", "count", "count", "Frame"},
+    };
+    char name[CONFIG_NAME_MAX * 6], serial[FRAME_SERIAL_LEN * 6 + 1], host[1600];
+    xdf_xml_escape(name, sizeof name, s->name);
+    xdf_xml_escape(serial, sizeof serial, s->hello.serial);
+    xdf_xml_escape(host, sizeof host, rec->hostname);
+    bool ball = s->kind == DEVICE_KIND_BALL;
+    char ps[32], as[32], gs[32];
+    fmt_float(ps, sizeof ps, s->hello.p_scale);
+    fmt_float(as, sizeof as, s->hello.acc_scale);
+    fmt_float(gs, sizeof gs, s->hello.gyr_scale);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char *x = rec->xml;
+    size_t cap = sizeof rec->xml;
+    int n =
+        snprintf(x, cap,
+                 "<?xml version=\"1.0\"?>\n<info>\n"
+                 "<name>%s</name>\n<type>%s</type>\n<channel_count>%d</channel_count>\n"
+                 "<nominal_srate>%u</nominal_srate>\n<channel_format>double64</channel_format>\n"
+                 "<source_id>massaged:%s:%s:%s</source_id>\n<version>1.1000000000000001</version>\n"
+                 "<created_at>%.6f</created_at>\n<hostname>%s</hostname>\n"
+                 "<desc>\n<acquisition><manufacturer>massaged</manufacturer>"
+                 "<software>massaged %s</software></acquisition>\n"
+                 "<device><name>%s</name><kind>%s</kind><serial>%s</serial>"
+                 "<firmware>%u.%u</firmware><rate_hz>%u</rate_hz><p_scale>%s</p_scale>"
+                 "<acc_scale>%s</acc_scale><gyr_scale>%s</gyr_scale></device>\n"
+                 "<clock><timestamps>host CLOCK_REALTIME seconds, device time mapped by "
+                 "massaged</timestamps><device_time_channel>t_dev</device_time_channel></clock>\n"
+                 "<channels>\n",
+                 name, ball ? "MassageBall" : "ScrapingTool", RECORDER_CHANNELS, s->hello.rate_hz,
+                 config_kind_name(s->kind), serial, name, (double)now.tv_sec + now.tv_nsec * 1e-9,
+                 host, MASSAGED_VERSION, name, config_kind_name(s->kind), serial, s->hello.fw_major,
+                 s->hello.fw_minor, s->hello.rate_hz, ps, as, gs);
+    for (int c = 0; c < RECORDER_CHANNELS && n > 0 && (size_t)n < cap; c++) {
+        const char *type = c == 0 && !ball ? "Force" : ch[c].type;
+        n += snprintf(x + n, cap - (size_t)n,
+                      "<channel><label>%s</label><unit>%s</unit><type>%s</type></channel>\n",
+                      ch[c].label, ball ? ch[c].unit_ball : ch[c].unit_scraper, type);
+    }
+    if (n > 0 && (size_t)n < cap)
+        n += snprintf(x + n, cap - (size_t)n, "</channels>\n</desc>\n</info>\n");
+    if (n < 0 || (size_t)n >= cap)
+        return -ENOBUFS;
+    s->header = malloc((size_t)n);
+    if (!s->header)
+        return -ENOMEM;
+    memcpy(s->header, x, (size_t)n);
+    s->header_len = (size_t)n;
+    return 0;
+}
+
+static int marker_header(recorder_t *rec)
+{
+    char host[1600];
+    xdf_xml_escape(host, sizeof host, rec->hostname);
+    return snprintf(
+        rec->xml, sizeof rec->xml,
+        "<?xml version=\"1.0\"?>\n<info>\n<name>events</name>\n<type>Markers</type>\n"
+        "<channel_count>1</channel_count>\n<nominal_srate>0</nominal_srate>\n"
+        "<channel_format>string</channel_format>\n"
+        "<source_id>massaged:events:%s</source_id>\n"
+        "<version>1.1000000000000001</version>\n<hostname>%s</hostname>\n"
+        "<desc><acquisition><manufacturer>massaged</manufacturer>"
+        "<software>massaged %s</software></acquisition>"
+        "<content>the JSON payload of every published event.&lt;device&gt;.&lt;type&gt; "
+        "message (docs/EVENTS.md), time stamped with its t_host</content>"
+        "<channels><channel><label>event</label><type>JSON</type></channel>"
+        "</channels></desc>\n</info>\n",
+        host, host, MASSAGED_VERSION);
+}
+
+static void put_stream_header(recorder_t *rec, stream_t *s)
+{
+    room(rec, s->header_len + 16);
+    xdf_put_stream_header(&rec->out, s->id, s->header, s->header_len);
+}
+
+static void footer(recorder_t *rec, uint32_t id, double first, double last, uint64_t count)
+{
+    int n = snprintf(rec->xml, sizeof rec->xml,
+                     "<?xml version=\"1.0\"?>\n<info>\n<first_timestamp>%.17g</first_timestamp>\n"
+                     "<last_timestamp>%.17g</last_timestamp>\n<sample_count>%llu</sample_count>\n"
+                     "</info>\n",
+                     count ? first : 0.0, count ? last : 0.0, (unsigned long long)count);
+    room(rec, (size_t)n + 16);
+    xdf_put_stream_footer(&rec->out, id, rec->xml, (size_t)n);
+}
+
+static void flush_stream(recorder_t *rec, stream_t *s)
+{
+    if (s->n == 0)
+        return;
+    if (!rec->failed) {
+        room(rec, 16 + s->n * (9 + 8 * RECORDER_CHANNELS));
+        xdf_put_samples_double(&rec->out, s->id, RECORDER_CHANNELS, s->n, s->stamps, s->values);
+        if (s->count == 0)
+            s->first = s->stamps[0];
+        s->last = s->stamps[s->n - 1];
+        s->count += s->n;
+        s->offset_due = true;
+        rec->samples_written += s->n;
+    } else {
+        rec->not_recorded += s->n;
+    }
+    s->n = 0;
+}
+
+static void flush_events(recorder_t *rec)
+{
+    if (rec->n_events == 0)
+        return;
+    if (!rec->failed) {
+        size_t need = 16;
+        for (size_t i = 0; i < rec->n_events; i++)
+            need += 18 + rec->event_len[i];
+        room(rec, need);
+        xdf_put_samples_string(&rec->out, MARKER_STREAM_ID, rec->n_events, rec->event_stamp,
+                               rec->event_ptr, rec->event_len);
+        if (rec->marker_count == 0)
+            rec->marker_first = rec->event_stamp[0];
+        rec->marker_last = rec->event_stamp[rec->n_events - 1];
+        rec->marker_count += rec->n_events;
+        rec->events_written += rec->n_events;
+    }
+    rec->n_events = 0;
+    rec->event_used = 0;
+}
+
+static void flush_all(recorder_t *rec)
+{
+    for (int i = 0; i < rec->n_streams; i++)
+        flush_stream(rec, &rec->streams[i]);
+    flush_events(rec);
+}
+
+/* The daemon has already mapped device time onto the host clock, so each
+ * stream's time stamps are in the recording host's clock and the offset is
+ * zero by construction; readers that apply ClockOffset chunks (pyxdf,
+ * load_xdf) leave the time stamps as they are. The mapping itself is kept per
+ * sample: the t_dev channel next to each time stamp. */
+static void clock_offsets(recorder_t *rec)
+{
+    if (rec->failed)
+        return;
+    for (int i = 0; i < rec->n_streams; i++) {
+        stream_t *s = &rec->streams[i];
+        if (!s->offset_due)
+            continue;
+        room(rec, 32);
+        xdf_put_clock_offset(&rec->out, s->id, s->last, 0.0);
+        s->offset_due = false;
+    }
+}
+
+static void boundary(recorder_t *rec)
+{
+    if (rec->failed)
+        return;
+    room(rec, 32);
+    xdf_put_boundary(&rec->out);
+}
+
+static void publish_status(recorder_t *rec)
+{
+    pthread_mutex_lock(&rec->status_lock);
+    rec->status.active = !rec->failed && rec->fd >= 0;
+    snprintf(rec->status.file, sizeof rec->status.file, "%s", rec->path);
+    rec->status.files = rec->file_number;
+    rec->status.bytes = rec->bytes_total;
+    rec->status.samples = rec->samples_written;
+    rec->status.events = rec->events_written;
+    rec->status.not_recorded = rec->not_recorded;
+    rec->status.syncs = rec->syncs;
+    pthread_mutex_unlock(&rec->status_lock);
+}
+
+/* Opens the session's next file and writes its headers. */
+static int open_file(recorder_t *rec)
+{
+    int fd = -1;
+    for (int tries = 0; tries < 1000 && fd < 0; tries++) {
+        if (snprintf(rec->path, sizeof rec->path, "%s/%s-%03u.xdf", rec->dir, rec->session,
+                     rec->file_number) >= (int)sizeof rec->path) {
+            errno = ENAMETOOLONG;
+            break;
+        }
+        rec->file_number++;
+        fd = open(rec->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        int err = errno;
+        set_error(rec, "open", err);
+        return -err;
+    }
+    rec->fd = fd;
+    rec->file_bytes = 0;
+    rec->file_started = now_mono();
+    /* The new name must survive a power cut too. */
+    int dfd = open(rec->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(rec->xml, sizeof rec->xml,
+             "<?xml version=\"1.0\"?>\n<info>\n<version>1.0</version>\n<datetime>%s</datetime>\n"
+             "<software>massaged %s</software>\n<session>%s</session>\n"
+             "<file_number>%u</file_number>\n</info>\n",
+             when, MASSAGED_VERSION, rec->session, rec->file_number - 1);
+    room(rec, 4 + strlen(rec->xml) + 16);
+    xdf_put_magic(&rec->out);
+    xdf_put_file_header(&rec->out, rec->xml);
+    int n = marker_header(rec);
+    room(rec, (size_t)n + 16);
+    xdf_put_stream_header(&rec->out, MARKER_STREAM_ID, rec->xml, (size_t)n);
+    rec->marker_count = 0;
+    for (int i = 0; i < rec->n_streams; i++) {
+        rec->streams[i].count = 0;
+        put_stream_header(rec, &rec->streams[i]);
+    }
+    boundary(rec);
+    write_out(rec);
+    log_info("recording to %s", rec->path);
+    publish_status(rec);
+    return rec->failed ? -EIO : 0;
+}
+
+/* Writes what is pending, the footers, and makes the file durable. */
+static void close_file(recorder_t *rec)
+{
+    flush_all(rec);
+    if (!rec->failed && rec->fd >= 0) {
+        footer(rec, MARKER_STREAM_ID, rec->marker_first, rec->marker_last, rec->marker_count);
+        for (int i = 0; i < rec->n_streams; i++) {
+            stream_t *s = &rec->streams[i];
+            footer(rec, s->id, s->first, s->last, s->count);
+        }
+        boundary(rec);
+        write_out(rec);
+        sync_file(rec, true);
+    }
+    if (rec->fd >= 0) {
+        if (close(rec->fd) != 0 && !rec->failed)
+            set_error(rec, "close", errno);
+        rec->fd = -1;
+    }
+}
+
+static bool same_stream(const stream_t *s, const item_t *it)
+{
+    const frame_hello_t *a = &s->hello, *b = &it->u.stream.hello;
+    return strcmp(s->name, it->u.stream.name) == 0 && s->kind == it->u.stream.kind &&
+           strcmp(a->serial, b->serial) == 0 && a->rate_hz == b->rate_hz &&
+           a->p_scale == b->p_scale && a->acc_scale == b->acc_scale &&
+           a->gyr_scale == b->gyr_scale && a->fw_major == b->fw_major && a->fw_minor == b->fw_minor;
+}
+
+static void on_stream(recorder_t *rec, const item_t *it)
+{
+    if (it->slot >= CONFIG_MAX_DEVICES)
+        return;
+    for (int i = 0; i < rec->n_streams; i++)
+        if (same_stream(&rec->streams[i], it)) {
+            rec->slot_stream[it->slot] = i;
+            return;
+        }
+    rec->slot_stream[it->slot] = -1;
+    if (rec->n_streams == MAX_STREAMS) {
+        log_warn("recording: more than %d device streams in one session; %s is not recorded",
+                 MAX_STREAMS, it->u.stream.name);
+        return;
+    }
+    stream_t *s = &rec->streams[rec->n_streams];
+    memset(s, 0, sizeof *s);
+    memcpy(s->name, it->u.stream.name, sizeof s->name);
+    s->name[sizeof s->name - 1] = '\0';
+    s->kind = it->u.stream.kind;
+    s->hello = it->u.stream.hello;
+    s->id = MARKER_STREAM_ID + 1 + (uint32_t)rec->n_streams;
+    s->stamps = malloc(PENDING_SAMPLES * sizeof *s->stamps);
+    s->values = malloc(PENDING_SAMPLES * RECORDER_CHANNELS * sizeof *s->values);
+    if (!s->stamps || !s->values || build_device_header(rec, s) != 0) {
+        free(s->stamps);
+        free(s->values);
+        free(s->header);
+        log_error("recording: out of memory for the stream of %s", s->name);
+        return;
+    }
+    rec->slot_stream[it->slot] = rec->n_streams++;
+    if (!rec->failed)
+        put_stream_header(rec, s);
+}
+
+static void on_block(recorder_t *rec, const item_t *it)
+{
+    const message_block_t *b = &it->u.block;
+    int k = it->slot < CONFIG_MAX_DEVICES ? rec->slot_stream[it->slot] : -1;
+    if (k < 0) {
+        rec->not_recorded += b->n;
+        return;
+    }
+    stream_t *s = &rec->streams[k];
+    for (unsigned i = 0; i < b->n; i++) {
+        if (s->n == PENDING_SAMPLES)
+            flush_stream(rec, s);
+        const sample_t *x = &b->s[i];
+        double *v = s->values + s->n * RECORDER_CHANNELS;
+        /* Host time of each sample: the block's mapped time plus its device
+         * offset within the block (the mapping's drift over one block is far
+         * below a microsecond). */
+        s->stamps[s->n] = b->t_host + (x->t_dev - b->t_dev);
+        v[0] = x->p;
+        for (int a = 0; a < 3; a++) {
+            v[1 + a] = x->acc[a];
+            v[4 + a] = x->gyr[a];
+        }
+        v[7] = (double)(b->i0 + i);
+        v[8] = x->t_dev;
+        v[9] = i == 0 ? (double)b->n : 0.0;
+        s->n++;
+    }
+}
+
+static void on_event_piece(recorder_t *rec, const item_t *it)
+{
+    if (!rec->assembling) {
+        if (rec->n_events == PENDING_EVENTS || EVENT_BYTES - rec->event_used < 64 * 1024)
+            flush_events(rec);
+        rec->event_ptr[rec->n_events] = rec->event_text + rec->event_used;
+        rec->event_len[rec->n_events] = 0;
+        rec->event_stamp[rec->n_events] = it->t_host;
+    }
+    size_t n = it->len;
+    if (EVENT_BYTES - rec->event_used < n)
+        n = EVENT_BYTES - rec->event_used; /* an event over 64 KiB: never sent */
+    memcpy(rec->event_text + rec->event_used, it->u.text, n);
+    rec->event_used += n;
+    rec->event_len[rec->n_events] += n;
+    rec->assembling = it->more;
+    if (!it->more)
+        rec->n_events++;
+}
+
+static void consume(recorder_t *rec)
+{
+    const item_t *it;
+    while ((it = ring_peek(rec->ring)) != NULL) {
+        switch (it->kind) {
+        case ITEM_STREAM:
+            on_stream(rec, it);
+            break;
+        case ITEM_BLOCK:
+            on_block(rec, it);
+            break;
+        case ITEM_EVENT:
+            on_event_piece(rec, it);
+            break;
+        default:
+            break;
+        }
+        ring_release(rec->ring);
+    }
+}
+
+static void *recorder_main(void *arg)
+{
+    recorder_t *rec = arg;
+    double now = now_mono();
+    double next_batch = now + RECORDER_BATCH_MS / 1000.0;
+    double next_sync = now + RECORDER_SYNC_MS / 1000.0;
+    double next_boundary = now + RECORDER_BOUNDARY_MS / 1000.0;
+    while (!atomic_load(&rec->stop)) {
+        consume(rec);
+        now = now_mono();
+        if (now >= next_batch) {
+            flush_all(rec);
+            next_batch = now + RECORDER_BATCH_MS / 1000.0;
+        }
+        if (now >= next_boundary) {
+            clock_offsets(rec);
+            boundary(rec);
+            next_boundary = now + RECORDER_BOUNDARY_MS / 1000.0;
+        }
+        if (rec->out.len > 0)
+            write_out(rec);
+        if (now >= next_sync) {
+            sync_file(rec, false);
+            next_sync = now + RECORDER_SYNC_MS / 1000.0;
+        }
+        if (!rec->failed &&
+            (rec->file_bytes >= rec->rotate_bytes || now - rec->file_started >= rec->rotate_s)) {
+            close_file(rec);
+            if (!rec->failed)
+                open_file(rec);
+        }
+        publish_status(rec);
+        struct timespec ts = {0, POLL_NS};
+        nanosleep(&ts, NULL);
+    }
+    /* The producer has stopped: everything it handed over is in the ring. */
+    consume(rec);
+    close_file(rec);
+    publish_status(rec);
+    if (!rec->failed)
+        log_info("recording closed: %s (%llu samples, %llu events in this session)", rec->path,
+                 (unsigned long long)rec->samples_written, (unsigned long long)rec->events_written);
+    return NULL;
+}
+
+recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, int *err)
+{
+    int rc = -ENOMEM;
+    recorder_t *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        goto fail;
+    rec->fd = -1;
+    pthread_mutex_init(&rec->status_lock, NULL);
+    snprintf(rec->dir, sizeof rec->dir, "%s", dir);
+    rec->rotate_bytes = (uint64_t)rotate_mb * 1024 * 1024;
+    rec->rotate_s = rotate_minutes * 60.0;
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+        rec->slot_stream[i] = -1;
+    if (gethostname(rec->hostname, sizeof rec->hostname - 1) != 0)
+        snprintf(rec->hostname, sizeof rec->hostname, "unknown");
+    rec->ring = ring_create(sizeof(item_t), RING_ITEMS);
+    rec->event_text = malloc(EVENT_BYTES);
+    rec->out_mem = malloc(OUT_BYTES);
+    if (!rec->ring || !rec->event_text || !rec->out_mem)
+        goto fail;
+    xdf_buf_init(&rec->out, rec->out_mem, OUT_BYTES);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        rc = -errno;
+        log_error("recording: cannot create directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(rec->session, sizeof rec->session, "massaged-%Y%m%d-%H%M%S", &tm);
+    rc = open_file(rec);
+    if (rc != 0) {
+        log_error("recording: cannot start in %s: %s", dir, rec->status.error);
+        goto fail;
+    }
+    rc = -pthread_create(&rec->thread, NULL, recorder_main, rec);
+    if (rc != 0)
+        goto fail;
+    return rec;
+
+fail:
+    if (rec) {
+        if (rec->fd >= 0)
+            close(rec->fd);
+        ring_destroy(&rec->ring);
+        free(rec->event_text);
+        free(rec->out_mem);
+        pthread_mutex_destroy(&rec->status_lock);
+        free(rec);
+    }
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void recorder_stop(recorder_t **pr)
+{
+    if (!pr || !*pr)
+        return;
+    recorder_t *rec = *pr;
+    atomic_store(&rec->stop, true);
+    pthread_join(rec->thread, NULL);
+    for (int i = 0; i < rec->n_streams; i++) {
+        free(rec->streams[i].stamps);
+        free(rec->streams[i].values);
+        free(rec->streams[i].header);
+    }
+    ring_destroy(&rec->ring);
+    free(rec->event_text);
+    free(rec->out_mem);
+    pthread_mutex_destroy(&rec->status_lock);
+    free(rec);
+    *pr = NULL;
+}
+
+void recorder_status(recorder_t *rec, recorder_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!rec)
+        return;
+    pthread_mutex_lock(&rec->status_lock);
+    *out = rec->status;
+    pthread_mutex_unlock(&rec->status_lock);
+    out->dropped = atomic_load_explicit(&rec->dropped, memory_order_relaxed);
+}
+
+void recorder_status_json(recorder_t *rec, json_t *j)
+{
+    recorder_status_t st;
+    recorder_status(rec, &st);
+    json_key(j, "recording");
+    json_bool(j, st.active);
+    json_key(j, "recording_file");
+    if (st.file[0])
+        json_string(j, st.file);
+    else
+        json_null(j);
+    json_key(j, "recording_error");
+    if (st.error[0])
+        json_string(j, st.error);
+    else
+        json_null(j);
+    json_key(j, "recording_dropped");
+    json_uint(j, st.dropped);
+    json_key(j, "recording_bytes");
+    json_uint(j, st.bytes);
+}
