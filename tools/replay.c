@@ -1,0 +1,404 @@
+/* massaged-replay: runs a recorded session through the daemon's chain and
+ * detectors again and publishes what the live daemon would have published
+ * (docs/RECORDING.md, "Replay").
+ *
+ * Each device's recorded frames (the frame_samples channel marks where the
+ * device's SAMPLES frames began) are turned back into frames of raw device
+ * units with the recorded HELLO's scales, and fed to a fresh chain together
+ * with the recorded connects (a HELLO), button presses (a BUTTON frame) and
+ * losses. Arrival times are the recorded host times, so the clock mapping
+ * and every t_host come out close to the live ones; types, phases, ids,
+ * t_dev and fields come out the same.
+ */
+#include "chain.h"
+#include "config.h"
+#include "log.h"
+#include "message.h"
+#include "publisher.h"
+#include "recording.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { ACT_CONNECT, ACT_FRAME, ACT_MARK, ACT_LOSS };
+
+typedef struct {
+    int type;
+    double t_host; /* Unix seconds, for ordering across devices and pacing */
+    double t_dev;  /* connect, mark, loss */
+    int stream;    /* frame: recording stream; connect: the stream whose HELLO applies */
+    size_t first;  /* frame: first sample */
+    unsigned count;
+} action_t;
+
+typedef struct {
+    char name[CONFIG_NAME_MAX];
+    device_kind_t kind;
+    chain_t chain;
+    action_t *acts;
+    size_t n, cap, next;
+} device_t;
+
+typedef struct {
+    publisher_t *pub;
+    bool print;
+    const char *device;
+    device_kind_t kind;
+    unsigned rate_hz;
+    char topic[MESSAGE_TOPIC_MAX];
+    char payload[MESSAGE_MAX];
+    uint64_t events, blocks;
+} out_t;
+
+static out_t out;
+
+static void on_block(void *ctx, const message_block_t *block)
+{
+    (void)ctx;
+    out.blocks++;
+    if (!out.pub)
+        return;
+    message_topic(out.topic, "raw", out.device, NULL);
+    int len =
+        message_raw(out.payload, sizeof out.payload, out.device, out.kind, out.rate_hz, block);
+    if (len > 0)
+        publisher_send(out.pub, out.topic, out.payload, (size_t)len);
+}
+
+static void on_event(void *ctx, const event_t *event, double t_host)
+{
+    (void)ctx;
+    out.events++;
+    message_topic(out.topic, "event", out.device, event->type);
+    int len = message_event(out.payload, sizeof out.payload, out.device, out.kind, event, t_host);
+    if (len < 0)
+        return;
+    if (out.pub)
+        publisher_send(out.pub, out.topic, out.payload, (size_t)len);
+    if (out.print)
+        printf("{\"topic\":\"%s\",\"payload\":%.*s}\n", out.topic, len, out.payload);
+}
+
+static int push(device_t *d, action_t a)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 1024;
+        action_t *n = realloc(d->acts, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        d->acts = n;
+        d->cap = cap;
+    }
+    d->acts[d->n++] = a;
+    return 0;
+}
+
+static int cmp_frame(const void *a, const void *b)
+{
+    const action_t *x = a, *y = b;
+    return (x->t_dev > y->t_dev) - (x->t_dev < y->t_dev);
+}
+
+/* Device LSB of a physical value, chosen so that the chain's (float)raw *
+ * scale gives back exactly the recorded float. */
+static int32_t raw_of(double v, float scale, int32_t lo, int32_t hi)
+{
+    if (scale == 0)
+        return 0;
+    double r = nearbyint(v / scale);
+    static const int tries[] = {0, -1, 1, -2, 2};
+    for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+        double c = r + tries[i];
+        if (c >= lo && c <= hi && (float)c * scale == (float)v)
+            return (int32_t)c;
+    }
+    return (int32_t)(r < lo ? lo : r > hi ? hi : r);
+}
+
+static uint32_t device_us(double t_dev)
+{
+    return (uint32_t)(uint64_t)llround(t_dev * 1e6);
+}
+
+/* Builds one device's actions in the order the live chain saw them. */
+static int build_device(device_t *d, const recording_t *rec)
+{
+    /* frames of every stream of this device, in device time */
+    size_t n_frames = 0;
+    for (int k = 0; k < rec->n_streams; k++) {
+        const recording_stream_t *s = &rec->streams[k];
+        if (strcmp(s->name, d->name) != 0)
+            continue;
+        for (size_t i = 0; i < s->n;) {
+            const double *v = s->values + i * RECORDER_CHANNELS;
+            unsigned count = v[9] > 0 ? (unsigned)v[9] : 1;
+            if (count > FRAME_MAX_SAMPLES || i + count > s->n)
+                count = (unsigned)(s->n - i < FRAME_MAX_SAMPLES ? s->n - i : FRAME_MAX_SAMPLES);
+            action_t a = {ACT_FRAME, s->stamps[i], v[8], k, i, count};
+            if (push(d, a) != 0)
+                return -ENOMEM;
+            n_frames++;
+            i += count;
+        }
+    }
+    qsort(d->acts, n_frames, sizeof *d->acts, cmp_frame);
+    /* connects, marks and losses from the events, merged in by device time:
+     * a HELLO comes before the frames from its time on, a press or a loss
+     * after the frames that began by its time */
+    action_t *frames = d->acts;
+    d->acts = NULL;
+    d->n = d->cap = 0;
+    size_t f = 0;
+    for (size_t e = 0; e <= rec->n_events; e++) {
+        action_t c = {0};
+        if (e < rec->n_events) {
+            const char *json = rec->events[e].json;
+            char dev[CONFIG_NAME_MAX], type[32];
+            if (recording_json_string(json, "device", dev, sizeof dev) != 0 ||
+                strcmp(dev, d->name) != 0 ||
+                recording_json_string(json, "type", type, sizeof type) != 0 ||
+                recording_json_number(json, "t_dev", &c.t_dev) != 0)
+                continue;
+            if (strcmp(type, "connected") == 0)
+                c.type = ACT_CONNECT;
+            else if (strcmp(type, "mark") == 0)
+                c.type = ACT_MARK;
+            else if (strcmp(type, "disconnected") == 0)
+                c.type = ACT_LOSS;
+            else
+                continue;
+            c.t_host = rec->events[e].stamp;
+        }
+        while (f < n_frames &&
+               (e == rec->n_events ||
+                (c.type == ACT_CONNECT ? frames[f].t_dev < c.t_dev : frames[f].t_dev <= c.t_dev))) {
+            if (push(d, frames[f++]) != 0)
+                return -ENOMEM;
+        }
+        if (e < rec->n_events) {
+            c.stream = f < n_frames ? frames[f].stream : -1;
+            if (c.type == ACT_CONNECT && c.stream < 0)
+                continue;
+            if (push(d, c) != 0)
+                return -ENOMEM;
+        }
+    }
+    free(frames);
+    return 0;
+}
+
+static void run_action(device_t *d, const recording_t *rec, const action_t *a)
+{
+    chain_sink_t sink = {on_block, on_event, NULL};
+    out.device = d->name;
+    out.kind = d->kind;
+    out.rate_hz = d->chain.hello.rate_hz;
+    frame_t f;
+    memset(&f, 0, sizeof f);
+    switch (a->type) {
+    case ACT_CONNECT:
+        chain_port_opened(&d->chain);
+        f.type = FRAME_HELLO;
+        f.t_us = device_us(a->t_dev);
+        f.u.hello = rec->streams[a->stream].hello;
+        chain_frame(&d->chain, &f, a->t_host, &sink);
+        break;
+    case ACT_FRAME: {
+        const recording_stream_t *s = &rec->streams[a->stream];
+        const frame_hello_t *h = &s->hello;
+        f.type = FRAME_SAMPLES;
+        f.t_us = device_us(a->t_dev);
+        f.u.samples.count = (uint8_t)a->count;
+        for (unsigned i = 0; i < a->count; i++) {
+            const double *v = s->values + (a->first + i) * RECORDER_CHANNELS;
+            f.u.samples.s[i].p = raw_of(v[0], h->p_scale, INT32_MIN, INT32_MAX);
+            for (int k = 0; k < 3; k++) {
+                f.u.samples.s[i].acc[k] = (int16_t)raw_of(v[1 + k], h->acc_scale, -32768, 32767);
+                f.u.samples.s[i].gyr[k] = (int16_t)raw_of(v[4 + k], h->gyr_scale, -32768, 32767);
+            }
+        }
+        /* the live arrival time is not recorded; the newest sample's mapped
+         * time stands in for it */
+        chain_frame(&d->chain, &f, s->stamps[a->first + a->count - 1], &sink);
+        break;
+    }
+    case ACT_MARK:
+        f.type = FRAME_BUTTON;
+        f.t_us = device_us(a->t_dev);
+        f.u.button = 1;
+        chain_frame(&d->chain, &f, a->t_host, &sink);
+        break;
+    case ACT_LOSS:
+        chain_disconnected(&d->chain, a->t_host, &sink);
+        break;
+    default:
+        break;
+    }
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f, "Usage: massaged-replay FILE... [--realtime] [--speed X] [--config FILE]\n"
+           "                       [--endpoint EP] [--wait-subscribers N] [--print]\n"
+           "\n"
+           "Runs recorded XDF files of one session (in order) through the daemon's chain\n"
+           "and detectors and publishes raw.<device> and event.<device>.<type> as live.\n"
+           "  --realtime            pace the messages as recorded (default: as fast as possible)\n"
+           "  --speed X             with --realtime, X times faster\n"
+           "  --config FILE         take [publish] endpoint and hwm from a daemon configuration\n"
+           "  --endpoint EP         publish here (default tcp://127.0.0.1:5556)\n"
+           "  --wait-subscribers N  wait up to 10 s for N subscriptions before starting\n"
+           "  --no-publish          do not open a publisher\n"
+           "  --print               print each event as {\"topic\":..,\"payload\":..} on stdout\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"realtime", no_argument, NULL, 'r'},
+        {"speed", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'c'},
+        {"endpoint", required_argument, NULL, 'e'},
+        {"wait-subscribers", required_argument, NULL, 'w'},
+        {"no-publish", no_argument, NULL, 'n'},
+        {"print", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool realtime = false, publish = true;
+    double speed = 1.0;
+    int wait_subs = 0, hwm = 100000;
+    char endpoint[256] = "tcp://127.0.0.1:5556";
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'r':
+            realtime = true;
+            break;
+        case 's':
+            speed = atof(optarg);
+            break;
+        case 'e':
+            snprintf(endpoint, sizeof endpoint, "%s", optarg);
+            break;
+        case 'w':
+            wait_subs = atoi(optarg);
+            break;
+        case 'n':
+            publish = false;
+            break;
+        case 'p':
+            out.print = true;
+            break;
+        case 'c': {
+            config_t *cfg = malloc(sizeof *cfg);
+            if (!cfg || config_load(optarg, cfg, NULL, NULL) != 0) {
+                fprintf(stderr, "massaged-replay: %s: not a valid configuration\n", optarg);
+                return 2;
+            }
+            snprintf(endpoint, sizeof endpoint, "%s", cfg->publish.endpoint);
+            hwm = cfg->publish.hwm;
+            free(cfg);
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc || speed <= 0) {
+        usage(stderr);
+        return 2;
+    }
+    log_setup(true, false);
+    recording_t rec;
+    if (recording_load(&rec, argv + optind, argc - optind) != 0)
+        return 1;
+    int n_dev = 0;
+    device_t *devs = calloc((size_t)rec.n_streams + 1, sizeof *devs);
+    for (int k = 0; k < rec.n_streams; k++) {
+        bool seen = false;
+        for (int i = 0; i < n_dev; i++)
+            seen |= strcmp(devs[i].name, rec.streams[k].name) == 0;
+        if (seen)
+            continue;
+        device_t *d = &devs[n_dev++];
+        snprintf(d->name, sizeof d->name, "%s", rec.streams[k].name);
+        d->kind = rec.streams[k].kind;
+        chain_init(&d->chain, d->name, d->kind);
+        if (build_device(d, &rec) != 0) {
+            fprintf(stderr, "massaged-replay: out of memory\n");
+            return 1;
+        }
+    }
+    if (publish) {
+        int err = 0;
+        out.pub = publisher_open(endpoint, hwm, &err);
+        if (!out.pub)
+            return 1;
+        double until = now_mono() + 10.0;
+        while (publisher_stats(out.pub).subscribers < wait_subs && now_mono() < until) {
+            publisher_service(out.pub);
+            usleep(10000);
+        }
+    }
+    double t0_host = INFINITY, t0_wall = now_mono();
+    for (int i = 0; i < n_dev; i++)
+        if (devs[i].n && devs[i].acts[0].t_host < t0_host)
+            t0_host = devs[i].acts[0].t_host;
+    for (;;) {
+        device_t *next = NULL;
+        for (int i = 0; i < n_dev; i++)
+            if (devs[i].next < devs[i].n &&
+                (!next || devs[i].acts[devs[i].next].t_host < next->acts[next->next].t_host))
+                next = &devs[i];
+        if (!next)
+            break;
+        const action_t *a = &next->acts[next->next++];
+        if (realtime) {
+            double wait = t0_wall + (a->t_host - t0_host) / speed - now_mono();
+            if (wait > 0)
+                usleep((useconds_t)(wait * 1e6));
+        }
+        if (out.pub)
+            publisher_service(out.pub);
+        run_action(next, &rec, a);
+    }
+    /* a recording cut off while streaming ends like a live stop */
+    for (int i = 0; i < n_dev; i++) {
+        chain_sink_t sink = {on_block, on_event, NULL};
+        out.device = devs[i].name;
+        out.kind = devs[i].kind;
+        chain_disconnected(&devs[i].chain, chain_to_host(&devs[i].chain, devs[i].chain.last_t_dev),
+                           &sink);
+        chain_destroy(&devs[i].chain);
+        free(devs[i].acts);
+    }
+    fflush(stdout);
+    if (out.pub) {
+        usleep(200000); /* let ZeroMQ hand the last messages over */
+        publisher_close(&out.pub);
+    }
+    fprintf(stderr, "massaged-replay: %d device%s, %llu blocks, %llu events\n", n_dev,
+            n_dev == 1 ? "" : "s", (unsigned long long)out.blocks, (unsigned long long)out.events);
+    free(devs);
+    recording_free(&rec);
+    return 0;
+}
