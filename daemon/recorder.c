@@ -502,6 +502,7 @@ static void close_file(recorder_t *rec)
 {
     flush_all(rec);
     if (!rec->failed && rec->fd >= 0) {
+        clock_offsets(rec);
         footer(rec, MARKER_STREAM_ID, rec->marker_first, rec->marker_last, rec->marker_count);
         for (int i = 0; i < rec->n_streams; i++) {
             stream_t *s = &rec->streams[i];

@@ -10,6 +10,7 @@ packages=(
   libck-dev libfftw3-dev                          # benchmark references only
   python3 python3-pytest python3-zmq python3-numpy  # end-to-end tests and tools
   socat valgrind clang libclang-rt-14-dev         # tests, fuzzing, sanitizers
+  g++ libxdf-dev python3-matplotlib               # recording: libxdf cross-check, massaged-plot
 )
 
 missing=()
