@@ -17,12 +17,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef MASSAGED_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reload_requested;
 
 static void on_stop_signal(int sig)
 {
     stop_signal = sig;
+}
+
+static void on_reload_signal(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
 }
 
 static void usage(FILE *out)
@@ -75,6 +85,8 @@ static void install_handlers(sigset_t *waitmask)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_reload_signal;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     /* Block the signals everywhere but in sigsuspend, so that none is lost
@@ -84,9 +96,52 @@ static void install_handlers(sigset_t *waitmask)
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
     sigprocmask(SIG_BLOCK, &block, waitmask);
     sigdelset(waitmask, SIGINT);
     sigdelset(waitmask, SIGTERM);
+    sigdelset(waitmask, SIGHUP);
+}
+
+/* Tells systemd (Type=notify) about the daemon's state; a no-op when not
+ * started by systemd or built without libsystemd. */
+static void notify(const char *state)
+{
+#ifdef MASSAGED_HAVE_SYSTEMD
+    sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
+
+static void log_config_error(const char *message, void *ctx)
+{
+    (void)ctx;
+    log_error("reload: %s", message);
+}
+
+/* SIGHUP: re-reads the configuration; a bad one is refused, its problems
+ * logged, and the running configuration kept. */
+static void reload(pipeline_t *pipeline, const char *path)
+{
+    notify("RELOADING=1");
+    log_info("SIGHUP: reloading %s", path);
+    config_t *cfg = malloc(sizeof *cfg);
+    if (!cfg) {
+        log_error("reload: out of memory; keeping the running configuration");
+        notify("READY=1");
+        return;
+    }
+    int rc = config_load(path, cfg, log_config_error, NULL);
+    if (rc != 0) {
+        log_error("reload: %s refused (%s); keeping the running configuration", path,
+                  rc > 0 ? "problems above" : strerror(-rc));
+    } else {
+        log_set_level((log_level_t)cfg->log.level);
+        pipeline_reload(pipeline, cfg);
+    }
+    free(cfg);
+    notify("READY=1");
 }
 
 static int run(const char *path, const char *level_override)
@@ -129,8 +184,15 @@ static int run(const char *path, const char *level_override)
         free(cfg);
         return 1;
     }
-    while (!stop_signal)
+    notify("READY=1\nSTATUS=running");
+    while (!stop_signal) {
         sigsuspend(&waitmask);
+        if (reload_requested && !stop_signal) {
+            reload_requested = 0;
+            reload(pipeline, path);
+        }
+    }
+    notify("STOPPING=1");
     log_info("%s received, stopping", strsignal(stop_signal));
     pipeline_stop(&pipeline);
     log_info("stopped");

@@ -20,11 +20,21 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
+#ifdef MASSAGED_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #define PIPELINE_RING_CAPACITY 512 /* frames per device: 5 s of a ball at 100 frames/s */
 #define PIPELINE_POP_BATCH 64
 
+/* A slot's life: the main thread fills a FREE slot and makes it ACTIVE; to
+ * remove it, it stops the reader and marks it REMOVING; the pipeline thread
+ * drains the ring, publishes the loss and hands it back as FREE. The state
+ * is the only field both threads touch. */
+enum { SLOT_FREE, SLOT_ACTIVE, SLOT_REMOVING };
+
 typedef struct {
+    _Atomic int state;
     config_device_t cfg;
     ring_t *ring;
     device_t *reader;
@@ -48,7 +58,8 @@ struct pipeline {
     bool thread_started;
     double started_at;
     slot_t slots[CONFIG_MAX_DEVICES];
-    int n_slots;
+    _Atomic int status_interval_ms;
+    bool watchdog; /* systemd's WatchdogSec is set: ping at every status tick */
     char payload[MESSAGE_MAX];
     char topic[MESSAGE_TOPIC_MAX];
 };
@@ -202,8 +213,10 @@ static void publish_daemon_status(pipeline_t *p, double now)
     recorder_status_json(p->recorder, &j);
     json_key(&j, "devices");
     json_array_begin(&j);
-    for (int i = 0; i < p->n_slots; i++) {
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
         const slot_t *slot = &p->slots[i];
+        if (atomic_load(&slot->state) == SLOT_FREE)
+            continue;
         json_object_begin(&j);
         json_key(&j, "name");
         json_string(&j, slot->cfg.name);
@@ -258,12 +271,24 @@ static void handle_msg(pipeline_t *p, slot_t *slot, const device_msg_t *msg)
 
 static void drain(pipeline_t *p)
 {
-    for (int i = 0; i < p->n_slots; i++) {
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
         slot_t *slot = &p->slots[i];
+        int state = atomic_load_explicit(&slot->state, memory_order_acquire);
+        if (state == SLOT_FREE)
+            continue;
         const device_msg_t *msg;
         while ((msg = ring_peek(slot->ring)) != NULL) {
             handle_msg(p, slot, msg);
             ring_release(slot->ring);
+        }
+        if (state == SLOT_REMOVING) {
+            /* Its reader has stopped: everything it pushed has been read. */
+            if (slot->chain.streaming) {
+                sink_ctx_t ctx = {p, slot};
+                chain_sink_t sink = {on_block, on_event, &ctx};
+                chain_disconnected(&slot->chain, now_real(), &sink);
+            }
+            atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
         }
     }
 }
@@ -271,9 +296,9 @@ static void drain(pipeline_t *p)
 static void *pipeline_main(void *arg)
 {
     pipeline_t *p = arg;
-    double interval = p->cfg.publish.status_interval_ms / 1000.0;
-    double next_status = now_mono() + interval;
+    double next_status = now_mono() + atomic_load(&p->status_interval_ms) / 1000.0;
     while (!atomic_load(&p->stop)) {
+        double interval = atomic_load(&p->status_interval_ms) / 1000.0;
         double now = now_mono();
         int timeout_ms = (int)((next_status - now) * 1000.0) + 1;
         if (timeout_ms < 0)
@@ -291,9 +316,16 @@ static void *pipeline_main(void *arg)
         now = now_mono();
         if (now >= next_status) {
             double t = now_real();
-            for (int i = 0; i < p->n_slots; i++)
-                publish_device_status(p, &p->slots[i], t);
+            for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+                if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE)
+                    publish_device_status(p, &p->slots[i], t);
             publish_daemon_status(p, t);
+#ifdef MASSAGED_HAVE_SYSTEMD
+            /* The watchdog is fed from the thread whose stall would matter:
+             * a pipeline that stops turning stops the pings. */
+            if (p->watchdog)
+                sd_notify(0, "WATCHDOG=1");
+#endif
             next_status += interval;
             if (next_status < now)
                 next_status = now + interval;
@@ -302,6 +334,87 @@ static void *pipeline_main(void *arg)
     /* The readers have stopped: publish what they left, disconnects included. */
     drain(p);
     return NULL;
+}
+
+static void wake_pipeline(pipeline_t *p)
+{
+    uint64_t one = 1;
+    ssize_t w = write(p->wake_fd, &one, sizeof one);
+    (void)w; /* a full eventfd counter still wakes the thread */
+}
+
+/* Starts a device in a free slot. Main thread. */
+static int add_device(pipeline_t *p, const config_device_t *dev)
+{
+    slot_t *slot = NULL;
+    for (int i = 0; i < CONFIG_MAX_DEVICES && !slot; i++)
+        if (atomic_load(&p->slots[i].state) == SLOT_FREE)
+            slot = &p->slots[i];
+    if (!slot)
+        return -ENOSPC;
+    slot->cfg = *dev;
+    slot->ring = ring_create(sizeof(device_msg_t), PIPELINE_RING_CAPACITY);
+    if (!slot->ring)
+        return -ENOMEM;
+    chain_init(&slot->chain, dev->name, dev->kind);
+    memset(&slot->stats, 0, sizeof slot->stats);
+    slot->port_open = false;
+    slot->port_path[0] = slot->last_loss[0] = '\0';
+    atomic_store_explicit(&slot->state, SLOT_ACTIVE, memory_order_release);
+
+    device_setup_t setup = {.cfg = *dev,
+                            .ring = slot->ring,
+                            .wake_fd = p->wake_fd,
+                            .claims = &p->claims,
+                            .probe_ms = p->cfg.autodetect.probe_ms};
+    snprintf(setup.extra_ports, sizeof setup.extra_ports, "%s", p->cfg.autodetect.extra_ports);
+    int rc = 0;
+    slot->reader = device_start(&setup, &rc);
+    if (!slot->reader) {
+        log_error("device %s: cannot start its reader: %s", dev->name, strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+/* Stops a device and frees its slot once the pipeline thread has published
+ * what it left. Main thread. */
+static void remove_device(pipeline_t *p, slot_t *slot)
+{
+    device_stop(&slot->reader);
+    if (p->thread_started) {
+        atomic_store_explicit(&slot->state, SLOT_REMOVING, memory_order_release);
+        wake_pipeline(p);
+        while (atomic_load_explicit(&slot->state, memory_order_acquire) != SLOT_FREE)
+            usleep(2000);
+    }
+    atomic_store(&slot->state, SLOT_FREE);
+    ring_destroy(&slot->ring);
+    chain_destroy(&slot->chain);
+}
+
+static slot_t *find_slot(pipeline_t *p, const char *name)
+{
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+        if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE &&
+            strcmp(p->slots[i].cfg.name, name) == 0)
+            return &p->slots[i];
+    return NULL;
+}
+
+static const config_device_t *find_device(const config_t *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->n_devices; i++)
+        if (cfg->devices[i].enabled && strcmp(cfg->devices[i].name, name) == 0)
+            return &cfg->devices[i];
+    return NULL;
+}
+
+/* True when a running device must restart to take new settings. */
+static bool device_changed(const config_device_t *a, const config_device_t *b)
+{
+    return a->kind != b->kind || strcmp(a->port, b->port) != 0 || a->baud != b->baud ||
+           a->driver != b->driver;
 }
 
 pipeline_t *pipeline_start(const config_t *cfg, int *err)
@@ -331,38 +444,26 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
         if (!p->recorder)
             goto fail;
     }
-    for (int i = 0; i < cfg->n_devices; i++) {
-        if (!cfg->devices[i].enabled)
-            continue;
-        slot_t *slot = &p->slots[p->n_slots];
-        slot->cfg = cfg->devices[i];
-        slot->ring = ring_create(sizeof(device_msg_t), PIPELINE_RING_CAPACITY);
-        if (!slot->ring) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        chain_init(&slot->chain, slot->cfg.name, slot->cfg.kind);
-        p->n_slots++;
-    }
+    atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
+#ifdef MASSAGED_HAVE_SYSTEMD
+    uint64_t watchdog_us = 0;
+    p->watchdog = sd_watchdog_enabled(0, &watchdog_us) > 0;
+    if (p->watchdog && (double)watchdog_us < 2e3 * cfg->publish.status_interval_ms)
+        log_warn("systemd watchdog of %.1f s is shorter than twice the status interval (%d ms)",
+                 watchdog_us / 1e6, cfg->publish.status_interval_ms);
+#endif
     /* The publisher is handed to the pipeline thread here and used by no
      * other thread from now on. */
     rc = -pthread_create(&p->thread, NULL, pipeline_main, p);
     if (rc != 0)
         goto fail;
     p->thread_started = true;
-    for (int i = 0; i < p->n_slots; i++) {
-        slot_t *slot = &p->slots[i];
-        device_setup_t setup = {.cfg = slot->cfg,
-                                .ring = slot->ring,
-                                .wake_fd = p->wake_fd,
-                                .claims = &p->claims,
-                                .probe_ms = cfg->autodetect.probe_ms};
-        snprintf(setup.extra_ports, sizeof setup.extra_ports, "%s", cfg->autodetect.extra_ports);
-        slot->reader = device_start(&setup, &rc);
-        if (!slot->reader) {
-            log_error("device %s: cannot start its reader: %s", slot->cfg.name, strerror(-rc));
+    for (int i = 0; i < cfg->n_devices; i++) {
+        if (!cfg->devices[i].enabled)
+            continue;
+        rc = add_device(p, &cfg->devices[i]);
+        if (rc != 0)
             goto fail;
-        }
     }
     return p;
 
@@ -373,26 +474,75 @@ fail:
     return NULL;
 }
 
+int pipeline_reload(pipeline_t *p, const config_t *cfg)
+{
+    if (strcmp(cfg->publish.endpoint, p->cfg.publish.endpoint) != 0 ||
+        cfg->publish.hwm != p->cfg.publish.hwm)
+        log_warn("reload: [publish] endpoint and hwm take effect at the next start");
+    if (strcmp(cfg->record.dir, p->cfg.record.dir) != 0)
+        log_warn("reload: [record] dir takes effect at the next start");
+    int stopped = 0, started = 0, restarted = 0, kept = 0, failed = 0;
+    /* Stop what went away or changed, in reverse order of start... */
+    for (int i = CONFIG_MAX_DEVICES - 1; i >= 0; i--) {
+        slot_t *slot = &p->slots[i];
+        if (atomic_load(&slot->state) != SLOT_ACTIVE)
+            continue;
+        const config_device_t *now = find_device(cfg, slot->cfg.name);
+        if (!now) {
+            log_info("reload: device %s removed", slot->cfg.name);
+            remove_device(p, slot);
+            stopped++;
+        } else if (device_changed(&slot->cfg, now)) {
+            log_info("reload: device %s changed, restarting it", slot->cfg.name);
+            remove_device(p, slot);
+            restarted++;
+        } else {
+            kept++;
+        }
+    }
+    char extra_ports[sizeof p->cfg.autodetect.extra_ports];
+    snprintf(extra_ports, sizeof extra_ports, "%s", cfg->autodetect.extra_ports);
+    int probe_ms = cfg->autodetect.probe_ms;
+    snprintf(p->cfg.autodetect.extra_ports, sizeof p->cfg.autodetect.extra_ports, "%s",
+             extra_ports);
+    p->cfg.autodetect.probe_ms = probe_ms;
+    atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
+    /* ... then start what is new or changed, in file order. */
+    for (int i = 0; i < cfg->n_devices; i++) {
+        const config_device_t *dev = &cfg->devices[i];
+        if (!dev->enabled || find_slot(p, dev->name))
+            continue;
+        if (add_device(p, dev) != 0)
+            failed++;
+        else
+            started++;
+    }
+    started -= restarted;
+    log_info("reload: %d device%s kept streaming, %d started, %d restarted, %d stopped%s", kept,
+             kept == 1 ? "" : "s", started, restarted, stopped, failed ? ", some failed" : "");
+    return failed ? -EIO : 0;
+}
+
 void pipeline_stop(pipeline_t **pp)
 {
     if (!pp || !*pp)
         return;
     pipeline_t *p = *pp;
-    for (int i = p->n_slots - 1; i >= 0; i--)
+    for (int i = CONFIG_MAX_DEVICES - 1; i >= 0; i--)
         device_stop(&p->slots[i].reader);
     if (p->thread_started) {
         atomic_store(&p->stop, true);
-        uint64_t one = 1;
-        ssize_t w = write(p->wake_fd, &one, sizeof one);
-        (void)w;
+        wake_pipeline(p);
         pthread_join(p->thread, NULL);
     }
     /* Its only producer, the pipeline thread, has stopped: drain and close. */
     recorder_stop(&p->recorder);
     publisher_close(&p->pub);
-    for (int i = 0; i < p->n_slots; i++) {
-        ring_destroy(&p->slots[i].ring);
-        chain_destroy(&p->slots[i].chain);
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
+        if (p->slots[i].ring) {
+            ring_destroy(&p->slots[i].ring);
+            chain_destroy(&p->slots[i].chain);
+        }
     }
     if (p->wake_fd >= 0)
         close(p->wake_fd);

@@ -23,6 +23,15 @@ typedef struct pipeline pipeline_t;
  * the main thread. */
 pipeline_t *pipeline_start(const config_t *cfg, int *err);
 
+/* Applies a new, already validated configuration without a restart: devices
+ * that were removed or disabled stop (publishing `disconnected`), new ones
+ * start, changed ones (kind, port, baud, driver) restart, and untouched ones
+ * keep streaming without a gap. [publish] endpoint/hwm and [record] dir take
+ * effect at the next start (a warning says so). Returns 0, or a negative
+ * errno when a device could not be started (the others are applied). Main
+ * thread. */
+int pipeline_reload(pipeline_t *pipeline, const config_t *cfg);
+
 /* Stops devices, then the pipeline thread and the publisher; accepts NULL and
  * NULLs the caller's pointer. Called from the main thread. */
 void pipeline_stop(pipeline_t **pipeline);

@@ -116,6 +116,7 @@ class PtyDevice:
     def plug(self):
         master, slave = pty.openpty()
         tty.setraw(slave)
+        os.set_blocking(master, False)
         path = os.ttyname(slave)
         os.close(slave)  # the daemon opens it by name; the master keeps it alive
         self.master = master
@@ -158,12 +159,23 @@ class PtyDevice:
                     if self.answer_hello:
                         self.send_hello()
 
-    def write(self, data: bytes):
+    def write(self, data: bytes, timeout=5.0):
+        """Writes all of data; raises TimeoutError when nobody reads the pty
+        for timeout seconds (the master is non-blocking, so a test never
+        hangs on a full pty)."""
+        import select
+        deadline = time.monotonic() + timeout
         with self.lock:
             view = memoryview(data)
             while view:
-                n = os.write(self.master, view)
-                view = view[n:]
+                try:
+                    n = os.write(self.master, view)
+                    view = view[n:]
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError("pty %s: nobody reads" % self.link)
+                    select.select([], [self.master], [], min(left, 0.05))
 
     def next_frame(self, ftype, payload, t_us=None):
         with self.lock:
@@ -193,8 +205,8 @@ class PtyDevice:
             while not self.stop_reader:
                 try:
                     if self.master is not None:
-                        self.write(self.next_frame(proto.STATUS, proto.status_payload()))
-                except OSError:
+                        self.write(self.next_frame(proto.STATUS, proto.status_payload()), 0.2)
+                except (OSError, TimeoutError):
                     pass
                 time.sleep(period)
         threading.Thread(target=beat, daemon=True).start()
