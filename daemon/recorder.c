@@ -93,6 +93,7 @@ struct recorder {
     double event_stamp[PENDING_EVENTS];
     size_t n_events;
     bool assembling; /* the last event item had `more` set */
+    bool marker_offset_due;
     uint64_t marker_count;
     double marker_first, marker_last;
     uint8_t *out_mem;
@@ -385,6 +386,7 @@ static void flush_events(recorder_t *rec)
             rec->marker_first = rec->event_stamp[0];
         rec->marker_last = rec->event_stamp[rec->n_events - 1];
         rec->marker_count += rec->n_events;
+        rec->marker_offset_due = true;
         rec->events_written += rec->n_events;
     }
     rec->n_events = 0;
@@ -407,6 +409,11 @@ static void clock_offsets(recorder_t *rec)
 {
     if (rec->failed)
         return;
+    if (rec->marker_offset_due) {
+        room(rec, 32);
+        xdf_put_clock_offset(&rec->out, MARKER_STREAM_ID, rec->marker_last, 0.0);
+        rec->marker_offset_due = false;
+    }
     for (int i = 0; i < rec->n_streams; i++) {
         stream_t *s = &rec->streams[i];
         if (!s->offset_due)
