@@ -69,9 +69,35 @@ static double frame_time(chain_t *chain, uint32_t t_us)
     return (double)frame_time_us(chain, t_us) * 1e-6;
 }
 
+/* A HELLO whose clock is behind the newest time seen, by more than a wrap
+ * within FRAME_WRAP_WINDOW_US explains, comes from a device that powered up
+ * again (the decoder applies the same rule to `seq`). */
+static bool is_reboot(const chain_t *chain, uint32_t t_us)
+{
+    return chain->have_time && t_us < chain->last_t_us &&
+           (uint32_t)(t_us - chain->last_t_us) >= FRAME_WRAP_WINDOW_US;
+}
+
+/* The device restarted its clock: intervals end, device time continues after
+ * everything seen, the sample index continues after the last sample, and the
+ * clock mapping starts again. */
+static void restart_clocks(chain_t *chain, const chain_sink_t *sink)
+{
+    detector_ctx_t dctx = {chain, sink};
+    if (chain->analysis)
+        analysis_finish(chain->analysis, &chain->next_id, on_detector_event, &dctx);
+    clock_unwrap_reset(&chain->unwrap);
+    clock_index_init(&chain->index, chain->hello.rate_hz);
+    chain->index_base = chain->next_index;
+    clock_map_reset(&chain->map);
+    chain->counters.reboots++;
+}
+
 static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
                      const chain_sink_t *sink)
 {
+    if (chain->have_hello && is_reboot(chain, frame->t_us))
+        restart_clocks(chain, sink);
     bool rate_changed = !chain->have_hello || chain->hello.rate_hz != frame->u.hello.rate_hz;
     chain->hello = frame->u.hello;
     chain->have_hello = true;
@@ -101,6 +127,8 @@ static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
     uint64_t i0 = 0, lost = 0;
     if (clock_index_frame(&chain->index, t0_us, count, &i0, &lost) < 0)
         chain->counters.index_errors++;
+    i0 += chain->index_base;
+    chain->next_index = i0 + count;
     chain->counters.samples_lost += lost;
     detector_ctx_t dctx = {chain, sink};
     if (lost > 0 && chain->analysis)

@@ -36,6 +36,7 @@ typedef struct {
     uint64_t samples_lost;   /* samples missing from the device index (lost frames) */
     uint64_t index_errors;   /* frames whose time went backwards or overlapped */
     uint64_t frames_before_hello; /* sample frames without scales (never passed on) */
+    uint64_t reboots;        /* times the device's clock restarted (a power-up HELLO) */
 } chain_counters_t;
 
 typedef struct {
@@ -50,6 +51,8 @@ typedef struct {
     bool have_time;
     uint32_t last_t_us;
     uint32_t next_id;
+    uint64_t index_base;     /* added to the clock index: keeps i0 increasing across reboots */
+    uint64_t next_index;     /* the index after the last sample passed on */
     chain_counters_t counters;
     clock_unwrap_t unwrap;
     clock_index_t index;

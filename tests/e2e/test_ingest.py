@@ -291,3 +291,28 @@ def test_port_auto_finds_each_device_by_its_hello(daemon_factory, subscriber_fac
     log = d.log_text()
     assert "found it on %s" % ball.link in log and "found it on %s" % scraper.link in log
     assert d.stop() == 0
+
+
+def test_device_reboot_keeps_time_and_index_increasing(daemon_factory, subscriber_factory,
+                                                       pty_factory):
+    rng = random.Random(9)
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    dev.t_us = 600_000_000  # ten minutes after power-up
+    for _ in range(20):
+        dev.send_samples(make_samples(rng, 10))
+    before = collect_raw(sub, "ball", 200)
+    # Power cycle: seq and clock restart, the device says HELLO again.
+    dev.seq = 0
+    dev.t_us = 0
+    dev.send_hello()
+    for _ in range(20):
+        dev.send_samples(make_samples(rng, 10))
+    after = collect_raw(sub, "ball", 200)
+    assert [m["i0"] for m in before + after] == list(range(0, 400, 10))
+    times = [m["t_dev"] for m in before + after]
+    assert all(b > a for a, b in zip(times, times[1:])), "device time keeps increasing"
+    st = last_status(sub, "ball", lambda m: m["samples"] == 400)
+    assert st["reboots"] == 1 and st["index_errors"] == 0 and st["samples_lost"] == 0
+    assert st["frames_lost"] == 0
+    assert d.stop() == 0
