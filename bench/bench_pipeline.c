@@ -1,0 +1,398 @@
+/* bench_pipeline: replay throughput of the whole pipeline on one core.
+ *
+ * A long massage-ball session (1 kHz, 10 samples a frame) and a long
+ * scraping-tool session (500 Hz, 5 samples a frame) are simulated first and
+ * kept in memory as the byte streams their firmware would send, so the
+ * simulation costs nothing in the timings. Then the same bytes go, in
+ * 4096-byte reads as the reader thread does them, through growing parts of
+ * the daemon's processing:
+ *
+ *   memcpy    a copy of the bytes (the floor any processing of them pays)
+ *   decode    the frame decoder (COBS, CRC, parsing), frames thrown away
+ *   chain     decode + chain without detectors (scales, clocks, indices)
+ *   detect    decode + chain + the kind's detectors
+ *   full      decode + chain + detectors + the topics and JSON payloads of
+ *             raw.* and event.* messages, exactly as the pipeline thread
+ *             formats them (everything but the ZeroMQ send)
+ *   publish   full + publisher_send to a subscriber over ipc (optional:
+ *             --publish; the subscriber runs on the other core)
+ *
+ * Each stage runs `reps` times, alternating in order, and reports the
+ * median samples per second (thread CPU time); the ratios are taken against
+ * the decode stage and the memcpy of the same bytes in the same run.
+ *
+ * Usage: bench_pipeline [seconds_per_session] [reps] [--publish]
+ *        (defaults 300 s and 5)
+ */
+#include "chain.h"
+#include "frame.h"
+#include "message.h"
+#include "publisher.h"
+#include "sim_ball.h"
+#include "sim_device.h"
+#include "sim_scraper.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define READ_CHUNK 4096
+
+typedef struct {
+    const char *name;
+    device_kind_t kind;
+    uint8_t *bytes;
+    size_t len, cap;
+    uint64_t samples;
+    uint16_t seq;
+} stream_t;
+
+static void put_frame(stream_t *s, frame_t *f)
+{
+    if (s->len + FRAME_MAX_ENCODED + 8 > s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 1 << 20;
+        s->bytes = realloc(s->bytes, s->cap);
+        if (!s->bytes) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
+    }
+    f->seq = s->seq++;
+    s->len += frame_encode(f, s->bytes + s->len, s->cap - s->len);
+}
+
+static uint32_t device_us(double t)
+{
+    return (uint32_t)(uint64_t)llround(t * 1e6);
+}
+
+/* Simulates a session into s->bytes, as session_run does but keeping the bytes. */
+static void generate(stream_t *s, device_kind_t kind, double seconds, uint64_t seed)
+{
+    static sim_ball_t ball;
+    static sim_scraper_t scraper;
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->name = kind == DEVICE_KIND_BALL ? "ball" : "scraper";
+    float rate;
+    unsigned per_frame;
+    if (kind == DEVICE_KIND_BALL) {
+        sim_ball_settings_t set = sim_ball_default;
+        set.duration_s = seconds;
+        rate = set.rate_hz;
+        per_frame = 10;
+        if (sim_ball_init(&ball, &set, seed) != 0)
+            exit(1);
+    } else {
+        sim_scraper_settings_t set = sim_scraper_default;
+        set.duration_s = seconds;
+        rate = set.rate_hz;
+        per_frame = 5;
+        if (sim_scraper_init(&scraper, &set, seed) != 0)
+            exit(1);
+    }
+    sim_device_t dev;
+    sim_device_init(&dev, (uint8_t)kind, (uint16_t)rate, "BENCH");
+    frame_t f;
+    sim_device_hello(&dev, 0, &f);
+    put_frame(s, &f);
+    sample_t block[FRAME_MAX_SAMPLES];
+    unsigned n = 0;
+    for (;;) {
+        int flags = kind == DEVICE_KIND_BALL ? sim_ball_step(&ball, &block[n], NULL, NULL)
+                                             : sim_scraper_step(&scraper, &block[n], NULL, NULL);
+        bool end = flags & SIM_BALL_END;
+        double t_sample = block[n].t_dev;
+        s->samples++;
+        n++;
+        if (n == per_frame || end) {
+            sim_device_samples(&dev, device_us(block[0].t_dev), block, n, &f);
+            put_frame(s, &f);
+            n = 0;
+        }
+        if (flags & (SIM_BALL_BUTTON_DOWN | SIM_BALL_BUTTON_UP)) {
+            sim_device_button(device_us(t_sample), (flags & SIM_BALL_BUTTON_DOWN) != 0, &f);
+            put_frame(s, &f);
+        }
+        if (end)
+            break;
+    }
+}
+
+enum { ST_MEMCPY, ST_DECODE, ST_CHAIN, ST_DETECT, ST_FULL, ST_PUBLISH, ST_COUNT };
+static const char *stage_name[ST_COUNT] = {"memcpy", "decode", "chain",
+                                           "detect", "full",   "publish"};
+
+typedef struct {
+    int stage;
+    stream_t *stream;
+    frame_decoder_t decoder;
+    chain_t chain;
+    publisher_t *pub;
+    uint64_t samples, frames, messages, events, bytes_out;
+    char topic[MESSAGE_TOPIC_MAX];
+    char payload[MESSAGE_MAX];
+} run_t;
+
+static void on_block(void *ctx, const message_block_t *block)
+{
+    run_t *r = ctx;
+    r->samples += block->n;
+    if (r->stage < ST_FULL)
+        return;
+    message_topic(r->topic, "raw", r->chain.name, NULL);
+    int len = message_raw(r->payload, sizeof r->payload, r->chain.name, r->chain.kind,
+                          r->chain.hello.rate_hz, block);
+    r->messages++;
+    if (len > 0) {
+        r->bytes_out += (uint64_t)len;
+        if (r->pub)
+            publisher_send(r->pub, r->topic, r->payload, (size_t)len);
+    }
+}
+
+static void on_event(void *ctx, const event_t *event, double t_host)
+{
+    run_t *r = ctx;
+    r->events++;
+    if (r->stage < ST_FULL)
+        return;
+    message_topic(r->topic, "event", r->chain.name, event->type);
+    int len =
+        message_event(r->payload, sizeof r->payload, r->chain.name, r->chain.kind, event, t_host);
+    r->messages++;
+    if (len > 0) {
+        r->bytes_out += (uint64_t)len;
+        if (r->pub)
+            publisher_send(r->pub, r->topic, r->payload, (size_t)len);
+    }
+}
+
+static void on_frame_count(const frame_t *frame, void *ctx)
+{
+    run_t *r = ctx;
+    r->frames++;
+    if (frame->type == FRAME_SAMPLES)
+        r->samples += frame->u.samples.count;
+}
+
+static void on_frame_chain(const frame_t *frame, void *ctx)
+{
+    run_t *r = ctx;
+    r->frames++;
+    chain_sink_t sink = {on_block, on_event, r};
+    /* Arrival 2 ms after the frame's device time, as the session runner does. */
+    chain_frame(&r->chain, frame, (double)frame->t_us * 1e-6 + 0.002, &sink);
+    if (r->stage == ST_CHAIN && r->chain.analysis)
+        analysis_destroy(&r->chain.analysis); /* the chain alone, without detectors */
+}
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint8_t *copy_dst;
+
+/* Runs one stage over one stream; returns thread CPU seconds. */
+static double run_stage(run_t *r, int stage, stream_t *s, publisher_t *pub)
+{
+    memset(r, 0, offsetof(run_t, topic));
+    r->stage = stage;
+    r->stream = s;
+    r->pub = stage == ST_PUBLISH ? pub : NULL;
+    frame_decoder_init(&r->decoder);
+    chain_init(&r->chain, s->name, s->kind);
+    chain_port_opened(&r->chain);
+    double t0 = thread_cpu_s();
+    if (stage == ST_MEMCPY) {
+        for (size_t off = 0; off < s->len; off += READ_CHUNK) {
+            size_t n = s->len - off < READ_CHUNK ? s->len - off : READ_CHUNK;
+            memcpy(copy_dst + off, s->bytes + off, n);
+        }
+        __asm__ volatile("" : : "r"(copy_dst) : "memory");
+        r->samples = s->samples;
+    } else {
+        frame_handler_fn h = stage == ST_DECODE ? on_frame_count : on_frame_chain;
+        for (size_t off = 0; off < s->len; off += READ_CHUNK) {
+            size_t n = s->len - off < READ_CHUNK ? s->len - off : READ_CHUNK;
+            frame_decoder_feed(&r->decoder, s->bytes + off, n, h, r);
+        }
+        if (stage != ST_DECODE) {
+            chain_sink_t sink = {on_block, on_event, r};
+            chain_disconnected(&r->chain, 0.0, &sink);
+        }
+    }
+    double t = thread_cpu_s() - t0;
+    chain_destroy(&r->chain);
+    if (r->samples != s->samples) {
+        fprintf(stderr, "%s/%s: %llu samples out of %llu\n", stage_name[stage], s->name,
+                (unsigned long long)r->samples, (unsigned long long)s->samples);
+        exit(1);
+    }
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The subscriber of the publish stage: receives and counts until told to stop. */
+static atomic_bool sub_stop;
+static atomic_ullong sub_received;
+static char sub_endpoint[256];
+
+static void *subscriber(void *arg)
+{
+    void *ctx = arg;
+    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    int hwm = 0; /* no limit: the bench must not drop */
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    zmq_connect(sub, sub_endpoint);
+    char buf[MESSAGE_MAX];
+    while (!atomic_load(&sub_stop)) {
+        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 20) <= 0)
+            continue;
+        while (zmq_recv(sub, buf, sizeof buf, ZMQ_DONTWAIT) >= 0) {
+            int more = 0;
+            size_t ml = sizeof more;
+            zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &ml);
+            if (!more)
+                atomic_fetch_add(&sub_received, 1);
+        }
+    }
+    zmq_close(sub);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = 300.0;
+    int reps = 5;
+    bool publish = false;
+    int pos = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--publish") == 0)
+            publish = true;
+        else if (pos++ == 0)
+            seconds = atof(argv[i]);
+        else
+            reps = atoi(argv[i]);
+    }
+    if (seconds <= 0 || reps < 1) {
+        fprintf(stderr, "usage: %s [seconds_per_session] [reps] [--publish]\n", argv[0]);
+        return 2;
+    }
+    stream_t streams[2];
+    generate(&streams[0], DEVICE_KIND_BALL, seconds, 11);
+    generate(&streams[1], DEVICE_KIND_SCRAPER, seconds, 12);
+    size_t max_len = streams[0].len > streams[1].len ? streams[0].len : streams[1].len;
+    copy_dst = malloc(max_len);
+    run_t *r = calloc(1, sizeof *r);
+
+    publisher_t *pub = NULL;
+    void *sub_ctx = NULL;
+    pthread_t sub_thread;
+    int n_stages = publish ? ST_COUNT : ST_PUBLISH;
+    if (publish) {
+        char dir[] = "/tmp/massaged-benchpipe.XXXXXX";
+        if (!mkdtemp(dir))
+            return 1;
+        snprintf(sub_endpoint, sizeof sub_endpoint, "ipc://%s/pub.sock", dir);
+        int err = 0;
+        pub = publisher_open(sub_endpoint, 0, &err);
+        if (!pub) {
+            fprintf(stderr, "publisher_open: %d\n", err);
+            return 1;
+        }
+        sub_ctx = zmq_ctx_new();
+        pthread_create(&sub_thread, NULL, subscriber, sub_ctx);
+        /* Wait until the subscription has reached the publisher. */
+        for (int i = 0; i < 500 && publisher_stats(pub).subscribers == 0; i++) {
+            publisher_service(pub);
+            usleep(10000);
+        }
+    }
+
+    printf("pipeline replay on one core: %.0f s sessions, ball %llu samples (%zu bytes), "
+           "scraper %llu samples (%zu bytes), %d repetitions, median\n",
+           seconds, (unsigned long long)streams[0].samples, streams[0].len,
+           (unsigned long long)streams[1].samples, streams[1].len, reps);
+    double rate[2][ST_COUNT];
+    uint64_t messages[2] = {0, 0}, events[2] = {0, 0}, bytes_out[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        stream_t *s = &streams[k];
+        double t[ST_COUNT][64];
+        for (int rep = 0; rep < reps && rep < 64; rep++) {
+            for (int i = 0; i < n_stages; i++) {
+                /* Alternate the order so drift in machine load hits all stages alike. */
+                int st = rep % 2 ? n_stages - 1 - i : i;
+                t[st][rep] = run_stage(r, st, s, pub);
+                if (st == ST_FULL) {
+                    messages[k] = r->messages;
+                    events[k] = r->events;
+                    bytes_out[k] = r->bytes_out;
+                }
+            }
+        }
+        for (int st = 0; st < n_stages; st++) {
+            qsort(t[st], (size_t)(reps < 64 ? reps : 64), sizeof(double), cmp_double);
+            rate[k][st] = (double)s->samples / t[st][(reps < 64 ? reps : 64) / 2];
+        }
+    }
+    printf("%-8s %14s %14s %10s %10s   %s\n", "stage", "ball Msamp/s", "scraper Msamp/s",
+           "x decode", "x memcpy",
+           "(ratios: time of the stage / time of the reference, both kinds)");
+    for (int st = 0; st < n_stages; st++) {
+        /* Both kinds together: total samples over total time. */
+        double time_st = streams[0].samples / rate[0][st] + streams[1].samples / rate[1][st];
+        double time_dec =
+            streams[0].samples / rate[0][ST_DECODE] + streams[1].samples / rate[1][ST_DECODE];
+        double time_cpy =
+            streams[0].samples / rate[0][ST_MEMCPY] + streams[1].samples / rate[1][ST_MEMCPY];
+        printf("%-8s %14.2f %14.2f %10.2f %10.1f\n", stage_name[st], rate[0][st] / 1e6,
+               rate[1][st] / 1e6, time_st / time_dec, time_st / time_cpy);
+    }
+    double total_samples = (double)(streams[0].samples + streams[1].samples);
+    double time_full =
+        streams[0].samples / rate[0][ST_FULL] + streams[1].samples / rate[1][ST_FULL];
+    double full = total_samples / time_full;
+    printf("whole pipeline but the send (full), both kinds: %.2f M samples/s, %.0f ns/sample "
+           "(target >= 5 M/s: %s)\n",
+           full / 1e6, 1e9 / full, full >= 5e6 ? "met" : "NOT met");
+    printf("messages formatted per run: ball %llu (%llu events, %.0f B avg), scraper %llu (%llu "
+           "events, %.0f B avg)\n",
+           (unsigned long long)messages[0], (unsigned long long)events[0],
+           messages[0] ? (double)bytes_out[0] / (double)messages[0] : 0.0,
+           (unsigned long long)messages[1], (unsigned long long)events[1],
+           messages[1] ? (double)bytes_out[1] / (double)messages[1] : 0.0);
+    if (publish) {
+        usleep(300000);
+        atomic_store(&sub_stop, true);
+        pthread_join(sub_thread, NULL);
+        publisher_stats_t ps = publisher_stats(pub);
+        printf("publish stage: %llu messages sent, %llu dropped, %llu received\n",
+               (unsigned long long)ps.sent, (unsigned long long)ps.dropped,
+               (unsigned long long)atomic_load(&sub_received));
+        publisher_close(&pub);
+        zmq_ctx_term(sub_ctx);
+    }
+    free(r);
+    free(copy_dst);
+    free(streams[0].bytes);
+    free(streams[1].bytes);
+    return 0;
+}
