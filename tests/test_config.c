@@ -215,10 +215,10 @@ static void test_unknown_section(void)
 {
     /* The keys of an unknown section are not reported one by one. */
     check_one_problem("unknown_section", "[publish]\n[pubish]\nendpoint = x\n",
-                      "2: [pubish]: unknown section (expected [publish], [log], [record] or "
+                      "2: [pubish]: unknown section (expected [publish], [log], [record], [auto] or "
                       "[device.NAME])");
     check_one_problem("empty_section", "[]\n",
-                      "1: []: unknown section (expected [publish], [log], [record] or "
+                      "1: []: unknown section (expected [publish], [log], [record], [auto] or "
                       "[device.NAME])");
 }
 
@@ -511,7 +511,7 @@ static void test_many_problems(void)
         "4: [publish] colour: unknown key (expected one of: endpoint, hwm, status_interval_ms)",
         "6: [log] level: 'loud' is not one of: error, warn, info, debug",
         "7: [log] level: duplicate key (first set at line 6)",
-        "8: [recording]: unknown section (expected [publish], [log], [record] or "
+        "8: [recording]: unknown section (expected [publish], [log], [record], [auto] or "
         "[device.NAME])",
         "12: [device.ball] baud: 'fast' is not a whole number",
         "13: [device.ball]: duplicate device name 'ball' (first at line 10)",
