@@ -9,6 +9,7 @@
 #include <ini.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,7 @@ typedef struct {
 } section_def_t;
 
 static const section_def_t sections[] = {
-    {"publish", false},
-    {"log", false},
-    {"record", false},
-    {"auto", false},
-    {"device.", true},
+    {"publish", false}, {"log", false}, {"record", false}, {"auto", false}, {"device.", true},
 };
 
 typedef enum { KEY_INT, KEY_STRING, KEY_BOOL, KEY_ENUM } key_type_t;
@@ -96,9 +93,10 @@ static const key_choice_t level_choices[] = {
 static const key_choice_t syslog_choices[] = {{"false", 0}, {"true", 1}, {"auto", -1}, {NULL, 0}};
 static const key_choice_t kind_choices[] = {
     {"ball", DEVICE_KIND_BALL}, {"scraper", DEVICE_KIND_SCRAPER}, {NULL, 0}};
-static const key_choice_t driver_choices[] = {
-    {"auto", CONFIG_DRIVER_AUTO}, {"serialport", CONFIG_DRIVER_SERIALPORT},
-    {"termios", CONFIG_DRIVER_TERMIOS}, {NULL, 0}};
+static const key_choice_t driver_choices[] = {{"auto", CONFIG_DRIVER_AUTO},
+                                              {"serialport", CONFIG_DRIVER_SERIALPORT},
+                                              {"termios", CONFIG_DRIVER_TERMIOS},
+                                              {NULL, 0}};
 
 static const char *check_endpoint(const void *field, char *why, size_t why_size);
 static const char *check_port(const void *field, char *why, size_t why_size);
@@ -109,6 +107,8 @@ static const key_def_t keys[] = {
     STR_KEY("publish", "endpoint", config_t, publish.endpoint, "tcp://127.0.0.1:5556", 0, check_endpoint),
     INT_KEY("publish", "hwm", config_t, publish.hwm, 1, 10000000, 10000, NULL),
     INT_KEY("publish", "status_interval_ms", config_t, publish.status_interval_ms, 100, 60000, 1000, NULL),
+    STR_KEY("publish", "curve_secret_key_file", config_t, publish.curve_secret_key_file, "", 0, NULL),
+    STR_KEY("publish", "curve_clients_file", config_t, publish.curve_clients_file, "", 0, NULL),
     ENUM_KEY("log", "level", config_t, log.level, level_choices, LOG_LEVEL_INFO, 0),
     ENUM_KEY("log", "syslog", config_t, log.syslog, syslog_choices, -1, 0),
     STR_KEY("record", "dir", config_t, record.dir, "", 0, NULL),
@@ -284,7 +284,9 @@ static const char *check_endpoint(const void *field, char *why, size_t why_size)
 #define SECTION_IGNORED (-2) /* a bad header, already reported: skip its keys */
 
 typedef struct {
-    FILE *file;
+    FILE *file;      /* the source: a file, or else the buffer below */
+    const char *buf; /* config_load_buffer's text, when file is NULL */
+    size_t buf_len, buf_at;
     const char *path;
     config_t *cfg;
     config_error_fn on_error;
@@ -589,6 +591,13 @@ static char *find_chars_or_comment(char *s, const char *chars)
  * headers with their line (inih does not report them) and report every
  * malformed line (inih returns only the first). Lines it has reported are
  * passed on empty so that inih stays quiet about them. */
+static int next_char(parse_t *p)
+{
+    if (p->file)
+        return getc(p->file);
+    return p->buf_at < p->buf_len ? (unsigned char)p->buf[p->buf_at++] : EOF;
+}
+
 static char *read_line(char *str, int num, void *stream)
 {
     parse_t *p = stream;
@@ -597,7 +606,7 @@ static char *read_line(char *str, int num, void *stream)
     size_t max = num > 2 ? (size_t)num - 2 : 0, len = 0, consumed = 0;
     bool too_long = false, nul = false;
     int c;
-    while ((c = getc(p->file)) != EOF && c != '\n') {
+    while ((c = next_char(p)) != EOF && c != '\n') {
         consumed++;
         if (c == '\0')
             nul = true;
@@ -704,6 +713,179 @@ static void check_complete(parse_t *p)
     }
 }
 
+/* ---- CURVE key files ----------------------------------------------------- */
+
+static const char z85_digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 ".-:+=^!/*?&<>()[]{}@%$#";
+
+/* True when s starts with a 40-character Z85 key (32 bytes) followed by the
+ * end, or whitespace and a free label. Each group of 5 digits must fit 32
+ * bits, as ZeroMQ's decoder requires. */
+static bool is_z85_key_line(const char *s)
+{
+    for (int g = 0; g < CONFIG_CURVE_KEY_LEN / 5; g++) {
+        uint64_t value = 0;
+        for (int i = 0; i < 5; i++) {
+            char c = s[g * 5 + i];
+            const char *d = c ? strchr(z85_digits, c) : NULL;
+            if (!d)
+                return false;
+            value = value * 85 + (uint64_t)(d - z85_digits);
+        }
+        if (value > UINT32_MAX)
+            return false;
+    }
+    char end = s[CONFIG_CURVE_KEY_LEN];
+    return end == '\0' || isspace((unsigned char)end);
+}
+
+/* Reads the key lines of a key file into keys[max][41]: blank lines and lines
+ * starting with "# " (or a lone "#") are comments; a "#" followed by anything
+ * else could be a key, as '#' is a Z85 digit. secret: the file must not be
+ * readable or writable by group or others. Reports problems against
+ * [publish] name at line; returns the number of keys, or -1 after a problem. */
+static int read_key_file(parse_t *p, int line, const char *name, const char *path, bool secret,
+                         char (*keys_out)[CONFIG_CURVE_KEY_LEN + 1], int max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        problem(p, line, "publish", name, "cannot read '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        problem(p, line, "publish", name, "'%s' is not a regular file", path);
+        fclose(f);
+        return -1;
+    }
+    if (secret && (st.st_mode & 077)) {
+        problem(p, line, "publish", name,
+                "refused: group or others may access the secret key '%s' (mode %04o); run "
+                "chmod 600 on it",
+                path, (unsigned)(st.st_mode & 07777));
+        fclose(f);
+        return -1;
+    }
+    if (!secret && (st.st_mode & S_IWOTH)) {
+        problem(p, line, "publish", name,
+                "refused: anyone may write '%s' (mode %04o); run chmod o-w on it", path,
+                (unsigned)(st.st_mode & 07777));
+        fclose(f);
+        return -1;
+    }
+    char text[256];
+    int n = 0, file_line = 0;
+    bool bad = false;
+    while (fgets(text, sizeof text, f)) {
+        file_line++;
+        size_t len = strlen(text);
+        if (len && text[len - 1] == '\n')
+            text[--len] = '\0';
+        if (len && text[len - 1] == '\r')
+            text[--len] = '\0';
+        if (len == 0 || strcmp(text, "#") == 0 || strncmp(text, "# ", 2) == 0)
+            continue;
+        if (!is_z85_key_line(text)) {
+            problem(p, line, "publish", name, "%s:%d: not a 40-character Z85 CURVE key", path,
+                    file_line);
+            bad = true;
+            continue;
+        }
+        if (n == max) {
+            problem(p, line, "publish", name, "%s:%d: more than %d keys", path, file_line, max);
+            bad = true;
+            break;
+        }
+        memcpy(keys_out[n], text, CONFIG_CURVE_KEY_LEN);
+        keys_out[n][CONFIG_CURVE_KEY_LEN] = '\0';
+        n++;
+    }
+    fclose(f);
+    if (bad)
+        return -1;
+    if (n == 0 || (secret && n != 1)) {
+        problem(p, line, "publish", name, "'%s' must hold %s", path,
+                secret ? "exactly one key" : "at least one key");
+        return -1;
+    }
+    return n;
+}
+
+static int key_line_of(parse_t *p, const char *section, const char *name)
+{
+    for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+        if (strcmp(keys[k].section, section) == 0 && strcmp(keys[k].name, name) == 0)
+            return p->key_line[k];
+    }
+    assert(!"no such key");
+    return 0;
+}
+
+/* CURVE is on when both files are given; one without the other is an error,
+ * since a server key without an allow-list would let any client in. */
+static void check_curve(parse_t *p)
+{
+    config_t *cfg = p->cfg;
+    const char *secret = cfg->publish.curve_secret_key_file;
+    const char *clients = cfg->publish.curve_clients_file;
+    int secret_line = key_line_of(p, "publish", "curve_secret_key_file");
+    int clients_line = key_line_of(p, "publish", "curve_clients_file");
+    if (!secret[0] && !clients[0])
+        return;
+    if (!secret[0] || !clients[0]) {
+        problem(p, secret[0] ? secret_line : clients_line, "publish",
+                secret[0] ? "curve_clients_file" : "curve_secret_key_file",
+                "missing: CURVE needs both curve_secret_key_file and curve_clients_file");
+        return;
+    }
+    char secret_key[1][CONFIG_CURVE_KEY_LEN + 1];
+    if (read_key_file(p, secret_line, "curve_secret_key_file", secret, true, secret_key, 1) == 1)
+        memcpy(cfg->publish.curve_secret_key, secret_key[0], sizeof secret_key[0]);
+    int n = read_key_file(p, clients_line, "curve_clients_file", clients, false,
+                          cfg->publish.curve_clients, CONFIG_CURVE_MAX_CLIENTS);
+    cfg->publish.n_curve_clients = n > 0 ? n : 0;
+}
+
+/* Runs the parser over p's source and the whole-file checks; returns the
+ * number of problems, or a negative errno when the source could not be read. */
+static int parse_all(parse_t *p)
+{
+    int first_error = ini_parse_stream(read_line, p, on_key, p);
+    if (p->file) {
+        bool read_failed = ferror(p->file);
+        int read_errno = errno ? errno : EIO;
+        fclose(p->file);
+        p->file = NULL;
+        if (read_failed) {
+            problem(p, 0, NULL, NULL, "cannot read: %s", strerror(read_errno));
+            return -read_errno;
+        }
+    }
+    if (first_error > 0) {
+        /* The reader reports malformed lines itself and hides them from
+         * inih, so this only fires if inih's rules ever differ from ours. */
+        problem(p, first_error, NULL, NULL, "syntax error");
+    } else if (first_error < 0) {
+        problem(p, 0, NULL, NULL, "cannot parse: out of memory");
+        return -ENOMEM;
+    }
+    check_complete(p);
+    check_curve(p);
+    return p->problems;
+}
+
+/* Records path in out->path; false (reported) when it does not fit. */
+static bool set_path(parse_t *p, const char *path)
+{
+    if (strlen(path) >= sizeof p->cfg->path) {
+        problem(p, 0, NULL, NULL, "cannot read: path longer than %zu characters",
+                sizeof p->cfg->path - 1);
+        return false;
+    }
+    memcpy(p->cfg->path, path, strlen(path) + 1);
+    return true;
+}
+
 int config_load(const char *path, config_t *out, config_error_fn on_error, void *ctx)
 {
     config_set_defaults(out);
@@ -715,12 +897,8 @@ int config_load(const char *path, config_t *out, config_error_fn on_error, void 
         .error_ctx = ctx,
         .section = SECTION_NONE,
     };
-    if (strlen(path) >= sizeof out->path) {
-        problem(&p, 0, NULL, NULL, "cannot read: path longer than %zu characters",
-                sizeof out->path - 1);
+    if (!set_path(&p, path))
         return -ENAMETOOLONG;
-    }
-    memcpy(out->path, path, strlen(path) + 1);
 
     p.file = fopen(path, "r");
     if (!p.file) {
@@ -739,23 +917,69 @@ int config_load(const char *path, config_t *out, config_error_fn on_error, void 
         problem(&p, 0, NULL, NULL,
                 "refused: anyone may write this file (mode %04o); run chmod o-w on it",
                 (unsigned)(st.st_mode & 07777));
+    return parse_all(&p);
+}
 
-    int first_error = ini_parse_stream(read_line, &p, on_key, &p);
-    bool read_failed = ferror(p.file);
-    int read_errno = errno ? errno : EIO;
-    fclose(p.file);
-    if (read_failed) {
-        problem(&p, 0, NULL, NULL, "cannot read: %s", strerror(read_errno));
-        return -read_errno;
+int config_load_buffer(const char *name, const char *text, size_t len, config_t *out,
+                       config_error_fn on_error, void *ctx)
+{
+    config_set_defaults(out);
+    parse_t p = {
+        .buf = text,
+        .buf_len = len,
+        .path = name,
+        .cfg = out,
+        .on_error = on_error,
+        .error_ctx = ctx,
+        .section = SECTION_NONE,
+    };
+    if (!set_path(&p, name))
+        return -ENAMETOOLONG;
+    return parse_all(&p);
+}
+
+/* Writes the rows of one section (device < 0: a one-of-a-kind section). */
+static void write_keys(const config_t *cfg, const char *section, int device, FILE *out)
+{
+    for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+        const key_def_t *key = &keys[k];
+        if (strcmp(key->section, section) != 0)
+            continue;
+        const void *field = field_of((config_t *)cfg, key, device < 0 ? 0 : device);
+        switch (key->type) {
+        case KEY_INT:
+            fprintf(out, "%s = %d\n", key->name, *(const int *)field);
+            break;
+        case KEY_STRING:
+            fprintf(out, "%s = %s\n", key->name, (const char *)field);
+            break;
+        case KEY_BOOL:
+            fprintf(out, "%s = %s\n", key->name, *(const bool *)field ? "true" : "false");
+            break;
+        case KEY_ENUM:
+            for (const key_choice_t *c = key->choices; c->name; c++) {
+                if (c->value == *(const int *)field) {
+                    fprintf(out, "%s = %s\n", key->name, c->name);
+                    break;
+                }
+            }
+            break;
+        }
     }
-    if (first_error > 0) {
-        /* The reader reports malformed lines itself and hides them from
-         * inih, so this only fires if inih's rules ever differ from ours. */
-        problem(&p, first_error, NULL, NULL, "syntax error");
-    } else if (first_error < 0) {
-        problem(&p, 0, NULL, NULL, "cannot parse: out of memory");
-        return -ENOMEM;
+}
+
+int config_write(const config_t *cfg, FILE *out)
+{
+    for (size_t i = 0; i < ARRAY_LEN(sections); i++) {
+        if (sections[i].per_device) {
+            for (int d = 0; d < cfg->n_devices; d++) {
+                fprintf(out, "[%s%s]\n", sections[i].name, cfg->devices[d].name);
+                write_keys(cfg, sections[i].name, d, out);
+            }
+        } else {
+            fprintf(out, "[%s]\n", sections[i].name);
+            write_keys(cfg, sections[i].name, -1, out);
+        }
     }
-    check_complete(&p);
-    return p.problems;
+    return ferror(out) ? -EIO : 0;
 }

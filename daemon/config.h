@@ -13,11 +13,16 @@
 #define MASSAGED_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #define CONFIG_MAX_DEVICES 16
 /* A device name is 1..31 characters of [A-Za-z0-9_-], so that it can be used
  * verbatim in ZeroMQ topics and file names; the buffer holds the NUL too. */
 #define CONFIG_NAME_MAX 32
+/* A CURVE key in Z85 text (ZeroMQ's encoding of its 32 bytes). */
+#define CONFIG_CURVE_KEY_LEN 40
+#define CONFIG_CURVE_MAX_CLIENTS 64
 
 /* Same values as the HELLO frame's kind byte (protocol.md). */
 typedef enum { DEVICE_KIND_BALL = 1, DEVICE_KIND_SCRAPER = 2 } device_kind_t;
@@ -46,6 +51,15 @@ typedef struct {
         char endpoint[256];     /* ZeroMQ PUB bind endpoint: tcp://HOST:PORT or ipc://PATH */
         int hwm;                /* send high-water mark, messages */
         int status_interval_ms; /* period of the status messages, milliseconds */
+        /* CURVE (docs/SECURITY.md): on when both files are given. The secret
+         * key file (mode 0600 or stricter) holds the server's secret key; the
+         * clients file the public keys allowed to subscribe. config_load
+         * reads both into the fields below, so the struct is self-contained. */
+        char curve_secret_key_file[1024];
+        char curve_clients_file[1024];
+        char curve_secret_key[CONFIG_CURVE_KEY_LEN + 1]; /* Z85; empty: CURVE off */
+        char curve_clients[CONFIG_CURVE_MAX_CLIENTS][CONFIG_CURVE_KEY_LEN + 1]; /* Z85 */
+        int n_curve_clients;
     } publish;
     struct {
         int level;  /* a log_level_t from log.h */
@@ -59,7 +73,7 @@ typedef struct {
     struct {
         char extra_ports[1024]; /* glob patterns separated by ':', probed besides the enumeration */
         int probe_ms;           /* how long to wait for a candidate's HELLO, milliseconds */
-    } autodetect;             /* [auto]: how `port = auto` finds devices */
+    } autodetect;               /* [auto]: how `port = auto` finds devices */
     config_device_t devices[CONFIG_MAX_DEVICES]; /* in file order */
     int n_devices;                               /* 0 is valid: the daemon still publishes status */
 } config_t;
@@ -91,6 +105,18 @@ void config_set_defaults(config_t *cfg);
  *
  * Main thread, at start-up; it allocates nothing and keeps no state. */
 int config_load(const char *path, config_t *out, config_error_fn on_error, void *ctx);
+
+/* As config_load, on the text[len] of a file already in memory (no
+ * permission check, as there is no file); name stands for its path in
+ * messages and in out->path. Never returns a negative errno other than
+ * -ENAMETOOLONG (name too long) or -ENOMEM. Main thread. */
+int config_load_buffer(const char *name, const char *text, size_t len, config_t *out,
+                       config_error_fn on_error, void *ctx);
+
+/* Writes *cfg (a valid configuration) to out as INI, every key of every
+ * section, such that loading the text gives back the same settings (device
+ * lines and the path aside). Returns 0, or -EIO when out reported an error. */
+int config_write(const config_t *cfg, FILE *out);
 
 /* "ball" or "scraper"; "unknown" for any other value. */
 const char *config_kind_name(device_kind_t kind);

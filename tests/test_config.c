@@ -214,9 +214,10 @@ static void test_defaults_and_empty(void)
 static void test_unknown_section(void)
 {
     /* The keys of an unknown section are not reported one by one. */
-    check_one_problem("unknown_section", "[publish]\n[pubish]\nendpoint = x\n",
-                      "2: [pubish]: unknown section (expected [publish], [log], [record], [auto] or "
-                      "[device.NAME])");
+    check_one_problem(
+        "unknown_section", "[publish]\n[pubish]\nendpoint = x\n",
+        "2: [pubish]: unknown section (expected [publish], [log], [record], [auto] or "
+        "[device.NAME])");
     check_one_problem("empty_section", "[]\n",
                       "1: []: unknown section (expected [publish], [log], [record], [auto] or "
                       "[device.NAME])");
@@ -226,7 +227,7 @@ static void test_unknown_key(void)
 {
     check_one_problem("unknown_key", "[publish]\nendpiont = tcp://*:1\n",
                       "2: [publish] endpiont: unknown key (expected one of: endpoint, hwm, "
-                      "status_interval_ms)");
+                      "status_interval_ms, curve_secret_key_file, curve_clients_file)");
     check_one_problem("unknown_device_key", "[device.a]\nkind=ball\nport=auto\nspeed = 9600\n",
                       "4: [device.a] speed: unknown key (expected one of: kind, port, baud, "
                       "enabled, driver)");
@@ -508,7 +509,8 @@ static void test_many_problems(void)
     const char *expected[] = {
         "2: [publish] endpoint: port '99999' is not a number from 1 to 65535",
         "3: [publish] hwm: 0 is out of range 1..10000000",
-        "4: [publish] colour: unknown key (expected one of: endpoint, hwm, status_interval_ms)",
+        "4: [publish] colour: unknown key (expected one of: endpoint, hwm, status_interval_ms, "
+        "curve_secret_key_file, curve_clients_file)",
         "6: [log] level: 'loud' is not one of: error, warn, info, debug",
         "7: [log] level: duplicate key (first set at line 6)",
         "8: [recording]: unknown section (expected [publish], [log], [record], [auto] or "
