@@ -29,7 +29,8 @@ typedef struct {
 } section_def_t;
 
 static const section_def_t sections[] = {
-    {"publish", false}, {"log", false}, {"record", false}, {"auto", false}, {"device.", true},
+    {"publish", false}, {"log", false}, {"record", false},
+    {"auto", false},    {"web", false}, {"device.", true},
 };
 
 typedef enum { KEY_INT, KEY_STRING, KEY_BOOL, KEY_ENUM } key_type_t;
@@ -99,6 +100,7 @@ static const key_choice_t driver_choices[] = {{"auto", CONFIG_DRIVER_AUTO},
                                               {NULL, 0}};
 
 static const char *check_endpoint(const void *field, char *why, size_t why_size);
+static const char *check_listen(const void *field, char *why, size_t why_size);
 static const char *check_port(const void *field, char *why, size_t why_size);
 static const char *check_baud(const void *field, char *why, size_t why_size);
 
@@ -116,6 +118,11 @@ static const key_def_t keys[] = {
     INT_KEY("record", "rotate_minutes", config_t, record.rotate_minutes, 1, 10080, 60, NULL),
     STR_KEY("auto", "extra_ports", config_t, autodetect.extra_ports, "", 0, NULL),
     INT_KEY("auto", "probe_ms", config_t, autodetect.probe_ms, 50, 5000, 300, NULL),
+    BOOL_KEY("web", "enabled", config_t, web.enabled, true),
+    STR_KEY("web", "listen", config_t, web.listen, "127.0.0.1:8080", 0, check_listen),
+    INT_KEY("web", "trace_hz", config_t, web.trace_hz, 1, 200, 50, NULL),
+    INT_KEY("web", "max_clients", config_t, web.max_clients, 1, 64, 8, NULL),
+    INT_KEY("web", "queue_kib", config_t, web.queue_kib, 16, 65536, 512, NULL),
     ENUM_KEY("device.", "kind", config_device_t, kind, kind_choices, 0, KEY_REQUIRED),
     STR_KEY("device.", "port", config_device_t, port, "", KEY_REQUIRED, check_port),
     INT_KEY("device.", "baud", config_device_t, baud, 9600, 4000000, 921600, check_baud),
@@ -246,6 +253,15 @@ static const char *check_tcp(const char *hostport, char *why, size_t why_size)
         return why;
     }
     return NULL;
+}
+
+/* [web] listen is HOST:PORT with the same rules as a tcp:// endpoint. */
+static const char *check_listen(const void *field, char *why, size_t why_size)
+{
+    const char *listen = field;
+    if (listen[0] == '\0')
+        return "empty; expected HOST:PORT such as 127.0.0.1:8080 (or *:8080 for every interface)";
+    return check_tcp(listen, why, why_size);
 }
 
 static const char *check_endpoint(const void *field, char *why, size_t why_size)

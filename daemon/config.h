@@ -74,6 +74,13 @@ typedef struct {
         char extra_ports[1024]; /* glob patterns separated by ':', probed besides the enumeration */
         int probe_ms;           /* how long to wait for a candidate's HELLO, milliseconds */
     } autodetect;               /* [auto]: how `port = auto` finds devices */
+    struct {
+        bool enabled;     /* false: massaged-web does not serve (exits 0 at once) */
+        char listen[256]; /* HOST:PORT the dashboard's HTTP server binds (tcp:// rules) */
+        int trace_hz;     /* trace messages per device per second sent to browsers */
+        int max_clients;  /* browsers streaming /events at once */
+        int queue_kib;    /* per-browser send queue, KiB; messages beyond it are dropped */
+    } web;                /* [web]: the live dashboard, massaged-web (docs/DASHBOARD.md) */
     config_device_t devices[CONFIG_MAX_DEVICES]; /* in file order */
     int n_devices;                               /* 0 is valid: the daemon still publishes status */
 } config_t;
