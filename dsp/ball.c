@@ -112,6 +112,7 @@ struct ball {
     double sum_p, sum_a, sum_ratio, sum_med;
     int n_frames, n_med;
     double last_ratio; /* band power over baseline in the latest frame */
+    double prev_ratio; /* ... and in the frame before it (0 when none) */
 };
 
 /* ---- helpers ---- */
@@ -342,6 +343,7 @@ static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     b->flex_total_s = 0.0;
     b->sx = b->sxx = b->sy_rest = b->sxy_rest = b->sy_rise = b->sxy_rise = 0.0;
     b->base_frames = 0;
+    b->prev_ratio = 0.0;
     b->t_half_down = t;
     open_interval(b, &b->hold, "hold", t, next_id, sink, ctx);
 }
@@ -546,7 +548,16 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     }
     /* The baseline needs a few frames of the hold before it means much. */
     int ready = b->base_frames * b->sp.hop >= (int)(0.25 * b->fs);
-    if (ready && ratio > s->power_ratio && r > s->rise_fraction * b->level) {
+    /* Vibration must last two frames, unless it is strong at once: a single
+     * loud frame with breathing or sway lifting the load is not a flex. */
+    double prev = b->prev_ratio;
+    b->prev_ratio = ratio;
+    int vib = ratio > s->power_ratio &&
+              (prev > s->power_ratio || ratio > s->power_ratio * s->power_ratio * 0.5);
+    /* A stroke starting (a roll about to be recognised) pushes the load and
+     * shakes the ball: no flex while the ball turns. */
+    int still = b->rate < rate_low(b);
+    if (ready && vib && still && r > s->rise_fraction * b->level) {
         /* Onset: the foot of the rise. The steepest 20 ms of the last
          * LOOKBACK_S is on the flex's ramp; walking back from it to where
          * the slope falls below a quarter of that finds the ramp's foot,

@@ -2,12 +2,16 @@
  * simulator's ground truth, through the daemon's real decoder, chain and
  * analysis (tools/session.h). docs/ACCURACY.md explains the method.
  *
- *   massaged-score-ball [--dev N] [--heldout N] [--duration S] [--check]
+ *   massaged-score-ball [--dev N] [--heldout N] [--duration S] [--seed FIRST]
+ *                       [--check] [--explain] [-v]
  *
  * Prints, for the development seeds and the held-out seeds, per event type:
  * precision, recall, F1, onset and offset errors (median and p90 of the
  * absolute error), and the flex start publication delay. With --check it
- * exits 1 when a figure is below the floors in this file.
+ * exits 1 when a figure is below the floors in this file. --explain lists
+ * every false negative and false positive with the seed's hard case, the
+ * kind of error (missed, merged, split, extra, timing) and what truth lies
+ * around it, then counts them per type and hard case.
  */
 #include "score_match.h"
 #include "session.h"
@@ -18,6 +22,7 @@
 #include <string.h>
 
 enum { T_ROLL, T_HOLD, T_FLEX, T_ROCK, N_TYPES };
+enum { TF_WEAK = 1, TF_PARTIAL = 2 };
 static const char *type_names[N_TYPES] = {"roll", "hold", "flex", "rock"};
 
 /* Floors for --check: a little below what the fixed seeds give. */
@@ -27,9 +32,11 @@ static const double floor_f1[N_TYPES] = {0.95, 0.95, 0.87, 0.90};
 
 typedef struct {
     score_interval_t truth[N_TYPES][MAX_EV];
+    int truth_flags[N_TYPES][MAX_EV]; /* TF_* of a true flex */
     size_t n_truth[N_TYPES];
     score_interval_t det[N_TYPES][MAX_EV];
     double det_decided[N_TYPES][MAX_EV];
+    double det_rise[N_TYPES][MAX_EV], det_ratio[N_TYPES][MAX_EV]; /* flex fields */
     size_t n_det[N_TYPES];
     /* Open starts by id (ids are small and dense per session). */
     double start_decided[MAX_EV];
@@ -58,6 +65,8 @@ static void on_truth(const event_t *e, void *ctx)
     int k = type_of(e->type);
     if (k < 0 || e->phase != EVENT_END || s->n_truth[k] >= MAX_EV)
         return;
+    s->truth_flags[k][s->n_truth[k]] =
+        (field(e, "weak") > 0 ? TF_WEAK : 0) | (field(e, "partial") > 0 ? TF_PARTIAL : 0);
     s->truth[k][s->n_truth[k]++] = (score_interval_t){e->t_start_dev, e->t_dev};
 }
 
@@ -76,6 +85,8 @@ static void on_event(void *ctx, const event_t *e, double t_host)
     if (e->phase != EVENT_END || s->n_det[k] >= MAX_EV)
         return;
     s->det_decided[k][s->n_det[k]] = e->id < MAX_EV ? s->start_decided[e->id] : NAN;
+    s->det_rise[k][s->n_det[k]] = field(e, "rise_fraction");
+    s->det_ratio[k][s->n_det[k]] = field(e, "band_ratio");
     s->det[k][s->n_det[k]++] = (score_interval_t){e->t_start_dev, e->t_dev};
 }
 
@@ -99,6 +110,11 @@ static const int hard_cycle[] = {
     SIM_BALL_HANDLING,
     SIM_BALL_HARD_ALL,
 };
+static const char *hard_names[] = {
+    "none",         "breathing",    "sway",         "tremor",   "weak_flex",
+    "partial_flex", "rock_no_flex", "weight_shift", "handling", "all",
+};
+#define N_HARD (sizeof hard_cycle / sizeof hard_cycle[0])
 static const float noise_cycle[] = {1.0f, 0.5f, 2.0f, 1.0f, 1.5f, 3.0f, 1.0f};
 static const float load_cycle[] = {0.0f, 100.0f, 0.0f, 400.0f, 0.0f, 200.0f};
 
@@ -112,8 +128,119 @@ static void conditions(uint64_t seed, session_settings_t *set, double duration_s
     set->ball.rate_hz = seed % 4 == 3 ? 500.0f : 1000.0f;
 }
 
+/* Error kinds for --explain. A missed truth is "missed" (nothing of its
+ * type overlaps it), "merged" (an overlapping detection matched another
+ * truth) or "timing" (an overlapping detection matched nothing: its onset or
+ * end is out of tolerance); an extra detection is "extra" (no truth of its
+ * type overlaps it), "split" (the truth it overlaps matched another
+ * detection) or "timing". */
+enum { K_MISSED, K_MERGED, K_TIMING_FN, K_EXTRA, K_SPLIT, K_TIMING_FP, N_KINDS };
+static const char *kind_names[N_KINDS] = {"FN missed", "FN merged", "FN timing",
+                                          "FP extra",  "FP split",  "FP timing"};
+static uint64_t explain_count[N_TYPES][N_HARD][N_KINDS];
+
+static int overlaps(const score_interval_t *a, const score_interval_t *b)
+{
+    return a->t_start < b->t_end && b->t_start < a->t_end;
+}
+
+/* What truth of other types lies around t: a word for the explanation. */
+static const char *context_of(const session_events_t *ev, const score_interval_t *iv)
+{
+    for (size_t i = 0; i < ev->n_truth[T_ROCK]; i++)
+        if (overlaps(&ev->truth[T_ROCK][i], iv))
+            return "in-rock";
+    for (size_t i = 0; i < ev->n_truth[T_ROLL]; i++)
+        if (overlaps(&ev->truth[T_ROLL][i], iv))
+            return "in-roll";
+    for (size_t i = 0; i < ev->n_truth[T_HOLD]; i++)
+        if (overlaps(&ev->truth[T_HOLD][i], iv))
+            return "in-hold";
+    return "unloaded";
+}
+
+static void explain(uint64_t seed, int k, const session_events_t *ev, const int *match)
+{
+    static int det_of_truth[MAX_EV];
+    size_t hc = seed % N_HARD;
+    const score_interval_t *tr = ev->truth[k], *de = ev->det[k];
+    for (size_t i = 0; i < ev->n_truth[k]; i++)
+        det_of_truth[i] = -1;
+    for (size_t d = 0; d < ev->n_det[k]; d++)
+        if (match[d] >= 0)
+            det_of_truth[match[d]] = (int)d;
+    const char *hn = hard_names[hc];
+    for (size_t i = 0; i < ev->n_truth[k]; i++) {
+        if (det_of_truth[i] >= 0)
+            continue;
+        int kind = K_MISSED;
+        double near_s = NAN, near_e = NAN;
+        for (size_t d = 0; d < ev->n_det[k]; d++)
+            if (overlaps(&tr[i], &de[d])) {
+                kind = match[d] >= 0 ? K_MERGED : K_TIMING_FN;
+                near_s = de[d].t_start, near_e = de[d].t_end;
+                if (kind == K_TIMING_FN)
+                    break;
+            }
+        explain_count[k][hc][kind]++;
+        printf("  seed %llu %-12s %s %-9s true %.3f-%.3f", (unsigned long long)seed, hn,
+               type_names[k], kind_names[kind], tr[i].t_start, tr[i].t_end);
+        if (!isnan(near_s))
+            printf(" det %.3f-%.3f", near_s, near_e);
+        if (k == T_FLEX)
+            printf("%s%s", ev->truth_flags[k][i] & TF_WEAK ? " weak" : "",
+                   ev->truth_flags[k][i] & TF_PARTIAL ? " partial" : "");
+        printf(" %s\n", context_of(ev, &tr[i]));
+    }
+    for (size_t d = 0; d < ev->n_det[k]; d++) {
+        if (match[d] >= 0)
+            continue;
+        int kind = K_EXTRA;
+        double near_s = NAN, near_e = NAN;
+        for (size_t i = 0; i < ev->n_truth[k]; i++)
+            if (overlaps(&tr[i], &de[d])) {
+                kind = det_of_truth[i] >= 0 ? K_SPLIT : K_TIMING_FP;
+                near_s = tr[i].t_start, near_e = tr[i].t_end;
+                if (kind == K_TIMING_FP)
+                    break;
+            }
+        explain_count[k][hc][kind]++;
+        printf("  seed %llu %-12s %s %-9s det %.3f-%.3f", (unsigned long long)seed, hn,
+               type_names[k], kind_names[kind], de[d].t_start, de[d].t_end);
+        if (!isnan(near_s))
+            printf(" true %.3f-%.3f", near_s, near_e);
+        if (k == T_FLEX)
+            printf(" rise %.3f ratio %.1f", ev->det_rise[k][d], ev->det_ratio[k][d]);
+        printf(" %s\n", context_of(ev, &de[d]));
+    }
+}
+
+static void explain_summary(void)
+{
+    printf("\nErrors by hard case (--explain)\n| type | hard case |");
+    for (int j = 0; j < N_KINDS; j++)
+        printf(" %s |", kind_names[j]);
+    printf("\n| --- | --- |");
+    for (int j = 0; j < N_KINDS; j++)
+        printf(" ---: |");
+    printf("\n");
+    for (int k = 0; k < N_TYPES; k++)
+        for (size_t h = 0; h < N_HARD; h++) {
+            uint64_t sum = 0;
+            for (int j = 0; j < N_KINDS; j++)
+                sum += explain_count[k][h][j];
+            if (!sum)
+                continue;
+            printf("| %s | %s |", type_names[k], hard_names[h]);
+            for (int j = 0; j < N_KINDS; j++)
+                printf(" %llu |", (unsigned long long)explain_count[k][h][j]);
+            printf("\n");
+        }
+    memset(explain_count, 0, sizeof explain_count);
+}
+
 static int run_seed(uint64_t seed, double duration_s, result_t *r, session_events_t *ev,
-                    int verbose)
+                    int verbose, int explain_on)
 {
     session_settings_t set;
     conditions(seed, &set, duration_s);
@@ -139,6 +266,8 @@ static int run_seed(uint64_t seed, double duration_s, result_t *r, session_event
                    type_names[k], (unsigned long long)one.n_true,
                    (unsigned long long)one.n_detected, (unsigned long long)one.n_matched);
         score_tally_free(&one);
+        if (explain_on)
+            explain(seed, k, ev, match);
         if (k == T_FLEX)
             for (size_t d = 0; d < ev->n_det[k]; d++)
                 if (match[d] >= 0 && !isnan(ev->det_decided[k][d]))
@@ -208,7 +337,7 @@ static void result_free(result_t *r)
 
 int main(int argc, char **argv)
 {
-    int n_dev = 20, n_held = 20, check = 0, verbose = 0;
+    int n_dev = 20, n_held = 20, check = 0, verbose = 0, explain_on = 0;
     long first_seed = 0;
     double duration = 300.0;
     for (int i = 1; i < argc; i++) {
@@ -222,12 +351,14 @@ int main(int argc, char **argv)
             first_seed = atol(argv[++i]);
         else if (strcmp(argv[i], "--check") == 0)
             check = 1;
+        else if (strcmp(argv[i], "--explain") == 0)
+            explain_on = 1;
         else if (strcmp(argv[i], "-v") == 0)
             verbose++;
         else {
             fprintf(stderr,
                     "usage: %s [--dev N] [--heldout N] [--duration S] [--seed FIRST] "
-                    "[--check] [-v]\n",
+                    "[--check] [--explain] [-v]\n",
                     argv[0]);
             return 2;
         }
@@ -244,17 +375,21 @@ int main(int argc, char **argv)
     if (n_dev > 0) {
         result_t r = {0};
         for (long s = dev0; s < dev0 + n_dev; s++)
-            if (run_seed((uint64_t)s, duration, &r, ev, verbose) != 0)
+            if (run_seed((uint64_t)s, duration, &r, ev, verbose, explain_on) != 0)
                 return 1;
         ok &= report("Development seeds", &r, check);
+        if (explain_on)
+            explain_summary();
         result_free(&r);
     }
     if (n_held > 0) {
         result_t r = {0};
         for (long s = held0; s < held0 + n_held; s++)
-            if (run_seed((uint64_t)s, duration, &r, ev, verbose) != 0)
+            if (run_seed((uint64_t)s, duration, &r, ev, verbose, explain_on) != 0)
                 return 1;
         ok &= report("Held-out seeds", &r, check);
+        if (explain_on)
+            explain_summary();
         result_free(&r);
     }
     free(ev);
