@@ -43,7 +43,7 @@ pids+=($!)
 build/daemon/massaged --config "$run/massaged.ini" 2>"$run/massaged.log" &
 pids+=($!)
 
-topics=(--topic event. --topic status.)
+topics=(--brief --topic event. --topic status.)
 [ "${1:-}" = "--raw" ] && topics=()
 echo "massaged is running with a simulated ball and scraper; events from $endpoint:" >&2
 if [ -n "${DEMO_SECONDS:-}" ]; then

@@ -1,7 +1,7 @@
 /* massaged-sub: prints what the daemon publishes (events.md), for people at a
  * terminal and for scripts.
  *
- *   massaged-sub [--endpoint tcp://127.0.0.1:5556] [--json] [--topic PREFIX]...
+ *   massaged-sub [--endpoint tcp://127.0.0.1:5556] [--json] [--brief] [--topic PREFIX]...
  *                [--count N] [--timeout S]
  *
  * Readable form (default), one line per message, local time of receipt first:
@@ -43,6 +43,7 @@ static void usage(FILE *out)
           "                    [--count N] [--timeout S]\n"
           "  --endpoint E   ZeroMQ endpoint to connect to (default tcp://127.0.0.1:5556)\n"
           "  --json         one {\"topic\":..,\"payload\":..} JSON line per message\n"
+          "  --brief        status messages show only connection, battery and losses\n"
           "  --topic P      subscribe to topics starting with P (repeatable; default all)\n"
           "  --count N      exit after N messages\n"
           "  --timeout S    exit after S seconds without a message\n",
@@ -216,7 +217,7 @@ static bool starts_with(const char *s, size_t n, const char *prefix)
 }
 
 static void print_readable(const char *topic, size_t topic_len, const char *payload,
-                           size_t payload_len, FILE *out)
+                           size_t payload_len, bool brief, FILE *out)
 {
     const char *value;
     size_t value_len;
@@ -269,6 +270,17 @@ static void print_readable(const char *topic, size_t topic_len, const char *payl
             if (json_get(payload, payload_len, arrays[i], &value, &value_len)) {
                 fprintf(out, " %s=", arrays[i]);
                 put_array_head(value, value_len, out);
+            }
+    } else if (brief && starts_with(topic, topic_len, "status.")) {
+        /* A glance at health: the fields a person watching a session needs. */
+        static const char *const keys[] = {"connected",       "battery_mv",  "samples",
+                                           "samples_lost",    "frames_lost", "crc_errors",
+                                           "malformed",       "uptime_s",    "subscriptions",
+                                           "publish_dropped", "recording"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            if (json_get(payload, payload_len, keys[i], &value, &value_len)) {
+                fprintf(out, " %s=", keys[i]);
+                put_bare(value, value_len, out);
             }
     } else {
         /* status.* and anything newer: every field but the schema's
@@ -325,21 +337,18 @@ int main(int argc, char **argv)
     const char *endpoint = "tcp://127.0.0.1:5556";
     const char *topics[SUB_MAX_TOPICS];
     int n_topics = 0;
-    bool json = false;
+    bool json = false, brief = false;
     long count = -1;
     double timeout_s = -1.0;
 
     static const struct option options[] = {
-        {"endpoint", required_argument, NULL, 'e'},
-        {"json", no_argument, NULL, 'j'},
-        {"topic", required_argument, NULL, 't'},
-        {"count", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"endpoint", required_argument, NULL, 'e'}, {"json", no_argument, NULL, 'j'},
+        {"brief", no_argument, NULL, 'b'},          {"topic", required_argument, NULL, 't'},
+        {"count", required_argument, NULL, 'n'},    {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "e:jt:n:T:h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "e:jbt:n:T:h", options, NULL)) != -1) {
         char *end = NULL;
         switch (opt) {
         case 'e':
@@ -347,6 +356,9 @@ int main(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'b':
+            brief = true;
             break;
         case 't':
             if (n_topics == SUB_MAX_TOPICS) {
@@ -469,7 +481,7 @@ int main(int argc, char **argv)
         if (json)
             print_json(topic, (size_t)topic_len, payload, (size_t)payload_len, stdout);
         else
-            print_readable(topic, (size_t)topic_len, payload, (size_t)payload_len, stdout);
+            print_readable(topic, (size_t)topic_len, payload, (size_t)payload_len, brief, stdout);
         fflush(stdout);
         received++;
         clock_gettime(CLOCK_MONOTONIC, &last);
