@@ -436,7 +436,10 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
     if (rc != 0)
         goto fail;
     p->claims_ready = true;
-    p->pub = publisher_open(cfg->publish.endpoint, cfg->publish.hwm, &rc);
+    publisher_curve_t curve = {cfg->publish.curve_secret_key, cfg->publish.curve_clients,
+                               cfg->publish.n_curve_clients};
+    p->pub = publisher_open_curve(cfg->publish.endpoint, cfg->publish.hwm,
+                                  cfg->publish.curve_secret_key[0] ? &curve : NULL, &rc);
     if (!p->pub)
         goto fail;
     if (cfg->record.dir[0]) {
@@ -478,8 +481,12 @@ fail:
 int pipeline_reload(pipeline_t *p, const config_t *cfg)
 {
     if (strcmp(cfg->publish.endpoint, p->cfg.publish.endpoint) != 0 ||
-        cfg->publish.hwm != p->cfg.publish.hwm)
-        log_warn("reload: [publish] endpoint and hwm take effect at the next start");
+        cfg->publish.hwm != p->cfg.publish.hwm ||
+        strcmp(cfg->publish.curve_secret_key, p->cfg.publish.curve_secret_key) != 0 ||
+        cfg->publish.n_curve_clients != p->cfg.publish.n_curve_clients ||
+        memcmp(cfg->publish.curve_clients, p->cfg.publish.curve_clients,
+               sizeof cfg->publish.curve_clients) != 0)
+        log_warn("reload: [publish] endpoint, hwm and CURVE keys take effect at the next start");
     if (strcmp(cfg->record.dir, p->cfg.record.dir) != 0)
         log_warn("reload: [record] dir takes effect at the next start");
     int stopped = 0, started = 0, restarted = 0, kept = 0, failed = 0;

@@ -8,6 +8,13 @@
  *
  * A publisher is owned by one thread (the pipeline thread), as ZeroMQ
  * sockets are not thread-safe.
+ *
+ * Optionally the socket is a CURVE server (docs/SECURITY.md): traffic is
+ * encrypted and only clients whose public key is on an allow-list may
+ * subscribe. The allow-list is enforced by a ZAP handler (ZeroMQ's
+ * authentication protocol, on inproc://zeromq.zap.01) that runs in a thread
+ * of its own, started by publisher_open_curve and joined by publisher_close;
+ * it shares nothing with the owning thread but two atomic counters.
  */
 #ifndef MASSAGED_PUBLISHER_H
 #define MASSAGED_PUBLISHER_H
@@ -18,10 +25,21 @@
 typedef struct publisher publisher_t;
 
 typedef struct {
-    uint64_t sent;        /* messages handed to ZeroMQ */
-    uint64_t dropped;     /* messages dropped because a subscriber was full */
-    int subscribers;      /* subscriptions currently open (one per topic prefix per peer) */
+    uint64_t sent;         /* messages handed to ZeroMQ */
+    uint64_t dropped;      /* messages dropped because a subscriber was full */
+    int subscribers;       /* subscriptions currently open (one per topic prefix per peer) */
+    uint64_t auth_allowed; /* CURVE handshakes the allow-list accepted */
+    uint64_t auth_refused; /* CURVE handshakes refused (key not on the allow-list) */
 } publisher_stats_t;
+
+/* A CURVE key in Z85 text, as zmq_curve_keypair writes it. */
+#define PUBLISHER_KEY_Z85_LEN 40
+
+typedef struct {
+    const char *secret_key;                           /* the server's secret key, Z85 */
+    const char (*clients)[PUBLISHER_KEY_Z85_LEN + 1]; /* public keys allowed, Z85 */
+    int n_clients;                                    /* >= 1 */
+} publisher_curve_t;
 
 /* Creates the context and socket and binds to endpoint (e.g.
  * "tcp://127.0.0.1:5556") with the given send high-water mark in messages.
@@ -32,6 +50,12 @@ publisher_t *publisher_open(const char *endpoint, int hwm, int *err);
 /* Closes the socket and context (lingering at most 100 ms), accepts NULL and
  * NULLs the caller's pointer. */
 void publisher_close(publisher_t **pub);
+
+/* As publisher_open; with curve non-NULL the socket is a CURVE server that
+ * admits only curve->clients (the keys are copied). Returns NULL with *err
+ * -EINVAL when a key is not valid Z85, or another negative errno. */
+publisher_t *publisher_open_curve(const char *endpoint, int hwm, const publisher_curve_t *curve,
+                                  int *err);
 
 /* Publishes one message. Returns 0, or -EAGAIN when it was dropped (counted),
  * or another negative errno. Never blocks. */
