@@ -4,40 +4,7 @@
 #include <string.h>
 
 const scraper_settings_t scraper_default = {
-    .stroke =
-        {
-            .force_lp_hz = 30.0,
-            .on_n = 1.5,
-            .off_n = 0.8,
-            .low_n = 0.3,
-            .noise_on = 7.0,
-            .noise_off = 4.0,
-            .noise_low = 2.0,
-            .debounce_s = 0.006,
-            .zero_tau_s = 0.5,
-            .min_duration_s = 0.08,
-            .min_peak_n = 2.0,
-            .end_wait_s = 0.06,
-            .back_s = 0.3,
-            .split_dip_ratio = 0.5,
-            .split_rise_ratio = 0.25,
-            .split_rest_ratio = 0.7,
-            .level_deg = 10.0,
-            .buffer_s = 5.0,
-            .orient =
-                {
-                    .fs_hz = 1000.0,
-                    .kp = 0.5,
-                    .accel_reject_g = 0.1,
-                    .reject_angle_deg = 10.0,
-                    .recovery_s = 3.0,
-                    .still_gyro_dps = 5.0,
-                    .still_acc_g = 0.05,
-                    .still_time_s = 0.5,
-                    .bias_tau_s = 1.0,
-                    .initial_bias_dps = {0.0, 0.0, 0.0},
-                },
-        },
+    .stroke = STROKE_SETTINGS_DEFAULT,
 };
 
 /* What an area has counted since the last press. */

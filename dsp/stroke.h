@@ -75,6 +75,29 @@ typedef struct {
  * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
  * the peak, rise 0.25, rest 0.3; level 10 degrees; buffer 5 s; orient
  * defaults. */
+/* The defaults as an initialiser, so that settings structs embedding a
+ * stroke_settings_t (scraper_settings_t) start from the same values. */
+#define STROKE_SETTINGS_DEFAULT                                                                    \
+    {                                                                                              \
+        .force_lp_hz = 30.0, .on_n = 1.5, .off_n = 0.8, .low_n = 0.3, .noise_on = 7.0,             \
+        .noise_off = 4.0, .noise_low = 2.0, .debounce_s = 0.006, .zero_tau_s = 0.5,                \
+        .min_duration_s = 0.08, .min_peak_n = 2.0, .end_wait_s = 0.06, .back_s = 0.3,              \
+        .split_dip_ratio = 0.5, .split_rise_ratio = 0.25, .split_rest_ratio = 0.7,                 \
+        .level_deg = 10.0, .buffer_s = 5.0,                                                        \
+        .orient = {                                                                                \
+            .fs_hz = 1000.0,                                                                       \
+            .kp = 0.5,                                                                             \
+            .accel_reject_g = 0.1,                                                                 \
+            .reject_angle_deg = 10.0,                                                              \
+            .recovery_s = 3.0,                                                                     \
+            .still_gyro_dps = 5.0,                                                                 \
+            .still_acc_g = 0.05,                                                                   \
+            .still_time_s = 0.5,                                                                   \
+            .bias_tau_s = 1.0,                                                                     \
+            .initial_bias_dps = {0.0, 0.0, 0.0},                                                   \
+        },                                                                                         \
+    }
+
 extern const stroke_settings_t stroke_default;
 
 typedef enum { STROKE_LEVEL = 0, STROKE_UP = 1, STROKE_DOWN = 2 } stroke_direction_t;
