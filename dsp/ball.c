@@ -113,6 +113,10 @@ struct ball {
     int n_frames, n_med;
     double last_ratio; /* band power over baseline in the latest frame */
     double prev_ratio; /* ... and in the frame before it (0 when none) */
+    double ratio_s;    /* band ratio smoothed over a few frames, in a flex */
+    double t_vib;      /* last frame of the flex with its vibration present */
+    double t_vib_lag;  /* t_vib one frame earlier (before a new burst) */
+    double flex_t_end; /* end of the hold's last flex, seconds */
 };
 
 /* ---- helpers ---- */
@@ -245,6 +249,7 @@ static void close_flex(ball_t *b, double t, event_sink_fn sink, void *ctx)
         return;
     event_t e;
     end_event(&b->flex, &e, "flex", t);
+    b->flex_t_end = e.t_dev;
     double len = e.t_dev - e.t_start_dev;
     event_add_field(&e, "pressure_rise_pa", b->r_peak);
     event_add_field(&e, "rise_fraction", b->level > 0 ? b->r_peak / b->level : 0.0);
@@ -344,6 +349,7 @@ static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     b->sx = b->sxx = b->sy_rest = b->sxy_rest = b->sy_rise = b->sxy_rise = 0.0;
     b->base_frames = 0;
     b->prev_ratio = 0.0;
+    b->flex_t_end = t;
     b->t_half_down = t;
     open_interval(b, &b->hold, "hold", t, next_id, sink, ctx);
 }
@@ -520,6 +526,32 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
     }
 }
 
+#define RESTART_S 0.25 /* a flex quiet this long may be followed by a new one */
+
+static void flex_open(ball_t *b, double pp, double pa, double ratio, uint32_t *next_id,
+                      event_sink_fn sink, void *ctx)
+{
+    /* Onset: the foot of the rise. The steepest 20 ms of the last
+     * LOOKBACK_S is on the flex's ramp; walking back from it to where
+     * the slope falls below a quarter of that finds the ramp's foot,
+     * while a slower breathing or sway slope before it stops the walk. */
+    double m = hist_min(b, LOOKBACK_S);
+    double now = b->p_lp_value;
+    double t0 = onset_search(b);
+    if (t0 < b->hold.t_start)
+        t0 = b->hold.t_start;
+    if (t0 < b->flex_t_end)
+        t0 = b->flex_t_end; /* never before the previous flex's end */
+    b->flex_rest = m;
+    b->r_peak = now - m;
+    b->t80 = b->t50 = b->t_last;
+    b->sum_p = pp, b->sum_a = pa, b->sum_ratio = ratio, b->sum_med = 0.0;
+    b->n_frames = 1, b->n_med = 0;
+    b->ratio_s = ratio;
+    b->t_vib = b->t_vib_lag = b->t_last;
+    open_interval(b, &b->flex, "flex", t0, next_id, sink, ctx);
+}
+
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     double pp = spectrum_band_power(&b->band, stft_power(&b->sp));
@@ -536,16 +568,6 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     double ratio = pp / (b->base_p > floor_p ? b->base_p : floor_p);
     double r = b->p_lp_value - b->hb;
     b->last_ratio = ratio;
-    if (b->flex.open) {
-        b->sum_p += pp;
-        b->sum_a += pa;
-        b->sum_ratio += ratio;
-        double med;
-        if (spectrum_median_hz(&b->band, stft_power(&b->sp), &med) == 0)
-            b->sum_med += med, b->n_med++;
-        b->n_frames++;
-        return;
-    }
     /* The baseline needs a few frames of the hold before it means much. */
     int ready = b->base_frames * b->sp.hop >= (int)(0.25 * b->fs);
     /* Vibration must last two frames, unless it is strong at once: a single
@@ -557,22 +579,31 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     /* A stroke starting (a roll about to be recognised) pushes the load and
      * shakes the ball: no flex while the ball turns. */
     int still = b->rate < rate_low(b);
+    if (b->flex.open && vib && still && b->t_last - b->t_vib_lag > RESTART_S &&
+        b->p_lp_value - hist_min(b, LOOKBACK_S) > s->rise_fraction * b->level) {
+        /* The open flex had gone quiet (a weight shift or sway taken for
+         * one) and a contraction begins: the quiet one ends where its
+         * vibration went, the new one starts. */
+        close_flex(b, b->t_vib_lag, sink, ctx);
+        flex_open(b, pp, pa, ratio, next_id, sink, ctx);
+        return;
+    }
+    if (b->flex.open) {
+        b->t_vib_lag = b->t_vib;
+        b->ratio_s += 0.3 * (ratio - b->ratio_s);
+        if (b->ratio_s > sqrt(s->power_ratio))
+            b->t_vib = b->t_last;
+        b->sum_p += pp;
+        b->sum_a += pa;
+        b->sum_ratio += ratio;
+        double med;
+        if (spectrum_median_hz(&b->band, stft_power(&b->sp), &med) == 0)
+            b->sum_med += med, b->n_med++;
+        b->n_frames++;
+        return;
+    }
     if (ready && vib && still && r > s->rise_fraction * b->level) {
-        /* Onset: the foot of the rise. The steepest 20 ms of the last
-         * LOOKBACK_S is on the flex's ramp; walking back from it to where
-         * the slope falls below a quarter of that finds the ramp's foot,
-         * while a slower breathing or sway slope before it stops the walk. */
-        double m = hist_min(b, LOOKBACK_S);
-        double now = b->p_lp_value;
-        double t0 = onset_search(b);
-        if (t0 < b->hold.t_start)
-            t0 = b->hold.t_start;
-        b->flex_rest = m;
-        b->r_peak = now - m;
-        b->t80 = b->t50 = b->t_last;
-        b->sum_p = pp, b->sum_a = pa, b->sum_ratio = ratio, b->sum_med = 0.0;
-        b->n_frames = 1, b->n_med = 0;
-        open_interval(b, &b->flex, "flex", t0, next_id, sink, ctx);
+        flex_open(b, pp, pa, ratio, next_id, sink, ctx);
         return;
     }
     /* Baselines follow the hold, slowly when the band is loud so that a
@@ -595,6 +626,15 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
     }
     if (r > 0.8 * b->r_peak)
         b->t80 = b->t_last;
+    if (b->t_last - b->t_vib > gone) {
+        /* The load stays up but the muscle is quiet: a weight shift (or
+         * sway) that coincided with a burst of vibration, not a held
+         * contraction. It ends where the vibration went; the new load is
+         * the resting load. */
+        close_flex(b, b->t_vib, sink, ctx);
+        b->hb = v;
+        return;
+    }
     if (r > b->set.end_fraction * b->r_peak) {
         b->t50 = b->t_last;
         return;
