@@ -29,6 +29,25 @@ static void put(json_t *j, const char *s, size_t n)
     j->buf[j->len] = '\0';
 }
 
+/* Numbers are formatted right-aligned at the end of a stack buffer and are
+ * at most NUMBER_MAX bytes; the buffer keeps NUMBER_MAX readable bytes
+ * after any number's start, so put_number copies a fixed NUMBER_MAX bytes
+ * (a few vector moves, no library call for a size known only at run time)
+ * and advances by the number's length. */
+#define NUMBER_MAX 32
+#define NUMBER_BUF (2 * NUMBER_MAX)
+
+static void put_number(json_t *j, const char *s, size_t n)
+{
+    if (!j->overflow && j->len + NUMBER_MAX + 1 <= j->cap) {
+        memcpy(j->buf + j->len, s, NUMBER_MAX);
+        j->len += n;
+        j->buf[j->len] = '\0';
+        return;
+    }
+    put(j, s, n);
+}
+
 static void put_char(json_t *j, char c)
 {
     put(j, &c, 1);
@@ -85,19 +104,26 @@ void json_array_end(json_t *j)
 static void put_escaped(json_t *j, const char *s)
 {
     put_char(j, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    /* Runs of characters that need no escape (all of them, in the daemon's
+     * keys and names) are copied in one piece. */
+    const char *run = s;
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++) {
         unsigned char c = *p;
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        put(j, run, (size_t)((const char *)p - run));
+        run = (const char *)p + 1;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             put(j, esc, 2);
-        } else if (c < 0x20) {
-            char esc[8];
-            int n = snprintf(esc, sizeof esc, "\\u%04x", c);
-            put(j, esc, (size_t)n);
         } else {
-            put_char(j, (char)c);
+            static const char hex[] = "0123456789abcdef";
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put(j, esc, 6);
         }
     }
+    put(j, run, (size_t)((const char *)p - run));
     put_char(j, '"');
 }
 
@@ -122,26 +148,58 @@ void json_string(json_t *j, const char *s)
     after_value(j);
 }
 
+/* Two decimal digits at a time: half the divisions of one at a time. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
+/* Writes the decimal digits of v ending just before end; returns the first. */
+static char *write_uint(char *end, uint64_t v)
+{
+    char *p = end;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, &digit_pairs[2 * r], 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, &digit_pairs[2 * v], 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    return p;
+}
+
 void json_int(json_t *j, int64_t v)
 {
-    char text[24];
-    int n = snprintf(text, sizeof text, "%lld", (long long)v);
+    char text[NUMBER_BUF];
+    char *end = text + NUMBER_MAX;
+    /* The magnitude as unsigned, so that INT64_MIN needs no special case. */
+    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char *p = write_uint(end, mag);
+    if (v < 0)
+        *--p = '-';
     before_item(j);
-    put(j, text, (size_t)n);
+    put_number(j, p, (size_t)(end - p));
     after_value(j);
 }
 
 void json_uint(json_t *j, uint64_t v)
 {
-    char text[24];
-    char *end = text + sizeof text;
-    char *p = end;
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    char text[NUMBER_BUF];
+    char *end = text + NUMBER_MAX;
+    char *p = write_uint(end, v);
     before_item(j);
-    put(j, p, (size_t)(end - p));
+    put_number(j, p, (size_t)(end - p));
     after_value(j);
 }
 
@@ -185,31 +243,37 @@ void json_fixed(json_t *j, double v, int decimals)
         return;
     }
     uint64_t units = (uint64_t)scaled;
-    uint64_t whole = units / scale;
-    uint64_t frac = units % scale;
-    char text[48];
-    char *end = text + sizeof text;
-    char *p = end;
+    /* Trailing zeros of the fraction are dropped from units before any digit
+     * is written; the division by the constant 10 is a multiplication. */
     int digits = decimals;
-    while (digits > 0 && frac % 10 == 0) { /* trim trailing zeros */
-        frac /= 10;
+    while (digits > 0 && units % 10 == 0) {
+        units /= 10;
         digits--;
     }
+    char text[NUMBER_BUF];
+    char *end = text + NUMBER_MAX; /* at most 20 digits, '.', '-' */
+    char *p = end;
     if (digits > 0) {
-        for (int i = 0; i < digits; i++) {
-            *--p = (char)('0' + frac % 10);
-            frac /= 10;
+        /* The fraction's digits, zero-padded on the left, two at a time. */
+        int d = digits;
+        for (; d >= 2; d -= 2) {
+            unsigned r = (unsigned)(units % 100);
+            units /= 100;
+            p -= 2;
+            memcpy(p, &digit_pairs[2 * r], 2);
+        }
+        if (d) {
+            *--p = (char)('0' + units % 10);
+            units /= 10;
         }
         *--p = '.';
     }
-    do {
-        *--p = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole);
+    p = write_uint(p, units);
+    /* Minus unless the text is a bare 0 (a negative value that rounds to 0). */
     if (negative && (p[0] != '0' || p + 1 != end))
         *--p = '-';
     before_item(j);
-    put(j, p, (size_t)(end - p));
+    put_number(j, p, (size_t)(end - p));
     after_value(j);
 }
 

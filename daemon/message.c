@@ -2,14 +2,30 @@
 
 #include "json.h"
 
-#include <stdio.h>
+#include <string.h>
+
+/* Appends src to topic at *len, cut to the topic's capacity as snprintf
+ * would cut it; this runs for every published message, snprintf's format
+ * parsing cost more than the copy. */
+static void topic_append(char *topic, size_t *len, const char *src)
+{
+    size_t room = MESSAGE_TOPIC_MAX - 1 - *len;
+    size_t n = strnlen(src, room);
+    memcpy(topic + *len, src, n);
+    *len += n;
+}
 
 void message_topic(char *topic, const char *prefix, const char *device, const char *type)
 {
-    if (type)
-        snprintf(topic, MESSAGE_TOPIC_MAX, "%s.%s.%s", prefix, device, type);
-    else
-        snprintf(topic, MESSAGE_TOPIC_MAX, "%s.%s", prefix, device);
+    size_t len = 0;
+    topic_append(topic, &len, prefix);
+    topic_append(topic, &len, ".");
+    topic_append(topic, &len, device);
+    if (type) {
+        topic_append(topic, &len, ".");
+        topic_append(topic, &len, type);
+    }
+    topic[len] = '\0';
 }
 
 static int finish(const json_t *j)
@@ -73,9 +89,12 @@ int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, u
 static const char *phase_name(event_phase_t phase)
 {
     switch (phase) {
-    case EVENT_START: return "start";
-    case EVENT_END: return "end";
-    default: return "instant";
+    case EVENT_START:
+        return "start";
+    case EVENT_END:
+        return "end";
+    default:
+        return "instant";
     }
 }
 
