@@ -11,9 +11,10 @@
 /* docs/DSP.md ("Ball detectors") explains the method; comments here say why
  * the code is shaped as it is. */
 
-#define HIST_LEN 1024   /* history of the smoothed pressure, for looking back */
-#define HIST_RATE 250.0 /* entries per second (4 ms apart): 4 s of history */
-#define LOOKBACK_S 0.6  /* a flex onset is searched this far back */
+#define HIST_LEN 1024      /* history of the smoothed pressure, for looking back */
+#define HIST_RATE 250.0    /* entries per second (4 ms apart): 4 s of history */
+#define LOOKBACK_S 0.6     /* a flex onset is searched this far back */
+#define HOLD_CONFIRM_S 0.6 /* a hold after a roll is published once loaded this long after */
 
 const ball_settings_t ball_default = {
     .load_on_pa = 2500.0f,
@@ -83,8 +84,11 @@ struct ball {
 
     /* State. */
     int state;
-    double t_loaded; /* when the load came on */
-    double t_still;  /* since when nothing has moved */
+    int after_roll;       /* pending: a roll just ended */
+    double roll_end_t;    /* ... at this time, seconds */
+    double roll_end_rise; /* ... with this load pressure, pascal */
+    double t_loaded;      /* when the load came on */
+    double t_still;       /* since when nothing has moved */
     interval_t roll, hold, flex, rock;
     uint32_t flex_id_pending;
 
@@ -193,6 +197,17 @@ static double hist_last_below(const ball_t *b, double level, double span, double
             return b->hist_t[k];
     }
     return fallback;
+}
+
+/* The smoothed pressure at (or just before) time t, within the history. */
+static double hist_at(const ball_t *b, double t)
+{
+    for (unsigned i = 0; i < b->hist_n; i++) {
+        unsigned k = hist_index(b, i);
+        if (b->hist_t[k] <= t)
+            return b->hist[k];
+    }
+    return b->hist_n ? b->hist[hist_index(b, b->hist_n - 1)] : b->p_lp_value;
 }
 
 static double hist_min(const ball_t *b, double span)
@@ -341,6 +356,7 @@ static void reset_episode(ball_t *b)
 static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     b->state = ST_HOLD;
+    b->after_roll = 0;
     b->hb = b->p_lp_value;
     b->level = b->level0 = b->hb - b->p0;
     b->under_load_s = b->t_last - t; /* the hold may be dated back */
@@ -517,8 +533,14 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
         if (ep->kind == EP_ROCK)
             close_rock(b, t_end, sink, ctx);
         if (b->state == ST_ROLL) {
+            /* The roll ends here; whether a hold follows (dated from here)
+             * is known once the load stays on (see ball_push): the user
+             * may be getting off the ball. */
             close_roll(b, t_end, sink, ctx);
-            start_hold(b, t_end, next_id, sink, ctx);
+            b->state = ST_PENDING;
+            b->after_roll = 1;
+            b->roll_end_t = t_end;
+            b->roll_end_rise = hist_at(b, t_end) - b->p0;
         }
         reset_episode(b);
         b->t_below = t;
@@ -706,6 +728,7 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
         b->t_loaded = t;
         b->t_still = t;
         b->state = ST_PENDING;
+        b->after_roll = 0;
         reset_episode(b);
         b->t_below = t;
     } else if (b->loaded && rise < set->load_off_pa) {
@@ -717,6 +740,7 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
         }
         reset_episode(b);
         b->state = ST_UNLOADED;
+        b->after_roll = 0;
     }
 
     if (b->loaded) {
@@ -725,8 +749,16 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
         if (b->rate < 20.0)
             b->rate_ms += b->rate_ms_a * (b->rate * b->rate - b->rate_ms);
         track_rotation(b, w, next_id, sink, ctx);
-        if (b->state == ST_PENDING && !b->ep.active && t - b->t_loaded >= set->settle_s &&
-            t - b->t_still >= set->settle_s * 0.5) {
+        if (b->state == ST_PENDING && b->after_roll) {
+            /* After a roll, a hold once the load has stayed on (not fallen
+             * towards unloading) for a while; it began where the roll
+             * ended. */
+            double since = t - b->roll_end_t;
+            if (!b->ep.active && since >= HOLD_CONFIRM_S &&
+                (rise > 0.6 * b->roll_end_rise || since >= 3.0))
+                start_hold(b, b->roll_end_t, next_id, sink, ctx);
+        } else if (b->state == ST_PENDING && !b->ep.active && t - b->t_loaded >= set->settle_s &&
+                   t - b->t_still >= set->settle_s * 0.5) {
             /* A load-on that settled without moving: the hold began when
              * half the load was on. */
             double half = b->p0 + 0.5 * (plp - b->p0);
