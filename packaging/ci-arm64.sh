@@ -28,10 +28,15 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   $sudo dpkg --add-architecture arm64
 fi
 retry $sudo apt-get update -qq
+# The arm64 libraries are the library -dev packages of tools/deps.sh, so a
+# dependency added there is cross-built too (libclang-rt is the host
+# compiler's sanitizer runtime, not a library of the project).
+mapfile -t dev < <(sed -n '/^packages=(/,/^)/p' tools/deps.sh | grep -o 'lib[a-z0-9.+-]*-dev' |
+                   grep -v '^libclang-rt' | sort -u)
+[ ${#dev[@]} -gt 0 ] || { echo "no -dev packages found in tools/deps.sh" >&2; exit 1; }
 retry $sudo apt-get install -y -qq --no-install-recommends \
   gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static \
-  libc6:arm64 libc6-dev:arm64 libzmq3-dev:arm64 libserialport-dev:arm64 libkissfft-dev:arm64 \
-  libinih-dev:arm64 libsystemd-dev:arm64 libck-dev:arm64 libfftw3-dev:arm64
+  libc6:arm64 libc6-dev:arm64 "${dev[@]/%/:arm64}"
 echo "arm64 stage: packages installed after $(( $(date +%s) - start )) s"
 
 cmake -S . -B "$build" -DMASSAGED_WERROR=ON -DMASSAGED_PACKAGE_TEST=ON \
