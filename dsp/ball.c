@@ -30,6 +30,7 @@ const ball_settings_t ball_default = {
     .hop_s = 0.032f,
     .band_lo_hz = 5.0f,
     .band_hi_hz = 50.0f,
+    .detect_lo_hz = 12.0f,
     .power_ratio = 4.0f,
     .rise_fraction = 0.015f,
     .end_fraction = 0.5f,
@@ -107,8 +108,9 @@ struct ball {
 
     /* Flex. */
     stft_t sp, sa;
-    spectrum_band_t band;
+    spectrum_band_t band, detect;
     double base_p, base_a; /* band power baselines: pascal^2, g^2 */
+    double base_d;         /* baseline of the detection band, pascal^2 */
     int base_frames;
     double base_a_w;  /* baseline EMA weight per frame */
     double flex_rest; /* resting pressure before the flex */
@@ -391,6 +393,7 @@ ball_t *ball_create(const ball_settings_t *s, float rate_hz)
 {
     if (!s || !(rate_hz >= 100.0f && rate_hz <= 10000.0f) || !(s->load_off_pa < s->load_on_pa) ||
         !(s->band_lo_hz > 0.0f && s->band_hi_hz > s->band_lo_hz &&
+          s->detect_lo_hz >= s->band_lo_hz && s->detect_lo_hz < s->band_hi_hz &&
           s->band_hi_hz < 0.5f * rate_hz) ||
         !(s->window_s > 0.0f && s->hop_s > 0.0f && s->hop_s <= s->window_s))
         return NULL;
@@ -415,8 +418,10 @@ ball_t *ball_create(const ball_settings_t *s, float rate_hz)
         free(b);
         return NULL;
     }
+    spectrum_band_settings_t ds = {.f_lo_hz = s->detect_lo_hz, .f_hi_hz = s->band_hi_hz};
     if (stft_alloc(&b->sa, &ss) != 0 ||
-        spectrum_band_init(&b->band, &bs, b->sp.n_bins, b->sp.bin_hz) != 0) {
+        spectrum_band_init(&b->band, &bs, b->sp.n_bins, b->sp.bin_hz) != 0 ||
+        spectrum_band_init(&b->detect, &ds, b->sp.n_bins, b->sp.bin_hz) != 0) {
         stft_free(&b->sp);
         stft_free(&b->sa);
         free(b);
@@ -550,8 +555,8 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
 
 #define RESTART_S 0.25 /* a flex quiet this long may be followed by a new one */
 
-static void flex_open(ball_t *b, double pp, double pa, double ratio, uint32_t *next_id,
-                      event_sink_fn sink, void *ctx)
+static void flex_open(ball_t *b, double pp, double pa, double ratio, double ratio_full,
+                      uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     /* Onset: the foot of the rise. The steepest 20 ms of the last
      * LOOKBACK_S is on the flex's ramp; walking back from it to where
@@ -567,7 +572,7 @@ static void flex_open(ball_t *b, double pp, double pa, double ratio, uint32_t *n
     b->flex_rest = m;
     b->r_peak = now - m;
     b->t80 = b->t50 = b->t_last;
-    b->sum_p = pp, b->sum_a = pa, b->sum_ratio = ratio, b->sum_med = 0.0;
+    b->sum_p = pp, b->sum_a = pa, b->sum_ratio = ratio_full, b->sum_med = 0.0;
     b->n_frames = 1, b->n_med = 0;
     b->ratio_s = ratio;
     b->t_vib = b->t_vib_lag = b->t_last;
@@ -577,17 +582,22 @@ static void flex_open(ball_t *b, double pp, double pa, double ratio, uint32_t *n
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     double pp = spectrum_band_power(&b->band, stft_power(&b->sp));
+    double pd = spectrum_band_power(&b->detect, stft_power(&b->sp));
     double pa = spectrum_band_power(&b->band, stft_power(&b->sa));
     const ball_settings_t *s = &b->set;
     if (b->state != ST_HOLD || b->ep.active) {
         return;
     }
     if (b->base_frames == 0) {
+        b->base_d = pd;
         b->base_p = pp;
         b->base_a = pa;
     }
     double floor_p = 1e-2, floor_a = 1e-12;
-    double ratio = pp / (b->base_p > floor_p ? b->base_p : floor_p);
+    /* The ratio that decides is the detection band's; the fields report
+     * the whole band's. */
+    double ratio = pd / (b->base_d > floor_p ? b->base_d : floor_p);
+    double ratio_full = pp / (b->base_p > floor_p ? b->base_p : floor_p);
     double r = b->p_lp_value - b->hb;
     b->last_ratio = ratio;
     /* The baseline needs a few frames of the hold before it means much. */
@@ -607,7 +617,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
          * one) and a contraction begins: the quiet one ends where its
          * vibration went, the new one starts. */
         close_flex(b, b->t_vib_lag, sink, ctx);
-        flex_open(b, pp, pa, ratio, next_id, sink, ctx);
+        flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;
     }
     if (b->flex.open) {
@@ -617,7 +627,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
             b->t_vib = b->t_last;
         b->sum_p += pp;
         b->sum_a += pa;
-        b->sum_ratio += ratio;
+        b->sum_ratio += ratio_full;
         double med;
         if (spectrum_median_hz(&b->band, stft_power(&b->sp), &med) == 0)
             b->sum_med += med, b->n_med++;
@@ -625,7 +635,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         return;
     }
     if (ready && vib && still && r > s->rise_fraction * b->level) {
-        flex_open(b, pp, pa, ratio, next_id, sink, ctx);
+        flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;
     }
     /* Baselines follow the hold, slowly when the band is loud so that a
@@ -634,6 +644,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     if (ratio > s->power_ratio)
         w *= 0.1;
     b->base_p += w * (pp - b->base_p);
+    b->base_d += w * (pd - b->base_d);
     b->base_a += w * ((pa > floor_a ? pa : floor_a) - b->base_a);
     b->base_frames++;
 }

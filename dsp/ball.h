@@ -47,6 +47,9 @@ typedef struct {
     float hop_s;      /* STFT hop, seconds */
     float band_lo_hz; /* mechanomyographic band, hertz */
     float band_hi_hz;
+    float detect_lo_hz;  /* a flex starts on the band power above this (and up to
+                            band_hi_hz): the lowest bins carry the leakage of load
+                            changes and the 8-12 Hz tremor */
     float power_ratio;   /* band power over the hold's baseline to start a flex */
     float rise_fraction; /* pressure rise over the hold's resting load pressure to start */
     float end_fraction;  /* a flex ends when its rise falls below this share of its peak */
