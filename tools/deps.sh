@@ -11,7 +11,11 @@ packages=(
   python3 python3-pytest python3-zmq python3-numpy  # end-to-end tests and tools
   socat valgrind clang libclang-rt-14-dev         # tests, fuzzing, sanitizers
   g++ libxdf-dev python3-matplotlib               # recording: libxdf cross-check, massaged-plot
+  libmicrohttpd-dev chromium                      # dashboard: massaged-web; its headless browser test
 )
+# The Node.js subscriber example (examples/node) needs node and npm; a node
+# installed otherwise (e.g. NodeSource, which bundles npm) is used as it is.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
