@@ -1,0 +1,103 @@
+/* json: the writer's output is exact JSON, it escapes, formats numbers
+ * without printf where it promises to, and reports overflow instead of
+ * writing past its buffer. */
+#include "check.h"
+#include "json.h"
+
+#include <errno.h>
+
+static void test_nesting_and_commas(void)
+{
+    char buf[256];
+    json_t j;
+    json_init(&j, buf, sizeof buf);
+    json_object_begin(&j);
+    json_key(&j, "a");
+    json_int(&j, -3);
+    json_key(&j, "b");
+    json_array_begin(&j);
+    json_uint(&j, 1);
+    json_object_begin(&j);
+    json_key(&j, "c");
+    json_bool(&j, true);
+    json_object_end(&j);
+    json_null(&j);
+    json_array_end(&j);
+    json_key(&j, "d");
+    json_string(&j, "x");
+    json_object_end(&j);
+    size_t len = 0;
+    CHECK_EQ_INT(json_finish(&j, &len), 0);
+    CHECK_STR(buf, "{\"a\":-3,\"b\":[1,{\"c\":true},null],\"d\":\"x\"}");
+    CHECK_EQ_INT(len, strlen(buf));
+}
+
+static void test_escaping(void)
+{
+    char buf[128];
+    json_t j;
+    json_init(&j, buf, sizeof buf);
+    json_string(&j, "q\"b\\n\n\x01");
+    CHECK_STR(buf, "\"q\\\"b\\\\n\\u000a\\u0001\"");
+}
+
+static void check_fixed(double v, int decimals, const char *want)
+{
+    char buf[64];
+    json_t j;
+    json_init(&j, buf, sizeof buf);
+    json_fixed(&j, v, decimals);
+    CHECK_STR(buf, want);
+}
+
+static void test_fixed(void)
+{
+    check_fixed(101325.0, 2, "101325");
+    check_fixed(101325.25, 2, "101325.25");
+    check_fixed(-0.0004883, 6, "-0.000488");
+    check_fixed(0.1, 6, "0.1");
+    check_fixed(-0.0000001, 6, "0");
+    check_fixed(1795505455.086836, 6, "1795505455.086836");
+    check_fixed(2.5, 0, "3");
+    check_fixed(1.0 / 0.0, 3, "null");
+    check_fixed(0.0 / 0.0, 3, "null");
+    check_fixed(1e17, 3, "1e+17");
+    /* Against printf over a range of magnitudes and signs. */
+    for (int i = -2000; i <= 2000; i++) {
+        double v = i * 0.0123456789;
+        char want[64];
+        snprintf(want, sizeof want, "%.4f", v);
+        /* printf keeps trailing zeros and "-0.0000"; the writer trims them. */
+        char *end = want + strlen(want) - 1;
+        while (*end == '0')
+            *end-- = '\0';
+        if (*end == '.')
+            *end = '\0';
+        if (strcmp(want, "-0") == 0)
+            strcpy(want, "0");
+        check_fixed(v, 4, want);
+    }
+}
+
+static void test_overflow_is_reported(void)
+{
+    char buf[8];
+    json_t j;
+    json_init(&j, buf, sizeof buf);
+    json_string(&j, "longer than eight");
+    size_t len;
+    CHECK_EQ_INT(json_finish(&j, &len), -ENOBUFS);
+    CHECK(strlen(buf) < sizeof buf);
+    json_init(&j, buf, sizeof buf);
+    json_object_begin(&j);
+    CHECK_EQ_INT(json_finish(&j, &len), -EINVAL);
+}
+
+int main(void)
+{
+    test_nesting_and_commas();
+    test_escaping();
+    test_fixed();
+    test_overflow_is_reported();
+    return CHECK_DONE();
+}
