@@ -4,7 +4,15 @@
  * streaming in real time. Also reports the daemon's CPU share and resident
  * memory at that load, from /proc.
  *
- * Usage: bench_latency DAEMON [seconds]   (default 20 s)
+ * Usage: bench_latency DAEMON [seconds] [balls]   (default 20 s)
+ *
+ * With `balls` (1..8) the devices are that many massage balls at 1 kHz
+ * instead, for the scaling figure. The status messages are watched too: the
+ * run reports each device's samples_lost, ring_dropped and ring_dropped_samples
+ * and the daemon's publish_dropped from the last status seen, all of which
+ * must stay 0. A line starting "RESULT" repeats the figures for scripts.
+ * BENCH_DAEMON_PRELOAD, when set, becomes the daemon's LD_PRELOAD (for
+ * bench/malloc_count.so).
  *
  * This process plays both devices on ptys it creates, answers the daemon's
  * HELLO REQUESTs, and subscribes; write and receive times are taken from the
@@ -30,6 +38,7 @@
 #include <zmq.h>
 
 #define MAX_FRAMES 200000
+#define MAX_DEVICES 8
 
 typedef struct {
     const char *name;
@@ -42,7 +51,10 @@ typedef struct {
     atomic_bool hello_requested;
     double *written; /* CLOCK_MONOTONIC seconds, by frame number */
     long frames;
+    long lost, ring_dropped; /* from the device's last status message */
 } fake_t;
+
+static int n_fakes = 2;
 
 static double now_s(void)
 {
@@ -102,14 +114,13 @@ static atomic_bool running = true;
 static void *listener(void *arg)
 {
     fake_t *fakes = arg;
-    frame_decoder_t dec[2];
-    frame_decoder_init(&dec[0]);
-    frame_decoder_init(&dec[1]);
     while (atomic_load(&running)) {
-        struct pollfd pfd[2] = {{fakes[0].master, POLLIN, 0}, {fakes[1].master, POLLIN, 0}};
-        if (poll(pfd, 2, 50) <= 0)
+        struct pollfd pfd[MAX_DEVICES];
+        for (int i = 0; i < n_fakes; i++)
+            pfd[i] = (struct pollfd){fakes[i].master, POLLIN, 0};
+        if (poll(pfd, (nfds_t)n_fakes, 50) <= 0)
             continue;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < n_fakes; i++) {
             if (!(pfd[i].revents & POLLIN))
                 continue;
             uint8_t buf[256];
@@ -139,8 +150,8 @@ static void proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
         if (fgets(buf, sizeof buf, f)) {
             char *p = strrchr(buf, ')');
             unsigned long ut = 0, st = 0;
-            if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-                            &st) == 2)
+            if (p &&
+                sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
                 *cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
         }
         fclose(f);
@@ -155,6 +166,56 @@ static void proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
     }
 }
 
+/* The reference: a minimal relay in its own process, one thread reading a
+ * pty, decoding frames with the daemon's decoder and publishing a short
+ * message per frame over ZeroMQ ipc. It has the hops every design pays (pty,
+ * a thread's wake-up, ZeroMQ's I/O thread, ipc) and none of the daemon's
+ * (ring, eventfd, second thread, chain, JSON). */
+static void *relay_pub;
+
+static void relay_frame(const frame_t *frame, void *ctx)
+{
+    const fake_t *f = ctx;
+    if (frame->type != FRAME_SAMPLES)
+        return;
+    char payload[64];
+    uint64_t i0 = (uint64_t)frame->t_us * (uint64_t)f->rate_hz / 1000000u;
+    int n = snprintf(payload, sizeof payload, "{\"i0\":%llu}", (unsigned long long)i0);
+    zmq_send(relay_pub, "raw.relay", 9, ZMQ_SNDMORE);
+    zmq_send(relay_pub, payload, (size_t)n, 0);
+}
+
+static void run_relay(fake_t *f, const char *endpoint)
+{
+    int fd = open(f->slave, O_RDWR | O_NOCTTY);
+    void *ctx = zmq_ctx_new();
+    relay_pub = zmq_socket(ctx, ZMQ_PUB);
+    zmq_bind(relay_pub, endpoint);
+    frame_decoder_t dec;
+    frame_decoder_init(&dec);
+    uint8_t buf[4096];
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, 1000) < 0)
+            break;
+        if (getppid() == 1)
+            break;
+        if (!(pfd.revents & POLLIN))
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        frame_decoder_feed(&dec, buf, (size_t)n, relay_frame, f);
+    }
+    _exit(0);
+}
+
+static long json_counter(const char *payload, const char *key)
+{
+    const char *p = strstr(payload, key);
+    return p ? atol(p + strlen(key)) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -162,10 +223,26 @@ int main(int argc, char **argv)
         return 2;
     }
     double seconds = argc > 2 ? atof(argv[2]) : 20.0;
-    fake_t fakes[2] = {{.name = "ball", .kind = FRAME_KIND_BALL, .rate_hz = 1000, .per_frame = 10},
-                       {.name = "scraper", .kind = FRAME_KIND_SCRAPER, .rate_hz = 500,
-                        .per_frame = 5}};
-    for (int i = 0; i < 2; i++) {
+    int balls = argc > 3 ? atoi(argv[3]) : 0;
+    if (argc > 3 && (balls < 1 || balls > MAX_DEVICES)) {
+        fprintf(stderr, "balls: 1..%d\n", MAX_DEVICES);
+        return 2;
+    }
+    static char names[MAX_DEVICES][16];
+    fake_t fakes[MAX_DEVICES + 1] = {
+        {.name = "ball", .kind = FRAME_KIND_BALL, .rate_hz = 1000, .per_frame = 10},
+        {.name = "scraper", .kind = FRAME_KIND_SCRAPER, .rate_hz = 500, .per_frame = 5}};
+    if (balls) {
+        n_fakes = balls;
+        for (int i = 0; i < balls; i++) {
+            snprintf(names[i], sizeof names[i], "ball%d", i);
+            fakes[i] = (fake_t){
+                .name = names[i], .kind = FRAME_KIND_BALL, .rate_hz = 1000, .per_frame = 10};
+        }
+    }
+    fake_t *relay = &fakes[n_fakes];
+    *relay = (fake_t){.name = "relay", .kind = FRAME_KIND_BALL, .rate_hz = 1000, .per_frame = 10};
+    for (int i = 0; i <= n_fakes; i++) {
         if (make_pty(&fakes[i]) != 0) {
             perror("pty");
             return 1;
@@ -179,16 +256,23 @@ int main(int argc, char **argv)
     snprintf(cfg_path, sizeof cfg_path, "%s/bench.ini", dir);
     snprintf(endpoint, sizeof endpoint, "ipc://%s/pub.sock", dir);
     FILE *cfg = fopen(cfg_path, "w");
-    fprintf(cfg,
-            "[publish]\nendpoint = %s\n[log]\nlevel = warn\n"
-            "[device.ball]\nkind = ball\nport = %s\n"
-            "[device.scraper]\nkind = scraper\nport = %s\n",
-            endpoint, fakes[0].slave, fakes[1].slave);
+    fprintf(cfg, "[publish]\nendpoint = %s\n[log]\nlevel = warn\n", endpoint);
+    for (int i = 0; i < n_fakes; i++)
+        fprintf(cfg, "[device.%s]\nkind = %s\nport = %s\n", fakes[i].name,
+                fakes[i].kind == FRAME_KIND_BALL ? "ball" : "scraper", fakes[i].slave);
     fclose(cfg);
     chmod(cfg_path, 0644);
 
+    char relay_endpoint[256];
+    snprintf(relay_endpoint, sizeof relay_endpoint, "ipc://%s/relay.sock", dir);
+    pid_t relay_pid = fork();
+    if (relay_pid == 0)
+        run_relay(relay, relay_endpoint);
     pid_t pid = fork();
     if (pid == 0) {
+        const char *preload = getenv("BENCH_DAEMON_PRELOAD");
+        if (preload && *preload)
+            setenv("LD_PRELOAD", preload, 1);
         execl(argv[1], argv[1], "--config", cfg_path, (char *)NULL);
         _exit(127);
     }
@@ -200,12 +284,19 @@ int main(int argc, char **argv)
     int hwm = 1000000;
     zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "raw.", 4);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "status.", 7);
     zmq_connect(sub, endpoint);
+    zmq_connect(sub, relay_endpoint);
 
     /* Wait for both HELLO REQUESTs and a live subscription (a status.daemon
      * would need another subscription; a short settle time is enough here). */
     double t_wait = now_s();
-    while (!(atomic_load(&fakes[0].hello_requested) && atomic_load(&fakes[1].hello_requested))) {
+    for (;;) {
+        bool all = true;
+        for (int i = 0; i < n_fakes; i++)
+            all = all && atomic_load(&fakes[i].hello_requested);
+        if (all)
+            break;
         if (now_s() - t_wait > 10) {
             fprintf(stderr, "the daemon never asked for a HELLO\n");
             kill(pid, SIGKILL);
@@ -213,12 +304,14 @@ int main(int argc, char **argv)
         }
         usleep(10000);
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < n_fakes; i++)
         send_hello(&fakes[i]);
     usleep(500000);
 
-    double *lat = calloc(2 * MAX_FRAMES, sizeof(double));
-    long n_lat = 0, received[2] = {0, 0};
+    double *lat = calloc(MAX_DEVICES * MAX_FRAMES, sizeof(double));
+    double *lat_ref = calloc(MAX_FRAMES, sizeof(double));
+    long n_ref = 0;
+    long n_lat = 0, received[MAX_DEVICES] = {0}, publish_dropped = 0;
     double cpu0;
     long rss0;
     proc_usage(pid, &cpu0, &rss0);
@@ -226,10 +319,10 @@ int main(int argc, char **argv)
     double next = start;
     long frame_no = 0;
     while (now_s() - start < seconds && frame_no < MAX_FRAMES) {
-        /* Both devices send a frame every 10 ms (100 frames/s each). */
+        /* Every device sends a frame every 10 ms (100 frames/s each). */
         double t = now_s();
         if (t >= next) {
-            for (int i = 0; i < 2; i++) {
+            for (int i = 0; i <= n_fakes; i++) {
                 fake_t *f = &fakes[i];
                 frame_t fr;
                 memset(&fr, 0, sizeof fr);
@@ -258,13 +351,38 @@ int main(int argc, char **argv)
                 break;
             topic[tn] = '\0';
             payload[pn] = '\0';
-            int dev = strcmp(topic, "raw.ball") == 0 ? 0 : 1;
+            if (strncmp(topic, "status.", 7) == 0) {
+                if (strcmp(topic, "status.daemon") == 0) {
+                    publish_dropped = json_counter(payload, "\"publish_dropped\":");
+                    continue;
+                }
+                for (int i = 0; i < n_fakes; i++)
+                    if (strcmp(topic + 7, fakes[i].name) == 0) {
+                        fakes[i].lost = json_counter(payload, "\"samples_lost\":");
+                        fakes[i].ring_dropped = json_counter(payload, "\"ring_dropped\":") +
+                                                json_counter(payload, "\"ring_dropped_samples\":");
+                    }
+                continue;
+            }
+            int dev = -1;
+            for (int i = 0; i <= n_fakes; i++)
+                if (strcmp(topic + 4, fakes[i].name) == 0)
+                    dev = i;
+            if (dev < 0)
+                continue;
             const char *i0 = strstr(payload, "\"i0\":");
             if (!i0)
                 continue;
             long index = atol(i0 + 5);
             long fno = index / fakes[dev].per_frame;
-            if (fno >= 0 && fno < fakes[dev].frames && n_lat < 2 * MAX_FRAMES)
+            if (fno < 0 || fno >= fakes[dev].frames)
+                continue;
+            if (dev == n_fakes) {
+                if (n_ref < MAX_FRAMES)
+                    lat_ref[n_ref++] = t_rx - fakes[dev].written[fno];
+                continue;
+            }
+            if (n_lat < MAX_DEVICES * MAX_FRAMES)
                 lat[n_lat++] = t_rx - fakes[dev].written[fno];
             received[dev]++;
         }
@@ -275,6 +393,8 @@ int main(int argc, char **argv)
     proc_usage(pid, &cpu1, &rss1);
     atomic_store(&running, false);
     pthread_join(lt, NULL);
+    kill(relay_pid, SIGKILL);
+    waitpid(relay_pid, NULL, 0);
     kill(pid, SIGTERM);
     int status;
     waitpid(pid, &status, 0);
@@ -282,21 +402,47 @@ int main(int argc, char **argv)
     zmq_ctx_term(ctx);
 
     qsort(lat, (size_t)n_lat, sizeof(double), cmp_double);
+    qsort(lat_ref, (size_t)n_ref, sizeof(double), cmp_double);
     if (n_lat == 0) {
         fprintf(stderr, "no raw message received\n");
         return 1;
     }
     double p50 = lat[n_lat / 2] * 1e3, p99 = lat[(long)(n_lat * 0.99)] * 1e3,
            max = lat[n_lat - 1] * 1e3;
-    printf("latency pty write -> raw message at a subscriber, ball 1 kHz + scraper 500 Hz, "
-           "%.0f s:\n",
-           elapsed);
-    printf("  frames sent %ld + %ld, raw messages received %ld + %ld\n", fakes[0].frames,
-           fakes[1].frames, received[0], received[1]);
-    printf("  p50 %.3f ms   p99 %.3f ms   max %.3f ms   (target p99 <= 1 ms: %s)\n", p50, p99,
-           max, p99 <= 1.0 ? "met" : "NOT met");
-    printf("daemon at this load: CPU %.2f %% of one core, resident memory %ld kB (%.1f MB)\n",
-           100.0 * (cpu1 - cpu0) / elapsed, rss1, rss1 / 1024.0);
+    long sent = 0, got = 0, lost = 0, dropped = 0;
+    for (int i = 0; i < n_fakes; i++) {
+        sent += fakes[i].frames;
+        got += received[i];
+        lost += fakes[i].lost;
+        dropped += fakes[i].ring_dropped;
+    }
+    double cpu = 100.0 * (cpu1 - cpu0) / elapsed;
+    if (balls)
+        printf("latency pty write -> raw message at a subscriber, %d ball%s at 1 kHz, %.0f s:\n",
+               balls, balls == 1 ? "" : "s", elapsed);
+    else
+        printf("latency pty write -> raw message at a subscriber, ball 1 kHz + scraper 500 Hz, "
+               "%.0f s:\n",
+               elapsed);
+    printf("  frames sent %ld, raw messages received %ld; status: samples_lost %ld, "
+           "ring_dropped %ld, publish_dropped %ld\n",
+           sent, got, lost, dropped, publish_dropped);
+    printf("  p50 %.3f ms   p99 %.3f ms   max %.3f ms   (target p99 <= 1 ms: %s)\n", p50, p99, max,
+           p99 <= 1.0 ? "met" : "NOT met");
+    double r50 = n_ref ? lat_ref[n_ref / 2] * 1e3 : NAN,
+           r99 = n_ref ? lat_ref[(long)(n_ref * 0.99)] * 1e3 : NAN,
+           rmax = n_ref ? lat_ref[n_ref - 1] * 1e3 : NAN;
+    printf("  reference (one-thread relay: pty -> decoder -> ZeroMQ ipc, same run, %ld frames): "
+           "p50 %.3f ms   p99 %.3f ms   max %.3f ms\n",
+           n_ref, r50, r99, rmax);
+    printf("  daemon / reference: p50 %.2f   p99 %.2f\n", p50 / r50, p99 / r99);
+    printf("daemon at this load: CPU %.2f %% of one core, resident memory %ld kB (%.1f MB)\n", cpu,
+           rss1, rss1 / 1024.0);
+    printf("RESULT devices %d samples_per_s %ld p50_ms %.3f p99_ms %.3f max_ms %.3f cpu_pct %.3f "
+           "rss_kb %ld sent %ld received %ld samples_lost %ld ring_dropped %ld "
+           "publish_dropped %ld ref_p50_ms %.3f ref_p99_ms %.3f\n",
+           n_fakes, balls ? 1000L * balls : 1500L, p50, p99, max, cpu, rss1, sent, got, lost,
+           dropped, publish_dropped, r50, r99);
     printf("daemon exit status after SIGTERM: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return 0;
 }
