@@ -553,6 +553,7 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
     }
 }
 
+#define VIB_GONE_S 0.8 /* a flex whose vibration has been gone this long ends */
 #define RESTART_S 0.25 /* a flex quiet this long may be followed by a new one */
 
 static void flex_open(ball_t *b, double pp, double pa, double ratio, double ratio_full,
@@ -659,7 +660,7 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
     }
     if (r > 0.8 * b->r_peak)
         b->t80 = b->t_last;
-    if (b->t_last - b->t_vib > gone) {
+    if (b->t_last - b->t_vib > VIB_GONE_S) {
         /* The load stays up but the muscle is quiet: a weight shift (or
          * sway) that coincided with a burst of vibration, not a held
          * contraction. It ends where the vibration went; the new load is
