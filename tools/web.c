@@ -60,6 +60,9 @@
 /* A waiting /events thread sends a comment line this often, so a browser that
  * went away is noticed (the write fails) even when nothing is published. */
 #define WEB_KEEPALIVE_MS 1000
+/* Kernel send buffer of an /events connection (Linux doubles it): a few
+ * seconds of the stream, whatever the system's TCP autotuning would allow. */
+#define WEB_SOCKET_SNDBUF (64 * 1024)
 
 /* Files served, built in from web/ by tools/web_embed.cmake. */
 typedef struct {
@@ -480,6 +483,13 @@ static enum MHD_Result serve_events(struct MHD_Connection *conn)
     if (!c)
         return reply_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                           "too many dashboards open ([web] max_clients)\n");
+    /* Bytes a stalled browser holds in the kernel are bounded too, so the
+     * queue (and its drop counter) is where a slow browser shows. */
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sndbuf = WEB_SOCKET_SNDBUF;
+    if (info)
+        setsockopt(info->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, events_read, c, events_done);
     if (!r) {
