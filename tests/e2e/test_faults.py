@@ -1,0 +1,394 @@
+"""Faults end to end (docs/RELIABILITY.md): line errors, unplug storms, slow
+and stuck subscribers, absurd HELLOs and a flooding device, against the real
+daemon. Counters are held to exact figures computed by the test itself from
+the very bytes written (tests/e2e/proto.py, written from the protocol
+document, not from the C code)."""
+import os
+import random
+import struct
+import time
+
+import pytest
+import zmq
+
+import proto
+from conftest import Subscriber, wait_subscribed
+from test_ingest import collect_raw, last_status, make_samples, start, wait_connected
+
+SEED = int(os.environ.get("MASSAGED_FAULT_SEED", "20240611"))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def n_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+# ---- An independent model of the decoder's verdicts -----------------------
+
+MAX_ENCODED, MIN_DECODED, MAX_DECODED = 520, 10, 512
+PAYLOAD_LEN = {proto.HELLO: 36, proto.STATUS: 6, proto.BUTTON: 1, proto.HELLO_REQUEST: 0}
+
+
+def strict_cobs_decode(data):
+    """COBS decode that rejects a code pointing past the end (None)."""
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        if code == 0 or i + code > len(data):
+            return None
+        out += data[i + 1:i + code]
+        i += code
+        if code < 255 and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+class Model:
+    """What protocol.md and PROTOCOL-IMPLEMENTATION.md say a decoder must make
+    of a byte stream: counters, and the accepted frames in order."""
+
+    def __init__(self):
+        self.ok = self.crc = self.malformed = self.garbage = self.lost = 0
+        self.accepted = []  # (type, seq, t_us, payload)
+        self.prev_seq = None
+        self.pending = bytearray()
+
+    def feed(self, data):
+        for b in data:
+            if b != 0:
+                self.pending.append(b)
+                continue
+            self._verdict(bytes(self.pending))
+            self.pending.clear()
+
+    def _verdict(self, chunk):
+        if not chunk:
+            self.garbage += 1  # a lone delimiter
+            return
+        body = strict_cobs_decode(chunk) if len(chunk) <= MAX_ENCODED else None
+        reason = None
+        if body is None or not MIN_DECODED <= len(body) <= MAX_DECODED:
+            reason = "malformed"
+        elif proto.crc16(body[:-2]) != struct.unpack("<H", body[-2:])[0]:
+            reason = "crc"
+        else:
+            ftype, version, seq, t_us = struct.unpack("<BBHI", body[:8])
+            payload = body[8:-2]
+            if version != 1:
+                reason = "malformed"
+            elif ftype == proto.SAMPLES:
+                if not payload or not 1 <= payload[0] <= 30 or len(payload) != 1 + 16 * payload[0]:
+                    reason = "malformed"
+            elif ftype not in PAYLOAD_LEN or len(payload) != PAYLOAD_LEN[ftype]:
+                reason = "malformed"
+            if reason is None and self.prev_seq is not None and seq == self.prev_seq:
+                reason = "malformed"  # a duplicate
+        if reason is None:
+            if self.prev_seq is not None:
+                self.lost += (seq - self.prev_seq - 1) & 0xFFFF
+            self.prev_seq = seq
+            self.ok += 1
+            self.accepted.append((ftype, seq, t_us, payload))
+            return
+        self.garbage += len(chunk) + 1
+        if reason == "crc":
+            self.crc += 1
+        else:
+            self.malformed += 1
+
+
+def counters(st):
+    return {k: st[k] for k in ("frames", "crc_errors", "malformed", "garbage_bytes",
+                               "frames_lost", "bytes", "samples")}
+
+
+def test_byte_errors_at_1e3_per_byte_cost_only_the_frames_they_hit(daemon_factory,
+                                                                    subscriber_factory,
+                                                                    pty_factory):
+    rng = random.Random(SEED)
+    print("seed", SEED)
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    dev.answer_hello = False  # no HELLO may land in the middle of the stream
+    # A clean first frame, so that the model and the daemon share the seq history.
+    first = make_samples(rng, 10)
+    frame0 = dev.samples_frame(first)
+    dev.write(frame0)
+    collect_raw(sub, "ball", 10)
+    before = counters(last_status(sub, "ball", lambda m: m["samples"] == 10))
+    model = Model()
+    model.prev_seq = struct.unpack("<H", proto.cobs_decode(frame0[:-1])[2:4])[0]
+
+    n_frames, flips, hit_frames = 1500, 0, 0
+    sent = {}  # seq -> samples, for every frame built
+    intact = []  # seqs of frames with no flipped byte in them or their delimiters
+    stream = bytearray()
+    prev_clean_delim = True
+    for _ in range(n_frames):
+        samples = make_samples(rng, 10)
+        seq = dev.seq
+        f = bytearray(dev.samples_frame(samples))
+        sent[seq] = samples
+        hit = False
+        for i in range(len(f)):
+            if rng.random() < 1e-3:
+                f[i] ^= rng.randint(1, 255)
+                flips += 1
+                hit = True
+        hit_frames += hit
+        if not hit and prev_clean_delim:
+            intact.append(seq)
+        prev_clean_delim = f[-1] == 0
+        stream += f
+    # A delimiter ends whatever a flip left open, then one clean frame closes the gap.
+    tail = b"\x00" + dev.samples_frame(make_samples(rng, 10))
+    stream += tail
+    model.feed(bytes(stream))
+    assert not model.pending
+    print("flips", flips, "frames hit", hit_frames, "model", model.ok, model.crc,
+          model.malformed, model.garbage, model.lost)
+    expected = 1e-3 * (len(stream) - len(tail))
+    assert abs(flips - expected) < 5 * expected ** 0.5, (flips, expected)
+    for at in range(0, len(stream), 4096):
+        dev.write(bytes(stream[at:at + 4096]))
+
+    want_samples = sum(p[0] for t, _, _, p in model.accepted if t == proto.SAMPLES)
+    raw = collect_raw(sub, "ball", want_samples, timeout=30)
+    st = last_status(sub, "ball", lambda m: m["bytes"] - before["bytes"] == len(stream))
+    delta = {k: st[k] - before[k] for k in before}
+    assert delta["bytes"] == len(stream)
+    assert delta["frames"] == model.ok
+    assert delta["crc_errors"] == model.crc
+    assert delta["malformed"] == model.malformed
+    assert delta["garbage_bytes"] == model.garbage
+    assert delta["frames_lost"] == model.lost
+    assert delta["crc_errors"] + delta["malformed"] >= hit_frames // 2
+    # Every frame the flips left whole is recovered, and nothing else.
+    accepted_seqs = [s for _, s, _, _ in model.accepted]
+    assert set(intact) <= set(accepted_seqs)
+    assert delta["samples"] == want_samples == sum(m["n"] for m in raw)
+    # ... with the very values sent, at the right sample index.
+    i0_of = {}
+    for t, s, t_us, p in model.accepted:
+        i0_of[s] = 10 + (t_us - struct.unpack("<I", proto.cobs_decode(frame0[:-1])[4:8])[0] - 10000) // 1000
+    got = {m["i0"]: m for m in raw}
+    for t, s, t_us, payload in model.accepted[:-1]:
+        m = got[i0_of[s]]
+        assert m["n"] == 10
+        for k in range(10):
+            assert abs(m["p"][k] - sent[s][k][0]) < 0.01
+    assert st["connected"] is True and st["ring_dropped"] == 0
+    assert d.stop() == 0
+
+
+def test_100_unplug_replug_cycles_reconnect_fast_and_leak_nothing(daemon_factory,
+                                                                  subscriber_factory,
+                                                                  pty_factory):
+    rng = random.Random(SEED + 1)
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    pid = d.proc.pid
+    dev.send_samples(make_samples(rng, 10))
+    sent = 10
+    worst = 0.0
+    marks = {}
+    for cycle in range(100):
+        dev.unplug()
+        sub.wait_for(lambda t, m: t == "event.ball.disconnected", 5)
+        dev.plug()
+        t_plug = time.monotonic()
+        sub.wait_for(lambda t, m: t == "event.ball.connected", 3)
+        worst = max(worst, time.monotonic() - t_plug)
+        dev.send_samples(make_samples(rng, 10))
+        sent += 10
+        # Published before the next unplug: bytes still in the pty when its
+        # master closes are gone, as with a real cable pulled mid-frame.
+        assert sum(m["n"] for m in collect_raw(sub, "ball", 10, timeout=3)) == 10
+        if cycle in (9, 99):
+            time.sleep(0.3)
+            marks[cycle] = (n_fds(pid), rss_kib(pid))
+    print("worst reconnect %.3f s; fds, rss KiB after 10 and 100 cycles: %s" % (worst, marks))
+    assert worst < 1.0, "reconnect within 1 s of the port coming back"
+    assert marks[99][0] == marks[9][0], "descriptors leak across cycles"
+    assert marks[99][1] - marks[9][1] < 512, "resident memory grows across cycles"
+    st = last_status(sub, "ball", lambda m: m["samples"] >= sent, timeout=10)
+    print("status after the cycles:", st)
+    assert st["samples"] == sent
+    assert st["connects"] == 101 and st["samples_lost"] == 0 and st["connected"] is True
+    assert d.stop() == 0
+
+
+def burst(dev, rng, n_frames, per_frame=2):
+    """Writes n_frames SAMPLES frames as fast as the pty takes them (a device
+    catching up: valid device times, far faster than real time)."""
+    buf = bytearray()
+    for _ in range(n_frames):
+        buf += dev.samples_frame(make_samples(rng, per_frame))
+        if len(buf) > 8192:
+            dev.write(bytes(buf))
+            buf.clear()
+    dev.write(bytes(buf))
+
+
+def drain(sub, topic_prefix="raw.", quiet=1.0, limit=60.0):
+    """Receives until no raw message came for `quiet` s (status messages keep
+    coming); returns (raw samples, messages)."""
+    n = msgs = 0
+    deadline = time.monotonic() + limit
+    last_raw = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - last_raw < quiet:
+        topic, msg = sub.recv(0.1)
+        if topic is None:
+            continue
+        msgs += 1
+        if topic.startswith(topic_prefix):
+            n += msg["n"]
+            last_raw = time.monotonic()
+    return n, msgs
+
+
+def test_slow_subscriber_loses_nothing_and_slows_nothing(daemon_factory, subscriber_factory,
+                                                         pty_factory):
+    rng = random.Random(SEED + 2)
+    d, fast, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    slow = Subscriber(d.endpoint, ["raw."])
+    slow.sock.setsockopt(zmq.RCVHWM, 100)
+    try:
+        wait_connected(fast, "ball")
+        time.sleep(0.3)
+        # 3 s of a 1 kHz ball in real time (100 frames a second); the slow
+        # subscriber takes 2 ms per message, five times slower than it could.
+        got_slow = 0
+        for i in range(300):
+            dev.send_samples(make_samples(rng, 10))
+            t_end = time.monotonic() + 0.01
+            while time.monotonic() < t_end:
+                if slow.sock.poll(1):
+                    slow.sock.recv_multipart()
+                    got_slow += 10
+                    time.sleep(0.002)
+        while slow.sock.poll(1000):
+            slow.sock.recv_multipart()
+            got_slow += 10
+        got_fast, _ = drain(fast)
+        assert got_fast == got_slow == 3000
+        st = last_status(fast, "ball", lambda m: m["samples"] == 3000)
+        assert st["ring_dropped"] == 0 and st["samples_lost"] == 0
+        daemon = fast.wait_for(lambda t, m: t == "status.daemon")[1]
+        assert daemon["publish_dropped"] == 0
+    finally:
+        slow.close()
+    assert d.stop() == 0
+
+
+def test_stuck_subscriber_costs_every_subscriber_the_same_counted_messages(daemon_factory,
+                                                                           subscriber_factory,
+                                                                           pty_factory):
+    """XPUB with XPUB_NODROP (docs/EVENTS.md, Transport): while one subscriber's
+    queue is full, each message is dropped for everybody and counted once in
+    publish_dropped. The pipeline itself is unaffected: every sample is
+    decoded and counted, nothing is lost before the publisher."""
+    rng = random.Random(SEED + 3)
+    d, fast, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    stuck = Subscriber(d.endpoint, [""])
+    stuck.sock.setsockopt(zmq.RCVHWM, 10)  # and it never reads
+    try:
+        wait_connected(fast, "ball")
+        time.sleep(0.5)
+        base = fast.wait_for(lambda t, m: t == "status.daemon")[1]
+        n_frames = 30000  # beyond the 10000-message high-water mark and the socket buffers
+        burst(dev, rng, n_frames)
+        got_fast, _ = drain(fast, quiet=2.0)
+        # While the stuck subscriber's queue is full, nobody gets anything,
+        # not even status messages: the fast subscriber hears nothing at all.
+        assert fast.recv(1.0)[0] is None, "NODROP: a stuck subscriber silences everybody"
+        stuck.close()  # gone: its queue goes with it, and publishing resumes
+        st = last_status(fast, "ball", lambda m: m["samples"] == 2 * n_frames)
+        assert st["ring_dropped"] == 0 and st["samples_lost"] == 0
+        daemon = fast.wait_for(lambda t, m: t == "status.daemon")[1]
+        dropped = daemon["publish_dropped"] - base["publish_dropped"]
+        published = daemon["published"] - base["published"]
+        print("raw samples the fast subscriber got: %d of %d; published %d, publish_dropped %d"
+              % (got_fast, 2 * n_frames, published, dropped))
+        assert dropped > 0, "a stuck subscriber must cause counted drops"
+        # Each raw message (one per frame of 2 samples) was either delivered
+        # to both or dropped for both and counted.
+        assert got_fast < 2 * n_frames
+        assert 2 * n_frames - got_fast <= 2 * dropped
+    finally:
+        stuck.close()
+    assert d.stop() == 0
+
+
+@pytest.mark.parametrize("override,why", [
+    ({"rate_hz": 0}, "sample rate outside 1..10000 Hz"),
+    ({"rate_hz": 65535}, "sample rate outside 1..10000 Hz"),
+    ({"p_scale": -1.0}, "pressure/force scale not a positive number"),
+    ({"p_scale": float("inf")}, "pressure/force scale not a positive number"),
+    ({"acc_scale": 1e30}, "accelerometer scale not a positive number up to 0.01"),
+    ({"acc_scale": 0.0}, "accelerometer scale not a positive number"),
+    ({"gyr_scale": float("nan")}, "gyroscope scale not a positive number up to 1"),
+    ({"kind": proto.SCRAPER}, "the device is a scraper, configured as ball"),
+    ({"kind": 7}, "unknown device kind"),
+])
+def test_absurd_hello_fields_are_each_refused_by_name(daemon_factory, subscriber_factory,
+                                                      pty_factory, override, why):
+    """Extends test_ingest's absurd-HELLO test to every field: each value is
+    refused with a message naming it, and no sample is published."""
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory,
+                           hello_kwargs=override)
+    dev.send_samples(make_samples(random.Random(SEED + 4), 10))
+    st = last_status(sub, "ball", lambda m: m["hello_rejected"] >= 1)
+    assert st["connected"] is False and st["samples"] == 0
+    assert "HELLO refused: %s" % why in d.log_text()
+    assert d.stop() == 0
+
+
+def test_flooding_device_is_counted_and_disturbs_no_other(daemon_factory, subscriber_factory,
+                                                          pty_factory):
+    """A ball declaring 1000 Hz sends 20 times the samples its clock allows:
+    every frame of 10 samples advances its device clock by 0.5 ms instead of
+    10 ms, so each frame overlaps the one before in device time. A second,
+    honest ball streams at the same time."""
+    rng = random.Random(SEED + 5)
+    d, sub, (flood, honest) = start(daemon_factory, subscriber_factory, pty_factory,
+                                    names=("flood", "honest"))
+    wait_connected(sub, "flood")
+    wait_connected(sub, "honest")
+    pid = d.proc.pid
+    time.sleep(0.3)
+    rss = []
+    honest_sent = 0
+    n_frames = 4000
+    for i in range(n_frames):
+        f = flood.next_frame(proto.SAMPLES, proto.samples_payload(make_samples(rng, 10)))
+        flood.t_us = (flood.t_us + 500) & 0xFFFFFFFF
+        flood.write(f)
+        if i % 20 == 0:
+            honest.send_samples(make_samples(rng, 10))
+            honest_sent += 10
+        if i % 1000 == 999:
+            time.sleep(0.2)
+            rss.append(rss_kib(pid))
+    st_h = last_status(sub, "honest", lambda m: m["samples"] == honest_sent, timeout=15)
+    assert st_h["samples_lost"] == 0 and st_h["ring_dropped"] == 0
+    st = last_status(sub, "flood", lambda m: m["frames"] >= n_frames)
+    print("flood status:", {k: st[k] for k in ("frames", "samples", "index_errors",
+                                                "samples_lost", "ring_dropped")}, "rss", rss)
+    # Every frame after the first overlaps device time already indexed: each
+    # is counted in index_errors; its samples are still published, at the
+    # next indices (i0 stays contiguous), so nothing is silently discarded
+    # and no buffer grows. (frames also counts the HELLO.)
+    assert st["frames"] == n_frames + 1
+    assert st["index_errors"] == n_frames - 1
+    assert st["samples"] == 10 * n_frames and st["samples_lost"] == 0
+    assert max(rss) - rss[0] < 512, "memory grows under a flood"
+    assert d.stop() == 0
