@@ -22,6 +22,14 @@ BUILD = os.environ.get("MASSAGED_BUILD_DIR",
 DAEMON = os.path.join(BUILD, "daemon", "massaged")
 
 
+# MASSAGED_VALGRIND=1 runs every daemon the Daemon fixture starts under
+# memcheck: any error (or definite leak) makes it exit 99, which fails the
+# test's check of the exit status (docs/RELIABILITY.md).
+VALGRIND = (["valgrind", "--error-exitcode=99", "--leak-check=full",
+             "--errors-for-leak-kinds=definite", "--quiet"]
+            if os.environ.get("MASSAGED_VALGRIND") == "1" else [])
+
+
 def tool(name):
     return os.path.join(BUILD, "tools", name)
 
@@ -74,7 +82,7 @@ class Daemon:
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
-        self.proc = subprocess.Popen([DAEMON, "--config", str(self.config), *args],
+        self.proc = subprocess.Popen([*VALGRIND, DAEMON, "--config", str(self.config), *args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
