@@ -20,9 +20,13 @@ trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 endpoint=${DEMO_ENDPOINT:-ipc://$run/pub.sock}
+web_listen=${DEMO_WEB_LISTEN:-127.0.0.1:8080}
 cat > "$run/massaged.ini" <<INI
 [publish]
 endpoint = $endpoint
+
+[web]
+listen = $web_listen
 
 [device.ball]
 kind = ball
@@ -42,6 +46,10 @@ build/tools/massaged-sim --kind scraper --seed 2 --link "$run/scraper.tty" \
 pids+=($!)
 build/daemon/massaged --config "$run/massaged.ini" 2>"$run/massaged.log" &
 pids+=($!)
+# The live dashboard (docs/DASHBOARD.md), a subscriber like any other.
+build/tools/massaged-web --config "$run/massaged.ini" 2>"$run/massaged-web.log" &
+pids+=($!)
+echo "live dashboard: http://$web_listen/ (log: $run/massaged-web.log)" >&2
 
 topics=(--brief --topic event. --topic status.)
 [ "${1:-}" = "--raw" ] && topics=()
