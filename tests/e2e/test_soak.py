@@ -1,6 +1,6 @@
 """Soak (docs/RELIABILITY.md): 8 simulated devices (massaged-sim, 4 balls and
 4 scraping tools) at 1 kHz each into one daemon for MASSAGED_SOAK_SECONDS
-(default 60; the documented run is 600), a subscriber reading everything.
+(CI runs 60; the documented run is 600; unset: skipped), a subscriber reading everything.
 Nothing may be lost anywhere (every sample the simulators sent is published;
 samples_lost, ring_dropped and publish_dropped stay 0), and the daemon's
 resident memory and open descriptors stay flat."""
@@ -13,7 +13,8 @@ import pytest
 
 from conftest import tool, wait_subscribed
 
-SECONDS = float(os.environ.get("MASSAGED_SOAK_SECONDS", "60"))
+# Skipped unless MASSAGED_SOAK_SECONDS is set: CI's soak stage sets 60.
+SECONDS = float(os.environ.get("MASSAGED_SOAK_SECONDS", "0"))
 N_DEVICES = 8
 
 
@@ -47,6 +48,7 @@ def summary_of(truth):
     return last
 
 
+@pytest.mark.skipif(SECONDS <= 0, reason="set MASSAGED_SOAK_SECONDS (CI: 60)")
 def test_soak_eight_devices_at_1khz(tmp_path, daemon_factory, subscriber_factory):
     seed = int(os.environ.get("MASSAGED_SOAK_SEED", "2024"))
     print("seed", seed, "seconds", SECONDS)
