@@ -4,8 +4,8 @@ protocol (--remote-debugging-pipe: JSON on file descriptors 3 and 4, so no
 WebSocket client is needed).
 
 MASSAGED_DASHBOARD_PNG=path saves the browser test's screenshot there
-(docs/dashboard.png is made this way, with MASSAGED_DASHBOARD_WAIT=45 to
-catch the ball in a hold)."""
+(docs/dashboard.png is made this way, with MASSAGED_DASHBOARD_WAIT=30 and
+MASSAGED_DASHBOARD_SETTLE=10 to catch the ball in a hold with full traces)."""
 import http.client
 import json
 import os
@@ -326,6 +326,8 @@ def test_browser_shows_live_devices_events_and_traces(session, tmp_path):
         assert "stroke" in devs["scraper"]["events"]
         assert devs["scraper"]["state"] in ("scraping", "idle")
         assert devs["ball"]["state"] in ("idle", "rolling", "holding", "flexing", "rocking")
+        # For a picture with full traces (docs), let the page run on a while.
+        time.sleep(float(os.environ.get("MASSAGED_DASHBOARD_SETTLE", "0")))
         shot = browser.call("Page.captureScreenshot", {"format": "png"})["data"]
         import base64
         png = base64.b64decode(shot)
