@@ -18,6 +18,21 @@ from test_ingest import collect_raw, last_status, make_samples, start, wait_conn
 SEED = int(os.environ.get("MASSAGED_FAULT_SEED", "20240611"))
 
 
+def instrumented():
+    """True when the daemon runs under a sanitizer or valgrind, whose shadow
+    memory and quarantines make resident memory meaningless as a leak test
+    (they find leaks themselves)."""
+    if os.environ.get("MASSAGED_VALGRIND") == "1":
+        return True
+    from conftest import BUILD
+    try:
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            return any(line.startswith("MASSAGED_SANITIZE:") and line.strip().split("=", 1)[1]
+                       for line in f)
+    except OSError:
+        return False
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -218,7 +233,7 @@ def test_100_unplug_replug_cycles_reconnect_fast_and_leak_nothing(daemon_factory
     print("worst reconnect %.3f s; fds, rss KiB after 10 and 100 cycles: %s" % (worst, marks))
     assert worst < 1.0, "reconnect within 1 s of the port coming back"
     assert marks[99][0] == marks[9][0], "descriptors leak across cycles"
-    assert marks[99][1] - marks[9][1] < 512, "resident memory grows across cycles"
+    assert instrumented() or marks[99][1] - marks[9][1] < 512, "resident memory grows"
     st = last_status(sub, "ball", lambda m: m["samples"] >= sent, timeout=10)
     print("status after the cycles:", st)
     assert st["samples"] == sent
@@ -390,5 +405,5 @@ def test_flooding_device_is_counted_and_disturbs_no_other(daemon_factory, subscr
     assert st["frames"] == n_frames + 1
     assert st["index_errors"] == n_frames - 1
     assert st["samples"] == 10 * n_frames and st["samples_lost"] == 0
-    assert max(rss) - rss[0] < 512, "memory grows under a flood"
+    assert instrumented() or max(rss) - rss[0] < 512, "memory grows under a flood"
     assert d.stop() == 0
