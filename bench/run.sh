@@ -1,0 +1,64 @@
+#!/bin/sh
+# Runs every benchmark and prints each figure against its same-run reference
+# (docs/BENCHMARKS.md). Usage: bench/run.sh [build-dir]   (default: build)
+# QUICK=1 shortens every part (for a smoke run; figures are then noisier).
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/build}
+case $build in /*) ;; *) build=$(pwd)/$build ;; esac
+quick=${QUICK:-0}
+if [ "$quick" = 1 ]; then
+    replay_s=60 reps=3 stft_n=500000 ring_items=2000000 ring_reps=3 lat_s=8 scale_s=5
+else
+    replay_s=300 reps=5 stft_n=2000000 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10
+fi
+b=$build/bench
+daemon=$build/daemon/massaged
+for f in "$b/bench_pipeline" "$b/bench_latency" "$b/malloc_count.so" "$daemon"; do
+    [ -x "$f" ] || [ -f "$f" ] || { echo "missing $f: build first (cmake --build $build)" >&2; exit 1; }
+done
+
+echo "== machine"
+lscpu | grep -E '^(Model name|CPU\(s\)|Hypervisor vendor):' | sed 's/  */ /g'
+echo "kernel $(uname -r); $(${CC:-cc} --version | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo
+echo "== 1. replay through the whole pipeline (bench_pipeline $replay_s $reps)"
+"$b/bench_pipeline" "$replay_s" "$reps"
+
+echo
+echo "== 2. short-time Fourier stage, kissfft against FFTW (bench_stft $stft_n $reps)"
+if [ -x "$b/bench_stft" ]; then "$b/bench_stft" "$stft_n" 7; else echo "bench_stft not built (libfftw3-dev missing)"; fi
+
+echo
+echo "== 3. SPSC ring against ck_ring (bench_ring $ring_items $ring_reps)"
+if [ -x "$b/bench_ring" ]; then "$b/bench_ring" "$ring_items" "$ring_reps"; else echo "bench_ring not built (libck-dev missing)"; fi
+
+echo
+echo "== 4-6. latency, CPU, memory and steady-state allocations at real-time load (bench_latency $lat_s s)"
+mc=$(mktemp)
+from=3 to=$(awk "BEGIN{print $lat_s - 2}")
+BENCH_DAEMON_PRELOAD=$b/malloc_count.so MALLOC_COUNT_OUT=$mc MALLOC_COUNT_FROM=$from \
+    MALLOC_COUNT_TO=$to "$b/bench_latency" "$daemon" "$lat_s" | grep -v '^daemon exit'
+awk -v win="$from-$to s" '
+    /^window_s/ { w = $2; printf "steady-state heap calls in the daemon (%s after start, %.1f s): %.1f allocations/s, of which ZeroMQ (libzmq, libstdc++) %.1f/s and the rest %.1f/s; frees %.1f/s\n", win, w, ($4+$6+$8)/w, $12/w, $14/w, $10/w }
+    /^caller/ { print "  other caller: " $0 }' "$mc"
+echo "(reference: the raw messages published per second, one per frame: 200/s)"
+rm -f "$mc"
+echo "the same without the counting shim (its own memory left out of the resident figure):"
+"$b/bench_latency" "$daemon" "$lat_s" | grep -E '^(daemon at|  p50|  daemon /)'
+
+echo
+echo "== 7. scaling with 1, 2, 4 and 8 balls at 1 kHz ($scale_s s each)"
+printf '%-8s %10s %10s %12s %10s %10s %10s %12s %14s\n' devices samples/s cpu_% cpu_%/device rss_kB p99_ms ref_p99 samples_lost ring+pub_drop
+base=""
+for n in 1 2 4 8; do
+    line=$("$b/bench_latency" "$daemon" "$scale_s" "$n" | grep '^RESULT')
+    set -- $line
+    # RESULT devices N samples_per_s S p50_ms . p99_ms . max_ms . cpu_pct C rss_kb R sent . received . samples_lost L ring_dropped D publish_dropped P ref_p50_ms . ref_p99_ms .
+    cpu=${13}; rss=${15}; p99=${9}; lost=${21}; ring=${23}; pub=${25}; ref99=${29}
+    per=$(awk "BEGIN{printf \"%.3f\", $cpu / $n}")
+    printf '%-8s %10s %10s %12s %10s %10s %10s %12s %14s\n' "$n" "$5" "$cpu" "$per" "$rss" "$p99" "$ref99" "$lost" "$((ring + pub))"
+    [ -n "$base" ] || base=$per
+done
+echo "(linear growth: cpu_%/device stays near the 1-device figure; everything lost or dropped must be 0)"
