@@ -139,6 +139,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static long rss_anon_kb; /* the daemon's own (anonymous) resident memory, last read */
+
 static void proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
 {
     char path[64], buf[1024];
@@ -161,6 +163,8 @@ static void proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
     if (f) {
         while (fgets(buf, sizeof buf, f))
             if (sscanf(buf, "VmRSS: %ld kB", rss_kb) == 1)
+                continue;
+            else if (sscanf(buf, "RssAnon: %ld kB", &rss_anon_kb) == 1)
                 break;
         fclose(f);
     }
@@ -436,13 +440,14 @@ int main(int argc, char **argv)
            "p50 %.3f ms   p99 %.3f ms   max %.3f ms\n",
            n_ref, r50, r99, rmax);
     printf("  daemon / reference: p50 %.2f   p99 %.2f\n", p50 / r50, p99 / r99);
-    printf("daemon at this load: CPU %.2f %% of one core, resident memory %ld kB (%.1f MB)\n", cpu,
-           rss1, rss1 / 1024.0);
+    printf("daemon at this load: CPU %.2f %% of one core, resident memory %ld kB (%.1f MB), of "
+           "which its own (anonymous) %ld kB and shared libraries' pages the rest\n",
+           cpu, rss1, rss1 / 1024.0, rss_anon_kb);
     printf("RESULT devices %d samples_per_s %ld p50_ms %.3f p99_ms %.3f max_ms %.3f cpu_pct %.3f "
            "rss_kb %ld sent %ld received %ld samples_lost %ld ring_dropped %ld "
-           "publish_dropped %ld ref_p50_ms %.3f ref_p99_ms %.3f\n",
+           "publish_dropped %ld ref_p50_ms %.3f ref_p99_ms %.3f rss_anon_kb %ld\n",
            n_fakes, balls ? 1000L * balls : 1500L, p50, p99, max, cpu, rss1, sent, got, lost,
-           dropped, publish_dropped, r50, r99);
+           dropped, publish_dropped, r50, r99, rss_anon_kb);
     printf("daemon exit status after SIGTERM: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return 0;
 }

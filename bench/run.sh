@@ -50,15 +50,14 @@ echo "the same without the counting shim (its own memory left out of the residen
 
 echo
 echo "== 7. scaling with 1, 2, 4 and 8 balls at 1 kHz ($scale_s s each)"
-printf '%-8s %10s %10s %12s %10s %10s %10s %12s %14s\n' devices samples/s cpu_% cpu_%/device rss_kB p99_ms ref_p99 samples_lost ring+pub_drop
+printf '%-8s %10s %10s %12s %10s %10s %10s %10s %12s %14s\n' devices samples/s cpu_% cpu_%/device rss_kB anon_kB p99_ms ref_p99 samples_lost ring+pub_drop
 base=""
 for n in 1 2 4 8; do
     line=$("$b/bench_latency" "$daemon" "$scale_s" "$n" | grep '^RESULT')
     set -- $line
     # RESULT devices N samples_per_s S p50_ms . p99_ms . max_ms . cpu_pct C rss_kb R sent . received . samples_lost L ring_dropped D publish_dropped P ref_p50_ms . ref_p99_ms .
-    cpu=${13}; rss=${15}; p99=${9}; lost=${21}; ring=${23}; pub=${25}; ref99=${29}
+    cpu=${13}; rss=${15}; p99=${9}; lost=${21}; ring=${23}; pub=${25}; ref99=${29}; anon=${31}
     per=$(awk "BEGIN{printf \"%.3f\", $cpu / $n}")
-    printf '%-8s %10s %10s %12s %10s %10s %10s %12s %14s\n' "$n" "$5" "$cpu" "$per" "$rss" "$p99" "$ref99" "$lost" "$((ring + pub))"
-    [ -n "$base" ] || base=$per
+    printf '%-8s %10s %10s %12s %10s %10s %10s %10s %12s %14s\n' "$n" "$5" "$cpu" "$per" "$rss" "$anon" "$p99" "$ref99" "$lost" "$((ring + pub))"
 done
 echo "(linear growth: cpu_%/device stays near the 1-device figure; everything lost or dropped must be 0)"
