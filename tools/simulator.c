@@ -504,14 +504,16 @@ static int line_open(sim_t *sim)
 
 static void line_close(sim_t *sim, bool remove_link)
 {
+    /* The link goes first: whoever sees the line close must not find the
+     * link still pointing at the dead pty. */
+    if (remove_link && sim->opt.link_path)
+        unlink(sim->opt.link_path);
     if (sim->fd >= 0)
         close(sim->fd);
     if (sim->slave_fd >= 0)
         close(sim->slave_fd);
     sim->fd = -1;
     sim->slave_fd = -1;
-    if (remove_link && sim->opt.link_path)
-        unlink(sim->opt.link_path);
 }
 
 static void on_host_frame(const frame_t *f, void *ctx)
