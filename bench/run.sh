@@ -51,7 +51,7 @@ echo "the same without the counting shim (its own memory left out of the residen
 echo
 echo "== 7. scaling with 1, 2, 4 and 8 balls at 1 kHz ($scale_s s each)"
 printf '%-8s %10s %10s %12s %10s %10s %10s %10s %12s %14s\n' devices samples/s cpu_% cpu_%/device rss_kB anon_kB p99_ms ref_p99 samples_lost ring+pub_drop
-base=""
+
 for n in 1 2 4 8; do
     line=$("$b/bench_latency" "$daemon" "$scale_s" "$n" | grep '^RESULT')
     set -- $line
