@@ -177,7 +177,9 @@ def test_byte_errors_at_1e3_per_byte_cost_only_the_frames_they_hit(daemon_factor
 
     want_samples = sum(p[0] for t, _, _, p in model.accepted if t == proto.SAMPLES)
     raw = collect_raw(sub, "ball", want_samples, timeout=30)
-    st = last_status(sub, "ball", lambda m: m["bytes"] - before["bytes"] == len(stream))
+    # bytes are counted by the reader, samples by the pipeline after it: wait for both.
+    st = last_status(sub, "ball", lambda m: m["bytes"] - before["bytes"] == len(stream) and
+                     m["samples"] - before["samples"] == want_samples, timeout=20)
     delta = {k: st[k] - before[k] for k in before}
     assert delta["bytes"] == len(stream)
     assert delta["frames"] == model.ok
@@ -326,7 +328,7 @@ def test_stuck_subscriber_costs_every_subscriber_the_same_counted_messages(daemo
         # not even status messages: the fast subscriber hears nothing at all.
         assert fast.recv(1.0)[0] is None, "NODROP: a stuck subscriber silences everybody"
         stuck.close()  # gone: its queue goes with it, and publishing resumes
-        st = last_status(fast, "ball", lambda m: m["samples"] == 2 * n_frames)
+        st = last_status(fast, "ball", lambda m: m["samples"] == 2 * n_frames, timeout=20)
         assert st["ring_dropped"] == 0 and st["samples_lost"] == 0
         daemon = fast.wait_for(lambda t, m: t == "status.daemon")[1]
         dropped = daemon["publish_dropped"] - base["publish_dropped"]
