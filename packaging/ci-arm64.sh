@@ -35,7 +35,7 @@ mapfile -t dev < <(sed -n '/^packages=(/,/^)/p' tools/deps.sh | grep -o 'lib[a-z
                    grep -v '^libclang-rt' | sort -u)
 [ ${#dev[@]} -gt 0 ] || { echo "no -dev packages found in tools/deps.sh" >&2; exit 1; }
 retry $sudo apt-get install -y -qq --no-install-recommends \
-  gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static \
+  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static \
   libc6:arm64 libc6-dev:arm64 "${dev[@]/%/:arm64}"
 echo "arm64 stage: packages installed after $(( $(date +%s) - start )) s"
 

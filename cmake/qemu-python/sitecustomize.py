@@ -6,11 +6,14 @@ without any change to the tests.
 
 MASSAGED_EXEC_WRAPPER is the emulator command ("qemu-aarch64-static -L
 /usr/aarch64-linux-gnu"); it is prepended to a command whose program is an
-ELF file for another machine than the interpreter's. Everything else (the
-host's python3, socat) starts unchanged. Without the variable this module
+ELF file for another machine than the interpreter's. So is a foreign
+executable run through a launcher (unshare, env, timeout...) or named by an
+absolute path in a `sh -c` command. Everything else (the host's python3,
+socat) starts unchanged. Without the variable this module
 does nothing."""
 import os
 import platform
+import re
 import shlex
 import subprocess
 
@@ -32,12 +35,40 @@ def _foreign(path):
     return machine not in _NATIVE
 
 
+# Programs that run the rest of their command line: the command they run is
+# looked at in turn (unshare -n sh -c "exec .../massaged ...").
+_LAUNCHERS = {"unshare", "env", "setsid", "nice", "stdbuf", "timeout", "chrt", "taskset"}
+_SHELLS = {"sh", "bash", "dash"}
+
+
+def _wrap_shell(command):
+    """Prefixes the wrapper to each absolute path in a shell command that names
+    a foreign executable."""
+    def sub(m):
+        return " ".join(map(shlex.quote, _WRAPPER)) + " " + m.group(0) \
+            if _foreign(m.group(0)) else m.group(0)
+    return re.sub(r"(?<![\w/.-])/[\w./+-]+", sub, command)
+
+
 def _wrap(args):
     if isinstance(args, (str, bytes, os.PathLike)):
         return args  # a shell string or a bare program: left alone
-    args = list(args)
-    if args and _foreign(os.fspath(args[0])):
+    args = [os.fspath(a) if isinstance(a, os.PathLike) else a for a in args]
+    if not args or not isinstance(args[0], str):
+        return args
+    if _foreign(args[0]):
         return _WRAPPER + args
+    name = os.path.basename(args[0])
+    if name in _SHELLS and "-c" in args[1:-1]:
+        i = args.index("-c") + 1
+        return args[:i] + [_wrap_shell(args[i])] + args[i + 1:]
+    if name in _LAUNCHERS:
+        i = 1
+        while i < len(args) and (args[i].startswith("-") or "=" in args[i]):
+            i += 1
+        if name == "timeout":
+            i += 1  # the duration
+        return args[:i] + _wrap(args[i:])
     return args
 
 
