@@ -117,7 +117,6 @@ struct ball {
     double r_peak, t80, t50;
     double sum_p, sum_a, sum_ratio, sum_med;
     int n_frames, n_med;
-    double last_ratio; /* band power over baseline in the latest frame */
     double prev_ratio; /* ... and in the frame before it (0 when none) */
     double ratio_s;    /* band ratio smoothed over a few frames, in a flex */
     double t_vib;      /* last frame of the flex with its vibration present */
@@ -254,6 +253,36 @@ static double onset_search(const ball_t *b)
         i++;
     /* Middle of the last slope span still on the ramp, less the delay of
      * the smoothing (a 2nd-order Butterworth at 8 Hz: 28 ms). */
+    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
+    return 0.5 * (b->hist_t[k0] + b->hist_t[k1]) - 0.028;
+}
+
+/* The end of the relax ramp of a flex whose rise was last near its peak at
+ * t_from: the steepest fall of the smoothed pressure since then, walked
+ * forward to where the fall slows under a quarter of that, less the
+ * smoothing's delay; `fallback` when the history holds no fall. The relax
+ * ramp (0.15-0.4 s) is faster than breathing and sway, so the steepest fall
+ * is on it, and its foot is where the load is back at rest; extrapolating
+ * from the 80 % and 50 % crossings instead dated ends late when sway had
+ * made the plateau sag (t80 then lies long before the relax). */
+static double relax_search(const ball_t *b, double t_from, double fallback)
+{
+    if (b->hist_n <= SLOPE_SPAN + 1)
+        return fallback;
+    unsigned last = b->hist_n - SLOPE_SPAN - 1, i_min = 0;
+    double s_min = 0.0;
+    for (unsigned i = 0; i <= last; i++) {
+        if (b->hist_t[hist_index(b, i + SLOPE_SPAN)] < t_from)
+            break;
+        double sl = hist_slope(b, i);
+        if (sl < s_min)
+            s_min = sl, i_min = i;
+    }
+    if (s_min >= 0.0)
+        return fallback;
+    unsigned i = i_min;
+    while (i > 0 && hist_slope(b, i - 1) <= 0.25 * s_min)
+        i--;
     unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
     return 0.5 * (b->hist_t[k0] + b->hist_t[k1]) - 0.028;
 }
@@ -600,7 +629,6 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     double ratio = pd / (b->base_d > floor_p ? b->base_d : floor_p);
     double ratio_full = pp / (b->base_p > floor_p ? b->base_p : floor_p);
     double r = b->p_lp_value - b->hb;
-    b->last_ratio = ratio;
     /* The baseline needs a few frames of the hold before it means much. */
     int ready = b->base_frames * b->sp.hop >= (int)(0.25 * b->fs);
     /* Vibration must last two frames, unless it is strong at once: a single
@@ -674,12 +702,16 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         return;
     }
     /* Breathing and sway can pull a small flex's plateau below half its
-     * peak; the vibration tells whether the muscle is still contracted. */
-    if (b->last_ratio > sqrt(b->set.power_ratio))
+     * peak; the vibration tells whether the muscle is still contracted. The
+     * smoothed ratio decides: one frame's band power scatters (a few
+     * degrees of freedom), and a single quiet frame ended flexes early. */
+    if (b->ratio_s > sqrt(b->set.power_ratio))
         return;
-    /* Falling past half the peak: a raised-cosine relaxation ends about two
-     * (80 % -> 50 %) intervals later. */
+    /* Falling past half the peak: the end is the foot of the relax ramp
+     * (relax_search); failing that, a raised-cosine relaxation ends about
+     * two (80 % -> 50 %) intervals after the 50 % crossing. */
     double t_end = b->t50 + 2.0 * (b->t50 - b->t80) - 0.01;
+    t_end = relax_search(b, b->t80 - 0.1, t_end);
     if (t_end > b->t_last)
         t_end = b->t_last;
     double t_start = b->flex.t_start;

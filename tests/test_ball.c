@@ -43,6 +43,7 @@ typedef struct {
     double flex_on, flex_off; /* seconds; flex_on < 0: no flex */
     double tremor_on, tremor_off;
     double shift_at; /* seconds; a weight shift (load step of +12 %, tau 0.3 s); < 0: none */
+    double sag;      /* share of the flex's rise lost linearly over its plateau (sway) */
 } script_t;
 
 /* Unloaded 0-2 s, load ramp 2-3 s (hold starts at 2.5 s), hold to 20 s,
@@ -66,7 +67,8 @@ static void run(const script_t *sc, float rate, seen_t *seen)
         double mmg = 0.0, vib = 0.0;
         if (sc->flex_on >= 0) {
             double env = rc((t - sc->flex_on) / 0.2) * (1.0 - rc((t - (sc->flex_off - 0.3)) / 0.3));
-            p += 4000.0 * env;
+            double u = (t - sc->flex_on) / (sc->flex_off - sc->flex_on);
+            p += 4000.0 * env * (1.0 - sc->sag * (u < 0 ? 0 : u > 1 ? 1 : u));
             for (int k = 0; k < 3; k++)
                 mmg += env * 60.0 * sin(2 * PI * (12.0 + 5.5 * k) * t + ph[k]);
         }
@@ -186,6 +188,30 @@ static void test_weight_shift_then_flex(void)
     CHECK_NEAR(last->t_dev, 13.5, 0.2);
 }
 
+/* Sway makes a flex's plateau sag under half its peak while the muscle
+ * still vibrates: the flex lasts to its relax ramp, and its end is dated at
+ * the ramp's foot, not extrapolated from the early 80 % / 50 % crossings. */
+static void test_sagging_flex(void)
+{
+    printf("flex whose plateau sags\n");
+    script_t sc = {.flex_on = 8.0,
+                   .flex_off = 12.5,
+                   .tremor_on = -1,
+                   .tremor_off = -1,
+                   .shift_at = -1,
+                   .sag = 0.65};
+    seen_t s;
+    run(&sc, 1000.0f, &s);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_START), 1);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_END), 1);
+    const event_t *fe = find(&s, "flex", EVENT_END);
+    if (!fe)
+        return;
+    CHECK_NEAR(fe->t_start_dev, 8.0, 0.04);
+    printf("  end %.3f (true 12.5)\n", fe->t_dev);
+    CHECK_NEAR(fe->t_dev, 12.5, 0.04);
+}
+
 static void test_create_rejects(void)
 {
     ball_settings_t bad = ball_default;
@@ -227,6 +253,7 @@ int main(void)
     test_hold_and_flex(500.0f);
     test_tremor_is_not_a_flex();
     test_weight_shift_then_flex();
+    test_sagging_flex();
     test_create_rejects();
     test_match();
     return check_failures ? 1 : 0;
