@@ -50,6 +50,24 @@ def _wrap_shell(command):
     return re.sub(r"(?<![\w/.-])/[\w./+-]+", sub, command)
 
 
+def _script_for(path):
+    """A shell script that runs path through the wrapper, for a foreign
+    executable passed as a shell's positional argument (sh -c 'exec "$0"' P)."""
+    import hashlib
+    import tempfile
+    d = os.path.join(tempfile.gettempdir(), "massaged-exec-wrapper-%d" % os.getuid())
+    os.makedirs(d, exist_ok=True)
+    script = os.path.join(d, hashlib.sha1(path.encode()).hexdigest()[:16])
+    text = "#!/bin/sh\nexec %s %s \"$@\"\n" % (" ".join(map(shlex.quote, _WRAPPER)),
+                                               shlex.quote(os.path.abspath(path)))
+    tmp = "%s.%d" % (script, os.getpid())
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, script)
+    return script
+
+
 def _wrap(args):
     if isinstance(args, (str, bytes, os.PathLike)):
         return args  # a shell string or a bare program: left alone
@@ -61,7 +79,8 @@ def _wrap(args):
     name = os.path.basename(args[0])
     if name in _SHELLS and "-c" in args[1:-1]:
         i = args.index("-c") + 1
-        return args[:i] + [_wrap_shell(args[i])] + args[i + 1:]
+        rest = [_script_for(a) if _foreign(a) else a for a in args[i + 1:]]
+        return args[:i] + [_wrap_shell(args[i])] + rest
     if name in _LAUNCHERS:
         i = 1
         while i < len(args) and (args[i].startswith("-") or "=" in args[i]):
