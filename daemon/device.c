@@ -39,6 +39,7 @@ struct device {
     frame_t held[DEVICE_HELD_FRAMES];
     int n_held;
     double t_read; /* arrival time of the chunk being decoded */
+    double backpressure_since; /* monotonic seconds the ring has been short of room, or 0 */
     bool pushed;   /* something was pushed since the last wake-up */
     char last_problem[160];
 };
@@ -212,6 +213,32 @@ static int send_hello_request(device_t *dev)
     return port_write(dev->port, out, n, 100);
 }
 
+/* Flow control towards the pipeline. When the ring has no room for what one
+ * read may decode, the reader leaves the bytes in the kernel's buffer for a
+ * moment (the pipeline thread is behind, e.g. descheduled on a busy machine,
+ * or a burst arrived after a USB stall) instead of reading them only to drop
+ * frames. It never waits longer than DEVICE_BACKPRESSURE_MS in a row: after
+ * that it reads on and counts what the full ring refuses, so a stuck
+ * pipeline cannot make the kernel's buffer overflow unnoticed. Returns true
+ * when it waited (the caller loops to re-check its timers). */
+static bool wait_for_ring(device_t *dev)
+{
+    size_t room = ring_capacity(dev->ring) - ring_count(dev->ring);
+    if (room >= DEVICE_RING_RESERVE) {
+        dev->backpressure_since = 0;
+        return false;
+    }
+    double now = now_mono();
+    if (dev->backpressure_since == 0)
+        dev->backpressure_since = now;
+    if (now - dev->backpressure_since > DEVICE_BACKPRESSURE_MS / 1000.0)
+        return false;
+    dev->pushed = true; /* make sure the pipeline thread is awake to drain */
+    wake(dev);
+    sleep_or_stop(dev, 1);
+    return true;
+}
+
 /* Streams from an open port until it is lost or a stop is requested.
  * Returns true on stop. */
 static bool stream(device_t *dev)
@@ -245,6 +272,8 @@ static bool stream(device_t *dev)
                 requests++;
             }
         }
+        if (wait_for_ring(dev))
+            continue; /* the stop request is seen by the poll below next time */
         struct pollfd pfd[2] = {{.fd = port_fd(dev->port), .events = POLLIN},
                                 {.fd = dev->stop_fd, .events = POLLIN}};
         int r = poll(pfd, 2, 50);

@@ -3,7 +3,9 @@
  * The thread opens the port (or finds it, for `port = auto`), asks the device
  * for its HELLO, decodes frames and pushes them, in order, into the device's
  * SPSC ring for the pipeline thread. It never blocks on the ring: when the
- * ring is full the frame is dropped and counted. It detects a lost device (end
+ * ring is short of room it stops reading the port for at most
+ * DEVICE_BACKPRESSURE_MS, leaving the bytes in the kernel's buffer, and then
+ * reads on, dropping and counting the frames a full ring refuses. It detects a lost device (end
  * of file, EIO, ENXIO, or more than 2 s of silence), reports it through the
  * ring, and reopens the port with a short backoff so that a device that comes
  * back is streaming again within a second.
@@ -27,6 +29,8 @@
 #define DEVICE_SILENCE_S 2.0      /* no byte for this long: the device is gone */
 #define DEVICE_BACKOFF_MIN_MS 50  /* first retry after a failed open */
 #define DEVICE_BACKOFF_MAX_MS 400 /* retries never wait longer, so a replug is seen within 1 s */
+#define DEVICE_RING_RESERVE 64    /* ring slots one read of the port may need */
+#define DEVICE_BACKPRESSURE_MS 200 /* longest wait for the pipeline before frames are dropped */
 
 /* What the reader thread counts; published by the pipeline in status.<device>. */
 typedef struct {
