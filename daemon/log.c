@@ -5,12 +5,15 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 static _Atomic int log_level = LOG_LEVEL_INFO;
 static bool log_to_stderr = true;
 static bool log_to_syslog;
+static bool log_journal_prefix;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const int syslog_priorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -21,6 +24,21 @@ void log_setup(bool use_stderr, bool use_syslog)
     log_to_syslog = use_syslog;
     if (use_syslog)
         openlog("massaged", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+bool log_stderr_is_journal(void)
+{
+    const char *stream = getenv("JOURNAL_STREAM");
+    unsigned long long dev = 0, ino = 0;
+    struct stat st;
+    if (!stream || sscanf(stream, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_set_journal_prefix(bool journal)
+{
+    log_journal_prefix = journal;
 }
 
 void log_set_level(log_level_t level)
@@ -57,7 +75,9 @@ void log_msg(log_level_t level, const char *fmt, ...)
         syslog(syslog_priorities[level], "%s", text);
     if (log_to_stderr) {
         char line[1100];
-        int n = snprintf(line, sizeof line, "massaged: %s: %s\n", level_names[level], text);
+        int n = log_journal_prefix
+                    ? snprintf(line, sizeof line, "<%d>%s\n", syslog_priorities[level], text)
+                    : snprintf(line, sizeof line, "massaged: %s: %s\n", level_names[level], text);
         if (n > (int)sizeof line - 1)
             n = (int)sizeof line - 1;
         ssize_t written = write(STDERR_FILENO, line, (size_t)n);

@@ -16,6 +16,14 @@ typedef enum { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG 
  * start-up before other threads exist. */
 void log_setup(bool use_stderr, bool use_syslog);
 
+/* True when stderr is connected to the systemd journal (systemd sets
+ * JOURNAL_STREAM to the device and inode of that stream). */
+bool log_stderr_is_journal(void);
+
+/* With journal set, stderr lines carry the "<N>" priority prefix journald
+ * understands instead of "massaged: level: ", so levels survive. */
+void log_set_journal_prefix(bool journal);
+
 /* Sets and reads the threshold: messages above it are dropped. */
 void log_set_level(log_level_t level);
 log_level_t log_get_level(void);

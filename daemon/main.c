@@ -159,8 +159,13 @@ static int run(const char *path, const char *level_override)
         free(cfg);
         return 1;
     }
-    bool use_syslog = cfg->log.syslog == 1 || (cfg->log.syslog == -1 && !isatty(STDERR_FILENO));
+    /* Under systemd stderr already is the journal: syslog too would log
+     * every line twice, so "auto" then writes stderr with priority prefixes. */
+    bool journal = log_stderr_is_journal();
+    bool use_syslog = cfg->log.syslog == 1 ||
+                      (cfg->log.syslog == -1 && !journal && !isatty(STDERR_FILENO));
     log_setup(true, use_syslog);
+    log_set_journal_prefix(journal);
     log_set_level((log_level_t)cfg->log.level);
     if (level_override) {
         log_level_t level;

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char captured[8192];
@@ -60,6 +61,23 @@ int main(void)
     capture(emit_all);
     CHECK(strstr(captured, "massaged: debug: d 4\n") != NULL);
 
+    /* Under systemd (JOURNAL_STREAM names stderr) lines carry priorities. */
+    CHECK(!log_stderr_is_journal());
+    log_set_journal_prefix(true);
+    log_set_level(LOG_LEVEL_INFO);
+    capture(emit_all);
+    CHECK_STR(captured, "<3>e 1\n<4>w 2\n<6>i 3\n");
+    log_set_journal_prefix(false);
+    struct stat st;
+    CHECK_EQ_INT(fstat(STDERR_FILENO, &st), 0);
+    char stream[64];
+    snprintf(stream, sizeof stream, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    setenv("JOURNAL_STREAM", stream, 1);
+    CHECK(log_stderr_is_journal());
+    unsetenv("JOURNAL_STREAM");
+
+    log_set_level(LOG_LEVEL_DEBUG);
     capture(emit_long); /* truncated, but still one whole line */
     CHECK(strncmp(captured, "massaged: error: xxx", 20) == 0);
     CHECK_EQ_INT(strchr(captured, '\n') - captured, strlen(captured) - 1);
