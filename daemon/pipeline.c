@@ -19,7 +19,6 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
-#include <zmq.h>
 #ifdef MASSAGED_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
@@ -304,18 +303,21 @@ static void *pipeline_main(void *arg)
         int timeout_ms = (int)((next_status - now) * 1000.0) + 1;
         if (timeout_ms < 0)
             timeout_ms = 0;
-        zmq_pollitem_t items[2] = {{publisher_socket(p->pub), 0, ZMQ_POLLIN, 0},
-                                   {NULL, p->wake_fd, ZMQ_POLLIN, 0}};
-        zmq_poll(items, 2, timeout_ms);
-        if (items[1].revents & ZMQ_POLLIN) {
+        /* Only the readers' eventfd is waited on, with plain poll(2): a
+         * zmq_poll that includes the socket costs libzmq's command
+         * processing (and a getpid) on every wake-up, hundreds a second.
+         * Subscription messages are rare and only feed a status counter, so
+         * they are read at each status tick. */
+        struct pollfd wake = {.fd = p->wake_fd, .events = POLLIN};
+        if (poll(&wake, 1, timeout_ms) > 0 && (wake.revents & POLLIN)) {
             uint64_t value;
             ssize_t r = read(p->wake_fd, &value, sizeof value);
             (void)r;
         }
         drain(p);
-        publisher_service(p->pub);
         now = now_mono();
         if (now >= next_status) {
+            publisher_service(p->pub);
             double t = now_real();
             for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
                 if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE)

@@ -236,11 +236,6 @@ void publisher_service(publisher_t *pub)
     }
 }
 
-void *publisher_socket(publisher_t *pub)
-{
-    return pub->socket;
-}
-
 publisher_stats_t publisher_stats(const publisher_t *pub)
 {
     publisher_stats_t stats = pub->stats;

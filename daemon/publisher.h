@@ -62,12 +62,9 @@ publisher_t *publisher_open_curve(const char *endpoint, int hwm, const publisher
 int publisher_send(publisher_t *pub, const char *topic, const char *payload, size_t len);
 
 /* Reads pending subscription messages (keeping the subscriber count) without
- * blocking. Call regularly, e.g. when the socket's file descriptor polls
- * readable. */
+ * blocking. Call regularly (the pipeline does at every status tick); until
+ * then subscriptions simply wait in the socket. */
 void publisher_service(publisher_t *pub);
-
-/* The socket, for zmq_poll (ZMQ_POLLIN means subscription messages wait). */
-void *publisher_socket(publisher_t *pub);
 
 publisher_stats_t publisher_stats(const publisher_t *pub);
 
