@@ -1,6 +1,7 @@
 /* test_biquad: RBJ sections and Butterworth cascades measured by running
  * sines through them and compared with the analytic response. */
 #include "check.h"
+#include "test_random.h"
 
 #include "biquad.h"
 
@@ -151,15 +152,6 @@ static void test_butterworth(void)
     CHECK_EQ_INT(full.n_sections, BIQUAD_MAX_SECTIONS);
 }
 
-/* xorshift64*: a seeded generator so failures can be re-run. */
-static uint64_t rng_state;
-static double uniform(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
-}
 
 static void test_impulse_and_noise(uint64_t seed)
 {

@@ -3,26 +3,13 @@
  * then rotating, then stroking back and forth with strong linear
  * acceleration. */
 #include "check.h"
+#include "test_random.h"
 
 #include "orient.h"
 
 #include <errno.h>
 #include <stdint.h>
 
-static uint64_t rng_state;
-static double uniform(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double gaussian(void)
-{
-    double u = uniform(), v = uniform();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(2.0 * M_PI * v);
-}
 
 static const double fs = 1000.0;
 static const double deg = M_PI / 180.0;

@@ -1,6 +1,7 @@
 /* test_spectrum: band measures on synthetic spectra with known answers,
  * then on band-limited noise through the STFT. */
 #include "check.h"
+#include "test_random.h"
 
 #include "biquad.h"
 #include "spectrum.h"
@@ -9,20 +10,6 @@
 #include <errno.h>
 #include <stdint.h>
 
-static uint64_t rng_state;
-static double uniform(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double gaussian(void)
-{
-    double u = uniform(), v = uniform();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(2.0 * M_PI * v);
-}
 
 static spectrum_band_t make_band(double lo, double hi, int n_bins, double bin_hz)
 {

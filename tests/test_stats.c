@@ -1,26 +1,13 @@
 /* test_stats: on-line statistics against brute-force computations on
  * seeded random data. */
 #include "check.h"
+#include "test_random.h"
 
 #include "stats.h"
 
 #include <errno.h>
 #include <stdint.h>
 
-static uint64_t rng_state;
-static double uniform(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double gaussian(void)
-{
-    double u = uniform(), v = uniform();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(2.0 * M_PI * v);
-}
 
 static int cmp_double(const void *a, const void *b)
 {

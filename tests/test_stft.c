@@ -1,6 +1,7 @@
 /* test_stft: framing, scaling (Parseval) and frequency placement of the
  * short-time Fourier transform. */
 #include "check.h"
+#include "test_random.h"
 
 #include "stft.h"
 
@@ -8,21 +9,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-static uint64_t rng_state;
-static double uniform(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* Standard normal by Box-Muller. */
-static double gaussian(void)
-{
-    double u = uniform(), v = uniform();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(2.0 * M_PI * v);
-}
 
 static int peak_bin(const stft_t *s)
 {
