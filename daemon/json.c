@@ -277,6 +277,81 @@ void json_fixed(json_t *j, double v, int decimals)
     after_value(j);
 }
 
+/* The common case of json_fixed: a scaled magnitude below 2^32, so 32-bit
+ * arithmetic (cheaper multiplications for the divisions by constants) and a
+ * text of at most 10 digits, '.', '-'. FIXED_SMALL_MAX bytes are stored at
+ * dst (a fixed-size move); returns the text's length. */
+#define FIXED_SMALL_MAX 16
+
+static size_t fixed_small(char *dst, uint32_t units, int digits, bool negative)
+{
+    while (digits > 0 && units % 10 == 0) {
+        units /= 10;
+        digits--;
+    }
+    char text[2 * FIXED_SMALL_MAX];
+    char *end = text + FIXED_SMALL_MAX;
+    char *p = end;
+    if (digits > 0) {
+        int d = digits;
+        for (; d >= 2; d -= 2) {
+            unsigned r = units % 100;
+            units /= 100;
+            p -= 2;
+            memcpy(p, &digit_pairs[2 * r], 2);
+        }
+        if (d) {
+            *--p = (char)('0' + units % 10);
+            units /= 10;
+        }
+        *--p = '.';
+    }
+    while (units >= 100) {
+        unsigned r = units % 100;
+        units /= 100;
+        p -= 2;
+        memcpy(p, &digit_pairs[2 * r], 2);
+    }
+    if (units >= 10) {
+        p -= 2;
+        memcpy(p, &digit_pairs[2 * units], 2);
+    } else {
+        *--p = (char)('0' + units);
+    }
+    if (negative && (p[0] != '0' || p + 1 != end))
+        *--p = '-';
+    memcpy(dst, p, FIXED_SMALL_MAX);
+    return (size_t)(end - p);
+}
+
+void json_fixed_array(json_t *j, const double *v, size_t n, int decimals)
+{
+    json_array_begin(j);
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 9)
+        decimals = 9;
+    double scale = (double)pow10_table[decimals];
+    for (size_t i = 0; i < n; i++) {
+        /* The same double arithmetic as json_fixed, so the same rounding;
+         * NaN fails the comparison and takes the general path. */
+        double scaled = fabs(v[i]) * scale + 0.5;
+        /* Room for a comma, the longest short text and the terminator. */
+        if (scaled < 4294967296.0 && !j->overflow && j->len + 1 + FIXED_SMALL_MAX + 1 <= j->cap) {
+            char *out = j->buf + j->len;
+            if (j->need_comma[j->depth])
+                *out++ = ',';
+            j->need_comma[j->depth] = true;
+            out += fixed_small(out, (uint32_t)scaled, decimals, v[i] < 0);
+            *out = '\0';
+            j->len = (size_t)(out - j->buf);
+        } else {
+            json_fixed(j, v[i], decimals);
+        }
+    }
+    json_array_end(j);
+}
+
 void json_double(json_t *j, double v)
 {
     if (!isfinite(v)) {

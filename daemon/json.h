@@ -22,7 +22,7 @@ typedef struct {
     char *buf;
     size_t cap;
     size_t len;
-    bool overflow;                       /* something did not fit: the text is incomplete */
+    bool overflow; /* something did not fit: the text is incomplete */
     int depth;
     bool need_comma[JSON_MAX_DEPTH + 1]; /* per nesting level */
 } json_t;
@@ -47,6 +47,10 @@ void json_null(json_t *j);
 /* Writes v with `decimals` digits after the point (0..9), trailing zeros
  * trimmed; non-finite values become null, as JSON has no NaN. */
 void json_fixed(json_t *j, double v, int decimals);
+/* Writes the array [v[0],...,v[n-1]] as one value, each element exactly as
+ * json_fixed(v[i], decimals) would write it (same text, same overflow
+ * behaviour), without the per-element bookkeeping; v is read, not kept. */
+void json_fixed_array(json_t *j, const double *v, size_t n, int decimals);
 /* Writes v with 9 significant digits (%.9g); non-finite becomes null. */
 void json_double(json_t *j, double v);
 /* Writes pre-formatted JSON text as one value (the caller vouches for it). */

@@ -3,8 +3,12 @@
  * writing past its buffer. */
 #include "check.h"
 #include "json.h"
+#include "test_random.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void test_nesting_and_commas(void)
 {
@@ -93,11 +97,63 @@ static void test_overflow_is_reported(void)
     CHECK_EQ_INT(json_finish(&j, &len), -EINVAL);
 }
 
+/* json_fixed_array writes what array_begin, json_fixed per value and
+ * array_end write: the same text, commas, overflow and state, at every
+ * capacity, for sensor-like, huge, tiny, negative and non-finite values. */
+static void test_fixed_array_matches_fixed(void)
+{
+    uint64_t seed = 0x5eed0f1aedull;
+    const char *env = getenv("TEST_SEED");
+    if (env)
+        seed = strtoull(env, NULL, 0);
+    printf("test_fixed_array_matches_fixed: seed %llu\n", (unsigned long long)seed);
+    rng_state = seed;
+    static const double special[] = {0.0,   -0.0,        -0.000001, 0.5,      -0.004, 1e300,
+                                     -9e15, 4294.967295, NAN,       INFINITY, 1.8e19};
+    double v[40];
+    char a[700], b[700];
+    int mismatches = 0;
+    for (int it = 0; it < 20000; it++) {
+        size_t n = (size_t)(uniform() * 40);
+        for (size_t i = 0; i < n; i++) {
+            double u = uniform();
+            if (u < 0.1)
+                v[i] = special[(int)(uniform() * 11)];
+            else
+                v[i] = (uniform() - 0.5) * pow(10.0, uniform() * 16 - 7);
+        }
+        int decimals = (int)(uniform() * 12) - 1; /* -1..10: clamped alike */
+        size_t cap = it % 2 ? (size_t)(uniform() * sizeof a) : sizeof a;
+        json_t x, y;
+        json_init(&x, a, cap);
+        json_init(&y, b, cap);
+        json_object_begin(&x);
+        json_key(&x, "k");
+        json_fixed_array(&x, v, n, decimals);
+        json_object_begin(&y);
+        json_key(&y, "k");
+        json_array_begin(&y);
+        for (size_t i = 0; i < n; i++)
+            json_fixed(&y, v[i], decimals);
+        json_array_end(&y);
+        json_key(&x, "z");
+        json_key(&y, "z");
+        json_int(&x, 1);
+        json_int(&y, 1);
+        bool same = x.len == y.len && x.overflow == y.overflow && x.depth == y.depth &&
+                    (cap == 0 || memcmp(a, b, x.len + 1) == 0);
+        if (!same)
+            mismatches++;
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 int main(void)
 {
     test_nesting_and_commas();
     test_escaping();
     test_fixed();
     test_overflow_is_reported();
+    test_fixed_array_matches_fixed();
     return CHECK_DONE();
 }
