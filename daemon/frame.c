@@ -627,3 +627,45 @@ size_t frame_encode(const frame_t *f, uint8_t *out, size_t cap)
     wr16(raw + len, frame_crc16(raw, len));
     return frame_cobs_encode(raw, len + FRAME_CRC_LEN, out, cap);
 }
+
+/* Floats compare by their bits, so that a NaN scale equals itself. */
+static bool float_same(float a, float b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+bool frame_equal(const frame_t *a, const frame_t *b)
+{
+    if (a->type != b->type || a->seq != b->seq || a->t_us != b->t_us) {
+        return false;
+    }
+    switch (a->type) {
+    case FRAME_HELLO: {
+        const frame_hello_t *x = &a->u.hello, *y = &b->u.hello;
+        return x->kind == y->kind && x->fw_major == y->fw_major && x->fw_minor == y->fw_minor &&
+               strcmp(x->serial, y->serial) == 0 && x->rate_hz == y->rate_hz &&
+               float_same(x->p_scale, y->p_scale) && float_same(x->acc_scale, y->acc_scale) &&
+               float_same(x->gyr_scale, y->gyr_scale);
+    }
+    case FRAME_SAMPLES:
+        if (a->u.samples.count != b->u.samples.count) {
+            return false;
+        }
+        for (unsigned i = 0; i < a->u.samples.count; i++) {
+            const frame_sample_t *x = &a->u.samples.s[i], *y = &b->u.samples.s[i];
+            if (x->p != y->p || memcmp(x->acc, y->acc, sizeof x->acc) != 0 ||
+                memcmp(x->gyr, y->gyr, sizeof x->gyr) != 0) {
+                return false;
+            }
+        }
+        return true;
+    case FRAME_STATUS:
+        return a->u.status.battery_mv == b->u.status.battery_mv &&
+               a->u.status.temperature_centi_c == b->u.status.temperature_centi_c &&
+               a->u.status.flags == b->u.status.flags;
+    case FRAME_BUTTON:
+        return a->u.button == b->u.button;
+    default:
+        return true;
+    }
+}

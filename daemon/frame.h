@@ -175,4 +175,9 @@ size_t frame_cobs_encode(const uint8_t *in, size_t n, uint8_t *out, size_t cap);
     (FRAME_HEADER_LEN + 1 + FRAME_MAX_SAMPLES * FRAME_SAMPLE_LEN + FRAME_CRC_LEN)
 #define FRAME_ENCODE_MAX (FRAME_SAMPLES_MAX_DECODED + FRAME_SAMPLES_MAX_DECODED / 254 + 2)
 
+/* True when two decoded frames carry the same header and the same payload
+ * fields for their type (floats compared bit for bit). For tests and fuzzing:
+ * what an encode-decode round trip must preserve. */
+bool frame_equal(const frame_t *a, const frame_t *b);
+
 #endif

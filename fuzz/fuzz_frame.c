@@ -32,47 +32,6 @@ typedef struct {
     uint64_t lost; /* frames_lost recomputed from the accepted frames */
 } model_t;
 
-static bool float_same(float a, float b)
-{
-    return memcmp(&a, &b, sizeof a) == 0;
-}
-
-static bool frame_same(const frame_t *a, const frame_t *b)
-{
-    if (a->type != b->type || a->seq != b->seq || a->t_us != b->t_us) {
-        return false;
-    }
-    switch (a->type) {
-    case FRAME_HELLO: {
-        const frame_hello_t *x = &a->u.hello, *y = &b->u.hello;
-        return x->kind == y->kind && x->fw_major == y->fw_major && x->fw_minor == y->fw_minor &&
-               strcmp(x->serial, y->serial) == 0 && x->rate_hz == y->rate_hz &&
-               float_same(x->p_scale, y->p_scale) && float_same(x->acc_scale, y->acc_scale) &&
-               float_same(x->gyr_scale, y->gyr_scale);
-    }
-    case FRAME_SAMPLES:
-        if (a->u.samples.count != b->u.samples.count) {
-            return false;
-        }
-        for (unsigned i = 0; i < a->u.samples.count; i++) {
-            const frame_sample_t *x = &a->u.samples.s[i], *y = &b->u.samples.s[i];
-            if (x->p != y->p || memcmp(x->acc, y->acc, sizeof x->acc) != 0 ||
-                memcmp(x->gyr, y->gyr, sizeof x->gyr) != 0) {
-                return false;
-            }
-        }
-        return true;
-    case FRAME_STATUS:
-        return a->u.status.battery_mv == b->u.status.battery_mv &&
-               a->u.status.temperature_centi_c == b->u.status.temperature_centi_c &&
-               a->u.status.flags == b->u.status.flags;
-    case FRAME_BUTTON:
-        return a->u.button == b->u.button;
-    default:
-        return true;
-    }
-}
-
 static void count_only(const frame_t *f, void *ctx)
 {
     const frame_t **out = ctx;
@@ -104,7 +63,7 @@ static void on_frame(const frame_t *f, void *ctx)
     frame_decoder_feed(&again, enc, n, count_only, &back);
     REQUIRE(again.counters.frames_ok == 1 && again.counters.garbage_bytes == 0);
     REQUIRE(again.counters.crc_errors == 0 && again.counters.malformed == 0);
-    REQUIRE(back != NULL && frame_same(back, f));
+    REQUIRE(back != NULL && frame_equal(back, f));
 
     /* The seq rule of frame.h, recomputed from what was accepted. */
     if (f->type == FRAME_HELLO_REQUEST) {

@@ -52,47 +52,6 @@ static uint16_t crc_bitwise(const uint8_t *p, size_t n)
     return crc;
 }
 
-static bool float_same(float a, float b)
-{
-    return memcmp(&a, &b, sizeof a) == 0;
-}
-
-static bool frame_same(const frame_t *a, const frame_t *b)
-{
-    if (a->type != b->type || a->seq != b->seq || a->t_us != b->t_us) {
-        return false;
-    }
-    switch (a->type) {
-    case FRAME_HELLO: {
-        const frame_hello_t *x = &a->u.hello, *y = &b->u.hello;
-        return x->kind == y->kind && x->fw_major == y->fw_major && x->fw_minor == y->fw_minor &&
-               strcmp(x->serial, y->serial) == 0 && x->rate_hz == y->rate_hz &&
-               float_same(x->p_scale, y->p_scale) && float_same(x->acc_scale, y->acc_scale) &&
-               float_same(x->gyr_scale, y->gyr_scale);
-    }
-    case FRAME_SAMPLES:
-        if (a->u.samples.count != b->u.samples.count) {
-            return false;
-        }
-        for (unsigned i = 0; i < a->u.samples.count; i++) {
-            const frame_sample_t *x = &a->u.samples.s[i], *y = &b->u.samples.s[i];
-            if (x->p != y->p || memcmp(x->acc, y->acc, sizeof x->acc) != 0 ||
-                memcmp(x->gyr, y->gyr, sizeof x->gyr) != 0) {
-                return false;
-            }
-        }
-        return true;
-    case FRAME_STATUS:
-        return a->u.status.battery_mv == b->u.status.battery_mv &&
-               a->u.status.temperature_centi_c == b->u.status.temperature_centi_c &&
-               a->u.status.flags == b->u.status.flags;
-    case FRAME_BUTTON:
-        return a->u.button == b->u.button;
-    default:
-        return true;
-    }
-}
-
 static frame_t make_hello(uint16_t seq, uint32_t t_us)
 {
     frame_t f;
@@ -384,7 +343,7 @@ static void roundtrip(const frame_t *f)
     feed_all(&d, buf, n);
     CHECK_COUNTERS(&d, 1, 0, 0, 0, 0);
     CHECK_EQ_INT(d.counters.bytes, n);
-    CHECK(col.n == 1 && frame_same(&col.got[0], f));
+    CHECK(col.n == 1 && frame_equal(&col.got[0], f));
 }
 
 static void test_types(void)
@@ -585,7 +544,7 @@ static void check_stream_result(const frame_decoder_t *d)
     CHECK_EQ_INT(d->counters.bytes, stream_len);
     CHECK_EQ_INT(frame_decoder_pending(d), 0);
     for (size_t i = 0; i < stream_nframes && i < col.n; i++) {
-        CHECK(frame_same(&col.got[i], &stream_frames[i]));
+        CHECK(frame_equal(&col.got[i], &stream_frames[i]));
     }
 }
 
@@ -655,7 +614,7 @@ static void test_garbage(void)
     CHECK_COUNTERS(&d, 3, 0, 3, 0, 4 + 8);
     CHECK_EQ_INT(frame_decoder_pending(&d), 4);
     CHECK_EQ_INT(d.counters.bytes, len);
-    CHECK(col.n == 3 && frame_same(&col.got[2], &c));
+    CHECK(col.n == 3 && frame_equal(&col.got[2], &c));
 
     /* Noise without a zero just before a frame is taken as the frame's start
      * and costs that frame: it is rejected and its seq counted as lost. */
