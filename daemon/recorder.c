@@ -114,16 +114,24 @@ static double now_mono(void)
 
 /* ---------------------------------------------------------- producer side */
 
+/* A free slot of the ring, or NULL with the drop counted: the pipeline
+ * thread never waits for the recorder. */
+static item_t *reserve(recorder_t *rec)
+{
+    item_t *it = ring_reserve(rec->ring);
+    if (!it)
+        atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+    return it;
+}
+
 void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t kind,
                      const frame_hello_t *hello)
 {
     if (!rec)
         return;
-    item_t *it = ring_reserve(rec->ring);
-    if (!it) {
-        atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+    item_t *it = reserve(rec);
+    if (!it)
         return;
-    }
     it->kind = ITEM_STREAM;
     it->slot = (uint8_t)slot;
     snprintf(it->u.stream.name, sizeof it->u.stream.name, "%s", name);
@@ -136,11 +144,9 @@ void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
 {
     if (!rec)
         return;
-    item_t *it = ring_reserve(rec->ring);
-    if (!it) {
-        atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+    item_t *it = reserve(rec);
+    if (!it)
         return;
-    }
     it->kind = ITEM_BLOCK;
     it->slot = (uint8_t)slot;
     it->u.block.i0 = block->i0;
@@ -165,11 +171,9 @@ void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len
         return;
     }
     for (size_t k = 0; k < pieces; k++) {
-        item_t *it = ring_reserve(rec->ring);
-        if (!it) { /* cannot happen: room was counted, and only this thread fills */
-            atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+        item_t *it = reserve(rec); /* cannot fail: room was counted, only this thread fills */
+        if (!it)
             return;
-        }
         size_t n = len - k * piece < piece ? len - k * piece : piece;
         it->kind = ITEM_EVENT;
         it->more = k + 1 < pieces;
