@@ -332,11 +332,13 @@ void device_claims_destroy(device_claims_t *claims)
     pthread_mutex_destroy(&claims->lock);
 }
 
-/* Takes path for this device unless another device holds it. */
-static bool claim(device_t *dev, const char *resolved)
+/* Takes path for this device unless another device holds it: returns 0, or
+ * -EAGAIN when another device is only probing it (it may be free again in a
+ * moment), or -EBUSY when another device streams from it. */
+static int claim(device_t *dev, const char *resolved, bool probing)
 {
     device_claims_t *c = dev->claims;
-    bool ok = true;
+    int rc = 0;
     int free_slot = -1;
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
@@ -344,15 +346,28 @@ static bool claim(device_t *dev, const char *resolved)
             if (free_slot < 0)
                 free_slot = i;
         } else if (strcmp(c->paths[i], resolved) == 0) {
-            ok = false;
+            rc = c->probing[i] ? -EAGAIN : -EBUSY;
         }
     }
-    if (ok && free_slot >= 0)
+    if (rc == 0 && free_slot >= 0) {
         snprintf(c->paths[free_slot], sizeof c->paths[free_slot], "%s", resolved);
+        c->probing[free_slot] = probing;
+    }
     pthread_mutex_unlock(&c->lock);
-    if (ok)
+    if (rc == 0)
         snprintf(dev->claimed, sizeof dev->claimed, "%s", resolved);
-    return ok;
+    return rc;
+}
+
+/* Marks this device's claim as streaming: other probes skip it from now on. */
+static void confirm_claim(device_t *dev)
+{
+    device_claims_t *c = dev->claims;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+        if (strcmp(c->paths[i], dev->claimed) == 0)
+            c->probing[i] = false;
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void release_claim(device_t *dev)
@@ -368,18 +383,19 @@ static void release_claim(device_t *dev)
     dev->claimed[0] = '\0';
 }
 
-/* Opens path if no other device of the daemon has it open. */
-static port_t *open_claimed(device_t *dev, const char *path, int *err)
+/* Opens path if no other device of the daemon has it open; probing says the
+ * claim is held only for a `port = auto` probe. On failure *err is a negative
+ * errno: -EAGAIN when another device's probe holds the port. */
+static port_t *open_claimed(device_t *dev, const char *path, bool probing, int *err)
 {
     char resolved[PATH_MAX];
     if (!realpath(path, resolved)) {
         *err = -errno;
         return NULL;
     }
-    if (!claim(dev, resolved)) {
-        *err = -EBUSY;
+    *err = claim(dev, resolved, probing);
+    if (*err != 0)
         return NULL;
-    }
     port_t *port = port_open(path, dev->cfg.baud, dev->driver, err);
     if (!port)
         release_claim(dev);
@@ -388,36 +404,42 @@ static port_t *open_claimed(device_t *dev, const char *path, int *err)
     return port;
 }
 
-/* Result of probing a candidate port for `port = auto`. */
+/* What a probe learnt from a candidate port for `port = auto`. */
 typedef struct {
     device_t *dev;
-    bool found;
+    bool answered; /* a HELLO came, of any kind */
+    bool found;    /* it was a valid HELLO of the configured kind */
 } probe_t;
 
 static void on_probe_frame(const frame_t *frame, void *ctx)
 {
     probe_t *probe = ctx;
-    if (frame->type == FRAME_HELLO && !device_hello_problem(&frame->u.hello, probe->dev->cfg.kind))
+    if (frame->type != FRAME_HELLO)
+        return;
+    probe->answered = true;
+    if (!device_hello_problem(&frame->u.hello, probe->dev->cfg.kind))
         probe->found = true;
 }
 
-/* Opens path and waits up to probe_ms for a valid HELLO of the configured
- * kind; returns the open port when it is the device, else NULL. */
-static port_t *probe(device_t *dev, const char *path)
+/* Opens path and waits up to probe_ms for a HELLO; returns the open port when
+ * it is a valid HELLO of the configured kind, else NULL with *err set:
+ * -EAGAIN when another device's probe holds the port, -ENODEV otherwise. A
+ * HELLO of another kind ends the wait at once, so two devices probing the same
+ * ports do not hold each other's port longer than needed. */
+static port_t *probe(device_t *dev, const char *path, int *err)
 {
-    int err;
-    port_t *port = open_claimed(dev, path, &err);
+    port_t *port = open_claimed(dev, path, true, err);
     if (!port)
         return NULL;
     frame_decoder_t decoder;
     frame_decoder_init(&decoder);
-    probe_t result = {dev, false};
+    probe_t result = {dev, false, false};
     dev->port = port;
     int rc = send_hello_request(dev);
     dev->port = NULL;
     double deadline = now_mono() + dev->probe_ms / 1000.0;
     uint8_t buf[1024];
-    while (rc == 0 && !result.found && now_mono() < deadline) {
+    while (rc == 0 && !result.answered && now_mono() < deadline) {
         struct pollfd pfd[2] = {{.fd = port_fd(port), .events = POLLIN},
                                 {.fd = dev->stop_fd, .events = POLLIN}};
         int timeout = (int)((deadline - now_mono()) * 1000.0) + 1;
@@ -429,42 +451,65 @@ static port_t *probe(device_t *dev, const char *path)
         frame_decoder_feed(&decoder, buf, (size_t)n, on_probe_frame, &result);
     }
     if (result.found) {
+        confirm_claim(dev);
         log_info("device %s: port = auto found it on %s", dev->cfg.name, path);
         return port;
     }
     port_close(&port);
     release_claim(dev);
+    *err = -ENODEV;
     return NULL;
 }
 
-/* Searches the system's serial ports and [auto] extra_ports for the device. */
+/* Searches the system's serial ports and [auto] extra_ports for the device.
+ * A port another device is probing at the same moment is asked again once
+ * that probe is over (at most a few rounds), so devices searching together
+ * never miss a port only because they met on it. */
 static port_t *find_port(device_t *dev, int *err)
 {
-    static const int max_ports = 64;
-    char (*names)[256] = calloc((size_t)max_ports, sizeof *names);
-    if (!names) {
+    enum { MAX_PORTS = 64, MAX_ROUNDS = 8 };
+    char (*names)[256] = calloc(MAX_PORTS, sizeof *names);
+    bool *pending = calloc(MAX_PORTS, sizeof *pending);
+    if (!names || !pending) {
+        free(names);
+        free(pending);
         *err = -ENOMEM;
         return NULL;
     }
-    int n = port_list(names, max_ports);
+    int n = port_list(names, MAX_PORTS);
     if (n < 0)
         n = 0;
     char patterns[sizeof dev->extra_ports];
     snprintf(patterns, sizeof patterns, "%s", dev->extra_ports);
     char *save = NULL;
-    for (char *pat = strtok_r(patterns, ":", &save); pat && n < max_ports;
+    for (char *pat = strtok_r(patterns, ":", &save); pat && n < MAX_PORTS;
          pat = strtok_r(NULL, ":", &save)) {
         glob_t g;
         if (glob(pat, 0, NULL, &g) == 0) {
-            for (size_t i = 0; i < g.gl_pathc && n < max_ports; i++)
+            for (size_t i = 0; i < g.gl_pathc && n < MAX_PORTS; i++)
                 snprintf(names[n++], sizeof names[0], "%s", g.gl_pathv[i]);
         }
         globfree(&g);
     }
+    for (int i = 0; i < n; i++)
+        pending[i] = true;
     port_t *port = NULL;
-    for (int i = 0; i < n && !port && !stop_requested(dev); i++)
-        port = probe(dev, names[i]);
+    for (int round = 0; round < MAX_ROUNDS && !port && !stop_requested(dev); round++) {
+        bool retry = false;
+        for (int i = 0; i < n && !port && !stop_requested(dev); i++) {
+            if (!pending[i])
+                continue;
+            int probe_err = 0;
+            port = probe(dev, names[i], &probe_err);
+            pending[i] = probe_err == -EAGAIN;
+            retry |= pending[i];
+        }
+        /* Wait for the other device's probe (a fraction of probe_ms). */
+        if (!port && (!retry || sleep_or_stop(dev, dev->probe_ms / 4 + 1)))
+            break;
+    }
     free(names);
+    free(pending);
     *err = port ? 0 : -ENODEV;
     return port;
 }
@@ -479,7 +524,7 @@ static void *reader_main(void *arg)
         if (dev->auto_port)
             dev->port = find_port(dev, &err);
         else
-            dev->port = open_claimed(dev, dev->cfg.port, &err);
+            dev->port = open_claimed(dev, dev->cfg.port, false, &err);
         if (!dev->port) {
             dev->stats.open_failures++;
             if (err != last_error && dev->auto_port)
@@ -488,7 +533,7 @@ static void *reader_main(void *arg)
                          dev->cfg.name, config_kind_name(dev->cfg.kind));
             else if (err != last_error)
                 log_warn("device %s: cannot open %s: %s; retrying", dev->cfg.name,
-                         dev->port_path, err == -EBUSY ? "another device has it open"
+                         dev->port_path, err == -EBUSY || err == -EAGAIN ? "another device has it open"
                                                        : strerror(-err));
             last_error = err;
             if (sleep_or_stop(dev, dev->auto_port ? 1000 : backoff_ms))

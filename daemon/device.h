@@ -68,6 +68,7 @@ typedef struct device device_t;
 typedef struct {
     pthread_mutex_t lock;
     char paths[CONFIG_MAX_DEVICES][4096]; /* resolved paths; "" = free entry */
+    bool probing[CONFIG_MAX_DEVICES];     /* held only while a `port = auto` probe asks it */
 } device_claims_t;
 
 /* Prepares an empty claims table; returns 0 or a negative errno. */

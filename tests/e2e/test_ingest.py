@@ -293,6 +293,38 @@ def test_port_auto_finds_each_device_by_its_hello(daemon_factory, subscriber_fac
     assert d.stop() == 0
 
 
+def test_port_auto_devices_searching_together_each_get_a_port(daemon_factory, subscriber_factory,
+                                                               pty_factory, tmp_path):
+    """Three balls searching the same ports at once, started together: they
+    meet on ports while probing, yet each ends up on its own port."""
+    rng = random.Random(10)
+    silent = pty_factory(name="a-silent", kind=proto.BALL, answer_hello=False)
+    ports = [pty_factory(name="p%d" % i, kind=proto.BALL) for i in range(3)]
+    for p in ports:
+        p.start_heartbeat()
+    extra = "[auto]\nextra_ports = %s/*.tty\nprobe_ms = 200\n\n" % tmp_path
+    names = ["b0", "b1", "b2"]
+    d = daemon_factory(devices=[(n, "ball", "auto") for n in names], extra=extra)
+    sub = subscriber_factory(d.endpoint)
+    wait_subscribed(sub)
+    for n in names:
+        wait_connected(sub, n, 10)
+    log = d.log_text()
+    taken = sorted(p.link for p in ports if "found it on %s" % p.link in log)
+    assert taken == sorted(p.link for p in ports), log
+    for p in ports:
+        p.send_samples(make_samples(rng, 7))
+    got = {}
+    deadline = time.monotonic() + 5
+    while len(got) < 3 and time.monotonic() < deadline:
+        topic, msg = sub.recv(0.5)
+        if topic and topic.startswith("raw."):
+            got[msg["device"]] = got.get(msg["device"], 0) + msg["n"]
+    assert got == {n: 7 for n in names}
+    assert silent.requests >= 1
+    assert d.stop() == 0
+
+
 def test_device_reboot_keeps_time_and_index_increasing(daemon_factory, subscriber_factory,
                                                        pty_factory):
     rng = random.Random(9)
