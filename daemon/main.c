@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "pipeline.h"
 
 #include <errno.h>
@@ -17,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef MASSAGED_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t reload_requested;
@@ -104,14 +102,12 @@ static void install_handlers(sigset_t *waitmask)
 }
 
 /* Tells systemd (Type=notify) about the daemon's state; a no-op when not
- * started by systemd or built without libsystemd. */
+ * started by systemd. */
 static void notify(const char *state)
 {
-#ifdef MASSAGED_HAVE_SYSTEMD
-    sd_notify(0, state);
-#else
-    (void)state;
-#endif
+    int rc = notify_send(state);
+    if (rc < 0)
+        log_warn("cannot notify systemd (NOTIFY_SOCKET): %s", strerror(-rc));
 }
 
 static void log_config_error(const char *message, void *ctx)

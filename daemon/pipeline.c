@@ -5,6 +5,7 @@
 #include "json.h"
 #include "log.h"
 #include "message.h"
+#include "notify.h"
 #include "publisher.h"
 #include "recorder.h"
 #include "ring.h"
@@ -19,9 +20,6 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef MASSAGED_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
 #define PIPELINE_RING_CAPACITY 512 /* frames per device: 5 s of a ball at 100 frames/s */
 #define PIPELINE_POP_BATCH 64
@@ -323,12 +321,10 @@ static void *pipeline_main(void *arg)
                 if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE)
                     publish_device_status(p, &p->slots[i], t);
             publish_daemon_status(p, t);
-#ifdef MASSAGED_HAVE_SYSTEMD
             /* The watchdog is fed from the thread whose stall would matter:
              * a pipeline that stops turning stops the pings. */
             if (p->watchdog)
-                sd_notify(0, "WATCHDOG=1");
-#endif
+                notify_send("WATCHDOG=1");
             next_status += interval;
             if (next_status < now)
                 next_status = now + interval;
@@ -451,13 +447,11 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
             goto fail;
     }
     atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
-#ifdef MASSAGED_HAVE_SYSTEMD
     uint64_t watchdog_us = 0;
-    p->watchdog = sd_watchdog_enabled(0, &watchdog_us) > 0;
+    p->watchdog = notify_watchdog_enabled(&watchdog_us);
     if (p->watchdog && (double)watchdog_us < 2e3 * cfg->publish.status_interval_ms)
         log_warn("systemd watchdog of %.1f s is shorter than twice the status interval (%d ms)",
                  watchdog_us / 1e6, cfg->publish.status_interval_ms);
-#endif
     /* The publisher is handed to the pipeline thread here and used by no
      * other thread from now on. */
     rc = -pthread_create(&p->thread, NULL, pipeline_main, p);

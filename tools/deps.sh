@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libserialport-dev libkissfft-dev libzmq3-dev libinih-dev libsystemd-dev
+  libserialport-dev libkissfft-dev libzmq3-dev libinih-dev
   libck-dev libfftw3-dev                          # benchmark references only
   python3 python3-pytest python3-zmq python3-numpy  # end-to-end tests and tools
   socat valgrind clang libclang-rt-14-dev         # tests, fuzzing, sanitizers

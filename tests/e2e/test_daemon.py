@@ -1,5 +1,6 @@
 """The daemon's lifecycle, command line and status.daemon, with the real binary
 and a real ZeroMQ subscriber."""
+import os
 import signal
 import subprocess
 import time
@@ -102,3 +103,71 @@ def test_bind_failure_is_reported(tmp_path):
                          timeout=10)
     assert out.returncode != 0
     assert "cannot bind" in out.stderr
+
+
+class NotifySocket:
+    """The datagram socket systemd gives a Type=notify service, played by the
+    test: NOTIFY_SOCKET names it, the daemon sends it its state."""
+
+    def __init__(self, tmp_path, abstract=False):
+        import socket
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            name = "massaged-test-%d-%d" % (os.getpid(), time.monotonic_ns())
+            self.sock.bind("\0" + name)
+            self.address = "@" + name
+        else:
+            self.address = str(tmp_path / "notify.sock")
+            self.sock.bind(self.address)
+
+    def messages(self, until, timeout=10.0):
+        """Receives datagrams until one contains `until`; returns them all."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                got.append(self.sock.recv(4096).decode())
+            except OSError:
+                break
+            if until in got[-1]:
+                return got
+        raise AssertionError("no %r from the daemon; got %r" % (until, got))
+
+
+def test_systemd_notify_ready_reloading_stopping(tmp_path, daemon_factory, subscriber_factory):
+    ns = NotifySocket(tmp_path)
+    d = daemon_factory(env={"NOTIFY_SOCKET": ns.address})
+    first = ns.messages("READY=1")
+    assert first[-1].split("\n")[0] == "READY=1"
+    # READY comes once the publisher is bound: a subscriber now gets status.
+    sub = subscriber_factory(d.endpoint)
+    wait_subscribed(sub)
+    d.proc.send_signal(signal.SIGHUP)
+    reload = ns.messages("READY=1")
+    assert reload[0].startswith("RELOADING=1") and "READY=1" in reload[-1]
+    assert d.stop() == 0
+    assert any(m.startswith("STOPPING=1") for m in ns.messages("STOPPING=1"))
+
+
+def test_systemd_notify_abstract_socket_and_watchdog(tmp_path, daemon_factory):
+    ns = NotifySocket(tmp_path, abstract=True)
+    d = daemon_factory(env={"NOTIFY_SOCKET": ns.address, "WATCHDOG_USEC": "2000000"})
+    ns.messages("READY=1")
+    t0 = time.monotonic()
+    pings = [m for m in ns.messages("WATCHDOG=1") if m == "WATCHDOG=1"]
+    pings += [m for m in ns.messages("WATCHDOG=1") if m == "WATCHDOG=1"]
+    # One ping per status tick (200 ms in the tests' configuration).
+    assert len(pings) == 2 and time.monotonic() - t0 < 1.5
+    assert d.stop() == 0
+
+
+def test_systemd_watchdog_for_another_pid_is_not_ours(tmp_path, daemon_factory):
+    ns = NotifySocket(tmp_path)
+    d = daemon_factory(env={"NOTIFY_SOCKET": ns.address, "WATCHDOG_USEC": "2000000",
+                            "WATCHDOG_PID": "1"})
+    ns.messages("READY=1")
+    time.sleep(1.0)  # five status ticks
+    assert d.stop() == 0
+    rest = ns.messages("STOPPING=1")
+    assert not any("WATCHDOG=1" in m for m in rest), rest
