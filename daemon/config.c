@@ -966,9 +966,13 @@ static void write_keys(const config_t *cfg, const char *section, int device, FIL
         case KEY_INT:
             fprintf(out, "%s = %d\n", key->name, *(const int *)field);
             break;
-        case KEY_STRING:
-            fprintf(out, "%s = %s\n", key->name, (const char *)field);
+        case KEY_STRING: {
+            /* inih reads ';' after whitespace as the start of a comment, so a
+             * value beginning with ';' is written right after the '='. */
+            const char *value = field;
+            fprintf(out, "%s =%s%s\n", key->name, value[0] == ';' ? "" : " ", value);
             break;
+        }
         case KEY_BOOL:
             fprintf(out, "%s = %s\n", key->name, *(const bool *)field ? "true" : "false");
             break;

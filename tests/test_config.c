@@ -557,6 +557,29 @@ static void test_stderr_when_no_callback(void)
     CHECK_STR(got, want);
 }
 
+/* config_write's text loads back to the same settings, also for a value
+ * inih would take for a comment if written after a space (found by
+ * fuzz_config). */
+static void test_write_round_trip(void)
+{
+    CHECK_EQ_INT(load_text("semicolon", "[auto]\nextra_ports =;ev/rfc*\n"
+                                        "[device.b]\nkind = ball\nport = auto\n"),
+                 0);
+    CHECK_STR(cfg.autodetect.extra_ports, ";ev/rfc*");
+    char text[8192];
+    FILE *f = fmemopen(text, sizeof text, "w");
+    CHECK(f != NULL);
+    CHECK_EQ_INT(config_write(&cfg, f), 0);
+    long len = ftell(f);
+    fclose(f);
+    text[len] = '\0';
+    CHECK(strstr(text, "extra_ports =;ev/rfc*\n") != NULL);
+    static config_t again;
+    CHECK_EQ_INT(config_load_buffer("written", text, (size_t)len, &again, collect, &msgs), 0);
+    CHECK_STR(again.autodetect.extra_ports, ";ev/rfc*");
+    CHECK_STR(again.devices[0].port, "auto");
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_config.XXXXXX");
@@ -583,6 +606,7 @@ int main(void)
     test_unreadable();
     test_many_problems();
     test_stderr_when_no_callback();
+    test_write_round_trip();
 
     char command[128];
     snprintf(command, sizeof command, "rm -rf '%s'", dir);
