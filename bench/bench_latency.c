@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -168,6 +169,35 @@ static void proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
                 break;
         fclose(f);
     }
+}
+
+/* CPU time of every thread of pid so far, in seconds, from the scheduler's
+ * nanosecond accounting (/proc/PID/task/N/schedstat), finer than the 10 ms
+ * ticks of /proc/PID/stat. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    double total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stat_path[600];
+        snprintf(stat_path, sizeof stat_path, "%s/%s/schedstat", path, e->d_name);
+        FILE *f = fopen(stat_path, "r");
+        unsigned long long run_ns = 0;
+        if (f) {
+            if (fscanf(f, "%llu", &run_ns) == 1)
+                total += (double)run_ns * 1e-9;
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return total;
 }
 
 /* The reference: a minimal relay in its own process, one thread reading a
@@ -319,6 +349,8 @@ int main(int argc, char **argv)
     double cpu0;
     long rss0;
     proc_usage(pid, &cpu0, &rss0);
+    cpu0 = proc_cpu_s(pid);
+    double relay_cpu0 = proc_cpu_s(relay_pid);
     double start = now_s();
     double next = start;
     long frame_no = 0;
@@ -395,6 +427,8 @@ int main(int argc, char **argv)
     double cpu1;
     long rss1;
     proc_usage(pid, &cpu1, &rss1);
+    cpu1 = proc_cpu_s(pid);
+    double relay_cpu = proc_cpu_s(relay_pid) - relay_cpu0;
     atomic_store(&running, false);
     pthread_join(lt, NULL);
     kill(relay_pid, SIGKILL);
@@ -443,11 +477,17 @@ int main(int argc, char **argv)
     printf("daemon at this load: CPU %.2f %% of one core, resident memory %ld kB (%.1f MB), of "
            "which its own (anonymous) %ld kB and shared libraries' pages the rest\n",
            cpu, rss1, rss1 / 1024.0, rss_anon_kb);
+    double us_per_frame = got ? 1e6 * (cpu1 - cpu0) / (double)got : NAN;
+    double ref_us_per_frame = n_ref ? 1e6 * relay_cpu / (double)n_ref : NAN;
+    printf("  CPU per frame delivered: daemon %.1f us (%ld frames), reference relay %.1f us "
+           "(%ld frames): daemon / reference %.2f\n",
+           us_per_frame, got, ref_us_per_frame, n_ref, us_per_frame / ref_us_per_frame);
     printf("RESULT devices %d samples_per_s %ld p50_ms %.3f p99_ms %.3f max_ms %.3f cpu_pct %.3f "
            "rss_kb %ld sent %ld received %ld samples_lost %ld ring_dropped %ld "
-           "publish_dropped %ld ref_p50_ms %.3f ref_p99_ms %.3f rss_anon_kb %ld\n",
+           "publish_dropped %ld ref_p50_ms %.3f ref_p99_ms %.3f rss_anon_kb %ld cpu_us_per_frame %.2f "
+           "ref_cpu_us_per_frame %.2f\n",
            n_fakes, balls ? 1000L * balls : 1500L, p50, p99, max, cpu, rss1, sent, got, lost,
-           dropped, publish_dropped, r50, r99, rss_anon_kb);
+           dropped, publish_dropped, r50, r99, rss_anon_kb, us_per_frame, ref_us_per_frame);
     printf("daemon exit status after SIGTERM: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return 0;
 }
