@@ -237,24 +237,34 @@ def test_two_devices_do_not_disturb_each_other(daemon_factory, subscriber_factor
     wait_connected(sub, "ball")
     time.sleep(0.2)
     sent = {"ball": 0, "scraper": 0}
-    for i in range(200):
+    got = {"ball": 0, "scraper": 0}
+
+    def receive_until_all_sent():
+        deadline = time.monotonic() + 15
+        while (got["ball"] < sent["ball"] or got["scraper"] < sent["scraper"]) and \
+                time.monotonic() < deadline:
+            topic, msg = sub.recv(0.5)
+            if topic and topic.startswith("raw."):
+                got[msg["device"]] += msg["n"]
+                if msg["device"] == "scraper":
+                    assert msg["kind"] == "scraper"
+                    assert all(abs(p) < 200 for p in msg["p"])  # newtons at 0.001 N/LSB
+
+    for i in range(100):
         ball.send_samples(make_samples(rng, 10))
         sent["ball"] += 10
-        if i == 100:
-            scraper.unplug()
-        if i < 100:
-            scraper.send_samples(make_samples(rng, 5))
-            sent["scraper"] += 5
-    got = {"ball": 0, "scraper": 0}
-    deadline = time.monotonic() + 15
-    while (got["ball"] < sent["ball"] or got["scraper"] < sent["scraper"]) and \
-            time.monotonic() < deadline:
-        topic, msg = sub.recv(0.5)
-        if topic and topic.startswith("raw."):
-            got[msg["device"]] += msg["n"]
-            if msg["device"] == "scraper":
-                assert msg["kind"] == "scraper"
-                assert all(abs(p) < 200 for p in msg["p"])  # newtons at 0.001 N/LSB
+        scraper.send_samples(make_samples(rng, 5))
+        sent["scraper"] += 5
+    # Unplug the scraper once the daemon has read all it sent (bytes still in
+    # a pty when it is closed are lost, as on a real unplug), while the ball
+    # keeps streaming.
+    receive_until_all_sent()
+    assert got == sent
+    scraper.unplug()
+    for i in range(100):
+        ball.send_samples(make_samples(rng, 10))
+        sent["ball"] += 10
+    receive_until_all_sent()
     assert got == sent
     st = last_status(sub, "ball", lambda m: m["samples"] == sent["ball"])
     assert st["samples_lost"] == 0 and st["connected"] is True
