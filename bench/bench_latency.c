@@ -12,11 +12,17 @@
  * and the daemon's publish_dropped from the last status seen, all of which
  * must stay 0. A line starting "RESULT" repeats the figures for scripts.
  * BENCH_DAEMON_PRELOAD, when set, becomes the daemon's LD_PRELOAD (for
- * bench/malloc_count.so).
+ * bench/malloc_count.so); BENCH_BATCH_MS sets the daemon's [publish]
+ * batch_ms (default 0).
+ *
+ * CPU is also put per frame delivered, next to the same figure for the
+ * relay reference. The host clock mapping is checked too: the t_host of
+ * each frame's last sample against the CLOCK_REALTIME at which the frame
+ * was written (the device's clock is exact here), after 3 s of fitting.
  *
  * This process plays both devices on ptys it creates, answers the daemon's
  * HELLO REQUESTs, and subscribes; write and receive times are taken from the
- * same CLOCK_MONOTONIC, so no clock mapping enters the figures.
+ * same CLOCK_MONOTONIC, so no clock mapping enters the latency figures.
  */
 #include "frame.h"
 
@@ -51,11 +57,19 @@ typedef struct {
     uint16_t seq;
     atomic_bool hello_requested;
     double *written; /* CLOCK_MONOTONIC seconds, by frame number */
+    double *written_real; /* CLOCK_REALTIME seconds of the same writes */
     long frames;
     long lost, ring_dropped; /* from the device's last status message */
 } fake_t;
 
 static int n_fakes = 2;
+
+static double real_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static double now_s(void)
 {
@@ -282,6 +296,7 @@ int main(int argc, char **argv)
             return 1;
         }
         fakes[i].written = calloc(MAX_FRAMES, sizeof(double));
+        fakes[i].written_real = calloc(MAX_FRAMES, sizeof(double));
     }
     char dir[] = "/tmp/massaged-bench.XXXXXX";
     if (!mkdtemp(dir))
@@ -290,7 +305,10 @@ int main(int argc, char **argv)
     snprintf(cfg_path, sizeof cfg_path, "%s/bench.ini", dir);
     snprintf(endpoint, sizeof endpoint, "ipc://%s/pub.sock", dir);
     FILE *cfg = fopen(cfg_path, "w");
-    fprintf(cfg, "[publish]\nendpoint = %s\n[log]\nlevel = warn\n", endpoint);
+    /* BENCH_BATCH_MS sets [publish] batch_ms: the CPU against latency trade. */
+    const char *batch = getenv("BENCH_BATCH_MS");
+    fprintf(cfg, "[publish]\nendpoint = %s\nbatch_ms = %d\n[log]\nlevel = warn\n", endpoint,
+            batch ? atoi(batch) : 0);
     for (int i = 0; i < n_fakes; i++)
         fprintf(cfg, "[device.%s]\nkind = %s\nport = %s\n", fakes[i].name,
                 fakes[i].kind == FRAME_KIND_BALL ? "ball" : "scraper", fakes[i].slave);
@@ -344,6 +362,8 @@ int main(int argc, char **argv)
 
     double *lat = calloc(MAX_DEVICES * MAX_FRAMES, sizeof(double));
     double *lat_ref = calloc(MAX_FRAMES, sizeof(double));
+    double *map_err = calloc(MAX_DEVICES * MAX_FRAMES, sizeof(double));
+    long n_map = 0;
     long n_ref = 0;
     long n_lat = 0, received[MAX_DEVICES] = {0}, publish_dropped = 0;
     double cpu0;
@@ -369,6 +389,7 @@ int main(int argc, char **argv)
                 for (int k = 0; k < f->per_frame; k++)
                     fr.u.samples.s[k].p = 101325 + k;
                 f->written[frame_no] = now_s();
+                f->written_real[frame_no] = real_s();
                 send_frame(f, &fr);
                 f->frames = frame_no + 1;
             }
@@ -420,6 +441,15 @@ int main(int argc, char **argv)
             }
             if (n_lat < MAX_DEVICES * MAX_FRAMES)
                 lat[n_lat++] = t_rx - fakes[dev].written[fno];
+            /* The host clock mapping: the frame's last sample, mapped, against
+             * the moment the frame was written (the device's "now"), once
+             * the model has had three seconds to fit. */
+            const char *th = strstr(payload, "\"t_host\":");
+            if (th && fno * 0.010 >= 3.0 && n_map < MAX_DEVICES * MAX_FRAMES) {
+                double last = strtod(th + 9, NULL) +
+                              (fakes[dev].per_frame - 1) / (double)fakes[dev].rate_hz;
+                map_err[n_map++] = last - fakes[dev].written_real[fno];
+            }
             received[dev]++;
         }
     }
@@ -479,6 +509,12 @@ int main(int argc, char **argv)
            cpu, rss1, rss1 / 1024.0, rss_anon_kb);
     double us_per_frame = got ? 1e6 * (cpu1 - cpu0) / (double)got : NAN;
     double ref_us_per_frame = n_ref ? 1e6 * relay_cpu / (double)n_ref : NAN;
+    qsort(map_err, (size_t)n_map, sizeof(double), cmp_double);
+    if (n_map > 0)
+        printf("  host clock mapping, t_host of a frame's last sample - the time it was written "
+               "(%ld frames after 3 s): p1 %+.3f ms   p50 %+.3f ms   p99 %+.3f ms\n",
+               n_map, map_err[n_map / 100] * 1e3, map_err[n_map / 2] * 1e3,
+               map_err[(long)(n_map * 0.99)] * 1e3);
     printf("  CPU per frame delivered: daemon %.1f us (%ld frames), reference relay %.1f us "
            "(%ld frames): daemon / reference %.2f\n",
            us_per_frame, got, ref_us_per_frame, n_ref, us_per_frame / ref_us_per_frame);

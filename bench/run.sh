@@ -49,6 +49,14 @@ echo "the same without the counting shim (its own memory left out of the residen
 "$b/bench_latency" "$daemon" "$lat_s" | grep -E '^(daemon at|  p50|  daemon /)'
 
 echo
+echo "== 6b. the same load with [publish] batch_ms (coalescing: CPU against latency), against batch_ms = 0 in the same command"
+for ms in 0 50 100; do
+    echo "batch_ms = $ms:"
+    BENCH_BATCH_MS=$ms "$b/bench_latency" "$daemon" "$lat_s" |
+        grep -E '^(  p50|daemon at|  CPU per frame|  host clock)'
+done
+
+echo
 echo "== 7. scaling with 1, 2, 4 and 8 balls at 1 kHz ($scale_s s each)"
 printf '%-8s %10s %10s %12s %10s %10s %10s %10s %12s %14s\n' devices samples/s cpu_% cpu_%/device rss_kB anon_kB p99_ms ref_p99 samples_lost ring+pub_drop
 

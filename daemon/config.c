@@ -109,6 +109,7 @@ static const key_def_t keys[] = {
     STR_KEY("publish", "endpoint", config_t, publish.endpoint, "tcp://127.0.0.1:5556", 0, check_endpoint),
     INT_KEY("publish", "hwm", config_t, publish.hwm, 1, 10000000, 10000, NULL),
     INT_KEY("publish", "status_interval_ms", config_t, publish.status_interval_ms, 100, 60000, 1000, NULL),
+    INT_KEY("publish", "batch_ms", config_t, publish.batch_ms, 0, 100, 0, NULL),
     STR_KEY("publish", "curve_secret_key_file", config_t, publish.curve_secret_key_file, "", 0, NULL),
     STR_KEY("publish", "curve_clients_file", config_t, publish.curve_clients_file, "", 0, NULL),
     ENUM_KEY("log", "level", config_t, log.level, level_choices, LOG_LEVEL_INFO, 0),

@@ -51,6 +51,8 @@ typedef struct {
         char endpoint[256];     /* ZeroMQ PUB bind endpoint: tcp://HOST:PORT or ipc://PATH */
         int hwm;                /* send high-water mark, messages */
         int status_interval_ms; /* period of the status messages, milliseconds */
+        int batch_ms;           /* 0: publish each frame at once; else gather frames this
+                                   many milliseconds and publish them together */
         /* CURVE (docs/SECURITY.md): on when both files are given. The secret
          * key file (mode 0600 or stricter) holds the server's secret key; the
          * clients file the public keys allowed to subscribe. config_load

@@ -24,6 +24,7 @@ struct device {
     device_claims_t *claims;
     char extra_ports[1024];
     int probe_ms;
+    _Atomic int batch_ms; /* [publish] batch_ms; the reader waits half of it */
     bool auto_port;
     char claimed[PATH_MAX]; /* the resolved path this device holds in claims, or "" */
     int stop_fd; /* eventfd: readable once the thread must stop */
@@ -295,6 +296,14 @@ static bool stream(device_t *dev)
                 dev->t_read = now_real();
                 last_rx = now_mono();
                 frame_decoder_feed(&dev->decoder, buf, (size_t)n, on_frame, dev);
+                /* Coalescing: let the next batch_ms of bytes gather in the
+                 * kernel's buffer, so one wake-up reads several frames. */
+                int batch_ms = atomic_load(&dev->batch_ms);
+                if (batch_ms > 0) {
+                    wake(dev);
+                    if (sleep_or_stop(dev, (batch_ms + 1) / 2))
+                        continue; /* the poll above sees the stop */
+                }
             } else if (pfd[0].revents & (POLLHUP | POLLERR)) {
                 snprintf(why, sizeof why, "hang-up");
                 break;
@@ -570,6 +579,7 @@ device_t *device_start(const device_setup_t *setup, int *err)
     dev->claims = setup->claims;
     snprintf(dev->extra_ports, sizeof dev->extra_ports, "%s", setup->extra_ports);
     dev->probe_ms = setup->probe_ms;
+    atomic_init(&dev->batch_ms, setup->batch_ms);
     dev->auto_port = strcmp(setup->cfg.port, "auto") == 0;
     snprintf(dev->port_path, sizeof dev->port_path, "%s", setup->cfg.port);
     frame_decoder_init(&dev->decoder);
@@ -587,6 +597,11 @@ device_t *device_start(const device_setup_t *setup, int *err)
         return NULL;
     }
     return dev;
+}
+
+void device_set_batch_ms(device_t *dev, int batch_ms)
+{
+    atomic_store(&dev->batch_ms, batch_ms);
 }
 
 void device_stop(device_t **dev)

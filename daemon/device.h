@@ -82,12 +82,18 @@ typedef struct {
     device_claims_t *claims;    /* shared by all devices of the daemon */
     char extra_ports[1024];     /* [auto] extra_ports */
     int probe_ms;               /* [auto] probe_ms */
+    int batch_ms;               /* [publish] batch_ms: after a read, let bytes gather half this */
 } device_setup_t;
 
 /* Starts the reader thread of a device. The thread has started when this
  * returns. Returns NULL with *err set on failure. Called by the thread that
  * owns the device set. */
 device_t *device_start(const device_setup_t *setup, int *err);
+
+/* Changes how long the reader lets bytes gather after a read ([publish]
+ * batch_ms; it waits half of it, the pipeline the other half). Takes effect
+ * at the next read. Any thread. */
+void device_set_batch_ms(device_t *dev, int batch_ms);
 
 /* Asks the thread to stop, joins it and frees the device (the port is
  * closed). Accepts NULL and NULLs the caller's pointer. */

@@ -56,6 +56,7 @@ struct pipeline {
     double started_at;
     slot_t slots[CONFIG_MAX_DEVICES];
     _Atomic int status_interval_ms;
+    _Atomic int batch_ms; /* [publish] batch_ms: 0 = wake per frame */
     bool watchdog; /* systemd's WatchdogSec is set: ping at every status tick */
     char payload[MESSAGE_MAX];
     char topic[MESSAGE_TOPIC_MAX];
@@ -291,6 +292,19 @@ static void drain(pipeline_t *p)
     }
 }
 
+/* Sleeps ms milliseconds, or less if the status deadline (monotonic
+ * seconds) comes first. */
+static void sleep_ms(int ms, double deadline)
+{
+    double left = deadline - now_mono();
+    double s = ms / 1000.0 < left ? ms / 1000.0 : left;
+    if (s <= 0)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 static void *pipeline_main(void *arg)
 {
     pipeline_t *p = arg;
@@ -311,6 +325,14 @@ static void *pipeline_main(void *arg)
             uint64_t value;
             ssize_t r = read(p->wake_fd, &value, sizeof value);
             (void)r;
+            /* Coalescing: let the frames of the next batch_ms gather in the
+             * rings (the readers' wake-ups meanwhile find nobody waiting and
+             * cost only their write), then publish them in one go, so the
+             * pipeline and ZeroMQ's I/O thread wake once per batch, not once
+             * per frame. */
+            int batch_ms = atomic_load(&p->batch_ms);
+            if (batch_ms > 0 && !atomic_load(&p->stop))
+                sleep_ms((batch_ms + 1) / 2, next_status);
         }
         drain(p);
         now = now_mono();
@@ -365,7 +387,8 @@ static int add_device(pipeline_t *p, const config_device_t *dev)
                             .ring = slot->ring,
                             .wake_fd = p->wake_fd,
                             .claims = &p->claims,
-                            .probe_ms = p->cfg.autodetect.probe_ms};
+                            .probe_ms = p->cfg.autodetect.probe_ms,
+                            .batch_ms = p->cfg.publish.batch_ms};
     snprintf(setup.extra_ports, sizeof setup.extra_ports, "%s", p->cfg.autodetect.extra_ports);
     int rc = 0;
     slot->reader = device_start(&setup, &rc);
@@ -447,6 +470,7 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
             goto fail;
     }
     atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
+    atomic_store(&p->batch_ms, cfg->publish.batch_ms);
     uint64_t watchdog_us = 0;
     p->watchdog = notify_watchdog_enabled(&watchdog_us);
     if (p->watchdog && (double)watchdog_us < 2e3 * cfg->publish.status_interval_ms)
@@ -511,6 +535,11 @@ int pipeline_reload(pipeline_t *p, const config_t *cfg)
              extra_ports);
     p->cfg.autodetect.probe_ms = probe_ms;
     atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
+    atomic_store(&p->batch_ms, cfg->publish.batch_ms);
+    p->cfg.publish.batch_ms = cfg->publish.batch_ms;
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+        if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE && p->slots[i].reader)
+            device_set_batch_ms(p->slots[i].reader, cfg->publish.batch_ms);
     /* ... then start what is new or changed, in file order. */
     for (int i = 0; i < cfg->n_devices; i++) {
         const config_device_t *dev = &cfg->devices[i];

@@ -147,6 +147,7 @@ static void test_every_key_set(void)
                                     "  endpoint = ipc:///run/massaged/pub.sock ; inline comment\r\n"
                                     "\thwm: 42\r\n"
                                     "status_interval_ms=250\r\n"
+                                    "batch_ms = 40\r\n"
                                     "\r\n"
                                     "[log]\r\n"
                                     "level = debug\r\n"
@@ -171,6 +172,7 @@ static void test_every_key_set(void)
     CHECK_STR(cfg.publish.endpoint, "ipc:///run/massaged/pub.sock");
     CHECK_EQ_INT(cfg.publish.hwm, 42);
     CHECK_EQ_INT(cfg.publish.status_interval_ms, 250);
+    CHECK_EQ_INT(cfg.publish.batch_ms, 40);
     CHECK_EQ_INT(cfg.log.level, LOG_LEVEL_DEBUG);
     CHECK_EQ_INT(cfg.log.syslog, 0);
     CHECK_STR(cfg.record.dir, "/var/lib/massaged/rec;ords");
@@ -182,13 +184,13 @@ static void test_every_key_set(void)
     CHECK_STR(cfg.devices[0].port, "/dev/ttyACM0");
     CHECK_EQ_INT(cfg.devices[0].baud, 115200);
     CHECK(!cfg.devices[0].enabled);
-    CHECK_EQ_INT(cfg.devices[0].line, 15);
+    CHECK_EQ_INT(cfg.devices[0].line, 16);
     CHECK_STR(cfg.devices[1].name, "S");
     CHECK_EQ_INT(cfg.devices[1].kind, DEVICE_KIND_SCRAPER);
     CHECK_STR(cfg.devices[1].port, "/dev/pts/7");
     CHECK_EQ_INT(cfg.devices[1].baud, 4000000);
     CHECK(cfg.devices[1].enabled);
-    CHECK_EQ_INT(cfg.devices[1].line, 20);
+    CHECK_EQ_INT(cfg.devices[1].line, 21);
 }
 
 static void test_defaults_and_empty(void)
@@ -226,7 +228,7 @@ static void test_unknown_key(void)
 {
     check_one_problem("unknown_key", "[publish]\nendpiont = tcp://*:1\n",
                       "2: [publish] endpiont: unknown key (expected one of: endpoint, hwm, "
-                      "status_interval_ms, curve_secret_key_file, curve_clients_file)");
+                      "status_interval_ms, batch_ms, curve_secret_key_file, curve_clients_file)");
     check_one_problem("unknown_device_key", "[device.a]\nkind=ball\nport=auto\nspeed = 9600\n",
                       "4: [device.a] speed: unknown key (expected one of: kind, port, baud, "
                       "enabled, driver)");
@@ -509,7 +511,7 @@ static void test_many_problems(void)
         "2: [publish] endpoint: port '99999' is not a number from 1 to 65535",
         "3: [publish] hwm: 0 is out of range 1..10000000",
         "4: [publish] colour: unknown key (expected one of: endpoint, hwm, status_interval_ms, "
-        "curve_secret_key_file, curve_clients_file)",
+        "batch_ms, curve_secret_key_file, curve_clients_file)",
         "6: [log] level: 'loud' is not one of: error, warn, info, debug",
         "7: [log] level: duplicate key (first set at line 6)",
         "8: [recording]: unknown section (expected [publish], [log], [record], [auto], "

@@ -68,10 +68,13 @@ class Subscriber:
 
 
 class Daemon:
-    def __init__(self, tmp_path, devices=(), extra="", endpoint=None, env=None, args=()):
+    def __init__(self, tmp_path, devices=(), extra="", endpoint=None, env=None, args=(),
+                 publish=""):
+        """publish: more key lines for the [publish] section."""
         self.endpoint = endpoint or "ipc://%s/pub.sock" % tmp_path
         self.config = tmp_path / "massaged.ini"
-        text = "[publish]\nendpoint = %s\nstatus_interval_ms = 200\n\n[log]\nlevel = debug\n\n" % self.endpoint
+        text = "[publish]\nendpoint = %s\nstatus_interval_ms = 200\n%s\n[log]\nlevel = debug\n\n" % (
+            self.endpoint, publish)
         text += extra
         for name, kind, port in devices:
             text += "[device.%s]\nkind = %s\nport = %s\n\n" % (name, kind, port)

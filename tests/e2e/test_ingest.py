@@ -358,3 +358,46 @@ def test_device_reboot_keeps_time_and_index_increasing(daemon_factory, subscribe
     assert st["reboots"] == 1 and st["index_errors"] == 0 and st["samples_lost"] == 0
     assert st["frames_lost"] == 0
     assert d.stop() == 0
+
+
+def test_coalescing_publishes_every_sample_once_in_bursts(daemon_factory, subscriber_factory,
+                                                          pty_factory):
+    """[publish] batch_ms: frames gather and leave in bursts; nothing is lost,
+    duplicated or reordered, and the messages are those of batch_ms = 0."""
+    rng = random.Random(11)
+    ball = pty_factory(name="ball", kind=proto.BALL)
+    scraper = pty_factory(name="scraper", kind=proto.SCRAPER, rate_hz=500)
+    d = daemon_factory(devices=[("ball", "ball", ball.link), ("scraper", "scraper", scraper.link)],
+                       publish="batch_ms = 60\n")
+    sub = subscriber_factory(d.endpoint)
+    wait_subscribed(sub)
+    wait_connected(sub, "ball")
+    wait_connected(sub, "scraper")
+    time.sleep(0.2)
+    n_frames = 150
+    arrivals, index = [], {"ball": [], "scraper": []}
+    next_t = time.monotonic()
+    deadline = next_t + 30
+    sent = 0
+    while sent < n_frames or sum(len(v) for v in index.values()) < 2 * n_frames:
+        now = time.monotonic()
+        if sent < n_frames and now >= next_t:  # a frame each every 10 ms, as devices send
+            ball.send_samples(make_samples(rng, 10))
+            scraper.send_samples(make_samples(rng, 5))
+            sent += 1
+            next_t += 0.010
+        topic, msg = sub.recv(0.002)
+        if topic and topic.startswith("raw."):
+            arrivals.append(time.monotonic())
+            index[msg["device"]].append((msg["i0"], msg["n"]))
+        assert now < deadline, "raw messages stopped coming: %s" % {k: len(v) for k, v in index.items()}
+    assert index["ball"] == [(10 * i, 10) for i in range(n_frames)]
+    assert index["scraper"] == [(5 * i, 5) for i in range(n_frames)]
+    bursts = 1 + sum(1 for a, b in zip(arrivals, arrivals[1:]) if b - a > 0.004)
+    print("%d raw messages in %d bursts" % (len(arrivals), bursts))
+    # Per frame there would be about one burst per message (300); gathering
+    # for 60 ms makes them a fraction of that, and load only makes them fewer.
+    assert bursts <= len(arrivals) // 3
+    st = last_status(sub, "ball", lambda m: m["samples"] == 10 * n_frames)
+    assert st["samples_lost"] == 0 and st["ring_dropped"] == 0
+    assert d.stop() == 0
