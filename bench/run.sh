@@ -69,3 +69,7 @@ for n in 1 2 4 8; do
     printf '%-8s %10s %10s %12s %10s %10s %10s %10s %12s %14s\n' "$n" "$5" "$cpu" "$per" "$rss" "$anon" "$p99" "$ref99" "$lost" "$((ring + pub))"
 done
 echo "(linear growth: cpu_%/device stays near the 1-device figure; everything lost or dropped must be 0)"
+
+echo
+echo "== 8. idle: one device unplugged, one silent port (bench/idle.sh)"
+"$here/bench/idle.sh" "$daemon" "$lat_s"

@@ -35,6 +35,7 @@ struct device {
     char port_path[256];
     frame_decoder_t decoder;
     device_stats_t stats;
+    device_stats_t stats_pushed; /* the last snapshot pushed to the pipeline */
     bool seen_hello;
     frame_hello_t hello;
     frame_t held[DEVICE_HELD_FRAMES];
@@ -115,14 +116,20 @@ static void push_text(device_t *dev, device_msg_kind_t kind, const char *text)
     push_msg(dev, &msg);
 }
 
-static void push_stats(device_t *dev)
+/* Pushes a snapshot of the counters when they changed since the last one
+ * (an idle or silent device costs the pipeline no wake-up), or always with
+ * force. */
+static void push_stats(device_t *dev, bool force)
 {
+    dev->stats.frames = dev->decoder.counters;
+    if (!force && memcmp(&dev->stats, &dev->stats_pushed, sizeof dev->stats) == 0)
+        return;
     device_msg_t msg;
     msg.kind = DEVICE_MSG_STATS;
     msg.t_host = now_real();
-    dev->stats.frames = dev->decoder.counters;
     msg.u.stats = dev->stats;
     push_msg(dev, &msg);
+    dev->stats_pushed = dev->stats;
 }
 
 static void wake(device_t *dev)
@@ -275,9 +282,23 @@ static bool stream(device_t *dev)
         }
         if (wait_for_ring(dev))
             continue; /* the stop request is seen by the poll below next time */
+        /* Sleep until bytes come or the next thing is due: a HELLO REQUEST
+         * again, the counters, or the silence that means the device is gone.
+         * A silent device thus wakes the thread a few times a second. */
+        double due = last_rx + DEVICE_SILENCE_S + 0.001;
+        if (last_rx > last_stats && last_stats + DEVICE_STATS_S < due)
+            due = last_stats + DEVICE_STATS_S; /* counters move only when bytes come */
+        if (!dev->seen_hello) {
+            double next_request = last_request + (requests < 10 ? 0.1 : 1.0);
+            if (next_request < due)
+                due = next_request;
+        }
+        int timeout_ms = (int)((due - now_mono()) * 1000.0) + 1;
+        if (timeout_ms < 0)
+            timeout_ms = 0;
         struct pollfd pfd[2] = {{.fd = port_fd(dev->port), .events = POLLIN},
                                 {.fd = dev->stop_fd, .events = POLLIN}};
-        int r = poll(pfd, 2, 50);
+        int r = poll(pfd, 2, timeout_ms);
         if (r < 0 && errno != EINTR) {
             snprintf(why, sizeof why, "poll failed: %s", strerror(errno));
             break;
@@ -314,8 +335,8 @@ static bool stream(device_t *dev)
             snprintf(why, sizeof why, "silent for more than %.0f s", DEVICE_SILENCE_S);
             break;
         }
-        if (now - last_stats >= 0.25) {
-            push_stats(dev);
+        if (now - last_stats >= DEVICE_STATS_S) {
+            push_stats(dev, false);
             last_stats = now;
         }
         wake(dev);
@@ -324,7 +345,7 @@ static bool stream(device_t *dev)
     if (!stopping)
         log_warn("device %s: lost %s: %s", dev->cfg.name, dev->port_path, why);
     port_close(&dev->port);
-    push_stats(dev);
+    push_stats(dev, true);
     push_text(dev, DEVICE_MSG_DISCONNECTED, why);
     wake(dev);
     return stopping;
@@ -526,6 +547,9 @@ static port_t *find_port(device_t *dev, int *err)
 static void *reader_main(void *arg)
 {
     device_t *dev = arg;
+    char name[16] = "rd:"; /* the kernel keeps 15 characters: "rd:" and the device's name */
+    memcpy(name + 3, dev->cfg.name, strnlen(dev->cfg.name, sizeof name - 4));
+    pthread_setname_np(pthread_self(), name);
     int backoff_ms = DEVICE_BACKOFF_MIN_MS;
     int last_error = 0;
     while (!stop_requested(dev)) {
@@ -560,7 +584,7 @@ static void *reader_main(void *arg)
         if (sleep_or_stop(dev, DEVICE_BACKOFF_MIN_MS))
             break;
     }
-    push_stats(dev);
+    push_stats(dev, true);
     wake(dev);
     return NULL;
 }

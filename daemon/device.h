@@ -27,6 +27,7 @@
 
 #define DEVICE_HELD_FRAMES 32
 #define DEVICE_SILENCE_S 2.0      /* no byte for this long: the device is gone */
+#define DEVICE_STATS_S 0.25       /* counters go to the pipeline at most this often, when changed */
 #define DEVICE_BACKOFF_MIN_MS 50  /* first retry after a failed open */
 #define DEVICE_BACKOFF_MAX_MS 400 /* retries never wait longer, so a replug is seen within 1 s */
 #define DEVICE_RING_RESERVE 64    /* ring slots one read of the port may need */

@@ -308,6 +308,7 @@ static void sleep_ms(int ms, double deadline)
 static void *pipeline_main(void *arg)
 {
     pipeline_t *p = arg;
+    pthread_setname_np(pthread_self(), "pipeline");
     double next_status = now_mono() + atomic_load(&p->status_interval_ms) / 1000.0;
     while (!atomic_load(&p->stop)) {
         double interval = atomic_load(&p->status_interval_ms) / 1000.0;

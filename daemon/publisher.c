@@ -50,6 +50,7 @@ static int zap_frame(void *socket, void *buf, size_t size, bool *more)
 static void *zap_main(void *arg)
 {
     zap_t *zap = arg;
+    pthread_setname_np(pthread_self(), "zap");
     for (;;) {
         char frames[7][64];
         int len[7] = {0};

@@ -649,6 +649,7 @@ static void consume(recorder_t *rec)
 static void *recorder_main(void *arg)
 {
     recorder_t *rec = arg;
+    pthread_setname_np(pthread_self(), "recorder");
     double now = now_mono();
     double next_batch = now + RECORDER_BATCH_MS / 1000.0;
     double next_sync = now + RECORDER_SYNC_MS / 1000.0;
