@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import tool
+from conftest import instrumented, rss_kib, tool
 
 WEB = tool("massaged-web")
 CHROMIUM = shutil.which("chromium")
@@ -113,14 +113,6 @@ def read_events(port, seconds, rcvbuf=None):
     return out
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def test_serves_page_and_bridges_the_stream(session):
     status, ctype, body = session.get("/")
     assert status == 200 and ctype.startswith("text/html") and b"dashboard.js" in body
@@ -172,7 +164,10 @@ def test_a_stalled_browser_is_dropped_not_buffered(tmp_path, daemon_factory):
         assert sum(1 for m in msgs if m["topic"] == "trace.ball") > 50
         grown = rss_kib(s.web.pid) - rss0
         print("stalled browser: dropped %d, rss grew %d KiB" % (bridge[-1]["dropped"], grown))
-        assert grown < 4096
+        # Under a sanitizer the allocator's quarantine grows resident memory
+        # by more than the queue could; there the bounded queue shows in
+        # `dropped` above, and the sanitizer checks for leaks itself.
+        assert instrumented() or grown < 4096
         stalled.close()
     finally:
         s.stop()

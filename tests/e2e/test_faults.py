@@ -12,33 +12,10 @@ import pytest
 import zmq
 
 import proto
-from conftest import Subscriber, wait_subscribed
+from conftest import Subscriber, instrumented, rss_kib, wait_subscribed
 from test_ingest import collect_raw, last_status, make_samples, start, wait_connected
 
 SEED = int(os.environ.get("MASSAGED_FAULT_SEED", "20240611"))
-
-
-def instrumented():
-    """True when the daemon runs under a sanitizer or valgrind, whose shadow
-    memory and quarantines make resident memory meaningless as a leak test
-    (they find leaks themselves)."""
-    if os.environ.get("MASSAGED_VALGRIND") == "1":
-        return True
-    from conftest import BUILD
-    try:
-        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
-            return any(line.startswith("MASSAGED_SANITIZE:") and line.strip().split("=", 1)[1]
-                       for line in f)
-    except OSError:
-        return False
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def n_fds(pid):

@@ -11,19 +11,11 @@ import time
 
 import pytest
 
-from conftest import tool, wait_subscribed
+from conftest import instrumented, rss_kib, tool, wait_subscribed
 
 # Skipped unless MASSAGED_SOAK_SECONDS is set: CI's soak stage sets 60.
 SECONDS = float(os.environ.get("MASSAGED_SOAK_SECONDS", "0"))
 N_DEVICES = 8
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def n_fds(pid):
@@ -123,7 +115,6 @@ def test_soak_eight_devices_at_1khz(tmp_path, daemon_factory, subscriber_factory
     warm = [s for s in samples if s[0] >= max(SECONDS / 5, 12)]
     growth = max(s[1] for s in warm) - warm[0][1]
     print("rss growth after warm-up: %d KiB" % growth)
-    from test_faults import instrumented
     assert instrumented() or growth < 1024 + 64 * SECONDS / 60, samples
     assert len({s[2] for s in warm}) == 1, samples
     assert d.stop() == 0
