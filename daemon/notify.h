@@ -4,9 +4,9 @@
  * socket in NOTIFY_SOCKET and sends it newline-separated assignments:
  * READY=1, RELOADING=1, STOPPING=1, WATCHDOG=1, STATUS=... (sd_notify(3)).
  * systemd declares this protocol a stable interface that services may speak
- * without libsystemd; the daemon does so because linking libsystemd maps
- * seven more libraries (libgcrypt, liblzma, libzstd, liblz4, libcap,
- * libgpg-error) and about 1 MB of resident pages into a process that only
+ * without libsystemd; the daemon does so because linking libsystemd maps it
+ * and six more libraries (libgcrypt, liblzma, libzstd, liblz4, libcap,
+ * libgpg-error), about 1 MB of resident pages, into a process that only
  * ever sends these few datagrams (docs/BENCHMARKS.md, memory).
  *
  * Any thread may call these functions: they read the environment (the
