@@ -229,7 +229,8 @@ int port_list(char (*names)[256], int max)
     int count = 0;
     for (int i = 0; list[i] && count < max; i++) {
         const char *name = sp_get_port_name(list[i]);
-        if (!name)
+        enum sp_transport transport = sp_get_port_transport(list[i]);
+        if (!name || (transport != SP_TRANSPORT_USB && transport != SP_TRANSPORT_BLUETOOTH))
             continue;
         strncpy(names[count], name, 255);
         names[count][255] = '\0';

@@ -52,9 +52,11 @@ bool port_is_pty(const char *path);
 /* Which driver an open port uses: "serialport" or "termios". */
 const char *port_driver_name(const port_t *port);
 
-/* Lists the system's serial ports (libserialport's enumeration) into names,
- * at most max entries of name_cap bytes each. Returns the count or a negative
- * errno. */
+/* Lists the system's USB and Bluetooth serial ports (libserialport's
+ * enumeration and its transport) into names, at most max entries of 256
+ * bytes each. On-board UARTs are left out: on a Raspberry Pi they carry the
+ * Bluetooth controller and the serial console, which a probe at the tools'
+ * baud rate would disturb. Returns the count or a negative errno. */
 int port_list(char (*names)[256], int max);
 
 #endif

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libserialport-dev libkissfft-dev libzmq3-dev libinih-dev
   libck-dev libfftw3-dev                          # benchmark references only
-  python3 python3-pytest python3-zmq python3-numpy  # end-to-end tests and tools
+  python3 python3-pytest python3-zmq python3-numpy strace  # end-to-end tests and tools
   socat valgrind clang libclang-rt-14-dev         # tests, fuzzing, sanitizers
   g++ libxdf-dev python3-matplotlib               # recording: libxdf cross-check, massaged-plot
   libmicrohttpd-dev chromium                      # dashboard: massaged-web; its headless browser test

@@ -401,3 +401,40 @@ def test_coalescing_publishes_every_sample_once_in_bursts(daemon_factory, subscr
     st = last_status(sub, "ball", lambda m: m["samples"] == 10 * n_frames)
     assert st["samples_lost"] == 0 and st["ring_dropped"] == 0
     assert d.stop() == 0
+
+
+def test_port_auto_never_probes_on_board_uarts(tmp_path):
+    """On a Pi the on-board UARTs carry Bluetooth and the console: `port =
+    auto` must not open them (only USB and Bluetooth serial ports, and what
+    extra_ports names). Checked with strace on a machine with a native UART."""
+    import glob
+    import os
+    import shutil
+    import signal
+    import subprocess
+    from conftest import DAEMON
+    uarts = [p for p in glob.glob("/sys/class/tty/ttyS*") if os.path.exists(p + "/device")]
+    import pytest
+    if not shutil.which("strace") or not uarts:
+        pytest.skip("needs strace and an on-board UART (/sys/class/tty/ttyS*/device)")
+    if os.environ.get("MASSAGED_EXEC_WRAPPER"):
+        pytest.skip("strace would start the emulated binary without its emulator")
+    cfg = tmp_path / "auto.ini"
+    cfg.write_text("[publish]\nendpoint = ipc://%s/pub.sock\n[auto]\nprobe_ms = 50\n"
+                   "[device.ball]\nkind = ball\nport = auto\n" % tmp_path)
+    os.chmod(cfg, 0o644)
+    trace = tmp_path / "trace.txt"
+    proc = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(trace),
+                             DAEMON, "--config", str(cfg)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(2.5)  # the search runs at once and every second
+    # Stop the daemon itself (strace, signalled, would detach and leave it).
+    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+        daemon_pid = int(f.read().split()[0])
+    os.kill(daemon_pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err.decode()
+    text = trace.read_text()
+    assert "no serial port answered" in err.decode(), err.decode()
+    opened = [line for line in text.splitlines() if '"/dev/ttyS' in line]
+    assert not opened, opened
