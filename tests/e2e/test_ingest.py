@@ -1,11 +1,18 @@
 """Device ingest end to end: ptys playing devices, the real daemon, a real
 subscriber. Every sample sent must arrive exactly once, in order, in physical
 units; losses and garbage must be counted exactly."""
+import glob
+import os
 import random
+import shutil
+import signal
+import subprocess
 import time
 
+import pytest
+
 import proto
-from conftest import wait_subscribed
+from conftest import DAEMON, wait_subscribed
 
 ACC = 16 / 32768
 GYR = 2000 / 32768
@@ -51,6 +58,23 @@ def last_status(sub, name, pred=lambda m: True, timeout=5.0):
     t_min = time.time() - 0.05
     return sub.wait_for(lambda t, m: t == "status." + name and m["t_host"] >= t_min and pred(m),
                         timeout)[1]
+
+
+def raw_counts(sub, n_devices, timeout=5.0):
+    """Samples received per device from raw messages, until n_devices have
+    sent some or timeout seconds pass."""
+    got = {}
+    deadline = time.monotonic() + timeout
+    while len(got) < n_devices and time.monotonic() < deadline:
+        topic, msg = sub.recv(0.5)
+        if topic and topic.startswith("raw."):
+            got[msg["device"]] = got.get(msg["device"], 0) + msg["n"]
+    return got
+
+
+def bursts(arrivals):
+    """How many groups arrival times came in (gaps under 4 ms join a group)."""
+    return 1 + sum(1 for a, b in zip(arrivals, arrivals[1:]) if b - a > 0.004)
 
 
 def test_every_sample_arrives_once_in_order_in_physical_units(daemon_factory, subscriber_factory,
@@ -290,13 +314,7 @@ def test_port_auto_finds_each_device_by_its_hello(daemon_factory, subscriber_fac
     wait_connected(sub, "scraper", 10)
     ball.send_samples(make_samples(rng, 10))
     scraper.send_samples(make_samples(rng, 5))
-    got = {}
-    deadline = time.monotonic() + 5
-    while len(got) < 2 and time.monotonic() < deadline:
-        topic, msg = sub.recv(0.5)
-        if topic and topic.startswith("raw."):
-            got[msg["device"]] = msg["n"]
-    assert got == {"ball": 10, "scraper": 5}
+    assert raw_counts(sub, 2) == {"ball": 10, "scraper": 5}
     assert silent.requests >= 1, "the silent port was probed"
     log = d.log_text()
     assert "found it on %s" % ball.link in log and "found it on %s" % scraper.link in log
@@ -324,13 +342,7 @@ def test_port_auto_devices_searching_together_each_get_a_port(daemon_factory, su
     assert taken == sorted(p.link for p in ports), log
     for p in ports:
         p.send_samples(make_samples(rng, 7))
-    got = {}
-    deadline = time.monotonic() + 5
-    while len(got) < 3 and time.monotonic() < deadline:
-        topic, msg = sub.recv(0.5)
-        if topic and topic.startswith("raw."):
-            got[msg["device"]] = got.get(msg["device"], 0) + msg["n"]
-    assert got == {n: 7 for n in names}
+    assert raw_counts(sub, 3) == {n: 7 for n in names}
     assert silent.requests >= 1
     assert d.stop() == 0
 
@@ -393,11 +405,11 @@ def test_coalescing_publishes_every_sample_once_in_bursts(daemon_factory, subscr
         assert now < deadline, "raw messages stopped coming: %s" % {k: len(v) for k, v in index.items()}
     assert index["ball"] == [(10 * i, 10) for i in range(n_frames)]
     assert index["scraper"] == [(5 * i, 5) for i in range(n_frames)]
-    bursts = 1 + sum(1 for a, b in zip(arrivals, arrivals[1:]) if b - a > 0.004)
-    print("%d raw messages in %d bursts" % (len(arrivals), bursts))
+    n_bursts = bursts(arrivals)
+    print("%d raw messages in %d bursts" % (len(arrivals), n_bursts))
     # Per frame there would be about one burst per message (300); gathering
     # for 60 ms makes them a fraction of that, and load only makes them fewer.
-    assert bursts <= len(arrivals) // 3
+    assert n_bursts <= len(arrivals) // 3
     st = last_status(sub, "ball", lambda m: m["samples"] == 10 * n_frames)
     assert st["samples_lost"] == 0 and st["ring_dropped"] == 0
     assert d.stop() == 0
@@ -407,14 +419,7 @@ def test_port_auto_never_probes_on_board_uarts(tmp_path):
     """On a Pi the on-board UARTs carry Bluetooth and the console: `port =
     auto` must not open them (only USB and Bluetooth serial ports, and what
     extra_ports names). Checked with strace on a machine with a native UART."""
-    import glob
-    import os
-    import shutil
-    import signal
-    import subprocess
-    from conftest import DAEMON
     uarts = [p for p in glob.glob("/sys/class/tty/ttyS*") if os.path.exists(p + "/device")]
-    import pytest
     if not shutil.which("strace") or not uarts:
         pytest.skip("needs strace and an on-board UART (/sys/class/tty/ttyS*/device)")
     if os.environ.get("MASSAGED_EXEC_WRAPPER"):

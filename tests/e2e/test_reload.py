@@ -8,7 +8,7 @@ import time
 
 import proto
 from conftest import wait_subscribed
-from test_ingest import make_samples, wait_connected
+from test_ingest import bursts, make_samples, wait_connected
 
 
 def stream(dev, stop, rng, period=0.01):
@@ -26,6 +26,21 @@ def write_config(d, devices, extra=""):
     for name, kind, port in devices:
         text += "[device.%s]\nkind = %s\nport = %s\n\n" % (name, kind, port)
     d.config.write_text(text)
+
+
+def start_streaming_ball(daemon_factory, subscriber_factory, pty_factory, name, seed):
+    """A daemon with one ball that streams a frame every 10 ms from a thread;
+    returns (daemon, subscriber, device, stop event, thread)."""
+    rng = random.Random(seed)
+    dev = pty_factory(name=name, kind=proto.BALL)
+    d = daemon_factory(devices=[(name, "ball", dev.link)])
+    sub = subscriber_factory(d.endpoint)
+    wait_subscribed(sub)
+    wait_connected(sub, name)
+    stop = threading.Event()
+    t = threading.Thread(target=stream, args=(dev, stop, rng), daemon=True)
+    t.start()
+    return d, sub, dev, stop, t
 
 
 def test_sighup_adds_removes_restarts_and_keeps_untouched_devices(daemon_factory,
@@ -102,15 +117,8 @@ def test_sighup_adds_removes_restarts_and_keeps_untouched_devices(daemon_factory
 def test_bad_configuration_on_sighup_is_refused_and_the_old_one_kept(daemon_factory,
                                                                      subscriber_factory,
                                                                      pty_factory):
-    rng = random.Random(22)
-    keep = pty_factory(name="keep", kind=proto.BALL)
-    d = daemon_factory(devices=[("keep", "ball", keep.link)])
-    sub = subscriber_factory(d.endpoint)
-    wait_subscribed(sub)
-    wait_connected(sub, "keep")
-    stop = threading.Event()
-    t = threading.Thread(target=stream, args=(keep, stop, rng), daemon=True)
-    t.start()
+    d, sub, keep, stop, t = start_streaming_ball(daemon_factory, subscriber_factory, pty_factory,
+                                                 "keep", 22)
     good = d.config.read_text()
     d.config.write_text(good + "[device.bad]\nkind = toaster\nport = /dev/null\nspeed = 3\n")
     d.proc.send_signal(signal.SIGHUP)
@@ -141,22 +149,10 @@ def receive_raw(sub, n_messages, timeout=20.0):
     return index, arrivals
 
 
-def bursts(arrivals):
-    """How many groups the arrivals came in (gaps under 4 ms join a group)."""
-    return 1 + sum(1 for a, b in zip(arrivals, arrivals[1:]) if b - a > 0.004)
-
-
 def test_sighup_changes_batch_ms_without_restarting_devices(daemon_factory, subscriber_factory,
                                                             pty_factory):
-    rng = random.Random(23)
-    ball = pty_factory(name="ball", kind=proto.BALL)
-    d = daemon_factory(devices=[("ball", "ball", ball.link)])
-    sub = subscriber_factory(d.endpoint)
-    wait_subscribed(sub)
-    wait_connected(sub, "ball")
-    stop = threading.Event()
-    t = threading.Thread(target=stream, args=(ball, stop, rng), daemon=True)
-    t.start()
+    d, sub, ball, stop, t = start_streaming_ball(daemon_factory, subscriber_factory, pty_factory,
+                                                 "ball", 23)
     before, _ = receive_raw(sub, 50)
     write_config(d, [("ball", "ball", ball.link)])
     text = d.config.read_text().replace("status_interval_ms = 200\n",
