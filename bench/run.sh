@@ -27,6 +27,10 @@ echo "== 1. replay through the whole pipeline (bench_pipeline $replay_s $reps)"
 "$b/bench_pipeline" "$replay_s" "$reps"
 
 echo
+echo "== 1b. replay of an XDF recording the daemon made, by massaged-replay (bench/replay.sh $replay_s)"
+"$here/bench/replay.sh" "$build" "$replay_s"
+
+echo
 echo "== 2. short-time Fourier stage, kissfft against FFTW (bench_stft $stft_n $reps)"
 if [ -x "$b/bench_stft" ]; then "$b/bench_stft" "$stft_n" 7; else echo "bench_stft not built (libfftw3-dev missing)"; fi
 

@@ -6,6 +6,7 @@ daemon published; export and plot must work on a recording."""
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -281,6 +282,10 @@ def test_replay_publishes_the_live_events_and_tools_read_it(daemon_factory, subs
                           "--wait-subscribers", "1", "--print"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+    # its summary counts every recorded sample as run through the chain
+    summary = out.stderr.strip().splitlines()[-1]
+    assert " %d samples," % len(device_stream(f).values) in summary, summary
+    assert re.search(r"CPU: loading [0-9.]+ s, running [0-9.]+ s", summary), summary
     printed = [json.loads(line) for line in out.stdout.splitlines()]
     assert [p["topic"] for p in printed] == ["event.ball.%s" % e["type"] for e in live]
     assert [event_key(p["payload"]) for p in printed] == [event_key(e) for e in live]
