@@ -1,16 +1,19 @@
 #!/bin/sh
 # Runs every benchmark and prints each figure against its same-run reference
 # (docs/BENCHMARKS.md). Usage: bench/run.sh [build-dir]   (default: build)
-# QUICK=1 shortens every part (for a smoke run; figures are then noisier).
+# QUICK=1 shortens every part (figures are then noisier); SMOKE=1 runs each
+# part for a moment only, to check that it works (tests/e2e/test_bench.py).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 quick=${QUICK:-0}
-if [ "$quick" = 1 ]; then
-    replay_s=60 reps=3 stft_n=500000 ring_items=2000000 ring_reps=3 lat_s=8 scale_s=5
+if [ "${SMOKE:-0}" = 1 ]; then
+    replay_s=10 reps=1 stft_n=20000 stft_reps=1 ring_items=200000 ring_reps=1 lat_s=6 scale_s=3
+elif [ "$quick" = 1 ]; then
+    replay_s=60 reps=3 stft_n=500000 stft_reps=7 ring_items=2000000 ring_reps=3 lat_s=8 scale_s=5
 else
-    replay_s=300 reps=5 stft_n=2000000 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10
+    replay_s=300 reps=5 stft_n=2000000 stft_reps=7 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10
 fi
 b=$build/bench
 daemon=$build/daemon/massaged
@@ -31,8 +34,8 @@ echo "== 1b. replay of an XDF recording the daemon made, by massaged-replay (ben
 "$here/bench/replay.sh" "$build" "$replay_s"
 
 echo
-echo "== 2. short-time Fourier stage, kissfft against FFTW (bench_stft $stft_n $reps)"
-if [ -x "$b/bench_stft" ]; then "$b/bench_stft" "$stft_n" 7; else echo "bench_stft not built (libfftw3-dev missing)"; fi
+echo "== 2. short-time Fourier stage, kissfft against FFTW (bench_stft $stft_n $stft_reps)"
+if [ -x "$b/bench_stft" ]; then "$b/bench_stft" "$stft_n" "$stft_reps"; else echo "bench_stft not built (libfftw3-dev missing)"; fi
 
 echo
 echo "== 3. SPSC ring against ck_ring (bench_ring $ring_items $ring_reps)"

@@ -1,0 +1,90 @@
+"""The benchmark command of docs/BENCHMARKS.md, `bench/run.sh`, run for a
+moment of each part (SMOKE=1), so that a change that breaks a benchmark shows
+here and not months later. It asserts what every run must show whatever the
+machine: each part prints its figures, nothing is lost or dropped at the
+real-time and scaling loads, the recording that part 1b replays holds every
+sample, and the daemon itself allocates nothing in steady state. Speed
+figures are printed, never compared with a bound (docs/BENCHMARKS.md)."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import BUILD, instrumented
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+pytestmark = [
+    pytest.mark.skipif(bool(os.environ.get("MASSAGED_EXEC_WRAPPER")),
+                       reason="bench/run.sh runs the build's programs directly; under "
+                              "emulation that needs binfmt_misc, which CI's arm64 stage has not"),
+    pytest.mark.skipif(instrumented(),
+                       reason="the benchmarks measure the optimised build; a sanitizer's "
+                              "runtime must come first and refuses the malloc-counting preload"),
+]
+
+
+@pytest.fixture(scope="module")
+def output():
+    env = dict(os.environ, SMOKE="1")
+    out = subprocess.run(["sh", os.path.join(ROOT, "bench", "run.sh"), os.path.abspath(BUILD)],
+                         capture_output=True, text=True, timeout=600, env=env)
+    print(out.stdout)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return out.stdout
+
+
+def number(pattern, text):
+    m = re.search(pattern, text)
+    assert m, "no match for %r" % pattern
+    return float(m.group(1))
+
+
+def test_every_part_runs(output):
+    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "7.", "8."):
+        assert "\n== %s " % part in output, part
+
+
+def test_pipeline_replay_prints_its_rate(output):
+    assert number(r"whole pipeline but the send \(full\), both kinds: ([0-9.]+) M", output) > 0
+
+
+def test_replay_of_the_recording_runs_every_sample(output):
+    # 10 device seconds of a ball at 1 kHz and a scraper at 500 Hz, recorded
+    # by the daemon and replayed five times: all 15000 samples each time.
+    runs = re.findall(r"massaged-replay: 2 devices, (\d+) samples", output)
+    assert runs == ["15000"] * 5, runs
+    assert number(r"median of 5: ([0-9.]+) M samples/s", output) > 0
+    assert number(r"from bytes in memory: ([0-9.]+)\n", output) > 0
+
+
+def test_stft_and_ring_report_or_say_why_not(output):
+    assert re.search(r"FFT only|bench_stft not built", output)
+    assert re.search(r"ck_ring|bench_ring not built", output)
+
+
+def test_real_time_load_loses_nothing_and_allocates_nothing(output):
+    results = re.findall(r"^RESULT .*$", output, re.M)
+    assert results, "no RESULT line"
+    for line in results:
+        f = dict(zip(line.split()[1::2], line.split()[2::2]))
+        assert int(f["sent"]) > 0 and f["received"] == f["sent"], line
+        assert f["samples_lost"] == f["ring_dropped"] == f["publish_dropped"] == "0", line
+        assert float(f["cpu_pct"]) > 0 and int(f["rss_kb"]) > 0, line
+    own = number(r"and the rest ([0-9.]+)/s", output)
+    assert own == 0.0, "the daemon's own code allocated in steady state"
+
+
+def test_scaling_table_has_every_size_and_no_loss(output):
+    rows = re.findall(r"^([1248])\s+(\d+)\s+[0-9.]+\s+[0-9.]+\s+\d+\s+\d+\s+[0-9.]+\s+[0-9.]+"
+                      r"\s+(\d+)\s+(\d+)$", output, re.M)
+    assert [r[0] for r in rows] == ["1", "2", "4", "8"], rows
+    for n, rate, lost, dropped in rows:
+        assert int(rate) == 1000 * int(n) and lost == "0" and dropped == "0", (n, lost, dropped)
+
+
+def test_idle_part_reports_every_thread(output):
+    idle = output[output.index("== 8."):]
+    assert "rd:unplugged" in idle and "rd:silent" in idle and "pipeline" in idle
+    assert number(r"total\s+CPU ([0-9.]+) %", idle) >= 0
