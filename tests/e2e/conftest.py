@@ -293,6 +293,29 @@ def pty_factory(tmp_path):
         d.close()
 
 
+def start_sim(kind, link, seed, *options):
+    """Starts massaged-sim as one device of kind on a pty linked at link,
+    quiet, with further options (--fast, --duration S, ...)."""
+    return subprocess.Popen([tool("massaged-sim"), "--kind", kind, "--seed", str(seed),
+                             "--link", str(link), "--quiet", *options],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def events_until_disconnected(sub, names, timeout, poll=0.5):
+    """Receives event.* messages until every device in names has published
+    its disconnected event, or for timeout seconds. Returns the (topic,
+    message) pairs in arrival order and the set of devices that ended."""
+    events, ended = [], set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not set(names) <= ended:
+        topic, msg = sub.recv(poll)
+        if topic and topic.startswith("event."):
+            events.append((topic, msg))
+            if msg["type"] == "disconnected":
+                ended.add(msg["device"])
+    return events, ended
+
+
 def wait_subscribed(sub, timeout=5.0):
     """Waits for the first status.daemon, proving the subscription is live."""
     sub.wait_for(lambda t, m: t == "status.daemon", timeout)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import tool, wait_subscribed
+from conftest import events_until_disconnected, start_sim, wait_subscribed
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 PYTHON_EXAMPLE = os.path.join(ROOT, "examples", "python", "subscribe.py")
@@ -49,19 +49,9 @@ def run_example(tmp_path, daemon_factory, subscriber_factory, cmd, cwd=None):
     time.sleep(0.5)  # the subscription reaches the daemon
     # Faster than real time: a few minutes of session in seconds, so holds,
     # flexes and strokes all happen while the example listens.
-    sims = [subprocess.Popen([tool("massaged-sim"), "--kind", kind, "--seed", seed, "--fast",
-                              "--duration", "150", "--link", str(link), "--quiet", "--linger", "0.5"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for kind, seed, link in (("ball", "1", ball), ("scraper", "2", scraper))]
-    events = []
-    disconnected = set()
-    deadline = time.monotonic() + 22
-    while time.monotonic() < deadline and len(disconnected) < 2:
-        topic, msg = ref.recv(0.5)
-        if topic and topic.startswith("event."):
-            events.append((topic, msg))
-            if msg["type"] == "disconnected":
-                disconnected.add(msg["device"])
+    sims = [start_sim(kind, link, seed, "--fast", "--duration", "150", "--linger", "0.5")
+            for kind, seed, link in (("ball", 1, ball), ("scraper", 2, scraper))]
+    events, _ = events_until_disconnected(ref, ("ball", "scraper"), 22)
     for s in sims:
         s.wait(10)
     time.sleep(1.0)  # the example has printed the last events too

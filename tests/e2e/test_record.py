@@ -16,7 +16,7 @@ import pytest
 
 import proto
 import xdf_strict
-from conftest import BUILD, tool, wait_subscribed
+from conftest import BUILD, events_until_disconnected, start_sim, tool, wait_subscribed
 
 ACC = 16 / 32768
 GYR = 2000 / 32768
@@ -254,18 +254,8 @@ def test_replay_publishes_the_live_events_and_tools_read_it(daemon_factory, subs
     d = daemon_factory(devices=[("ball", "ball", str(link))], extra=record_config(rec))
     sub = subscriber_factory(d.endpoint, topics=("event.", "status.daemon"))
     wait_subscribed(sub)
-    sim = subprocess.Popen([tool("massaged-sim"), "--kind", "ball", "--seed", "5",
-                            "--duration", "90", "--fast", "--link", str(link), "--quiet",
-                            "--linger", "0.5"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    live = []
-    deadline = time.monotonic() + 50
-    while time.monotonic() < deadline:
-        t, m = sub.recv(1.0)
-        if t and t.startswith("event."):
-            live.append(m)
-            if m["type"] == "disconnected":
-                break
+    sim = start_sim("ball", link, 5, "--duration", "90", "--fast", "--linger", "0.5")
+    live = [m for _, m in events_until_disconnected(sub, ("ball",), 50, poll=1.0)[0]]
     sim.wait(10)
     assert d.stop(signal.SIGTERM) == 0
     assert live and live[-1]["type"] == "disconnected"
@@ -337,21 +327,10 @@ def test_replay_of_a_real_time_session_reproduces_the_host_times(daemon_factory,
                        extra=record_config(rec))
     sub = subscriber_factory(d.endpoint, topics=("event.", "status.daemon"))
     wait_subscribed(sub)
-    sims = [subprocess.Popen([tool("massaged-sim"), "--kind", kind, "--seed", "11",
-                              "--duration", "24", "--link", str(link), "--quiet",
-                              "--linger", "0.5"] + (["--clock-ppm", "120"]
-                                                    if kind == "scraper" else []),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sims = [start_sim(kind, link, 11, "--duration", "24", "--linger", "0.5",
+                      *(["--clock-ppm", "120"] if kind == "scraper" else []))
             for kind, link in links.items()]
-    live = []
-    ended = set()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(ended) < 2:
-        t, m = sub.recv(1.0)
-        if t and t.startswith("event."):
-            live.append((t, m))
-            if m["type"] == "disconnected":
-                ended.add(m["device"])
+    live, ended = events_until_disconnected(sub, links, 60, poll=1.0)
     for s in sims:
         s.wait(10)
     assert d.stop(signal.SIGTERM) == 0
