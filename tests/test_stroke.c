@@ -3,12 +3,14 @@
  * along a straight line with a minimum-jerk profile, its accelerometer
  * reading the exact specific force, its force a raised-cosine plateau.
  * Noise comes from a seeded generator; the seed is printed. */
+#include "biquad.h"
 #include "check.h"
 #include "scraper.h"
 #include "stroke.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define RATE 500.0
 #define G 9.80665
@@ -361,6 +363,41 @@ static void test_settings(void)
     CHECK(memcmp(&scraper_default.stroke, &stroke_default, sizeof stroke_default) == 0);
 }
 
+/* The force low-pass's white-noise gain (its summed squared impulse
+ * response) is the sum over 100000 samples, exactly, although stroke_init
+ * stops once the response has died out. */
+static void test_noise_gain(void)
+{
+    const double rates[] = {100.0, 200.0, 500.0, 1000.0, 1700.0};
+    const double cutoffs[] = {2.0, 10.0, 30.0, 45.0};
+    for (size_t r = 0; r < sizeof rates / sizeof rates[0]; r++) {
+        for (size_t c = 0; c < sizeof cutoffs / sizeof cutoffs[0]; c++) {
+            stroke_settings_t set = stroke_default;
+            set.force_lp_hz = cutoffs[c];
+            size_t len = stroke_mem_size(&set, (float)rates[r]);
+            if (len == 0)
+                continue; /* cut-off above half the rate */
+            void *mem = malloc(len);
+            stroke_t det;
+            CHECK_EQ_INT(stroke_init(&det, &set, (float)rates[r], mem, len), 0);
+            biquad_t lp;
+            biquad_settings_t bs = {BIQUAD_LOWPASS, (float)rates[r], cutoffs[c],
+                                    0.70710678118654752};
+            CHECK_EQ_INT(biquad_init(&lp, &bs), 0);
+            double full = 0.0;
+            for (int i = 0; i < 100000; i++) {
+                double h = biquad_step(&lp, i == 0 ? 1.0f : 0.0f);
+                full += h * h;
+            }
+            if (det.lp_noise_gain != full)
+                fprintf(stderr, "rate %g cut-off %g: %.17g, full sum %.17g\n", rates[r],
+                        cutoffs[c], det.lp_noise_gain, full);
+            CHECK(det.lp_noise_gain == full);
+            free(mem);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 20240611u;
@@ -376,5 +413,6 @@ int main(int argc, char **argv)
     test_bump(seed + 6);
     test_scraper(seed + 7);
     test_settings();
+    test_noise_gain();
     return CHECK_DONE();
 }
