@@ -15,7 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_ITEMS 4096 /* ~6 MiB; at 100 frames/s a device, 20 s of two devices */
+#define RING_ITEMS 4096 /* 1.8 MiB; at 100 frames/s a device, 20 s of two devices */
+#define ITEM_SAMPLES 10 /* samples per ring item: a frame of more takes several */
 #define MAX_STREAMS                                                                                \
     64                       /* device streams of one session (a device whose HELLO changes        \
                                 gets a new one) */
@@ -27,6 +28,20 @@
 #define POLL_NS 20000000L /* the thread looks at the ring every 20 ms */
 
 enum { ITEM_STREAM, ITEM_BLOCK, ITEM_EVENT };
+
+/* Up to ITEM_SAMPLES samples of a block (one device frame): a block of more
+ * goes in several items, so that an item, and with it the ring, which over
+ * time is all resident, is sized for the usual frame and not the largest
+ * (FRAME_MAX_SAMPLES: 4096 items took 6.6 MiB, now 1.8). */
+typedef struct {
+    uint64_t i0;   /* the block's first sample index */
+    double t_dev;  /* the block's s[0] device time */
+    double t_host; /* the block's mapped host time */
+    uint8_t first; /* position in the block of s[0] of this item */
+    uint8_t total; /* samples in the block */
+    uint8_t n;     /* samples in this item */
+    sample_t s[ITEM_SAMPLES];
+} chunk_t;
 
 /* One ring item. Events longer than text[] are split over several items
  * (`more` set on all but the last), so no event is ever cut. */
@@ -42,8 +57,8 @@ typedef struct {
             device_kind_t kind;
             frame_hello_t hello;
         } stream;
-        message_block_t block;
-        char text[1600];
+        chunk_t block;
+        char text[sizeof(chunk_t)];
     } u;
 } item_t;
 
@@ -140,21 +155,40 @@ void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t 
     ring_commit(rec->ring);
 }
 
+/* True, with a drop counted when not, if the ring has room for n items: the
+ * pieces of one block or event all go in, or none. */
+static bool room_for(recorder_t *rec, size_t n)
+{
+    if (ring_capacity(rec->ring) - ring_count(rec->ring) >= n)
+        return true;
+    atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+    return false;
+}
+
 void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
 {
     if (!rec)
         return;
-    item_t *it = reserve(rec);
-    if (!it)
+    unsigned pieces = block->n == 0 ? 1 : (block->n + ITEM_SAMPLES - 1) / ITEM_SAMPLES;
+    if (!room_for(rec, pieces))
         return;
-    it->kind = ITEM_BLOCK;
-    it->slot = (uint8_t)slot;
-    it->u.block.i0 = block->i0;
-    it->u.block.t_dev = block->t_dev;
-    it->u.block.t_host = block->t_host;
-    it->u.block.n = block->n;
-    memcpy(it->u.block.s, block->s, block->n * sizeof block->s[0]);
-    ring_commit(rec->ring);
+    for (unsigned k = 0; k < pieces; k++) {
+        item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
+        if (!it)
+            return;
+        unsigned first = k * ITEM_SAMPLES;
+        unsigned n = block->n - first < ITEM_SAMPLES ? block->n - first : ITEM_SAMPLES;
+        it->kind = ITEM_BLOCK;
+        it->slot = (uint8_t)slot;
+        it->u.block.i0 = block->i0;
+        it->u.block.t_dev = block->t_dev;
+        it->u.block.t_host = block->t_host;
+        it->u.block.first = (uint8_t)first;
+        it->u.block.total = (uint8_t)block->n;
+        it->u.block.n = (uint8_t)n;
+        memcpy(it->u.block.s, block->s + first, n * sizeof block->s[0]);
+        ring_commit(rec->ring);
+    }
 }
 
 void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len)
@@ -165,13 +199,10 @@ void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len
      * next one's text. */
     size_t piece = sizeof((item_t *)0)->u.text;
     size_t pieces = len == 0 ? 1 : (len + piece - 1) / piece;
-    size_t room = ring_capacity(rec->ring) - ring_count(rec->ring);
-    if (pieces > room) {
-        atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
+    if (!room_for(rec, pieces))
         return;
-    }
     for (size_t k = 0; k < pieces; k++) {
-        item_t *it = reserve(rec); /* cannot fail: room was counted, only this thread fills */
+        item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
         if (!it)
             return;
         size_t n = len - k * piece < piece ? len - k * piece : piece;
@@ -577,7 +608,7 @@ static void on_stream(recorder_t *rec, const item_t *it)
 
 static void on_block(recorder_t *rec, const item_t *it)
 {
-    const message_block_t *b = &it->u.block;
+    const chunk_t *b = &it->u.block;
     int k = it->slot < CONFIG_MAX_DEVICES ? rec->slot_stream[it->slot] : -1;
     if (k < 0) {
         rec->not_recorded += b->n;
@@ -598,9 +629,9 @@ static void on_block(recorder_t *rec, const item_t *it)
             v[1 + a] = x->acc[a];
             v[4 + a] = x->gyr[a];
         }
-        v[7] = (double)(b->i0 + i);
+        v[7] = (double)(b->i0 + b->first + i);
         v[8] = x->t_dev;
-        v[9] = i == 0 ? (double)b->n : 0.0;
+        v[9] = b->first + i == 0 ? (double)b->total : 0.0;
         s->n++;
     }
 }

@@ -1,0 +1,167 @@
+/* Tests of the recorder (daemon/recorder) through real files: blocks of every
+ * size a frame may have (1 to FRAME_MAX_SAMPLES samples; the ring carries
+ * them in pieces of ten) and events of every length around the ring's piece
+ * size go through the recorder thread into an XDF file, which is read back
+ * with tools/recording.c. Every sample must come back once, in order, with
+ * its values, index, device time, frame mark and host stamp; every event
+ * byte for byte. */
+#include "check.h"
+#include "recorder.h"
+#include "recording.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BLOCKS 1500
+#define T_HOST0 1.8e9
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Sample number k of the session: every field different and exact in float. */
+static sample_t sample_at(uint64_t k)
+{
+    sample_t s;
+    s.t_dev = 100.0 + (double)k / 1000.0;
+    s.p = (float)(90000 + k % 50000);
+    for (int a = 0; a < 3; a++) {
+        s.acc[a] = (float)((int)(k % 4096) - 2048 + a) / 2048.0f;
+        s.gyr[a] = (float)((int)(k % 1000) - 500 - a) * 0.5f;
+    }
+    return s;
+}
+
+static size_t event_text(char *buf, size_t cap, int i)
+{
+    /* lengths around the ring's piece size and well beyond it, and empty */
+    static const size_t lengths[] = {0, 1, 60, 423, 424, 425, 847, 848, 849, 1000, 5000};
+    size_t len = lengths[i % (sizeof lengths / sizeof lengths[0])];
+    if (len >= cap)
+        len = cap - 1;
+    for (size_t k = 0; k < len; k++)
+        buf[k] = (char)('a' + (k * 7 + (size_t)i) % 26);
+    if (len >= 2) {
+        buf[0] = '{';
+        buf[len - 1] = '}';
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+static char *only_file(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    char *path = NULL;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        n++;
+        free(path);
+        path = malloc(strlen(dir) + strlen(e->d_name) + 2);
+        sprintf(path, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    CHECK_EQ_INT(n, 1);
+    return path;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/massaged-test-recorder.XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    int err = 0;
+    recorder_t *rec = recorder_start(dir, 256, 60, &err);
+    CHECK(rec != NULL);
+    if (!rec)
+        return CHECK_DONE();
+    frame_hello_t hello = {.kind = 1, .fw_major = 1, .fw_minor = 2, .serial = "REC0001",
+                           .rate_hz = 1000, .p_scale = 1.0f, .acc_scale = 1.0f / 2048.0f,
+                           .gyr_scale = 0.5f};
+    recorder_stream(rec, 0, "ball", DEVICE_KIND_BALL, &hello);
+
+    /* Block sizes 1..30 in turn; the host time of a block is its device time
+     * moved by a constant and a per-block jitter, as the clock mapping
+     * gives. */
+    static message_block_t blocks[BLOCKS];
+    uint64_t k = 0;
+    char text[6000];
+    int events = 0;
+    for (int b = 0; b < BLOCKS; b++) {
+        message_block_t *blk = &blocks[b];
+        blk->n = 1 + (unsigned)b % FRAME_MAX_SAMPLES;
+        blk->i0 = k;
+        for (unsigned i = 0; i < blk->n; i++)
+            blk->s[i] = sample_at(k++);
+        blk->t_dev = blk->s[0].t_dev;
+        blk->t_host = T_HOST0 + blk->t_dev + 1e-4 * (b % 7);
+        recorder_block(rec, 0, blk);
+        if (b % 50 == 0) {
+            size_t len = event_text(text, sizeof text, events++);
+            recorder_event(rec, blk->t_host, text, len);
+        }
+        if (b % 100 == 99)
+            pause_ms(30); /* the recorder looks every 20 ms: the ring never fills */
+    }
+    recorder_status_t st;
+    recorder_status(rec, &st);
+    CHECK_EQ_INT(st.dropped, 0);
+    recorder_stop(&rec);
+
+    char *path = only_file(dir);
+    recording_t r;
+    memset(&r, 0, sizeof r);
+    CHECK(path && recording_load(&r, &path, 1) == 0);
+    CHECK_EQ_INT(r.n_streams, 1);
+    CHECK_EQ_INT(r.damages, 0);
+    CHECK(!r.truncated);
+    if (r.n_streams == 1) {
+        const recording_stream_t *s = &r.streams[0];
+        CHECK_STR(s->name, "ball");
+        CHECK_EQ_INT(s->n, k);
+        int bad = 0;
+        size_t row = 0;
+        for (int b = 0; b < BLOCKS && row < s->n; b++) {
+            const message_block_t *blk = &blocks[b];
+            for (unsigned i = 0; i < blk->n && row < s->n; i++, row++) {
+                const double *v = s->values + row * RECORDER_CHANNELS;
+                const sample_t *x = &blk->s[i];
+                bool ok = v[0] == x->p && v[7] == (double)(blk->i0 + i) && v[8] == x->t_dev &&
+                          v[9] == (i == 0 ? (double)blk->n : 0.0) &&
+                          s->stamps[row] == blk->t_host + (x->t_dev - blk->t_dev);
+                for (int a = 0; a < 3; a++)
+                    ok = ok && v[1 + a] == x->acc[a] && v[4 + a] == x->gyr[a];
+                if (!ok && bad++ < 5)
+                    fprintf(stderr, "block %d (of %u) sample %u differs\n", b, blk->n, i);
+            }
+        }
+        CHECK_EQ_INT(bad, 0);
+        CHECK_EQ_INT(row, k);
+    }
+    CHECK_EQ_INT(r.n_events, events);
+    for (int e = 0; e < events && (size_t)e < r.n_events; e++) {
+        size_t len = event_text(text, sizeof text, e);
+        CHECK_EQ_INT(r.events[e].len, len);
+        CHECK(r.events[e].len == len && memcmp(r.events[e].json, text, len) == 0);
+    }
+    recording_free(&r);
+    if (path)
+        unlink(path);
+    free(path);
+    rmdir(dir);
+    return CHECK_DONE();
+}
