@@ -13,7 +13,9 @@
  * must stay 0. A line starting "RESULT" repeats the figures for scripts.
  * BENCH_DAEMON_PRELOAD, when set, becomes the daemon's LD_PRELOAD (for
  * bench/malloc_count.so); BENCH_BATCH_MS sets the daemon's [publish]
- * batch_ms (default 0).
+ * batch_ms (default 0); BENCH_RECORD=1 has the daemon record everything
+ * ([record] dir in the run's temporary directory) and reports the bytes
+ * written per second, then removes the files.
  *
  * CPU is also put per frame delivered, next to the same figure for the
  * relay reference. The host clock mapping is checked too: the t_host of
@@ -33,6 +35,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <dirent.h>
@@ -264,6 +267,30 @@ static long json_counter(const char *payload, const char *key)
     return p ? atol(p + strlen(key)) : 0;
 }
 
+/* Sums and removes the files of a recording directory, then the directory;
+ * returns how many files there were. */
+static int remove_recording(const char *path, long long *bytes)
+{
+    DIR *d = opendir(path);
+    int files = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char file[600];
+        struct stat st;
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+            *bytes += st.st_size;
+            files++;
+            unlink(file);
+        }
+    }
+    closedir(d);
+    rmdir(path);
+    return files;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -309,6 +336,12 @@ int main(int argc, char **argv)
     const char *batch = getenv("BENCH_BATCH_MS");
     fprintf(cfg, "[publish]\nendpoint = %s\nbatch_ms = %d\n[log]\nlevel = warn\n", endpoint,
             batch ? atoi(batch) : 0);
+    const char *record_env = getenv("BENCH_RECORD");
+    bool record = record_env && atoi(record_env) != 0;
+    char rec_dir[300];
+    snprintf(rec_dir, sizeof rec_dir, "%s/rec", dir);
+    if (record)
+        fprintf(cfg, "[record]\ndir = %s\n", rec_dir);
     for (int i = 0; i < n_fakes; i++)
         fprintf(cfg, "[device.%s]\nkind = %s\nport = %s\n", fakes[i].name,
                 fakes[i].kind == FRAME_KIND_BALL ? "ball" : "scraper", fakes[i].slave);
@@ -518,6 +551,12 @@ int main(int argc, char **argv)
     printf("  CPU per frame delivered: daemon %.1f us (%ld frames), reference relay %.1f us "
            "(%ld frames): daemon / reference %.2f\n",
            us_per_frame, got, ref_us_per_frame, n_ref, us_per_frame / ref_us_per_frame);
+    if (record) {
+        long long bytes = 0;
+        int files = remove_recording(rec_dir, &bytes);
+        printf("recording: %d file(s), %lld kB over the run, %.1f kB/s\n", files, bytes / 1024,
+               bytes / 1024.0 / elapsed);
+    }
     printf("RESULT devices %d samples_per_s %ld p50_ms %.3f p99_ms %.3f max_ms %.3f cpu_pct %.3f "
            "rss_kb %ld sent %ld received %ld samples_lost %ld ring_dropped %ld "
            "publish_dropped %ld ref_p50_ms %.3f ref_p99_ms %.3f rss_anon_kb %ld cpu_us_per_frame %.2f "

@@ -64,6 +64,14 @@ for ms in 0 50 100; do
 done
 
 echo
+echo "== 6c. the same load recorded to XDF ([record] dir), against recording off in the same command"
+for rec in 0 1; do
+    if [ "$rec" = 1 ]; then echo "recording on:"; else echo "recording off:"; fi
+    BENCH_RECORD=$rec "$b/bench_latency" "$daemon" "$lat_s" |
+        grep -E '^(  p50|daemon at|  CPU per frame|recording:)'
+done
+
+echo
 echo "== 7. scaling with 1, 2, 4 and 8 balls at 1 kHz ($scale_s s each)"
 printf '%-8s %10s %10s %12s %10s %10s %10s %10s %12s %14s\n' devices samples/s cpu_% cpu_%/device rss_kB anon_kB p99_ms ref_p99 samples_lost ring+pub_drop
 

@@ -49,7 +49,7 @@ typedef struct {
     uint64_t bytes;        /* bytes written in this session */
     uint64_t samples;      /* samples written */
     uint64_t events;       /* events written */
-    uint64_t dropped;      /* ring items dropped because the ring was full */
+    uint64_t dropped;      /* blocks and events dropped because the ring was full */
     uint64_t not_recorded; /* samples received after recording stopped */
     uint64_t syncs;        /* fdatasync calls */
 } recorder_status_t;

@@ -42,7 +42,7 @@ def number(pattern, text):
 
 
 def test_every_part_runs(output):
-    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "7.", "8."):
+    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8."):
         assert "\n== %s " % part in output, part
 
 
@@ -74,6 +74,13 @@ def test_real_time_load_loses_nothing_and_allocates_nothing(output):
         assert float(f["cpu_pct"]) > 0 and int(f["rss_kb"]) > 0, line
     own = number(r"and the rest ([0-9.]+)/s", output)
     assert own == 0.0, "the daemon's own code allocated in steady state"
+
+
+def test_recording_part_writes_a_file(output):
+    part = output[output.index("== 6c."):output.index("== 7.")]
+    assert "recording off:" in part and "recording on:" in part
+    assert re.search(r"recording: 1 file\(s\), \d+ kB over the run", part), part
+    assert number(r"recording: .* ([0-9.]+) kB/s", part) > 0
 
 
 def test_scaling_table_has_every_size_and_no_loss(output):
