@@ -6,17 +6,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define RING_ITEMS 4096 /* 1.8 MiB; at 100 frames/s a device, 20 s of two devices */
 #define ITEM_SAMPLES 10 /* samples per ring item: a frame of more takes several */
+#define WAKE_ITEMS (RING_ITEMS / 4) /* a ring this full wakes the recorder early */
 #define MAX_STREAMS                                                                                \
     64                       /* device streams of one session (a device whose HELLO changes        \
                                 gets a new one) */
@@ -25,7 +28,6 @@
 #define EVENT_BYTES (256 * 1024)
 #define OUT_BYTES (1024 * 1024)
 #define MARKER_STREAM_ID 1
-#define POLL_NS 20000000L /* the thread looks at the ring every 20 ms */
 
 enum { ITEM_STREAM, ITEM_BLOCK, ITEM_EVENT };
 
@@ -82,6 +84,7 @@ struct recorder {
     ring_t *ring;
     pthread_t thread;
     atomic_bool stop;
+    int wake_fd; /* eventfd: the thread must stop, or the ring filled past WAKE_ITEMS */
     atomic_uint_fast64_t dropped; /* producer-side count */
 
     /* Recorder thread only from here on. */
@@ -139,6 +142,22 @@ static item_t *reserve(recorder_t *rec)
     return it;
 }
 
+static void wake(recorder_t *rec)
+{
+    uint64_t one = 1;
+    ssize_t w = write(rec->wake_fd, &one, sizeof one);
+    (void)w; /* a full eventfd counter still wakes the thread */
+}
+
+/* The recorder sleeps up to a batch period; a producer much faster than real
+ * time (a fast simulated session) wakes it when the ring passes a quarter,
+ * once per crossing, so a burst cannot fill the ring while it sleeps. */
+static void committed(recorder_t *rec, size_t before)
+{
+    if (before < WAKE_ITEMS && ring_count(rec->ring) >= WAKE_ITEMS)
+        wake(rec);
+}
+
 void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t kind,
                      const frame_hello_t *hello)
 {
@@ -152,7 +171,9 @@ void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t 
     snprintf(it->u.stream.name, sizeof it->u.stream.name, "%s", name);
     it->u.stream.kind = kind;
     it->u.stream.hello = *hello;
+    size_t before = ring_count(rec->ring);
     ring_commit(rec->ring);
+    committed(rec, before);
 }
 
 /* True, with a drop counted when not, if the ring has room for n items: the
@@ -172,6 +193,7 @@ void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
     unsigned pieces = block->n == 0 ? 1 : (block->n + ITEM_SAMPLES - 1) / ITEM_SAMPLES;
     if (!room_for(rec, pieces))
         return;
+    size_t before = ring_count(rec->ring);
     for (unsigned k = 0; k < pieces; k++) {
         item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
         if (!it)
@@ -189,6 +211,7 @@ void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
         memcpy(it->u.block.s, block->s + first, n * sizeof block->s[0]);
         ring_commit(rec->ring);
     }
+    committed(rec, before);
 }
 
 void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len)
@@ -201,6 +224,7 @@ void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len
     size_t pieces = len == 0 ? 1 : (len + piece - 1) / piece;
     if (!room_for(rec, pieces))
         return;
+    size_t before = ring_count(rec->ring);
     for (size_t k = 0; k < pieces; k++) {
         item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
         if (!it)
@@ -213,6 +237,7 @@ void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len
         memcpy(it->u.text, json + k * piece, n);
         ring_commit(rec->ring);
     }
+    committed(rec, before);
 }
 
 /* ---------------------------------------------------------- recorder thread */
@@ -710,8 +735,21 @@ static void *recorder_main(void *arg)
                 open_file(rec);
         }
         publish_status(rec);
-        struct timespec ts = {0, POLL_NS};
-        nanosleep(&ts, NULL);
+        /* Sleep until the next batch, sync or boundary is due (about 5 times
+         * a second): the ring holds 20 s of real-time devices, and what waits
+         * in it is no less safe than what waits in the pending batch, so
+         * looking more often would only cost wake-ups. A stop, or a ring a
+         * quarter full, wakes the thread at once. */
+        double next = next_batch < next_sync ? next_batch : next_sync;
+        if (next_boundary < next)
+            next = next_boundary;
+        int timeout_ms = (int)((next - now_mono()) * 1000.0) + 1;
+        struct pollfd pfd = {.fd = rec->wake_fd, .events = POLLIN};
+        if (timeout_ms > 0 && poll(&pfd, 1, timeout_ms) > 0) {
+            uint64_t value;
+            ssize_t r = read(rec->wake_fd, &value, sizeof value);
+            (void)r; /* a stop is seen in `stop` above */
+        }
     }
     /* The producer has stopped: everything it handed over is in the ring. */
     consume(rec);
@@ -730,6 +768,13 @@ recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, i
     if (!rec)
         goto fail;
     rec->fd = -1;
+    rec->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rec->wake_fd < 0) {
+        rc = -errno;
+        free(rec);
+        rec = NULL;
+        goto fail;
+    }
     pthread_mutex_init(&rec->status_lock, NULL);
     snprintf(rec->dir, sizeof rec->dir, "%s", dir);
     rec->rotate_bytes = (uint64_t)rotate_mb * 1024 * 1024;
@@ -768,6 +813,7 @@ fail:
     if (rec) {
         if (rec->fd >= 0)
             close(rec->fd);
+        close(rec->wake_fd);
         ring_destroy(&rec->ring);
         free(rec->event_text);
         free(rec->out_mem);
@@ -785,7 +831,9 @@ void recorder_stop(recorder_t **pr)
         return;
     recorder_t *rec = *pr;
     atomic_store(&rec->stop, true);
+    wake(rec);
     pthread_join(rec->thread, NULL);
+    close(rec->wake_fd);
     for (int i = 0; i < rec->n_streams; i++) {
         free(rec->streams[i].stamps);
         free(rec->streams[i].values);

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #define BLOCKS 1500
+#define BURSTS 30
+#define BURST 1500
 #define T_HOST0 1.8e9
 
 static void pause_ms(long ms)
@@ -117,6 +119,24 @@ int main(void)
         if (b % 100 == 99)
             pause_ms(30); /* the recorder looks every 20 ms: the ring never fills */
     }
+    /* Then much faster than real time (as a fast simulated session): bursts
+     * of BURST ten-sample blocks, 20 ms apart. The recorder sleeps up to a
+     * batch period (200 ms), longer than three bursts take to fill the ring;
+     * it must be woken when the ring passes a quarter, or blocks drop. */
+    uint64_t burst_start = k;
+    for (int r = 0; r < BURSTS; r++) {
+        for (int b = 0; b < BURST; b++) {
+            message_block_t blk;
+            blk.n = 10;
+            blk.i0 = k;
+            for (unsigned i = 0; i < blk.n; i++)
+                blk.s[i] = sample_at(k++);
+            blk.t_dev = blk.s[0].t_dev;
+            blk.t_host = T_HOST0 + blk.t_dev;
+            recorder_block(rec, 0, &blk);
+        }
+        pause_ms(20);
+    }
     recorder_status_t st;
     recorder_status(rec, &st);
     CHECK_EQ_INT(st.dropped, 0);
@@ -148,6 +168,17 @@ int main(void)
                 if (!ok && bad++ < 5)
                     fprintf(stderr, "block %d (of %u) sample %u differs\n", b, blk->n, i);
             }
+        }
+        for (; row < s->n; row++) {
+            const double *v = s->values + row * RECORDER_CHANNELS;
+            sample_t x = sample_at(row);
+            uint64_t in_block = (row - burst_start) % 10;
+            double block_t_dev = sample_at(row - in_block).t_dev;
+            bool ok = v[0] == x.p && v[7] == (double)row && v[8] == x.t_dev &&
+                      v[9] == (in_block == 0 ? 10.0 : 0.0) &&
+                      s->stamps[row] == (T_HOST0 + block_t_dev) + (x.t_dev - block_t_dev);
+            if (!ok && bad++ < 5)
+                fprintf(stderr, "burst sample %llu differs\n", (unsigned long long)row);
         }
         CHECK_EQ_INT(bad, 0);
         CHECK_EQ_INT(row, k);
