@@ -132,50 +132,6 @@ static double now_mono(void)
 
 /* ---------------------------------------------------------- producer side */
 
-/* A free slot of the ring, or NULL with the drop counted: the pipeline
- * thread never waits for the recorder. */
-static item_t *reserve(recorder_t *rec)
-{
-    item_t *it = ring_reserve(rec->ring);
-    if (!it)
-        atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
-    return it;
-}
-
-static void wake(recorder_t *rec)
-{
-    uint64_t one = 1;
-    ssize_t w = write(rec->wake_fd, &one, sizeof one);
-    (void)w; /* a full eventfd counter still wakes the thread */
-}
-
-/* The recorder sleeps up to a batch period; a producer much faster than real
- * time (a fast simulated session) wakes it when the ring passes a quarter,
- * once per crossing, so a burst cannot fill the ring while it sleeps. */
-static void committed(recorder_t *rec, size_t before)
-{
-    if (before < WAKE_ITEMS && ring_count(rec->ring) >= WAKE_ITEMS)
-        wake(rec);
-}
-
-void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t kind,
-                     const frame_hello_t *hello)
-{
-    if (!rec)
-        return;
-    item_t *it = reserve(rec);
-    if (!it)
-        return;
-    it->kind = ITEM_STREAM;
-    it->slot = (uint8_t)slot;
-    snprintf(it->u.stream.name, sizeof it->u.stream.name, "%s", name);
-    it->u.stream.kind = kind;
-    it->u.stream.hello = *hello;
-    size_t before = ring_count(rec->ring);
-    ring_commit(rec->ring);
-    committed(rec, before);
-}
-
 /* True, with a drop counted when not, if the ring has room for n items: the
  * pieces of one block or event all go in, or none. */
 static bool room_for(recorder_t *rec, size_t n)
@@ -186,6 +142,43 @@ static bool room_for(recorder_t *rec, size_t n)
     return false;
 }
 
+static void wake(recorder_t *rec)
+{
+    uint64_t one = 1;
+    ssize_t w = write(rec->wake_fd, &one, sizeof one);
+    (void)w; /* a full eventfd counter still wakes the thread */
+}
+
+/* The recorder sleeps up to a batch period; a producer much faster than real
+ * time (a fast simulated session) wakes it when the n items just committed
+ * took the ring past a quarter, once per crossing, so a burst cannot fill the
+ * ring while it sleeps. (A recorder emptying the ring meanwhile is awake.) */
+static void committed(recorder_t *rec, size_t n)
+{
+    size_t count = ring_count(rec->ring);
+    if (count >= WAKE_ITEMS && count - n < WAKE_ITEMS)
+        wake(rec);
+}
+
+void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t kind,
+                     const frame_hello_t *hello)
+{
+    if (!rec)
+        return;
+    if (!room_for(rec, 1))
+        return;
+    item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
+    if (!it)
+        return;
+    it->kind = ITEM_STREAM;
+    it->slot = (uint8_t)slot;
+    snprintf(it->u.stream.name, sizeof it->u.stream.name, "%s", name);
+    it->u.stream.kind = kind;
+    it->u.stream.hello = *hello;
+    ring_commit(rec->ring);
+    committed(rec, 1);
+}
+
 void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
 {
     if (!rec)
@@ -193,7 +186,6 @@ void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
     unsigned pieces = block->n == 0 ? 1 : (block->n + ITEM_SAMPLES - 1) / ITEM_SAMPLES;
     if (!room_for(rec, pieces))
         return;
-    size_t before = ring_count(rec->ring);
     for (unsigned k = 0; k < pieces; k++) {
         item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
         if (!it)
@@ -211,7 +203,7 @@ void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
         memcpy(it->u.block.s, block->s + first, n * sizeof block->s[0]);
         ring_commit(rec->ring);
     }
-    committed(rec, before);
+    committed(rec, pieces);
 }
 
 void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len)
@@ -224,7 +216,6 @@ void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len
     size_t pieces = len == 0 ? 1 : (len + piece - 1) / piece;
     if (!room_for(rec, pieces))
         return;
-    size_t before = ring_count(rec->ring);
     for (size_t k = 0; k < pieces; k++) {
         item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
         if (!it)
@@ -237,7 +228,7 @@ void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len
         memcpy(it->u.text, json + k * piece, n);
         ring_commit(rec->ring);
     }
-    committed(rec, before);
+    committed(rec, pieces);
 }
 
 /* ---------------------------------------------------------- recorder thread */
@@ -768,14 +759,12 @@ recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, i
     if (!rec)
         goto fail;
     rec->fd = -1;
+    pthread_mutex_init(&rec->status_lock, NULL);
     rec->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (rec->wake_fd < 0) {
         rc = -errno;
-        free(rec);
-        rec = NULL;
         goto fail;
     }
-    pthread_mutex_init(&rec->status_lock, NULL);
     snprintf(rec->dir, sizeof rec->dir, "%s", dir);
     rec->rotate_bytes = (uint64_t)rotate_mb * 1024 * 1024;
     rec->rotate_s = rotate_minutes * 60.0;
@@ -813,7 +802,8 @@ fail:
     if (rec) {
         if (rec->fd >= 0)
             close(rec->fd);
-        close(rec->wake_fd);
+        if (rec->wake_fd >= 0)
+            close(rec->wake_fd);
         ring_destroy(&rec->ring);
         free(rec->event_text);
         free(rec->out_mem);
