@@ -47,7 +47,7 @@ replay=$(sed -n 's/.*(\([0-9.]*\) M samples\/s).*/\1/p' "$dir"/replay.out.* | so
 ref=$("$build/bench/bench_pipeline" "$seconds" 5 2>/dev/null |
       sed -n 's/^whole pipeline.*both kinds: \([0-9.]*\) M samples\/s.*/\1/p')
 verdict=$(awk -v r="$replay" 'BEGIN { print (r >= 5 ? "met" : "NOT met") }')
-echo "replay of the XDF recording (massaged-replay: rebuild of device units, chain, detectors,"
+echo "replay of the XDF recording (massaged-replay: recorded values into the chain, detectors,"
 echo "  JSON and send of every message), median of 5: $replay M samples/s of main-thread CPU,"
 echo "  loading the files not counted (target >= 5 M/s: $verdict)"
 echo "reference, the same kinds of session as device bytes in memory (bench_pipeline $seconds 5:"

@@ -114,15 +114,14 @@ static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
     }
 }
 
-static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
-                       const chain_sink_t *sink)
+/* The part of a SAMPLES frame after its values are in physical units:
+ * block->n and the samples' values are filled in; the clock, the index, the
+ * times and the detectors are done here. */
+static void on_block(chain_t *chain, uint32_t t_us, message_block_t *block, double t_arrival,
+                     const chain_sink_t *sink)
 {
-    if (!chain->have_hello) {
-        chain->counters.frames_before_hello++;
-        return;
-    }
-    unsigned count = frame->u.samples.count;
-    uint64_t t0_us = frame_time_us(chain, frame->t_us);
+    unsigned count = block->n;
+    uint64_t t0_us = frame_time_us(chain, t_us);
     double t0 = (double)t0_us * 1e-6;
     uint64_t i0 = 0, lost = 0;
     if (clock_index_frame(&chain->index, t0_us, count, &i0, &lost) < 0)
@@ -132,10 +131,8 @@ static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
     chain->counters.samples_lost += lost;
     detector_ctx_t dctx = {chain, sink};
     if (lost > 0 && chain->analysis)
-        analysis_gap(chain->analysis, (double)t0_us * 1e-6, lost, &chain->next_id,
-                     on_detector_event, &dctx);
-    const frame_hello_t *h = &chain->hello;
-    double period = 1.0 / h->rate_hz;
+        analysis_gap(chain->analysis, t0, lost, &chain->next_id, on_detector_event, &dctx);
+    double period = 1.0 / chain->hello.rate_hz;
     /* The newest sample of the frame was taken just before it was sent: its
      * arrival delay is the tightest bound on the clock offset. */
     double t_last = t0 + (count - 1) * period;
@@ -143,26 +140,50 @@ static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
     if (t_last > chain->last_t_dev)
         chain->last_t_dev = t_last;
 
+    block->i0 = i0;
+    block->t_dev = t0;
+    block->t_host = chain_to_host(chain, t0);
+    for (unsigned i = 0; i < count; i++)
+        block->s[i].t_dev = t0 + i * period;
+    chain->counters.samples += count;
+    sink->block(sink->ctx, block);
+    if (chain->analysis)
+        for (unsigned i = 0; i < count; i++)
+            analysis_push(chain->analysis, &block->s[i], &chain->next_id, on_detector_event, &dctx);
+}
+
+static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
+                       const chain_sink_t *sink)
+{
+    if (!chain->have_hello) {
+        chain->counters.frames_before_hello++;
+        return;
+    }
+    const frame_hello_t *h = &chain->hello;
     message_block_t block;
-    block.i0 = i0;
-    block.t_dev = t0;
-    block.t_host = chain_to_host(chain, t0);
-    block.n = count;
-    for (unsigned i = 0; i < count; i++) {
+    block.n = frame->u.samples.count;
+    for (unsigned i = 0; i < block.n; i++) {
         const frame_sample_t *raw = &frame->u.samples.s[i];
         sample_t *s = &block.s[i];
-        s->t_dev = t0 + i * period;
         s->p = (float)raw->p * h->p_scale;
         for (int a = 0; a < 3; a++) {
             s->acc[a] = (float)raw->acc[a] * h->acc_scale;
             s->gyr[a] = (float)raw->gyr[a] * h->gyr_scale;
         }
     }
-    chain->counters.samples += count;
-    sink->block(sink->ctx, &block);
-    if (chain->analysis)
-        for (unsigned i = 0; i < count; i++)
-            analysis_push(chain->analysis, &block.s[i], &chain->next_id, on_detector_event, &dctx);
+    on_block(chain, frame->t_us, &block, t_arrival, sink);
+}
+
+void chain_block(chain_t *chain, uint32_t t_us, message_block_t *block, double t_arrival,
+                 const chain_sink_t *sink)
+{
+    if (block->n == 0 || block->n > FRAME_MAX_SAMPLES)
+        return;
+    if (!chain->have_hello) {
+        chain->counters.frames_before_hello++;
+        return;
+    }
+    on_block(chain, t_us, block, t_arrival, sink);
 }
 
 void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival, const chain_sink_t *sink)

@@ -73,6 +73,17 @@ void chain_port_opened(chain_t *chain);
  * blocks and events to sink. */
 void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival, const chain_sink_t *sink);
 
+/* Interprets a block of samples already in physical units, as a SAMPLES
+ * frame with its first sample at device clock t_us does once the HELLO's
+ * scales are applied (a replay of recorded values enters here, so that the
+ * values go on bit for bit). On entry block->n (1..FRAME_MAX_SAMPLES) and
+ * each sample's p, acc and gyr are set; the chain sets i0, t_dev, t_host and
+ * every sample's t_dev, then hands the block to sink and the detectors.
+ * Before a HELLO the block is counted in frames_before_hello and dropped;
+ * an n out of range is ignored. */
+void chain_block(chain_t *chain, uint32_t t_us, message_block_t *block, double t_arrival,
+                 const chain_sink_t *sink);
+
 /* The device was lost or the daemon is stopping: open detection intervals
  * end, then `disconnected` is emitted, once, if the stream had started. */
 void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink);

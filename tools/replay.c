@@ -105,28 +105,6 @@ static int cmp_frame(const void *a, const void *b)
     return (x->t_dev > y->t_dev) - (x->t_dev < y->t_dev);
 }
 
-/* Device LSB of a physical value, chosen so that the chain's (float)raw *
- * scale gives back exactly the recorded float; inv is 1 / scale. The first
- * guess is rounded inline (nearbyint is a libm call on baseline x86-64 and
- * this runs seven times a sample); the candidates around it settle ties and
- * rounding of the reciprocal. */
-static int32_t raw_of(double v, float scale, double inv, int32_t lo, int32_t hi)
-{
-    if (scale == 0)
-        return 0;
-    double q = v * inv;
-    if (!(q > -2147483648.0 && q < 2147483647.0))
-        return q > 0 ? hi : lo; /* also NaN: nothing in range gives it back */
-    double r = (double)(int64_t)(q + (q >= 0 ? 0.5 : -0.5));
-    static const int tries[] = {0, -1, 1, -2, 2};
-    for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
-        double c = r + tries[i];
-        if (c >= lo && c <= hi && (float)c * scale == (float)v)
-            return (int32_t)c;
-    }
-    return (int32_t)(r < lo ? lo : r > hi ? hi : r);
-}
-
 static uint32_t device_us(double t_dev)
 {
     return (uint32_t)(uint64_t)llround(t_dev * 1e6);
@@ -216,27 +194,25 @@ static void run_action(device_t *d, const recording_t *rec, const action_t *a)
         chain_frame(&d->chain, &f, a->t_host, &sink);
         break;
     case ACT_FRAME: {
+        /* the recorded values are the live chain's floats, stored exactly
+         * as double64: they enter after the scales, bit for bit */
         const recording_stream_t *s = &rec->streams[a->stream];
-        const frame_hello_t *h = &s->hello;
-        f.type = FRAME_SAMPLES;
-        f.t_us = device_us(a->t_dev);
-        f.u.samples.count = (uint8_t)a->count;
+        message_block_t block;
+        block.n = a->count;
         out.samples += a->count;
-        double inv_p = 1.0 / h->p_scale, inv_acc = 1.0 / h->acc_scale,
-               inv_gyr = 1.0 / h->gyr_scale;
         for (unsigned i = 0; i < a->count; i++) {
             const double *v = s->values + (a->first + i) * RECORDER_CHANNELS;
-            f.u.samples.s[i].p = raw_of(v[0], h->p_scale, inv_p, INT32_MIN, INT32_MAX);
+            sample_t *x = &block.s[i];
+            x->p = (float)v[0];
             for (int k = 0; k < 3; k++) {
-                f.u.samples.s[i].acc[k] =
-                    (int16_t)raw_of(v[1 + k], h->acc_scale, inv_acc, -32768, 32767);
-                f.u.samples.s[i].gyr[k] =
-                    (int16_t)raw_of(v[4 + k], h->gyr_scale, inv_gyr, -32768, 32767);
+                x->acc[k] = (float)v[1 + k];
+                x->gyr[k] = (float)v[4 + k];
             }
         }
         /* the live arrival time is not recorded; the newest sample's mapped
          * time stands in for it */
-        chain_frame(&d->chain, &f, s->stamps[a->first + a->count - 1], &sink);
+        chain_block(&d->chain, device_us(a->t_dev), &block, s->stamps[a->first + a->count - 1],
+                    &sink);
         break;
     }
     case ACT_MARK:

@@ -1,0 +1,244 @@
+/* Tests of the chain's two ways in (daemon/chain): a session of simulated
+ * device frames goes through chain_frame, the way live frames do; then the
+ * same session goes through a second chain the way a replay feeds it, the
+ * HELLO and button frames as frames and every block through chain_block with
+ * the values the first chain passed on (what a recording holds). Both chains
+ * must hand on the same messages: every raw and event message is formatted
+ * with the daemon's own formatter and compared byte for byte, and the
+ * counters must agree. The session has lost frames (every 97th frame is left
+ * out, so the index and the detectors' gap handling are part of it) and the
+ * device's clock drifts 80 ppm against the host's. */
+#include "chain.h"
+#include "check.h"
+#include "message.h"
+#include "session.h"
+#include "sim_ball.h"
+#include "sim_device.h"
+#include "sim_scraper.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SECONDS 90.0
+#define PER_FRAME 10
+#define SKIP_EVERY 97
+#define T_HOST0 1.8e9
+
+typedef struct {
+    frame_t frame;
+    double t_arrival;
+} input_t;
+
+typedef struct {
+    char **msgs;
+    size_t n, cap;
+    size_t events;
+    device_kind_t kind;
+    unsigned rate_hz;
+    message_block_t *blocks; /* the first run's blocks, the second run's input */
+    size_t n_blocks, cap_blocks;
+} output_t;
+
+static void keep(output_t *o, const char *text, int len)
+{
+    CHECK(len > 0);
+    if (len <= 0)
+        return;
+    if (o->n == o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 4096;
+        o->msgs = realloc(o->msgs, o->cap * sizeof *o->msgs);
+        if (!o->msgs)
+            abort();
+    }
+    o->msgs[o->n++] = strndup(text, (size_t)len);
+}
+
+static void on_block(void *ctx, const message_block_t *block)
+{
+    output_t *o = ctx;
+    static char buf[MESSAGE_MAX];
+    keep(o, buf, message_raw(buf, sizeof buf, "dev", o->kind, o->rate_hz, block));
+    if (o->n_blocks == o->cap_blocks) {
+        o->cap_blocks = o->cap_blocks ? o->cap_blocks * 2 : 4096;
+        o->blocks = realloc(o->blocks, o->cap_blocks * sizeof *o->blocks);
+        if (!o->blocks)
+            abort();
+    }
+    o->blocks[o->n_blocks++] = *block;
+}
+
+static void on_event(void *ctx, const event_t *event, double t_host)
+{
+    output_t *o = ctx;
+    static char buf[MESSAGE_MAX];
+    o->events++;
+    keep(o, buf, message_event(buf, sizeof buf, "dev", o->kind, event, t_host));
+}
+
+static uint32_t device_us(double t)
+{
+    return (uint32_t)(uint64_t)(t * 1e6 + 0.5);
+}
+
+/* The frames a simulated tool of this kind sends in SECONDS, each with the
+ * host time it arrives at. Returns the number of frames. */
+static size_t simulate(device_kind_t kind, input_t **out)
+{
+    session_settings_t set;
+    session_settings_default(&set, kind, 11, SECONDS);
+    static sim_ball_t ball;
+    static sim_scraper_t scraper;
+    float rate = kind == DEVICE_KIND_BALL ? set.ball.rate_hz : set.scraper.rate_hz;
+    int rc = kind == DEVICE_KIND_BALL ? sim_ball_init(&ball, &set.ball, set.seed)
+                                      : sim_scraper_init(&scraper, &set.scraper, set.seed);
+    CHECK_EQ_INT(rc, 0);
+    sim_device_t dev;
+    sim_device_init(&dev, (uint8_t)kind, (uint16_t)rate, "SIM-CHAIN");
+    size_t cap = (size_t)(SECONDS * rate) / PER_FRAME + 64, n = 0, frames = 0;
+    input_t *in = calloc(cap, sizeof *in);
+    if (!in)
+        abort();
+    sim_device_hello(&dev, 0, &in[n].frame);
+    in[n++].t_arrival = T_HOST0;
+    sample_t block[PER_FRAME];
+    unsigned k = 0;
+    for (;;) {
+        int flags = kind == DEVICE_KIND_BALL ? sim_ball_step(&ball, &block[k], NULL, NULL)
+                                             : sim_scraper_step(&scraper, &block[k], NULL, NULL);
+        bool end = flags & SIM_BALL_END;
+        double t = block[k].t_dev;
+        if (++k == PER_FRAME || end) {
+            if (++frames % SKIP_EVERY != 0 && n < cap) {
+                sim_device_samples(&dev, device_us(block[0].t_dev), block, k, &in[n].frame);
+                in[n++].t_arrival = T_HOST0 + t * (1.0 - 80e-6) + 0.002;
+            }
+            k = 0;
+        }
+        if ((flags & SIM_BALL_BUTTON_DOWN) && n < cap) {
+            sim_device_button(device_us(t), 1, &in[n].frame);
+            in[n++].t_arrival = T_HOST0 + t * (1.0 - 80e-6) + 0.002;
+        }
+        if (end)
+            break;
+    }
+    *out = in;
+    return n;
+}
+
+static void free_output(output_t *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        free(o->msgs[i]);
+    free(o->msgs);
+    free(o->blocks);
+}
+
+static void same_through_both_ways(device_kind_t kind)
+{
+    input_t *in = NULL;
+    size_t n = simulate(kind, &in);
+    unsigned rate = in[0].frame.u.hello.rate_hz;
+
+    output_t live = {.kind = kind, .rate_hz = rate};
+    chain_sink_t live_sink = {on_block, on_event, &live};
+    chain_t a;
+    chain_init(&a, "dev", kind);
+    chain_port_opened(&a);
+    for (size_t i = 0; i < n; i++)
+        chain_frame(&a, &in[i].frame, in[i].t_arrival, &live_sink);
+    chain_disconnected(&a, in[n - 1].t_arrival + 0.1, &live_sink);
+
+    output_t replay = {.kind = kind, .rate_hz = rate};
+    chain_sink_t replay_sink = {on_block, on_event, &replay};
+    chain_t b;
+    chain_init(&b, "dev", kind);
+    chain_port_opened(&b);
+    size_t next_block = 0;
+    for (size_t i = 0; i < n; i++) {
+        const frame_t *f = &in[i].frame;
+        if (f->type != FRAME_SAMPLES) {
+            chain_frame(&b, f, in[i].t_arrival, &replay_sink);
+            continue;
+        }
+        CHECK(next_block < live.n_blocks);
+        if (next_block >= live.n_blocks)
+            break;
+        message_block_t block;
+        block.n = f->u.samples.count;
+        memcpy(block.s, live.blocks[next_block++].s, sizeof block.s);
+        for (unsigned s = 0; s < block.n; s++)
+            block.s[s].t_dev = -1.0; /* the chain must set it */
+        block.i0 = 0;
+        block.t_dev = block.t_host = 0.0;
+        chain_block(&b, f->t_us, &block, in[i].t_arrival, &replay_sink);
+    }
+    chain_disconnected(&b, in[n - 1].t_arrival + 0.1, &replay_sink);
+
+    fprintf(stderr, "%s: %zu frames, %zu blocks, %zu messages of which %zu events, %llu lost\n",
+            kind == DEVICE_KIND_BALL ? "ball" : "scraper", n, live.n_blocks, live.n, live.events,
+            (unsigned long long)a.counters.samples_lost);
+    CHECK(live.events >= 10); /* detections, connected, marks, disconnected */
+    CHECK(a.counters.samples_lost > 0);
+    CHECK_EQ_INT(replay.n, live.n);
+    CHECK_EQ_INT(replay.events, live.events);
+    size_t differ = 0;
+    for (size_t i = 0; i < live.n && i < replay.n; i++)
+        if (strcmp(live.msgs[i], replay.msgs[i]) != 0 && differ++ < 3)
+            CHECK_STR(replay.msgs[i], live.msgs[i]);
+    CHECK_EQ_INT(differ, 0);
+    CHECK_EQ_INT(b.counters.samples, a.counters.samples);
+    CHECK_EQ_INT(b.counters.samples_lost, a.counters.samples_lost);
+    CHECK_EQ_INT(b.counters.index_errors, a.counters.index_errors);
+    CHECK_EQ_INT(b.next_id, a.next_id);
+    chain_destroy(&a);
+    chain_destroy(&b);
+    free_output(&live);
+    free_output(&replay);
+    free(in);
+}
+
+/* A block before any HELLO has no scales and no rate: counted, not passed
+ * on; a block of no samples or more than a frame holds is ignored. */
+static void block_refused(void)
+{
+    output_t o = {.kind = DEVICE_KIND_BALL, .rate_hz = 1000};
+    chain_sink_t sink = {on_block, on_event, &o};
+    chain_t c;
+    chain_init(&c, "dev", DEVICE_KIND_BALL);
+    chain_port_opened(&c);
+    message_block_t block;
+    memset(&block, 0, sizeof block);
+    block.n = 5;
+    chain_block(&c, 1000, &block, T_HOST0, &sink);
+    CHECK_EQ_INT(c.counters.frames_before_hello, 1);
+    CHECK_EQ_INT(o.n, 0);
+
+    sim_device_t dev;
+    sim_device_init(&dev, FRAME_KIND_BALL, 1000, "SIM-CHAIN");
+    frame_t hello;
+    sim_device_hello(&dev, 0, &hello);
+    chain_frame(&c, &hello, T_HOST0, &sink);
+    CHECK_EQ_INT(o.n, 1); /* connected */
+    block.n = 0;
+    chain_block(&c, 1000, &block, T_HOST0, &sink);
+    block.n = FRAME_MAX_SAMPLES + 1;
+    chain_block(&c, 1000, &block, T_HOST0, &sink);
+    CHECK_EQ_INT(o.n, 1);
+    CHECK_EQ_INT(c.counters.samples, 0);
+    block.n = FRAME_MAX_SAMPLES;
+    chain_block(&c, 1000, &block, T_HOST0 + 0.03, &sink);
+    CHECK_EQ_INT(o.n, 2);
+    CHECK_EQ_INT(c.counters.samples, FRAME_MAX_SAMPLES);
+    CHECK_EQ_INT(o.blocks[0].i0, 0);
+    CHECK_NEAR(o.blocks[0].s[FRAME_MAX_SAMPLES - 1].t_dev, 0.001 + 0.029, 1e-12);
+    chain_destroy(&c);
+    free_output(&o);
+}
+
+int main(void)
+{
+    same_through_both_ways(DEVICE_KIND_BALL);
+    same_through_both_ways(DEVICE_KIND_SCRAPER);
+    block_refused();
+    return CHECK_DONE();
+}
