@@ -257,8 +257,8 @@ static bool stream(device_t *dev)
     dev->stats.connects++;
     push_text(dev, DEVICE_MSG_CONNECTED, dev->port_path);
     wake(dev);
-    log_info("device %s: connected on %s (%s)", dev->cfg.name, dev->port_path,
-             port_driver_name(dev->port));
+    log_info("device %s: connected on %s (%s%s)", dev->cfg.name, dev->port_path,
+             port_driver_name(dev->port), port_low_latency(dev->port) ? ", low latency" : "");
 
     double start = now_mono();
     double last_rx = start, last_request = -1e9, last_stats = start;

@@ -4,15 +4,18 @@
 #include <fcntl.h>
 #include <libserialport.h>
 #include <limits.h>
+#include <linux/serial.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
 struct port {
     int fd;
     struct sp_port *sp; /* NULL when opened with termios */
+    bool low_latency;   /* the driver accepted ASYNC_LOW_LATENCY */
 };
 
 bool port_is_pty(const char *path)
@@ -127,6 +130,24 @@ fail:
     return e;
 }
 
+/* Asks the driver to pass received bytes on at once. A USB serial adapter
+ * otherwise may hold a partly filled packet: an FTDI chip waits for its
+ * latency timer, 16 ms by default, which ftdi_sio sets to 1 ms for a port
+ * with ASYNC_LOW_LATENCY. The request changes only that flag of what the
+ * driver reported, which needs no privilege. Drivers without serial settings
+ * (a pty, Bluetooth RFCOMM) refuse it and the port works as before. */
+static bool request_low_latency(int fd)
+{
+    struct serial_struct ss;
+    memset(&ss, 0, sizeof ss);
+    if (ioctl(fd, TIOCGSERIAL, &ss) != 0)
+        return false;
+    if (ss.flags & ASYNC_LOW_LATENCY)
+        return true;
+    ss.flags |= ASYNC_LOW_LATENCY;
+    return ioctl(fd, TIOCSSERIAL, &ss) == 0;
+}
+
 port_t *port_open(const char *path, int baud, port_driver_t driver, int *err)
 {
     port_t *port = calloc(1, sizeof *port);
@@ -143,6 +164,7 @@ port_t *port_open(const char *path, int baud, port_driver_t driver, int *err)
         *err = rc;
         return NULL;
     }
+    port->low_latency = request_low_latency(port->fd);
     return port;
 }
 
@@ -168,6 +190,11 @@ int port_fd(const port_t *port)
 const char *port_driver_name(const port_t *port)
 {
     return port->sp ? "serialport" : "termios";
+}
+
+bool port_low_latency(const port_t *port)
+{
+    return port->low_latency;
 }
 
 ssize_t port_read(port_t *port, void *buf, size_t cap)

@@ -25,7 +25,9 @@ typedef enum {
     PORT_DRIVER_TERMIOS,     /* always termios */
 } port_driver_t;
 
-/* Opens path (symlinks are followed) at baud, 8N1, no flow control, raw.
+/* Opens path (symlinks are followed) at baud, 8N1, no flow control, raw,
+ * and asks the driver for low latency (ASYNC_LOW_LATENCY: an FTDI adapter's
+ * latency timer 16 -> 1 ms), which drivers without it refuse harmlessly.
  * Returns NULL with *err set to a negative errno; the reason is not logged
  * (reconnect loops call this often), use port_strerror-style messages from
  * strerror(-*err). */
@@ -51,6 +53,9 @@ bool port_is_pty(const char *path);
 
 /* Which driver an open port uses: "serialport" or "termios". */
 const char *port_driver_name(const port_t *port);
+
+/* True when the port's driver accepted the low-latency request at open. */
+bool port_low_latency(const port_t *port);
 
 /* Lists the system's USB and Bluetooth serial ports (libserialport's
  * enumeration and its transport) into names, at most max entries of 256

@@ -9,6 +9,10 @@
  * shim answers exactly those calls, for ptys only, as a native (non-USB)
  * serial port with DSR and CTS asserted, and counts what it answered in the
  * environment-named file so the test can prove libserialport was really used.
+ * It also answers the serial settings (TIOCGSERIAL, TIOCSSERIAL) the way a
+ * USB serial driver with a latency timer does (ftdi_sio: ASYNC_LOW_LATENCY
+ * sets the timer to 1 ms), noting the timer each TIOCSSERIAL leaves, so the
+ * test sees the daemon's low-latency request reach the driver.
  * Everything else goes to the real C library. Never installed or linked into
  * the daemon.
  */
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/serial.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -97,6 +102,21 @@ int ioctl(int fd, unsigned long request, ...)
         if (request == TIOCMGET)
             *(int *)arg = TIOCM_DSR | TIOCM_CTS | TIOCM_DTR | TIOCM_RTS;
         note(request == TIOCMGET ? "TIOCMGET" : "TIOCMBIS/BIC");
+        return 0;
+    }
+    static int serial_flags;
+    if ((request == TIOCGSERIAL || request == TIOCSSERIAL) && fd_is_pty(fd)) {
+        struct serial_struct *ss = arg;
+        if (request == TIOCGSERIAL) {
+            memset(ss, 0, sizeof *ss);
+            ss->type = PORT_UNKNOWN;
+            ss->flags = serial_flags;
+            note("TIOCGSERIAL");
+        } else {
+            serial_flags = ss->flags;
+            note(serial_flags & ASYNC_LOW_LATENCY ? "TIOCSSERIAL:latency_timer=1"
+                                                  : "TIOCSSERIAL:latency_timer=16");
+        }
         return 0;
     }
     if (!real)
