@@ -16,6 +16,7 @@ struct port {
     int fd;
     struct sp_port *sp; /* NULL when opened with termios */
     bool low_latency;   /* the driver accepted ASYNC_LOW_LATENCY */
+    bool restore;       /* it was off before: put it back at close */
 };
 
 bool port_is_pty(const char *path)
@@ -135,17 +136,27 @@ fail:
  * latency timer, 16 ms by default, which ftdi_sio sets to 1 ms for a port
  * with ASYNC_LOW_LATENCY. The request changes only that flag of what the
  * driver reported, which needs no privilege. Drivers without serial settings
- * (a pty, Bluetooth RFCOMM) refuse it and the port works as before. */
-static bool request_low_latency(int fd)
+ * (a pty, Bluetooth RFCOMM) refuse it and the port works as before. The flag
+ * outlives the open file in the driver, so port_close puts it back: a port
+ * probed for a device and let go (port = auto) is left as it was found. */
+static void set_low_latency(port_t *port, bool on)
 {
     struct serial_struct ss;
     memset(&ss, 0, sizeof ss);
-    if (ioctl(fd, TIOCGSERIAL, &ss) != 0)
-        return false;
-    if (ss.flags & ASYNC_LOW_LATENCY)
-        return true;
-    ss.flags |= ASYNC_LOW_LATENCY;
-    return ioctl(fd, TIOCSSERIAL, &ss) == 0;
+    if (ioctl(port->fd, TIOCGSERIAL, &ss) != 0)
+        return;
+    if (((ss.flags & ASYNC_LOW_LATENCY) != 0) == on) {
+        port->low_latency = on;
+        return;
+    }
+    if (on)
+        ss.flags |= ASYNC_LOW_LATENCY;
+    else
+        ss.flags &= ~ASYNC_LOW_LATENCY;
+    if (ioctl(port->fd, TIOCSSERIAL, &ss) == 0) {
+        port->low_latency = on;
+        port->restore = on;
+    }
 }
 
 port_t *port_open(const char *path, int baud, port_driver_t driver, int *err)
@@ -164,7 +175,7 @@ port_t *port_open(const char *path, int baud, port_driver_t driver, int *err)
         *err = rc;
         return NULL;
     }
-    port->low_latency = request_low_latency(port->fd);
+    set_low_latency(port, true);
     return port;
 }
 
@@ -172,6 +183,8 @@ void port_close(port_t **port)
 {
     if (!port || !*port)
         return;
+    if ((*port)->restore)
+        set_low_latency(*port, false); /* fails harmlessly on an unplugged device */
     if ((*port)->sp) {
         sp_close((*port)->sp);
         sp_free_port((*port)->sp);

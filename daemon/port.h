@@ -27,13 +27,15 @@ typedef enum {
 
 /* Opens path (symlinks are followed) at baud, 8N1, no flow control, raw,
  * and asks the driver for low latency (ASYNC_LOW_LATENCY: an FTDI adapter's
- * latency timer 16 -> 1 ms), which drivers without it refuse harmlessly.
+ * latency timer 16 -> 1 ms), which drivers without it refuse harmlessly;
+ * port_close clears the flag again if it was off before.
  * Returns NULL with *err set to a negative errno; the reason is not logged
  * (reconnect loops call this often), use port_strerror-style messages from
  * strerror(-*err). */
 port_t *port_open(const char *path, int baud, port_driver_t driver, int *err);
 
-/* Closes the port; accepts NULL and NULLs the caller's pointer. */
+/* Closes the port, its driver's low-latency flag as it was found; accepts
+ * NULL and NULLs the caller's pointer. */
 void port_close(port_t **port);
 
 /* The file descriptor to poll for input. */
