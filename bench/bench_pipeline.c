@@ -28,9 +28,7 @@
 #include "frame.h"
 #include "message.h"
 #include "publisher.h"
-#include "sim_ball.h"
-#include "sim_device.h"
-#include "sim_scraper.h"
+#include "session.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -54,8 +52,10 @@ typedef struct {
     uint16_t seq;
 } stream_t;
 
-static void put_frame(stream_t *s, frame_t *f)
+static void put_frame(void *ctx, frame_t *f, double t_dev)
 {
+    (void)t_dev;
+    stream_t *s = ctx;
     if (s->len + FRAME_MAX_ENCODED + 8 > s->cap) {
         s->cap = s->cap ? 2 * s->cap : 1 << 20;
         s->bytes = realloc(s->bytes, s->cap);
@@ -64,66 +64,23 @@ static void put_frame(stream_t *s, frame_t *f)
             exit(1);
         }
     }
+    if (f->type == FRAME_SAMPLES)
+        s->samples += f->u.samples.count;
     f->seq = s->seq++;
     s->len += frame_encode(f, s->bytes + s->len, s->cap - s->len);
-}
-
-static uint32_t device_us(double t)
-{
-    return (uint32_t)(uint64_t)llround(t * 1e6);
 }
 
 /* Simulates a session into s->bytes, as session_run does but keeping the bytes. */
 static void generate(stream_t *s, device_kind_t kind, double seconds, uint64_t seed)
 {
-    static sim_ball_t ball;
-    static sim_scraper_t scraper;
     memset(s, 0, sizeof *s);
     s->kind = kind;
     s->name = kind == DEVICE_KIND_BALL ? "ball" : "scraper";
-    float rate;
-    unsigned per_frame;
-    if (kind == DEVICE_KIND_BALL) {
-        sim_ball_settings_t set = sim_ball_default;
-        set.duration_s = seconds;
-        rate = set.rate_hz;
-        per_frame = 10;
-        if (sim_ball_init(&ball, &set, seed) != 0)
-            exit(1);
-    } else {
-        sim_scraper_settings_t set = sim_scraper_default;
-        set.duration_s = seconds;
-        rate = set.rate_hz;
-        per_frame = 5;
-        if (sim_scraper_init(&scraper, &set, seed) != 0)
-            exit(1);
-    }
-    sim_device_t dev;
-    sim_device_init(&dev, (uint8_t)kind, (uint16_t)rate, "BENCH");
-    frame_t f;
-    sim_device_hello(&dev, 0, &f);
-    put_frame(s, &f);
-    sample_t block[FRAME_MAX_SAMPLES];
-    unsigned n = 0;
-    for (;;) {
-        int flags = kind == DEVICE_KIND_BALL ? sim_ball_step(&ball, &block[n], NULL, NULL)
-                                             : sim_scraper_step(&scraper, &block[n], NULL, NULL);
-        bool end = flags & SIM_BALL_END;
-        double t_sample = block[n].t_dev;
-        s->samples++;
-        n++;
-        if (n == per_frame || end) {
-            sim_device_samples(&dev, device_us(block[0].t_dev), block, n, &f);
-            put_frame(s, &f);
-            n = 0;
-        }
-        if (flags & (SIM_BALL_BUTTON_DOWN | SIM_BALL_BUTTON_UP)) {
-            sim_device_button(device_us(t_sample), (flags & SIM_BALL_BUTTON_DOWN) != 0, &f);
-            put_frame(s, &f);
-        }
-        if (end)
-            break;
-    }
+    session_settings_t set;
+    session_settings_default(&set, kind, seed, seconds);
+    set.samples_per_frame = kind == DEVICE_KIND_BALL ? 10 : 5;
+    if (session_frames(&set, NULL, NULL, put_frame, s) != 0)
+        exit(1);
 }
 
 enum { ST_MEMCPY, ST_DECODE, ST_CHAIN, ST_DETECT, ST_FULL, ST_PUBLISH, ST_COUNT };

@@ -167,9 +167,7 @@ void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t 
         return;
     if (!room_for(rec, 1))
         return;
-    item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
-    if (!it)
-        return;
+    item_t *it = ring_reserve(rec->ring); /* room was counted */
     it->kind = ITEM_STREAM;
     it->slot = (uint8_t)slot;
     snprintf(it->u.stream.name, sizeof it->u.stream.name, "%s", name);
@@ -187,9 +185,7 @@ void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
     if (!room_for(rec, pieces))
         return;
     for (unsigned k = 0; k < pieces; k++) {
-        item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
-        if (!it)
-            return;
+        item_t *it = ring_reserve(rec->ring); /* room was counted */
         unsigned first = k * ITEM_SAMPLES;
         unsigned n = block->n - first < ITEM_SAMPLES ? block->n - first : ITEM_SAMPLES;
         it->kind = ITEM_BLOCK;
@@ -217,9 +213,7 @@ void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len
     if (!room_for(rec, pieces))
         return;
     for (size_t k = 0; k < pieces; k++) {
-        item_t *it = ring_reserve(rec->ring); /* cannot fail: room was counted */
-        if (!it)
-            return;
+        item_t *it = ring_reserve(rec->ring); /* room was counted */
         size_t n = len - k * piece < piece ? len - k * piece : piece;
         it->kind = ITEM_EVENT;
         it->more = k + 1 < pieces;

@@ -12,9 +12,7 @@
 #include "check.h"
 #include "message.h"
 #include "session.h"
-#include "sim_ball.h"
 #include "sim_device.h"
-#include "sim_scraper.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,17 +37,24 @@ typedef struct {
     size_t n_blocks, cap_blocks;
 } output_t;
 
+/* The array p with room for element n (cap allocated, doubled when full). */
+static void *grow(void *p, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return p;
+    *cap = *cap ? *cap * 2 : 4096;
+    p = realloc(p, *cap * size);
+    if (!p)
+        abort();
+    return p;
+}
+
 static void keep(output_t *o, const char *text, int len)
 {
     CHECK(len > 0);
     if (len <= 0)
         return;
-    if (o->n == o->cap) {
-        o->cap = o->cap ? o->cap * 2 : 4096;
-        o->msgs = realloc(o->msgs, o->cap * sizeof *o->msgs);
-        if (!o->msgs)
-            abort();
-    }
+    o->msgs = grow(o->msgs, o->n, &o->cap, sizeof *o->msgs);
     o->msgs[o->n++] = strndup(text, (size_t)len);
 }
 
@@ -58,12 +63,7 @@ static void on_block(void *ctx, const message_block_t *block)
     output_t *o = ctx;
     static char buf[MESSAGE_MAX];
     keep(o, buf, message_raw(buf, sizeof buf, "dev", o->kind, o->rate_hz, block));
-    if (o->n_blocks == o->cap_blocks) {
-        o->cap_blocks = o->cap_blocks ? o->cap_blocks * 2 : 4096;
-        o->blocks = realloc(o->blocks, o->cap_blocks * sizeof *o->blocks);
-        if (!o->blocks)
-            abort();
-    }
+    o->blocks = grow(o->blocks, o->n_blocks, &o->cap_blocks, sizeof *o->blocks);
     o->blocks[o->n_blocks++] = *block;
 }
 
@@ -75,9 +75,21 @@ static void on_event(void *ctx, const event_t *event, double t_host)
     keep(o, buf, message_event(buf, sizeof buf, "dev", o->kind, event, t_host));
 }
 
-static uint32_t device_us(double t)
+typedef struct {
+    input_t *in;
+    size_t n, cap, sample_frames;
+} inputs_t;
+
+/* Keeps a frame with the host time it arrives at (device clock 80 ppm fast,
+ * 2 ms on the way), leaving out every SKIP_EVERY-th samples frame. */
+static void keep_frame(void *ctx, frame_t *f, double t_dev)
 {
-    return (uint32_t)(uint64_t)(t * 1e6 + 0.5);
+    inputs_t *x = ctx;
+    if (f->type == FRAME_SAMPLES && ++x->sample_frames % SKIP_EVERY == 0)
+        return;
+    x->in = grow(x->in, x->n, &x->cap, sizeof *x->in);
+    x->in[x->n].frame = *f;
+    x->in[x->n++].t_arrival = T_HOST0 + t_dev * (1.0 - 80e-6) + 0.002;
 }
 
 /* The frames a simulated tool of this kind sends in SECONDS, each with the
@@ -86,43 +98,11 @@ static size_t simulate(device_kind_t kind, input_t **out)
 {
     session_settings_t set;
     session_settings_default(&set, kind, 11, SECONDS);
-    static sim_ball_t ball;
-    static sim_scraper_t scraper;
-    float rate = kind == DEVICE_KIND_BALL ? set.ball.rate_hz : set.scraper.rate_hz;
-    int rc = kind == DEVICE_KIND_BALL ? sim_ball_init(&ball, &set.ball, set.seed)
-                                      : sim_scraper_init(&scraper, &set.scraper, set.seed);
-    CHECK_EQ_INT(rc, 0);
-    sim_device_t dev;
-    sim_device_init(&dev, (uint8_t)kind, (uint16_t)rate, "SIM-CHAIN");
-    size_t cap = (size_t)(SECONDS * rate) / PER_FRAME + 64, n = 0, frames = 0;
-    input_t *in = calloc(cap, sizeof *in);
-    if (!in)
-        abort();
-    sim_device_hello(&dev, 0, &in[n].frame);
-    in[n++].t_arrival = T_HOST0;
-    sample_t block[PER_FRAME];
-    unsigned k = 0;
-    for (;;) {
-        int flags = kind == DEVICE_KIND_BALL ? sim_ball_step(&ball, &block[k], NULL, NULL)
-                                             : sim_scraper_step(&scraper, &block[k], NULL, NULL);
-        bool end = flags & SIM_BALL_END;
-        double t = block[k].t_dev;
-        if (++k == PER_FRAME || end) {
-            if (++frames % SKIP_EVERY != 0 && n < cap) {
-                sim_device_samples(&dev, device_us(block[0].t_dev), block, k, &in[n].frame);
-                in[n++].t_arrival = T_HOST0 + t * (1.0 - 80e-6) + 0.002;
-            }
-            k = 0;
-        }
-        if ((flags & SIM_BALL_BUTTON_DOWN) && n < cap) {
-            sim_device_button(device_us(t), 1, &in[n].frame);
-            in[n++].t_arrival = T_HOST0 + t * (1.0 - 80e-6) + 0.002;
-        }
-        if (end)
-            break;
-    }
-    *out = in;
-    return n;
+    set.samples_per_frame = PER_FRAME;
+    inputs_t x = {0};
+    CHECK_EQ_INT(session_frames(&set, NULL, NULL, keep_frame, &x), 0);
+    *out = x.in;
+    return x.n;
 }
 
 static void free_output(output_t *o)

@@ -117,7 +117,7 @@ int main(void)
             recorder_event(rec, blk->t_host, text, len);
         }
         if (b % 100 == 99)
-            pause_ms(30); /* the recorder looks every 20 ms: the ring never fills */
+            pause_ms(30); /* real-time-like pacing: the ring never fills */
     }
     /* Then much faster than real time (as a fast simulated session): bursts
      * of BURST ten-sample blocks, 20 ms apart. The recorder sleeps up to a

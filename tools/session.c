@@ -23,18 +23,12 @@ void session_settings_default(session_settings_t *s, device_kind_t kind, uint64_
 }
 
 typedef struct {
-    const session_settings_t *settings;
     const session_output_t *out;
     session_stats_t *stats;
-    sim_device_t device;
     frame_decoder_t decoder;
     chain_t chain;
     uint16_t seq;
     double t_arrival; /* host time the bytes "arrive": device time plus a fixed delay */
-    union {
-        sim_ball_t ball;
-        sim_scraper_t scraper;
-    } sim;
 } runner_t;
 
 static void on_block(void *ctx, const message_block_t *block)
@@ -58,29 +52,19 @@ static void on_frame(const frame_t *frame, void *ctx)
 }
 
 /* Encodes a frame and feeds its bytes through the daemon's decoder. */
-static void transmit(runner_t *r, frame_t *f)
+static void transmit(void *ctx, frame_t *f, double t_dev)
 {
+    (void)t_dev;
+    runner_t *r = ctx;
     uint8_t bytes[FRAME_MAX_ENCODED + 8];
     f->seq = r->seq++;
     size_t n = frame_encode(f, bytes, sizeof bytes);
     r->stats->frames++;
     r->stats->bytes += n;
+    if (f->type == FRAME_SAMPLES)
+        r->stats->samples += f->u.samples.count;
     r->t_arrival = (double)f->t_us * 1e-6 + 0.002;
     frame_decoder_feed(&r->decoder, bytes, n, on_frame, r);
-}
-
-static void truth_sink(const event_t *e, void *ctx)
-{
-    runner_t *r = ctx;
-    if (r->out->truth)
-        r->out->truth(e, r->out->truth_ctx);
-}
-
-static int physics_step(runner_t *r, sample_t *s)
-{
-    if (r->settings->kind == DEVICE_KIND_BALL)
-        return sim_ball_step(&r->sim.ball, s, truth_sink, r);
-    return sim_scraper_step(&r->sim.scraper, s, truth_sink, r);
 }
 
 static uint32_t device_us(double t_dev)
@@ -88,69 +72,83 @@ static uint32_t device_us(double t_dev)
     return (uint32_t)(uint64_t)llround(t_dev * 1e6);
 }
 
-int session_run(const session_settings_t *settings, const session_output_t *out,
-                session_stats_t *stats)
+typedef struct {
+    union {
+        sim_ball_t ball;
+        sim_scraper_t scraper;
+    } sim;
+    sim_device_t device;
+} generator_t;
+
+int session_frames(const session_settings_t *settings, event_sink_fn truth, void *truth_ctx,
+                   session_frame_fn frame, void *ctx)
 {
     unsigned per_frame = settings->samples_per_frame;
     if (per_frame < 1 || per_frame > FRAME_MAX_SAMPLES)
         return -EINVAL;
-    runner_t *r = calloc(1, sizeof *r);
-    if (!r)
+    generator_t *g = calloc(1, sizeof *g);
+    if (!g)
         return -ENOMEM;
-    memset(stats, 0, sizeof *stats);
-    r->settings = settings;
-    r->out = out;
-    r->stats = stats;
-    int rc;
-    float rate;
-    if (settings->kind == DEVICE_KIND_BALL) {
-        rc = sim_ball_init(&r->sim.ball, &settings->ball, settings->seed);
-        rate = settings->ball.rate_hz;
-    } else {
-        rc = sim_scraper_init(&r->sim.scraper, &settings->scraper, settings->seed);
-        rate = settings->scraper.rate_hz;
-    }
+    bool ball = settings->kind == DEVICE_KIND_BALL;
+    int rc = ball ? sim_ball_init(&g->sim.ball, &settings->ball, settings->seed)
+                  : sim_scraper_init(&g->sim.scraper, &settings->scraper, settings->seed);
     if (rc != 0) {
-        free(r);
+        free(g);
         return rc;
     }
-    sim_device_init(&r->device, (uint8_t)settings->kind, (uint16_t)rate, "SIM-SESSION");
-    frame_decoder_init(&r->decoder);
-    chain_init(&r->chain, "sim", settings->kind);
-    chain_port_opened(&r->chain);
+    float rate = ball ? settings->ball.rate_hz : settings->scraper.rate_hz;
+    sim_device_init(&g->device, (uint8_t)settings->kind, (uint16_t)rate, "SIM-SESSION");
 
     frame_t f;
-    sim_device_hello(&r->device, 0, &f);
-    transmit(r, &f);
+    sim_device_hello(&g->device, 0, &f);
+    frame(ctx, &f, 0.0);
     sample_t block[FRAME_MAX_SAMPLES];
     unsigned n = 0;
     for (;;) {
-        int flags = physics_step(r, &block[n]);
+        int flags = ball ? sim_ball_step(&g->sim.ball, &block[n], truth, truth_ctx)
+                         : sim_scraper_step(&g->sim.scraper, &block[n], truth, truth_ctx);
         bool end = flags & SIM_BALL_END; /* the same bits for both kinds; the END
                                             sample is the session's last one */
         double t_sample = block[n].t_dev;
-        stats->samples++;
         n++;
         if (n == per_frame || end) {
-            sim_device_samples(&r->device, device_us(block[0].t_dev), block, n, &f);
-            transmit(r, &f);
+            sim_device_samples(&g->device, device_us(block[0].t_dev), block, n, &f);
+            frame(ctx, &f, t_sample);
             n = 0;
         }
         if (flags & (SIM_BALL_BUTTON_DOWN | SIM_BALL_BUTTON_UP)) {
-            sim_device_button(device_us(t_sample),
-                              (flags & SIM_BALL_BUTTON_DOWN) != 0, &f);
-            transmit(r, &f);
+            sim_device_button(device_us(t_sample), (flags & SIM_BALL_BUTTON_DOWN) != 0, &f);
+            frame(ctx, &f, t_sample);
         }
         if (end)
             break;
     }
-    if (settings->kind == DEVICE_KIND_BALL)
-        sim_ball_finish(&r->sim.ball, truth_sink, r);
+    if (ball)
+        sim_ball_finish(&g->sim.ball, truth, truth_ctx);
     else
-        sim_scraper_finish(&r->sim.scraper, truth_sink, r);
-    chain_sink_t sink = {on_block, on_event, r};
-    chain_disconnected(&r->chain, r->t_arrival, &sink);
+        sim_scraper_finish(&g->sim.scraper, truth, truth_ctx);
+    free(g);
+    return 0;
+}
+
+int session_run(const session_settings_t *settings, const session_output_t *out,
+                session_stats_t *stats)
+{
+    runner_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    memset(stats, 0, sizeof *stats);
+    r->out = out;
+    r->stats = stats;
+    frame_decoder_init(&r->decoder);
+    chain_init(&r->chain, "sim", settings->kind);
+    chain_port_opened(&r->chain);
+    int rc = session_frames(settings, out->truth, out->truth_ctx, transmit, r);
+    if (rc == 0) {
+        chain_sink_t sink = {on_block, on_event, r};
+        chain_disconnected(&r->chain, r->t_arrival, &sink);
+    }
     chain_destroy(&r->chain);
     free(r);
-    return 0;
+    return rc;
 }

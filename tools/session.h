@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "frame.h"
 #include "sim_ball.h"
 #include "sim_scraper.h"
 
@@ -45,7 +46,22 @@ typedef struct {
     uint64_t bytes;
 } session_stats_t;
 
-/* Runs the whole session; returns 0 or a negative errno. */
+/* Receives one frame (seq left for the receiver to set; valid during the
+ * call only) and the device time of the newest sample it follows (0 for the
+ * HELLO). */
+typedef void (*session_frame_fn)(void *ctx, frame_t *frame, double t_dev);
+
+/* Produces the frames the simulated tool sends, in order: the HELLO at device
+ * time 0, SAMPLES frames of samples_per_frame samples (the session's last may
+ * be shorter) and a BUTTON frame at each press and release, the samples
+ * quantised by the simulated firmware (sim_device). The physics' truth goes to
+ * truth (may be NULL). One allocation for the simulator's state, none per
+ * sample. Returns 0, -EINVAL for settings out of range, or -ENOMEM. */
+int session_frames(const session_settings_t *settings, event_sink_fn truth, void *truth_ctx,
+                   session_frame_fn frame, void *ctx);
+
+/* Runs the whole session (session_frames, encoded, through the decoder and a
+ * chain); returns 0 or a negative errno. */
 int session_run(const session_settings_t *settings, const session_output_t *out,
                 session_stats_t *stats);
 
