@@ -183,11 +183,11 @@ static void run_action(device_t *d, const recording_t *rec, const action_t *a)
     out.device = d->name;
     out.kind = d->kind;
     out.rate_hz = d->chain.hello.rate_hz;
-    frame_t f;
-    memset(&f, 0, sizeof f);
+    frame_t f; /* a HELLO or a press: cleared where used, not for every block */
     switch (a->type) {
     case ACT_CONNECT:
         chain_port_opened(&d->chain);
+        memset(&f, 0, sizeof f);
         f.type = FRAME_HELLO;
         f.t_us = device_us(a->t_dev);
         f.u.hello = rec->streams[a->stream].hello;
@@ -216,6 +216,7 @@ static void run_action(device_t *d, const recording_t *rec, const action_t *a)
         break;
     }
     case ACT_MARK:
+        memset(&f, 0, sizeof f);
         f.type = FRAME_BUTTON;
         f.t_us = device_us(a->t_dev);
         f.u.button = 1;
