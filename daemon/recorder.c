@@ -666,10 +666,21 @@ static void on_event_piece(recorder_t *rec, const item_t *it)
         rec->n_events++;
 }
 
+/* The file has reached its rotation size with what is written or waiting in
+ * the output buffer. */
+static bool file_full(const recorder_t *rec)
+{
+    return !rec->failed && rec->file_bytes + rec->out.len >= rec->rotate_bytes;
+}
+
+/* Takes items off the ring until it is empty or the file is full: a ring
+ * filled faster than real time holds megabytes, and the file rotates
+ * between passes (rotate_due), so a file overshoots its size by at most
+ * what the streams hold pending. */
 static void consume(recorder_t *rec)
 {
     const item_t *it;
-    while ((it = ring_peek(rec->ring)) != NULL) {
+    while (!file_full(rec) && (it = ring_peek(rec->ring)) != NULL) {
         switch (it->kind) {
         case ITEM_STREAM:
             on_stream(rec, it);
@@ -687,6 +698,17 @@ static void consume(recorder_t *rec)
     }
 }
 
+/* Starts the next file once this one has reached its size or its age. */
+static void rotate_due(recorder_t *rec, double now)
+{
+    if (!rec->failed &&
+        (rec->file_bytes >= rec->rotate_bytes || now - rec->file_started >= rec->rotate_s)) {
+        close_file(rec);
+        if (!rec->failed)
+            open_file(rec);
+    }
+}
+
 static void *recorder_main(void *arg)
 {
     recorder_t *rec = arg;
@@ -697,6 +719,7 @@ static void *recorder_main(void *arg)
     double next_boundary = now + RECORDER_BOUNDARY_MS / 1000.0;
     while (!atomic_load(&rec->stop)) {
         consume(rec);
+        bool stopped_full = file_full(rec);
         now = now_mono();
         if (now >= next_batch) {
             flush_all(rec);
@@ -713,13 +736,10 @@ static void *recorder_main(void *arg)
             sync_file(rec, false);
             next_sync = now + RECORDER_SYNC_MS / 1000.0;
         }
-        if (!rec->failed &&
-            (rec->file_bytes >= rec->rotate_bytes || now - rec->file_started >= rec->rotate_s)) {
-            close_file(rec);
-            if (!rec->failed)
-                open_file(rec);
-        }
+        rotate_due(rec, now);
         publish_status(rec);
+        if (stopped_full)
+            continue; /* the ring still holds items for the new file */
         /* Sleep until the next batch, sync or boundary is due (about 5 times
          * a second): the ring holds 20 s of real-time devices, and what waits
          * in it is no less safe than what waits in the pending batch, so
@@ -738,6 +758,12 @@ static void *recorder_main(void *arg)
     }
     /* The producer has stopped: everything it handed over is in the ring. */
     consume(rec);
+    while (ring_count(rec->ring) > 0) { /* it stopped at a full file */
+        if (rec->out.len > 0)
+            write_out(rec);
+        rotate_due(rec, now_mono());
+        consume(rec); /* a failed recorder drains the ring, counting */
+    }
     close_file(rec);
     publish_status(rec);
     if (!rec->failed)
