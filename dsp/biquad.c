@@ -130,9 +130,3 @@ double biquad_cascade_magnitude(const biquad_cascade_t *c, double f_hz, double f
         m *= biquad_magnitude(&c->section[i], f_hz, fs_hz);
     return m;
 }
-
-void biquad_cascade_process(biquad_cascade_t *c, const float *in, float *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = biquad_cascade_step(c, in[i]);
-}

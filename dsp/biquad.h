@@ -16,8 +16,6 @@
 #ifndef MASSAGED_BIQUAD_H
 #define MASSAGED_BIQUAD_H
 
-#include <stddef.h>
-
 typedef enum {
     BIQUAD_LOWPASS,  /* unity at DC, -3 dB (Q = 1/sqrt 2) at f0 */
     BIQUAD_HIGHPASS, /* unity at fs/2, zero at DC */
@@ -109,8 +107,5 @@ static inline float biquad_cascade_step(biquad_cascade_t *c, float x)
     }
     return (float)v;
 }
-
-/* Filters n samples from in to out (they may be the same array). */
-void biquad_cascade_process(biquad_cascade_t *c, const float *in, float *out, size_t n);
 
 #endif

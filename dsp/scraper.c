@@ -146,13 +146,3 @@ void scraper_finish(scraper_t *sc, uint32_t *next_id, event_sink_fn sink, void *
     if (sc->area.strokes > 0)
         publish_area(sc, sc->last_t, next_id, sink, ctx);
 }
-
-uint64_t scraper_strokes(const scraper_t *sc)
-{
-    return sc->stroke.strokes;
-}
-
-uint64_t scraper_bumps(const scraper_t *sc)
-{
-    return sc->stroke.bumps;
-}

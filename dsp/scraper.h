@@ -62,9 +62,4 @@ void scraper_mark(scraper_t *sc, double t_dev, uint32_t *next_id, event_sink_fn 
  * open area is published if it counted strokes. */
 void scraper_finish(scraper_t *sc, uint32_t *next_id, event_sink_fn sink, void *ctx);
 
-/* Counters for tests and status: strokes reported, contacts rejected as
- * bumps. */
-uint64_t scraper_strokes(const scraper_t *sc);
-uint64_t scraper_bumps(const scraper_t *sc);
-
 #endif
