@@ -9,7 +9,8 @@
     same_output.py xdf OUT FILE...
         writes what a recording holds that does not depend on when it was made:
         each stream's header without its creation time, host, uid and clock
-        offsets; every device sample's values; every event without t_host
+        offsets; every device sample's values; every event without t_host,
+        sorted (two devices' events interleave in the order of host time)
 """
 import os
 import re
@@ -30,7 +31,7 @@ def split_command(args):
 def capture_pty(args):
     (out_path,), cmd = split_command(args)
     link = cmd[cmd.index("--link") + 1]
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while not os.path.exists(link):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -93,8 +94,9 @@ def dump_xdf(args):
             s = streams[name]
             out.write("stream %s\n%s\n" % (s.name, VOLATILE.sub("", s.xml)))
             if s.format == "string":
-                for v in s.values:
-                    out.write(re.sub(r'"t_host":[-0-9.eE+]+,?', "", str(v)) + "\n")
+                # The devices' events interleave in the order of host time: sorted.
+                events = [re.sub(r'"t_host":[-0-9.eE+]+,?', "", str(v)) for v in s.values]
+                out.writelines(e + "\n" for e in sorted(events))
             else:
                 for row in s.values:
                     out.write(" ".join(repr(float(x)) for x in row) + "\n")
