@@ -74,7 +74,7 @@ INI
     local dpid=$! sims=()
     for kind in ball scraper; do
         "$b/tools/massaged-sim" --kind $kind --seed 7 --duration 30 --fast --link "$run/$kind.tty" \
-            --quiet --linger 1 &
+            --quiet --linger 1 >/dev/null &
         sims+=($!)
     done
     wait "${sims[@]}"
@@ -107,7 +107,8 @@ outputs() {
         >"$out/pipeline"
     # shellcheck disable=SC2046
     $py "$helper" sub "ipc://$run/replay.sock" "$out/replay" -- "$b/tools/massaged-replay" \
-        $(ls "$cache/recording/"*.xdf) --endpoint "ipc://$run/replay.sock" --wait-subscribers 1
+        $(ls "$cache/recording/"*.xdf) --endpoint "ipc://$run/replay.sock" --wait-subscribers 1 \
+        2>"$out.replay.log"
     record "$b" "$run/rec"
     # shellcheck disable=SC2046
     $py "$helper" xdf "$out/record" $(ls "$run/rec/"*.xdf)
