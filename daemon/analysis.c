@@ -3,6 +3,7 @@
 #include "ball.h"
 #include "scraper.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 
 /* One row of operations per device kind, as chrony's refclock drivers: a
@@ -25,15 +26,28 @@ struct analysis {
 
 /* ---- massage ball ---- */
 
+/* The detectors and their spectra's memory in one block. */
+typedef struct {
+    ball_t ball;
+    max_align_t mem[];
+} ball_block_t;
+
 static void *ball_ops_create(float rate_hz)
 {
-    return ball_create(&ball_default, rate_hz);
+    size_t len = ball_mem_size(&ball_default, rate_hz);
+    if (len == 0)
+        return NULL;
+    ball_block_t *block = malloc(sizeof *block + len);
+    if (block && ball_init(&block->ball, &ball_default, rate_hz, block->mem, len) != 0) {
+        free(block);
+        return NULL;
+    }
+    return block;
 }
 
 static void ball_ops_destroy(void *state)
 {
-    ball_t *b = state;
-    ball_destroy(&b);
+    free(state);
 }
 
 static void ball_ops_push(void *state, const sample_t *s, uint32_t *next_id, event_sink_fn sink,
@@ -42,8 +56,8 @@ static void ball_ops_push(void *state, const sample_t *s, uint32_t *next_id, eve
     ball_push(state, s, next_id, sink, ctx);
 }
 
-static void ball_ops_gap(void *state, double t_dev_resume, uint64_t samples_lost,
-                         uint32_t *next_id, event_sink_fn sink, void *ctx)
+static void ball_ops_gap(void *state, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,
+                         event_sink_fn sink, void *ctx)
 {
     ball_gap(state, t_dev_resume, samples_lost, next_id, sink, ctx);
 }
@@ -81,8 +95,8 @@ static void scraper_ops_destroy(void *state)
     scraper_destroy(&sc);
 }
 
-static void scraper_ops_push(void *state, const sample_t *s, uint32_t *next_id,
-                             event_sink_fn sink, void *ctx)
+static void scraper_ops_push(void *state, const sample_t *s, uint32_t *next_id, event_sink_fn sink,
+                             void *ctx)
 {
     scraper_push(state, s, next_id, sink, ctx);
 }

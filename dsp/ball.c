@@ -1,20 +1,42 @@
 #include "ball.h"
 
+#include <errno.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include "biquad.h"
-#include "spectrum.h"
-#include "stft.h"
 
 /* docs/DSP.md ("Ball detectors") explains the method; comments here say why
  * the code is shaped as it is. */
 
-#define HIST_LEN 1024      /* history of the smoothed pressure, for looking back */
-#define HIST_RATE 250.0    /* entries per second (4 ms apart): 4 s of history */
-#define LOOKBACK_S 0.6     /* a flex onset is searched this far back */
-#define HOLD_CONFIRM_S 0.6 /* a hold after a roll is published once loaded this long after */
+/* Structure of the method rather than tuning (the tuned values are the
+ * settings). */
+#define HIST_RATE 250.0      /* history entries per second (4 ms apart): 4 s of history */
+#define SMOOTH_ORDER 2       /* Butterworth order of the pressure and rate smoothing */
+#define BAND_HP_ORDER 4      /* Butterworth order of the band signals' high-pass */
+#define SMOOTH_DELAY_S 0.028 /* group delay of the pressure smoothing, seconds */
+#define WARMUP_SAMPLES 2000  /* the smoothing is run this long on the first sample */
+#define SLOPE_SPAN 5         /* history entries over which a slope is taken (20 ms) */
+/* A ramp's foot: where the slope falls under this share of its steepest. */
+#define RAMP_FOOT 0.25
+#define HIGH_OVER_LOW 1.5625   /* the high rotation level over the low one */
+#define REVERSAL_SHARE 0.5     /* a reversal turns past this share of the low level */
+#define HALF_LOAD 0.5          /* holds begin and end where half their load is on */
+#define ONSET_SEARCH_S 4.0     /* how far back a settled hold's start is searched, seconds */
+#define SETTLE_STILL_SHARE 0.5 /* a settling load must have been still this share of settle_s */
+#define POWER_FLOOR_PA2 1e-2   /* band power baselines are at least this, pascal^2 */
+#define POWER_FLOOR_G2 1e-12   /* ... and this, g^2 */
+#define BASE_FAST_FRAMES 8     /* the first frames of a hold set its baseline fast ... */
+#define BASE_FAST_WEIGHT 0.3   /* ... with this weight per frame */
+#define BASE_LOUD_SLOWDOWN 0.1 /* a loud band is learnt this much slower */
+#define STRONG_AT_ONCE 0.5     /* one frame decides above power_ratio^2 times this */
+#define RATIO_SMOOTH 0.3       /* weight per frame of the smoothed band ratio in a flex */
+#define PEAK_NEAR 0.8          /* "near the peak": above this share of the flex's rise */
+/* The relax ramp is searched from this long before the last time near the
+ * peak, seconds. */
+#define RELAX_BACK_S 0.1
+/* Without a relax ramp in the history, a raised-cosine relaxation ends this
+ * many (80 % -> 50 %) intervals after its 50 % crossing, less a guard. */
+#define RELAX_INTERVALS 2.0
+#define RELAX_GUARD_S 0.01 /* seconds */
 
 const ball_settings_t ball_default = {
     .load_on_pa = 2500.0f,
@@ -35,94 +57,25 @@ const ball_settings_t ball_default = {
     .rise_fraction = 0.015f,
     .end_fraction = 0.5f,
     .min_flex_s = 0.25f,
+    .pressure_lp_hz = 8.0,
+    .rate_lp_hz = 8.0,
+    .unloaded_tau_s = 5.0,
+    .rest_tau_s = 1.0,
+    .gyro_bias_tau_s = 10.0,
+    .sway_tau_s = 2.0,
+    .sway_max_dps = 20.0,
+    .baseline_tau_s = 1.0,
+    .baseline_ready_s = 0.25,
+    .hold_confirm_s = 0.6,
+    .hold_confirm_share = 0.6,
+    .hold_confirm_max_s = 3.0,
+    .lookback_s = 0.6,
+    .vib_gone_s = 0.8,
+    .restart_s = 0.25,
 };
 
 enum { ST_UNLOADED, ST_PENDING, ST_ROLL, ST_HOLD };
 enum { EP_NONE, EP_ROLL, EP_ROCK };
-
-typedef struct {
-    int active, kind;
-    double t_onset, t_last_active; /* seconds */
-    double theta[3];               /* rotation since the onset, degrees */
-    float axis[3];                 /* unit rotation axis at the onset */
-    double ang, ang_min, ang_max;  /* rotation about axis, degrees */
-    int sign, crossings;
-    double t_first_cross, t_last_cross;
-} episode_t;
-
-typedef struct {
-    int open;
-    uint32_t id;
-    double t_start;
-} interval_t;
-
-struct ball {
-    ball_settings_t set;
-    double fs, dt;
-    double t_last; /* time of the last sample, seconds */
-    int have_sample;
-
-    /* Front end. */
-    biquad_cascade_t p_lp, p_hp, a_hp, rate_lp;
-    double gyr_bias[3], grav[3];
-    double bias_a, grav_a;
-    double p0; /* unloaded pressure, pascal */
-    double p0_a;
-    double p_lp_value; /* smoothed pressure, pascal */
-    int loaded;
-
-    /* History of the smoothed pressure, for onset search. */
-    float hist[HIST_LEN];
-    double hist_t[HIST_LEN];
-    unsigned hist_pos, hist_n, hist_dec, hist_count;
-
-    /* Rotation. */
-    double rate;      /* smoothed rotation rate, deg/s */
-    double rate_ms;   /* the hold's still rotation, mean square, (deg/s)^2 */
-    double rate_ms_a; /* its EMA weight per sample */
-    double t_below;   /* last time the rate was below the low level */
-    episode_t ep;
-
-    /* State. */
-    int state;
-    int after_roll;       /* pending: a roll just ended */
-    double roll_end_t;    /* ... at this time, seconds */
-    double roll_end_rise; /* ... with this load pressure, pascal */
-    double t_loaded;      /* when the load came on */
-    double t_still;       /* since when nothing has moved */
-    interval_t roll, hold, flex, rock;
-    uint32_t flex_id_pending;
-
-    /* Hold: resting pressure and analytics. */
-    double hb, hb_a; /* resting pressure, pascal, and its EMA weight */
-    double level;    /* hold's load pressure, pascal (hb - p0) */
-    double level0;
-    double t_half_down; /* last crossing below half the level */
-    double under_load_s;
-    int flex_count, rock_count, marks;
-    double flex_total_s;
-    double sx, sxx, sy_rest, sxy_rest, sy_rise, sxy_rise;
-    double first_rise;
-    double rate_sum;
-    uint64_t rate_n;
-
-    /* Flex. */
-    stft_t sp, sa;
-    spectrum_band_t band, detect;
-    double base_p, base_a; /* band power baselines: pascal^2, g^2 */
-    double base_d;         /* baseline of the detection band, pascal^2 */
-    int base_frames;
-    double base_a_w;  /* baseline EMA weight per frame */
-    double flex_rest; /* resting pressure before the flex */
-    double r_peak, t80, t50;
-    double sum_p, sum_a, sum_ratio, sum_med;
-    int n_frames, n_med;
-    double prev_ratio; /* ... and in the frame before it (0 when none) */
-    double ratio_s;    /* band ratio smoothed over a few frames, in a flex */
-    double t_vib;      /* last frame of the flex with its vibration present */
-    double t_vib_lag;  /* t_vib one frame earlier (before a new burst) */
-    double flex_t_end; /* end of the hold's last flex, seconds */
-};
 
 /* ---- helpers ---- */
 
@@ -139,8 +92,8 @@ static void begin(event_t *e, const char *type, event_phase_t phase, double t)
     e->t_dev = t;
 }
 
-static void open_interval(ball_t *b, interval_t *iv, const char *type, double t, uint32_t *next_id,
-                          event_sink_fn sink, void *ctx)
+static void open_interval(ball_t *b, ball_interval_t *iv, const char *type, double t,
+                          uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     event_t e;
     begin(&e, type, EVENT_START, t);
@@ -154,7 +107,7 @@ static void open_interval(ball_t *b, interval_t *iv, const char *type, double t,
 }
 
 /* Ends never precede their start. */
-static void end_event(interval_t *iv, event_t *e, const char *type, double t)
+static void end_event(ball_interval_t *iv, event_t *e, const char *type, double t)
 {
     begin(e, type, EVENT_END, t < iv->t_start ? iv->t_start : t);
     e->t_start_dev = iv->t_start;
@@ -175,15 +128,15 @@ static void hist_push(ball_t *b, double t, double v)
     b->hist_count = 0;
     b->hist[b->hist_pos] = (float)v;
     b->hist_t[b->hist_pos] = t;
-    b->hist_pos = (b->hist_pos + 1) % HIST_LEN;
-    if (b->hist_n < HIST_LEN)
+    b->hist_pos = (b->hist_pos + 1) % BALL_HIST_LEN;
+    if (b->hist_n < BALL_HIST_LEN)
         b->hist_n++;
 }
 
 /* Entry i back from the newest (0 = newest). */
 static unsigned hist_index(const ball_t *b, unsigned i)
 {
-    return (b->hist_pos + HIST_LEN - 1 - i) % HIST_LEN;
+    return (b->hist_pos + BALL_HIST_LEN - 1 - i) % BALL_HIST_LEN;
 }
 
 /* Last time, looking back from now over at most `span` seconds, at which the
@@ -226,7 +179,6 @@ static double hist_min(const ball_t *b, double span)
 
 /* Slope of the smoothed pressure, pascal per second, over SLOPE_SPAN
  * entries ending at entry i back from the newest. */
-#define SLOPE_SPAN 5
 static double hist_slope(const ball_t *b, unsigned i)
 {
     unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
@@ -242,19 +194,19 @@ static double onset_search(const ball_t *b)
     unsigned last = b->hist_n - SLOPE_SPAN - 1, i_max = 0;
     double s_max = 0.0;
     for (unsigned i = 0; i <= last; i++) {
-        if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > LOOKBACK_S)
+        if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > b->set.lookback_s)
             break;
         double sl = hist_slope(b, i);
         if (sl > s_max)
             s_max = sl, i_max = i;
     }
     unsigned i = i_max;
-    while (i < last && hist_slope(b, i) >= 0.25 * s_max)
+    while (i < last && hist_slope(b, i) >= RAMP_FOOT * s_max)
         i++;
     /* Middle of the last slope span still on the ramp, less the delay of
-     * the smoothing (a 2nd-order Butterworth at 8 Hz: 28 ms). */
+     * the smoothing. */
     unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
-    return 0.5 * (b->hist_t[k0] + b->hist_t[k1]) - 0.028;
+    return 0.5 * (b->hist_t[k0] + b->hist_t[k1]) - b->smooth_delay_s;
 }
 
 /* The end of the relax ramp of a flex whose rise was last near its peak at
@@ -281,10 +233,10 @@ static double relax_search(const ball_t *b, double t_from, double fallback)
     if (s_min >= 0.0)
         return fallback;
     unsigned i = i_min;
-    while (i > 0 && hist_slope(b, i - 1) <= 0.25 * s_min)
+    while (i > 0 && hist_slope(b, i - 1) <= RAMP_FOOT * s_min)
         i--;
     unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
-    return 0.5 * (b->hist_t[k0] + b->hist_t[k1]) - 0.028;
+    return 0.5 * (b->hist_t[k0] + b->hist_t[k1]) - b->smooth_delay_s;
 }
 
 /* ---- closing intervals ---- */
@@ -324,7 +276,7 @@ static void close_rock(ball_t *b, double t, event_sink_fn sink, void *ctx)
 {
     if (!b->rock.open)
         return;
-    const episode_t *ep = &b->ep;
+    const ball_episode_t *ep = &b->ep;
     event_t e;
     end_event(&b->rock, &e, "rock", t);
     double freq = 0.0;
@@ -418,21 +370,22 @@ static void end_all(ball_t *b, double t, event_sink_fn sink, void *ctx)
 
 /* ---- public ---- */
 
-ball_t *ball_create(const ball_settings_t *s, float rate_hz)
+static int settings_valid(const ball_settings_t *s, float rate_hz)
 {
-    if (!s || !(rate_hz >= 100.0f && rate_hz <= 10000.0f) || !(s->load_off_pa < s->load_on_pa) ||
-        !(s->band_lo_hz > 0.0f && s->band_hi_hz > s->band_lo_hz &&
-          s->detect_lo_hz >= s->band_lo_hz && s->detect_lo_hz < s->band_hi_hz &&
-          s->band_hi_hz < 0.5f * rate_hz) ||
-        !(s->window_s > 0.0f && s->hop_s > 0.0f && s->hop_s <= s->window_s))
-        return NULL;
-    ball_t *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
-    b->set = *s;
-    b->fs = rate_hz;
-    b->dt = 1.0 / rate_hz;
+    return s && rate_hz >= 100.0f && rate_hz <= 10000.0f && s->load_off_pa < s->load_on_pa &&
+           s->band_lo_hz > 0.0f && s->band_hi_hz > s->band_lo_hz &&
+           s->detect_lo_hz >= s->band_lo_hz && s->detect_lo_hz < s->band_hi_hz &&
+           s->band_hi_hz < 0.5f * rate_hz && s->window_s > 0.0f && s->hop_s > 0.0f &&
+           s->hop_s <= s->window_s && s->pressure_lp_hz > 0.0 &&
+           s->pressure_lp_hz < 0.5 * rate_hz && s->rate_lp_hz > 0.0 &&
+           s->rate_lp_hz < 0.5 * rate_hz && s->unloaded_tau_s > 0.0 && s->rest_tau_s > 0.0 &&
+           s->gyro_bias_tau_s > 0.0 && s->sway_tau_s > 0.0 && s->baseline_tau_s > 0.0;
+}
 
+/* The spectra's frames: the window rounded up to a power of two, and the
+ * hop in samples. */
+static stft_settings_t spectra_settings(const ball_settings_t *s, float rate_hz)
+{
     int n_fft = 16;
     while (n_fft < 65536 && n_fft < s->window_s * rate_hz * 0.999)
         n_fft *= 2;
@@ -441,53 +394,60 @@ ball_t *ball_create(const ball_settings_t *s, float rate_hz)
         hop = 1;
     if (hop > n_fft)
         hop = n_fft;
-    stft_settings_t ss = {.fs_hz = rate_hz, .n_fft = n_fft, .hop = hop, .window = STFT_WINDOW_HANN};
+    return (stft_settings_t){
+        .fs_hz = rate_hz, .n_fft = n_fft, .hop = hop, .window = STFT_WINDOW_HANN};
+}
+
+size_t ball_mem_size(const ball_settings_t *s, float rate_hz)
+{
+    if (!settings_valid(s, rate_hz))
+        return 0;
+    stft_settings_t ss = spectra_settings(s, rate_hz);
+    return 2 * stft_mem_size(&ss);
+}
+
+int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, size_t len)
+{
+    if (!settings_valid(s, rate_hz))
+        return -EINVAL;
+    stft_settings_t ss = spectra_settings(s, rate_hz);
+    size_t one = stft_mem_size(&ss);
+    if (!mem || len < 2 * one)
+        return -ENOMEM;
+    memset(b, 0, sizeof *b);
+    b->set = *s;
+    b->fs = rate_hz;
+    b->dt = 1.0 / rate_hz;
     spectrum_band_settings_t bs = {.f_lo_hz = s->band_lo_hz, .f_hi_hz = s->band_hi_hz};
-    if (stft_alloc(&b->sp, &ss) != 0) {
-        free(b);
-        return NULL;
-    }
     spectrum_band_settings_t ds = {.f_lo_hz = s->detect_lo_hz, .f_hi_hz = s->band_hi_hz};
-    if (stft_alloc(&b->sa, &ss) != 0 ||
+    if (stft_init(&b->sp, &ss, mem, one) != 0 ||
+        stft_init(&b->sa, &ss, (unsigned char *)mem + one, one) != 0 ||
         spectrum_band_init(&b->band, &bs, b->sp.n_bins, b->sp.bin_hz) != 0 ||
-        spectrum_band_init(&b->detect, &ds, b->sp.n_bins, b->sp.bin_hz) != 0) {
-        stft_free(&b->sp);
-        stft_free(&b->sa);
-        free(b);
-        return NULL;
-    }
+        spectrum_band_init(&b->detect, &ds, b->sp.n_bins, b->sp.bin_hz) != 0)
+        return -EINVAL;
     /* The smoothed pressure keeps the load ramps and drops the MMG; the
      * band signals drop the load (a kilopascal ramp would leak into every
      * bin of a 128 ms frame) and keep the MMG. */
     biquad_cascade_init(&b->p_lp);
-    biquad_cascade_butterworth(&b->p_lp, BIQUAD_LOWPASS, rate_hz, 8.0, 2);
+    biquad_cascade_butterworth(&b->p_lp, BIQUAD_LOWPASS, rate_hz, s->pressure_lp_hz, SMOOTH_ORDER);
     biquad_cascade_init(&b->p_hp);
-    biquad_cascade_butterworth(&b->p_hp, BIQUAD_HIGHPASS, rate_hz, s->band_lo_hz, 4);
+    biquad_cascade_butterworth(&b->p_hp, BIQUAD_HIGHPASS, rate_hz, s->band_lo_hz, BAND_HP_ORDER);
     biquad_cascade_init(&b->a_hp);
-    biquad_cascade_butterworth(&b->a_hp, BIQUAD_HIGHPASS, rate_hz, s->band_lo_hz, 4);
+    biquad_cascade_butterworth(&b->a_hp, BIQUAD_HIGHPASS, rate_hz, s->band_lo_hz, BAND_HP_ORDER);
     biquad_cascade_init(&b->rate_lp);
-    biquad_cascade_butterworth(&b->rate_lp, BIQUAD_LOWPASS, rate_hz, 8.0, 2);
-    b->bias_a = weight(10.0, rate_hz);
-    b->grav_a = weight(1.0, rate_hz);
-    b->p0_a = weight(5.0, rate_hz);
-    b->hb_a = weight(1.0, rate_hz);
-    b->rate_ms_a = weight(2.0, rate_hz);
-    b->base_a_w = weight(1.0, rate_hz / hop);
+    biquad_cascade_butterworth(&b->rate_lp, BIQUAD_LOWPASS, rate_hz, s->rate_lp_hz, SMOOTH_ORDER);
+    b->smooth_delay_s = SMOOTH_DELAY_S;
+    b->bias_a = weight(s->gyro_bias_tau_s, rate_hz);
+    b->p0_a = weight(s->unloaded_tau_s, rate_hz);
+    b->hb_a = weight(s->rest_tau_s, rate_hz);
+    b->rate_ms_a = weight(s->sway_tau_s, rate_hz);
+    b->base_a_w = weight(s->baseline_tau_s, rate_hz / ss.hop);
+    b->base_ready_samples = (int)(s->baseline_ready_s * b->fs);
     b->hist_dec = (unsigned)lround(rate_hz / HIST_RATE);
     if (b->hist_dec < 1)
         b->hist_dec = 1;
     b->p0 = NAN;
-    return b;
-}
-
-void ball_destroy(ball_t **b)
-{
-    if (!b || !*b)
-        return;
-    stft_free(&(*b)->sp);
-    stft_free(&(*b)->sa);
-    free(*b);
-    *b = NULL;
+    return 0;
 }
 
 /* Rotation levels: physical floors, raised in a hold whose still rotation
@@ -500,7 +460,7 @@ static double rate_low(const ball_t *b)
 
 static double rate_high(const ball_t *b)
 {
-    double k = 1.5625 * b->set.rate_floor_k * sqrt(b->rate_ms);
+    double k = HIGH_OVER_LOW * b->set.rate_floor_k * sqrt(b->rate_ms);
     return k > b->set.rate_high_dps ? k : b->set.rate_high_dps;
 }
 
@@ -509,7 +469,7 @@ static double rate_high(const ball_t *b)
 static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, event_sink_fn sink,
                            void *ctx)
 {
-    episode_t *ep = &b->ep;
+    ball_episode_t *ep = &b->ep;
     double t = b->t_last, lo = rate_low(b), hi = rate_high(b);
     if (!ep->active) {
         if (b->rate < lo)
@@ -535,7 +495,8 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
         ep->ang_max = ep->ang;
     if (ep->ang < ep->ang_min)
         ep->ang_min = ep->ang;
-    if ((ep->sign > 0 && along < -0.5 * lo) || (ep->sign < 0 && along > 0.5 * lo)) {
+    if ((ep->sign > 0 && along < -REVERSAL_SHARE * lo) ||
+        (ep->sign < 0 && along > REVERSAL_SHARE * lo)) {
         ep->sign = -ep->sign;
         if (ep->crossings++ == 0)
             ep->t_first_cross = t;
@@ -582,17 +543,14 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
     }
 }
 
-#define VIB_GONE_S 0.8 /* a flex whose vibration has been gone this long ends */
-#define RESTART_S 0.25 /* a flex quiet this long may be followed by a new one */
-
 static void flex_open(ball_t *b, double pp, double pa, double ratio, double ratio_full,
                       uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     /* Onset: the foot of the rise. The steepest 20 ms of the last
-     * LOOKBACK_S is on the flex's ramp; walking back from it to where
+     * lookback_s is on the flex's ramp; walking back from it to where
      * the slope falls below a quarter of that finds the ramp's foot,
      * while a slower breathing or sway slope before it stops the walk. */
-    double m = hist_min(b, LOOKBACK_S);
+    double m = hist_min(b, b->set.lookback_s);
     double now = b->p_lp_value;
     double t0 = onset_search(b);
     if (t0 < b->hold.t_start)
@@ -623,25 +581,25 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         b->base_p = pp;
         b->base_a = pa;
     }
-    double floor_p = 1e-2, floor_a = 1e-12;
+    double floor_p = POWER_FLOOR_PA2, floor_a = POWER_FLOOR_G2;
     /* The ratio that decides is the detection band's; the fields report
      * the whole band's. */
     double ratio = pd / (b->base_d > floor_p ? b->base_d : floor_p);
     double ratio_full = pp / (b->base_p > floor_p ? b->base_p : floor_p);
     double r = b->p_lp_value - b->hb;
     /* The baseline needs a few frames of the hold before it means much. */
-    int ready = b->base_frames * b->sp.hop >= (int)(0.25 * b->fs);
+    int ready = b->base_frames * b->sp.hop >= b->base_ready_samples;
     /* Vibration must last two frames, unless it is strong at once: a single
      * loud frame with breathing or sway lifting the load is not a flex. */
     double prev = b->prev_ratio;
     b->prev_ratio = ratio;
     int vib = ratio > s->power_ratio &&
-              (prev > s->power_ratio || ratio > s->power_ratio * s->power_ratio * 0.5);
+              (prev > s->power_ratio || ratio > s->power_ratio * s->power_ratio * STRONG_AT_ONCE);
     /* A stroke starting (a roll about to be recognised) pushes the load and
      * shakes the ball: no flex while the ball turns. */
     int still = b->rate < rate_low(b);
-    if (b->flex.open && vib && still && b->t_last - b->t_vib_lag > RESTART_S &&
-        b->p_lp_value - hist_min(b, LOOKBACK_S) > s->rise_fraction * b->level) {
+    if (b->flex.open && vib && still && b->t_last - b->t_vib_lag > s->restart_s &&
+        b->p_lp_value - hist_min(b, b->set.lookback_s) > s->rise_fraction * b->level) {
         /* The open flex had gone quiet (a weight shift or sway taken for
          * one) and a contraction begins: the quiet one ends where its
          * vibration went, the new one starts. */
@@ -651,7 +609,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     }
     if (b->flex.open) {
         b->t_vib_lag = b->t_vib;
-        b->ratio_s += 0.3 * (ratio - b->ratio_s);
+        b->ratio_s += RATIO_SMOOTH * (ratio - b->ratio_s);
         if (b->ratio_s > sqrt(s->power_ratio))
             b->t_vib = b->t_last;
         b->sum_p += pp;
@@ -669,9 +627,9 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     }
     /* Baselines follow the hold, slowly when the band is loud so that a
      * persistent disturbance (tremor) is learnt but a flex is not. */
-    double w = b->base_frames < 8 ? 0.3 : b->base_a_w;
+    double w = b->base_frames < BASE_FAST_FRAMES ? BASE_FAST_WEIGHT : b->base_a_w;
     if (ratio > s->power_ratio)
-        w *= 0.1;
+        w *= BASE_LOUD_SLOWDOWN;
     b->base_p += w * (pp - b->base_p);
     b->base_d += w * (pd - b->base_d);
     b->base_a += w * ((pa > floor_a ? pa : floor_a) - b->base_a);
@@ -686,9 +644,9 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         b->r_peak = r;
         b->t80 = b->t50 = b->t_last;
     }
-    if (r > 0.8 * b->r_peak)
+    if (r > PEAK_NEAR * b->r_peak)
         b->t80 = b->t_last;
-    if (b->t_last - b->t_vib > VIB_GONE_S) {
+    if (b->t_last - b->t_vib > b->set.vib_gone_s) {
         /* The load stays up but the muscle is quiet: a weight shift (or
          * sway) that coincided with a burst of vibration, not a held
          * contraction. It ends where the vibration went; the new load is
@@ -710,8 +668,8 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
     /* Falling past half the peak: the end is the foot of the relax ramp
      * (relax_search); failing that, a raised-cosine relaxation ends about
      * two (80 % -> 50 %) intervals after the 50 % crossing. */
-    double t_end = b->t50 + 2.0 * (b->t50 - b->t80) - 0.01;
-    t_end = relax_search(b, b->t80 - 0.1, t_end);
+    double t_end = b->t50 + RELAX_INTERVALS * (b->t50 - b->t80) - RELAX_GUARD_S;
+    t_end = relax_search(b, b->t80 - RELAX_BACK_S, t_end);
     if (t_end > b->t_last)
         t_end = b->t_last;
     double t_start = b->flex.t_start;
@@ -733,7 +691,7 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
     double plp = biquad_cascade_step(&b->p_lp, s->p);
     if (!b->have_sample) {
         /* Start the smoothing at the first value rather than from zero. */
-        for (int i = 0; i < 2000; i++)
+        for (int i = 0; i < WARMUP_SAMPLES; i++)
             plp = biquad_cascade_step(&b->p_lp, s->p);
         b->p0 = plp;
         b->have_sample = 1;
@@ -759,10 +717,8 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
 
     /* Vertical acceleration: the magnitude's change along gravity. */
     double an = 0.0;
-    for (int i = 0; i < 3; i++) {
-        b->grav[i] += b->grav_a * (s->acc[i] - b->grav[i]);
+    for (int i = 0; i < 3; i++)
         an += s->acc[i] * s->acc[i];
-    }
     float av = biquad_cascade_step(&b->a_hp, (float)sqrt(an));
     float php = biquad_cascade_step(&b->p_hp, s->p);
 
@@ -790,7 +746,7 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
     if (b->loaded) {
         /* The still rotation floor (postural sway) is learnt from the slow
          * part of the rotation only: strokes and rocking are faster. */
-        if (b->rate < 20.0)
+        if (b->rate < set->sway_max_dps)
             b->rate_ms += b->rate_ms_a * (b->rate * b->rate - b->rate_ms);
         track_rotation(b, w, next_id, sink, ctx);
         if (b->state == ST_PENDING && b->after_roll) {
@@ -798,15 +754,16 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
              * towards unloading) for a while; it began where the roll
              * ended. */
             double since = t - b->roll_end_t;
-            if (!b->ep.active && since >= HOLD_CONFIRM_S &&
-                (rise > 0.6 * b->roll_end_rise || since >= 3.0))
+            if (!b->ep.active && since >= set->hold_confirm_s &&
+                (rise > set->hold_confirm_share * b->roll_end_rise ||
+                 since >= set->hold_confirm_max_s))
                 start_hold(b, b->roll_end_t, next_id, sink, ctx);
         } else if (b->state == ST_PENDING && !b->ep.active && t - b->t_loaded >= set->settle_s &&
-                   t - b->t_still >= set->settle_s * 0.5) {
+                   t - b->t_still >= set->settle_s * SETTLE_STILL_SHARE) {
             /* A load-on that settled without moving: the hold began when
              * half the load was on. */
-            double half = b->p0 + 0.5 * (plp - b->p0);
-            double t0 = hist_last_below(b, half, 4.0, b->t_loaded);
+            double half = b->p0 + HALF_LOAD * (plp - b->p0);
+            double t0 = hist_last_below(b, half, ONSET_SEARCH_S, b->t_loaded);
             start_hold(b, t0, next_id, sink, ctx);
         }
     }
@@ -816,7 +773,7 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
             if (!b->flex.open)
                 b->hb += b->hb_a * (plp - b->hb);
         }
-        if (plp > b->p0 + 0.5 * b->level)
+        if (plp > b->p0 + HALF_LOAD * b->level)
             b->t_half_down = t;
         if (!b->flex.open && !b->ep.active)
             b->level = b->hb - b->p0;

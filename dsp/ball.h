@@ -12,7 +12,8 @@
  * sample. An end event carries t_start_dev (its start's t_dev) and, when
  * published, t_dev = the estimated end, which may also lie in the past.
  *
- * All memory is allocated once in ball_create(); pushing never allocates.
+ * The spectra live in caller memory (ball_mem_size, ball_init); pushing
+ * never allocates and does no division by a setting.
  * Thresholds adapt on line to the person, ball and load (the unloaded
  * pressure, the hold's resting pressure, the hold's noise floor in the band
  * and its rotation floor); the settings are ratios and physical floors.
@@ -22,10 +23,15 @@
 #ifndef MASSAGED_BALL_H
 #define MASSAGED_BALL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "biquad.h"
 #include "event.h"
 #include "sample.h"
+#include "spectrum.h"
+#include "stft.h"
 
 typedef struct {
     /* Load: pressure above the unloaded ball's pressure. */
@@ -54,22 +60,132 @@ typedef struct {
     float rise_fraction; /* pressure rise over the hold's resting load pressure to start */
     float end_fraction;  /* a flex ends when its rise falls below this share of its peak */
     float min_flex_s;    /* shorter flexes are dropped */
+
+    /* Front end and adaptation: corners and time constants. */
+    double pressure_lp_hz;   /* corner of the pressure smoothing (Butterworth, order 2), Hz */
+    double rate_lp_hz;       /* corner of the rotation rate smoothing (order 2), Hz */
+    double unloaded_tau_s;   /* the unloaded pressure follows the unloaded ball, seconds */
+    double rest_tau_s;       /* the hold's resting pressure follows the hold, seconds */
+    double gyro_bias_tau_s;  /* the gyroscope bias is learnt while still, seconds */
+    double sway_tau_s;       /* the still rotation's mean square follows the hold, seconds */
+    double sway_max_dps;     /* rotation faster than this is not postural sway, deg/s */
+    double baseline_tau_s;   /* the band power baselines follow the hold, seconds */
+    double baseline_ready_s; /* a hold's baseline decides once it has seen this long, s */
+
+    /* Hold after a roll, and flex timing. */
+    double hold_confirm_s;     /* a hold after a roll is published once loaded this long after */
+    double hold_confirm_share; /* ... with the load at least this share of the roll's end load */
+    double hold_confirm_max_s; /* ... or after this long whatever the load, seconds */
+    double lookback_s;         /* a flex onset is searched this far back, seconds */
+    double vib_gone_s;         /* a flex whose vibration has been gone this long ends, s */
+    double restart_s;          /* a flex quiet this long may be followed by a new one, s */
 } ball_settings_t;
 
 /* The values docs/DSP.md documents (2.5 kPa on / 1.5 kPa off, 10 and 3 deg/s,
  * 45 degrees, 128 ms frames every 32 ms, 5-50 Hz, 4x band power and 1.5 %
- * rise). */
+ * rise; 8 Hz smoothing, and the time constants listed there). */
 extern const ball_settings_t ball_default;
 
-typedef struct ball ball_t;
+/* An interval event that has been started and not yet ended. */
+typedef struct {
+    int open;
+    uint32_t id;
+    double t_start; /* seconds, the start's t_dev */
+} ball_interval_t;
 
-/* Creates the detectors for a stream of rate_hz samples per second
- * (100..10000). Allocates everything here, once. Returns NULL for bad
- * settings or when out of memory. */
-ball_t *ball_create(const ball_settings_t *s, float rate_hz);
+/* A motion episode: rotation above the high level until it has been below
+ * the low level for quiet_s. */
+typedef struct {
+    int active, kind;
+    double t_onset, t_last_active; /* seconds */
+    double theta[3];               /* rotation since the onset, degrees */
+    float axis[3];                 /* unit rotation axis at the onset */
+    double ang, ang_min, ang_max;  /* rotation about axis, degrees */
+    int sign, crossings;
+    double t_first_cross, t_last_cross; /* seconds */
+} ball_episode_t;
 
-/* Frees it; accepts NULL and NULLs the caller's pointer. */
-void ball_destroy(ball_t **b);
+/* Entries of the smoothed pressure's history (for looking back). */
+#define BALL_HIST_LEN 1024
+
+typedef struct {
+    /* Read-only for the caller. */
+    ball_settings_t set;
+    double fs, dt; /* hertz, seconds per sample */
+    double t_last; /* time of the last sample, seconds */
+    int have_sample;
+
+    /* Front end. */
+    biquad_cascade_t p_lp, p_hp, a_hp, rate_lp;
+    double smooth_delay_s; /* group delay of the pressure smoothing at DC, seconds */
+    double gyr_bias[3];    /* deg/s */
+    double bias_a;         /* EMA weights per sample */
+    double p0;             /* unloaded pressure, pascal */
+    double p0_a;
+    double p_lp_value; /* smoothed pressure, pascal */
+    int loaded;
+
+    /* History of the smoothed pressure, for onset search. */
+    float hist[BALL_HIST_LEN];    /* pascal */
+    double hist_t[BALL_HIST_LEN]; /* seconds */
+    unsigned hist_pos, hist_n, hist_dec, hist_count;
+
+    /* Rotation. */
+    double rate;      /* smoothed rotation rate, deg/s */
+    double rate_ms;   /* the hold's still rotation, mean square, (deg/s)^2 */
+    double rate_ms_a; /* its EMA weight per sample */
+    double t_below;   /* last time the rate was below the low level */
+    ball_episode_t ep;
+
+    /* State. */
+    int state;
+    int after_roll;       /* pending: a roll just ended */
+    double roll_end_t;    /* ... at this time, seconds */
+    double roll_end_rise; /* ... with this load pressure, pascal */
+    double t_loaded;      /* when the load came on */
+    double t_still;       /* since when nothing has moved */
+    ball_interval_t roll, hold, flex, rock;
+
+    /* Hold: resting pressure and analytics. */
+    double hb, hb_a; /* resting pressure, pascal, and its EMA weight */
+    double level;    /* hold's load pressure, pascal (hb - p0) */
+    double level0;
+    double t_half_down; /* last crossing below half the level */
+    double under_load_s;
+    int flex_count, rock_count, marks;
+    double flex_total_s;
+    double sx, sxx, sy_rest, sxy_rest, sy_rise, sxy_rise;
+    double first_rise;
+    double rate_sum;
+    uint64_t rate_n;
+
+    /* Flex. */
+    stft_t sp, sa; /* spectra of the band-passed pressure and acceleration */
+    spectrum_band_t band, detect;
+    double base_p, base_a; /* band power baselines: pascal^2, g^2 */
+    double base_d;         /* baseline of the detection band, pascal^2 */
+    int base_frames;
+    int base_ready_samples; /* samples of baseline before it decides */
+    double base_a_w;        /* baseline EMA weight per frame */
+    double flex_rest;       /* resting pressure before the flex */
+    double r_peak, t80, t50;
+    double sum_p, sum_a, sum_ratio, sum_med;
+    int n_frames, n_med;
+    double prev_ratio; /* ... and in the frame before it (0 when none) */
+    double ratio_s;    /* band ratio smoothed over a few frames, in a flex */
+    double t_vib;      /* last frame of the flex with its vibration present */
+    double t_vib_lag;  /* t_vib one frame earlier (before a new burst) */
+    double flex_t_end; /* end of the hold's last flex, seconds */
+} ball_t;
+
+/* Bytes of caller memory for these settings at rate_hz, or 0 if invalid. */
+size_t ball_mem_size(const ball_settings_t *s, float rate_hz);
+
+/* Sets up b for a stream of rate_hz samples per second (100..10000) using
+ * mem (any alignment, at least ball_mem_size bytes, owned by b afterwards
+ * and not shared). Returns 0, -EINVAL (bad settings or rate) or -ENOMEM
+ * (mem too small). */
+int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, size_t len);
 
 /* One sample, in device time order. Events go to sink synchronously; a
  * start takes its id from (*next_id)++ and its end reuses it. */

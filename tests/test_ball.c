@@ -5,7 +5,9 @@
 #include "check.h"
 #include "score_match.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PI 3.14159265358979323846
@@ -51,10 +53,16 @@ typedef struct {
 static void run(const script_t *sc, float rate, seen_t *seen)
 {
     memset(seen, 0, sizeof *seen);
-    ball_t *b = ball_create(&ball_default, rate);
-    CHECK(b != NULL);
-    if (!b)
+    size_t len = ball_mem_size(&ball_default, rate);
+    void *mem = malloc(len);
+    ball_t *b = malloc(sizeof *b);
+    CHECK(len > 0 && mem && b);
+    if (!mem || !b || ball_init(b, &ball_default, rate, mem, len) != 0) {
+        CHECK(!"ball_init");
+        free(mem);
+        free(b);
         return;
+    }
     uint64_t rng = 12345;
     uint32_t next_id = 1;
     double ph[3] = {0.3, 1.1, 2.0};
@@ -84,8 +92,8 @@ static void run(const script_t *sc, float rate, seen_t *seen)
         ball_push(b, &s, &next_id, sink, seen);
     }
     ball_finish(b, &next_id, sink, seen);
-    ball_destroy(&b);
-    CHECK(b == NULL);
+    free(b);
+    free(mem);
 }
 
 static int count(const seen_t *s, const char *type, event_phase_t phase)
@@ -212,18 +220,26 @@ static void test_sagging_flex(void)
     CHECK_NEAR(fe->t_dev, 12.5, 0.04);
 }
 
-static void test_create_rejects(void)
+static void test_init_rejects(void)
 {
     ball_settings_t bad = ball_default;
-    CHECK(ball_create(&ball_default, 50.0f) == NULL);
+    static ball_t b;
+    size_t len = ball_mem_size(&ball_default, 1000.0f);
+    CHECK(len > 0);
+    void *mem = malloc(len);
+    CHECK(ball_mem_size(&ball_default, 50.0f) == 0);
+    CHECK_EQ_INT(ball_init(&b, &ball_default, 50.0f, mem, len), -EINVAL);
     bad.load_off_pa = bad.load_on_pa + 1.0f;
-    CHECK(ball_create(&bad, 1000.0f) == NULL);
+    CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
     bad = ball_default;
     bad.detect_lo_hz = bad.band_lo_hz - 1.0f; /* the detection band lies in the band */
-    CHECK(ball_create(&bad, 1000.0f) == NULL);
-    ball_t *none = NULL;
-    ball_destroy(&none);
-    ball_destroy(NULL);
+    CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
+    bad = ball_default;
+    bad.pressure_lp_hz = 600.0; /* above Nyquist */
+    CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
+    CHECK_EQ_INT(ball_init(&b, &ball_default, 1000.0f, mem, len - 1), -ENOMEM);
+    CHECK_EQ_INT(ball_init(&b, &ball_default, 1000.0f, mem, len), 0);
+    free(mem);
 }
 
 static void test_match(void)
@@ -254,7 +270,7 @@ int main(void)
     test_tremor_is_not_a_flex();
     test_weight_shift_then_flex();
     test_sagging_flex();
-    test_create_rejects();
+    test_init_rejects();
     test_match();
     return check_failures ? 1 : 0;
 }
