@@ -808,7 +808,9 @@ static void motion(sim_ball_t *s, uint64_t k, float rate[3], float *rolling_dps,
     }
 }
 
-int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth_ctx)
+/* The script: past the end, segment changes, truth of holds closing on
+ * unloading, and the button. Returns the SIM_BALL_* flags of this sample. */
+static int step_script(sim_ball_t *s, event_sink_fn truth, void *truth_ctx)
 {
     int ret = 0;
     if (s->n_end && s->n >= s->n_end) {
@@ -846,16 +848,23 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
         s->click_env = 0.6f;
     }
 
-    const uint64_t k = s->n - s->seg_start;
+    return ret;
+}
+
+/* The load on the ball, newton: the body's weight share with its slow
+ * fluctuation, breathing, sway, flexes and the hand. Fills the world angular
+ * rate (deg/s), the part that rolls the ball and the sway's cosine. */
+static double step_load(sim_ball_t *s, uint64_t k, double t, float rate[3], float *rolling_dps,
+                        double *sway_c)
+{
     const int hard = s->set.hard_cases;
-    const double t = s->n * s->dt;
 
     /* Load on the ball. */
     if (s->phase == PH_LOAD_ON || s->phase == PH_UNLOAD)
         s->on_body =
             (float)(s->level_from + (s->level_to - s->level_from) * ramp((double)k / s->seg_len));
-    float rate[3], rolling_dps, load_mod;
-    motion(s, k, rate, &rolling_dps, &load_mod);
+    float load_mod;
+    motion(s, k, rate, rolling_dps, &load_mod);
     s->base_n += (s->base_target_n - s->base_n) * s->base_a;
     double fluct = smooth_run(&s->fluct, (float)gauss(s));
     float fluct_gain = s->phase == PH_STROKE || s->phase == PH_PAUSE ? 0.08f : 0.01f;
@@ -865,11 +874,11 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
         s->breath_phase += 2.0 * PI * s->breath_hz * s->dt;
         rel += s->breath_depth * sin(s->breath_phase);
     }
-    double sway_c = 0.0;
+    *sway_c = 0.0;
     if (hard & SIM_BALL_SWAY) {
         s->sway_phase += 2.0 * PI * s->sway_hz * s->dt;
         rel += s->sway_depth * sin(s->sway_phase);
-        sway_c = cos(s->sway_phase);
+        *sway_c = cos(s->sway_phase);
     }
     s->mmg_level = 0.0f;
     if (s->phase == PH_HOLD && s->plan[s->plan_i].kind == ACT_FLEX) {
@@ -903,6 +912,13 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
     if (load < 0.0)
         load = 0.0;
 
+    return load;
+}
+
+/* The pressure, pascal, for this load: the static rise through the fast
+ * lag, creep, ambient, weather and heat. */
+static double step_pressure(sim_ball_t *s, double load)
+{
     /* Pressure: static rise through the fast lag, creep, ambient and heat. */
     double dp = pressure_rise(s, load);
     s->p_lag_pa += (float)((dp - s->p_lag_pa) * s->p_lag_a);
@@ -917,14 +933,20 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
     double p = s->set.ambient_pa + s->p_inflation + s->weather_pa + s->thermal_pa + s->p_lag_pa +
                s->creep_pa;
 
-    /* Vibration: MMG during flexes, tremor, button clicks. World frame, g. */
-    double vib[3] = {0.0, 0.0, 0.0};
+    return p;
+}
+
+/* Vibration: MMG during flexes, tremor, button clicks: added to the
+ * pressure *p (pascal) and written as world acceleration (g) into vib. */
+static void step_vibration(sim_ball_t *s, double *p, double vib[3])
+{
+    vib[0] = vib[1] = vib[2] = 0.0;
     if (s->mmg_level > 0.0f) {
         double x = s->mmg_norm * cascade_run(s->mmg, 3, (float)gauss(s));
         double y = s->mmg_norm * cascade_run(s->mmg_lateral_f, 3, (float)gauss(s));
         double amp_pa = s->plan[s->plan_i].mmg_pa * s->mmg_level;
         double amp_g = amp_pa * s->mmg_mg_per_pa * 0.001;
-        p += amp_pa * x;
+        *p += amp_pa * x;
         /* The muscle vibrates mostly along the compression (vertical). */
         vib[2] += amp_g * x;
         for (int i = 0; i < 3; i++)
@@ -937,7 +959,7 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
             double u = (double)(s->n - s->tremor_start) / (s->tremor_end - s->tremor_start);
             double env = ramp(u / 0.1) * (1.0 - ramp((u - 0.9) / 0.1));
             double x = env * s->tremor_norm * biquad_run(&s->tremor_bp, (float)gauss(s));
-            p += s->tremor_pa * x * s->on_body;
+            *p += s->tremor_pa * x * s->on_body;
             for (int i = 0; i < 3; i++)
                 vib[i] += s->tremor_g * x * s->tremor_dir[i];
         }
@@ -947,8 +969,16 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
         vib[2] += 0.005 * s->click_env * sin(s->click_phase);
         s->click_env *= (float)(1.0 - s->dt / 0.01);
     }
+}
 
-    /* Motion: postural micro-rotation and sway while on the body. */
+/* Motion: postural micro-rotation and sway added to the world rate (deg/s),
+ * and the specific force in the world frame (g) of a ball rolling without
+ * slipping, with the vibration and the hand's shaking. */
+static void step_motion(sim_ball_t *s, double t, float rate[3], float rolling_dps, double sway_c,
+                        const double vib[3], double acc_w[3])
+{
+    const int hard = s->set.hard_cases;
+
     for (int i = 0; i < 3; i++) {
         rate[i] += 0.4f * s->on_body * smooth_run(&s->micro[i], (float)gauss(s));
     }
@@ -974,7 +1004,6 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
         v[0] = rolling[1] * k_r;
         v[1] = -rolling[0] * k_r;
     }
-    double acc_w[3];
     for (int i = 0; i < 3; i++) {
         acc_w[i] = (v[i] - s->vel[i]) * s->set.rate_hz / G_MPS2 + vib[i];
         s->vel[i] = (float)v[i];
@@ -983,7 +1012,14 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
         for (int i = 0; i < 3; i++)
             acc_w[i] += 0.15 * s->hand_env * sin(2.0 * PI * 1.3 * s->hand_hz[i] * t + i);
     acc_w[2] += 1.0; /* specific force: the accelerometer reads +1 g up */
+}
 
+/* Turns the orientation by the world rate and writes what the sensors
+ * read: pressure, acceleration and rate in device axes, with gain, bias and
+ * noise. */
+static void step_sensors(sim_ball_t *s, double t, double p, const float rate[3],
+                         const double acc_w[3], sample_t *out)
+{
     /* Orientation: q <- exp(w dt / 2) q, with w in the world frame. */
     double wx = rate[0] * PI / 180.0, wy = rate[1] * PI / 180.0, wz = rate[2] * PI / 180.0;
     double wn = sqrt(wx * wx + wy * wy + wz * wz);
@@ -1015,6 +1051,23 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
         out->acc[i] = (float)(a * s->acc_gain[i] + s->acc_bias[i] + s->sigma_acc * gauss(s));
         out->gyr[i] = (float)(g + s->gyr_bias[i] + s->sigma_gyr * gauss(s));
     }
+}
+
+int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth_ctx)
+{
+    int ret = step_script(s, truth, truth_ctx);
+    const uint64_t k = s->n - s->seg_start;
+    const double t = s->n * s->dt;
+
+    float rate[3], rolling_dps;
+    double sway_c;
+    double load = step_load(s, k, t, rate, &rolling_dps, &sway_c);
+    double p = step_pressure(s, load);
+    double vib[3];
+    step_vibration(s, &p, vib);
+    double acc_w[3];
+    step_motion(s, t, rate, rolling_dps, sway_c, vib, acc_w);
+    step_sensors(s, t, p, rate, acc_w, out);
 
     s->n++;
     if (s->n_end && s->n == s->n_end) {
