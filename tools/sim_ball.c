@@ -1,4 +1,5 @@
 #include "sim_ball.h"
+#include "sim_quat.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1021,35 +1022,17 @@ static void step_sensors(sim_ball_t *s, double t, double p, const float rate[3],
                          const double acc_w[3], sample_t *out)
 {
     /* Orientation: q <- exp(w dt / 2) q, with w in the world frame. */
-    double wx = rate[0] * PI / 180.0, wy = rate[1] * PI / 180.0, wz = rate[2] * PI / 180.0;
-    double wn = sqrt(wx * wx + wy * wy + wz * wz);
-    if (wn > 0.0) {
-        double half = 0.5 * wn * s->dt, sn = sin(half) / wn, cs = cos(half);
-        double dq[4] = {cs, wx * sn, wy * sn, wz * sn}, *q = s->q;
-        double r0 = dq[0] * q[0] - dq[1] * q[1] - dq[2] * q[2] - dq[3] * q[3];
-        double r1 = dq[0] * q[1] + dq[1] * q[0] + dq[2] * q[3] - dq[3] * q[2];
-        double r2 = dq[0] * q[2] - dq[1] * q[3] + dq[2] * q[0] + dq[3] * q[1];
-        double r3 = dq[0] * q[3] + dq[1] * q[2] - dq[2] * q[1] + dq[3] * q[0];
-        double norm = 1.0 / sqrt(r0 * r0 + r1 * r1 + r2 * r2 + r3 * r3);
-        q[0] = r0 * norm, q[1] = r1 * norm, q[2] = r2 * norm, q[3] = r3 * norm;
-    }
-    /* Sensor reading of a world vector: R^T v, R = rotation of q. */
-    const double *q = s->q;
-    double m[3][3] = {
-        {1 - 2 * (q[2] * q[2] + q[3] * q[3]), 2 * (q[1] * q[2] - q[0] * q[3]),
-         2 * (q[1] * q[3] + q[0] * q[2])},
-        {2 * (q[1] * q[2] + q[0] * q[3]), 1 - 2 * (q[1] * q[1] + q[3] * q[3]),
-         2 * (q[2] * q[3] - q[0] * q[1])},
-        {2 * (q[1] * q[3] - q[0] * q[2]), 2 * (q[2] * q[3] + q[0] * q[1]),
-         1 - 2 * (q[1] * q[1] + q[2] * q[2])},
-    };
+    double w[3] = {rate[0] * PI / 180.0, rate[1] * PI / 180.0, rate[2] * PI / 180.0};
+    quat_turn_world(s->q, w, s->dt);
+    /* Sensor readings of the world vectors. */
+    double rate_w[3] = {rate[0], rate[1], rate[2]}, acc_b[3], rate_b[3];
+    quat_rotate_inv(s->q, acc_w, acc_b);
+    quat_rotate_inv(s->q, rate_w, rate_b);
     out->t_dev = t;
     out->p = (float)(p + s->sigma_p * gauss(s));
     for (int i = 0; i < 3; i++) {
-        double a = m[0][i] * acc_w[0] + m[1][i] * acc_w[1] + m[2][i] * acc_w[2];
-        double g = m[0][i] * rate[0] + m[1][i] * rate[1] + m[2][i] * rate[2];
-        out->acc[i] = (float)(a * s->acc_gain[i] + s->acc_bias[i] + s->sigma_acc * gauss(s));
-        out->gyr[i] = (float)(g + s->gyr_bias[i] + s->sigma_gyr * gauss(s));
+        out->acc[i] = (float)(acc_b[i] * s->acc_gain[i] + s->acc_bias[i] + s->sigma_acc * gauss(s));
+        out->gyr[i] = (float)(rate_b[i] + s->gyr_bias[i] + s->sigma_gyr * gauss(s));
     }
 }
 

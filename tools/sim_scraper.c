@@ -1,4 +1,5 @@
 #include "sim_scraper.h"
+#include "sim_quat.h"
 
 #include <errno.h>
 #include <math.h>
@@ -58,136 +59,6 @@ const sim_scraper_settings_t sim_scraper_default = {
     .pause_max_s = 1.0f,
     .hard_case_share = 0.25f,
 };
-
-/* ---- small vector and quaternion helpers (quaternions are w, x, y, z) ---- */
-
-static double dot3(const double a[3], const double b[3])
-{
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-
-static void cross3(const double a[3], const double b[3], double out[3])
-{
-    double r[3] = {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-    memcpy(out, r, sizeof r);
-}
-
-static double norm3(const double a[3])
-{
-    return sqrt(dot3(a, a));
-}
-
-static void normalize3(double a[3])
-{
-    double len = norm3(a);
-    if (len > 0.0) {
-        a[0] /= len;
-        a[1] /= len;
-        a[2] /= len;
-    }
-}
-
-static void set3(double out[3], double x, double y, double z)
-{
-    out[0] = x;
-    out[1] = y;
-    out[2] = z;
-}
-
-static void quat_mul(const double a[4], const double b[4], double out[4])
-{
-    double r[4] = {
-        a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3],
-        a[0] * b[1] + a[1] * b[0] + a[2] * b[3] - a[3] * b[2],
-        a[0] * b[2] - a[1] * b[3] + a[2] * b[0] + a[3] * b[1],
-        a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0],
-    };
-    memcpy(out, r, sizeof r);
-}
-
-static void quat_conj(const double q[4], double out[4])
-{
-    out[0] = q[0];
-    out[1] = -q[1];
-    out[2] = -q[2];
-    out[3] = -q[3];
-}
-
-static void quat_axis_angle(const double axis[3], double angle, double out[4])
-{
-    double h = 0.5 * angle, sh = sin(h);
-    out[0] = cos(h);
-    out[1] = axis[0] * sh;
-    out[2] = axis[1] * sh;
-    out[3] = axis[2] * sh;
-}
-
-static void quat_normalize(double q[4])
-{
-    double len = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
-    for (int i = 0; i < 4; i++)
-        q[i] /= len;
-}
-
-/* Rotation vector (axis times angle, radians) of a unit quaternion, taking
- * the short way round. */
-static void quat_log(const double q[4], double out[3])
-{
-    double w = q[0], v[3] = {q[1], q[2], q[3]};
-    if (w < 0.0) {
-        w = -w;
-        v[0] = -v[0];
-        v[1] = -v[1];
-        v[2] = -v[2];
-    }
-    double sv = norm3(v);
-    double k = sv > 1e-12 ? 2.0 * atan2(sv, w) / sv : 2.0;
-    set3(out, v[0] * k, v[1] * k, v[2] * k);
-}
-
-/* Quaternion of the rotation whose columns are the body axes in the world. */
-static void quat_from_axes(const double x[3], const double y[3], const double z[3], double q[4])
-{
-    double m00 = x[0], m11 = y[1], m22 = z[2], tr = m00 + m11 + m22;
-    if (tr > 0.0) {
-        double r = 2.0 * sqrt(1.0 + tr);
-        q[0] = 0.25 * r;
-        q[1] = (y[2] - z[1]) / r;
-        q[2] = (z[0] - x[2]) / r;
-        q[3] = (x[1] - y[0]) / r;
-    } else if (m00 > m11 && m00 > m22) {
-        double r = 2.0 * sqrt(1.0 + m00 - m11 - m22);
-        q[0] = (y[2] - z[1]) / r;
-        q[1] = 0.25 * r;
-        q[2] = (y[0] + x[1]) / r;
-        q[3] = (z[0] + x[2]) / r;
-    } else if (m11 > m22) {
-        double r = 2.0 * sqrt(1.0 + m11 - m00 - m22);
-        q[0] = (z[0] - x[2]) / r;
-        q[1] = (y[0] + x[1]) / r;
-        q[2] = 0.25 * r;
-        q[3] = (z[1] + y[2]) / r;
-    } else {
-        double r = 2.0 * sqrt(1.0 + m22 - m00 - m11);
-        q[0] = (x[1] - y[0]) / r;
-        q[1] = (z[0] + x[2]) / r;
-        q[2] = (z[1] + y[2]) / r;
-        q[3] = 0.25 * r;
-    }
-    quat_normalize(q);
-}
-
-/* World vector w into the body frame of orientation q (body to world). */
-static void quat_rotate_inv(const double q[4], const double w[3], double out[3])
-{
-    double a = q[0], b = q[1], c = q[2], d = q[3];
-    double r00 = 1 - 2 * (c * c + d * d), r01 = 2 * (b * c - a * d), r02 = 2 * (b * d + a * c);
-    double r10 = 2 * (b * c + a * d), r11 = 1 - 2 * (b * b + d * d), r12 = 2 * (c * d - a * b);
-    double r20 = 2 * (b * d - a * c), r21 = 2 * (c * d + a * b), r22 = 1 - 2 * (b * b + c * c);
-    double r[3] = {r00 * w[0] + r10 * w[1] + r20 * w[2], r01 * w[0] + r11 * w[1] + r21 * w[2],
-                   r02 * w[0] + r12 * w[1] + r22 * w[2]};
-    memcpy(out, r, sizeof r);
-}
 
 /* ---- profiles ---- */
 
@@ -356,9 +227,9 @@ static void new_area(sim_scraper_t *s, const double near[3])
     double alpha = uniform(s, lo, hi) * DEG, psi = uniform(s, 0.0, 2.0 * PI);
     s->incline_rad = alpha;
     s->heading_rad = psi;
-    set3(s->limb_axis, cos(alpha) * cos(psi), cos(alpha) * sin(psi), sin(alpha));
-    set3(s->limb_side, -sin(psi), cos(psi), 0.0);
-    cross3(s->limb_axis, s->limb_side, s->limb_up);
+    vec3_set(s->limb_axis, cos(alpha) * cos(psi), cos(alpha) * sin(psi), sin(alpha));
+    vec3_set(s->limb_side, -sin(psi), cos(psi), 0.0);
+    vec3_cross(s->limb_axis, s->limb_side, s->limb_up);
     /* Which way the skin faces, as a roll about the limb axis away from
      * "up": the back of the calf faces down, the shin up, the side sideways. */
     static const double roll_deg[AREA_COUNT] = {180.0, 90.0, 180.0, 0.0, 90.0};
@@ -368,7 +239,7 @@ static void new_area(sim_scraper_t *s, const double near[3])
         roll = -roll;
     for (int i = 0; i < 3; i++)
         s->skin_normal[i] = cos(roll * DEG) * s->limb_up[i] + sin(roll * DEG) * s->limb_side[i];
-    normalize3(s->skin_normal);
+    vec3_normalize(s->skin_normal);
     for (int i = 0; i < 3; i++)
         s->anchor[i] = near[i] + uniform(s, -0.25, 0.25);
     s->area_force_n = uniform(s, set->force_min_n, set->force_max_n);
@@ -415,7 +286,7 @@ static void plan_orientation(sim_scraper_t *s, sim_scraper_stroke_t *st)
         z[i] = -st->normal[i];
         y[i] = s->hold_flip ? st->dir[i] : -st->dir[i];
     }
-    cross3(y, z, x);
+    vec3_cross(y, z, x);
     double qn[4], qr[4];
     quat_from_axes(x, y, z, qn);
     static const double ex[3] = {1, 0, 0}, ey[3] = {0, 1, 0}, ez[3] = {0, 0, 1};
@@ -505,14 +376,14 @@ static void plan_stroke(sim_scraper_t *s, sim_scraper_stroke_t *st)
          * normal (which tilts it by at most 5 degrees). */
         static const double up[3] = {0, 0, 1};
         double d[3];
-        cross3(n0, up, d);
-        if (norm3(d) < 0.2)
+        vec3_cross(n0, up, d);
+        if (vec3_norm(d) < 0.2)
             memcpy(d, s->limb_side, sizeof d);
-        normalize3(d);
+        vec3_normalize(d);
         if (sim_rng_uniform(&s->rng) < 0.5)
-            set3(d, -d[0], -d[1], -d[2]);
+            vec3_set(d, -d[0], -d[1], -d[2]);
         double j = uniform(s, -5.0, 5.0) * DEG, nd[3];
-        cross3(n0, d, nd);
+        vec3_cross(n0, d, nd);
         for (int i = 0; i < 3; i++)
             st->dir[i] = cos(j) * d[i] + sin(j) * nd[i];
     } else {
@@ -521,16 +392,16 @@ static void plan_stroke(sim_scraper_t *s, sim_scraper_stroke_t *st)
         double elev = fmax(s->incline_rad + 2.0 * DEG * gauss(s), MIN_SLOPE_DEG * DEG);
         elev = fmin(elev, 89.0 * DEG);
         double head = s->heading_rad + uniform(s, -8.0, 8.0) * DEG;
-        set3(st->dir, cos(elev) * cos(head), cos(elev) * sin(head), sin(elev));
+        vec3_set(st->dir, cos(elev) * cos(head), cos(elev) * sin(head), sin(elev));
         if (u < set->down_fraction)
-            set3(st->dir, -st->dir[0], -st->dir[1], -st->dir[2]);
+            vec3_set(st->dir, -st->dir[0], -st->dir[1], -st->dir[2]);
     }
-    normalize3(st->dir);
-    double dn = dot3(n0, st->dir);
+    vec3_normalize(st->dir);
+    double dn = vec3_dot(n0, st->dir);
     for (int i = 0; i < 3; i++)
         st->normal[i] = n0[i] - dn * st->dir[i];
-    normalize3(st->normal);
-    cross3(st->normal, st->dir, st->lateral);
+    vec3_normalize(st->normal);
+    vec3_cross(st->normal, st->dir, st->lateral);
 
     double len, speed, t_min = 0.3;
     if (st->hard_kind == SIM_SCRAPER_SHORT) {
@@ -573,7 +444,7 @@ static void plan_pair_second(sim_scraper_t *s, const sim_scraper_stroke_t *a,
         st->normal[i] = a->normal[i];
         st->start[i] = a->start[i] + a->dir[i] * a->length_nominal_m;
     }
-    cross3(st->normal, st->dir, st->lateral);
+    vec3_cross(st->normal, st->dir, st->lateral);
     memcpy(st->q, a->q, sizeof st->q);
     double len = reverse ? a->length_nominal_m * uniform(s, 0.5, 1.0)
                          : 0.7 * uniform(s, set->stroke_len_min_m, set->stroke_len_max_m);
@@ -604,7 +475,7 @@ static void seg_rest(sim_scraper_t *s, double t0, double dur, const double p[3],
     s->seg_angle = 0.0;
     s->seg_wrist = 0.0;
     s->seg_lift_h = 0.0;
-    set3(s->seg_axis, 1, 0, 0);
+    vec3_set(s->seg_axis, 1, 0, 0);
     set_wobble(s, 2.0);
 }
 
@@ -628,11 +499,11 @@ static void seg_air(sim_scraper_t *s, double t0, double dur, const double p0[3],
     quat_conj(q0, qc);
     quat_mul(qc, q1, rel);
     quat_log(rel, rv);
-    s->seg_angle = norm3(rv);
+    s->seg_angle = vec3_norm(rv);
     if (s->seg_angle > 1e-12)
-        set3(s->seg_axis, rv[0] / s->seg_angle, rv[1] / s->seg_angle, rv[2] / s->seg_angle);
+        vec3_set(s->seg_axis, rv[0] / s->seg_angle, rv[1] / s->seg_angle, rv[2] / s->seg_angle);
     else
-        set3(s->seg_axis, 1, 0, 0);
+        vec3_set(s->seg_axis, 1, 0, 0);
     s->seg_wrist = wrist_rad;
     set_wobble(s, 8.0);
 }
@@ -727,6 +598,106 @@ static void emit_stroke(sim_scraper_t *s, double t_end, int truncated, event_sin
     truth(&ev, truth_ctx);
 }
 
+/* After a stroke with more to come: the next one is planned and the tool
+ * flies back through the air to its start, turning the wrist. */
+static void begin_return(sim_scraper_t *s, double t, const double end[3], const double q[4])
+{
+    plan_stroke(s, &s->next);
+    double lift[3], dist = 0.0;
+    for (int i = 0; i < 3; i++) {
+        lift[i] = s->cur.normal[i] + s->next.normal[i];
+        dist += (s->next.start[i] - end[i]) * (s->next.start[i] - end[i]);
+    }
+    vec3_normalize(lift);
+    dist = sqrt(dist);
+    double speed = s->cur.speed_mps * uniform(s, 1.0, 1.6);
+    double dur = fmax(0.25, dist / speed + 0.1);
+    double h = uniform(s, 0.01, 0.05);
+    double wrist = uniform(s, 10.0, 35.0) * DEG * (sim_rng_uniform(&s->rng) < 0.5 ? -1 : 1);
+    if (!stroke_fits(s, t, dur, &s->next)) {
+        seg_final(s, t, end, q);
+        return;
+    }
+    seg_air(s, t, dur, end, s->next.start, lift, h, q, s->next.q, wrist);
+    s->phase = PH_RETURN;
+}
+
+/* The area is done: the tool is lifted off and turned to press the button. */
+static void begin_lift_off(sim_scraper_t *s, double t, const double end[3], const double q[4])
+{
+    double dur = uniform(s, 0.6, 1.2), p1[3], qr[4], q1[4];
+    static const double ex[3] = {1, 0, 0};
+    for (int i = 0; i < 3; i++)
+        p1[i] = end[i] + s->cur.normal[i] * uniform(s, 0.08, 0.15);
+    quat_axis_angle(ex, uniform(s, -30.0, 30.0) * DEG, qr);
+    quat_mul(q, qr, q1);
+    seg_air(s, t, dur, end, p1, s->cur.normal, 0.0, q, q1, 0.0);
+    s->phase = PH_LIFT;
+}
+
+/* A stroke's contact ended: its truth, then the second of a no-lift pair,
+ * the flight to the next stroke or the lift off after the area's last. */
+static void end_contact(sim_scraper_t *s, double t, event_sink_fn truth, void *truth_ctx)
+{
+    emit_stroke(s, t, 0, truth, truth_ctx);
+    double end[3], q[4];
+    stroke_end_point(&s->cur, end);
+    memcpy(q, s->cur.q, sizeof q);
+    if (s->cur.pair_next) {
+        sim_scraper_stroke_t first = s->cur;
+        plan_pair_second(s, &first, &s->cur);
+        s->strokes_left--;
+        seg_contact(s, t);
+        return;
+    }
+    if (s->strokes_left > 0)
+        begin_return(s, t, end, q);
+    else
+        begin_lift_off(s, t, end, q);
+}
+
+/* The tool is up after an area: it rests, then the button is pressed,
+ * unless the session ends first. */
+static void end_lift(sim_scraper_t *s, double t)
+{
+    double dur = uniform(s, 1.0, 2.5), p[3], q[4];
+    memcpy(p, s->seg_p1, sizeof p);
+    /* The lift ended at q0 turned by the whole relative turn (no wrist roll). */
+    double ax[4];
+    quat_axis_angle(s->seg_axis, s->seg_angle, ax);
+    quat_mul(s->seg_q0, ax, q);
+    double t_press = t + uniform(s, 0.3, 0.6);
+    double t_release = t_press + uniform(s, 0.10, 0.30);
+    if (s->n_end != 0 && t + dur + 3.0 >= (double)(s->n_end - 1) * s->dt) {
+        seg_rest(s, t, HUGE_VAL, p, q);
+        s->phase = PH_FINAL;
+        return;
+    }
+    seg_rest(s, t, dur, p, q);
+    s->press_at = (uint64_t)ceil(t_press / s->dt);
+    s->release_at = (uint64_t)ceil(t_release / s->dt);
+    s->press_area = s->area;
+    s->phase = PH_BUTTON;
+}
+
+/* The button was pressed: a new area begins with a flight to its first
+ * stroke, unless no stroke fits before the end. */
+static void end_button(sim_scraper_t *s, double t)
+{
+    double p[3], q[4];
+    memcpy(p, s->seg_p0, sizeof p);
+    memcpy(q, s->seg_q0, sizeof q);
+    s->area_count++;
+    new_area(s, p);
+    plan_stroke(s, &s->next);
+    if (!stroke_fits(s, t, 3.0, &s->next)) {
+        seg_rest(s, t, HUGE_VAL, p, q);
+        s->phase = PH_FINAL;
+        return;
+    }
+    begin_transit(s, t, p, q);
+}
+
 static void end_segment(sim_scraper_t *s, event_sink_fn truth, void *truth_ctx)
 {
     double t = s->seg_t1;
@@ -750,86 +721,15 @@ static void end_segment(sim_scraper_t *s, event_sink_fn truth, void *truth_ctx)
         seg_contact(s, t);
         s->phase = PH_CONTACT;
         break;
-    case PH_CONTACT: {
-        emit_stroke(s, t, 0, truth, truth_ctx);
-        double end[3], q[4];
-        stroke_end_point(&s->cur, end);
-        memcpy(q, s->cur.q, sizeof q);
-        if (s->cur.pair_next) {
-            sim_scraper_stroke_t first = s->cur;
-            plan_pair_second(s, &first, &s->cur);
-            s->strokes_left--;
-            seg_contact(s, t);
-            break;
-        }
-        if (s->strokes_left > 0) {
-            plan_stroke(s, &s->next);
-            double lift[3], dist = 0.0;
-            for (int i = 0; i < 3; i++) {
-                lift[i] = s->cur.normal[i] + s->next.normal[i];
-                dist += (s->next.start[i] - end[i]) * (s->next.start[i] - end[i]);
-            }
-            normalize3(lift);
-            dist = sqrt(dist);
-            double speed = s->cur.speed_mps * uniform(s, 1.0, 1.6);
-            double dur = fmax(0.25, dist / speed + 0.1);
-            double h = uniform(s, 0.01, 0.05);
-            double wrist = uniform(s, 10.0, 35.0) * DEG * (sim_rng_uniform(&s->rng) < 0.5 ? -1 : 1);
-            if (!stroke_fits(s, t, dur, &s->next)) {
-                seg_final(s, t, end, q);
-                break;
-            }
-            seg_air(s, t, dur, end, s->next.start, lift, h, q, s->next.q, wrist);
-            s->phase = PH_RETURN;
-        } else {
-            /* Area done: lift the tool off and turn it to press the button. */
-            double dur = uniform(s, 0.6, 1.2), p1[3], qr[4], q1[4];
-            static const double ex[3] = {1, 0, 0};
-            for (int i = 0; i < 3; i++)
-                p1[i] = end[i] + s->cur.normal[i] * uniform(s, 0.08, 0.15);
-            quat_axis_angle(ex, uniform(s, -30.0, 30.0) * DEG, qr);
-            quat_mul(q, qr, q1);
-            seg_air(s, t, dur, end, p1, s->cur.normal, 0.0, q, q1, 0.0);
-            s->phase = PH_LIFT;
-        }
+    case PH_CONTACT:
+        end_contact(s, t, truth, truth_ctx);
         break;
-    }
-    case PH_LIFT: {
-        double dur = uniform(s, 1.0, 2.5), p[3], q[4];
-        memcpy(p, s->seg_p1, sizeof p);
-        /* The lift ended at q0 turned by the whole relative turn (no wrist roll). */
-        double ax[4];
-        quat_axis_angle(s->seg_axis, s->seg_angle, ax);
-        quat_mul(s->seg_q0, ax, q);
-        double t_press = t + uniform(s, 0.3, 0.6);
-        double t_release = t_press + uniform(s, 0.10, 0.30);
-        if (s->n_end != 0 && t + dur + 3.0 >= (double)(s->n_end - 1) * s->dt) {
-            seg_rest(s, t, HUGE_VAL, p, q);
-            s->phase = PH_FINAL;
-            break;
-        }
-        seg_rest(s, t, dur, p, q);
-        s->press_at = (uint64_t)ceil(t_press / s->dt);
-        s->release_at = (uint64_t)ceil(t_release / s->dt);
-        s->press_area = s->area;
-        s->phase = PH_BUTTON;
+    case PH_LIFT:
+        end_lift(s, t);
         break;
-    }
-    case PH_BUTTON: {
-        double p[3], q[4];
-        memcpy(p, s->seg_p0, sizeof p);
-        memcpy(q, s->seg_q0, sizeof q);
-        s->area_count++;
-        new_area(s, p);
-        plan_stroke(s, &s->next);
-        if (!stroke_fits(s, t, 3.0, &s->next)) {
-            seg_rest(s, t, HUGE_VAL, p, q);
-            s->phase = PH_FINAL;
-            break;
-        }
-        begin_transit(s, t, p, q);
+    case PH_BUTTON:
+        end_button(s, t);
         break;
-    }
     case PH_FINAL_LIFT: {
         double p[3];
         memcpy(p, s->seg_p1, sizeof p);
@@ -937,7 +837,7 @@ static void target_pose(const sim_scraper_t *s, double t, double qt[4], double w
 {
     if (s->seg_kind != SIM_SCRAPER_SEG_AIR) {
         memcpy(qt, s->seg_q0, 4 * sizeof(double));
-        set3(w_ff, 0, 0, 0);
+        vec3_set(w_ff, 0, 0, 0);
         return;
     }
     double tau = clampd((t - s->seg_t0) * s->seg_inv_t, 0.0, 1.0);
@@ -953,7 +853,7 @@ static void target_pose(const sim_scraper_t *s, double t, double qt[4], double w
     double v[3] = {s->seg_axis[0] * turn_rate, s->seg_axis[1] * turn_rate,
                    s->seg_axis[2] * turn_rate};
     double c = cos(wrist), sn = sin(wrist);
-    set3(w_ff, v[0] + wrist_rate, c * v[1] + sn * v[2], -sn * v[1] + c * v[2]);
+    vec3_set(w_ff, v[0] + wrist_rate, c * v[1] + sn * v[2], -sn * v[1] + c * v[2]);
 }
 
 static void segment_motion(const sim_scraper_t *s, double t, double pos[3], double vel[3],
@@ -963,8 +863,8 @@ static void segment_motion(const sim_scraper_t *s, double t, double pos[3], doub
     *force = 0.0;
     if (s->seg_kind == SIM_SCRAPER_SEG_REST) {
         memcpy(pos, s->seg_p0, 3 * sizeof(double));
-        set3(vel, 0, 0, 0);
-        set3(acc, 0, 0, 0);
+        vec3_set(vel, 0, 0, 0);
+        vec3_set(acc, 0, 0, 0);
         return;
     }
     double tau = clampd((t - s->seg_t0) * s->seg_inv_t, 0.0, 1.0);
@@ -984,19 +884,11 @@ static void segment_motion(const sim_scraper_t *s, double t, double pos[3], doub
     }
 }
 
-int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void *truth_ctx)
+/* The body rate w (rad/s) of a hand tracking its intended pose qt with a
+ * feed-forward rate w_ff and a wobble of its own. */
+static void hand_rate(sim_scraper_t *s, const double qt[4], const double w_ff[3], double w[3])
 {
-    double t = (double)s->n * s->dt;
-    int bits = 0;
-    while (t >= s->seg_t1)
-        end_segment(s, truth, truth_ctx);
-
-    double pos[3], vel[3], acc[3], speed, force, qt[4], w_ff[3];
-    segment_motion(s, t, pos, vel, acc, &speed, &force);
-    target_pose(s, t, qt, w_ff);
-
-    /* The hand tracks its intended pose, with a wobble of its own. */
-    double qc[4], qe[4], err[3], w[3];
+    double qc[4], qe[4], err[3];
     quat_conj(s->q, qc);
     quat_mul(qc, qt, qe);
     quat_log(qe, err);
@@ -1006,17 +898,17 @@ int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void 
         f[1] += s->wobble_a * (f[0] - f[1]);
         w[i] = w_ff[i] + KP * err[i] + f[1];
     }
+}
 
-    /* Specific force in the sensor frame: R^T (a - g), g = (0, 0, -G). */
-    double fw[3] = {acc[0], acc[1], acc[2] + STANDARD_G}, fb[3];
-    quat_rotate_inv(s->q, fw, fb);
-
-    /* Stick-slip vibration while gliding, strongest along the glide (the
-     * tool's y), then along the normal, weakest along the edge. */
+/* Stick-slip vibration while gliding, strongest along the glide (the tool's
+ * y), then along the normal, weakest along the edge: written into vib (g)
+ * and modulating *force (newton). */
+static void stick_slip(sim_scraper_t *s, double speed, double *force, double vib[3])
+{
     static const double axis_gain[3] = {0.3, 1.0, 0.7};
-    double vib[3], amp = 0.0;
+    double amp = 0.0;
     if (s->seg_kind == SIM_SCRAPER_SEG_CONTACT) {
-        amp = fmin(speed / VIB_SPEED_REF, 1.5) * sqrt(fmax(force, 0.0) / VIB_FORCE_REF);
+        amp = fmin(speed / VIB_SPEED_REF, 1.5) * sqrt(fmax(*force, 0.0) / VIB_FORCE_REF);
     }
     const sim_scraper_stroke_t *st = &s->cur;
     for (int i = 0; i < 3; i++) {
@@ -1030,8 +922,15 @@ int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void 
         vib[i] = y * st->vib_g * axis_gain[i];
     }
     if (s->seg_kind == SIM_SCRAPER_SEG_CONTACT)
-        force *= 1.0 + VIB_FORCE_SHARE * clampd(s->vib_y[1][0], -4.5, 4.5);
+        *force *= 1.0 + VIB_FORCE_SHARE * clampd(s->vib_y[1][0], -4.5, 4.5);
+}
 
+/* What the sensors read: the force with its wandering zero, the specific
+ * force fb (m/s^2, sensor frame) plus vibration, and the rate w (rad/s),
+ * each with bias and noise. */
+static void sensors(sim_scraper_t *s, double t, double force, const double fb[3],
+                    const double vib[3], const double w[3], sample_t *out)
+{
     /* Force sensor zero: a bounded random wander. */
     s->offset_n += -s->offset_a * s->offset_n + s->offset_g * gauss(s);
     s->offset_n = clampd(s->offset_n, -s->offset_max_n, s->offset_max_n);
@@ -1043,10 +942,16 @@ int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void 
             (float)(fb[i] / STANDARD_G + vib[i] + s->acc_bias_g[i] + s->sigma_acc_g * gauss(s));
         out->gyr[i] = (float)(w[i] / DEG + s->gyr_bias_dps[i] + s->sigma_gyr_dps * gauss(s));
     }
+}
 
-    memcpy(s->w_pos, pos, sizeof pos);
-    memcpy(s->w_vel, vel, sizeof vel);
-    memcpy(s->w_acc, acc, sizeof acc);
+/* Keeps the rigid-body truth of this sample (sim_scraper_world_state) and
+ * the contact's force statistics. */
+static void record_world(sim_scraper_t *s, const double pos[3], const double vel[3],
+                         const double acc[3], const double w[3], double force)
+{
+    memcpy(s->w_pos, pos, 3 * sizeof pos[0]);
+    memcpy(s->w_vel, vel, 3 * sizeof vel[0]);
+    memcpy(s->w_acc, acc, 3 * sizeof acc[0]);
     memcpy(s->w_q, s->q, sizeof s->w_q);
     for (int i = 0; i < 3; i++)
         s->w_gyr[i] = w[i] / DEG;
@@ -1059,17 +964,26 @@ int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void 
         if (force > s->force_peak)
             s->force_peak = force;
     }
+}
 
-    /* Integrate the orientation over this sample's interval with the exact
-     * rotation of a constant body rate. */
-    double wn = norm3(w);
+/* Turns the orientation over this sample's interval with the exact rotation
+ * of the constant body rate w (rad/s). */
+static void turn(sim_scraper_t *s, const double w[3])
+{
+    double wn = vec3_norm(w);
     if (wn > 0.0) {
         double axis[3] = {w[0] / wn, w[1] / wn, w[2] / wn}, dq[4];
         quat_axis_angle(axis, wn * s->dt, dq);
         quat_mul(s->q, dq, s->q);
         quat_normalize(s->q);
     }
+}
 
+/* The button's press (with its truth) and release at this sample; returns
+ * the SIM_SCRAPER_BUTTON_* flags. */
+static int button(sim_scraper_t *s, double t, event_sink_fn truth, void *truth_ctx)
+{
+    int bits = 0;
     if (s->n == s->press_at) {
         s->press_at = UINT64_MAX;
         if (!s->finished) {
@@ -1092,6 +1006,34 @@ int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void 
         s->release_at = UINT64_MAX;
         bits |= SIM_SCRAPER_BUTTON_UP;
     }
+    return bits;
+}
+
+int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void *truth_ctx)
+{
+    double t = (double)s->n * s->dt;
+    int bits = 0;
+    while (t >= s->seg_t1)
+        end_segment(s, truth, truth_ctx);
+
+    double pos[3], vel[3], acc[3], speed, force, qt[4], w_ff[3];
+    segment_motion(s, t, pos, vel, acc, &speed, &force);
+    target_pose(s, t, qt, w_ff);
+
+    double w[3];
+    hand_rate(s, qt, w_ff, w);
+
+    /* Specific force in the sensor frame: R^T (a - g), g = (0, 0, -G). */
+    double fw[3] = {acc[0], acc[1], acc[2] + STANDARD_G}, fb[3];
+    quat_rotate_inv(s->q, fw, fb);
+
+    double vib[3];
+    stick_slip(s, speed, &force, vib);
+
+    sensors(s, t, force, fb, vib, w, out);
+    record_world(s, pos, vel, acc, w, force);
+    turn(s, w);
+    bits |= button(s, t, truth, truth_ctx);
     if (s->n_end != 0 && s->n + 1 >= s->n_end) {
         bits |= SIM_SCRAPER_END;
         s->finished = 1;
