@@ -6,6 +6,7 @@
 #include "test_random.h"
 
 #include "orient.h"
+#include "sim_quat.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -15,18 +16,7 @@ static const double fs = 1000.0;
 static const double deg = M_PI / 180.0;
 static const double true_bias_dps[3] = {0.8, -1.2, 0.5};
 
-/* Quaternion helpers in double for the truth. */
-static void quat_mul(const double a[4], const double b[4], double out[4])
-{
-    double r[4] = {
-        a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3],
-        a[0] * b[1] + a[1] * b[0] + a[2] * b[3] - a[3] * b[2],
-        a[0] * b[2] - a[1] * b[3] + a[2] * b[0] + a[3] * b[1],
-        a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0],
-    };
-    memcpy(out, r, sizeof r);
-}
-
+/* Quaternion helpers in double for the truth: sim_quat (quat_mul). */
 /* v_world = R(q) v_sensor, or its transpose. */
 static void rotate(const double q[4], const double v[3], double out[3], bool transpose)
 {
