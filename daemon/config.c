@@ -30,7 +30,7 @@ typedef struct {
 
 static const section_def_t sections[] = {
     {"publish", false}, {"log", false}, {"record", false},
-    {"auto", false},    {"web", false}, {"device.", true},
+    {"auto", false},    {"web", false}, {"control", false}, {"device.", true},
 };
 
 typedef enum { KEY_INT, KEY_STRING, KEY_BOOL, KEY_ENUM } key_type_t;
@@ -101,6 +101,7 @@ static const key_choice_t driver_choices[] = {{"auto", CONFIG_DRIVER_AUTO},
 
 static const char *check_endpoint(const void *field, char *why, size_t why_size);
 static const char *check_listen(const void *field, char *why, size_t why_size);
+static const char *check_rcs(const void *field, char *why, size_t why_size);
 static const char *check_port(const void *field, char *why, size_t why_size);
 static const char *check_baud(const void *field, char *why, size_t why_size);
 
@@ -124,6 +125,7 @@ static const key_def_t keys[] = {
     INT_KEY("web", "trace_hz", config_t, web.trace_hz, 1, 200, 50, NULL),
     INT_KEY("web", "max_clients", config_t, web.max_clients, 1, 64, 8, NULL),
     INT_KEY("web", "queue_kib", config_t, web.queue_kib, 16, 65536, 512, NULL),
+    STR_KEY("control", "rcs", config_t, control.rcs, "", 0, check_rcs),
     ENUM_KEY("device.", "kind", config_device_t, kind, kind_choices, 0, KEY_REQUIRED),
     STR_KEY("device.", "port", config_device_t, port, "", KEY_REQUIRED, check_port),
     INT_KEY("device.", "baud", config_device_t, baud, 9600, 4000000, 921600, check_baud),
@@ -263,6 +265,13 @@ static const char *check_listen(const void *field, char *why, size_t why_size)
     if (listen[0] == '\0')
         return "empty; expected HOST:PORT such as 127.0.0.1:8080 (or *:8080 for every interface)";
     return check_tcp(listen, why, why_size);
+}
+
+/* [control] rcs: empty (off) or HOST:PORT, as [web] listen. */
+static const char *check_rcs(const void *field, char *why, size_t why_size)
+{
+    const char *rcs = field;
+    return rcs[0] ? check_tcp(rcs, why, why_size) : NULL;
 }
 
 static const char *check_endpoint(const void *field, char *why, size_t why_size)

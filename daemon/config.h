@@ -83,6 +83,11 @@ typedef struct {
         int max_clients;  /* browsers streaming /events at once */
         int queue_kib;    /* per-browser send queue, KiB; messages beyond it are dropped */
     } web;                /* [web]: the live dashboard, massaged-web (docs/DASHBOARD.md) */
+    struct {
+        char rcs[256]; /* HOST:PORT of the LabRecorder-compatible remote control (tcp://
+                          rules); empty: off. Set, recording is study-driven ([record]
+                          dir the default root) (docs/RECORDING.md) */
+    } control;         /* [control]: study scripts drive recording */
     config_device_t devices[CONFIG_MAX_DEVICES]; /* in file order */
     int n_devices;                               /* 0 is valid: the daemon still publishes status */
 } config_t;

@@ -6,6 +6,7 @@
  * SIGTERM stop everything in reverse order and exit 0.
  */
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "notify.h"
 #include "pipeline.h"
@@ -185,6 +186,16 @@ static int run(const char *path, const char *level_override)
         free(cfg);
         return 1;
     }
+    control_t *control = NULL;
+    if (cfg->control.rcs[0]) {
+        control = control_start(cfg->control.rcs, cfg->record.dir, pipeline, &err);
+        if (!control) {
+            log_error("start-up failed: %s", strerror(-err));
+            pipeline_stop(&pipeline);
+            free(cfg);
+            return 1;
+        }
+    }
     notify("READY=1\nSTATUS=running");
     while (!stop_signal) {
         sigsuspend(&waitmask);
@@ -195,6 +206,7 @@ static int run(const char *path, const char *level_override)
     }
     notify("STOPPING=1");
     log_info("%s received, stopping", strsignal(stop_signal));
+    control_stop(&control);
     pipeline_stop(&pipeline);
     log_info("stopped");
     free(cfg);

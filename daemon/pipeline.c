@@ -23,6 +23,7 @@
 
 #define PIPELINE_RING_CAPACITY 512 /* frames per device: 5 s of a ball at 100 frames/s */
 #define PIPELINE_POP_BATCH 64
+#define PIPELINE_COMMANDS 4 /* a study's starts and stops waiting for the pipeline thread */
 
 /* A slot's life: the main thread fills a FREE slot and makes it ACTIVE; to
  * remove it, it stops the reader and marks it REMOVING; the pipeline thread
@@ -48,7 +49,8 @@ struct pipeline {
     device_claims_t claims;
     bool claims_ready;
     publisher_t *pub;
-    recorder_t *recorder; /* NULL when [record] dir is empty */
+    recorder_t *recorder; /* NULL when [record] dir and [control] rcs are empty */
+    ring_t *commands;     /* recorder_command_t: control thread to pipeline thread */
     int wake_fd;
     atomic_bool stop;
     pthread_t thread;
@@ -292,6 +294,16 @@ static void drain(pipeline_t *p)
     }
 }
 
+/* Hands a study's starts and stops to the recorder, after the frames
+ * drained before them: the recorder's ring orders them with the data. A
+ * command the recorder's ring has no room for waits for the next turn. */
+static void forward_commands(pipeline_t *p)
+{
+    const recorder_command_t *cmd;
+    while ((cmd = ring_peek(p->commands)) != NULL && recorder_command(p->recorder, cmd))
+        ring_release(p->commands);
+}
+
 /* Sleeps ms milliseconds, or less if the status deadline (monotonic
  * seconds) comes first. */
 static void sleep_ms(int ms, double deadline)
@@ -336,6 +348,7 @@ static void *pipeline_main(void *arg)
                 sleep_ms((batch_ms + 1) / 2, next_status);
         }
         drain(p);
+        forward_commands(p);
         now = now_mono();
         if (now >= next_status) {
             publisher_service(p->pub);
@@ -355,6 +368,7 @@ static void *pipeline_main(void *arg)
     }
     /* The readers have stopped: publish what they left, disconnects included. */
     drain(p);
+    forward_commands(p);
     return NULL;
 }
 
@@ -464,11 +478,18 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
                                   cfg->publish.curve_secret_key[0] ? &curve : NULL, &rc);
     if (!p->pub)
         goto fail;
-    if (cfg->record.dir[0]) {
-        p->recorder = recorder_start(cfg->record.dir, cfg->record.rotate_mb,
-                                     cfg->record.rotate_minutes, &rc);
+    /* With a remote control the study decides when to record; [record] dir
+     * is then only its default root. */
+    if (cfg->record.dir[0] || cfg->control.rcs[0]) {
+        p->recorder = recorder_start(cfg->control.rcs[0] ? NULL : cfg->record.dir,
+                                     cfg->record.rotate_mb, cfg->record.rotate_minutes, &rc);
         if (!p->recorder)
             goto fail;
+    }
+    p->commands = ring_create(sizeof(recorder_command_t), PIPELINE_COMMANDS);
+    if (!p->commands) {
+        rc = -ENOMEM;
+        goto fail;
     }
     atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
     atomic_store(&p->batch_ms, cfg->publish.batch_ms);
@@ -508,8 +529,9 @@ int pipeline_reload(pipeline_t *p, const config_t *cfg)
         memcmp(cfg->publish.curve_clients, p->cfg.publish.curve_clients,
                sizeof cfg->publish.curve_clients) != 0)
         log_warn("reload: [publish] endpoint, hwm and CURVE keys take effect at the next start");
-    if (strcmp(cfg->record.dir, p->cfg.record.dir) != 0)
-        log_warn("reload: [record] dir takes effect at the next start");
+    if (strcmp(cfg->record.dir, p->cfg.record.dir) != 0 ||
+        strcmp(cfg->control.rcs, p->cfg.control.rcs) != 0)
+        log_warn("reload: [record] dir and [control] rcs take effect at the next start");
     int stopped = 0, started = 0, restarted = 0, kept = 0, failed = 0;
     /* Stop what went away or changed, in reverse order of start... */
     for (int i = CONFIG_MAX_DEVICES - 1; i >= 0; i--) {
@@ -571,6 +593,7 @@ void pipeline_stop(pipeline_t **pp)
     }
     /* Its only producer, the pipeline thread, has stopped: drain and close. */
     recorder_stop(&p->recorder);
+    ring_destroy(&p->commands);
     publisher_close(&p->pub);
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
         if (p->slots[i].ring) {
@@ -584,4 +607,22 @@ void pipeline_stop(pipeline_t **pp)
         device_claims_destroy(&p->claims);
     free(p);
     *pp = NULL;
+}
+
+int pipeline_record(pipeline_t *p, const recorder_command_t *cmd)
+{
+    if (!p->recorder)
+        return -ENODEV;
+    recorder_command_t *slot = ring_reserve(p->commands);
+    if (!slot)
+        return -EBUSY;
+    *slot = *cmd;
+    ring_commit(p->commands);
+    wake_pipeline(p);
+    return 0;
+}
+
+void pipeline_recording_status(pipeline_t *p, recorder_status_t *out)
+{
+    recorder_status(p->recorder, out);
 }

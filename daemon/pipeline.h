@@ -15,6 +15,7 @@
 #define MASSAGED_PIPELINE_H
 
 #include "config.h"
+#include "recorder.h"
 
 typedef struct pipeline pipeline_t;
 
@@ -31,6 +32,16 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err);
  * errno when a device could not be started (the others are applied). Main
  * thread. */
 int pipeline_reload(pipeline_t *pipeline, const config_t *cfg);
+
+/* A study's start or stop (daemon/control.c). The pipeline thread hands it
+ * to the recorder after the frames it has already taken in, so it cuts the
+ * data exactly where it arrives, and never waits for it. Returns 0 when
+ * queued, -ENODEV without a recorder, -EBUSY when PIPELINE_COMMANDS wait
+ * already. One calling thread at a time (the control thread). */
+int pipeline_record(pipeline_t *pipeline, const recorder_command_t *cmd);
+
+/* The recorder's state (recorder_status); any thread. */
+void pipeline_recording_status(pipeline_t *pipeline, recorder_status_t *out);
 
 /* Stops devices, then the pipeline thread and the publisher; accepts NULL and
  * NULLs the caller's pointer. Called from the main thread. */

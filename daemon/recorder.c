@@ -29,7 +29,7 @@
 #define OUT_BYTES (1024 * 1024)
 #define MARKER_STREAM_ID 1
 
-enum { ITEM_STREAM, ITEM_BLOCK, ITEM_EVENT };
+enum { ITEM_STREAM, ITEM_BLOCK, ITEM_EVENT, ITEM_COMMAND };
 
 /* Up to ITEM_SAMPLES samples of a block (one device frame): a block of more
  * goes in several items, so that an item, and with it the ring, which over
@@ -46,7 +46,8 @@ typedef struct {
 } chunk_t;
 
 /* One ring item. Events longer than text[] are split over several items
- * (`more` set on all but the last), so no event is ever cut. */
+ * (`more` set on all but the last), so no event is ever cut; a command
+ * (recorder_command_t) travels the same way, in pieces of its bytes. */
 typedef struct {
     uint8_t kind;
     uint8_t slot;
@@ -103,6 +104,15 @@ struct recorder {
     int n_streams;
     int slot_stream[CONFIG_MAX_DEVICES]; /* index into streams, -1 none */
     char hostname[256];
+    /* Study-driven recording (recorder_command): between a start and a stop
+     * the files are named from `base` and carry `labels`; without one (idle)
+     * items are taken off the ring and let go, streams still tracked so
+     * that the next start knows every connected device. */
+    bool continuous;     /* started with a directory: records from start-up */
+    char base[4096];     /* the study's first file name, "" in continuous recording */
+    study_labels_t labels;
+    recorder_command_t command; /* being assembled from ITEM_COMMAND pieces */
+    size_t command_used;
     /* pending events (marker stream) */
     char *event_text;
     size_t event_used;
@@ -117,6 +127,7 @@ struct recorder {
     uint8_t *out_mem;
     xdf_buf_t out;
     char xml[8192];
+    char study_xml[2200]; /* the <study> element of the labels, "" without any */
     uint64_t samples_written, events_written, not_recorded, syncs, bytes_total;
 
     pthread_mutex_t status_lock; /* guards status: read once a second by the pipeline */
@@ -202,27 +213,52 @@ void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
     committed(rec, pieces);
 }
 
+/* Pushes len bytes as `pieces` items of the given kind (room was counted). */
+static void push_pieces(recorder_t *rec, uint8_t kind, double t_host, const void *bytes,
+                        size_t len, size_t pieces)
+{
+    size_t piece = sizeof((item_t *)0)->u.text;
+    for (size_t k = 0; k < pieces; k++) {
+        item_t *it = ring_reserve(rec->ring);
+        size_t n = len - k * piece < piece ? len - k * piece : piece;
+        it->kind = kind;
+        it->more = k + 1 < pieces;
+        it->len = (uint16_t)n;
+        it->t_host = t_host;
+        memcpy(it->u.text, (const char *)bytes + k * piece, n);
+        ring_commit(rec->ring);
+    }
+    committed(rec, pieces);
+}
+
+static size_t pieces_of(size_t len)
+{
+    size_t piece = sizeof((item_t *)0)->u.text;
+    return len == 0 ? 1 : (len + piece - 1) / piece;
+}
+
 void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len)
 {
     if (!rec)
         return;
     /* All pieces of an event go in, or none: a torn event would corrupt the
      * next one's text. */
-    size_t piece = sizeof((item_t *)0)->u.text;
-    size_t pieces = len == 0 ? 1 : (len + piece - 1) / piece;
-    if (!room_for(rec, pieces))
-        return;
-    for (size_t k = 0; k < pieces; k++) {
-        item_t *it = ring_reserve(rec->ring); /* room was counted */
-        size_t n = len - k * piece < piece ? len - k * piece : piece;
-        it->kind = ITEM_EVENT;
-        it->more = k + 1 < pieces;
-        it->len = (uint16_t)n;
-        it->t_host = t_host;
-        memcpy(it->u.text, json + k * piece, n);
-        ring_commit(rec->ring);
-    }
-    committed(rec, pieces);
+    size_t pieces = pieces_of(len);
+    if (room_for(rec, pieces))
+        push_pieces(rec, ITEM_EVENT, t_host, json, len, pieces);
+}
+
+bool recorder_command(recorder_t *rec, const recorder_command_t *cmd)
+{
+    if (!rec)
+        return true;
+    size_t pieces = pieces_of(sizeof *cmd);
+    /* Not counted as a drop: the caller keeps the command and tries again. */
+    if (ring_capacity(rec->ring) - ring_count(rec->ring) < pieces)
+        return false;
+    push_pieces(rec, ITEM_COMMAND, 0.0, cmd, sizeof *cmd, pieces);
+    wake(rec); /* a start or stop takes effect now, not at the next batch */
+    return true;
 }
 
 /* ---------------------------------------------------------- recorder thread */
@@ -337,11 +373,11 @@ static int build_device_header(recorder_t *rec, stream_t *s)
                  "<acc_scale>%s</acc_scale><gyr_scale>%s</gyr_scale></device>\n"
                  "<clock><timestamps>host CLOCK_REALTIME seconds, device time mapped by "
                  "massaged</timestamps><device_time_channel>t_dev</device_time_channel></clock>\n"
-                 "<channels>\n",
+                 "%s<channels>\n",
                  name, ball ? "MassageBall" : "ScrapingTool", RECORDER_CHANNELS, s->hello.rate_hz,
                  config_kind_name(s->kind), serial, name, (double)now.tv_sec + now.tv_nsec * 1e-9,
                  host, MASSAGED_VERSION, name, config_kind_name(s->kind), serial, s->hello.fw_major,
-                 s->hello.fw_minor, s->hello.rate_hz, ps, as, gs);
+                 s->hello.fw_minor, s->hello.rate_hz, ps, as, gs, rec->study_xml);
     for (int c = 0; c < RECORDER_CHANNELS && n > 0 && (size_t)n < cap; c++) {
         const char *type = c == 0 && !ball ? "Force" : ch[c].type;
         n += snprintf(x + n, cap - (size_t)n,
@@ -374,10 +410,10 @@ static int marker_header(recorder_t *rec)
         "<desc><acquisition><manufacturer>massaged</manufacturer>"
         "<software>massaged %s</software></acquisition>"
         "<content>the JSON payload of every published event.&lt;device&gt;.&lt;type&gt; "
-        "message (docs/EVENTS.md), time stamped with its t_host</content>"
+        "message (docs/EVENTS.md), time stamped with its t_host</content>%s"
         "<channels><channel><label>event</label><type>JSON</type></channel>"
         "</channels></desc>\n</info>\n",
-        host, host, MASSAGED_VERSION);
+        host, host, MASSAGED_VERSION, rec->study_xml);
 }
 
 static void put_stream_header(recorder_t *rec, stream_t *s)
@@ -401,7 +437,7 @@ static void flush_stream(recorder_t *rec, stream_t *s)
 {
     if (s->n == 0)
         return;
-    if (!rec->failed) {
+    if (rec->fd >= 0) {
         room(rec, 16 + s->n * (9 + 8 * RECORDER_CHANNELS));
         xdf_put_samples_double(&rec->out, s->id, RECORDER_CHANNELS, s->n, s->stamps, s->values);
         if (s->count == 0)
@@ -410,9 +446,9 @@ static void flush_stream(recorder_t *rec, stream_t *s)
         s->count += s->n;
         s->offset_due = true;
         rec->samples_written += s->n;
-    } else {
+    } else if (rec->failed) {
         rec->not_recorded += s->n;
-    }
+    } /* else idle: between recordings */
     s->n = 0;
 }
 
@@ -420,7 +456,7 @@ static void flush_events(recorder_t *rec)
 {
     if (rec->n_events == 0)
         return;
-    if (!rec->failed) {
+    if (rec->fd >= 0) {
         size_t need = 16;
         for (size_t i = 0; i < rec->n_events; i++)
             need += 18 + rec->event_len[i];
@@ -477,9 +513,20 @@ static void boundary(recorder_t *rec)
     xdf_put_boundary(&rec->out);
 }
 
+/* The session's name: massaged-YYYYMMDD-HHMMSS of now (UTC). */
+static void session_name(recorder_t *rec)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(rec->session, sizeof rec->session, "massaged-%Y%m%d-%H%M%S", &tm);
+}
+
 static void publish_status(recorder_t *rec)
 {
     pthread_mutex_lock(&rec->status_lock);
+    rec->status.labels = rec->labels;
     rec->status.active = !rec->failed && rec->fd >= 0;
     snprintf(rec->status.file, sizeof rec->status.file, "%s", rec->path);
     rec->status.files = rec->file_number;
@@ -491,17 +538,83 @@ static void publish_status(recorder_t *rec)
     pthread_mutex_unlock(&rec->status_lock);
 }
 
+/* Names the session's next file: DIR/SESSION-NNN.xdf in continuous
+ * recording; in a study's recording the name asked for first, then
+ * STEM-NNN.xdf (NNN from 001) after a rotation. */
+static int next_path(recorder_t *rec)
+{
+    int n;
+    if (!rec->base[0]) {
+        n = snprintf(rec->path, sizeof rec->path, "%s/%s-%03u.xdf", rec->dir, rec->session,
+                     rec->file_number);
+    } else if (rec->file_number == 0) {
+        n = snprintf(rec->path, sizeof rec->path, "%s", rec->base);
+    } else {
+        const char *dot = strrchr(rec->base, '.');
+        int stem = dot && !strchr(dot, '/') ? (int)(dot - rec->base) : (int)strlen(rec->base);
+        n = snprintf(rec->path, sizeof rec->path, "%.*s-%03u%s", stem, rec->base,
+                     rec->file_number, rec->base + stem);
+    }
+    rec->file_number++;
+    return n < 0 || (size_t)n >= sizeof rec->path ? -ENAMETOOLONG : 0;
+}
+
+/* Creates the directories leading to path (mkdir -p of its parent). */
+static int make_parents(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *slash = '/';
+    }
+    return 0;
+}
+
+/* A study's file name that exists already is moved aside to STEM_oldN.xdf,
+ * N the first free number, as LabRecorder does, so a repeated run loses
+ * nothing. */
+static int move_aside(const char *path)
+{
+    if (access(path, F_OK) != 0)
+        return 0;
+    const char *dot = strrchr(path, '.');
+    int stem = dot && !strchr(dot, '/') ? (int)(dot - path) : (int)strlen(path);
+    char aside[4200];
+    for (unsigned i = 1; i < 100000; i++) {
+        snprintf(aside, sizeof aside, "%.*s_old%u%s", stem, path, i, path + stem);
+        if (access(aside, F_OK) != 0) {
+            if (rename(path, aside) != 0)
+                return -errno;
+            log_info("recording: moved the existing %s to %s", path, aside);
+            return 0;
+        }
+    }
+    return -EEXIST;
+}
+
 /* Opens the session's next file and writes its headers. */
 static int open_file(recorder_t *rec)
 {
     int fd = -1;
+    errno = 0;
+    if (rec->base[0] && rec->file_number == 0) {
+        int rc = make_parents(rec->base);
+        if (rc == 0)
+            rc = move_aside(rec->base);
+        if (rc != 0) {
+            snprintf(rec->path, sizeof rec->path, "%s", rec->base);
+            set_error(rec, rc == -EEXIST ? "rename" : "mkdir", -rc);
+            return rc;
+        }
+    }
     for (int tries = 0; tries < 1000 && fd < 0; tries++) {
-        if (snprintf(rec->path, sizeof rec->path, "%s/%s-%03u.xdf", rec->dir, rec->session,
-                     rec->file_number) >= (int)sizeof rec->path) {
+        if (next_path(rec) != 0) {
             errno = ENAMETOOLONG;
             break;
         }
-        rec->file_number++;
         fd = open(rec->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0 && errno != EEXIST)
             break;
@@ -515,7 +628,12 @@ static int open_file(recorder_t *rec)
     rec->file_bytes = 0;
     rec->file_started = now_mono();
     /* The new name must survive a power cut too. */
-    int dfd = open(rec->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", rec->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
         close(dfd);
@@ -666,11 +784,109 @@ static void on_event_piece(recorder_t *rec, const item_t *it)
         rec->n_events++;
 }
 
+/* The <study> element of the stream headers' desc, "" without labels. */
+static void build_study_xml(recorder_t *rec)
+{
+    const study_labels_t *l = &rec->labels;
+    rec->study_xml[0] = '\0';
+    if (!l->participant[0] && !l->session[0] && !l->task[0] && !l->run[0] && !l->acquisition[0])
+        return;
+    char e[5][STUDY_LABEL_MAX * 6];
+    xdf_xml_escape(e[0], sizeof e[0], l->participant);
+    xdf_xml_escape(e[1], sizeof e[1], l->session);
+    xdf_xml_escape(e[2], sizeof e[2], l->task);
+    xdf_xml_escape(e[3], sizeof e[3], l->run);
+    xdf_xml_escape(e[4], sizeof e[4], l->acquisition);
+    snprintf(rec->study_xml, sizeof rec->study_xml,
+             "<study><participant>%s</participant><session>%s</session><task>%s</task>"
+             "<run>%s</run><acquisition>%s</acquisition></study>\n",
+             e[0], e[1], e[2], e[3], e[4]);
+}
+
+/* A new recording holds the streams of the devices connected now (a
+ * device's later HELLO adds its stream as usual), with headers that carry
+ * the new labels. */
+static void restart_streams(recorder_t *rec)
+{
+    int map[MAX_STREAMS];
+    int kept = 0;
+    for (int i = 0; i < rec->n_streams; i++) {
+        stream_t *s = &rec->streams[i];
+        bool used = false;
+        for (int d = 0; d < CONFIG_MAX_DEVICES; d++)
+            used = used || rec->slot_stream[d] == i;
+        free(s->header);
+        s->header = NULL;
+        if (!used || build_device_header(rec, s) != 0) {
+            free(s->stamps);
+            free(s->values);
+            map[i] = -1;
+            continue;
+        }
+        s->id = MARKER_STREAM_ID + 1 + (uint32_t)kept;
+        s->count = 0;
+        s->n = 0;
+        s->offset_due = false;
+        map[i] = kept;
+        if (kept != i)
+            rec->streams[kept] = *s;
+        kept++;
+    }
+    for (int d = 0; d < CONFIG_MAX_DEVICES; d++)
+        if (rec->slot_stream[d] >= 0)
+            rec->slot_stream[d] = map[rec->slot_stream[d]];
+    rec->n_streams = kept;
+}
+
+static void apply_command(recorder_t *rec, const recorder_command_t *c)
+{
+    if (rec->fd >= 0) {
+        close_file(rec);
+        if (!rec->failed)
+            log_info("recording closed: %s", rec->path);
+    }
+    flush_all(rec); /* what waited between recordings is let go */
+    if (c->op != RECORDER_START) {
+        rec->base[0] = '\0';
+        publish_status(rec);
+        return;
+    }
+    rec->failed = false;
+    pthread_mutex_lock(&rec->status_lock);
+    rec->status.error[0] = '\0';
+    pthread_mutex_unlock(&rec->status_lock);
+    snprintf(rec->base, sizeof rec->base, "%s", c->path);
+    rec->labels = c->labels;
+    rec->labels.participant[STUDY_LABEL_MAX - 1] = '\0';
+    rec->labels.session[STUDY_LABEL_MAX - 1] = '\0';
+    rec->labels.task[STUDY_LABEL_MAX - 1] = '\0';
+    rec->labels.run[STUDY_LABEL_MAX - 1] = '\0';
+    rec->labels.acquisition[STUDY_LABEL_MAX - 1] = '\0';
+    build_study_xml(rec);
+    session_name(rec);
+    rec->file_number = 0;
+    restart_streams(rec);
+    open_file(rec);
+}
+
+static void on_command_piece(recorder_t *rec, const item_t *it)
+{
+    size_t n = it->len;
+    if (n > sizeof rec->command - rec->command_used)
+        n = sizeof rec->command - rec->command_used;
+    memcpy((char *)&rec->command + rec->command_used, it->u.text, n);
+    rec->command_used += n;
+    if (it->more)
+        return;
+    rec->command_used = 0;
+    apply_command(rec, &rec->command);
+}
+
 /* The file has reached its rotation size with what is written or waiting in
  * the output buffer. */
 static bool file_full(const recorder_t *rec)
 {
-    return !rec->failed && rec->file_bytes + rec->out.len >= rec->rotate_bytes;
+    return rec->fd >= 0 && rec->file_bytes + rec->out.len >= rec->rotate_bytes;
 }
 
 /* Takes items off the ring until it is empty or the file is full: a ring
@@ -691,6 +907,9 @@ static void consume(recorder_t *rec)
         case ITEM_EVENT:
             on_event_piece(rec, it);
             break;
+        case ITEM_COMMAND:
+            on_command_piece(rec, it);
+            break;
         default:
             break;
         }
@@ -701,7 +920,7 @@ static void consume(recorder_t *rec)
 /* Starts the next file once this one has reached its size or its age. */
 static void rotate_due(recorder_t *rec, double now)
 {
-    if (!rec->failed &&
+    if (rec->fd >= 0 &&
         (rec->file_bytes >= rec->rotate_bytes || now - rec->file_started >= rec->rotate_s)) {
         close_file(rec);
         if (!rec->failed)
@@ -764,9 +983,10 @@ static void *recorder_main(void *arg)
         rotate_due(rec, now_mono());
         consume(rec); /* a failed recorder drains the ring, counting */
     }
+    bool was_open = rec->fd >= 0;
     close_file(rec);
     publish_status(rec);
-    if (!rec->failed)
+    if (was_open && !rec->failed)
         log_info("recording closed: %s (%llu samples, %llu events in this session)", rec->path,
                  (unsigned long long)rec->samples_written, (unsigned long long)rec->events_written);
     return NULL;
@@ -785,7 +1005,7 @@ recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, i
         rc = -errno;
         goto fail;
     }
-    snprintf(rec->dir, sizeof rec->dir, "%s", dir);
+    snprintf(rec->dir, sizeof rec->dir, "%s", dir ? dir : "");
     rec->rotate_bytes = (uint64_t)rotate_mb * 1024 * 1024;
     rec->rotate_s = rotate_minutes * 60.0;
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
@@ -798,17 +1018,14 @@ recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, i
     if (!rec->ring || !rec->event_text || !rec->out_mem)
         goto fail;
     xdf_buf_init(&rec->out, rec->out_mem, OUT_BYTES);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    rec->continuous = dir && dir[0];
+    if (rec->continuous && mkdir(dir, 0755) != 0 && errno != EEXIST) {
         rc = -errno;
         log_error("recording: cannot create directory %s: %s", dir, strerror(errno));
         goto fail;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(rec->session, sizeof rec->session, "massaged-%Y%m%d-%H%M%S", &tm);
-    rc = open_file(rec);
+    session_name(rec);
+    rc = rec->continuous ? open_file(rec) : 0;
     if (rc != 0) {
         log_error("recording: cannot start in %s: %s", dir, rec->status.error);
         goto fail;

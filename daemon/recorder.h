@@ -16,9 +16,15 @@
  * (SIGKILL) loses at most the last batch, because what was written is in
  * the kernel's page cache.
  *
- * Files are DIR/massaged-YYYYMMDD-HHMMSS-NNN.xdf: the session's start (UTC)
- * and the file's number within the session, 000 first; a new file starts
- * after rotate_mb MiB or rotate_minutes minutes. A write error (disk full,
+ * Continuous recording (a directory given to recorder_start) writes
+ * DIR/massaged-YYYYMMDD-HHMMSS-NNN.xdf from start-up: the session's start
+ * (UTC) and the file's number within the session, 000 first; a new file
+ * starts after rotate_mb MiB or rotate_minutes minutes. Study-driven
+ * recording (no directory) is idle until a RECORDER_START command names the
+ * file and the study's labels, and writes until RECORDER_STOP; commands
+ * travel the same ring as the data, so the boundary between two recordings
+ * is exact: what the pipeline handed over before the command belongs to
+ * the previous file (or to none), what follows to the next. A write error (disk full,
  * quota, I/O error) stops recording with a logged message and an error in
  * the status; the daemon goes on streaming and publishing.
  */
@@ -29,6 +35,7 @@
 #include "frame.h"
 #include "json.h"
 #include "message.h"
+#include "study.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,6 +48,17 @@
 
 typedef struct recorder recorder_t;
 
+typedef enum { RECORDER_START = 1, RECORDER_STOP = 2 } recorder_op_t;
+
+/* A study's command, carried by value through the ring. */
+typedef struct {
+    int op;                /* a recorder_op_t */
+    char path[4096];       /* RECORDER_START: the first file; its directories are created, a
+                              file of that name is moved aside to STEM_oldN.xdf; after a
+                              rotation the next files are STEM-001.xdf, ... */
+    study_labels_t labels; /* RECORDER_START: go into every stream header's desc */
+} recorder_command_t;
+
 typedef struct {
     bool active;           /* a file is open and being written */
     char file[4096];       /* the current (or last) file, "" before the first */
@@ -52,11 +70,14 @@ typedef struct {
     uint64_t dropped;      /* blocks and events dropped because the ring was full */
     uint64_t not_recorded; /* samples received after recording stopped */
     uint64_t syncs;        /* fdatasync calls */
+    study_labels_t labels; /* of the current (or last) study's recording */
 } recorder_status_t;
 
-/* Creates the directory if it is missing (one level), opens the session's
- * first file and starts the thread. Returns NULL with *err set (negative
- * errno) after logging why. Main thread. */
+/* With a directory (continuous recording): creates it if it is missing (one
+ * level), opens the session's first file and starts the thread. With dir
+ * NULL or "" (study-driven): starts the thread, idle until a
+ * RECORDER_START. Returns NULL with *err set (negative errno) after logging
+ * why. Main thread. */
 recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, int *err);
 
 /* Drains the ring, writes the stream footers, fsyncs and closes the file,
@@ -75,6 +96,12 @@ void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t 
 void recorder_block(recorder_t *rec, int slot, const message_block_t *block);
 /* A published event: its JSON payload (len bytes) and host time. */
 void recorder_event(recorder_t *rec, double t_host, const char *json, size_t len);
+
+/* A study's start or stop, in order with the data. Returns false, having
+ * pushed nothing and counted nothing, when the ring has no room: the caller
+ * keeps the command and tries again after the recorder has caught up.
+ * rec == NULL: true, nothing done. */
+bool recorder_command(recorder_t *rec, const recorder_command_t *cmd);
 
 /* A snapshot of the counters and state. Any thread (a mutex guards it). */
 void recorder_status(recorder_t *rec, recorder_status_t *out);

@@ -30,12 +30,12 @@
  * usage error.
  */
 #include "config.h"
+#include "netaddr.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -561,40 +561,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- Start-up ----------------------------------------------------------- */
 
-/* Resolves HOST:PORT ([V6]:PORT, *:PORT for every interface) into *addr. */
-static int resolve_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *addr_len)
-{
-    char host[256];
-    const char *port;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':' || (size_t)(close - listen - 1) >= sizeof host)
-            return -EINVAL;
-        snprintf(host, sizeof host, "%.*s", (int)(close - listen - 1), listen + 1);
-        port = close + 2;
-    } else {
-        const char *colon = strrchr(listen, ':');
-        if (!colon || (size_t)(colon - listen) >= sizeof host)
-            return -EINVAL;
-        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
-        port = colon + 1;
-    }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    bool any = strcmp(host, "*") == 0;
-    if (any)
-        hints.ai_family = AF_INET;
-    int rc = getaddrinfo(any ? NULL : host, port, &hints, &res);
-    if (rc != 0 || !res) {
-        say("cannot resolve listen address '%s': %s", listen, gai_strerror(rc));
-        return -EINVAL;
-    }
-    memcpy(addr, res->ai_addr, res->ai_addrlen);
-    *addr_len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
 static void usage(FILE *out)
 {
     fputs("usage: massaged-web [--config FILE] [--listen HOST:PORT] [--endpoint ENDPOINT]\n"
@@ -741,8 +707,11 @@ int main(int argc, char **argv)
 
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    if (resolve_listen(listen, &addr, &addr_len) != 0)
+    char why[512];
+    if (netaddr_resolve(listen, &addr, &addr_len, why, sizeof why) != 0) {
+        say("listen address: %s", why);
         goto out;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     /* Page loads need a few connections besides the streams. */

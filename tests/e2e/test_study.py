@@ -1,0 +1,220 @@
+"""Study-driven recording (docs/RECORDING.md, "Driving a recording from a
+study"): a plain TCP client speaks LabRecorder's remote-control lines to the
+real daemon, exactly as study scripts send them (several commands in one
+packet, a command split across packets), while a pty device streams; the
+files must carry the names and labels asked for and every sample sent
+between start and stop, read back by the strict reader."""
+import json
+import os
+import random
+import signal
+import socket
+import time
+
+import numpy as np
+
+import xdf_strict
+from conftest import wait_subscribed
+from test_record import expected, make_samples, send, wait_raw
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Rcs:
+    """A study script's connection: sends bytes as given, reads replies
+    (LabRecorder's have no line end, so a reply is what arrives)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def expect(self, want: bytes):
+        got = b""
+        while len(got) < len(want):
+            chunk = self.sock.recv(4096)
+            assert chunk, "connection closed after %r" % got
+            got += chunk
+        assert got == want
+        return got
+
+    def reply(self, line: bytes):
+        """Sends one line and returns the whole reply (one recv is enough
+        for the short replies; status may come in pieces)."""
+        self.send(line)
+        got = self.sock.recv(65536)
+        while got.startswith(b"{") and not got.endswith(b"}"):
+            got += self.sock.recv(65536)
+        return got
+
+    def status(self):
+        return json.loads(self.reply(b"status\n"))
+
+    def wait(self, pred, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status()
+            if pred(st):
+                return st
+            assert time.monotonic() < deadline, st
+            time.sleep(0.05)
+
+    def close(self):
+        self.sock.close()
+
+
+def start_daemon(daemon_factory, subscriber_factory, pty_factory, tmp_path, extra=""):
+    port = free_port()
+    dev = pty_factory(name="ball")
+    d = daemon_factory(devices=[("ball", "ball", dev.link)],
+                       extra="[control]\nrcs = 127.0.0.1:%d\n\n%s" % (port, extra))
+    sub = subscriber_factory(d.endpoint)
+    wait_subscribed(sub)
+    sub.wait_for(lambda t, m: t == "status.ball" and m["connected"], 10)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            rcs = Rcs(port)
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    return d, sub, dev, rcs
+
+
+def ball(f):
+    return next(s for s in f.streams.values() if s.name == "ball")
+
+
+def test_study_names_starts_and_stops_recordings(daemon_factory, subscriber_factory, pty_factory,
+                                                 tmp_path):
+    seed = random.randrange(1 << 30)
+    print("seed", seed)
+    rng = random.Random(seed)
+    root = tmp_path / "study"
+    d, sub, dev, rcs = start_daemon(daemon_factory, subscriber_factory, pty_factory, tmp_path)
+    silent = socket.create_connection(("127.0.0.1", rcs.sock.getpeername()[1]))  # says nothing
+    samples = make_samples(rng, 4000)
+
+    # Before any start nothing is recorded.
+    send(dev, samples[:500])
+    wait_raw(sub, 499)
+    assert not root.exists()
+
+    # What a PsychoPy script sends, the first three lines in one packet.
+    rcs.send(b"select all\nfilename {root:%s} {participant:01} {session:02} {task:calf} "
+             b"{run:1}\nstart\n" % str(root).encode())
+    rcs.expect(b"OKOKOK")
+    rcs.wait(lambda st: st["recording"])
+    send(dev, samples[500:2000])
+    wait_raw(sub, 1999)
+    # stop split across packets
+    rcs.send(b"st")
+    time.sleep(0.1)
+    rcs.send(b"op\r\n")
+    rcs.expect(b"OK")
+    rcs.wait(lambda st: not st["recording"])
+    first = root / "sub-01/ses-02/motion/sub-01_ses-02_task-calf_run-001_motion.xdf"
+    assert first.exists(), sorted(str(p) for p in root.rglob("*"))
+
+    # Between recordings: not recorded.
+    send(dev, samples[2000:2500])
+    wait_raw(sub, 2499)
+
+    # A malformed line answers an error and changes nothing.
+    assert rcs.reply(b"filename {participant:../x}\n").startswith(b"ERROR: ")
+    assert rcs.reply(b"filename {participant:03} {colour:red}\n").startswith(b"ERROR: ")
+    assert rcs.reply(b"filename {participant:03\n").startswith(b"ERROR: ")
+    assert rcs.reply(b"select some\n").startswith(b"ERROR: ")
+    assert rcs.reply(b"begin\n").startswith(b"ERROR: ")
+    assert rcs.reply(b"update\n") == b"OK"
+    assert rcs.status()["participant"] == "01"
+
+    # A second client runs the next recording: run 2 and an acquisition.
+    other = Rcs(rcs.sock.getpeername()[1])
+    other.send(b"filename {run:2} {acquisition:ankle}\nstart\n")
+    other.expect(b"OKOK")
+    assert other.reply(b"start\n").startswith(b"ERROR: ")  # already recording
+    other.wait(lambda st: st["recording"])
+    send(dev, samples[2500:4000])
+    wait_raw(sub, 3999)
+    assert rcs.reply(b"stop\n") == b"OK"
+    rcs.wait(lambda st: not st["recording"])
+    second = root / "sub-01/ses-02/motion/sub-01_ses-02_task-calf_acq-ankle_run-002_motion.xdf"
+
+    silent.close()
+    other.close()
+    rcs.close()
+    assert d.stop(signal.SIGTERM) == 0
+
+    for path, lo, hi, run, acq in ((first, 500, 2000, "001", ""),
+                                   (second, 2500, 4000, "002", "ankle")):
+        f = xdf_strict.read(path)
+        assert f.damage == [] and not f.truncated
+        b = ball(f)
+        assert b.desc("study/participant") == "01"
+        assert b.desc("study/session") == "02"
+        assert b.desc("study/task") == "calf"
+        assert b.desc("study/run") == run
+        assert (b.desc("study/acquisition") or "") == acq
+        v = b.values
+        assert len(v) == hi - lo, (path, len(v))
+        assert np.array_equal(v[:, :7], expected(samples[lo:hi]))
+        assert np.array_equal(v[:, 7], np.arange(lo, hi))
+        assert b.footer["sample_count"] == str(hi - lo)
+        events = next(s for s in f.streams.values() if s.name == "events")
+        assert events.desc("study/participant") == "01"
+    assert sorted(p.name for p in root.rglob("*.xdf")) == sorted([first.name, second.name])
+
+
+def test_legacy_template_and_an_existing_file(daemon_factory, subscriber_factory, pty_factory,
+                                             tmp_path):
+    """LabRecorder's README example: a legacy template (lowercased, %n the
+    run), Windows separators; a file already there is moved aside."""
+    root = tmp_path / "data"
+    target = root / "exp002" / "P003_block_MemoryGuided.xdf"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"earlier")
+    d, sub, dev, rcs = start_daemon(daemon_factory, subscriber_factory, pty_factory, tmp_path)
+    rcs.send(b"select all\n")
+    rcs.send(b"filename {root:%s} {template:EXP%%n\\%%p_block_%%b.xdf} {run:2} "
+             b"{participant:P003} {task:MemoryGuided}\n" % str(root).encode())
+    rcs.send(b"start\n")
+    rcs.expect(b"OKOKOK")
+    st = rcs.wait(lambda st: st["recording"])
+    assert st["file"] == str(target)
+    assert (root / "exp002" / "P003_block_MemoryGuided_old1.xdf").read_bytes() == b"earlier"
+    send(dev, make_samples(random.Random(1), 300))
+    wait_raw(sub, 299)
+    assert rcs.reply(b"stop\n") == b"OK"
+    rcs.wait(lambda st: not st["recording"])
+    assert d.stop(signal.SIGTERM) == 0
+    f = xdf_strict.read(target)
+    assert len(ball(f).values) == 300
+    assert ball(f).desc("study/participant") == "P003"
+
+
+def test_sigterm_during_a_controlled_recording_loses_nothing(daemon_factory, subscriber_factory,
+                                                             pty_factory, tmp_path):
+    rng = random.Random(7)
+    d, sub, dev, rcs = start_daemon(daemon_factory, subscriber_factory, pty_factory, tmp_path,
+                                    extra="[record]\ndir = %s\n\n" % (tmp_path / "root"))
+    # [record] dir is the study's root when filename gives none
+    rcs.send(b"filename {participant:07} {session:1} {task:rest}\nstart\n")
+    rcs.expect(b"OKOK")
+    rcs.wait(lambda st: st["recording"])
+    samples = make_samples(rng, 3000)
+    send(dev, samples)
+    wait_raw(sub, 2999)
+    assert d.stop(signal.SIGTERM) == 0
+    path = tmp_path / "root/sub-07/ses-1/motion/sub-07_ses-1_task-rest_run-001_motion.xdf"
+    f = xdf_strict.read(path)
+    assert f.damage == [] and not f.truncated
+    v = ball(f).values
+    assert len(v) == 3000 and np.array_equal(v[:, :7], expected(samples))
+    assert ball(f).footer["sample_count"] == "3000"
