@@ -9,12 +9,11 @@
 
 /* Structure of the method rather than tuning (the tuned values are the
  * settings). */
-#define HIST_RATE 250.0      /* history entries per second (4 ms apart): 4 s of history */
-#define SMOOTH_ORDER 2       /* Butterworth order of the pressure and rate smoothing */
-#define BAND_HP_ORDER 4      /* Butterworth order of the band signals' high-pass */
-#define SMOOTH_DELAY_S 0.028 /* group delay of the pressure smoothing, seconds */
-#define WARMUP_SAMPLES 2000  /* the smoothing is run this long on the first sample */
-#define SLOPE_SPAN 5         /* history entries over which a slope is taken (20 ms) */
+#define HIST_RATE 250.0     /* history entries per second (4 ms apart): 4 s of history */
+#define SMOOTH_ORDER 2      /* Butterworth order of the pressure and rate smoothing */
+#define BAND_HP_ORDER 4     /* Butterworth order of the band signals' high-pass */
+#define WARMUP_SAMPLES 2000 /* the smoothing is run this long on the first sample */
+#define SLOPE_SPAN 5        /* history entries over which a slope is taken (20 ms) */
 /* A ramp's foot: where the slope falls under this share of its steepest. */
 #define RAMP_FOOT 0.25
 #define HIGH_OVER_LOW 1.5625   /* the high rotation level over the low one */
@@ -436,7 +435,7 @@ int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, siz
     biquad_cascade_butterworth(&b->a_hp, BIQUAD_HIGHPASS, rate_hz, s->band_lo_hz, BAND_HP_ORDER);
     biquad_cascade_init(&b->rate_lp);
     biquad_cascade_butterworth(&b->rate_lp, BIQUAD_LOWPASS, rate_hz, s->rate_lp_hz, SMOOTH_ORDER);
-    b->smooth_delay_s = SMOOTH_DELAY_S;
+    b->smooth_delay_s = biquad_cascade_delay_dc(&b->p_lp) * b->dt;
     b->bias_a = weight(s->gyro_bias_tau_s, rate_hz);
     b->p0_a = weight(s->unloaded_tau_s, rate_hz);
     b->hb_a = weight(s->rest_tau_s, rate_hz);

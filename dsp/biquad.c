@@ -123,6 +123,22 @@ void biquad_cascade_reset(biquad_cascade_t *c)
         biquad_reset(&c->section[i]);
 }
 
+double biquad_delay_dc(const biquad_t *bq)
+{
+    double b_sum = bq->b0 + bq->b1 + bq->b2, a_sum = 1.0 + bq->a1 + bq->a2;
+    if (b_sum == 0.0 || a_sum == 0.0)
+        return NAN;
+    return (bq->b1 + 2.0 * bq->b2) / b_sum - (bq->a1 + 2.0 * bq->a2) / a_sum;
+}
+
+double biquad_cascade_delay_dc(const biquad_cascade_t *c)
+{
+    double d = 0.0;
+    for (int i = 0; i < c->n_sections; i++)
+        d += biquad_delay_dc(&c->section[i]);
+    return d;
+}
+
 double biquad_cascade_magnitude(const biquad_cascade_t *c, double f_hz, double fs_hz)
 {
     double m = 1.0;

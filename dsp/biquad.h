@@ -89,6 +89,14 @@ int biquad_cascade_butterworth(biquad_cascade_t *c, biquad_type_t type, double f
 /* Clears the state of every section. */
 void biquad_cascade_reset(biquad_cascade_t *c);
 
+/* Group delay at DC in samples (how far a slow edge lags), from the
+ * coefficients: (b1 + 2 b2) / B(1) - (a1 + 2 a2) / A(1). NAN when the
+ * section blocks DC (a high-pass). */
+double biquad_delay_dc(const biquad_t *bq);
+
+/* The cascade's group delay at DC in samples: the sum of its sections'. */
+double biquad_cascade_delay_dc(const biquad_cascade_t *c);
+
 /* Analytic magnitude of the whole cascade at f_hz. */
 double biquad_cascade_magnitude(const biquad_cascade_t *c, double f_hz, double fs_hz);
 

@@ -69,8 +69,8 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->set = *set;
     d->dt = 1.0 / rate_hz;
     d->zero_alpha = 1.0 - exp(-1.0 / (set->zero_tau_s * rate_hz));
-    /* A second-order Butterworth delays slow edges by sqrt(2) / (2 pi fc). */
-    d->lp_delay_s = (float)(sqrt(2.0) / (2.0 * M_PI * set->force_lp_hz));
+    /* How far the low-pass delays slow edges. */
+    d->lp_delay_s = (float)(biquad_delay_dc(&lp) * d->dt);
     /* Power gain of the low-pass for white noise: the sum of its squared
      * impulse response. With no input the next output follows from the last
      * two alone, so once two in a row are below 1e-30 the rest adds nothing a

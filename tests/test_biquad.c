@@ -198,6 +198,24 @@ static void test_impulse_and_noise(uint64_t seed)
     CHECK_NEAR(ratio, expected, 0.05 * expected);
 }
 
+/* The delay at DC from the coefficients is the lag a slow ramp shows. */
+static void test_delay_dc(void)
+{
+    biquad_cascade_t c;
+    biquad_cascade_init(&c);
+    CHECK_EQ_INT(biquad_cascade_butterworth(&c, BIQUAD_LOWPASS, 1000.0, 8.0, 2), 0);
+    double d = biquad_cascade_delay_dc(&c), y = 0.0;
+    for (int n = 0; n < 5000; n++)
+        y = biquad_cascade_step(&c, (float)(n * 1e-3));
+    double lag = (4999 * 1e-3 - y) / 1e-3; /* samples */
+    printf("delay at DC %.3f samples, ramp lag %.3f\n", d, lag);
+    CHECK_NEAR(d, lag, 0.02);
+    CHECK_NEAR(d * 1e-3, 1.41421356 / (2.0 * M_PI * 8.0), 0.001); /* analog prototype */
+    biquad_cascade_init(&c);
+    CHECK_EQ_INT(biquad_cascade_butterworth(&c, BIQUAD_HIGHPASS, 1000.0, 5.0, 4), 0);
+    CHECK(isnan(biquad_cascade_delay_dc(&c)));
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20240611ull;
@@ -213,6 +231,7 @@ int main(int argc, char **argv)
 
     test_sections();
     test_butterworth();
+    test_delay_dc();
     test_impulse_and_noise(seed);
     return CHECK_DONE();
 }
