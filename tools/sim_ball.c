@@ -76,53 +76,27 @@ static double ramp_slope(double u) /* d ramp / du */
     return 0.5 * PI * sin(PI * u);
 }
 
-static float biquad_run(sim_ball_biquad_t *f, float x)
-{
-    float y = f->b0 * x + f->z1;
-    f->z1 = f->b1 * x - f->a1 * y + f->z2;
-    f->z2 = f->b2 * x - f->a2 * y;
-    return y;
-}
-
-/* RBJ cookbook band-pass (0 dB peak) and low-pass. */
-static void biquad_design(sim_ball_biquad_t *f, int lowpass, double fc, double q, double fs)
-{
-    double w0 = 2.0 * PI * fc / fs, c = cos(w0), alpha = sin(w0) / (2.0 * q);
-    double a0 = 1.0 + alpha;
-    if (lowpass) {
-        f->b0 = (float)((1.0 - c) / 2.0 / a0);
-        f->b1 = (float)((1.0 - c) / a0);
-        f->b2 = f->b0;
-    } else {
-        f->b0 = (float)(alpha / a0);
-        f->b1 = 0.0f;
-        f->b2 = (float)(-alpha / a0);
-    }
-    f->a1 = (float)(-2.0 * c / a0);
-    f->a2 = (float)((1.0 - alpha) / a0);
-    f->z1 = f->z2 = 0.0f;
-}
-
-static float cascade_run(sim_ball_biquad_t *f, int stages, float x)
-{
-    for (int i = 0; i < stages; i++)
-        x = biquad_run(&f[i], x);
-    return x;
-}
-
 /* 1 / rms of the cascade's response to unit white noise, from the energy of
  * its impulse response (on a copy): done once per flex, so exact beats
  * approximate. */
-static float cascade_norm(const sim_ball_biquad_t *f, int stages, uint64_t n)
+static float cascade_norm(const biquad_cascade_t *f, uint64_t n)
 {
-    sim_ball_biquad_t copy[3];
-    memcpy(copy, f, (size_t)stages * sizeof copy[0]);
+    biquad_cascade_t copy = *f;
+    biquad_cascade_reset(&copy);
     double energy = 0.0;
     for (uint64_t i = 0; i < n; i++) {
-        float y = cascade_run(copy, stages, i == 0 ? 1.0f : 0.0f);
+        float y = biquad_cascade_step(&copy, i == 0 ? 1.0f : 0.0f);
         energy += (double)y * y;
     }
     return energy > 0.0 ? (float)(1.0 / sqrt(energy)) : 0.0f;
+}
+
+/* A band-pass (0 dB peak) at f0_hz with quality q, as a one-section cascade. */
+static void band_pass(biquad_cascade_t *c, double f0_hz, double q, double fs)
+{
+    biquad_settings_t bs = {.type = BIQUAD_BANDPASS, .fs_hz = fs, .f0_hz = f0_hz, .q = q};
+    biquad_cascade_init(c);
+    biquad_cascade_add(c, &bs);
 }
 
 static void smooth_init(sim_ball_smooth_t *f, double fc, double fs)
@@ -152,21 +126,14 @@ static float smooth_run(sim_ball_smooth_t *f, float white)
 
 /* Median frequency of the cascade's power between lo and hi Hz (white
  * input): what a detector's median-frequency estimate converges to. */
-static double cascade_median_hz(const sim_ball_biquad_t *f, int stages, double fs, double lo,
-                                double hi)
+static double cascade_median_hz(const biquad_cascade_t *f, double fs, double lo, double hi)
 {
     enum { POINTS = 451 };
     double power[POINTS], total = 0.0;
     for (int i = 0; i < POINTS; i++) {
-        double w = 2.0 * PI * (lo + (hi - lo) * i / (POINTS - 1)) / fs;
-        double c1 = cos(w), s1 = sin(w), c2 = cos(2 * w), s2 = sin(2 * w), g = 1.0;
-        for (int k = 0; k < stages; k++) {
-            double nr = f[k].b0 + f[k].b1 * c1 + f[k].b2 * c2, ni = -f[k].b1 * s1 - f[k].b2 * s2;
-            double dr = 1.0 + f[k].a1 * c1 + f[k].a2 * c2, di = -f[k].a1 * s1 - f[k].a2 * s2;
-            g *= (nr * nr + ni * ni) / (dr * dr + di * di);
-        }
-        power[i] = g;
-        total += g;
+        double g = biquad_cascade_magnitude(f, lo + (hi - lo) * i / (POINTS - 1), fs);
+        power[i] = g * g;
+        total += power[i];
     }
     double acc = 0.0;
     for (int i = 0; i < POINTS; i++) {
@@ -568,12 +535,11 @@ static void start_activity(sim_ball_t *s, event_sink_fn truth, void *ctx)
          * 45 Hz (two biquads, Q 0.541 and 1.307) so little is left above
          * 50 Hz. */
         double lp = fmin(45.0, 0.4 * fs);
-        biquad_design(&s->mmg[0], 0, a->mmg_hz, 1.0, fs);
-        biquad_design(&s->mmg[1], 1, lp, 0.5412, fs);
-        biquad_design(&s->mmg[2], 1, lp, 1.3066, fs);
-        memcpy(s->mmg_lateral_f, s->mmg, sizeof s->mmg);
-        s->mmg_norm = cascade_norm(s->mmg, 3, samples(s, 1.0));
-        a->mmg_median_hz = (float)cascade_median_hz(s->mmg, 3, fs, 5.0, 50.0);
+        band_pass(&s->mmg, a->mmg_hz, 1.0, fs);
+        biquad_cascade_butterworth(&s->mmg, BIQUAD_LOWPASS, fs, lp, 4);
+        s->mmg_lateral_f = s->mmg;
+        s->mmg_norm = cascade_norm(&s->mmg, samples(s, 1.0));
+        a->mmg_median_hz = (float)cascade_median_hz(&s->mmg, fs, 5.0, 50.0);
     } else if (a->kind == ACT_ROCK) {
         s->rock_open = s->n;
         s->hold_rocks++;
@@ -742,8 +708,8 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
     random_unit(s, s->tremor_dir, 0);
     random_unit(s, s->mmg_lateral, 1);
     double tremor_hz = uni(s, 8.0, 12.0);
-    biquad_design(&s->tremor_bp, 0, tremor_hz, 6.0, fs);
-    s->tremor_norm = cascade_norm(&s->tremor_bp, 1, samples(s, 3.0));
+    band_pass(&s->tremor_bp, tremor_hz, 6.0, fs);
+    s->tremor_norm = cascade_norm(&s->tremor_bp, samples(s, 3.0));
     s->tremor_g = (float)(uni(s, 0.002, 0.006));
     s->tremor_pa = (float)(uni(s, 2.0, 8.0));
     s->tremor_start = s->tremor_end = NONE;
@@ -943,8 +909,8 @@ static void step_vibration(sim_ball_t *s, double *p, double vib[3])
 {
     vib[0] = vib[1] = vib[2] = 0.0;
     if (s->mmg_level > 0.0f) {
-        double x = s->mmg_norm * cascade_run(s->mmg, 3, (float)gauss(s));
-        double y = s->mmg_norm * cascade_run(s->mmg_lateral_f, 3, (float)gauss(s));
+        double x = s->mmg_norm * biquad_cascade_step(&s->mmg, (float)gauss(s));
+        double y = s->mmg_norm * biquad_cascade_step(&s->mmg_lateral_f, (float)gauss(s));
         double amp_pa = s->plan[s->plan_i].mmg_pa * s->mmg_level;
         double amp_g = amp_pa * s->mmg_mg_per_pa * 0.001;
         *p += amp_pa * x;
@@ -959,7 +925,7 @@ static void step_vibration(sim_ball_t *s, double *p, double vib[3])
         } else {
             double u = (double)(s->n - s->tremor_start) / (s->tremor_end - s->tremor_start);
             double env = ramp(u / 0.1) * (1.0 - ramp((u - 0.9) / 0.1));
-            double x = env * s->tremor_norm * biquad_run(&s->tremor_bp, (float)gauss(s));
+            double x = env * s->tremor_norm * biquad_cascade_step(&s->tremor_bp, (float)gauss(s));
             *p += s->tremor_pa * x * s->on_body;
             for (int i = 0; i < 3; i++)
                 vib[i] += s->tremor_g * x * s->tremor_dir[i];

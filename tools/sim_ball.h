@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "biquad.h"
 #include "event.h"
 #include "sample.h"
 #include "sim_rng.h"
@@ -58,12 +59,6 @@ extern const sim_ball_settings_t sim_ball_default;
 #define SIM_BALL_MAX_PLAN 32
 /* Entries of the load to pressure table. */
 #define SIM_BALL_TABLE 257
-
-/* A biquad filter, transposed direct form II. */
-typedef struct {
-    float b0, b1, b2, a1, a2;
-    float z1, z2;
-} sim_ball_biquad_t;
 
 /* Smooth noise: unit-rms white noise through three one-pole low-passes, so
  * its spectrum falls 60 dB a decade and leaves the MMG band clean. */
@@ -149,9 +144,9 @@ typedef struct sim_ball {
     double q[4];  /* orientation, sensor frame to world: w, x, y, z */
     float vel[3]; /* ball centre velocity, m/s, world */
     /* MMG: band-pass then 4th-order Butterworth low-pass; normal and lateral. */
-    sim_ball_biquad_t mmg[3], mmg_lateral_f[3];
-    float mmg_norm; /* scales unit white noise to unit-rms MMG */
-    sim_ball_biquad_t tremor_bp;
+    biquad_cascade_t mmg, mmg_lateral_f; /* the flex's MMG shape (dsp/biquad) */
+    float mmg_norm;                      /* scales unit white noise to unit-rms MMG */
+    biquad_cascade_t tremor_bp;
     float tremor_norm;
     uint64_t tremor_start, tremor_end; /* samples */
     float click_env;                   /* button click transient */
