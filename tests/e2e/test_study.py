@@ -9,12 +9,13 @@ import os
 import random
 import signal
 import socket
+import subprocess
 import time
 
 import numpy as np
 
 import xdf_strict
-from conftest import wait_subscribed
+from conftest import tool, wait_subscribed
 from test_record import expected, make_samples, send, wait_raw
 
 
@@ -218,3 +219,41 @@ def test_sigterm_during_a_controlled_recording_loses_nothing(daemon_factory, sub
     v = ball(f).values
     assert len(v) == 3000 and np.array_equal(v[:, :7], expected(samples))
     assert ball(f).footer["sample_count"] == "3000"
+
+
+def test_massaged_ctl(daemon_factory, subscriber_factory, pty_factory, tmp_path):
+    """The same commands from a shell: massaged-ctl record start/stop/status,
+    the address read from the daemon's configuration."""
+    root = tmp_path / "root"
+    d, sub, dev, rcs = start_daemon(daemon_factory, subscriber_factory, pty_factory, tmp_path,
+                                    extra="[record]\ndir = %s\n\n" % root)
+    rcs.close()
+    ctl = [tool("massaged-ctl"), "--config", str(d.config), "record"]
+
+    def run(*args):
+        return subprocess.run([*ctl, *args], capture_output=True, text=True, timeout=10)
+
+    r = run("start", "--participant", "01", "--session", "02", "--task", "calf")
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 10
+    while not json.loads(run("status").stdout)["recording"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    st = json.loads(run("status").stdout)
+    path = root / "sub-01/ses-02/motion/sub-01_ses-02_task-calf_run-001_motion.xdf"
+    assert st["file"] == str(path) and st["participant"] == "01" and st["task"] == "calf"
+    # a refused name changes nothing, and the start that would follow is not sent
+    r = run("start", "--participant", "../up")
+    assert r.returncode == 1 and "ERROR: filename: {participant:../up}" in r.stderr
+    send(dev, make_samples(random.Random(3), 200))
+    wait_raw(sub, 199)
+    assert run("stop").returncode == 0
+    while json.loads(run("status").stdout)["recording"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    r = run("bogus")
+    assert r.returncode == 2
+    assert d.stop(signal.SIGTERM) == 0
+    assert len(ball(xdf_strict.read(path)).values) == 200
+    r = run("status")  # the daemon is gone: a clear message
+    assert r.returncode == 1 and "cannot connect" in r.stderr
