@@ -27,6 +27,7 @@
  * same CLOCK_MONOTONIC, so no clock mapping enters the latency figures.
  */
 #include "frame.h"
+#include "now.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,18 +68,14 @@ typedef struct {
 
 static int n_fakes = 2;
 
-static double real_s(void)
+/* A fake device of one kind, with the kind's default rate and frame size. */
+static fake_t fake_of(const char *name, device_kind_t kind)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    const device_kind_info_t *info = device_kind_info(kind);
+    return (fake_t){.name = name,
+                    .kind = kind,
+                    .rate_hz = (int)info->rate_hz,
+                    .per_frame = (int)info->samples_per_frame};
 }
 
 static int make_pty(fake_t *f)
@@ -120,9 +117,10 @@ static void send_hello(fake_t *f)
     fr.u.hello.fw_major = 1;
     snprintf(fr.u.hello.serial, sizeof fr.u.hello.serial, "BENCH-%s", f->name);
     fr.u.hello.rate_hz = (uint16_t)f->rate_hz;
-    fr.u.hello.p_scale = f->kind == FRAME_KIND_BALL ? 1.0f : 0.001f;
-    fr.u.hello.acc_scale = 16.0f / 32768.0f;
-    fr.u.hello.gyr_scale = 2000.0f / 32768.0f;
+    const device_kind_info_t *info = device_kind_info((device_kind_t)f->kind);
+    fr.u.hello.p_scale = info->p_scale;
+    fr.u.hello.acc_scale = info->acc_scale;
+    fr.u.hello.gyr_scale = info->gyr_scale;
     send_frame(f, &fr);
 }
 
@@ -304,19 +302,17 @@ int main(int argc, char **argv)
         return 2;
     }
     static char names[MAX_DEVICES][16];
-    fake_t fakes[MAX_DEVICES + 1] = {
-        {.name = "ball", .kind = FRAME_KIND_BALL, .rate_hz = 1000, .per_frame = 10},
-        {.name = "scraper", .kind = FRAME_KIND_SCRAPER, .rate_hz = 500, .per_frame = 5}};
+    fake_t fakes[MAX_DEVICES + 1] = {fake_of("ball", DEVICE_KIND_BALL),
+                                     fake_of("scraper", DEVICE_KIND_SCRAPER)};
     if (balls) {
         n_fakes = balls;
         for (int i = 0; i < balls; i++) {
             snprintf(names[i], sizeof names[i], "ball%d", i);
-            fakes[i] = (fake_t){
-                .name = names[i], .kind = FRAME_KIND_BALL, .rate_hz = 1000, .per_frame = 10};
+            fakes[i] = fake_of(names[i], DEVICE_KIND_BALL);
         }
     }
     fake_t *relay = &fakes[n_fakes];
-    *relay = (fake_t){.name = "relay", .kind = FRAME_KIND_BALL, .rate_hz = 1000, .per_frame = 10};
+    *relay = fake_of("relay", DEVICE_KIND_BALL);
     for (int i = 0; i <= n_fakes; i++) {
         if (make_pty(&fakes[i]) != 0) {
             perror("pty");
@@ -344,7 +340,7 @@ int main(int argc, char **argv)
         fprintf(cfg, "[record]\ndir = %s\n", rec_dir);
     for (int i = 0; i < n_fakes; i++)
         fprintf(cfg, "[device.%s]\nkind = %s\nport = %s\n", fakes[i].name,
-                fakes[i].kind == FRAME_KIND_BALL ? "ball" : "scraper", fakes[i].slave);
+                fakes[i].kind == DEVICE_KIND_BALL ? "ball" : "scraper", fakes[i].slave);
     fclose(cfg);
     chmod(cfg_path, 0644);
 
@@ -375,14 +371,14 @@ int main(int argc, char **argv)
 
     /* Wait for both HELLO REQUESTs and a live subscription (a status.daemon
      * would need another subscription; a short settle time is enough here). */
-    double t_wait = now_s();
+    double t_wait = now_mono();
     for (;;) {
         bool all = true;
         for (int i = 0; i < n_fakes; i++)
             all = all && atomic_load(&fakes[i].hello_requested);
         if (all)
             break;
-        if (now_s() - t_wait > 10) {
+        if (now_mono() - t_wait > 10) {
             fprintf(stderr, "the daemon never asked for a HELLO\n");
             kill(pid, SIGKILL);
             return 1;
@@ -404,12 +400,12 @@ int main(int argc, char **argv)
     proc_usage(pid, &cpu0, &rss0);
     cpu0 = proc_cpu_s(pid);
     double relay_cpu0 = proc_cpu_s(relay_pid);
-    double start = now_s();
+    double start = now_mono();
     double next = start;
     long frame_no = 0;
-    while (now_s() - start < seconds && frame_no < MAX_FRAMES) {
+    while (now_mono() - start < seconds && frame_no < MAX_FRAMES) {
         /* Every device sends a frame every 10 ms (100 frames/s each). */
-        double t = now_s();
+        double t = now_mono();
         if (t >= next) {
             for (int i = 0; i <= n_fakes; i++) {
                 fake_t *f = &fakes[i];
@@ -421,8 +417,8 @@ int main(int argc, char **argv)
                 fr.u.samples.count = (uint8_t)f->per_frame;
                 for (int k = 0; k < f->per_frame; k++)
                     fr.u.samples.s[k].p = 101325 + k;
-                f->written[frame_no] = now_s();
-                f->written_real[frame_no] = real_s();
+                f->written[frame_no] = now_mono();
+                f->written_real[frame_no] = now_real();
                 send_frame(f, &fr);
                 f->frames = frame_no + 1;
             }
@@ -430,13 +426,13 @@ int main(int argc, char **argv)
             next += 0.010;
         }
         zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
-        double wait_ms = (next - now_s()) * 1000.0;
+        double wait_ms = (next - now_mono()) * 1000.0;
         zmq_poll(&item, 1, wait_ms > 0 ? (long)wait_ms : 0);
         while (zmq_poll(&item, 1, 0) > 0 && (item.revents & ZMQ_POLLIN)) {
             char topic[64], payload[8192];
             int tn = zmq_recv(sub, topic, sizeof topic - 1, 0);
             int pn = zmq_recv(sub, payload, sizeof payload - 1, 0);
-            double t_rx = now_s();
+            double t_rx = now_mono();
             if (tn < 0 || pn < 0)
                 break;
             topic[tn] = '\0';
@@ -486,7 +482,7 @@ int main(int argc, char **argv)
             received[dev]++;
         }
     }
-    double elapsed = now_s() - start;
+    double elapsed = now_mono() - start;
     double cpu1;
     long rss1;
     proc_usage(pid, &cpu1, &rss1);

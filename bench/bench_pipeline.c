@@ -29,6 +29,7 @@
 #include "message.h"
 #include "publisher.h"
 #include "session.h"
+#include "now.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -151,13 +152,6 @@ static void on_frame_chain(const frame_t *frame, void *ctx)
         analysis_destroy(&r->chain.analysis); /* the chain alone, without detectors */
 }
 
-static double thread_cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static uint8_t *copy_dst;
 
 /* Runs one stage over one stream; returns thread CPU seconds. */
@@ -170,7 +164,7 @@ static double run_stage(run_t *r, int stage, stream_t *s, publisher_t *pub)
     frame_decoder_init(&r->decoder);
     chain_init(&r->chain, s->name, s->kind);
     chain_port_opened(&r->chain);
-    double t0 = thread_cpu_s();
+    double t0 = now_thread_cpu();
     if (stage == ST_MEMCPY) {
         for (size_t off = 0; off < s->len; off += READ_CHUNK) {
             size_t n = s->len - off < READ_CHUNK ? s->len - off : READ_CHUNK;
@@ -189,7 +183,7 @@ static double run_stage(run_t *r, int stage, stream_t *s, publisher_t *pub)
             chain_disconnected(&r->chain, 0.0, &sink);
         }
     }
-    double t = thread_cpu_s() - t0;
+    double t = now_thread_cpu() - t0;
     chain_destroy(&r->chain);
     if (r->samples != s->samples) {
         fprintf(stderr, "%s/%s: %llu samples out of %llu\n", stage_name[stage], s->name,

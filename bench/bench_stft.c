@@ -15,6 +15,7 @@
  * Usage: bench_stft [samples_per_run] [reps]   (defaults 2000000 and 7)
  */
 #include "stft.h"
+#include "now.h"
 
 #include <fftw3.h>
 #include <math.h>
@@ -84,13 +85,6 @@ static int ref_push(ref_stft_t *r, float x)
     return 1;
 }
 
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -135,7 +129,7 @@ int main(int argc, char **argv)
         for (int rep = 0; rep < reps; rep++) {
             for (int side = 0; side < 2; side++) {
                 bool kiss = (side + rep) % 2 == 0;
-                double t0 = cpu_s();
+                double t0 = now_thread_cpu();
                 long f = 0;
                 if (kiss) {
                     stft_reset(&s);
@@ -144,7 +138,7 @@ int main(int argc, char **argv)
                             f++;
                             sink = stft_power(&s)[1];
                         }
-                    tk[rep] = cpu_s() - t0;
+                    tk[rep] = now_thread_cpu() - t0;
                 } else {
                     memset(r.history, 0, 2 * (size_t)n * sizeof(float));
                     r.pos = 0;
@@ -154,7 +148,7 @@ int main(int argc, char **argv)
                             f++;
                             sink = r.power[1];
                         }
-                    tf[rep] = cpu_s() - t0;
+                    tf[rep] = now_thread_cpu() - t0;
                 }
                 frames = f;
             }
@@ -184,14 +178,14 @@ int main(int argc, char **argv)
         long calls = samples / hop;
         double fk[64], ff[64], fr[64];
         for (int rep = 0; rep < reps; rep++) {
-            double t0 = cpu_s();
+            double t0 = now_thread_cpu();
             for (long i = 0; i < calls; i++)
                 kiss_fftr(s.fft, s.frame, s.spectrum);
-            fk[rep] = cpu_s() - t0;
-            t0 = cpu_s();
+            fk[rep] = now_thread_cpu() - t0;
+            t0 = now_thread_cpu();
             for (long i = 0; i < calls; i++)
                 fftwf_execute(r.plan);
-            ff[rep] = cpu_s() - t0;
+            ff[rep] = now_thread_cpu() - t0;
             fr[rep] = fk[rep] / ff[rep];
         }
         qsort(fk, (size_t)reps, sizeof(double), cmp_double);

@@ -404,15 +404,6 @@ void config_set_defaults(config_t *cfg)
     set_defaults_of(cfg, false, 0);
 }
 
-const char *config_kind_name(device_kind_t kind)
-{
-    for (const key_choice_t *c = kind_choices; c->name; c++) {
-        if (c->value == (int)kind)
-            return c->name;
-    }
-    return "unknown";
-}
-
 /* Lists choices[] as "a, b, c" into buf. */
 static const char *choice_list(const key_choice_t *choices, char *buf, size_t size)
 {

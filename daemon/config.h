@@ -12,6 +12,8 @@
 #ifndef MASSAGED_CONFIG_H
 #define MASSAGED_CONFIG_H
 
+#include "device_kind.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,10 +26,9 @@
 #define CONFIG_CURVE_KEY_LEN 40
 #define CONFIG_CURVE_MAX_CLIENTS 64
 
-/* Same values as the HELLO frame's kind byte (protocol.md). */
-typedef enum { DEVICE_KIND_BALL = 1, DEVICE_KIND_SCRAPER = 2 } device_kind_t;
 
-/* How a port is opened; the same values as port_driver_t in port.h. */
+/* How a port is opened; the same values as port_driver_t in port.h (a
+ * _Static_assert in device.c ties them). */
 typedef enum {
     CONFIG_DRIVER_AUTO = 0,       /* pseudo-terminals with termios, all else with libserialport */
     CONFIG_DRIVER_SERIALPORT = 1, /* always libserialport */
@@ -131,8 +132,5 @@ int config_load_buffer(const char *name, const char *text, size_t len, config_t 
  * section, such that loading the text gives back the same settings (device
  * lines and the path aside). Returns 0, or -EIO when out reported an error. */
 int config_write(const config_t *cfg, FILE *out);
-
-/* "ball" or "scraper"; "unknown" for any other value. */
-const char *config_kind_name(device_kind_t kind);
 
 #endif

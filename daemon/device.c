@@ -1,6 +1,7 @@
 #include "device.h"
 
 #include "log.h"
+#include "now.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -46,26 +47,19 @@ struct device {
     char last_problem[160];
 };
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+/* The configuration names the drivers without depending on the port module
+ * (config.c is fuzzed on its own); the two enums must stay equal. */
+_Static_assert((int)CONFIG_DRIVER_AUTO == (int)PORT_DRIVER_AUTO &&
+                   (int)CONFIG_DRIVER_SERIALPORT == (int)PORT_DRIVER_SERIALPORT &&
+                   (int)CONFIG_DRIVER_TERMIOS == (int)PORT_DRIVER_TERMIOS,
+               "config_driver_t and port_driver_t must have the same values");
 
 const char *device_hello_problem(const frame_hello_t *hello, device_kind_t kind)
 {
-    if (hello->kind != FRAME_KIND_BALL && hello->kind != FRAME_KIND_SCRAPER)
+    if (!device_kind_info((device_kind_t)hello->kind))
         return "unknown device kind";
     if ((int)hello->kind != (int)kind)
-        return hello->kind == FRAME_KIND_BALL ? "the device is a massage ball, configured as scraper"
+        return hello->kind == DEVICE_KIND_BALL ? "the device is a massage ball, configured as scraper"
                                               : "the device is a scraper, configured as ball";
     if (hello->rate_hz < 1 || hello->rate_hz > 10000)
         return "sample rate outside 1..10000 Hz";
@@ -160,7 +154,7 @@ static void handle_hello(device_t *dev, const frame_t *frame)
     dev->last_problem[0] = '\0';
     if (!dev->seen_hello)
         log_info("device %s: %s serial %s firmware %u.%u at %u Hz", dev->cfg.name,
-                 config_kind_name(dev->cfg.kind), frame->u.hello.serial, frame->u.hello.fw_major,
+                 device_kind_name(dev->cfg.kind), frame->u.hello.serial, frame->u.hello.fw_major,
                  frame->u.hello.fw_minor, frame->u.hello.rate_hz);
     dev->seen_hello = true;
     dev->hello = frame->u.hello;
@@ -563,7 +557,7 @@ static void *reader_main(void *arg)
             if (err != last_error && dev->auto_port)
                 log_warn("device %s: port = auto: no serial port answered as a %s; searching "
                          "again every second",
-                         dev->cfg.name, config_kind_name(dev->cfg.kind));
+                         dev->cfg.name, device_kind_name(dev->cfg.kind));
             else if (err != last_error)
                 log_warn("device %s: cannot open %s: %s; retrying", dev->cfg.name,
                          dev->port_path, err == -EBUSY || err == -EAGAIN ? "another device has it open"

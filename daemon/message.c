@@ -42,7 +42,7 @@ static void common_fields(json_t *j, const char *device, device_kind_t kind)
     json_key(j, "device");
     json_string(j, device);
     json_key(j, "kind");
-    json_string(j, config_kind_name(kind));
+    json_string(j, device_kind_name(kind));
 }
 
 int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, unsigned rate_hz,

@@ -9,6 +9,7 @@
 #include "publisher.h"
 #include "recorder.h"
 #include "ring.h"
+#include "now.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -64,20 +65,6 @@ struct pipeline {
     char topic[MESSAGE_TOPIC_MAX];
 };
 
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void publish(pipeline_t *p, int len)
 {
     if (len < 0) {
@@ -131,7 +118,7 @@ static void publish_device_status(pipeline_t *p, slot_t *slot, double now)
     json_key(&j, "device");
     json_string(&j, slot->cfg.name);
     json_key(&j, "kind");
-    json_string(&j, config_kind_name(slot->cfg.kind));
+    json_string(&j, device_kind_name(slot->cfg.kind));
     json_key(&j, "t_host");
     json_fixed(&j, now, 6);
     json_key(&j, "connected");
@@ -222,7 +209,7 @@ static void publish_daemon_status(pipeline_t *p, double now)
         json_key(&j, "name");
         json_string(&j, slot->cfg.name);
         json_key(&j, "kind");
-        json_string(&j, config_kind_name(slot->cfg.kind));
+        json_string(&j, device_kind_name(slot->cfg.kind));
         json_key(&j, "connected");
         json_bool(&j, slot->chain.streaming);
         json_object_end(&j);

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "ring.h"
 #include "xdf.h"
+#include "now.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,13 +134,6 @@ struct recorder {
     pthread_mutex_t status_lock; /* guards status: read once a second by the pipeline */
     recorder_status_t status;
 };
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---------------------------------------------------------- producer side */
 
@@ -332,20 +326,6 @@ static void fmt_float(char *buf, size_t cap, double v)
 /* The StreamHeader XML of a device stream (LSL's names and layout). */
 static int build_device_header(recorder_t *rec, stream_t *s)
 {
-    static const struct {
-        const char *label, *unit_ball, *unit_scraper, *type;
-    } ch[RECORDER_CHANNELS] = {
-        {"p", "pascal", "newton", "Pressure"},
-        {"acc_x", "g", "g", "Accelerometer"},
-        {"acc_y", "g", "g", "Accelerometer"},
-        {"acc_z", "g", "g", "Accelerometer"},
-        {"gyr_x", "degrees/s", "degrees/s", "Gyroscope"},
-        {"gyr_y", "degrees/s", "degrees/s", "Gyroscope"},
-        {"gyr_z", "degrees/s", "degrees/s", "Gyroscope"},
-        {"sample_index", "count", "count", "Index"},
-        {"t_dev", "seconds", "seconds", "DeviceTime"},
-        {"frame_samples", "count", "count", "Frame"},
-    };
     char name[CONFIG_NAME_MAX * 6], serial[FRAME_SERIAL_LEN * 6 + 1], host[1600];
     xdf_xml_escape(name, sizeof name, s->name);
     xdf_xml_escape(serial, sizeof serial, s->hello.serial);
@@ -374,15 +354,16 @@ static int build_device_header(recorder_t *rec, stream_t *s)
                  "<clock><timestamps>host CLOCK_REALTIME seconds, device time mapped by "
                  "massaged</timestamps><device_time_channel>t_dev</device_time_channel></clock>\n"
                  "%s<channels>\n",
-                 name, ball ? "MassageBall" : "ScrapingTool", RECORDER_CHANNELS, s->hello.rate_hz,
-                 config_kind_name(s->kind), serial, name, (double)now.tv_sec + now.tv_nsec * 1e-9,
-                 host, MASSAGED_VERSION, name, config_kind_name(s->kind), serial, s->hello.fw_major,
+                 name, ball ? "MassageBall" : "ScrapingTool", XDF_CHANNELS, s->hello.rate_hz,
+                 device_kind_name(s->kind), serial, name, (double)now.tv_sec + now.tv_nsec * 1e-9,
+                 host, MASSAGED_VERSION, name, device_kind_name(s->kind), serial, s->hello.fw_major,
                  s->hello.fw_minor, s->hello.rate_hz, ps, as, gs, rec->study_xml);
-    for (int c = 0; c < RECORDER_CHANNELS && n > 0 && (size_t)n < cap; c++) {
-        const char *type = c == 0 && !ball ? "Force" : ch[c].type;
+    for (int c = 0; c < XDF_CHANNELS && n > 0 && (size_t)n < cap; c++) {
+        const xdf_channel_info_t *ch = &xdf_channels[c];
         n += snprintf(x + n, cap - (size_t)n,
                       "<channel><label>%s</label><unit>%s</unit><type>%s</type></channel>\n",
-                      ch[c].label, ball ? ch[c].unit_ball : ch[c].unit_scraper, type);
+                      ch->label, ball ? ch->unit_ball : ch->unit_scraper,
+                      ball ? ch->type_ball : ch->type_scraper);
     }
     if (n > 0 && (size_t)n < cap)
         n += snprintf(x + n, cap - (size_t)n, "</channels>\n</desc>\n</info>\n");
@@ -438,8 +419,8 @@ static void flush_stream(recorder_t *rec, stream_t *s)
     if (s->n == 0)
         return;
     if (rec->fd >= 0) {
-        room(rec, 16 + s->n * (9 + 8 * RECORDER_CHANNELS));
-        xdf_put_samples_double(&rec->out, s->id, RECORDER_CHANNELS, s->n, s->stamps, s->values);
+        room(rec, xdf_samples_double_size(XDF_CHANNELS, s->n));
+        xdf_put_samples_double(&rec->out, s->id, XDF_CHANNELS, s->n, s->stamps, s->values);
         if (s->count == 0)
             s->first = s->stamps[0];
         s->last = s->stamps[s->n - 1];
@@ -457,10 +438,7 @@ static void flush_events(recorder_t *rec)
     if (rec->n_events == 0)
         return;
     if (rec->fd >= 0) {
-        size_t need = 16;
-        for (size_t i = 0; i < rec->n_events; i++)
-            need += 18 + rec->event_len[i];
-        room(rec, need);
+        room(rec, xdf_samples_string_size(rec->n_events, rec->event_len));
         xdf_put_samples_string(&rec->out, MARKER_STREAM_ID, rec->n_events, rec->event_stamp,
                                rec->event_ptr, rec->event_len);
         if (rec->marker_count == 0)
@@ -721,7 +699,7 @@ static void on_stream(recorder_t *rec, const item_t *it)
     s->hello = it->u.stream.hello;
     s->id = MARKER_STREAM_ID + 1 + (uint32_t)rec->n_streams;
     s->stamps = malloc(PENDING_SAMPLES * sizeof *s->stamps);
-    s->values = malloc(PENDING_SAMPLES * RECORDER_CHANNELS * sizeof *s->values);
+    s->values = malloc(PENDING_SAMPLES * XDF_CHANNELS * sizeof *s->values);
     if (!s->stamps || !s->values || build_device_header(rec, s) != 0) {
         free(s->stamps);
         free(s->values);
@@ -747,19 +725,19 @@ static void on_block(recorder_t *rec, const item_t *it)
         if (s->n == PENDING_SAMPLES)
             flush_stream(rec, s);
         const sample_t *x = &b->s[i];
-        double *v = s->values + s->n * RECORDER_CHANNELS;
+        double *v = s->values + s->n * XDF_CHANNELS;
         /* Host time of each sample: the block's mapped time plus its device
          * offset within the block (the mapping's drift over one block is far
          * below a microsecond). */
         s->stamps[s->n] = b->t_host + (x->t_dev - b->t_dev);
-        v[0] = x->p;
+        v[XDF_CH_P] = x->p;
         for (int a = 0; a < 3; a++) {
-            v[1 + a] = x->acc[a];
-            v[4 + a] = x->gyr[a];
+            v[XDF_CH_ACC_X + a] = x->acc[a];
+            v[XDF_CH_GYR_X + a] = x->gyr[a];
         }
-        v[7] = (double)(b->i0 + b->first + i);
-        v[8] = x->t_dev;
-        v[9] = b->first + i == 0 ? (double)b->total : 0.0;
+        v[XDF_CH_SAMPLE_INDEX] = (double)(b->i0 + b->first + i);
+        v[XDF_CH_T_DEV] = x->t_dev;
+        v[XDF_CH_FRAME_SAMPLES] = b->first + i == 0 ? (double)b->total : 0.0;
         s->n++;
     }
 }

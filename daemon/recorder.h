@@ -44,7 +44,6 @@
 #define RECORDER_BATCH_MS 200
 #define RECORDER_SYNC_MS 1000
 #define RECORDER_BOUNDARY_MS 2000
-#define RECORDER_CHANNELS 10 /* p, acc x y z, gyr x y z, sample_index, t_dev, frame_samples */
 
 typedef struct recorder recorder_t;
 

@@ -30,6 +30,19 @@ static uint8_t *put_double(uint8_t *p, double v)
     return put_le(p, bits, 8);
 }
 
+const xdf_channel_info_t xdf_channels[XDF_CHANNELS] = {
+    [XDF_CH_P] = {"p", "pascal", "newton", "Pressure", "Force"},
+    [XDF_CH_ACC_X] = {"acc_x", "g", "g", "Accelerometer", "Accelerometer"},
+    [XDF_CH_ACC_Y] = {"acc_y", "g", "g", "Accelerometer", "Accelerometer"},
+    [XDF_CH_ACC_Z] = {"acc_z", "g", "g", "Accelerometer", "Accelerometer"},
+    [XDF_CH_GYR_X] = {"gyr_x", "degrees/s", "degrees/s", "Gyroscope", "Gyroscope"},
+    [XDF_CH_GYR_Y] = {"gyr_y", "degrees/s", "degrees/s", "Gyroscope", "Gyroscope"},
+    [XDF_CH_GYR_Z] = {"gyr_z", "degrees/s", "degrees/s", "Gyroscope", "Gyroscope"},
+    [XDF_CH_SAMPLE_INDEX] = {"sample_index", "count", "count", "Index", "Index"},
+    [XDF_CH_T_DEV] = {"t_dev", "seconds", "seconds", "DeviceTime", "DeviceTime"},
+    [XDF_CH_FRAME_SAMPLES] = {"frame_samples", "count", "count", "Frame", "Frame"},
+};
+
 size_t xdf_varlen_size(uint64_t n)
 {
     return n <= 0xFF ? 2 : n <= 0xFFFFFFFFu ? 5 : 9;
@@ -94,18 +107,60 @@ int xdf_put_stream_footer(xdf_buf_t *b, uint32_t stream_id, const char *xml, siz
     return put_id_xml(b, XDF_STREAM_FOOTER, stream_id, xml, xml_len);
 }
 
+/* Tag and content of a Samples chunk of n time-stamped samples whose values
+ * take value_bytes in all. */
+static size_t samples_body(size_t n, size_t value_bytes)
+{
+    /* tag, stream id, sample count; each sample's TimeStampBytes and stamp */
+    return 2 + 4 + xdf_varlen_size(n) + n * (1 + 8) + value_bytes;
+}
+
+static size_t string_bytes(size_t n, const size_t *lens)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += xdf_varlen_size(lens[i]) + lens[i];
+    return bytes;
+}
+
+size_t xdf_samples_double_size(unsigned channels, size_t n)
+{
+    size_t body = samples_body(n, n * 8 * (size_t)channels);
+    return xdf_varlen_size(body) + body;
+}
+
+size_t xdf_samples_string_size(size_t n, const size_t *lens)
+{
+    size_t body = samples_body(n, string_bytes(n, lens));
+    return xdf_varlen_size(body) + body;
+}
+
+/* Starts a Samples chunk of n time-stamped samples whose values take
+ * value_bytes in all: reserves it and writes everything before the first
+ * sample. Returns where the samples go, or NULL. */
+static uint8_t *samples_begin(xdf_buf_t *b, uint32_t stream_id, size_t n, size_t value_bytes)
+{
+    uint8_t *p = chunk_begin(b, XDF_SAMPLES, samples_body(n, value_bytes));
+    if (!p)
+        return NULL;
+    p = put_le(p, stream_id, 4);
+    return put_varlen(p, n);
+}
+
+static uint8_t *put_stamp(uint8_t *p, double stamp)
+{
+    *p++ = 8;
+    return put_double(p, stamp);
+}
+
 int xdf_put_samples_double(xdf_buf_t *b, uint32_t stream_id, unsigned channels, size_t n,
                            const double *stamps, const double *values)
 {
-    size_t body = 2 + 4 + xdf_varlen_size(n) + n * (1 + 8 + 8 * (size_t)channels);
-    uint8_t *p = chunk_begin(b, XDF_SAMPLES, body);
+    uint8_t *p = samples_begin(b, stream_id, n, n * 8 * (size_t)channels);
     if (!p)
         return -ENOBUFS;
-    p = put_le(p, stream_id, 4);
-    p = put_varlen(p, n);
     for (size_t i = 0; i < n; i++) {
-        *p++ = 8;
-        p = put_double(p, stamps[i]);
+        p = put_stamp(p, stamps[i]);
         for (unsigned c = 0; c < channels; c++)
             p = put_double(p, values[i * channels + c]);
     }
@@ -115,17 +170,11 @@ int xdf_put_samples_double(xdf_buf_t *b, uint32_t stream_id, unsigned channels, 
 int xdf_put_samples_string(xdf_buf_t *b, uint32_t stream_id, size_t n, const double *stamps,
                            const char *const *strings, const size_t *lens)
 {
-    size_t body = 2 + 4 + xdf_varlen_size(n);
-    for (size_t i = 0; i < n; i++)
-        body += 1 + 8 + xdf_varlen_size(lens[i]) + lens[i];
-    uint8_t *p = chunk_begin(b, XDF_SAMPLES, body);
+    uint8_t *p = samples_begin(b, stream_id, n, string_bytes(n, lens));
     if (!p)
         return -ENOBUFS;
-    p = put_le(p, stream_id, 4);
-    p = put_varlen(p, n);
     for (size_t i = 0; i < n; i++) {
-        *p++ = 8;
-        p = put_double(p, stamps[i]);
+        p = put_stamp(p, stamps[i]);
         p = put_varlen(p, lens[i]);
         memcpy(p, strings[i], lens[i]);
         p += lens[i];

@@ -39,6 +39,35 @@ enum xdf_tag {
     XDF_STREAM_FOOTER = 6,
 };
 
+/* The channels of a device stream as this project records it
+ * (docs/RECORDING.md): one double64 value each per sample, in this order.
+ * The recorder, the readers (replay, export) and the tests index a recorded
+ * sample by these names, never by position. */
+typedef enum {
+    XDF_CH_P,             /* pascal (ball) or newton (scraper) */
+    XDF_CH_ACC_X,         /* g; then y and z */
+    XDF_CH_ACC_Y,
+    XDF_CH_ACC_Z,
+    XDF_CH_GYR_X,         /* degrees per second; then y and z */
+    XDF_CH_GYR_Y,
+    XDF_CH_GYR_Z,
+    XDF_CH_SAMPLE_INDEX,  /* the chain's running sample index */
+    XDF_CH_T_DEV,         /* seconds, unwrapped device time */
+    XDF_CH_FRAME_SAMPLES, /* at a frame's first sample its sample count, else 0 */
+    XDF_CHANNELS
+} xdf_channel_t;
+
+/* How each channel is described in a stream header (LSL's names). */
+typedef struct {
+    const char *label;        /* "p", "acc_x", ... */
+    const char *unit_ball;    /* "pascal", "g", ... */
+    const char *unit_scraper; /* "newton", "g", ... */
+    const char *type_ball;    /* "Pressure", "Accelerometer", ... */
+    const char *type_scraper; /* "Force", "Accelerometer", ... */
+} xdf_channel_info_t;
+
+extern const xdf_channel_info_t xdf_channels[XDF_CHANNELS];
+
 /* The Boundary chunk's content, fixed by the specification. */
 extern const uint8_t xdf_boundary_uuid[16];
 
@@ -70,6 +99,10 @@ int xdf_put_samples_double(xdf_buf_t *b, uint32_t stream_id, unsigned channels, 
  * bytes (UTF-8, no NUL needed), with time stamps stamps[i]. */
 int xdf_put_samples_string(xdf_buf_t *b, uint32_t stream_id, size_t n, const double *stamps,
                            const char *const *strings, const size_t *lens);
+/* The bytes the two calls above append for the same arguments (the whole
+ * chunk), for a writer that makes room first. */
+size_t xdf_samples_double_size(unsigned channels, size_t n);
+size_t xdf_samples_string_size(size_t n, const size_t *lens);
 int xdf_put_clock_offset(xdf_buf_t *b, uint32_t stream_id, double collection_time,
                          double offset_value);
 int xdf_put_boundary(xdf_buf_t *b);

@@ -38,4 +38,7 @@ typedef void (*event_sink_fn)(const event_t *event, void *ctx);
  * (a programmer error caught by assert in debug builds). */
 void event_add_field(event_t *event, const char *name, double value);
 
+/* The value of the numeric field `name`, or NAN when the event has none. */
+double event_get_field(const event_t *event, const char *name);
+
 #endif

@@ -256,7 +256,7 @@ static frame_t seed_make(uint8_t type, uint16_t seq, uint32_t t_us)
     f.t_us = t_us;
     switch (type) {
     case FRAME_HELLO:
-        f.u.hello.kind = FRAME_KIND_SCRAPER;
+        f.u.hello.kind = DEVICE_KIND_SCRAPER;
         f.u.hello.fw_major = 1;
         f.u.hello.fw_minor = 4;
         strcpy(f.u.hello.serial, "GS-2024-0042");

@@ -112,14 +112,6 @@ static const event_t *find(const seen_t *s, const char *type, event_phase_t phas
     return NULL;
 }
 
-static double field(const event_t *e, const char *name)
-{
-    for (int i = 0; i < e->n_fields; i++)
-        if (strcmp(e->fields[i].name, name) == 0)
-            return e->fields[i].value;
-    return NAN;
-}
-
 static void test_hold_and_flex(float rate)
 {
     printf("hold with one flex at %.0f Hz\n", rate);
@@ -143,15 +135,15 @@ static void test_hold_and_flex(float rate)
     CHECK_EQ_INT(fs->id, fe->id);
     CHECK(fs->id != hs->id);
     CHECK_NEAR(fs->t_dev, 8.0, 0.04);
-    CHECK_NEAR(field(fs, "t_decided_dev") - 8.0, 0.08, 0.07); /* published within 150 ms */
+    CHECK_NEAR(event_get_field(fs, "t_decided_dev") - 8.0, 0.08, 0.07); /* published within 150 ms */
     CHECK_NEAR(fe->t_start_dev, fs->t_dev, 1e-9);
     CHECK_NEAR(fe->t_dev, 11.5, 0.15);
-    CHECK_NEAR(field(fe, "pressure_rise_pa"), 4000.0, 500.0);
-    CHECK_NEAR(field(fe, "median_freq_hz"), 17.5, 5.0);
-    CHECK(field(fe, "band_ratio") > 10.0);
-    CHECK_EQ_INT(field(he, "flex_count"), 1);
-    CHECK_NEAR(field(he, "mean_flex_s"), 3.5, 0.2);
-    CHECK_NEAR(field(he, "time_under_load_s"), 18.0, 0.1);
+    CHECK_NEAR(event_get_field(fe, "pressure_rise_pa"), 4000.0, 500.0);
+    CHECK_NEAR(event_get_field(fe, "median_freq_hz"), 17.5, 5.0);
+    CHECK(event_get_field(fe, "band_ratio") > 10.0);
+    CHECK_EQ_INT(event_get_field(he, "flex_count"), 1);
+    CHECK_NEAR(event_get_field(he, "mean_flex_s"), 3.5, 0.2);
+    CHECK_NEAR(event_get_field(he, "time_under_load_s"), 18.0, 0.1);
 }
 
 static void test_tremor_is_not_a_flex(void)

@@ -194,7 +194,7 @@ static void block_refused(void)
     CHECK_EQ_INT(o.n, 0);
 
     sim_device_t dev;
-    sim_device_init(&dev, FRAME_KIND_BALL, 1000, "SIM-CHAIN");
+    sim_device_init(&dev, DEVICE_KIND_BALL, 1000, "SIM-CHAIN");
     frame_t hello;
     sim_device_hello(&dev, 0, &hello);
     chain_frame(&c, &hello, T_HOST0, &sink);

@@ -208,9 +208,9 @@ static void test_defaults_and_empty(void)
     CHECK_EQ_INT(cfg.publish.hwm, 10000);
     CHECK_EQ_INT(cfg.record.rotate_mb, 256);
 
-    CHECK_STR(config_kind_name(DEVICE_KIND_BALL), "ball");
-    CHECK_STR(config_kind_name(DEVICE_KIND_SCRAPER), "scraper");
-    CHECK_STR(config_kind_name((device_kind_t)7), "unknown");
+    CHECK_STR(device_kind_name(DEVICE_KIND_BALL), "ball");
+    CHECK_STR(device_kind_name(DEVICE_KIND_SCRAPER), "scraper");
+    CHECK_STR(device_kind_name((device_kind_t)7), "unknown");
 }
 
 static void test_unknown_section(void)

@@ -59,7 +59,7 @@ static frame_t make_hello(uint16_t seq, uint32_t t_us)
     f.type = FRAME_HELLO;
     f.seq = seq;
     f.t_us = t_us;
-    f.u.hello.kind = FRAME_KIND_BALL;
+    f.u.hello.kind = DEVICE_KIND_BALL;
     f.u.hello.fw_major = 2;
     f.u.hello.fw_minor = 7;
     strcpy(f.u.hello.serial, "MB-000123");
@@ -351,7 +351,7 @@ static void test_types(void)
     frame_t f = make_hello(7, 123456);
     roundtrip(&f);
     strcpy(f.u.hello.serial, "0123456789ABCDEF"); /* all 16 bytes, no padding */
-    f.u.hello.kind = FRAME_KIND_SCRAPER;
+    f.u.hello.kind = DEVICE_KIND_SCRAPER;
     f.u.hello.rate_hz = 500;
     f.u.hello.p_scale = -0.0f;
     f.u.hello.acc_scale = 3.4e38f;
@@ -483,7 +483,7 @@ static void test_wire_layout(void)
     CHECK_EQ_INT(f->u.status.flags, 7);
     f = &col.got[2];
     CHECK_EQ_INT(f->type, FRAME_HELLO);
-    CHECK_EQ_INT(f->u.hello.kind, FRAME_KIND_SCRAPER);
+    CHECK_EQ_INT(f->u.hello.kind, DEVICE_KIND_SCRAPER);
     CHECK_EQ_INT(f->u.hello.fw_major, 1);
     CHECK_EQ_INT(f->u.hello.fw_minor, 9);
     CHECK_STR(f->u.hello.serial, "SC-7"); /* bytes after the first NUL are ignored */

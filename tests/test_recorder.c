@@ -158,24 +158,27 @@ int main(void)
         for (int b = 0; b < BLOCKS && row < s->n; b++) {
             const message_block_t *blk = &blocks[b];
             for (unsigned i = 0; i < blk->n && row < s->n; i++, row++) {
-                const double *v = s->values + row * RECORDER_CHANNELS;
+                const double *v = s->values + row * XDF_CHANNELS;
                 const sample_t *x = &blk->s[i];
-                bool ok = v[0] == x->p && v[7] == (double)(blk->i0 + i) && v[8] == x->t_dev &&
-                          v[9] == (i == 0 ? (double)blk->n : 0.0) &&
+                bool ok = v[XDF_CH_P] == x->p &&
+                          v[XDF_CH_SAMPLE_INDEX] == (double)(blk->i0 + i) &&
+                          v[XDF_CH_T_DEV] == x->t_dev &&
+                          v[XDF_CH_FRAME_SAMPLES] == (i == 0 ? (double)blk->n : 0.0) &&
                           s->stamps[row] == blk->t_host + (x->t_dev - blk->t_dev);
                 for (int a = 0; a < 3; a++)
-                    ok = ok && v[1 + a] == x->acc[a] && v[4 + a] == x->gyr[a];
+                    ok = ok && v[XDF_CH_ACC_X + a] == x->acc[a] && v[XDF_CH_GYR_X + a] == x->gyr[a];
                 if (!ok && bad++ < 5)
                     fprintf(stderr, "block %d (of %u) sample %u differs\n", b, blk->n, i);
             }
         }
         for (; row < s->n; row++) {
-            const double *v = s->values + row * RECORDER_CHANNELS;
+            const double *v = s->values + row * XDF_CHANNELS;
             sample_t x = sample_at(row);
             uint64_t in_block = (row - burst_start) % 10;
             double block_t_dev = sample_at(row - in_block).t_dev;
-            bool ok = v[0] == x.p && v[7] == (double)row && v[8] == x.t_dev &&
-                      v[9] == (in_block == 0 ? 10.0 : 0.0) &&
+            bool ok = v[XDF_CH_P] == x.p && v[XDF_CH_SAMPLE_INDEX] == (double)row &&
+                      v[XDF_CH_T_DEV] == x.t_dev &&
+                      v[XDF_CH_FRAME_SAMPLES] == (in_block == 0 ? 10.0 : 0.0) &&
                       s->stamps[row] == (T_HOST0 + block_t_dev) + (x.t_dev - block_t_dev);
             if (!ok && bad++ < 5)
                 fprintf(stderr, "burst sample %llu differs\n", (unsigned long long)row);

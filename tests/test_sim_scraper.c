@@ -39,14 +39,6 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-static double field(const event_t *ev, const char *name)
-{
-    for (int i = 0; i < ev->n_fields; i++)
-        if (strcmp(ev->fields[i].name, name) == 0)
-            return ev->fields[i].value;
-    return NAN;
-}
-
 static void on_truth(const event_t *ev, void *ctx)
 {
     truth_log_t *log = ctx;
@@ -59,7 +51,7 @@ static void on_truth(const event_t *ev, void *ctx)
         CHECK_STR(ev->text_name, "area");
         if (log->n_marks < MAX_MARKS) {
             log->mark_t[log->n_marks] = ev->t_dev;
-            log->mark_area[log->n_marks] = (int)field(ev, "area_index");
+            log->mark_area[log->n_marks] = (int)event_get_field(ev, "area_index");
             log->n_marks++;
         }
         return;
@@ -72,13 +64,13 @@ static void on_truth(const event_t *ev, void *ctx)
     stroke_rec_t *r = &log->strokes[log->n_strokes++];
     r->t_start = ev->t_start_dev;
     r->t_end = ev->t_dev;
-    r->length = field(ev, "length_m");
-    r->peak = field(ev, "peak_force_n");
-    r->mean = field(ev, "mean_force_n");
-    r->speed = field(ev, "mean_speed_mps");
-    r->duration = field(ev, "duration_s");
-    r->hard = (int)field(ev, "hard_case");
-    r->truncated = !isnan(field(ev, "truncated"));
+    r->length = event_get_field(ev, "length_m");
+    r->peak = event_get_field(ev, "peak_force_n");
+    r->mean = event_get_field(ev, "mean_force_n");
+    r->speed = event_get_field(ev, "mean_speed_mps");
+    r->duration = event_get_field(ev, "duration_s");
+    r->hard = (int)event_get_field(ev, "hard_case");
+    r->truncated = !isnan(event_get_field(ev, "truncated"));
     r->direction = ev->text_value;
 }
 

@@ -302,14 +302,6 @@ static void scraper_session(run_t *r, uint64_t seed)
     CHECK(r->sc == NULL);
 }
 
-static double field(const event_t *e, const char *name)
-{
-    for (int i = 0; i < e->n_fields; i++)
-        if (strcmp(e->fields[i].name, name) == 0)
-            return e->fields[i].value;
-    return NAN;
-}
-
 static void test_scraper(uint64_t seed)
 {
     static run_t a, b;
@@ -322,22 +314,22 @@ static void test_scraper(uint64_t seed)
         CHECK_EQ_INT(e->id, i);
         CHECK_STR(e->text_name, "direction");
         CHECK_STR(e->text_value, i == 3 ? "down" : "up");
-        CHECK_NEAR(field(e, "length_m"), 0.12, 0.015);
-        CHECK_NEAR(field(e, "peak_force_n"), 10.0 + i, 0.6);
+        CHECK_NEAR(event_get_field(e, "length_m"), 0.12, 0.015);
+        CHECK_NEAR(event_get_field(e, "peak_force_n"), 10.0 + i, 0.6);
         CHECK(e->t_dev - e->t_start_dev > 0.5);
     }
     if (a.n_events == 5) {
         const event_t *e = &a.events[4];
         CHECK_STR(e->type, "area");
         CHECK_EQ_INT(e->id, 4);
-        CHECK_NEAR(field(e, "strokes"), 4, 0);
-        CHECK_NEAR(field(e, "direction_consistency"), 0.75, 1e-9);
-        CHECK_NEAR(field(e, "strokes_up"), 3, 0);
-        CHECK_NEAR(field(e, "strokes_down"), 1, 0);
+        CHECK_NEAR(event_get_field(e, "strokes"), 4, 0);
+        CHECK_NEAR(event_get_field(e, "direction_consistency"), 0.75, 1e-9);
+        CHECK_NEAR(event_get_field(e, "strokes_up"), 3, 0);
+        CHECK_NEAR(event_get_field(e, "strokes_down"), 1, 0);
         CHECK_STR(e->text_value, "up");
         /* 4 strokes from the first start to the last end, 3.9 s. */
-        CHECK_NEAR(field(e, "stroke_rate_per_min"), 60.0 * 4 / 3.9, 1.5);
-        CHECK_NEAR(field(e, "mean_force_n"), 11.5 * 0.92, 0.8);
+        CHECK_NEAR(event_get_field(e, "stroke_rate_per_min"), 60.0 * 4 / 3.9, 1.5);
+        CHECK_NEAR(event_get_field(e, "mean_force_n"), 11.5 * 0.92, 0.8);
     }
     scraper_session(&b, seed);
     CHECK_EQ_INT(b.n_events, a.n_events);

@@ -58,11 +58,16 @@ static size_t build(size_t *second_boundary_at)
         for (int c = 0; c < 3; c++)
             values[i * 3 + c] = i * 10 + c + 0.5;
     }
-    /* 300 samples: NumSamples needs the 4-byte form */
+    /* 300 samples: NumSamples needs the 4-byte form; each chunk takes the
+     * bytes its size function says */
+    size_t before = b.len;
     CHECK_EQ_INT(xdf_put_samples_double(&b, 2, 3, 300, stamps, values), 0);
+    CHECK_EQ_INT(b.len - before, xdf_samples_double_size(3, 300));
     const char *ev[2] = {"{\"a\":1}", "{\"b\":\"<x>\"}"};
     size_t lens[2] = {strlen(ev[0]), strlen(ev[1])};
+    before = b.len;
     CHECK_EQ_INT(xdf_put_samples_string(&b, 1, 2, stamps, ev, lens), 0);
+    CHECK_EQ_INT(b.len - before, xdf_samples_string_size(2, lens));
     *second_boundary_at = b.len;
     CHECK_EQ_INT(xdf_put_boundary(&b), 0);
     CHECK_EQ_INT(xdf_put_clock_offset(&b, 2, 5.0, 0.0), 0);

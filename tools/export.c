@@ -41,9 +41,11 @@ static int export_stream(const char *dir, const recording_stream_t *s, int nth)
             "sample_index,t_dev_s,frame_samples\n",
             ball ? "p_Pa" : "force_N");
     for (size_t i = 0; i < s->n; i++) {
-        const double *v = s->values + i * 10;
-        fprintf(f, "%.6f,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.0f,%.6f,%.0f\n", s->stamps[i], v[0],
-                v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]);
+        const double *v = s->values + i * XDF_CHANNELS;
+        fprintf(f, "%.6f,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.0f,%.6f,%.0f\n", s->stamps[i],
+                v[XDF_CH_P], v[XDF_CH_ACC_X], v[XDF_CH_ACC_Y], v[XDF_CH_ACC_Z], v[XDF_CH_GYR_X],
+                v[XDF_CH_GYR_Y], v[XDF_CH_GYR_Z], v[XDF_CH_SAMPLE_INDEX], v[XDF_CH_T_DEV],
+                v[XDF_CH_FRAME_SAMPLES]);
     }
     if (fclose(f) != 0) {
         fprintf(stderr, "massaged-export: %s: %s\n", path, strerror(errno));

@@ -91,14 +91,14 @@ static int add_sample(recording_stream_t *s, double stamp, const double *v)
         if (!st)
             return -ENOMEM;
         s->stamps = st;
-        double *va = realloc(s->values, cap * RECORDER_CHANNELS * sizeof *va);
+        double *va = realloc(s->values, cap * XDF_CHANNELS * sizeof *va);
         if (!va)
             return -ENOMEM;
         s->values = va;
         s->cap = cap;
     }
     s->stamps[s->n] = stamp;
-    memcpy(s->values + s->n * RECORDER_CHANNELS, v, RECORDER_CHANNELS * sizeof *v);
+    memcpy(s->values + s->n * XDF_CHANNELS, v, XDF_CHANNELS * sizeof *v);
     s->n++;
     return 0;
 }
@@ -155,7 +155,7 @@ static int load_one(recording_t *rec, const char *path)
             if (strcmp(fmt, "string") == 0) {
                 map[c.stream_id] = MAP_EVENTS;
             } else if (strcmp(fmt, "double64") == 0 &&
-                       num(xml, c.len, NULL, "channel_count") == RECORDER_CHANNELS) {
+                       num(xml, c.len, NULL, "channel_count") == XDF_CHANNELS) {
                 int k = device_stream(rec, xml, c.len);
                 if (k == -ENOMEM)
                     rc = k;
@@ -165,7 +165,7 @@ static int load_one(recording_t *rec, const char *path)
             xdf_samples_t s;
             if (xdf_samples_begin(&s, &c) != 0)
                 continue;
-            double stamp, v[RECORDER_CHANNELS];
+            double stamp, v[XDF_CHANNELS];
             const char *str;
             size_t len;
             if (map[c.stream_id] == MAP_EVENTS) {
@@ -173,7 +173,7 @@ static int load_one(recording_t *rec, const char *path)
                     rc = add_event(rec, stamp, str, len);
             } else {
                 recording_stream_t *st = &rec->streams[map[c.stream_id]];
-                while (rc == 0 && xdf_samples_next_double(&s, RECORDER_CHANNELS, &stamp, v) == 1)
+                while (rc == 0 && xdf_samples_next_double(&s, XDF_CHANNELS, &stamp, v) == 1)
                     rc = add_sample(st, stamp, v);
             }
         }

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "frame.h"
 #include "recorder.h"
+#include "xdf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,7 +24,7 @@ typedef struct {
     frame_hello_t hello;
     size_t n, cap;
     double *stamps; /* Unix seconds, n */
-    double *values; /* n * RECORDER_CHANNELS, in the recorder's channel order */
+    double *values; /* n * XDF_CHANNELS, in the recorder's channel order */
 } recording_stream_t;
 
 typedef struct {

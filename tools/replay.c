@@ -16,6 +16,7 @@
 #include "message.h"
 #include "publisher.h"
 #include "recording.h"
+#include "now.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -120,11 +121,11 @@ static int build_device(device_t *d, const recording_t *rec)
         if (strcmp(s->name, d->name) != 0)
             continue;
         for (size_t i = 0; i < s->n;) {
-            const double *v = s->values + i * RECORDER_CHANNELS;
-            unsigned count = v[9] > 0 ? (unsigned)v[9] : 1;
+            const double *v = s->values + i * XDF_CHANNELS;
+            unsigned count = v[XDF_CH_FRAME_SAMPLES] > 0 ? (unsigned)v[XDF_CH_FRAME_SAMPLES] : 1;
             if (count > FRAME_MAX_SAMPLES || i + count > s->n)
                 count = (unsigned)(s->n - i < FRAME_MAX_SAMPLES ? s->n - i : FRAME_MAX_SAMPLES);
-            action_t a = {ACT_FRAME, s->stamps[i], v[8], k, i, count};
+            action_t a = {ACT_FRAME, s->stamps[i], v[XDF_CH_T_DEV], k, i, count};
             if (push(d, a) != 0)
                 return -ENOMEM;
             n_frames++;
@@ -201,12 +202,12 @@ static void run_action(device_t *d, const recording_t *rec, const action_t *a)
         block.n = a->count;
         out.samples += a->count;
         for (unsigned i = 0; i < a->count; i++) {
-            const double *v = s->values + (a->first + i) * RECORDER_CHANNELS;
+            const double *v = s->values + (a->first + i) * XDF_CHANNELS;
             sample_t *x = &block.s[i];
-            x->p = (float)v[0];
+            x->p = (float)v[XDF_CH_P];
             for (int k = 0; k < 3; k++) {
-                x->acc[k] = (float)v[1 + k];
-                x->gyr[k] = (float)v[4 + k];
+                x->acc[k] = (float)v[XDF_CH_ACC_X + k];
+                x->gyr[k] = (float)v[XDF_CH_GYR_X + k];
             }
         }
         /* the live arrival time is not recorded; the newest sample's mapped
@@ -228,21 +229,6 @@ static void run_action(device_t *d, const recording_t *rec, const action_t *a)
     default:
         break;
     }
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU time of the calling thread (ZeroMQ's I/O thread is left out). */
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void usage(FILE *f)
@@ -325,7 +311,7 @@ int main(int argc, char **argv)
     }
     log_setup(true, false);
     recording_t rec;
-    double cpu_start = thread_cpu();
+    double cpu_start = now_thread_cpu();
     if (recording_load(&rec, argv + optind, argc - optind) != 0)
         return 1;
     int n_dev = 0;
@@ -356,7 +342,7 @@ int main(int argc, char **argv)
             usleep(10000);
         }
     }
-    double cpu_loaded = thread_cpu();
+    double cpu_loaded = now_thread_cpu();
     unsigned actions = 0;
     double t0_host = INFINITY, t0_wall = now_mono();
     for (int i = 0; i < n_dev; i++)
@@ -392,7 +378,7 @@ int main(int argc, char **argv)
         chain_destroy(&devs[i].chain);
         free(devs[i].acts);
     }
-    double cpu_run = thread_cpu() - cpu_loaded;
+    double cpu_run = now_thread_cpu() - cpu_loaded;
     fflush(stdout);
     if (out.pub) {
         usleep(200000); /* let ZeroMQ hand the last messages over */

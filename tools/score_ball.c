@@ -51,14 +51,6 @@ static int type_of(const char *name)
     return -1;
 }
 
-static double field(const event_t *e, const char *name)
-{
-    for (int i = 0; i < e->n_fields; i++)
-        if (strcmp(e->fields[i].name, name) == 0)
-            return e->fields[i].value;
-    return NAN;
-}
-
 static void on_truth(const event_t *e, void *ctx)
 {
     session_events_t *s = ctx;
@@ -66,7 +58,7 @@ static void on_truth(const event_t *e, void *ctx)
     if (k < 0 || e->phase != EVENT_END || s->n_truth[k] >= MAX_EV)
         return;
     s->truth_flags[k][s->n_truth[k]] =
-        (field(e, "weak") > 0 ? TF_WEAK : 0) | (field(e, "partial") > 0 ? TF_PARTIAL : 0);
+        (event_get_field(e, "weak") > 0 ? TF_WEAK : 0) | (event_get_field(e, "partial") > 0 ? TF_PARTIAL : 0);
     s->truth[k][s->n_truth[k]++] = (score_interval_t){e->t_start_dev, e->t_dev};
 }
 
@@ -79,14 +71,14 @@ static void on_event(void *ctx, const event_t *e, double t_host)
         return;
     if (e->phase == EVENT_START) {
         if (e->id < MAX_EV)
-            s->start_decided[e->id] = field(e, "t_decided_dev");
+            s->start_decided[e->id] = event_get_field(e, "t_decided_dev");
         return;
     }
     if (e->phase != EVENT_END || s->n_det[k] >= MAX_EV)
         return;
     s->det_decided[k][s->n_det[k]] = e->id < MAX_EV ? s->start_decided[e->id] : NAN;
-    s->det_rise[k][s->n_det[k]] = field(e, "rise_fraction");
-    s->det_ratio[k][s->n_det[k]] = field(e, "band_ratio");
+    s->det_rise[k][s->n_det[k]] = event_get_field(e, "rise_fraction");
+    s->det_ratio[k][s->n_det[k]] = event_get_field(e, "band_ratio");
     s->det[k][s->n_det[k]++] = (score_interval_t){e->t_start_dev, e->t_dev};
 }
 

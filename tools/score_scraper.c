@@ -58,26 +58,18 @@ static void list_add(stroke_list_t *l, const stroke_rec_t *r)
     l->v[l->n++] = *r;
 }
 
-static double field(const event_t *e, const char *name)
-{
-    for (int i = 0; i < e->n_fields; i++)
-        if (strcmp(e->fields[i].name, name) == 0)
-            return e->fields[i].value;
-    return NAN;
-}
-
 static stroke_rec_t record(const event_t *e)
 {
     stroke_rec_t r;
     memset(&r, 0, sizeof r);
     r.t0 = e->t_start_dev;
     r.t1 = e->t_dev;
-    r.length = field(e, "length_m");
-    r.peak = field(e, "peak_force_n");
-    r.mean_force = field(e, "mean_force_n");
-    r.speed = field(e, "mean_speed_mps");
+    r.length = event_get_field(e, "length_m");
+    r.peak = event_get_field(e, "peak_force_n");
+    r.mean_force = event_get_field(e, "mean_force_n");
+    r.speed = event_get_field(e, "mean_speed_mps");
     r.dir = e->text_value ? e->text_value : "?";
-    double h = field(e, "hard_case");
+    double h = event_get_field(e, "hard_case");
     r.hard = isnan(h) ? 0 : (int)h;
     return r;
 }
@@ -95,7 +87,7 @@ static void on_truth(const event_t *e, void *ctx)
     run_t *r = ctx;
     if (strcmp(e->type, "stroke") != 0)
         return;
-    double trunc = field(e, "truncated");
+    double trunc = event_get_field(e, "truncated");
     if (!isnan(trunc) && trunc != 0)
         return; /* no detector can have seen its end */
     stroke_rec_t rec = record(e);

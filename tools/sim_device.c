@@ -9,9 +9,10 @@ void sim_device_init(sim_device_t *d, uint8_t kind, uint16_t rate_hz, const char
     memset(d, 0, sizeof *d);
     d->kind = kind;
     d->rate_hz = rate_hz;
-    d->p_scale = kind == FRAME_KIND_BALL ? 1.0f : 0.001f;
-    d->acc_scale = 16.0f / 32768.0f;
-    d->gyr_scale = 2000.0f / 32768.0f;
+    const device_kind_info_t *info = device_kind_info((device_kind_t)kind);
+    d->p_scale = info->p_scale;
+    d->acc_scale = info->acc_scale;
+    d->gyr_scale = info->gyr_scale;
     snprintf(d->serial, sizeof d->serial, "%s", serial);
     d->inv_p = 1.0 / d->p_scale;
     d->inv_acc = 1.0 / d->acc_scale;

@@ -15,7 +15,7 @@
 #define SIM_DEVICE_FW_MINOR 0
 
 typedef struct {
-    uint8_t kind;        /* enum frame_device_kind */
+    uint8_t kind;        /* a device_kind_t */
     uint16_t rate_hz;
     float p_scale;       /* pascal (ball) or newton (scraper) per LSB */
     float acc_scale;     /* g per LSB */
@@ -24,8 +24,8 @@ typedef struct {
     double inv_p, inv_acc, inv_gyr; /* 1 / scale, precomputed */
 } sim_device_t;
 
-/* The scales the simulated tools announce: ball 1 Pa/LSB, scraper 1 mN/LSB,
- * accelerometer +-16 g and gyroscope +-2000 deg/s over int16. */
+/* The simulated tool announces its kind's default scales (device_kind.h).
+ * kind is a device_kind_t. */
 void sim_device_init(sim_device_t *d, uint8_t kind, uint16_t rate_hz, const char *serial);
 
 /* Rounds v/scale to the nearest integer, saturating at the type's range (as

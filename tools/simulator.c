@@ -59,7 +59,7 @@ static void on_signal(int signo)
 }
 
 typedef struct {
-    int kind; /* enum frame_device_kind */
+    int kind; /* a device_kind_t */
     uint64_t seed;
     bool seed_given;
     unsigned rate_hz;
@@ -217,7 +217,7 @@ static void truth_sink(const event_t *e, void *ctx);
 static int physics_step(sim_t *sim, sample_t *out)
 {
     int bits = 0;
-    if (sim->phys->kind == FRAME_KIND_BALL) {
+    if (sim->phys->kind == DEVICE_KIND_BALL) {
         int r = sim_ball_step(&sim->phys->u.ball, out, truth_sink, sim);
         if (r & SIM_BALL_BUTTON_DOWN)
             bits |= PHYS_BUTTON_DOWN;
@@ -236,7 +236,7 @@ static int physics_step(sim_t *sim, sample_t *out)
 
 static void physics_finish(sim_t *sim)
 {
-    if (sim->phys->kind == FRAME_KIND_BALL)
+    if (sim->phys->kind == DEVICE_KIND_BALL)
         sim_ball_finish(&sim->phys->u.ball, truth_sink, sim);
     else
         sim_scraper_finish(&sim->phys->u.scraper, truth_sink, sim);
@@ -247,7 +247,7 @@ static int physics_init(sim_t *sim)
     const sim_options_t *o = &sim->opt;
     int rc;
     sim->phys->kind = o->kind;
-    if (o->kind == FRAME_KIND_BALL) {
+    if (o->kind == DEVICE_KIND_BALL) {
         sim_ball_settings_t s = sim_ball_default;
         s.rate_hz = (float)o->rate_hz;
         s.duration_s = o->duration_s;
@@ -344,7 +344,7 @@ static void truth_config(sim_t *sim)
     fprintf(sim->truth,
             "{\"type\":\"config\",\"kind\":\"%s\",\"seed\":%llu,\"rate_hz\":%u,"
             "\"samples_per_frame\":%u,\"t0_us\":%u,\"seq0\":%u,\"serial\":",
-            o->kind == FRAME_KIND_BALL ? "ball" : "scraper", (unsigned long long)o->seed,
+            device_kind_name((device_kind_t)o->kind), (unsigned long long)o->seed,
             o->rate_hz, o->samples_per_frame, o->t0_us, o->seq0);
     put_json_string(sim->truth, o->serial);
     fprintf(sim->truth,
@@ -1071,16 +1071,15 @@ static int parse_options(int argc, char **argv, sim_options_t *o)
     int opt, rc = 0;
     while (rc == 0 && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KIND:
-            if (strcmp(optarg, "ball") == 0)
-                o->kind = FRAME_KIND_BALL;
-            else if (strcmp(optarg, "scraper") == 0)
-                o->kind = FRAME_KIND_SCRAPER;
-            else {
+        case OPT_KIND: {
+            device_kind_t kind;
+            if (device_kind_parse(optarg, &kind) != 0) {
                 fprintf(stderr, "massaged-sim: --kind is ball or scraper, not '%s'\n", optarg);
                 rc = -EINVAL;
             }
+            o->kind = kind;
             break;
+        }
         case OPT_SEED:
             rc = parse_u64("seed", optarg, 0, UINT64_MAX, &o->seed);
             o->seed_given = true;
@@ -1190,11 +1189,12 @@ static int parse_options(int argc, char **argv, sim_options_t *o)
     }
     if (o->pause_every_s > 0.0 && o->pause_at_s < 0.0)
         o->pause_at_s = o->pause_every_s;
-    bool ball = o->kind == FRAME_KIND_BALL;
+    const device_kind_info_t *info = device_kind_info((device_kind_t)o->kind);
+    bool ball = o->kind == DEVICE_KIND_BALL;
     if (o->rate_hz == 0)
-        o->rate_hz = ball ? 1000 : 500;
+        o->rate_hz = info->rate_hz;
     if (o->samples_per_frame == 0)
-        o->samples_per_frame = ball ? 10 : 5;
+        o->samples_per_frame = info->samples_per_frame;
     if (!o->seed_given) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -1232,7 +1232,7 @@ int main(int argc, char **argv)
     sim_rng_seed(&sim->status_rng, o->seed ^ 0x57a7u);
     frame_decoder_init(&sim->decoder);
 
-    bool ball = o->kind == FRAME_KIND_BALL;
+    bool ball = o->kind == DEVICE_KIND_BALL;
     sim_device_init(&sim->dev, (uint8_t)o->kind, (uint16_t)o->rate_hz, o->serial);
 
     int status = 1;

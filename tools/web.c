@@ -31,6 +31,7 @@
  */
 #include "config.h"
 #include "netaddr.h"
+#include "now.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -135,13 +136,6 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---- Per-client queues -------------------------------------------------- */
@@ -726,7 +720,7 @@ int main(int argc, char **argv)
     say("dashboard at http://%s/ (subscribed to %s)", listen, endpoint);
 
     unsigned long long received = 0;
-    double start = now_s(), next_status = start + 1.0;
+    double start = now_mono(), next_status = start + 1.0;
     status = 0;
     while (!stop_requested) {
         zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
@@ -766,7 +760,7 @@ int main(int argc, char **argv)
                 broadcast(topic, payload, (size_t)payload_len);
             }
         }
-        double t = now_s();
+        double t = now_mono();
         if (t >= next_status) {
             send_bridge_status(t - start, received);
             next_status += 1.0;

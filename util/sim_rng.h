@@ -1,4 +1,5 @@
-/* sim_rng: a tiny seeded pseudo-random generator for the simulators
+/* sim_rng: the one seeded pseudo-random generator of the simulators, the
+ * scorers and the randomised tests
  * (xoshiro256** by Blackman and Vigna, seeded through splitmix64).
  *
  * The same seed gives the same sequence on every platform for

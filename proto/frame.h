@@ -11,6 +11,8 @@
 #ifndef MASSAGED_FRAME_H
 #define MASSAGED_FRAME_H
 
+#include "device_kind.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,7 +36,6 @@ enum frame_type {
     FRAME_HELLO_REQUEST = 0x81,
 };
 
-enum frame_device_kind { FRAME_KIND_BALL = 1, FRAME_KIND_SCRAPER = 2 };
 
 /* One raw sample as the device sends it (LSB units; scales come from HELLO). */
 typedef struct {
@@ -44,7 +45,7 @@ typedef struct {
 } frame_sample_t;
 
 typedef struct {
-    uint8_t kind; /* enum frame_device_kind */
+    uint8_t kind; /* a device_kind_t */
     uint8_t fw_major;
     uint8_t fw_minor;
     char serial[FRAME_SERIAL_LEN + 1]; /* NUL-terminated */
