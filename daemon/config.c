@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -30,7 +31,7 @@ typedef struct {
 
 static const section_def_t sections[] = {
     {"publish", false}, {"log", false}, {"record", false},
-    {"auto", false},    {"web", false}, {"control", false}, {"device.", true},
+    {"auto", false},    {"web", false}, {"control", false}, {"mqtt", false}, {"device.", true},
 };
 
 typedef enum { KEY_INT, KEY_STRING, KEY_BOOL, KEY_ENUM } key_type_t;
@@ -104,6 +105,8 @@ static const char *check_listen(const void *field, char *why, size_t why_size);
 static const char *check_rcs(const void *field, char *why, size_t why_size);
 static const char *check_port(const void *field, char *why, size_t why_size);
 static const char *check_baud(const void *field, char *why, size_t why_size);
+static const char *check_broker(const void *field, char *why, size_t why_size);
+static const char *check_topic_level(const void *field, char *why, size_t why_size);
 
 /* clang-format off */
 static const key_def_t keys[] = {
@@ -126,6 +129,18 @@ static const key_def_t keys[] = {
     INT_KEY("web", "max_clients", config_t, web.max_clients, 1, 64, 8, NULL),
     INT_KEY("web", "queue_kib", config_t, web.queue_kib, 16, 65536, 512, NULL),
     STR_KEY("control", "rcs", config_t, control.rcs, "", 0, check_rcs),
+    STR_KEY("mqtt", "broker", config_t, mqtt.broker, "", 0, check_broker),
+    STR_KEY("mqtt", "site", config_t, mqtt.site, "", 0, check_topic_level),
+    STR_KEY("mqtt", "client_id", config_t, mqtt.client_id, "", 0, NULL),
+    STR_KEY("mqtt", "username", config_t, mqtt.username, "", 0, NULL),
+    STR_KEY("mqtt", "password_file", config_t, mqtt.password_file, "", 0, NULL),
+    STR_KEY("mqtt", "ca_file", config_t, mqtt.ca_file, "", 0, NULL),
+    STR_KEY("mqtt", "cert_file", config_t, mqtt.cert_file, "", 0, NULL),
+    STR_KEY("mqtt", "key_file", config_t, mqtt.key_file, "", 0, NULL),
+    INT_KEY("mqtt", "keepalive_s", config_t, mqtt.keepalive_s, 5, 3600, 30, NULL),
+    INT_KEY("mqtt", "queue_kib", config_t, mqtt.queue_kib, 16, 65536, 1024, NULL),
+    INT_KEY("mqtt", "reconnect_max_s", config_t, mqtt.reconnect_max_s, 1, 3600, 30, NULL),
+    INT_KEY("mqtt", "raw_every", config_t, mqtt.raw_every, 0, 100000, 0, NULL),
     ENUM_KEY("device.", "kind", config_device_t, kind, kind_choices, 0, KEY_REQUIRED),
     STR_KEY("device.", "port", config_device_t, port, "", KEY_REQUIRED, check_port),
     INT_KEY("device.", "baud", config_device_t, baud, 9600, 4000000, 921600, check_baud),
@@ -301,6 +316,76 @@ static const char *check_endpoint(const void *field, char *why, size_t why_size)
     }
     snprintf(why, why_size, "'%s' is not an endpoint (expected tcp://HOST:PORT or ipc://PATH)",
              endpoint);
+    return why;
+}
+
+int config_mqtt_broker_parse(const char *broker, char *host, size_t host_size, int *port,
+                             bool *tls)
+{
+    bool secure = strncmp(broker, "mqtts://", 8) == 0;
+    if (!secure && strncmp(broker, "mqtt://", 7) != 0)
+        return -EINVAL;
+    const char *start = broker + (secure ? 8 : 7);
+    const char *colon = strrchr(start, ':');
+    const char *bracket = strchr(start, ']');
+    if (colon && bracket && colon < bracket)
+        colon = NULL; /* the colons of an IPv6 address in brackets */
+    size_t len = colon ? (size_t)(colon - start) : strlen(start);
+    long number = secure ? 8883 : 1883;
+    if (colon) {
+        size_t digits = strspn(colon + 1, "0123456789");
+        number = digits > 0 && digits <= 5 && colon[1 + digits] == '\0'
+                     ? strtol(colon + 1, NULL, 10)
+                     : 0;
+        if (number < 1 || number > 65535)
+            return -ERANGE;
+    }
+    if (len >= 2 && start[0] == '[' && start[len - 1] == ']') {
+        start++; /* libmosquitto takes the bare IPv6 address */
+        len -= 2;
+    }
+    if (len == 0 || len >= host_size)
+        return -EINVAL;
+    memcpy(host, start, len);
+    host[len] = '\0';
+    *port = (int)number;
+    *tls = secure;
+    return 0;
+}
+
+static const char *check_broker(const void *field, char *why, size_t why_size)
+{
+    const char *broker = field;
+    char host[256];
+    int port;
+    bool tls;
+    if (broker[0] == '\0')
+        return NULL;
+    int rc = config_mqtt_broker_parse(broker, host, sizeof host, &port, &tls);
+    if (rc == -ERANGE) {
+        snprintf(why, why_size, "'%s': the port is not a number from 1 to 65535", broker);
+        return why;
+    }
+    struct in6_addr in6;
+    if (rc != 0 || !(is_host_name(host, strlen(host)) || inet_pton(AF_INET6, host, &in6) == 1)) {
+        snprintf(why, why_size,
+                 "'%s' is not a broker address (expected mqtt://HOST[:PORT] or "
+                 "mqtts://HOST[:PORT], e.g. mqtt://broker.local:1883)",
+                 broker);
+        return why;
+    }
+    return NULL;
+}
+
+/* A value used as one MQTT topic level: no '/', and none of the wildcards. */
+static const char *check_topic_level(const void *field, char *why, size_t why_size)
+{
+    const char *level = field;
+    size_t bad = strcspn(level, "/+# \t");
+    if (level[bad] == '\0')
+        return NULL;
+    snprintf(why, why_size, "'%s' may not contain '%c' (it is one MQTT topic level)", level,
+             level[bad]);
     return why;
 }
 
@@ -863,6 +948,64 @@ static void check_curve(parse_t *p)
     cfg->publish.n_curve_clients = n > 0 ? n : 0;
 }
 
+/* A file the MQTT client will read at start-up must be readable now, so a
+ * typo shows at --check-config and not as a broker error later. */
+static void check_readable(parse_t *p, const char *name, const char *path)
+{
+    if (path[0] && access(path, R_OK) != 0)
+        problem(p, key_line_of(p, "mqtt", name), "mqtt", name, "cannot read '%s': %s", path,
+                strerror(errno));
+}
+
+/* [mqtt]: the password is read from its file (first line, which must be the
+ * only one that is not empty) so the configuration struct is self-contained;
+ * the file must be private, as a CURVE secret key. */
+static void check_mqtt(parse_t *p)
+{
+    config_t *cfg = p->cfg;
+    check_readable(p, "ca_file", cfg->mqtt.ca_file);
+    check_readable(p, "cert_file", cfg->mqtt.cert_file);
+    check_readable(p, "key_file", cfg->mqtt.key_file);
+    if (!cfg->mqtt.cert_file[0] != !cfg->mqtt.key_file[0])
+        problem(p, key_line_of(p, "mqtt", cfg->mqtt.cert_file[0] ? "cert_file" : "key_file"),
+                "mqtt", cfg->mqtt.cert_file[0] ? "key_file" : "cert_file",
+                "missing: a client certificate needs both cert_file and key_file");
+    const char *path = cfg->mqtt.password_file;
+    if (!path[0])
+        return;
+    int line = key_line_of(p, "mqtt", "password_file");
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        problem(p, line, "mqtt", "password_file", "cannot read '%s': %s", path, strerror(errno));
+        return;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        problem(p, line, "mqtt", "password_file", "'%s' is not a regular file", path);
+    } else if (st.st_mode & 077) {
+        problem(p, line, "mqtt", "password_file",
+                "refused: group or others may access the password file '%s' (mode %04o); run "
+                "chmod 600 on it",
+                path, (unsigned)(st.st_mode & 07777));
+    } else {
+        char text[sizeof cfg->mqtt.password + 1];
+        text[0] = '\0';
+        if (!fgets(text, sizeof text, f))
+            text[0] = '\0';
+        size_t len = strcspn(text, "\r\n");
+        if (len >= sizeof cfg->mqtt.password)
+            problem(p, line, "mqtt", "password_file", "'%s': the password is longer than %zu bytes",
+                    path, sizeof cfg->mqtt.password - 1);
+        else if (len == 0)
+            problem(p, line, "mqtt", "password_file", "'%s': the first line is empty", path);
+        else {
+            memcpy(cfg->mqtt.password, text, len);
+            cfg->mqtt.password[len] = '\0';
+        }
+    }
+    fclose(f);
+}
+
 /* Runs the parser over p's source and the whole-file checks; returns the
  * number of problems, or a negative errno when the source could not be read. */
 static int parse_all(parse_t *p)
@@ -888,6 +1031,7 @@ static int parse_all(parse_t *p)
     }
     check_complete(p);
     check_curve(p);
+    check_mqtt(p);
     return p->problems;
 }
 

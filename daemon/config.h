@@ -89,6 +89,21 @@ typedef struct {
                           rules); empty: off. Set, recording is study-driven ([record]
                           dir the default root) (docs/RECORDING.md) */
     } control;         /* [control]: study scripts drive recording */
+    struct {
+        char broker[256];        /* mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; empty: MQTT off */
+        char site[64];           /* topic level after massaged/; empty: the host name */
+        char client_id[128];     /* empty: massaged-<site> */
+        char username[128];      /* empty: no user name */
+        char password_file[1024];
+        char password[256];      /* read from password_file by config_load; empty: none */
+        char ca_file[1024];      /* mqtts: the CA certificates; empty: the system's */
+        char cert_file[1024];    /* mqtts: client certificate (with key_file); empty: none */
+        char key_file[1024];
+        int keepalive_s;         /* MQTT keepalive, seconds */
+        int queue_kib;           /* events held while the broker is unreachable, KiB */
+        int reconnect_max_s;     /* the reconnection backoff's ceiling, seconds */
+        int raw_every;           /* 0: no raw samples; N: every Nth raw block of each device */
+    } mqtt;                      /* [mqtt]: events and status to an MQTT broker (docs/FLEET.md) */
     config_device_t devices[CONFIG_MAX_DEVICES]; /* in file order */
     int n_devices;                               /* 0 is valid: the daemon still publishes status */
 } config_t;
@@ -132,5 +147,12 @@ int config_load_buffer(const char *name, const char *text, size_t len, config_t 
  * section, such that loading the text gives back the same settings (device
  * lines and the path aside). Returns 0, or -EIO when out reported an error. */
 int config_write(const config_t *cfg, FILE *out);
+
+/* Splits an [mqtt] broker address, mqtt://HOST[:PORT] or mqtts://HOST[:PORT]
+ * (an IPv6 HOST in brackets), into host (host_size bytes, brackets removed),
+ * port (default 1883, or 8883 for mqtts) and tls. Returns 0, -ERANGE for a
+ * bad port, or -EINVAL. Any thread. */
+int config_mqtt_broker_parse(const char *broker, char *host, size_t host_size, int *port,
+                             bool *tls);
 
 #endif

@@ -5,6 +5,7 @@
 #include "json.h"
 #include "log.h"
 #include "message.h"
+#include "mqtt.h"
 #include "notify.h"
 #include "publisher.h"
 #include "recorder.h"
@@ -52,6 +53,7 @@ struct pipeline {
     publisher_t *pub;
     recorder_t *recorder; /* NULL when [record] dir and [control] rcs are empty */
     ring_t *commands;     /* recorder_command_t: control thread to pipeline thread */
+    mqtt_t *mqtt;         /* NULL when [mqtt] broker is empty */
     int wake_fd;
     atomic_bool stop;
     pthread_t thread;
@@ -72,6 +74,7 @@ static void publish(pipeline_t *p, int len)
         return;
     }
     publisher_send(p->pub, p->topic, p->payload, (size_t)len);
+    mqtt_offer(p->mqtt, p->topic, p->payload, (size_t)len);
 }
 
 /* Sinks need both the pipeline and the slot; a small context pairs them. */
@@ -199,6 +202,9 @@ static void publish_daemon_status(pipeline_t *p, double now)
     counter(&j, "published", ps.sent);
     counter(&j, "publish_dropped", ps.dropped);
     recorder_status_json(p->recorder, &j);
+    json_key(&j, "online"); /* as MQTT's Last Will says false */
+    json_bool(&j, true);
+    mqtt_status_json(p->mqtt, &j);
     json_key(&j, "devices");
     json_array_begin(&j);
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
@@ -478,6 +484,11 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
         rc = -ENOMEM;
         goto fail;
     }
+    if (cfg->mqtt.broker[0]) {
+        p->mqtt = mqtt_start(cfg, &rc);
+        if (!p->mqtt)
+            goto fail;
+    }
     atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
     atomic_store(&p->batch_ms, cfg->publish.batch_ms);
     uint64_t watchdog_us = 0;
@@ -519,6 +530,8 @@ int pipeline_reload(pipeline_t *p, const config_t *cfg)
     if (strcmp(cfg->record.dir, p->cfg.record.dir) != 0 ||
         strcmp(cfg->control.rcs, p->cfg.control.rcs) != 0)
         log_warn("reload: [record] dir and [control] rcs take effect at the next start");
+    if (memcmp(&cfg->mqtt, &p->cfg.mqtt, sizeof cfg->mqtt) != 0)
+        log_warn("reload: [mqtt] takes effect at the next start");
     int stopped = 0, started = 0, restarted = 0, kept = 0, failed = 0;
     /* Stop what went away or changed, in reverse order of start... */
     for (int i = CONFIG_MAX_DEVICES - 1; i >= 0; i--) {
@@ -581,6 +594,7 @@ void pipeline_stop(pipeline_t **pp)
     /* Its only producer, the pipeline thread, has stopped: drain and close. */
     recorder_stop(&p->recorder);
     ring_destroy(&p->commands);
+    mqtt_stop(&p->mqtt);
     publisher_close(&p->pub);
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
         if (p->slots[i].ring) {

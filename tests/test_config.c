@@ -218,10 +218,10 @@ static void test_unknown_section(void)
     /* The keys of an unknown section are not reported one by one. */
     check_one_problem("unknown_section", "[publish]\n[pubish]\nendpoint = x\n",
                       "2: [pubish]: unknown section (expected [publish], [log], [record], [auto], "
-                      "[web], [control] or [device.NAME])");
+                      "[web], [control], [mqtt] or [device.NAME])");
     check_one_problem("empty_section", "[]\n",
                       "1: []: unknown section (expected [publish], [log], [record], [auto], "
-                      "[web], [control] or [device.NAME])");
+                      "[web], [control], [mqtt] or [device.NAME])");
 }
 
 static void test_unknown_key(void)
@@ -515,7 +515,7 @@ static void test_many_problems(void)
         "6: [log] level: 'loud' is not one of: error, warn, info, debug",
         "7: [log] level: duplicate key (first set at line 6)",
         "8: [recording]: unknown section (expected [publish], [log], [record], [auto], "
-        "[web], [control] or [device.NAME])",
+        "[web], [control], [mqtt] or [device.NAME])",
         "12: [device.ball] baud: 'fast' is not a whole number",
         "13: [device.ball]: duplicate device name 'ball' (first at line 10)",
         "14: [device.bad name]: bad device name 'bad name': use 1 to 31 letters, digits, '_' "
@@ -582,6 +582,65 @@ static void test_write_round_trip(void)
     CHECK_STR(again.devices[0].port, "auto");
 }
 
+static void test_mqtt(void)
+{
+    char host[256];
+    int port;
+    bool tls;
+    CHECK_EQ_INT(config_mqtt_broker_parse("mqtt://broker.local", host, sizeof host, &port, &tls), 0);
+    CHECK_STR(host, "broker.local");
+    CHECK_EQ_INT(port, 1883);
+    CHECK(!tls);
+    CHECK_EQ_INT(config_mqtt_broker_parse("mqtts://[::1]:9883", host, sizeof host, &port, &tls), 0);
+    CHECK_STR(host, "::1");
+    CHECK_EQ_INT(port, 9883);
+    CHECK(tls);
+    CHECK_EQ_INT(config_mqtt_broker_parse("mqtts://h", host, sizeof host, &port, &tls), 0);
+    CHECK_EQ_INT(port, 8883);
+    CHECK_EQ_INT(config_mqtt_broker_parse("mqtt://h:0", host, sizeof host, &port, &tls), -ERANGE);
+    CHECK_EQ_INT(config_mqtt_broker_parse("tcp://h:1883", host, sizeof host, &port, &tls), -EINVAL);
+
+    char pw[300];
+    snprintf(pw, sizeof pw, "%s/mqtt.pw", dir);
+    write_config("mqtt.pw", "s3cret\nignored\n", 0600);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "[mqtt]\nbroker = mqtt://10.0.0.2:1884\nsite = room-3\nusername = room-3\n"
+             "password_file = %s\nqueue_kib = 64\nraw_every = 10\n",
+             pw);
+    CHECK_EQ_INT(load_text("mqtt_ok", text), 0);
+    CHECK_STR(cfg.mqtt.broker, "mqtt://10.0.0.2:1884");
+    CHECK_STR(cfg.mqtt.site, "room-3");
+    CHECK_STR(cfg.mqtt.password, "s3cret");
+    CHECK_EQ_INT(cfg.mqtt.queue_kib, 64);
+    CHECK_EQ_INT(cfg.mqtt.raw_every, 10);
+    CHECK_EQ_INT(cfg.mqtt.keepalive_s, 30);
+
+    check_one_problem("mqtt_scheme", "[mqtt]\nbroker = http://x\n",
+                      "2: [mqtt] broker: 'http://x' is not a broker address (expected "
+                      "mqtt://HOST[:PORT] or mqtts://HOST[:PORT], e.g. mqtt://broker.local:1883)");
+    check_one_problem("mqtt_port", "[mqtt]\nbroker = mqtt://x:99999\n",
+                      "2: [mqtt] broker: 'mqtt://x:99999': the port is not a number from 1 to "
+                      "65535");
+    check_one_problem("mqtt_site", "[mqtt]\nsite = a/b\n",
+                      "2: [mqtt] site: 'a/b' may not contain '/' (it is one MQTT topic level)");
+    check_one_problem("mqtt_cert", "[mqtt]\ncert_file = /dev/null\n",
+                      "2: [mqtt] key_file: missing: a client certificate needs both cert_file "
+                      "and key_file");
+    write_config("mqtt-open.pw", "s3cret\n", 0640);
+    snprintf(text, sizeof text, "[log]\n[mqtt]\npassword_file = %s/mqtt-open.pw\n", dir);
+    char want[600];
+    snprintf(want, sizeof want,
+             "3: [mqtt] password_file: refused: group or others may access the password file "
+             "'%s/mqtt-open.pw' (mode 0640); run chmod 600 on it",
+             dir);
+    check_one_problem("mqtt_mode", text, want);
+    snprintf(text, sizeof text, "[mqtt]\nca_file = %s/none.pem\n", dir);
+    snprintf(want, sizeof want, "2: [mqtt] ca_file: cannot read '%s/none.pem': %s", dir,
+             strerror(ENOENT));
+    check_one_problem("mqtt_ca", text, want);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_config.XXXXXX");
@@ -609,6 +668,7 @@ int main(void)
     test_many_problems();
     test_stderr_when_no_callback();
     test_write_round_trip();
+    test_mqtt();
 
     char command[128];
     snprintf(command, sizeof command, "rm -rf '%s'", dir);

@@ -12,6 +12,8 @@ packages=(
   socat valgrind clang libclang-rt-14-dev         # tests, fuzzing, sanitizers
   g++ libxdf-dev python3-matplotlib               # recording: libxdf cross-check, massaged-plot
   libmicrohttpd-dev chromium                      # dashboard: massaged-web; its headless browser test
+  libmosquitto-dev                                # MQTT client ([mqtt], docs/FLEET.md)
+  mosquitto mosquitto-clients openssl             # MQTT tests: the broker, mosquitto_sub, a test CA
 )
 # The Node.js subscriber example (examples/node) needs node and npm; a node
 # installed otherwise (e.g. NodeSource, which bundles npm) is used as it is.

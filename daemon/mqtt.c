@@ -1,0 +1,591 @@
+#include "mqtt.h"
+
+#include "log.h"
+#include "message.h"
+#include "now.h"
+#include "ring.h"
+
+#include <errno.h>
+#include <mosquitto.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MQTT_LOOP_MS 50          /* the thread's longest sleep: how soon it sees the ring */
+#define MQTT_QOS0_PENDING 64     /* QoS 0 messages handed over and not yet written */
+#define MQTT_STOP_DELIVER_S 2.0  /* how long mqtt_stop waits for the outbox to drain */
+#define MQTT_OFFLINE "{\"v\":1,\"online\":false}"
+
+/* What the pipeline hands over: a ZeroMQ topic and its payload. */
+typedef struct {
+    uint32_t len;
+    char topic[MESSAGE_TOPIC_MAX];
+    char payload[MESSAGE_MAX];
+} mqtt_item_t;
+
+/* The outbox: a byte FIFO of records {topic length, payload length, topic,
+ * payload}, which may wrap around the end of the buffer. */
+typedef struct {
+    uint32_t topic_len, payload_len;
+} record_head_t;
+
+typedef struct {
+    unsigned char *buf;
+    size_t cap, head, used; /* bytes; head is the oldest record's first byte */
+    size_t count;           /* records */
+} outbox_t;
+
+typedef struct {
+    bool connected;
+    char error[512];
+    uint64_t sent, queued, dropped, connects;
+} mqtt_numbers_t;
+
+struct mqtt {
+    /* Read-only after mqtt_start. */
+    char host[256];
+    int port;
+    bool tls;
+    int keepalive_s;
+    int reconnect_max_s;
+    int raw_every;
+    char prefix[sizeof "massaged//" + sizeof((config_t *)0)->mqtt.site]; /* "massaged/<site>/" */
+    char daemon_topic[MESSAGE_TOPIC_MAX + 32];
+
+    /* Between the threads. */
+    ring_t *ring;
+    atomic_bool stop;
+    atomic_uint_fast64_t ring_dropped; /* written by the producer only */
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock; /* guards numbers */
+    mqtt_numbers_t numbers;
+
+    /* Producer only: raw blocks seen per device, for raw_every. */
+    struct {
+        char device[CONFIG_NAME_MAX];
+        uint64_t blocks;
+    } raw[CONFIG_MAX_DEVICES];
+
+    /* The MQTT thread only. */
+    struct mosquitto *mosq;
+    outbox_t outbox;
+    mqtt_item_t scratch;
+    char topic[MESSAGE_TOPIC_MAX + 32];
+    bool connected, connecting;
+    int inflight;       /* QoS 1 handed over, not yet acknowledged */
+    int qos0_pending;   /* QoS 0 handed over, not yet written */
+    uint8_t qos0_mid[65536 / 8];
+    double next_attempt; /* monotonic seconds */
+    int backoff_ms;
+    char lib_error[256]; /* libmosquitto's last error-level log line */
+    uint64_t sent, dropped, connects;
+    char error[512];
+};
+
+/* ---- The outbox ---------------------------------------------------------- */
+
+static void outbox_copy_in(outbox_t *o, size_t at, const void *src, size_t n)
+{
+    at %= o->cap;
+    size_t first = n < o->cap - at ? n : o->cap - at;
+    memcpy(o->buf + at, src, first);
+    memcpy(o->buf, (const unsigned char *)src + first, n - first);
+}
+
+static void outbox_copy_out(const outbox_t *o, size_t at, void *dst, size_t n)
+{
+    at %= o->cap;
+    size_t first = n < o->cap - at ? n : o->cap - at;
+    memcpy(dst, o->buf + at, first);
+    memcpy((unsigned char *)dst + first, o->buf, n - first);
+}
+
+static size_t record_size(const record_head_t *h)
+{
+    return sizeof *h + h->topic_len + h->payload_len;
+}
+
+static void outbox_drop_oldest(outbox_t *o)
+{
+    record_head_t h;
+    outbox_copy_out(o, o->head, &h, sizeof h);
+    o->head = (o->head + record_size(&h)) % o->cap;
+    o->used -= record_size(&h);
+    o->count--;
+}
+
+/* Appends a record, dropping the oldest ones until it fits; returns how many
+ * were dropped. */
+static unsigned outbox_push(outbox_t *o, const char *topic, const char *payload, size_t len)
+{
+    record_head_t h = {(uint32_t)strlen(topic), (uint32_t)len};
+    size_t size = record_size(&h);
+    unsigned dropped = 0;
+    if (size > o->cap)
+        return 1;
+    while (o->used + size > o->cap) {
+        outbox_drop_oldest(o);
+        dropped++;
+    }
+    size_t at = o->head + o->used;
+    outbox_copy_in(o, at, &h, sizeof h);
+    outbox_copy_in(o, at + sizeof h, topic, h.topic_len);
+    outbox_copy_in(o, at + sizeof h + h.topic_len, payload, len);
+    o->used += size;
+    o->count++;
+    return dropped;
+}
+
+/* Copies the oldest record into item (topic NUL-terminated) without
+ * removing it; false when the outbox is empty. */
+static bool outbox_peek(const outbox_t *o, mqtt_item_t *item)
+{
+    if (o->count == 0)
+        return false;
+    record_head_t h;
+    outbox_copy_out(o, o->head, &h, sizeof h);
+    outbox_copy_out(o, o->head + sizeof h, item->topic, h.topic_len);
+    item->topic[h.topic_len] = '\0';
+    outbox_copy_out(o, o->head + sizeof h + h.topic_len, item->payload, h.payload_len);
+    item->len = h.payload_len;
+    return true;
+}
+
+/* ---- Topics -------------------------------------------------------------- */
+
+typedef enum { CLASS_NONE, CLASS_EVENT, CLASS_STATUS, CLASS_DAEMON, CLASS_RAW } topic_class_t;
+
+static topic_class_t classify(const char *topic)
+{
+    if (strncmp(topic, "event.", 6) == 0)
+        return CLASS_EVENT;
+    if (strcmp(topic, "status.daemon") == 0)
+        return CLASS_DAEMON;
+    if (strncmp(topic, "status.", 7) == 0)
+        return CLASS_STATUS;
+    if (strncmp(topic, "raw.", 4) == 0)
+        return CLASS_RAW;
+    return CLASS_NONE;
+}
+
+/* Maps a ZeroMQ topic (message_topic's "<prefix>.<device>[.<type>]"; device
+ * names hold no '.') onto massaged/<site>/<device>/<prefix>[/<type>]. */
+static void mqtt_topic(const mqtt_t *m, const char *zmq_topic, char *out, size_t cap)
+{
+    const char *device = strchr(zmq_topic, '.');
+    device = device ? device + 1 : "";
+    const char *type = strchr(device, '.');
+    int device_len = type ? (int)(type - device) : (int)strlen(device);
+    int prefix_len = (int)strcspn(zmq_topic, ".");
+    if (type)
+        snprintf(out, cap, "%s%.*s/%.*s/%s", m->prefix, device_len, device, prefix_len, zmq_topic,
+                 type + 1);
+    else
+        snprintf(out, cap, "%s%.*s/%.*s", m->prefix, device_len, device, prefix_len, zmq_topic);
+}
+
+/* ---- The producer side --------------------------------------------------- */
+
+/* True for every raw_every-th block of the device in a raw.<device> topic. */
+static bool raw_wanted(mqtt_t *m, const char *topic)
+{
+    if (m->raw_every == 0)
+        return false;
+    const char *device = topic + 4;
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
+        if (m->raw[i].device[0] == '\0')
+            snprintf(m->raw[i].device, sizeof m->raw[i].device, "%s", device);
+        if (strcmp(m->raw[i].device, device) == 0)
+            return m->raw[i].blocks++ % (uint64_t)m->raw_every == 0;
+    }
+    return false;
+}
+
+void mqtt_offer(mqtt_t *m, const char *topic, const char *payload, size_t len)
+{
+    if (!m)
+        return;
+    topic_class_t cls = classify(topic);
+    if (cls == CLASS_NONE || (cls == CLASS_RAW && !raw_wanted(m, topic)))
+        return;
+    size_t topic_len = strlen(topic);
+    mqtt_item_t *item = ring_reserve(m->ring);
+    if (!item || len > sizeof item->payload || topic_len >= sizeof item->topic) {
+        atomic_fetch_add_explicit(&m->ring_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    item->len = (uint32_t)len;
+    memcpy(item->topic, topic, topic_len + 1);
+    memcpy(item->payload, payload, len);
+    ring_commit(m->ring);
+}
+
+/* ---- The MQTT thread ----------------------------------------------------- */
+
+static void publish_numbers(mqtt_t *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->numbers.connected = m->connected;
+    snprintf(m->numbers.error, sizeof m->numbers.error, "%s", m->error);
+    m->numbers.sent = m->sent;
+    m->numbers.queued = m->outbox.count + (uint64_t)m->inflight;
+    m->numbers.dropped = m->dropped;
+    m->numbers.connects = m->connects;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Records why the broker cannot be used; logs it when the cause changed. */
+static void set_error(mqtt_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(mqtt_t *m, const char *fmt, ...)
+{
+    char text[sizeof m->error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (strcmp(text, m->error) != 0)
+        log_error("mqtt %s:%d: %s; streaming goes on, retrying", m->host, m->port, text);
+    snprintf(m->error, sizeof m->error, "%s", text);
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+    (void)mosq;
+    mqtt_t *m = obj;
+    m->connecting = false;
+    if (rc != 0) {
+        /* libmosquitto closes the connection itself; mosquitto_loop reports it. */
+        set_error(m, "the broker refused the connection: %s", mosquitto_connack_string(rc));
+        return;
+    }
+    m->connected = true;
+    m->connects++;
+    m->backoff_ms = MQTT_BACKOFF_MIN_MS;
+    /* Unwritten QoS 0 packets died with the old connection. */
+    m->qos0_pending = 0;
+    memset(m->qos0_mid, 0, sizeof m->qos0_mid);
+    log_info("mqtt %s:%d: connected as %s (%zu event%s queued)", m->host, m->port,
+             m->prefix, m->outbox.count, m->outbox.count == 1 ? "" : "s");
+    m->error[0] = '\0';
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+    (void)mosq;
+    mqtt_t *m = obj;
+    if (m->connected && rc != 0)
+        log_warn("mqtt %s:%d: connection lost (%s); events are queued until it is back",
+                 m->host, m->port, mosquitto_strerror(rc));
+    m->connected = m->connecting = false;
+}
+
+static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+    (void)mosq;
+    mqtt_t *m = obj;
+    uint16_t id = (uint16_t)mid;
+    if (m->qos0_mid[id / 8] & (1u << (id % 8))) {
+        m->qos0_mid[id / 8] &= (uint8_t)~(1u << (id % 8));
+        if (m->qos0_pending > 0)
+            m->qos0_pending--;
+    } else if (m->inflight > 0) {
+        m->inflight--;
+        m->sent++;
+    }
+}
+
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *text)
+{
+    (void)mosq;
+    mqtt_t *m = obj;
+    if (level & MOSQ_LOG_ERR)
+        snprintf(m->lib_error, sizeof m->lib_error, "%s", text);
+}
+
+/* A failed connection attempt or a lost connection: why, and when to retry. */
+static void connection_failed(mqtt_t *m, int rc)
+{
+    bool was_connected = m->connected;
+    m->connected = m->connecting = false;
+    if (rc == MOSQ_ERR_CONN_REFUSED || (rc == MOSQ_ERR_PROTOCOL && m->error[0])) {
+        /* on_connect has said why. */
+    } else if (rc == MOSQ_ERR_ERRNO) {
+        set_error(m, "%s", strerror(errno));
+    } else if (rc == MOSQ_ERR_EAI) {
+        set_error(m, "cannot resolve the host name (%s)", mosquitto_strerror(rc));
+    } else if (rc == MOSQ_ERR_TLS || (m->tls && !was_connected && m->lib_error[0])) {
+        set_error(m, "TLS handshake failed: %s",
+                  m->lib_error[0] ? m->lib_error : mosquitto_strerror(rc));
+    } else if (!was_connected) {
+        set_error(m, "%s", mosquitto_strerror(rc));
+    } else {
+        set_error(m, "connection lost: %s", mosquitto_strerror(rc));
+    }
+    m->lib_error[0] = '\0';
+    m->next_attempt = now_mono() + m->backoff_ms / 1000.0;
+    m->backoff_ms *= 2;
+    if (m->backoff_ms > m->reconnect_max_s * 1000)
+        m->backoff_ms = m->reconnect_max_s * 1000;
+}
+
+static void try_connect(mqtt_t *m)
+{
+    m->lib_error[0] = '\0';
+    int rc = m->connects == 0 && !m->error[0]
+                 ? mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s)
+                 : mosquitto_reconnect_async(m->mosq);
+    if (rc == MOSQ_ERR_SUCCESS)
+        m->connecting = true;
+    else
+        connection_failed(m, rc);
+}
+
+/* Hands one message to libmosquitto; false when it refused (not connected). */
+static bool send_message(mqtt_t *m, const mqtt_item_t *item, topic_class_t cls)
+{
+    mqtt_topic(m, item->topic, m->topic, sizeof m->topic);
+    int qos = cls == CLASS_EVENT || cls == CLASS_DAEMON ? 1 : 0;
+    bool retain = cls == CLASS_STATUS || cls == CLASS_DAEMON;
+    int mid = 0;
+    int rc = mosquitto_publish(m->mosq, &mid, m->topic, (int)item->len, item->payload, qos, retain);
+    if (rc != MOSQ_ERR_SUCCESS)
+        return false;
+    if (qos == 1) {
+        m->inflight++;
+    } else {
+        uint16_t id = (uint16_t)mid;
+        m->qos0_mid[id / 8] |= (uint8_t)(1u << (id % 8));
+        m->qos0_pending++;
+    }
+    return true;
+}
+
+/* Takes everything the pipeline has handed over: events into the outbox,
+ * the rest straight to the broker when it can take them now. */
+static void take_ring(mqtt_t *m)
+{
+    const mqtt_item_t *item;
+    while ((item = ring_peek(m->ring)) != NULL) {
+        topic_class_t cls = classify(item->topic);
+        if (cls == CLASS_EVENT) {
+            unsigned dropped = outbox_push(&m->outbox, item->topic, item->payload, item->len);
+            if (dropped) {
+                if (m->dropped == 0)
+                    log_warn("mqtt: the queue of %zu KiB is full; dropping the oldest events "
+                             "(counted in status.daemon mqtt_dropped)",
+                             m->outbox.cap / 1024);
+                m->dropped += dropped;
+            }
+        } else if (m->connected && (cls == CLASS_DAEMON ? m->inflight < MQTT_INFLIGHT
+                                                         : m->qos0_pending < MQTT_QOS0_PENDING)) {
+            send_message(m, item, cls);
+        }
+        ring_release(m->ring);
+    }
+}
+
+/* Hands queued events over, in order, while the window has room. */
+static void send_outbox(mqtt_t *m)
+{
+    while (m->connected && m->inflight < MQTT_INFLIGHT && outbox_peek(&m->outbox, &m->scratch)) {
+        if (!send_message(m, &m->scratch, CLASS_EVENT))
+            break;
+        outbox_drop_oldest(&m->outbox);
+    }
+}
+
+/* One turn: connect when due, exchange with the broker for at most
+ * MQTT_LOOP_MS. */
+static void turn(mqtt_t *m)
+{
+    if (!m->connected && !m->connecting && now_mono() >= m->next_attempt)
+        try_connect(m);
+    if (m->connected || m->connecting) {
+        int rc = mosquitto_loop(m->mosq, MQTT_LOOP_MS, 1);
+        if (rc != MOSQ_ERR_SUCCESS)
+            connection_failed(m, rc);
+    } else {
+        struct timespec ts = {0, MQTT_LOOP_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void *mqtt_main(void *arg)
+{
+    mqtt_t *m = arg;
+    pthread_setname_np(pthread_self(), "mqtt");
+    while (!atomic_load(&m->stop)) {
+        take_ring(m);
+        send_outbox(m);
+        turn(m);
+        publish_numbers(m);
+    }
+    /* The producer has stopped: deliver what is left while the broker is there. */
+    take_ring(m);
+    double deadline = now_mono() + MQTT_STOP_DELIVER_S;
+    while (m->connected && (m->outbox.count > 0 || m->inflight > 0) && now_mono() < deadline) {
+        send_outbox(m);
+        turn(m);
+    }
+    if (m->connected) {
+        /* A clean disconnect does not fire the will: say offline ourselves. */
+        int mid;
+        mosquitto_publish(m->mosq, &mid, m->daemon_topic, (int)strlen(MQTT_OFFLINE), MQTT_OFFLINE,
+                          1, true);
+        m->inflight++;
+        while (m->connected && m->inflight > 0 && now_mono() < deadline + 0.5)
+            turn(m);
+        mosquitto_disconnect(m->mosq);
+        mosquitto_loop(m->mosq, 10, 1);
+    }
+    if (m->outbox.count > 0 || m->inflight > 0)
+        log_warn("mqtt: stopping with %zu queued and %d unacknowledged event%s not delivered",
+                 m->outbox.count, m->inflight, m->outbox.count + (size_t)m->inflight == 1 ? "" : "s");
+    publish_numbers(m);
+    return NULL;
+}
+
+/* ---- Start and stop ------------------------------------------------------ */
+
+static int setup_client(mqtt_t *m, const config_t *cfg, const char *site)
+{
+    char client_id[sizeof cfg->mqtt.client_id + 16];
+    if (cfg->mqtt.client_id[0])
+        snprintf(client_id, sizeof client_id, "%s", cfg->mqtt.client_id);
+    else
+        snprintf(client_id, sizeof client_id, "massaged-%s", site);
+    m->mosq = mosquitto_new(client_id, true, m);
+    if (!m->mosq)
+        return -errno;
+    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    mosquitto_publish_callback_set(m->mosq, on_publish);
+    mosquitto_log_callback_set(m->mosq, on_log);
+    mosquitto_max_inflight_messages_set(m->mosq, MQTT_INFLIGHT);
+    int rc = MOSQ_ERR_SUCCESS;
+    if (cfg->mqtt.username[0])
+        rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt.username,
+                                       cfg->mqtt.password[0] ? cfg->mqtt.password : NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_will_set(m->mosq, m->daemon_topic, (int)strlen(MQTT_OFFLINE), MQTT_OFFLINE, 1,
+                                true);
+    if (rc == MOSQ_ERR_SUCCESS && m->tls) {
+        const char *ca_file = cfg->mqtt.ca_file[0] ? cfg->mqtt.ca_file : NULL;
+        rc = mosquitto_tls_set(m->mosq, ca_file, ca_file ? NULL : "/etc/ssl/certs",
+                               cfg->mqtt.cert_file[0] ? cfg->mqtt.cert_file : NULL,
+                               cfg->mqtt.key_file[0] ? cfg->mqtt.key_file : NULL, NULL);
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_error("mqtt: cannot set up the client: %s", mosquitto_strerror(rc));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void lib_init(void)
+{
+    mosquitto_lib_init(); /* always succeeds on POSIX systems */
+}
+
+mqtt_t *mqtt_start(const config_t *cfg, int *err)
+{
+    static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+    pthread_once(&lib_once, lib_init);
+    int rc = -ENOMEM;
+    mqtt_t *m = calloc(1, sizeof *m);
+    if (!m)
+        goto fail;
+    pthread_mutex_init(&m->lock, NULL);
+    if (config_mqtt_broker_parse(cfg->mqtt.broker, m->host, sizeof m->host, &m->port, &m->tls) !=
+        0) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    char site[sizeof cfg->mqtt.site];
+    if (cfg->mqtt.site[0])
+        snprintf(site, sizeof site, "%s", cfg->mqtt.site);
+    else if (gethostname(site, sizeof site) != 0 || site[0] == '\0')
+        snprintf(site, sizeof site, "massaged");
+    site[sizeof site - 1] = '\0';
+    snprintf(m->prefix, sizeof m->prefix, "massaged/%s/", site);
+    snprintf(m->daemon_topic, sizeof m->daemon_topic, "%sdaemon/status", m->prefix);
+    m->keepalive_s = cfg->mqtt.keepalive_s;
+    m->reconnect_max_s = cfg->mqtt.reconnect_max_s;
+    m->raw_every = cfg->mqtt.raw_every;
+    m->backoff_ms = MQTT_BACKOFF_MIN_MS;
+    m->outbox.cap = (size_t)cfg->mqtt.queue_kib * 1024;
+    m->outbox.buf = malloc(m->outbox.cap);
+    m->ring = ring_create(sizeof(mqtt_item_t), MQTT_RING_CAPACITY);
+    if (!m->outbox.buf || !m->ring)
+        goto fail;
+    rc = setup_client(m, cfg, site);
+    if (rc != 0)
+        goto fail;
+    rc = -pthread_create(&m->thread, NULL, mqtt_main, m);
+    if (rc != 0)
+        goto fail;
+    m->thread_started = true;
+    log_info("mqtt: publishing to %s under %s (queue %d KiB)", cfg->mqtt.broker, m->prefix,
+             cfg->mqtt.queue_kib);
+    return m;
+
+fail:
+    log_error("mqtt: cannot start the client for %s: %s", cfg->mqtt.broker, strerror(-rc));
+    mqtt_stop(&m);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void mqtt_stop(mqtt_t **mp)
+{
+    if (!mp || !*mp)
+        return;
+    mqtt_t *m = *mp;
+    if (m->thread_started) {
+        atomic_store(&m->stop, true);
+        pthread_join(m->thread, NULL);
+    }
+    if (m->mosq)
+        mosquitto_destroy(m->mosq);
+    ring_destroy(&m->ring);
+    free(m->outbox.buf);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+    *mp = NULL;
+}
+
+void mqtt_status_json(mqtt_t *m, json_t *j)
+{
+    mqtt_numbers_t n = {0};
+    uint64_t ring_dropped = 0;
+    if (m) {
+        pthread_mutex_lock(&m->lock);
+        n = m->numbers;
+        pthread_mutex_unlock(&m->lock);
+        ring_dropped = atomic_load_explicit(&m->ring_dropped, memory_order_relaxed);
+    }
+    json_key(j, "mqtt_connected");
+    json_bool(j, n.connected);
+    json_key(j, "mqtt_error");
+    if (n.error[0])
+        json_string(j, n.error);
+    else
+        json_null(j);
+    json_key(j, "mqtt_sent");
+    json_uint(j, n.sent);
+    json_key(j, "mqtt_queued");
+    json_uint(j, n.queued);
+    json_key(j, "mqtt_dropped");
+    json_uint(j, n.dropped + ring_dropped);
+    json_key(j, "mqtt_connects");
+    json_uint(j, n.connects);
+}
