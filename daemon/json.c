@@ -365,13 +365,6 @@ void json_double(json_t *j, double v)
     after_value(j);
 }
 
-void json_raw(json_t *j, const char *text, size_t len)
-{
-    before_item(j);
-    put(j, text, len);
-    after_value(j);
-}
-
 int json_finish(const json_t *j, size_t *len)
 {
     if (j->overflow)

@@ -53,8 +53,6 @@ void json_fixed(json_t *j, double v, int decimals);
 void json_fixed_array(json_t *j, const double *v, size_t n, int decimals);
 /* Writes v with 9 significant digits (%.9g); non-finite becomes null. */
 void json_double(json_t *j, double v);
-/* Writes pre-formatted JSON text as one value (the caller vouches for it). */
-void json_raw(json_t *j, const char *text, size_t len);
 
 /* Returns 0 and the text length in *len when complete and not truncated,
  * -ENOBUFS on overflow, -EINVAL when objects or arrays are still open. */

@@ -7,6 +7,7 @@
  * whose HELLO changed during the session has one file per HELLO:
  * <device>.csv, <device>-2.csv, ...
  */
+#include "json_read.h"
 #include "recording.h"
 
 #include <errno.h>
@@ -68,8 +69,8 @@ static int export_events(const char *dir, const recording_t *rec)
     for (size_t i = 0; i < rec->n_events; i++) {
         const char *json = rec->events[i].json;
         char dev[64] = "", type[64] = "";
-        recording_json_string(json, "device", dev, sizeof dev);
-        recording_json_string(json, "type", type, sizeof type);
+        json_read_string(json, strlen(json), "device", dev, sizeof dev);
+        json_read_string(json, strlen(json), "type", type, sizeof type);
         fprintf(f, "%.6f,event.%s.%s,\"", rec->events[i].stamp, dev, type);
         for (const char *p = json; *p; p++) {
             if (*p == '"')

@@ -215,33 +215,3 @@ void recording_free(recording_t *rec)
     memset(rec, 0, sizeof *rec);
 }
 
-static const char *find_key(const char *json, const char *key)
-{
-    char pattern[80];
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    const char *p = strstr(json, pattern);
-    return p ? p + strlen(pattern) : NULL;
-}
-
-int recording_json_number(const char *json, const char *key, double *out)
-{
-    const char *p = find_key(json, key);
-    if (!p)
-        return -ENOENT;
-    char *end;
-    *out = strtod(p, &end);
-    return end == p ? -ENOENT : 0;
-}
-
-int recording_json_string(const char *json, const char *key, char *out, size_t cap)
-{
-    const char *p = find_key(json, key);
-    if (!p || *p != '"')
-        return -ENOENT;
-    p++;
-    size_t n = 0;
-    while (*p && *p != '"' && n + 1 < cap)
-        out[n++] = *p++;
-    out[n] = '\0';
-    return 0;
-}

@@ -49,9 +49,5 @@ int recording_load(recording_t *rec, char *const *paths, int n_paths);
 
 void recording_free(recording_t *rec);
 
-/* Reads a number or string field of a flat JSON object (the event payloads);
- * returns 0 or -ENOENT. */
-int recording_json_number(const char *json, const char *key, double *out);
-int recording_json_string(const char *json, const char *key, char *out, size_t cap);
 
 #endif

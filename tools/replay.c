@@ -12,6 +12,7 @@
  */
 #include "chain.h"
 #include "config.h"
+#include "json_read.h"
 #include "log.h"
 #include "message.h"
 #include "publisher.h"
@@ -145,10 +146,11 @@ static int build_device(device_t *d, const recording_t *rec)
         if (e < rec->n_events) {
             const char *json = rec->events[e].json;
             char dev[CONFIG_NAME_MAX], type[32];
-            if (recording_json_string(json, "device", dev, sizeof dev) != 0 ||
+            size_t len = strlen(json);
+            if (!json_read_string(json, len, "device", dev, sizeof dev) ||
                 strcmp(dev, d->name) != 0 ||
-                recording_json_string(json, "type", type, sizeof type) != 0 ||
-                recording_json_number(json, "t_dev", &c.t_dev) != 0)
+                !json_read_string(json, len, "type", type, sizeof type) ||
+                !json_read_number(json, len, "t_dev", &c.t_dev))
                 continue;
             if (strcmp(type, "connected") == 0)
                 c.type = ACT_CONNECT;

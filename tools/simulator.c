@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "json.h"
 #include "sample.h"
 #include "sim_ball.h"
 #include "sim_device.h"
@@ -288,21 +289,15 @@ static void put_json_number(FILE *f, double v)
         fputs("null", f);
 }
 
-/* Names from the physics are C identifiers and fixed words; escaping only
- * guards the file against a surprise. */
+/* Names from the physics are C identifiers and fixed words; escaping (the
+ * daemon's, daemon/json) only guards the file against a surprise. */
 static void put_json_string(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
+    char buf[4096];
+    json_t j;
+    json_init(&j, buf, sizeof buf);
+    json_string(&j, s);
+    fputs(j.overflow ? "\"\"" : buf, f);
 }
 
 static void truth_sink(const event_t *e, void *ctx)

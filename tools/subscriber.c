@@ -15,6 +15,9 @@
  * expires after at least one message; 1 when --timeout expires with no
  * message at all; 2 for a usage or ZeroMQ set-up error.
  */
+#include "json.h"
+#include "json_read.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -50,128 +53,21 @@ static void usage(FILE *out)
           out);
 }
 
-/* Writes s as the body of a JSON string (no quotes). Topics are ASCII by
- * contract, but a stray byte must not make the output invalid JSON. */
-static void put_json_string_body(const char *s, size_t n, FILE *out)
+/* Writes s as a JSON string, escaped as the daemon escapes (daemon/json).
+ * Topics are ASCII by contract, but a stray byte must not make the output
+ * invalid JSON. */
+static void put_json_string(const char *s, FILE *out)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-}
-
-/* A minimal scanner over one flat JSON object, enough to lay out the readable
- * form: it yields each top-level key and the raw text of its value (a nested
- * array or object is returned whole, strings keep their quotes). */
-typedef struct {
-    const char *p;
-    const char *end;
-} json_scan_t;
-
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static const char *skip_string(const char *p, const char *end)
-{
-    /* p is at the opening quote; returns one past the closing quote. */
-    p++;
-    while (p < end && *p != '"') {
-        if (*p == '\\' && p + 1 < end)
-            p++;
-        p++;
-    }
-    return p < end ? p + 1 : end;
-}
-
-static const char *skip_value(const char *p, const char *end)
-{
-    if (p >= end)
-        return end;
-    if (*p == '"')
-        return skip_string(p, end);
-    if (*p == '[' || *p == '{') {
-        int depth = 0;
-        while (p < end) {
-            if (*p == '"') {
-                p = skip_string(p, end);
-                continue;
-            }
-            if (*p == '[' || *p == '{')
-                depth++;
-            else if (*p == ']' || *p == '}') {
-                depth--;
-                if (depth == 0)
-                    return p + 1;
-            }
-            p++;
-        }
-        return end;
-    }
-    while (p < end && *p != ',' && *p != '}' && *p != ']')
-        p++;
-    return p;
-}
-
-static bool json_scan_begin(json_scan_t *js, const char *text, size_t n)
-{
-    js->end = text + n;
-    js->p = skip_ws(text, js->end);
-    if (js->p >= js->end || *js->p != '{')
-        return false;
-    js->p++;
-    return true;
-}
-
-/* Next key/value pair; key excludes its quotes, value is raw text. */
-static bool json_scan_next(json_scan_t *js, const char **key, size_t *key_len, const char **value,
-                           size_t *value_len)
-{
-    const char *p = skip_ws(js->p, js->end);
-    if (p < js->end && *p == ',')
-        p = skip_ws(p + 1, js->end);
-    if (p >= js->end || *p != '"')
-        return false;
-    const char *key_end = skip_string(p, js->end);
-    *key = p + 1;
-    *key_len = (size_t)(key_end - p) >= 2 ? (size_t)(key_end - p) - 2 : 0;
-    p = skip_ws(key_end, js->end);
-    if (p >= js->end || *p != ':')
-        return false;
-    p = skip_ws(p + 1, js->end);
-    const char *value_end = skip_value(p, js->end);
-    *value = p;
-    *value_len = (size_t)(value_end - p);
-    js->p = value_end;
-    return true;
+    static char buf[6 * SUB_MAX_MESSAGE + 3]; /* every byte escaped, and quotes */
+    json_t j;
+    json_init(&j, buf, sizeof buf);
+    json_string(&j, s);
+    fputs(buf, out);
 }
 
 static bool key_is(const char *key, size_t len, const char *name)
 {
     return strlen(name) == len && memcmp(key, name, len) == 0;
-}
-
-/* Finds the raw value of a top-level key; returns false if absent. */
-static bool json_get(const char *text, size_t n, const char *name, const char **value,
-                     size_t *value_len)
-{
-    json_scan_t js;
-    const char *key;
-    size_t key_len;
-    if (!json_scan_begin(&js, text, n))
-        return false;
-    while (json_scan_next(&js, &key, &key_len, value, value_len))
-        if (key_is(key, key_len, name))
-            return true;
-    return false;
 }
 
 /* Prints a value without the quotes of a string. */
@@ -188,15 +84,15 @@ static void put_bare(const char *value, size_t len, FILE *out)
 static void put_array_head(const char *value, size_t len, FILE *out)
 {
     const char *end = value + len;
-    const char *p = skip_ws(value + 1, end);
+    const char *p = json_read_skip_space(value + 1, end);
     if (len < 2 || value[0] != '[' || p >= end || *p == ']') {
         fwrite(value, 1, len, out);
         return;
     }
-    const char *first_end = skip_value(p, end);
+    const char *first_end = json_read_skip_value(p, end);
     fputc('[', out);
     fwrite(p, 1, (size_t)(first_end - p), out);
-    const char *rest = skip_ws(first_end, end);
+    const char *rest = json_read_skip_space(first_end, end);
     fputs(rest < end && *rest == ',' ? " ..]" : "]", out);
 }
 
@@ -216,18 +112,49 @@ static bool starts_with(const char *s, size_t n, const char *prefix)
     return n >= len && memcmp(s, prefix, len) == 0;
 }
 
+/* Prints " key=value" for each of the keys the payload has. */
+static void put_fields(const char *payload, size_t payload_len, const char *const *keys, size_t n,
+                       FILE *out)
+{
+    const char *value;
+    size_t value_len;
+    for (size_t i = 0; i < n; i++)
+        if (json_read_get(payload, payload_len, keys[i], &value, &value_len)) {
+            fprintf(out, " %s=", keys[i]);
+            put_bare(value, value_len, out);
+        }
+}
+
+/* Prints " key=value" for every member the walk has left but the skipped ones. */
+static void put_rest(json_read_t *js, const char *const *skip, size_t n_skip, FILE *out)
+{
+    const char *key, *value;
+    size_t key_len, value_len;
+    while (json_read_next(js, &key, &key_len, &value, &value_len)) {
+        bool skipped = false;
+        for (size_t i = 0; i < n_skip && !skipped; i++)
+            skipped = key_is(key, key_len, skip[i]);
+        if (skipped)
+            continue;
+        fputc(' ', out);
+        fwrite(key, 1, key_len, out);
+        fputc('=', out);
+        put_bare(value, value_len, out);
+    }
+}
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 static void print_readable(const char *topic, size_t topic_len, const char *payload,
                            size_t payload_len, bool brief, FILE *out)
 {
     const char *value;
     size_t value_len;
-    json_scan_t js;
-    const char *key;
-    size_t key_len;
+    json_read_t js;
 
     put_timestamp(out);
     fwrite(topic, 1, topic_len, out);
-    if (!json_scan_begin(&js, payload, payload_len)) {
+    if (!json_read_begin(&js, payload, payload_len)) {
         /* Not a JSON object: show it as it came, it is someone's bug to see. */
         fputc(' ', out);
         fwrite(payload, 1, payload_len, out);
@@ -237,37 +164,20 @@ static void print_readable(const char *topic, size_t topic_len, const char *payl
 
     if (starts_with(topic, topic_len, "event.")) {
         /* The fixed fields first, in the order a reader scans for them. */
-        if (json_get(payload, payload_len, "phase", &value, &value_len)) {
+        if (json_read_get(payload, payload_len, "phase", &value, &value_len)) {
             fputc(' ', out);
             put_bare(value, value_len, out);
         }
         static const char *const lead[] = {"id", "t_dev"};
-        for (size_t i = 0; i < sizeof lead / sizeof lead[0]; i++)
-            if (json_get(payload, payload_len, lead[i], &value, &value_len)) {
-                fprintf(out, " %s=", lead[i]);
-                put_bare(value, value_len, out);
-            }
-        while (json_scan_next(&js, &key, &key_len, &value, &value_len)) {
-            if (key_is(key, key_len, "v") || key_is(key, key_len, "device") ||
-                key_is(key, key_len, "kind") || key_is(key, key_len, "type") ||
-                key_is(key, key_len, "phase") || key_is(key, key_len, "id") ||
-                key_is(key, key_len, "t_dev"))
-                continue;
-            fputc(' ', out);
-            fwrite(key, 1, key_len, out);
-            fputc('=', out);
-            put_bare(value, value_len, out);
-        }
+        static const char *const shown[] = {"v", "device", "kind", "type", "phase", "id", "t_dev"};
+        put_fields(payload, payload_len, lead, COUNT(lead), out);
+        put_rest(&js, shown, COUNT(shown), out);
     } else if (starts_with(topic, topic_len, "raw.")) {
         static const char *const lead[] = {"n", "i0", "t_dev"};
-        for (size_t i = 0; i < sizeof lead / sizeof lead[0]; i++)
-            if (json_get(payload, payload_len, lead[i], &value, &value_len)) {
-                fprintf(out, " %s=", lead[i]);
-                put_bare(value, value_len, out);
-            }
+        put_fields(payload, payload_len, lead, COUNT(lead), out);
         static const char *const arrays[] = {"p", "acc", "gyr"};
         for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-            if (json_get(payload, payload_len, arrays[i], &value, &value_len)) {
+            if (json_read_get(payload, payload_len, arrays[i], &value, &value_len)) {
                 fprintf(out, " %s=", arrays[i]);
                 put_array_head(value, value_len, out);
             }
@@ -277,22 +187,12 @@ static void print_readable(const char *topic, size_t topic_len, const char *payl
                                            "samples_lost",    "frames_lost", "crc_errors",
                                            "malformed",       "uptime_s",    "subscriptions",
                                            "publish_dropped", "recording"};
-        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-            if (json_get(payload, payload_len, keys[i], &value, &value_len)) {
-                fprintf(out, " %s=", keys[i]);
-                put_bare(value, value_len, out);
-            }
+        put_fields(payload, payload_len, keys, COUNT(keys), out);
     } else {
         /* status.* and anything newer: every field but the schema's
          * bookkeeping, nested values as they are. */
-        while (json_scan_next(&js, &key, &key_len, &value, &value_len)) {
-            if (key_is(key, key_len, "v"))
-                continue;
-            fputc(' ', out);
-            fwrite(key, 1, key_len, out);
-            fputc('=', out);
-            put_bare(value, value_len, out);
-        }
+        static const char *const bookkeeping[] = {"v"};
+        put_rest(&js, bookkeeping, COUNT(bookkeeping), out);
     }
     fputc('\n', out);
 }
@@ -300,17 +200,15 @@ static void print_readable(const char *topic, size_t topic_len, const char *payl
 static void print_json(const char *topic, size_t topic_len, const char *payload, size_t payload_len,
                        FILE *out)
 {
-    fputs("{\"topic\":\"", out);
-    put_json_string_body(topic, topic_len, out);
-    fputs("\",\"payload\":", out);
+    fputs("{\"topic\":", out);
+    put_json_string(topic, out);
+    fputs(",\"payload\":", out);
     /* A payload that is not JSON would make the line invalid; quote it then. */
-    const char *p = skip_ws(payload, payload + payload_len);
+    const char *p = json_read_skip_space(payload, payload + payload_len);
     if (p < payload + payload_len && *p == '{') {
         fwrite(payload, 1, payload_len, out);
     } else {
-        fputc('"', out);
-        put_json_string_body(payload, payload_len, out);
-        fputc('"', out);
+        put_json_string(payload, out);
     }
     fputs("}\n", out);
 }

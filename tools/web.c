@@ -30,6 +30,7 @@
  * usage error.
  */
 #include "config.h"
+#include "json_read.h"
 #include "netaddr.h"
 #include "now.h"
 
@@ -246,60 +247,6 @@ static void replay_to(web_client_t *c)
 static web_trace_t traces[WEB_MAX_DEVICES];
 static unsigned long long traces_sent; /* trace messages made, main thread */
 
-/* The raw text after "key": in a flat JSON object made by the daemon. Keys
- * are unique and device names have no quotes, so a search is exact. */
-static const char *json_value(const char *payload, const char *key)
-{
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    const char *p = strstr(payload, pattern);
-    return p ? p + strlen(pattern) : NULL;
-}
-
-static bool json_number(const char *payload, const char *key, double *out)
-{
-    const char *v = json_value(payload, key);
-    char *end;
-    if (!v)
-        return false;
-    *out = strtod(v, &end);
-    return end != v;
-}
-
-static bool json_string(const char *payload, const char *key, char *out, size_t cap)
-{
-    const char *v = json_value(payload, key);
-    if (!v || *v != '"')
-        return false;
-    const char *end = strchr(v + 1, '"');
-    if (!end || (size_t)(end - v - 1) >= cap)
-        return false;
-    memcpy(out, v + 1, (size_t)(end - v - 1));
-    out[end - v - 1] = '\0';
-    return true;
-}
-
-/* Parses up to max numbers of the array under key; returns how many. */
-static int json_array(const char *payload, const char *key, double *out, int max)
-{
-    const char *p = json_value(payload, key);
-    int n = 0;
-    if (!p || *p != '[')
-        return 0;
-    p++;
-    while (n < max) {
-        char *end;
-        double x = strtod(p, &end);
-        if (end == p)
-            break;
-        out[n++] = x;
-        p = end;
-        while (*p == ' ' || *p == ',')
-            p++;
-    }
-    return n;
-}
-
 static web_trace_t *trace_of(const char *device)
 {
     for (int i = 0; i < WEB_MAX_DEVICES; i++)
@@ -341,27 +288,28 @@ static void trace_flush(web_trace_t *t)
 #define WEB_MAX_BATCH 1024
 static double raw_p[WEB_MAX_BATCH], raw_acc[3 * WEB_MAX_BATCH], raw_gyr[3 * WEB_MAX_BATCH];
 
-static void on_raw(const char *payload)
+static void on_raw(const char *payload, size_t len)
 {
     char device[CONFIG_NAME_MAX];
     double rate, i0, t_dev;
-    if (!json_string(payload, "device", device, sizeof device) ||
-        !json_number(payload, "rate_hz", &rate) || !(rate > 0) ||
-        !json_number(payload, "i0", &i0) || !json_number(payload, "t_dev", &t_dev))
+    if (!json_read_string(payload, len, "device", device, sizeof device) ||
+        !json_read_number(payload, len, "rate_hz", &rate) || !(rate > 0) ||
+        !json_read_number(payload, len, "i0", &i0) ||
+        !json_read_number(payload, len, "t_dev", &t_dev))
         return;
     web_trace_t *t = trace_of(device);
     if (!t)
         return;
-    int n = json_array(payload, "p", raw_p, WEB_MAX_BATCH);
-    int na = json_array(payload, "acc", raw_acc, 3 * WEB_MAX_BATCH) / 3;
-    int ng = json_array(payload, "gyr", raw_gyr, 3 * WEB_MAX_BATCH) / 3;
+    int n = json_read_numbers(payload, len, "p", raw_p, WEB_MAX_BATCH);
+    int na = json_read_numbers(payload, len, "acc", raw_acc, 3 * WEB_MAX_BATCH) / 3;
+    int ng = json_read_numbers(payload, len, "gyr", raw_gyr, 3 * WEB_MAX_BATCH) / 3;
     if (na < n)
         n = na;
     if (ng < n)
         n = ng;
     if (n == 0)
         return;
-    json_string(payload, "kind", t->kind, sizeof t->kind);
+    json_read_string(payload, len, "kind", t->kind, sizeof t->kind);
     /* A jump in the sample index is lost data: end the bucket there so the
      * page can break its line instead of drawing across the hole. */
     if (t->next_i0 >= 0 && (long long)i0 != t->next_i0) {
@@ -754,7 +702,7 @@ int main(int argc, char **argv)
             payload[payload_len] = '\0';
             received++;
             if (strncmp(topic, "raw.", 4) == 0) {
-                on_raw(payload);
+                on_raw(payload, (size_t)payload_len);
             } else {
                 remember(topic, payload, (size_t)payload_len);
                 broadcast(topic, payload, (size_t)payload_len);

@@ -1,0 +1,103 @@
+/* test_json_read: the tools' reader of the daemon's JSON messages, on
+ * messages written by the daemon's own writer (daemon/message) and on
+ * damaged text, which must be refused without reading past its end. */
+#include "check.h"
+#include "json_read.h"
+#include "message.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void test_raw_message(void)
+{
+    message_block_t b;
+    memset(&b, 0, sizeof b);
+    b.n = 3;
+    b.i0 = 1234;
+    b.t_dev = 12.5;
+    for (unsigned i = 0; i < b.n; i++) {
+        b.s[i].p = 1000.0f + (float)i;
+        for (int a = 0; a < 3; a++) {
+            b.s[i].acc[a] = 0.25f * (float)a;
+            b.s[i].gyr[a] = -1.5f * (float)a;
+        }
+    }
+    char buf[MESSAGE_MAX];
+    int len = message_raw(buf, sizeof buf, "left \"ball\"", DEVICE_KIND_BALL, 1000, &b);
+    CHECK(len > 0);
+    char device[64], kind[16];
+    double rate = 0, i0 = 0, p[8], acc[24];
+    CHECK(json_read_string(buf, (size_t)len, "device", device, sizeof device));
+    CHECK_STR(device, "left \"ball\"");
+    CHECK(json_read_string(buf, (size_t)len, "kind", kind, sizeof kind));
+    CHECK_STR(kind, "ball");
+    CHECK(json_read_number(buf, (size_t)len, "rate_hz", &rate));
+    CHECK_NEAR(rate, 1000.0, 0.0);
+    CHECK(json_read_number(buf, (size_t)len, "i0", &i0));
+    CHECK_NEAR(i0, 1234.0, 0.0);
+    CHECK_EQ_INT(json_read_numbers(buf, (size_t)len, "p", p, 8), 3);
+    CHECK_NEAR(p[2], 1002.0, 1e-9);
+    CHECK_EQ_INT(json_read_numbers(buf, (size_t)len, "acc", acc, 24), 9);
+    CHECK_NEAR(acc[8], 0.5, 1e-9);
+    CHECK_EQ_INT(json_read_numbers(buf, (size_t)len, "acc", acc, 4), 4); /* at most max */
+    /* too small for the name: refused, and the output left empty */
+    char tiny[4] = "xyz";
+    CHECK(!json_read_string(buf, (size_t)len, "device", tiny, sizeof tiny));
+    CHECK_STR(tiny, "");
+    CHECK(!json_read_number(buf, (size_t)len, "absent", &rate));
+    CHECK(!json_read_number(buf, (size_t)len, "device", &rate)); /* a string */
+}
+
+static void test_walk_and_nesting(void)
+{
+    const char *text = " { \"a\" : 1 , \"b\":{\"a\":2,\"c\":[1,{\"d\":\"}\"}]}, \"s\":\"x,y\"}";
+    size_t len = strlen(text);
+    json_read_t r;
+    const char *key, *value;
+    size_t key_len, value_len;
+    CHECK(json_read_begin(&r, text, len));
+    int n = 0;
+    while (json_read_next(&r, &key, &key_len, &value, &value_len))
+        n++;
+    CHECK_EQ_INT(n, 3);
+    /* only top-level members: "a" is 1, not the nested 2 */
+    double a = 0;
+    CHECK(json_read_number(text, len, "a", &a));
+    CHECK_NEAR(a, 1.0, 0.0);
+    CHECK(json_read_get(text, len, "b", &value, &value_len));
+    CHECK_EQ_INT(value_len, strlen("{\"a\":2,\"c\":[1,{\"d\":\"}\"}]}"));
+    char s[8];
+    CHECK(json_read_string(text, len, "s", s, sizeof s));
+    CHECK_STR(s, "x,y");
+    CHECK(!json_read_begin(&r, "[1,2]", 5));
+    CHECK(!json_read_begin(&r, "", 0));
+}
+
+/* Every prefix of a message, in a buffer of exactly that size (so that
+ * AddressSanitizer sees any read past it), is read or refused, never
+ * overrun. */
+static void test_cut_messages(void)
+{
+    const char *text = "{\"v\":1,\"device\":\"ball\",\"p\":[1.5,2.5],\"x\":{\"y\":\"\\\"\"}}";
+    size_t full = strlen(text);
+    for (size_t len = 0; len <= full; len++) {
+        char *cut = malloc(len ? len : 1);
+        memcpy(cut, text, len);
+        double p[4], v;
+        char device[16];
+        int n = json_read_numbers(cut, len, "p", p, 4);
+        CHECK(n >= 0 && n <= 2);
+        json_read_number(cut, len, "v", &v);
+        json_read_string(cut, len, "device", device, sizeof device);
+        json_read_string(cut, len, "x", device, sizeof device);
+        free(cut);
+    }
+}
+
+int main(void)
+{
+    test_raw_message();
+    test_walk_and_nesting();
+    test_cut_messages();
+    return CHECK_DONE();
+}
