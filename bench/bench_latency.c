@@ -67,6 +67,9 @@ typedef struct {
 } fake_t;
 
 static int n_fakes = 2;
+/* The streams written: the devices, and the reference relay's unless
+ * BENCH_REF=0. */
+static int n_streams = 3;
 
 /* A fake device of one kind, with the kind's default rate and frame size. */
 static fake_t fake_of(const char *name, device_kind_t kind)
@@ -131,12 +134,12 @@ static void *listener(void *arg)
 {
     fake_t *fakes = arg;
     while (atomic_load(&running)) {
-        struct pollfd pfd[MAX_DEVICES];
-        for (int i = 0; i < n_fakes; i++)
+        struct pollfd pfd[MAX_DEVICES + 1];
+        for (int i = 0; i < n_streams; i++)
             pfd[i] = (struct pollfd){fakes[i].master, POLLIN, 0};
-        if (poll(pfd, (nfds_t)n_fakes, 50) <= 0)
+        if (poll(pfd, (nfds_t)n_streams, 50) <= 0)
             continue;
-        for (int i = 0; i < n_fakes; i++) {
+        for (int i = 0; i < n_streams; i++) {
             if (!(pfd[i].revents & POLLIN))
                 continue;
             uint8_t buf[256];
@@ -157,25 +160,13 @@ static int cmp_double(const void *a, const void *b)
 
 static long rss_anon_kb; /* the daemon's own (anonymous) resident memory, last read */
 
-static void proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
+/* The resident memory of pid, all of it and (rss_anon_kb) its own. */
+static void proc_rss(pid_t pid, long *rss_kb)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    *cpu_s = 0;
     *rss_kb = 0;
-    if (f) {
-        if (fgets(buf, sizeof buf, f)) {
-            char *p = strrchr(buf, ')');
-            unsigned long ut = 0, st = 0;
-            if (p &&
-                sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
-                *cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-        }
-        fclose(f);
-    }
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
     if (f) {
         while (fgets(buf, sizeof buf, f))
             if (sscanf(buf, "VmRSS: %ld kB", rss_kb) == 1)
@@ -186,77 +177,106 @@ static void proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
     }
 }
 
-/* CPU time of every thread of pid so far, in seconds, from the scheduler's
- * nanosecond accounting (/proc/PID/task/N/schedstat), finer than the 10 ms
- * ticks of /proc/PID/stat. */
-static double proc_cpu_s(pid_t pid)
+/* One thread's scheduler counts: CPU time, from the scheduler's nanosecond
+ * accounting (/proc/PID/task/N/schedstat, finer than the 10 ms ticks of
+ * /proc/PID/stat), and context switches (voluntary and involuntary, from its
+ * status), each switch being one wake-up of the thread. */
+typedef struct {
+    int tid;
+    char comm[20];
+    double run_s;
+    long switches;
+} thread_snap_t;
+
+#define MAX_THREADS 64
+
+/* Reads every thread of pid into snap (at most MAX_THREADS); returns how many. */
+static int thread_snapshot(pid_t pid, thread_snap_t *snap)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
     DIR *d = opendir(path);
     if (!d)
         return 0;
-    double total = 0;
+    int n = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while ((e = readdir(d)) && n < MAX_THREADS) {
         if (e->d_name[0] == '.')
             continue;
-        char stat_path[600];
-        snprintf(stat_path, sizeof stat_path, "%s/%s/schedstat", path, e->d_name);
-        FILE *f = fopen(stat_path, "r");
-        unsigned long long run_ns = 0;
+        thread_snap_t *t = &snap[n];
+        *t = (thread_snap_t){.tid = atoi(e->d_name)};
+        char file[600], line[256];
+        snprintf(file, sizeof file, "%s/%s/comm", path, e->d_name);
+        FILE *f = fopen(file, "r");
         if (f) {
-            if (fscanf(f, "%llu", &run_ns) == 1)
-                total += (double)run_ns * 1e-9;
+            if (fgets(t->comm, sizeof t->comm, f))
+                t->comm[strcspn(t->comm, "\n")] = '\0';
             fclose(f);
         }
+        snprintf(file, sizeof file, "%s/%s/schedstat", path, e->d_name);
+        f = fopen(file, "r");
+        if (f) {
+            unsigned long long run_ns = 0;
+            if (fscanf(f, "%llu", &run_ns) == 1)
+                t->run_s = (double)run_ns * 1e-9;
+            fclose(f);
+        }
+        snprintf(file, sizeof file, "%s/%s/status", path, e->d_name);
+        f = fopen(file, "r");
+        if (f) {
+            long v;
+            while (fgets(line, sizeof line, f))
+                if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
+                    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+                    t->switches += v;
+            fclose(f);
+        }
+        n++;
     }
     closedir(d);
+    return n;
+}
+
+/* Prints each thread's wake-ups per second and CPU share between two
+ * snapshots (threads matched by id; one started in between counts from 0),
+ * after label; returns the total wake-ups per second and sets *cpu_pct. */
+static double print_threads(const char *label, const thread_snap_t *before, int n_before,
+                            const thread_snap_t *after, int n_after, double seconds,
+                            double *cpu_pct)
+{
+    double total = 0, cpu = 0;
+    printf("  %s threads, wake-ups/s (context switches) and CPU %% of one core:", label);
+    for (int i = 0; i < n_after; i++) {
+        thread_snap_t start = {0};
+        for (int k = 0; k < n_before; k++)
+            if (before[k].tid == after[i].tid)
+                start = before[k];
+        double w = (double)(after[i].switches - start.switches) / seconds;
+        double c = 100.0 * (after[i].run_s - start.run_s) / seconds;
+        printf(" %s %.0f (%.2f %%);", after[i].comm, w, c);
+        total += w;
+        cpu += c;
+    }
+    printf(" all %.0f (%.2f %%)\n", total, cpu);
+    *cpu_pct = cpu;
     return total;
 }
 
-/* The reference: a minimal relay in its own process, one thread reading a
- * pty, decoding frames with the daemon's decoder and publishing a short
- * message per frame over ZeroMQ ipc. It has the hops every design pays (pty,
- * a thread's wake-up, ZeroMQ's I/O thread, ipc) and none of the daemon's
- * (ring, eventfd, second thread, chain, JSON). */
-static void *relay_pub;
-
-static void relay_frame(const frame_t *frame, void *ctx)
+/* The relay (bench_relay) beside this program, or BENCH_RELAY. */
+static void relay_path(char *out, size_t cap)
 {
-    const fake_t *f = ctx;
-    if (frame->type != FRAME_SAMPLES)
+    const char *env = getenv("BENCH_RELAY");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
         return;
-    char payload[64];
-    uint64_t i0 = (uint64_t)frame->t_us * (uint64_t)f->rate_hz / 1000000u;
-    int n = snprintf(payload, sizeof payload, "{\"i0\":%llu}", (unsigned long long)i0);
-    zmq_send(relay_pub, "raw.relay", 9, ZMQ_SNDMORE);
-    zmq_send(relay_pub, payload, (size_t)n, 0);
-}
-
-static void run_relay(fake_t *f, const char *endpoint)
-{
-    int fd = open(f->slave, O_RDWR | O_NOCTTY);
-    void *ctx = zmq_ctx_new();
-    relay_pub = zmq_socket(ctx, ZMQ_PUB);
-    zmq_bind(relay_pub, endpoint);
-    frame_decoder_t dec;
-    frame_decoder_init(&dec);
-    uint8_t buf[4096];
-    for (;;) {
-        struct pollfd pfd = {fd, POLLIN, 0};
-        if (poll(&pfd, 1, 1000) < 0)
-            break;
-        if (getppid() == 1)
-            break;
-        if (!(pfd.revents & POLLIN))
-            continue;
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        frame_decoder_feed(&dec, buf, (size_t)n, relay_frame, f);
     }
-    _exit(0);
+    char self[512];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(out, cap, "%s/bench_relay", self);
 }
 
 static long json_counter(const char *payload, const char *key)
@@ -313,7 +333,10 @@ int main(int argc, char **argv)
     }
     fake_t *relay = &fakes[n_fakes];
     *relay = fake_of("relay", DEVICE_KIND_BALL);
-    for (int i = 0; i <= n_fakes; i++) {
+    const char *ref_env = getenv("BENCH_REF");
+    bool ref = !(ref_env && atoi(ref_env) == 0);
+    n_streams = n_fakes + (ref ? 1 : 0);
+    for (int i = 0; i < n_streams; i++) {
         if (make_pty(&fakes[i]) != 0) {
             perror("pty");
             return 1;
@@ -344,11 +367,25 @@ int main(int argc, char **argv)
     fclose(cfg);
     chmod(cfg_path, 0644);
 
-    char relay_endpoint[256];
+    /* The reference: bench_relay on a stream of its own, with a configuration
+     * of the same form. */
+    char relay_endpoint[256], relay_cfg_path[256], relay_prog[600];
     snprintf(relay_endpoint, sizeof relay_endpoint, "ipc://%s/relay.sock", dir);
-    pid_t relay_pid = fork();
-    if (relay_pid == 0)
-        run_relay(relay, relay_endpoint);
+    snprintf(relay_cfg_path, sizeof relay_cfg_path, "%s/relay.ini", dir);
+    relay_path(relay_prog, sizeof relay_prog);
+    pid_t relay_pid = -1;
+    if (ref) {
+        cfg = fopen(relay_cfg_path, "w");
+        fprintf(cfg, "[publish]\nendpoint = %s\n[device.%s]\nkind = ball\nport = %s\n",
+                relay_endpoint, relay->name, relay->slave);
+        fclose(cfg);
+        chmod(relay_cfg_path, 0644);
+        relay_pid = fork();
+        if (relay_pid == 0) {
+            execl(relay_prog, relay_prog, "--config", relay_cfg_path, (char *)NULL);
+            _exit(127);
+        }
+    }
     pid_t pid = fork();
     if (pid == 0) {
         const char *preload = getenv("BENCH_DAEMON_PRELOAD");
@@ -367,25 +404,28 @@ int main(int argc, char **argv)
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "raw.", 4);
     zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "status.", 7);
     zmq_connect(sub, endpoint);
-    zmq_connect(sub, relay_endpoint);
+    if (ref)
+        zmq_connect(sub, relay_endpoint);
 
     /* Wait for both HELLO REQUESTs and a live subscription (a status.daemon
      * would need another subscription; a short settle time is enough here). */
     double t_wait = now_mono();
     for (;;) {
         bool all = true;
-        for (int i = 0; i < n_fakes; i++)
+        for (int i = 0; i < n_streams; i++)
             all = all && atomic_load(&fakes[i].hello_requested);
         if (all)
             break;
         if (now_mono() - t_wait > 10) {
-            fprintf(stderr, "the daemon never asked for a HELLO\n");
+            fprintf(stderr, "the daemon or the relay never asked for a HELLO\n");
             kill(pid, SIGKILL);
+            if (ref)
+                kill(relay_pid, SIGKILL);
             return 1;
         }
         usleep(10000);
     }
-    for (int i = 0; i < n_fakes; i++)
+    for (int i = 0; i < n_streams; i++)
         send_hello(&fakes[i]);
     usleep(500000);
 
@@ -395,11 +435,10 @@ int main(int argc, char **argv)
     long n_map = 0;
     long n_ref = 0;
     long n_lat = 0, received[MAX_DEVICES] = {0}, publish_dropped = 0;
-    double cpu0;
-    long rss0;
-    proc_usage(pid, &cpu0, &rss0);
-    cpu0 = proc_cpu_s(pid);
-    double relay_cpu0 = proc_cpu_s(relay_pid);
+    static thread_snap_t threads0[MAX_THREADS], threads1[MAX_THREADS], relay0[MAX_THREADS],
+        relay1[MAX_THREADS];
+    int n_threads0 = thread_snapshot(pid, threads0);
+    int n_relay0 = ref ? thread_snapshot(relay_pid, relay0) : 0;
     double start = now_mono();
     double next = start;
     long frame_no = 0;
@@ -407,7 +446,7 @@ int main(int argc, char **argv)
         /* Every device sends a frame every 10 ms (100 frames/s each). */
         double t = now_mono();
         if (t >= next) {
-            for (int i = 0; i <= n_fakes; i++) {
+            for (int i = 0; i < n_streams; i++) {
                 fake_t *f = &fakes[i];
                 frame_t fr;
                 memset(&fr, 0, sizeof fr);
@@ -483,15 +522,16 @@ int main(int argc, char **argv)
         }
     }
     double elapsed = now_mono() - start;
-    double cpu1;
     long rss1;
-    proc_usage(pid, &cpu1, &rss1);
-    cpu1 = proc_cpu_s(pid);
-    double relay_cpu = proc_cpu_s(relay_pid) - relay_cpu0;
+    proc_rss(pid, &rss1);
+    int n_threads1 = thread_snapshot(pid, threads1);
+    int n_relay1 = ref ? thread_snapshot(relay_pid, relay1) : 0;
     atomic_store(&running, false);
     pthread_join(lt, NULL);
-    kill(relay_pid, SIGKILL);
-    waitpid(relay_pid, NULL, 0);
+    if (ref) {
+        kill(relay_pid, SIGKILL);
+        waitpid(relay_pid, NULL, 0);
+    }
     kill(pid, SIGTERM);
     int status;
     waitpid(pid, &status, 0);
@@ -513,7 +553,6 @@ int main(int argc, char **argv)
         lost += fakes[i].lost;
         dropped += fakes[i].ring_dropped;
     }
-    double cpu = 100.0 * (cpu1 - cpu0) / elapsed;
     if (balls)
         printf("latency pty write -> raw message at a subscriber, %d ball%s at 1 kHz, %.0f s:\n",
                balls, balls == 1 ? "" : "s", elapsed);
@@ -533,11 +572,17 @@ int main(int argc, char **argv)
            "p50 %.3f ms   p99 %.3f ms   max %.3f ms\n",
            n_ref, r50, r99, rmax);
     printf("  daemon / reference: p50 %.2f   p99 %.2f\n", p50 / r50, p99 / r99);
+    const char *subject = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
+    double cpu, relay_cpu = NAN, relay_wakeups = NAN;
+    double wakeups = print_threads(subject, threads0, n_threads0, threads1, n_threads1, elapsed, &cpu);
+    if (ref)
+        relay_wakeups = print_threads("reference relay's", relay0, n_relay0, relay1, n_relay1,
+                                      elapsed, &relay_cpu);
     printf("daemon at this load: CPU %.2f %% of one core, resident memory %ld kB (%.1f MB), of "
            "which its own (anonymous) %ld kB and shared libraries' pages the rest\n",
            cpu, rss1, rss1 / 1024.0, rss_anon_kb);
-    double us_per_frame = got ? 1e6 * (cpu1 - cpu0) / (double)got : NAN;
-    double ref_us_per_frame = n_ref ? 1e6 * relay_cpu / (double)n_ref : NAN;
+    double us_per_frame = got ? 1e4 * cpu * elapsed / (double)got : NAN;
+    double ref_us_per_frame = n_ref ? 1e4 * relay_cpu * elapsed / (double)n_ref : NAN;
     qsort(map_err, (size_t)n_map, sizeof(double), cmp_double);
     if (n_map > 0)
         printf("  host clock mapping, t_host of a frame's last sample - the time it was written "
@@ -556,9 +601,10 @@ int main(int argc, char **argv)
     printf("RESULT devices %d samples_per_s %ld p50_ms %.3f p99_ms %.3f max_ms %.3f cpu_pct %.3f "
            "rss_kb %ld sent %ld received %ld samples_lost %ld ring_dropped %ld "
            "publish_dropped %ld ref_p50_ms %.3f ref_p99_ms %.3f rss_anon_kb %ld cpu_us_per_frame %.2f "
-           "ref_cpu_us_per_frame %.2f\n",
+           "ref_cpu_us_per_frame %.2f wakeups_per_s %.1f ref_wakeups_per_s %.1f\n",
            n_fakes, balls ? 1000L * balls : 1500L, p50, p99, max, cpu, rss1, sent, got, lost,
-           dropped, publish_dropped, r50, r99, rss_anon_kb, us_per_frame, ref_us_per_frame);
+           dropped, publish_dropped, r50, r99, rss_anon_kb, us_per_frame, ref_us_per_frame,
+           wakeups, relay_wakeups);
     printf("daemon exit status after SIGTERM: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return 0;
 }

@@ -9,15 +9,15 @@ build=${1:-$here/build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 quick=${QUICK:-0}
 if [ "${SMOKE:-0}" = 1 ]; then
-    replay_s=10 reps=1 stft_n=20000 stft_reps=1 ring_items=200000 ring_reps=1 lat_s=6 scale_s=3
+    replay_s=10 reps=1 stft_n=20000 stft_reps=1 ring_items=200000 ring_reps=1 lat_s=6 scale_s=3 floor_s=4 floor_rounds=1
 elif [ "$quick" = 1 ]; then
-    replay_s=60 reps=3 stft_n=500000 stft_reps=7 ring_items=2000000 ring_reps=3 lat_s=8 scale_s=5
+    replay_s=60 reps=3 stft_n=500000 stft_reps=7 ring_items=2000000 ring_reps=3 lat_s=8 scale_s=5 floor_s=10 floor_rounds=2
 else
-    replay_s=300 reps=5 stft_n=2000000 stft_reps=7 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10
+    replay_s=300 reps=5 stft_n=2000000 stft_reps=7 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10 floor_s=30 floor_rounds=4
 fi
 b=$build/bench
 daemon=$build/daemon/massaged
-for f in "$b/bench_pipeline" "$b/bench_latency" "$b/malloc_count.so" "$daemon"; do
+for f in "$b/bench_pipeline" "$b/bench_latency" "$b/bench_relay" "$b/malloc_count.so" "$daemon"; do
     [ -x "$f" ] || [ -f "$f" ] || { echo "missing $f: build first (cmake --build $build)" >&2; exit 1; }
 done
 
@@ -88,3 +88,7 @@ echo "(linear growth: cpu_%/device stays near the 1-device figure; everything lo
 echo
 echo "== 8. idle: one device unplugged, one silent port (bench/idle.sh)"
 "$here/bench/idle.sh" "$daemon" "$lat_s"
+
+echo
+echo "== 9. the floor: the daemon against a one-thread relay, each alone on the same streams, alternating (bench/floor.sh $floor_s s, $floor_rounds rounds)"
+"$here/bench/floor.sh" "$build" "$floor_s" "$floor_rounds"

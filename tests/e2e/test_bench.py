@@ -42,7 +42,7 @@ def number(pattern, text):
 
 
 def test_every_part_runs(output):
-    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8."):
+    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8.", "9."):
         assert "\n== %s " % part in output, part
 
 
@@ -95,3 +95,17 @@ def test_idle_part_reports_every_thread(output):
     idle = output[output.index("== 8."):]
     assert "rd:unplugged" in idle and "rd:silent" in idle and "pipeline" in idle
     assert number(r"total\s+CPU ([0-9.]+) %", idle) >= 0
+
+
+def test_floor_compares_daemon_and_relay_on_every_frame(output):
+    part = output[output.index("== 9."):]
+    rows = re.findall(r"^\d+\s+(daemon|relay)\s+([0-9.]+)\s+([0-9.]+)\s+\S+\s+\S+\s+\d+\s+(\d+)\s+(\d+)/(\d+)$",
+                      part, re.M)
+    assert sorted(r[0] for r in rows) == ["daemon", "relay"], part
+    for who, cpu, wakeups, lost, received, sent in rows:
+        assert float(cpu) > 0 and float(wakeups) > 0, (who, part)
+        assert lost == "0" and int(sent) > 0 and received == sent, (who, part)
+    assert re.search(r"massaged threads, .* pipeline \d+", part)
+    assert re.search(r"bench_relay threads, .* bench_relay \d+", part)
+    assert number(r"FLOOR cpu_ratio ([0-9.]+)", part) > 0
+    assert number(r"wakeup_ratio ([0-9.]+)", part) > 0
