@@ -17,33 +17,49 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Where a device is: waiting to (re)open its port, searching for it (`port =
+ * auto`, on the search thread), or streaming from it. */
+typedef enum { DEV_CLOSED, DEV_SEARCHING, DEV_STREAMING } device_state_t;
+
 struct device {
     config_device_t cfg;
     port_driver_t driver;
-    ring_t *ring;
+    device_msg_fn on_msg;
+    void *ctx;
     int wake_fd;
     device_claims_t *claims;
     char extra_ports[1024];
     int probe_ms;
-    _Atomic int batch_ms; /* [publish] batch_ms; the reader waits half of it */
     bool auto_port;
     char claimed[PATH_MAX]; /* the resolved path this device holds in claims, or "" */
-    int stop_fd; /* eventfd: readable once the thread must stop */
-    pthread_t thread;
+    int stop_fd; /* eventfd: readable once a search must stop */
+    device_state_t state;
 
-    /* Reader-thread state. */
+    /* While closed: when to try again, and how long after that. */
+    double retry_at; /* monotonic seconds */
+    int backoff_ms;
+    int last_error;
+
+    /* The `port = auto` search: its thread writes search_port and search_err,
+     * then sets search_done; the owner reads them after joining it. */
+    pthread_t search_thread;
+    atomic_bool search_done;
+    port_t *search_port;
+    int search_err;
+
+    /* While streaming (monotonic seconds). */
     port_t *port;
     char port_path[256];
     frame_decoder_t decoder;
+    double last_rx, last_request, last_stats;
+    int requests; /* HELLO REQUESTs sent since the port opened */
     device_stats_t stats;
-    device_stats_t stats_pushed; /* the last snapshot pushed to the pipeline */
+    device_stats_t stats_pushed; /* the last snapshot handed on */
     bool seen_hello;
     frame_hello_t hello;
     frame_t held[DEVICE_HELD_FRAMES];
     int n_held;
     double t_read; /* arrival time of the chunk being decoded */
-    double backpressure_since; /* monotonic seconds the ring has been short of room, or 0 */
-    bool pushed;   /* something was pushed since the last wake-up */
     char last_problem[160];
 };
 
@@ -72,33 +88,13 @@ const char *device_hello_problem(const frame_hello_t *hello, device_kind_t kind)
     return NULL;
 }
 
-static void push_msg(device_t *dev, const device_msg_t *msg)
-{
-    if (ring_push(dev->ring, msg)) {
-        dev->pushed = true;
-        return;
-    }
-    if (msg->kind == DEVICE_MSG_FRAME) {
-        dev->stats.ring_dropped++;
-        if (msg->u.frame.type == FRAME_SAMPLES)
-            dev->stats.ring_dropped_samples += msg->u.frame.u.samples.count;
-    }
-}
-
 static void push_frame(device_t *dev, const frame_t *frame)
 {
-    device_msg_t *slot = ring_reserve(dev->ring);
-    if (!slot) {
-        dev->stats.ring_dropped++;
-        if (frame->type == FRAME_SAMPLES)
-            dev->stats.ring_dropped_samples += frame->u.samples.count;
-        return;
-    }
-    slot->kind = DEVICE_MSG_FRAME;
-    slot->t_host = dev->t_read;
-    slot->u.frame = *frame;
-    ring_commit(dev->ring);
-    dev->pushed = true;
+    device_msg_t msg;
+    msg.kind = DEVICE_MSG_FRAME;
+    msg.t_host = dev->t_read;
+    msg.u.frame = *frame;
+    dev->on_msg(dev->ctx, &msg);
 }
 
 static void push_text(device_t *dev, device_msg_kind_t kind, const char *text)
@@ -107,12 +103,11 @@ static void push_text(device_t *dev, device_msg_kind_t kind, const char *text)
     msg.kind = (uint8_t)kind;
     msg.t_host = now_real();
     snprintf(msg.u.text, sizeof msg.u.text, "%s", text);
-    push_msg(dev, &msg);
+    dev->on_msg(dev->ctx, &msg);
 }
 
-/* Pushes a snapshot of the counters when they changed since the last one
- * (an idle or silent device costs the pipeline no wake-up), or always with
- * force. */
+/* Hands on a snapshot of the counters when they changed since the last one
+ * (an idle or silent device costs nothing), or always with force. */
 static void push_stats(device_t *dev, bool force)
 {
     dev->stats.frames = dev->decoder.counters;
@@ -122,18 +117,8 @@ static void push_stats(device_t *dev, bool force)
     msg.kind = DEVICE_MSG_STATS;
     msg.t_host = now_real();
     msg.u.stats = dev->stats;
-    push_msg(dev, &msg);
+    dev->on_msg(dev->ctx, &msg);
     dev->stats_pushed = dev->stats;
-}
-
-static void wake(device_t *dev)
-{
-    if (!dev->pushed)
-        return;
-    dev->pushed = false;
-    uint64_t one = 1;
-    ssize_t w = write(dev->wake_fd, &one, sizeof one);
-    (void)w; /* a full eventfd counter still wakes the reader */
 }
 
 static void handle_hello(device_t *dev, const frame_t *frame)
@@ -189,6 +174,7 @@ static void on_frame(const frame_t *frame, void *ctx)
     }
 }
 
+/* Whether a search must stop. */
 static bool stop_requested(const device_t *dev)
 {
     /* Polled, not read: reading the eventfd would reset it. */
@@ -203,7 +189,9 @@ static bool sleep_or_stop(const device_t *dev, int ms)
     return poll(&pfd, 1, ms) == 1;
 }
 
-static int send_hello_request(device_t *dev)
+/* Asks the device on port for its HELLO, waiting at most timeout_ms for
+ * the line to take the few bytes. */
+static int send_hello_request(port_t *port, int timeout_ms)
 {
     frame_t request;
     memset(&request, 0, sizeof request);
@@ -212,137 +200,117 @@ static int send_hello_request(device_t *dev)
     size_t n = frame_encode(&request, out, sizeof out);
     if (n == 0)
         return -EINVAL;
-    return port_write(dev->port, out, n, 100);
+    return port_write(port, out, n, timeout_ms);
 }
 
-/* Flow control towards the pipeline. When the ring has no room for what one
- * read may decode, the reader leaves the bytes in the kernel's buffer for a
- * moment (the pipeline thread is behind, e.g. descheduled on a busy machine,
- * or a burst arrived after a USB stall) instead of reading them only to drop
- * frames. It never waits longer than DEVICE_BACKPRESSURE_MS in a row: after
- * that it reads on and counts what the full ring refuses, so a stuck
- * pipeline cannot make the kernel's buffer overflow unnoticed. Returns true
- * when it waited (the caller loops to re-check its timers). */
-static bool wait_for_ring(device_t *dev)
+static void release_claim(device_t *dev);
+
+/* Ends the stream: the port is closed and released, the loss handed on,
+ * and the port tried again after the shortest backoff. why is NULL for a
+ * stop. */
+static void end_stream(device_t *dev, const char *why)
 {
-    size_t room = ring_capacity(dev->ring) - ring_count(dev->ring);
-    if (room >= DEVICE_RING_RESERVE) {
-        dev->backpressure_since = 0;
-        return false;
-    }
-    double now = now_mono();
-    if (dev->backpressure_since == 0)
-        dev->backpressure_since = now;
-    if (now - dev->backpressure_since > DEVICE_BACKPRESSURE_MS / 1000.0)
-        return false;
-    dev->pushed = true; /* make sure the pipeline thread is awake to drain */
-    wake(dev);
-    sleep_or_stop(dev, 1);
-    return true;
+    if (why)
+        log_warn("device %s: lost %s: %s", dev->cfg.name, dev->port_path, why);
+    port_close(&dev->port);
+    release_claim(dev);
+    push_stats(dev, true);
+    push_text(dev, DEVICE_MSG_DISCONNECTED, why ? why : "stopped");
+    dev->state = DEV_CLOSED;
+    dev->retry_at = now_mono() + DEVICE_BACKOFF_MIN_MS / 1000.0;
 }
 
-/* Streams from an open port until it is lost or a stop is requested.
- * Returns true on stop. */
-static bool stream(device_t *dev)
+/* Starts streaming from the port just opened. */
+static void start_stream(device_t *dev, port_t *port)
 {
+    dev->port = port;
+    dev->state = DEV_STREAMING;
+    dev->last_error = 0;
+    dev->backoff_ms = DEVICE_BACKOFF_MIN_MS;
     dev->seen_hello = false;
     dev->n_held = 0;
     frame_decoder_reset(&dev->decoder);
     dev->stats.connects++;
     push_text(dev, DEVICE_MSG_CONNECTED, dev->port_path);
-    wake(dev);
     log_info("device %s: connected on %s (%s%s)", dev->cfg.name, dev->port_path,
              port_driver_name(dev->port), port_low_latency(dev->port) ? ", low latency" : "");
+    double now = now_mono();
+    dev->last_rx = dev->last_stats = now;
+    dev->last_request = -1e9;
+    dev->requests = 0;
+}
 
-    double start = now_mono();
-    double last_rx = start, last_request = -1e9, last_stats = start;
-    int requests = 0;
-    char why[96] = "";
-    uint8_t buf[4096];
-    for (;;) {
-        double now = now_mono();
-        if (!dev->seen_hello) {
-            /* Ask at once, then every 100 ms for a second, then every second. */
-            double interval = requests < 10 ? 0.1 : 1.0;
-            if (now - last_request >= interval) {
-                int rc = send_hello_request(dev);
-                if (rc != 0 && rc != -ETIMEDOUT) {
-                    snprintf(why, sizeof why, "write failed: %s", strerror(-rc));
-                    break;
-                }
-                last_request = now;
-                requests++;
-            }
+/* A failed open or search: counted, said once per kind of failure, and
+ * tried again after the backoff (a search every second). */
+static void open_failed(device_t *dev, int err)
+{
+    dev->stats.open_failures++;
+    if (err != dev->last_error && dev->auto_port)
+        log_warn("device %s: port = auto: no serial port answered as a %s; searching "
+                 "again every second",
+                 dev->cfg.name, device_kind_name(dev->cfg.kind));
+    else if (err != dev->last_error)
+        log_warn("device %s: cannot open %s: %s; retrying", dev->cfg.name, dev->port_path,
+                 err == -EBUSY || err == -EAGAIN ? "another device has it open" : strerror(-err));
+    dev->last_error = err;
+    dev->state = DEV_CLOSED;
+    dev->retry_at = now_mono() + (dev->auto_port ? 1000 : dev->backoff_ms) / 1000.0;
+    dev->backoff_ms = dev->backoff_ms * 2 > DEVICE_BACKOFF_MAX_MS ? DEVICE_BACKOFF_MAX_MS
+                                                                  : dev->backoff_ms * 2;
+}
+
+/* The HELLO is asked for at once, then every 100 ms for a second, then
+ * every second. */
+static double request_interval(const device_t *dev)
+{
+    return dev->requests < 10 ? 0.1 : 1.0;
+}
+
+/* One turn of the stream: the HELLO REQUEST when due, what the port has,
+ * the silence limit, the counters. */
+static void stream_step(device_t *dev, short revents)
+{
+    char why[96];
+    double now = now_mono();
+    if (!dev->seen_hello && now - dev->last_request >= request_interval(dev)) {
+        /* Never waits: a line that does not take the bytes at once must
+         * not hold up the other devices; the request is sent again. */
+        int rc = send_hello_request(dev->port, 0);
+        if (rc != 0 && rc != -ETIMEDOUT) {
+            snprintf(why, sizeof why, "write failed: %s", strerror(-rc));
+            end_stream(dev, why);
+            return;
         }
-        if (wait_for_ring(dev))
-            continue; /* the stop request is seen by the poll below next time */
-        /* Sleep until bytes come or the next thing is due: a HELLO REQUEST
-         * again, the counters, or the silence that means the device is gone.
-         * A silent device thus wakes the thread a few times a second. */
-        double due = last_rx + DEVICE_SILENCE_S + 0.001;
-        if (last_rx > last_stats && last_stats + DEVICE_STATS_S < due)
-            due = last_stats + DEVICE_STATS_S; /* counters move only when bytes come */
-        if (!dev->seen_hello) {
-            double next_request = last_request + (requests < 10 ? 0.1 : 1.0);
-            if (next_request < due)
-                due = next_request;
-        }
-        int timeout_ms = (int)((due - now_mono()) * 1000.0) + 1;
-        if (timeout_ms < 0)
-            timeout_ms = 0;
-        struct pollfd pfd[2] = {{.fd = port_fd(dev->port), .events = POLLIN},
-                                {.fd = dev->stop_fd, .events = POLLIN}};
-        int r = poll(pfd, 2, timeout_ms);
-        if (r < 0 && errno != EINTR) {
-            snprintf(why, sizeof why, "poll failed: %s", strerror(errno));
-            break;
-        }
-        if (pfd[1].revents & POLLIN) {
-            snprintf(why, sizeof why, "stopped");
-            break;
-        }
-        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = port_read(dev->port, buf, sizeof buf);
-            if (n < 0) {
-                snprintf(why, sizeof why, "%s", n == -EPIPE ? "end of file" : strerror((int)-n));
-                break;
-            }
-            if (n > 0) {
-                dev->t_read = now_real();
-                last_rx = now_mono();
-                frame_decoder_feed(&dev->decoder, buf, (size_t)n, on_frame, dev);
-                /* Coalescing: let the next batch_ms of bytes gather in the
-                 * kernel's buffer, so one wake-up reads several frames. */
-                int batch_ms = atomic_load(&dev->batch_ms);
-                if (batch_ms > 0) {
-                    wake(dev);
-                    if (sleep_or_stop(dev, (batch_ms + 1) / 2))
-                        continue; /* the poll above sees the stop */
-                }
-            } else if (pfd[0].revents & (POLLHUP | POLLERR)) {
-                snprintf(why, sizeof why, "hang-up");
-                break;
-            }
-        }
-        now = now_mono();
-        if (now - last_rx > DEVICE_SILENCE_S) {
-            snprintf(why, sizeof why, "silent for more than %.0f s", DEVICE_SILENCE_S);
-            break;
-        }
-        if (now - last_stats >= DEVICE_STATS_S) {
-            push_stats(dev, false);
-            last_stats = now;
-        }
-        wake(dev);
+        dev->last_request = now;
+        dev->requests++;
     }
-    bool stopping = strcmp(why, "stopped") == 0;
-    if (!stopping)
-        log_warn("device %s: lost %s: %s", dev->cfg.name, dev->port_path, why);
-    port_close(&dev->port);
-    push_stats(dev, true);
-    push_text(dev, DEVICE_MSG_DISCONNECTED, why);
-    wake(dev);
-    return stopping;
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        uint8_t buf[4096];
+        ssize_t n = port_read(dev->port, buf, sizeof buf);
+        if (n < 0) {
+            snprintf(why, sizeof why, "%s", n == -EPIPE ? "end of file" : strerror((int)-n));
+            end_stream(dev, why);
+            return;
+        }
+        if (n > 0) {
+            dev->t_read = now_real();
+            dev->last_rx = now_mono();
+            frame_decoder_feed(&dev->decoder, buf, (size_t)n, on_frame, dev);
+        } else if (revents & (POLLHUP | POLLERR)) {
+            end_stream(dev, "hang-up");
+            return;
+        }
+    }
+    now = now_mono();
+    if (now - dev->last_rx > DEVICE_SILENCE_S) {
+        snprintf(why, sizeof why, "silent for more than %.0f s", DEVICE_SILENCE_S);
+        end_stream(dev, why);
+        return;
+    }
+    if (now - dev->last_stats >= DEVICE_STATS_S) {
+        push_stats(dev, false);
+        dev->last_stats = now;
+    }
 }
 
 int device_claims_init(device_claims_t *claims)
@@ -458,9 +426,7 @@ static port_t *probe(device_t *dev, const char *path, int *err)
     frame_decoder_t decoder;
     frame_decoder_init(&decoder);
     probe_t result = {dev, false, false};
-    dev->port = port;
-    int rc = send_hello_request(dev);
-    dev->port = NULL;
+    int rc = send_hello_request(port, 100);
     double deadline = now_mono() + dev->probe_ms / 1000.0;
     uint8_t buf[1024];
     while (rc == 0 && !result.answered && now_mono() < deadline) {
@@ -538,52 +504,106 @@ static port_t *find_port(device_t *dev, int *err)
     return port;
 }
 
-static void *reader_main(void *arg)
+/* The `port = auto` search thread: one search, handed over through
+ * search_port/search_err and the owner's wake-up, then it ends. */
+static void *search_main(void *arg)
 {
     device_t *dev = arg;
-    char name[16] = "rd:"; /* the kernel keeps 15 characters: "rd:" and the device's name */
-    memcpy(name + 3, dev->cfg.name, strnlen(dev->cfg.name, sizeof name - 4));
+    char name[16] = "auto:"; /* the kernel keeps 15 characters */
+    memcpy(name + 5, dev->cfg.name, strnlen(dev->cfg.name, sizeof name - 6));
     pthread_setname_np(pthread_self(), name);
-    int backoff_ms = DEVICE_BACKOFF_MIN_MS;
-    int last_error = 0;
-    while (!stop_requested(dev)) {
-        int err = 0;
-        if (dev->auto_port)
-            dev->port = find_port(dev, &err);
-        else
-            dev->port = open_claimed(dev, dev->cfg.port, false, &err);
-        if (!dev->port) {
-            dev->stats.open_failures++;
-            if (err != last_error && dev->auto_port)
-                log_warn("device %s: port = auto: no serial port answered as a %s; searching "
-                         "again every second",
-                         dev->cfg.name, device_kind_name(dev->cfg.kind));
-            else if (err != last_error)
-                log_warn("device %s: cannot open %s: %s; retrying", dev->cfg.name,
-                         dev->port_path, err == -EBUSY || err == -EAGAIN ? "another device has it open"
-                                                       : strerror(-err));
-            last_error = err;
-            if (sleep_or_stop(dev, dev->auto_port ? 1000 : backoff_ms))
-                break;
-            backoff_ms = backoff_ms * 2 > DEVICE_BACKOFF_MAX_MS ? DEVICE_BACKOFF_MAX_MS
-                                                                : backoff_ms * 2;
-            continue;
-        }
-        last_error = 0;
-        backoff_ms = DEVICE_BACKOFF_MIN_MS;
-        bool stopping = stream(dev);
-        release_claim(dev);
-        if (stopping)
-            break;
-        if (sleep_or_stop(dev, DEVICE_BACKOFF_MIN_MS))
-            break;
-    }
-    push_stats(dev, true);
-    wake(dev);
+    int err = 0;
+    dev->search_port = find_port(dev, &err);
+    dev->search_err = err;
+    atomic_store_explicit(&dev->search_done, true, memory_order_release);
+    uint64_t one = 1;
+    ssize_t w = write(dev->wake_fd, &one, sizeof one);
+    (void)w; /* a full eventfd counter still wakes the owner */
     return NULL;
 }
 
-device_t *device_start(const device_setup_t *setup, int *err)
+/* Waits for the search thread and returns the port it found (NULL, *err
+ * set, when none). */
+static port_t *end_search(device_t *dev, int *err)
+{
+    pthread_join(dev->search_thread, NULL);
+    *err = dev->search_err;
+    port_t *port = dev->search_port;
+    dev->search_port = NULL;
+    dev->state = DEV_CLOSED;
+    return port;
+}
+
+int device_fd(const device_t *dev)
+{
+    return dev->state == DEV_STREAMING ? port_fd(dev->port) : -1;
+}
+
+double device_due(const device_t *dev)
+{
+    switch (dev->state) {
+    case DEV_CLOSED:
+        return dev->retry_at;
+    case DEV_SEARCHING: /* its end writes wake_fd */
+        return atomic_load_explicit(&dev->search_done, memory_order_acquire) ? 0 : INFINITY;
+    case DEV_STREAMING:
+    default: {
+        /* The silence that means the device is gone, the counters (which
+         * move only when bytes come) and a HELLO REQUEST again: a silent
+         * device is serviced a few times a second. */
+        double due = dev->last_rx + DEVICE_SILENCE_S + 0.001;
+        if (dev->last_rx > dev->last_stats && dev->last_stats + DEVICE_STATS_S < due)
+            due = dev->last_stats + DEVICE_STATS_S;
+        if (!dev->seen_hello && dev->last_request + request_interval(dev) < due)
+            due = dev->last_request + request_interval(dev);
+        return due;
+    }
+    }
+}
+
+void device_service(device_t *dev, short revents)
+{
+    int err = 0;
+    port_t *port;
+    switch (dev->state) {
+    case DEV_CLOSED:
+        if (now_mono() < dev->retry_at)
+            return;
+        if (dev->auto_port) {
+            atomic_store(&dev->search_done, false);
+            err = pthread_create(&dev->search_thread, NULL, search_main, dev);
+            if (err != 0)
+                open_failed(dev, -err);
+            else
+                dev->state = DEV_SEARCHING;
+            return;
+        }
+        port = open_claimed(dev, dev->cfg.port, false, &err);
+        if (!port) {
+            open_failed(dev, err);
+            return;
+        }
+        start_stream(dev, port);
+        stream_step(dev, 0);
+        return;
+    case DEV_SEARCHING:
+        if (!atomic_load_explicit(&dev->search_done, memory_order_acquire))
+            return;
+        port = end_search(dev, &err);
+        if (!port) {
+            open_failed(dev, err);
+            return;
+        }
+        start_stream(dev, port);
+        stream_step(dev, 0);
+        return;
+    case DEV_STREAMING:
+        stream_step(dev, revents);
+        return;
+    }
+}
+
+device_t *device_create(const device_setup_t *setup, int *err)
 {
     device_t *dev = calloc(1, sizeof *dev);
     if (!dev) {
@@ -592,46 +612,47 @@ device_t *device_start(const device_setup_t *setup, int *err)
     }
     dev->cfg = setup->cfg;
     dev->driver = (port_driver_t)setup->cfg.driver;
-    dev->ring = setup->ring;
+    dev->on_msg = setup->on_msg;
+    dev->ctx = setup->ctx;
     dev->wake_fd = setup->wake_fd;
     dev->claims = setup->claims;
     snprintf(dev->extra_ports, sizeof dev->extra_ports, "%s", setup->extra_ports);
     dev->probe_ms = setup->probe_ms;
-    atomic_init(&dev->batch_ms, setup->batch_ms);
     dev->auto_port = strcmp(setup->cfg.port, "auto") == 0;
     snprintf(dev->port_path, sizeof dev->port_path, "%s", setup->cfg.port);
     frame_decoder_init(&dev->decoder);
+    dev->state = DEV_CLOSED;
+    dev->retry_at = 0; /* at once */
+    dev->backoff_ms = DEVICE_BACKOFF_MIN_MS;
+    atomic_init(&dev->search_done, false);
     dev->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (dev->stop_fd < 0) {
         *err = -errno;
         free(dev);
         return NULL;
     }
-    int rc = pthread_create(&dev->thread, NULL, reader_main, dev);
-    if (rc != 0) {
-        close(dev->stop_fd);
-        free(dev);
-        *err = -rc;
-        return NULL;
-    }
     return dev;
 }
 
-void device_set_batch_ms(device_t *dev, int batch_ms)
+void device_stop(device_t **pdev)
 {
-    atomic_store(&dev->batch_ms, batch_ms);
-}
-
-void device_stop(device_t **dev)
-{
-    if (!dev || !*dev)
+    if (!pdev || !*pdev)
         return;
-    uint64_t one = 1;
-    ssize_t w = write((*dev)->stop_fd, &one, sizeof one);
-    (void)w;
-    pthread_join((*dev)->thread, NULL);
-    port_close(&(*dev)->port);
-    close((*dev)->stop_fd);
-    free(*dev);
-    *dev = NULL;
+    device_t *dev = *pdev;
+    if (dev->state == DEV_SEARCHING) {
+        uint64_t one = 1;
+        ssize_t w = write(dev->stop_fd, &one, sizeof one);
+        (void)w;
+        int err;
+        port_t *port = end_search(dev, &err);
+        port_close(&port);
+        release_claim(dev);
+    }
+    if (dev->state == DEV_STREAMING)
+        end_stream(dev, NULL);
+    else
+        push_stats(dev, true);
+    close(dev->stop_fd);
+    free(dev);
+    *pdev = NULL;
 }

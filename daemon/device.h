@@ -1,14 +1,20 @@
-/* device: one configured tool's reader thread.
+/* device: one configured tool's port, serviced by the pipeline thread.
  *
- * The thread opens the port (or finds it, for `port = auto`), asks the device
- * for its HELLO, decodes frames and pushes them, in order, into the device's
- * SPSC ring for the pipeline thread. It never blocks on the ring: when the
- * ring is short of room it stops reading the port for at most
- * DEVICE_BACKPRESSURE_MS, leaving the bytes in the kernel's buffer, and then
- * reads on, dropping and counting the frames a full ring refuses. It detects a lost device (end
- * of file, EIO, ENXIO, or more than 2 s of silence), reports it through the
- * ring, and reopens the port with a short backoff so that a device that comes
- * back is streaming again within a second.
+ * A device has no thread of its own while it streams: the pipeline thread
+ * polls its port together with every other device's (device_fd, device_due)
+ * and calls device_service when bytes came or something is due; the device
+ * reads them, decodes frames and hands each one at once, in order, to the
+ * setup's on_msg, on that same thread. So a frame costs one wake-up of the
+ * daemon's threads, the one the port causes. It asks the device for its
+ * HELLO, detects a lost device (end of file, EIO, ENXIO, or more than 2 s of
+ * silence), reports it, and reopens the port with a short backoff so that a
+ * device that comes back is streaming again within a second. Only `port =
+ * auto` has a thread, and only while it searches: probing a candidate waits
+ * up to [auto] probe_ms for an answer, which must never hold up the other
+ * devices; the search thread hands the port it found over and ends.
+ *
+ * While the pipeline thread is held up, the bytes wait in the kernel's
+ * buffers for the port (docs/ARCHITECTURE.md "When the loop is held up").
  *
  * Samples are never passed on before the device's HELLO has given its scales:
  * up to DEVICE_HELD_FRAMES sample frames are held while the HELLO is requested
@@ -23,6 +29,7 @@
 #include "ring.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define DEVICE_HELD_FRAMES 32
@@ -30,13 +37,12 @@
 #define DEVICE_STATS_S 0.25       /* counters go to the pipeline at most this often, when changed */
 #define DEVICE_BACKOFF_MIN_MS 50  /* first retry after a failed open */
 #define DEVICE_BACKOFF_MAX_MS 400 /* retries never wait longer, so a replug is seen within 1 s */
-#define DEVICE_RING_RESERVE 64    /* ring slots one read of the port may need */
-#define DEVICE_BACKPRESSURE_MS 200 /* longest wait for the pipeline before frames are dropped */
 
-/* What the reader thread counts; published by the pipeline in status.<device>. */
+/* What a device counts; published by the pipeline in status.<device>. */
 typedef struct {
     frame_counters_t frames;    /* the decoder's counters, over the whole run */
-    uint64_t ring_dropped;      /* frames dropped because the pipeline's ring was full */
+    uint64_t ring_dropped;      /* always 0: frames are handed on inline, never queued (kept for
+                                   status.<device>, events.md) */
     uint64_t ring_dropped_samples;
     uint64_t held_dropped;      /* sample frames dropped while waiting for HELLO */
     uint64_t hello_rejected;    /* HELLOs refused (absurd scales or rate, wrong kind) */
@@ -51,7 +57,7 @@ typedef enum {
     DEVICE_MSG_STATS,        /* stats: a snapshot of the counters */
 } device_msg_kind_t;
 
-/* One item of a device's ring. */
+/* What a device hands on, one at a time. */
 typedef struct {
     uint8_t kind;    /* device_msg_kind_t */
     double t_host;   /* CLOCK_REALTIME seconds when the bytes were read */
@@ -64,8 +70,9 @@ typedef struct {
 
 typedef struct device device_t;
 
-/* The ports the daemon's devices have open, shared by their reader threads so
- * that `port = auto` never takes a port another device uses. */
+/* The ports the daemon's devices have open, shared by the pipeline thread and
+ * the `port = auto` search threads so that a search never takes a port
+ * another device uses. */
 typedef struct {
     pthread_mutex_t lock;
     char paths[CONFIG_MAX_DEVICES][4096]; /* resolved paths; "" = free entry */
@@ -76,28 +83,43 @@ typedef struct {
 int device_claims_init(device_claims_t *claims);
 void device_claims_destroy(device_claims_t *claims);
 
+/* Receives what a device hands on (the message is valid during the call
+ * only). Called on the thread that services the device. */
+typedef void (*device_msg_fn)(void *ctx, const device_msg_t *msg);
+
 typedef struct {
     config_device_t cfg;        /* the device's configuration (copied) */
-    ring_t *ring;               /* elem size sizeof(device_msg_t); the caller keeps ownership */
-    int wake_fd;                /* eventfd written after pushing */
+    device_msg_fn on_msg;       /* frames, connects, losses and counter snapshots */
+    void *ctx;                  /* for on_msg */
+    int wake_fd;                /* eventfd a `port = auto` search writes when it ends */
     device_claims_t *claims;    /* shared by all devices of the daemon */
     char extra_ports[1024];     /* [auto] extra_ports */
     int probe_ms;               /* [auto] probe_ms */
-    int batch_ms;               /* [publish] batch_ms: after a read, let bytes gather half this */
 } device_setup_t;
 
-/* Starts the reader thread of a device. The thread has started when this
- * returns. Returns NULL with *err set on failure. Called by the thread that
- * owns the device set. */
-device_t *device_start(const device_setup_t *setup, int *err);
+/* Prepares a device; nothing is opened and no thread started until the first
+ * device_service (due at once). Returns NULL with *err set on failure. Any
+ * thread; from then on the device belongs to the thread that services it. */
+device_t *device_create(const device_setup_t *setup, int *err);
 
-/* Changes how long the reader lets bytes gather after a read ([publish]
- * batch_ms; it waits half of it, the pipeline the other half). Takes effect
- * at the next read. Any thread. */
-void device_set_batch_ms(device_t *dev, int batch_ms);
+/* The descriptor to poll for POLLIN while the device streams, else -1. */
+int device_fd(const device_t *dev);
 
-/* Asks the thread to stop, joins it and frees the device (the port is
- * closed). Accepts NULL and NULLs the caller's pointer. */
+/* When device_service must be called even if the port stays silent:
+ * CLOCK_MONOTONIC seconds (a retry, a HELLO REQUEST, a counter snapshot, the
+ * silence limit); INFINITY while a `port = auto` search runs, 0 once it has
+ * ended (it writes wake_fd then). */
+double device_due(const device_t *dev);
+
+/* Does what is due: opens the port or takes the one a search found, reads
+ * and decodes what came (revents: the poll result for device_fd, 0 when not
+ * polled), requests the HELLO, detects a loss, reports counters. Hands every
+ * result to on_msg before it returns. The owning thread. */
+void device_service(device_t *dev, short revents);
+
+/* Stops a search, closes the port, hands on the final counters (and
+ * DISCONNECTED "stopped" when it streamed) and frees the device. Accepts
+ * NULL and NULLs the caller's pointer. The owning thread. */
 void device_stop(device_t **dev);
 
 /* Validates a HELLO for a device configured as kind; returns NULL when it is

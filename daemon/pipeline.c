@@ -23,23 +23,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PIPELINE_RING_CAPACITY 512 /* frames per device: 5 s of a ball at 100 frames/s */
-#define PIPELINE_POP_BATCH 64
 #define PIPELINE_COMMANDS 4 /* a study's starts and stops waiting for the pipeline thread */
 
-/* A slot's life: the main thread fills a FREE slot and makes it ACTIVE; to
- * remove it, it stops the reader and marks it REMOVING; the pipeline thread
- * drains the ring, publishes the loss and hands it back as FREE. The state
- * is the only field both threads touch. */
+/* A slot's life: the main thread fills a FREE slot (its device created but
+ * not yet opened) and makes it ACTIVE, and the pipeline thread services it
+ * from then on; to remove it, the main thread marks it REMOVING, and the
+ * pipeline thread stops the device, publishes the loss and hands the slot
+ * back as FREE. The state is the only field both threads touch while the
+ * slot is in use. */
 enum { SLOT_FREE, SLOT_ACTIVE, SLOT_REMOVING };
 
 typedef struct {
     _Atomic int state;
+    pipeline_t *p;
     config_device_t cfg;
-    ring_t *ring;
-    device_t *reader;
+    device_t *device;
     chain_t chain;
-    device_stats_t stats; /* the reader's last snapshot */
+    device_stats_t stats; /* the device's last snapshot */
+    bool chain_ready;     /* chain_init done and chain_destroy due (main thread) */
     bool port_open;
     char port_path[256];
     char last_loss[256];
@@ -63,6 +64,7 @@ struct pipeline {
     _Atomic int status_interval_ms;
     _Atomic int batch_ms; /* [publish] batch_ms: 0 = wake per frame */
     bool watchdog; /* systemd's WatchdogSec is set: ping at every status tick */
+    int test_hold_ms; /* MASSAGED_TEST_HOLD_MS: hold the loop up once (tests only) */
     char payload[MESSAGE_MAX];
     char topic[MESSAGE_TOPIC_MAX];
 };
@@ -227,8 +229,11 @@ static void publish_daemon_status(pipeline_t *p, double now)
     publish(p, json_finish(&j, &len) == 0 ? (int)len : -ENOBUFS);
 }
 
-static void handle_msg(pipeline_t *p, slot_t *slot, const device_msg_t *msg)
+/* What a device hands on, at once, on the pipeline thread. */
+static void on_device_msg(void *arg, const device_msg_t *msg)
 {
+    slot_t *slot = arg;
+    pipeline_t *p = slot->p;
     sink_ctx_t ctx = {p, slot};
     chain_sink_t sink = {on_block, on_event, &ctx};
     switch (msg->kind) {
@@ -263,28 +268,17 @@ static void handle_msg(pipeline_t *p, slot_t *slot, const device_msg_t *msg)
     }
 }
 
-static void drain(pipeline_t *p)
+/* Stops the device of a slot the main thread is removing, publishes the
+ * loss and frees the slot. */
+static void retire(pipeline_t *p, slot_t *slot)
 {
-    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
-        slot_t *slot = &p->slots[i];
-        int state = atomic_load_explicit(&slot->state, memory_order_acquire);
-        if (state == SLOT_FREE)
-            continue;
-        const device_msg_t *msg;
-        while ((msg = ring_peek(slot->ring)) != NULL) {
-            handle_msg(p, slot, msg);
-            ring_release(slot->ring);
-        }
-        if (state == SLOT_REMOVING) {
-            /* Its reader has stopped: everything it pushed has been read. */
-            if (slot->chain.streaming) {
-                sink_ctx_t ctx = {p, slot};
-                chain_sink_t sink = {on_block, on_event, &ctx};
-                chain_disconnected(&slot->chain, now_real(), &sink);
-            }
-            atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
-        }
+    device_stop(&slot->device);
+    if (slot->chain.streaming) {
+        sink_ctx_t ctx = {p, slot};
+        chain_sink_t sink = {on_block, on_event, &ctx};
+        chain_disconnected(&slot->chain, now_real(), &sink);
     }
+    atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
 }
 
 /* Hands a study's starts and stops to the recorder, after the frames
@@ -310,57 +304,131 @@ static void sleep_ms(int ms, double deadline)
     }
 }
 
+/* A test's hold-up of the loop (tests/e2e/test_faults.py): with the
+ * environment variable MASSAGED_TEST_HOLD_MS set, the loop stops that long,
+ * once, as soon as a device has streamed a second of samples, the way a
+ * descheduled thread or a slow step would hold it up; the bytes that come
+ * meanwhile wait in the kernel's buffers. Never set outside tests. */
+static void test_hold(pipeline_t *p)
+{
+    if (p->test_hold_ms <= 0)
+        return;
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
+        const slot_t *slot = &p->slots[i];
+        if (atomic_load(&slot->state) == SLOT_ACTIVE && slot->chain.counters.samples >= 1000) {
+            log_warn("pipeline: held up for %d ms (MASSAGED_TEST_HOLD_MS)", p->test_hold_ms);
+            struct timespec ts = {.tv_sec = p->test_hold_ms / 1000,
+                                  .tv_nsec = (long)(p->test_hold_ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+            }
+            p->test_hold_ms = 0;
+            return;
+        }
+    }
+}
+
+/* Publishes the status messages and feeds systemd's watchdog. */
+static void status_tick(pipeline_t *p)
+{
+    publisher_service(p->pub);
+    double t = now_real();
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+        if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE)
+            publish_device_status(p, &p->slots[i], t);
+    publish_daemon_status(p, t);
+    /* The watchdog is fed from the thread whose stall would matter: a
+     * pipeline that stops turning stops the pings. */
+    if (p->watchdog)
+        notify_send("WATCHDOG=1");
+}
+
+/* The daemon's one loop: a poll(2) over the wake-up eventfd and every
+ * streaming device's port, as gpsd's main loop polls its devices. A frame
+ * is read, decoded, interpreted, published and handed to the recorder's
+ * ring in the wake-up its bytes caused. */
 static void *pipeline_main(void *arg)
 {
     pipeline_t *p = arg;
     pthread_setname_np(pthread_self(), "pipeline");
     double next_status = now_mono() + atomic_load(&p->status_interval_ms) / 1000.0;
-    while (!atomic_load(&p->stop)) {
-        double interval = atomic_load(&p->status_interval_ms) / 1000.0;
-        double now = now_mono();
-        int timeout_ms = (int)((next_status - now) * 1000.0) + 1;
-        if (timeout_ms < 0)
-            timeout_ms = 0;
-        /* Only the readers' eventfd is waited on, with plain poll(2): a
-         * zmq_poll that includes the socket costs libzmq's command
-         * processing (and a getpid) on every wake-up, hundreds a second.
-         * Subscription messages are rare and only feed a status counter, so
-         * they are read at each status tick. */
-        struct pollfd wake = {.fd = p->wake_fd, .events = POLLIN};
-        if (poll(&wake, 1, timeout_ms) > 0 && (wake.revents & POLLIN)) {
+    struct pollfd pfd[1 + CONFIG_MAX_DEVICES];
+    slot_t *polled[1 + CONFIG_MAX_DEVICES];
+    for (;;) {
+        /* The slots the main thread handed over or asked back. */
+        bool stopping = atomic_load(&p->stop);
+        double due = next_status;
+        nfds_t n = 1;
+        pfd[0] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
+        for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
+            slot_t *slot = &p->slots[i];
+            int state = atomic_load_explicit(&slot->state, memory_order_acquire);
+            if (state == SLOT_REMOVING || (state == SLOT_ACTIVE && stopping))
+                retire(p, slot);
+            if (state != SLOT_ACTIVE || stopping)
+                continue;
+            double d = device_due(slot->device);
+            if (d < due)
+                due = d;
+            int fd = device_fd(slot->device);
+            if (fd >= 0) {
+                polled[n] = slot;
+                pfd[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+            }
+        }
+        if (stopping)
+            break;
+        /* Only our descriptors are waited on, with plain poll(2): a zmq_poll
+         * that includes the socket costs libzmq's command processing (and a
+         * getpid) on every wake-up, hundreds a second. Subscription messages
+         * are rare and only feed a status counter, so they are read at each
+         * status tick. */
+        double wait_s = due - now_mono();
+        int timeout_ms = wait_s <= 0 ? 0 : (int)(wait_s * 1000.0) + 1;
+        int ready = poll(pfd, n, timeout_ms);
+        if (ready < 0 && errno != EINTR) {
+            log_error("pipeline: poll failed: %s", strerror(errno));
+            ready = 0;
+        }
+        if (ready > 0 && (pfd[0].revents & POLLIN)) {
             uint64_t value;
             ssize_t r = read(p->wake_fd, &value, sizeof value);
             (void)r;
-            /* Coalescing: let the frames of the next batch_ms gather in the
-             * rings (the readers' wake-ups meanwhile find nobody waiting and
-             * cost only their write), then publish them in one go, so the
-             * pipeline and ZeroMQ's I/O thread wake once per batch, not once
-             * per frame. */
-            int batch_ms = atomic_load(&p->batch_ms);
-            if (batch_ms > 0 && !atomic_load(&p->stop))
-                sleep_ms((batch_ms + 1) / 2, next_status);
         }
-        drain(p);
+        /* Coalescing: let the frames of the next batch_ms gather in the
+         * kernel's buffers, then read and publish them in one go, so this
+         * thread and ZeroMQ's I/O thread wake once per batch, not once per
+         * frame. */
+        int batch_ms = atomic_load(&p->batch_ms);
+        if (batch_ms > 0 && ready > 0 && !atomic_load(&p->stop)) {
+            sleep_ms(batch_ms, next_status);
+            if (poll(pfd, n, 0) < 0)
+                ready = 0;
+        }
+        double now = now_mono();
+        for (nfds_t k = 1; k < n; k++)
+            if (pfd[k].revents)
+                device_service(polled[k]->device, pfd[k].revents);
+        /* The devices whose time has come (a retry, a search that ended, a
+         * HELLO REQUEST, the silence limit), including those just read. */
+        for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
+            slot_t *slot = &p->slots[i];
+            if (atomic_load_explicit(&slot->state, memory_order_acquire) == SLOT_ACTIVE &&
+                device_due(slot->device) <= now)
+                device_service(slot->device, 0);
+        }
         forward_commands(p);
+        test_hold(p);
         now = now_mono();
         if (now >= next_status) {
-            publisher_service(p->pub);
-            double t = now_real();
-            for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
-                if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE)
-                    publish_device_status(p, &p->slots[i], t);
-            publish_daemon_status(p, t);
-            /* The watchdog is fed from the thread whose stall would matter:
-             * a pipeline that stops turning stops the pings. */
-            if (p->watchdog)
-                notify_send("WATCHDOG=1");
+            status_tick(p);
+            double interval = atomic_load(&p->status_interval_ms) / 1000.0;
             next_status += interval;
             if (next_status < now)
                 next_status = now + interval;
         }
     }
-    /* The readers have stopped: publish what they left, disconnects included. */
-    drain(p);
+    /* The devices have stopped (their losses published): the commands
+     * that came meanwhile still go to the recorder. */
     forward_commands(p);
     return NULL;
 }
@@ -372,55 +440,54 @@ static void wake_pipeline(pipeline_t *p)
     (void)w; /* a full eventfd counter still wakes the thread */
 }
 
-/* Starts a device in a free slot. Main thread. */
+/* Prepares a device in a free slot and hands it to the pipeline thread,
+ * which opens it at once. Main thread. */
 static int add_device(pipeline_t *p, const config_device_t *dev)
 {
     slot_t *slot = NULL;
     for (int i = 0; i < CONFIG_MAX_DEVICES && !slot; i++)
-        if (atomic_load(&p->slots[i].state) == SLOT_FREE)
+        if (atomic_load(&p->slots[i].state) == SLOT_FREE && !p->slots[i].chain_ready)
             slot = &p->slots[i];
     if (!slot)
         return -ENOSPC;
+    slot->p = p;
     slot->cfg = *dev;
-    slot->ring = ring_create(sizeof(device_msg_t), PIPELINE_RING_CAPACITY);
-    if (!slot->ring)
-        return -ENOMEM;
     chain_init(&slot->chain, dev->name, dev->kind);
+    slot->chain_ready = true;
     memset(&slot->stats, 0, sizeof slot->stats);
     slot->port_open = false;
     slot->port_path[0] = slot->last_loss[0] = '\0';
-    atomic_store_explicit(&slot->state, SLOT_ACTIVE, memory_order_release);
 
     device_setup_t setup = {.cfg = *dev,
-                            .ring = slot->ring,
+                            .on_msg = on_device_msg,
+                            .ctx = slot,
                             .wake_fd = p->wake_fd,
                             .claims = &p->claims,
-                            .probe_ms = p->cfg.autodetect.probe_ms,
-                            .batch_ms = p->cfg.publish.batch_ms};
+                            .probe_ms = p->cfg.autodetect.probe_ms};
     snprintf(setup.extra_ports, sizeof setup.extra_ports, "%s", p->cfg.autodetect.extra_ports);
     int rc = 0;
-    slot->reader = device_start(&setup, &rc);
-    if (!slot->reader) {
-        log_error("device %s: cannot start its reader: %s", dev->name, strerror(-rc));
+    slot->device = device_create(&setup, &rc);
+    if (!slot->device) {
+        log_error("device %s: cannot prepare it: %s", dev->name, strerror(-rc));
+        chain_destroy(&slot->chain);
+        slot->chain_ready = false;
         return rc;
     }
+    atomic_store_explicit(&slot->state, SLOT_ACTIVE, memory_order_release);
+    wake_pipeline(p);
     return 0;
 }
 
-/* Stops a device and frees its slot once the pipeline thread has published
- * what it left. Main thread. */
+/* Has the pipeline thread stop a device and publish its loss, then frees
+ * the slot. Main thread. */
 static void remove_device(pipeline_t *p, slot_t *slot)
 {
-    device_stop(&slot->reader);
-    if (p->thread_started) {
-        atomic_store_explicit(&slot->state, SLOT_REMOVING, memory_order_release);
-        wake_pipeline(p);
-        while (atomic_load_explicit(&slot->state, memory_order_acquire) != SLOT_FREE)
-            usleep(2000);
-    }
-    atomic_store(&slot->state, SLOT_FREE);
-    ring_destroy(&slot->ring);
+    atomic_store_explicit(&slot->state, SLOT_REMOVING, memory_order_release);
+    wake_pipeline(p);
+    while (atomic_load_explicit(&slot->state, memory_order_acquire) != SLOT_FREE)
+        usleep(2000);
     chain_destroy(&slot->chain);
+    slot->chain_ready = false;
 }
 
 static slot_t *find_slot(pipeline_t *p, const char *name)
@@ -491,6 +558,8 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
     }
     atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
     atomic_store(&p->batch_ms, cfg->publish.batch_ms);
+    const char *hold = getenv("MASSAGED_TEST_HOLD_MS");
+    p->test_hold_ms = hold ? atoi(hold) : 0;
     uint64_t watchdog_us = 0;
     p->watchdog = notify_watchdog_enabled(&watchdog_us);
     if (p->watchdog && (double)watchdog_us < 2e3 * cfg->publish.status_interval_ms)
@@ -560,9 +629,6 @@ int pipeline_reload(pipeline_t *p, const config_t *cfg)
     atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
     atomic_store(&p->batch_ms, cfg->publish.batch_ms);
     p->cfg.publish.batch_ms = cfg->publish.batch_ms;
-    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
-        if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE && p->slots[i].reader)
-            device_set_batch_ms(p->slots[i].reader, cfg->publish.batch_ms);
     /* ... then start what is new or changed, in file order. */
     for (int i = 0; i < cfg->n_devices; i++) {
         const config_device_t *dev = &cfg->devices[i];
@@ -584,8 +650,7 @@ void pipeline_stop(pipeline_t **pp)
     if (!pp || !*pp)
         return;
     pipeline_t *p = *pp;
-    for (int i = CONFIG_MAX_DEVICES - 1; i >= 0; i--)
-        device_stop(&p->slots[i].reader);
+    /* The pipeline thread stops the devices and publishes their losses. */
     if (p->thread_started) {
         atomic_store(&p->stop, true);
         wake_pipeline(p);
@@ -596,12 +661,9 @@ void pipeline_stop(pipeline_t **pp)
     ring_destroy(&p->commands);
     mqtt_stop(&p->mqtt);
     publisher_close(&p->pub);
-    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
-        if (p->slots[i].ring) {
-            ring_destroy(&p->slots[i].ring);
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+        if (p->slots[i].chain_ready)
             chain_destroy(&p->slots[i].chain);
-        }
-    }
     if (p->wake_fd >= 0)
         close(p->wake_fd);
     if (p->claims_ready)

@@ -1,15 +1,16 @@
 /* pipeline: the daemon's running core.
  *
- * Owns the device readers, their SPSC rings and the pipeline thread. The
- * pipeline thread is the only consumer of the rings and the only user of the
- * ZeroMQ publisher: it interprets each device's frames (chain), publishes
- * raw samples, events and status, and sleeps on an eventfd the readers
- * write after pushing, so a frame reaches subscribers within microseconds of
- * its arrival.
+ * Owns the devices and the pipeline thread, the daemon's one loop: it polls
+ * every device's port (daemon/device) and, in the wake-up the bytes cause,
+ * decodes the frames, interprets them (chain), publishes raw samples and
+ * events on the ZeroMQ publisher (its only user) and hands them to the
+ * recorder's ring; it publishes status at every status interval. Only slow
+ * consumers (the recorder) and the `port = auto` search have threads of
+ * their own.
  *
  * Start-up order: publisher (bound before pipeline_start returns, so a bad
- * endpoint fails start-up), pipeline thread, then the device readers; stop
- * runs in reverse and publishes the final `disconnected` events.
+ * endpoint fails start-up), pipeline thread, then the devices; stop runs in
+ * reverse and publishes the final `disconnected` events.
  */
 #ifndef MASSAGED_PIPELINE_H
 #define MASSAGED_PIPELINE_H
