@@ -564,7 +564,7 @@ double device_due(const device_t *dev)
 void device_service(device_t *dev, short revents)
 {
     int err = 0;
-    port_t *port;
+    port_t *port = NULL;
     switch (dev->state) {
     case DEV_CLOSED:
         if (now_mono() < dev->retry_at)
@@ -579,28 +579,22 @@ void device_service(device_t *dev, short revents)
             return;
         }
         port = open_claimed(dev, dev->cfg.port, false, &err);
-        if (!port) {
-            open_failed(dev, err);
-            return;
-        }
-        start_stream(dev, port);
-        stream_step(dev, 0);
-        return;
+        break;
     case DEV_SEARCHING:
         if (!atomic_load_explicit(&dev->search_done, memory_order_acquire))
             return;
         port = end_search(dev, &err);
-        if (!port) {
-            open_failed(dev, err);
-            return;
-        }
-        start_stream(dev, port);
-        stream_step(dev, 0);
-        return;
+        break;
     case DEV_STREAMING:
         stream_step(dev, revents);
         return;
     }
+    if (!port) {
+        open_failed(dev, err);
+        return;
+    }
+    start_stream(dev, port);
+    stream_step(dev, 0); /* the first HELLO REQUEST */
 }
 
 device_t *device_create(const device_setup_t *setup, int *err)

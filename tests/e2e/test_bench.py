@@ -93,7 +93,8 @@ def test_scaling_table_has_every_size_and_no_loss(output):
 
 def test_idle_part_reports_every_thread(output):
     idle = output[output.index("== 8."):]
-    assert "rd:unplugged" in idle and "rd:silent" in idle and "pipeline" in idle
+    # One loop serves every port: no thread per device.
+    assert "pipeline" in idle and "rd:" not in idle, idle
     assert number(r"total\s+CPU ([0-9.]+) %", idle) >= 0
 
 
