@@ -16,6 +16,7 @@
 #define TABLE_MAX_N 1200.0   /* loads above this are clamped in the table */
 #define PA_PER_KELVIN 340.0  /* isochoric: 101.3 kPa / 298 K */
 #define BASE_TAU_S 0.3       /* how fast the resting load settles */
+#define HOLD_BUDGET_S 58.5   /* the development world's hold budget, seconds */
 #define P_LAG_TAU_S 0.015    /* air and rubber response to a load change */
 #define CREEP_TAU_S 10.0     /* rubber creep under a steady load */
 #define CREEP_FRACTION 0.03f /* ... adds this share of the rise */
@@ -23,6 +24,17 @@
 
 enum { PH_IDLE, PH_LOAD_ON, PH_STROKE, PH_PAUSE, PH_HOLD, PH_UNLOAD };
 enum { ACT_REST, ACT_FLEX, ACT_ROCK, ACT_SHIFT };
+
+/* The development world (sim_ball.h). */
+#define SIM_BALL_WORLD_DEFAULT                                                                     \
+    {                                                                                              \
+        .load_n = {100.0, 400.0}, .shell_n_per_m = {6000.0, 9000.0}, .flex_rise = {0.15, 0.40},    \
+        .flex_up_s = {0.1, 0.3}, .flex_plateau_s = {2.0, 8.0}, .mmg_centre_hz = {11.0, 22.0},      \
+        .mmg_scale_pa = {40.0, 180.0}, .noise_p_pa = {5.0, 20.0}, .tremor_hz = {8.0, 12.0},        \
+        .tremor_scale = {1.0, 1.0}, .breath_depth = {0.02, 0.05}, .sway_depth = {0.03, 0.08},      \
+        .warm_k = {1.0, 2.0}, .settle_step = {0.0, 0.0}, .settle_tau_s = {1.0, 1.0},               \
+        .hold_s = {58.5, 58.5},                                                                    \
+    }
 
 const sim_ball_settings_t sim_ball_default = {
     .rate_hz = 1000.0f,
@@ -33,13 +45,31 @@ const sim_ball_settings_t sim_ball_default = {
     .ambient_pa = 101325.0f,
     .rock_probability = 0.35f,
     .mark_probability = 0.6f,
+    .world = SIM_BALL_WORLD_DEFAULT,
 };
+
+const sim_ball_world_t sim_ball_world_default = SIM_BALL_WORLD_DEFAULT;
 
 /* ---- small helpers ---- */
 
 static double uni(sim_ball_t *s, double lo, double hi)
 {
     return lo + (hi - lo) * sim_rng_uniform(&s->rng);
+}
+
+/* A draw from a range that has always been drawn (the random stream is the
+ * same whatever the range). */
+static double draw(sim_ball_t *s, sim_range_t r)
+{
+    return uni(s, r.lo, r.hi);
+}
+
+/* A draw from a range that is fixed in the development world: a fixed
+ * range takes nothing from the random stream, so adding it changed no
+ * session. */
+static double draw_new(sim_ball_t *s, sim_range_t r)
+{
+    return r.lo == r.hi ? r.lo : uni(s, r.lo, r.hi);
 }
 
 static int chance(sim_ball_t *s, double p)
@@ -363,9 +393,10 @@ static void add_flex(sim_ball_t *s, int index, double release)
     int hard = s->set.hard_cases;
     int partial = (hard & SIM_BALL_PARTIAL_FLEX) && chance(s, 0.3);
     int weak = (hard & SIM_BALL_WEAK_FLEX) && chance(s, 0.35);
-    double up = partial ? uni(s, 0.1, 0.2) : uni(s, 0.1, 0.3);
+    const sim_ball_world_t *w = &s->set.world;
+    double up = partial ? uni(s, 0.1, 0.2) : draw(s, w->flex_up_s);
     double down = partial ? uni(s, 0.1, 0.25) : uni(s, 0.15, 0.4);
-    double plateau = partial ? fmax(0.1, uni(s, 0.5, 1.5) - up - down) : uni(s, 2.0, 8.0);
+    double plateau = partial ? fmax(0.1, uni(s, 0.5, 1.5) - up - down) : draw(s, w->flex_plateau_s);
     add_activity(s, ACT_FLEX, up + plateau + down);
     sim_ball_activity_t *a = &s->plan[s->plan_n - 1];
     a->up = samples(s, up);
@@ -374,7 +405,11 @@ static void add_flex(sim_ball_t *s, int index, double release)
     a->rise = (float)(weak ? uni(s, 0.03, 0.08)
                            : s->hold_first_rise * pow(1.0 - s->hold_rise_decay, index));
     a->release = (float)release;
-    a->mmg_hz = (float)fmin(25.0, fmax(10.0, s->mmg_centre_hz + 2.5 * gauss(s)));
+    /* A flex's centre scatters about the person's, within 1 Hz below and
+     * 3 Hz above the world's range (10-25 Hz in the development world). */
+    a->mmg_hz =
+        (float)fmin(fmax(25.0, w->mmg_centre_hz.hi + 3.0),
+                    fmax(fmin(10.0, w->mmg_centre_hz.lo - 1.0), s->mmg_centre_hz + 2.5 * gauss(s)));
     a->mmg_pa = (float)(s->mmg_scale_pa * (weak ? uni(s, 0.1, 0.25) : uni(s, 0.6, 1.5)));
     a->weak = weak;
     a->partial = partial;
@@ -409,7 +444,7 @@ static void plan_hold(sim_ball_t *s, double budget)
     s->plan_i = 0;
     s->hold_release_rate = (float)(s->release_rate * uni(s, 0.5, 1.5));
     s->hold_rise_decay = (float)uni(s, 0.04, 0.15);
-    s->hold_first_rise = (float)uni(s, 0.15, 0.40);
+    s->hold_first_rise = (float)draw(s, s->set.world.flex_rise);
     s->rock_axis_deg = (float)uni(s, 0.0, 360.0);
     add_activity(s, ACT_REST, uni(s, 1.5, 4.0));
     if ((hard & SIM_BALL_ROCK_NO_FLEX) && chance(s, 0.4)) {
@@ -421,6 +456,8 @@ static void plan_hold(sim_ball_t *s, double budget)
         add_activity(s, ACT_REST, uni(s, 1.5, 2.0));
     } else {
         int want = 2 + (int)(sim_rng_next(&s->rng) % 5);
+        if (budget > HOLD_BUDGET_S) /* long holds: about a flex every 12 s more */
+            want += (int)((budget - HOLD_BUDGET_S) / 12.0);
         int rock = chance(s, s->set.rock_probability);
         int shift = (hard & SIM_BALL_WEIGHT_SHIFT) && chance(s, 0.6);
         for (int i = 0; i < want; i++) {
@@ -473,6 +510,10 @@ static void start_activity(sim_ball_t *s, event_sink_fn truth, void *ctx);
  * starts its first activity; schedules the tremor episode inside it. */
 static void start_hold(sim_ball_t *s, double budget, event_sink_fn truth, void *ctx)
 {
+    /* Settling onto the knot: the load goes on rising for a while. */
+    const sim_ball_world_t *w = &s->set.world;
+    s->settle_target_n = (float)(draw_new(s, w->settle_step) * s->base_target_n);
+    s->settle_a = (float)(s->dt / draw_new(s, w->settle_tau_s));
     plan_hold(s, budget);
     double planned = plan_seconds(s);
     if ((s->set.hard_cases & SIM_BALL_TREMOR) && chance(s, 0.7)) {
@@ -586,7 +627,7 @@ static void advance(sim_ball_t *s, event_sink_fn truth, void *ctx)
         s->on_body = 1.0f;
         if (s->next_after_ramp == PH_HOLD) {
             double half = (s->n - s->hold_open) * s->dt;
-            start_hold(s, 58.5 - half, truth, ctx);
+            start_hold(s, s->hold_budget_s - half, truth, ctx);
         } else {
             start_roll(s);
         }
@@ -597,7 +638,7 @@ static void advance(sim_ball_t *s, event_sink_fn truth, void *ctx)
             if (chance(s, 0.85)) {
                 s->base_target_n = s->load_n * (float)uni(s, 0.85, 1.15);
                 open_hold(s, s->n);
-                start_hold(s, 58.5, truth, ctx);
+                start_hold(s, s->hold_budget_s, truth, ctx);
             } else {
                 start_ramp(s, PH_UNLOAD, 1.0f, 0.0f);
             }
@@ -661,17 +702,18 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
     double fs = c->rate_hz, nz = c->noise;
 
     /* The person. */
-    s->load_n = c->body_load_n > 0.0f ? c->body_load_n : (float)uni(s, 100.0, 400.0);
-    s->mmg_centre_hz = (float)uni(s, 11.0, 22.0);
-    s->mmg_scale_pa = (float)uni(s, 40.0, 180.0);
+    const sim_ball_world_t *w = &c->world;
+    s->load_n = c->body_load_n > 0.0f ? c->body_load_n : (float)draw(s, w->load_n);
+    s->mmg_centre_hz = (float)draw(s, w->mmg_centre_hz);
+    s->mmg_scale_pa = (float)draw(s, w->mmg_scale_pa);
     s->mmg_mg_per_pa = (float)uni(s, 0.06, 0.12);
     s->release_rate = (float)uni(s, 0.02, 0.06);
     s->roll_speed_dps = (float)uni(s, 50.0, 160.0);
 
     /* The ball. */
     s->p_inflation = (float)uni(s, 0.0, 800.0);
-    build_table(s, c->ambient_pa + s->p_inflation, uni(s, 6000.0, 9000.0));
-    s->thermal_target_pa = (float)(PA_PER_KELVIN * uni(s, 1.0, 2.0));
+    build_table(s, c->ambient_pa + s->p_inflation, draw(s, w->shell_n_per_m));
+    s->thermal_target_pa = (float)(PA_PER_KELVIN * draw(s, w->warm_k));
     s->thermal_a_on = (float)(s->dt / 300.0);
     s->thermal_a_off = (float)(s->dt / 900.0);
     s->p_lag_a = (float)(s->dt / P_LAG_TAU_S);
@@ -679,7 +721,7 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
     s->base_a = (float)(s->dt / BASE_TAU_S);
 
     /* The sensors: noise and bias scale together with `noise`. */
-    s->sigma_p = (float)(uni(s, 5.0, 20.0) * nz);
+    s->sigma_p = (float)(draw(s, w->noise_p_pa) * nz);
     s->sigma_acc = (float)(uni(s, 0.002, 0.005) * nz);
     s->sigma_gyr = (float)(uni(s, 0.1, 0.3) * nz);
     for (int i = 0; i < 3; i++) {
@@ -698,20 +740,22 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
     /* The hard cases' fixed parameters (drawn always, so the flags do not
      * change the rest of the session's random stream more than needed). */
     s->breath_hz = (float)uni(s, 0.2, 0.4);
-    s->breath_depth = (float)uni(s, 0.02, 0.05);
+    s->breath_depth = (float)draw(s, w->breath_depth);
     s->breath_phase = uni(s, 0.0, 2.0 * PI);
     s->sway_hz = (float)exp(uni(s, log(0.05), log(0.5)));
-    s->sway_depth = (float)uni(s, 0.03, 0.08);
+    s->sway_depth = (float)draw(s, w->sway_depth);
     s->sway_tilt_deg = (float)uni(s, 1.0, 4.0);
     s->sway_phase = uni(s, 0.0, 2.0 * PI);
     random_unit(s, s->sway_axis, 1);
     random_unit(s, s->tremor_dir, 0);
     random_unit(s, s->mmg_lateral, 1);
-    double tremor_hz = uni(s, 8.0, 12.0);
+    double tremor_hz = draw(s, w->tremor_hz);
     band_pass(&s->tremor_bp, tremor_hz, 6.0, fs);
     s->tremor_norm = cascade_norm(&s->tremor_bp, samples(s, 3.0));
     s->tremor_g = (float)(uni(s, 0.002, 0.006));
     s->tremor_pa = (float)(uni(s, 2.0, 8.0));
+    s->tremor_scale = (float)draw_new(s, w->tremor_scale);
+    s->hold_budget_s = draw_new(s, w->hold_s);
     s->tremor_start = s->tremor_end = NONE;
 
     /* A uniformly random orientation (Shoemake): the IMU sits in the ball
@@ -864,7 +908,9 @@ static double step_load(sim_ball_t *s, uint64_t k, double t, float rate[3], floa
             s->flex_n = (float)(rest * ((a->rise + a->release) * (1.0 - u) - a->release));
         }
     }
-    double load = s->on_body * (s->base_n * (1.0 + rel) + s->flex_n);
+    float settle_to = s->phase == PH_HOLD ? s->settle_target_n : 0.0f;
+    s->settle_n += (settle_to - s->settle_n) * s->settle_a;
+    double load = s->on_body * (s->base_n * (1.0 + rel) + s->flex_n + s->settle_n);
     if (s->hand_start != NONE && s->n >= s->hand_start && s->n < s->hand_end) {
         double u = (double)(s->n - s->hand_start) / (s->hand_end - s->hand_start);
         double env = ramp(u / 0.2) * (1.0 - ramp((u - 0.8) / 0.2));
@@ -926,9 +972,9 @@ static void step_vibration(sim_ball_t *s, double *p, double vib[3])
             double u = (double)(s->n - s->tremor_start) / (s->tremor_end - s->tremor_start);
             double env = ramp(u / 0.1) * (1.0 - ramp((u - 0.9) / 0.1));
             double x = env * s->tremor_norm * biquad_cascade_step(&s->tremor_bp, (float)gauss(s));
-            *p += s->tremor_pa * x * s->on_body;
+            *p += s->tremor_scale * s->tremor_pa * x * s->on_body;
             for (int i = 0; i < 3; i++)
-                vib[i] += s->tremor_g * x * s->tremor_dir[i];
+                vib[i] += s->tremor_scale * s->tremor_g * x * s->tremor_dir[i];
         }
     }
     if (s->click_env > 1e-3f) {

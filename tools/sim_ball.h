@@ -39,6 +39,40 @@
 #define SIM_BALL_BUTTON_UP 0x2   /* the button was released at this sample */
 #define SIM_BALL_END 0x4         /* this was the last sample of the session */
 
+/* A physical quantity drawn uniformly from [lo, hi] (lo == hi: fixed). */
+typedef struct {
+    double lo, hi;
+} sim_range_t;
+
+/* The world the simulator draws its people, balls and sessions from: one
+ * range per physical condition (docs/SIMULATOR.md, "The world"). The
+ * defaults are the development world; the scorers' robustness maps fix one
+ * condition at a time, and their stress sets draw beyond these ranges. */
+typedef struct {
+    sim_range_t load_n;         /* the user's typical load, newton (body_load_n = 0) */
+    sim_range_t shell_n_per_m;  /* the ball's rubber stiffness, newton per metre */
+    sim_range_t flex_rise;      /* a hold's first flex: load rise over the resting load */
+    sim_range_t flex_up_s;      /* a flex's rise time, seconds */
+    sim_range_t flex_plateau_s; /* a flex's held plateau, seconds */
+    sim_range_t mmg_centre_hz;  /* the person's MMG centre frequency, hertz */
+    sim_range_t mmg_scale_pa;   /* MMG amplitude at the pressure sensor, pascal rms */
+    sim_range_t noise_p_pa;     /* pressure sensor noise (times `noise`), pascal rms */
+    sim_range_t tremor_hz;      /* physiological tremor's centre, hertz */
+    sim_range_t tremor_scale;   /* tremor strength, times the typical 2-8 Pa, 2-6 mg */
+    sim_range_t breath_depth;   /* breathing's load modulation, share of the load */
+    sim_range_t sway_depth;     /* sway's load modulation, share of the load */
+    sim_range_t warm_k;         /* the ball's warming on the body, kelvin */
+    sim_range_t settle_step;    /* load added as the user settles into a hold, share */
+    sim_range_t settle_tau_s;   /* ... reached with this time constant, seconds */
+    sim_range_t hold_s;         /* the time budget of a hold, seconds */
+} sim_ball_world_t;
+
+/* The development world: 100-400 N, 6-9 kN/m, flexes 15-40 % rising in
+ * 0.1-0.3 s held 2-8 s, MMG 11-22 Hz at 40-180 Pa, noise 5-20 Pa, tremor
+ * 8-12 Hz x1, breathing 2-5 %, sway 3-8 %, warming 1-2 K, no settling step,
+ * holds of 58.5 s. */
+extern const sim_ball_world_t sim_ball_world_default;
+
 typedef struct {
     float rate_hz;          /* samples per second, 100..10000; the device uses 1000 */
     double duration_s;      /* session length in seconds; 0 = endless */
@@ -49,6 +83,7 @@ typedef struct {
     float ambient_pa;       /* ambient air pressure, pascal */
     float rock_probability; /* chance, 0..1, that a hold contains a rocking episode */
     float mark_probability; /* chance, 0..1, that the user marks a hold with the button */
+    sim_ball_world_t world; /* ranges of the physical conditions */
 } sim_ball_settings_t;
 
 /* rate 1000 Hz, endless, random load, noise 1, no hard cases, 101325 Pa,
@@ -148,6 +183,10 @@ typedef struct sim_ball {
     float mmg_norm;                      /* scales unit white noise to unit-rms MMG */
     biquad_cascade_t tremor_bp;
     float tremor_norm;
+    float tremor_scale;
+    float settle_n, settle_target_n;   /* load of the settling step, newton */
+    float settle_a;                    /* its weight per sample */
+    double hold_budget_s;              /* time budget of each hold, seconds */
     uint64_t tremor_start, tremor_end; /* samples */
     float click_env;                   /* button click transient */
 

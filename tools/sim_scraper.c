@@ -58,6 +58,8 @@ const sim_scraper_settings_t sim_scraper_default = {
     .pause_min_s = 0.1f,
     .pause_max_s = 1.0f,
     .hard_case_share = 0.25f,
+    .zero_drift = 1.0f,
+    .force_gain = 1.0f,
 };
 
 /* ---- profiles ---- */
@@ -774,6 +776,9 @@ static int settings_valid(const sim_scraper_settings_t *c)
         return 0;
     if (c->hard_cases & ~SIM_SCRAPER_HARD_ALL)
         return 0;
+    if (!(c->zero_drift >= 0.0f && c->zero_drift <= 100.0f) ||
+        !(c->force_gain > 0.1f && c->force_gain < 10.0f))
+        return 0;
     return 1;
 }
 
@@ -803,11 +808,11 @@ int sim_scraper_init(sim_scraper_t *s, const sim_scraper_settings_t *settings, u
         s->gyr_bias_dps[i] = 0.3 * gauss(s) * settings->noise;
     }
     /* Force zero: an Ornstein-Uhlenbeck wander, 0.25 N rms, 20 s
-     * correlation time, bounded to +-0.5 N (all times noise). */
-    double tau = 20.0, sd = 0.25 * settings->noise;
+     * correlation time, bounded to +-0.5 N (all times noise and zero_drift). */
+    double tau = 20.0, sd = 0.25 * settings->noise * settings->zero_drift;
     s->offset_a = s->dt / tau;
     s->offset_g = sd * sqrt(2.0 * s->offset_a);
-    s->offset_max_n = 0.5 * settings->noise;
+    s->offset_max_n = 0.5 * settings->noise * settings->zero_drift;
     s->offset_n = clampd(sd * gauss(s), -s->offset_max_n, s->offset_max_n);
     /* Hand wobble: white noise through two one-pole low-passes at 3 Hz;
      * wobble_g scales the input so the output has unit rms. */
@@ -936,7 +941,7 @@ static void sensors(sim_scraper_t *s, double t, double force, const double fb[3]
     s->offset_n = clampd(s->offset_n, -s->offset_max_n, s->offset_max_n);
 
     out->t_dev = t;
-    out->p = (float)(force + s->offset_n + s->sigma_force_n * gauss(s));
+    out->p = (float)(force * s->set.force_gain + s->offset_n + s->sigma_force_n * gauss(s));
     for (int i = 0; i < 3; i++) {
         out->acc[i] =
             (float)(fb[i] / STANDARD_G + vib[i] + s->acc_bias_g[i] + s->sigma_acc_g * gauss(s));

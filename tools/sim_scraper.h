@@ -62,11 +62,15 @@ typedef struct {
     int strokes_per_area_min, strokes_per_area_max;   /* strokes before the button, >= 1 */
     float pause_min_s, pause_max_s;                   /* rest after an air return, seconds */
     float hard_case_share;                            /* share of strokes drawn as a hard case */
+    float zero_drift; /* force sensor zero wander, times the typical 0.25 N rms (bounded at
+                         +-0.5 N); 1 = typical */
+    float force_gain; /* force sensor scale: reading over true force; 1 = calibrated */
 } sim_scraper_settings_t;
 
 /* 500 Hz, endless, noise 1, tilt 25 deg, limb 15-60 deg, 0.1-0.4 m/s,
  * 5-40 N, 5-30 cm, 15 % down, 10 % level, no hard cases, 10-40 strokes per
- * area, pauses 0.1-1 s, hard-case share 0.25. */
+ * area, pauses 0.1-1 s, hard-case share 0.25, typical zero drift, calibrated
+ * force scale. */
 extern const sim_scraper_settings_t sim_scraper_default;
 
 /* One planned stroke (one truth stroke). Internal; plain data. */
