@@ -4,6 +4,8 @@
  *
  *   massaged-score-ball [--dev N] [--heldout N] [--duration S] [--seed FIRST]
  *                       [--check] [--explain] [-v]
+ *   massaged-score-ball --map CONDITION|all [--map-seeds N] [--map-csv FILE]
+ *                       [--duration S]
  *
  * Prints, for the development seeds and the held-out seeds, per event type:
  * precision, recall, F1, onset and offset errors (median and p90 of the
@@ -11,7 +13,9 @@
  * exits 1 when a figure is below the floors in this file. --explain lists
  * every false negative and false positive with the seed's hard case, the
  * kind of error (missed, merged, split, extra, timing) and what truth lies
- * around it, then counts them per type and hard case.
+ * around it, then counts them per type and hard case. --map sweeps one
+ * physical condition at a time (map_conditions) and prints each detector's
+ * scores per value, optionally as CSV for tools/massaged-map-plot.
  */
 #include "score_match.h"
 #include "session.h"
@@ -231,11 +235,11 @@ static void explain_summary(void)
     memset(explain_count, 0, sizeof explain_count);
 }
 
-static int run_seed(uint64_t seed, double duration_s, result_t *r, session_events_t *ev,
-                    int verbose, int explain_on)
+static int run_session(const session_settings_t *set_in, result_t *r, session_events_t *ev,
+                       int verbose, int explain_on)
 {
-    session_settings_t set;
-    conditions(seed, &set, duration_s);
+    const session_settings_t set = *set_in;
+    const uint64_t seed = set.seed;
     memset(ev, 0, sizeof *ev);
     session_output_t out = {.truth = on_truth, .truth_ctx = ev, .event = on_event, .event_ctx = ev};
     session_stats_t st;
@@ -275,6 +279,164 @@ static int run_seed(uint64_t seed, double duration_s, result_t *r, session_event
                 printf("    det   %s %.3f %.3f\n", type_names[k], ev->det[k][i].t_start,
                        ev->det[k][i].t_end);
         }
+    return 0;
+}
+
+static int run_seed(uint64_t seed, double duration_s, result_t *r, session_events_t *ev,
+                    int verbose, int explain_on)
+{
+    session_settings_t set;
+    conditions(seed, &set, duration_s);
+    return run_session(&set, r, ev, verbose, explain_on);
+}
+
+/* ---- robustness map ---- */
+
+static double abs_quantile(const score_values_t *v, double p);
+static void result_free(result_t *r);
+
+#define W(field) (((session_settings_t *)settings)->ball.world.field)
+#define FIX(field) W(field).lo = W(field).hi = value
+
+static void set_stiffness(void *settings, double value)
+{
+    FIX(shell_n_per_m);
+}
+static void set_load(void *settings, double value)
+{
+    ((session_settings_t *)settings)->ball.body_load_n = (float)value;
+}
+static void set_flex_rise(void *settings, double value)
+{
+    FIX(flex_rise);
+}
+static void set_flex_up(void *settings, double value)
+{
+    FIX(flex_up_s);
+}
+static void set_flex_plateau(void *settings, double value)
+{
+    FIX(flex_plateau_s);
+}
+static void set_mmg_hz(void *settings, double value)
+{
+    FIX(mmg_centre_hz);
+}
+static void set_mmg_level(void *settings, double value)
+{
+    FIX(mmg_scale_pa);
+}
+static void set_noise(void *settings, double value)
+{
+    FIX(noise_p_pa);
+}
+static void set_tremor(void *settings, double value)
+{
+    FIX(tremor_scale);
+}
+static void set_tremor_hz(void *settings, double value)
+{
+    FIX(tremor_hz);
+    W(tremor_scale).lo = W(tremor_scale).hi = 3.0;
+}
+static void set_breathing(void *settings, double value)
+{
+    FIX(breath_depth);
+}
+static void set_sway(void *settings, double value)
+{
+    FIX(sway_depth);
+}
+static void set_settle(void *settings, double value)
+{
+    FIX(settle_step);
+}
+static void set_warming(void *settings, double value)
+{
+    FIX(warm_k);
+}
+static void set_hold(void *settings, double value)
+{
+    FIX(hold_s);
+}
+static void set_rate(void *settings, double value)
+{
+    ((session_settings_t *)settings)->ball.rate_hz = (float)value;
+}
+static void set_scale(void *settings, double value)
+{
+    ((session_settings_t *)settings)->p_scale_factor = (float)value;
+}
+#undef FIX
+#undef W
+
+/* Each condition swept across a range wider than the development world's
+ * (docs/SIMULATOR.md, "The world"). */
+static const score_condition_t map_conditions[] = {
+    {"stiffness", "N/m", 0, set_stiffness, 6, {2000, 4000, 6000, 9000, 14000, 20000}},
+    {"load", "N", 0, set_load, 6, {40, 80, 150, 300, 500, 700}},
+    {"flex_rise", "share", 0, set_flex_rise, 6, {0.03, 0.06, 0.1, 0.15, 0.25, 0.4}},
+    {"flex_rise_time", "s", 0, set_flex_up, 6, {0.05, 0.1, 0.2, 0.3, 0.5, 0.8}},
+    {"flex_plateau", "s", 0, set_flex_plateau, 6, {0.5, 1, 2, 4, 8, 15}},
+    {"mmg_centre", "Hz", 0, set_mmg_hz, 7, {6, 9, 12, 16, 22, 30, 38}},
+    {"mmg_level", "Pa", 0, set_mmg_level, 6, {10, 20, 40, 80, 180, 300}},
+    {"pressure_noise", "Pa", 0, set_noise, 6, {2, 5, 10, 20, 40, 80}},
+    {"tremor_strength", "x typical", SIM_BALL_TREMOR, set_tremor, 6, {0, 1, 2, 4, 8, 16}},
+    {"tremor_centre", "Hz", SIM_BALL_TREMOR, set_tremor_hz, 5, {7, 8, 10, 12, 13}},
+    {"breathing", "share", SIM_BALL_BREATHING, set_breathing, 5, {0, 0.03, 0.06, 0.1, 0.15}},
+    {"sway", "share", SIM_BALL_SWAY, set_sway, 5, {0, 0.05, 0.1, 0.15, 0.2}},
+    {"settle_step", "share", 0, set_settle, 5, {0, 0.05, 0.1, 0.2, 0.3}},
+    {"warming", "K", 0, set_warming, 5, {0, 2, 4, 8, 15}},
+    {"hold_length", "s", 0, set_hold, 6, {10, 20, 40, 60, 90, 120}},
+    {"rate", "Hz", 0, set_rate, 4, {400, 500, 700, 1000}},
+    {"pressure_scale", "x 1 Pa/LSB", 0, set_scale, 5, {0.1, 0.5, 1, 2, 4}},
+};
+#define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
+
+/* Sessions of one map bin: the same seeds in every bin (so only the
+ * condition changes), no hard cases but the condition's own, noise 1,
+ * 1000 Hz. */
+#define MAP_SEED0 300001
+
+static int map_condition(const score_condition_t *c, int n_seeds, double duration_s,
+                         session_events_t *ev, FILE *csv)
+{
+    printf("\n%s (%s)\n", c->name, c->unit);
+    printf("| %s | roll F1 | hold F1 | flex F1 | flex P / R | false flexes per session | rock F1 "
+           "| flex onset median (ms) | flex delay median / p90 (ms) |\n",
+           c->name);
+    printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (int b = 0; b < c->n_values; b++) {
+        result_t r = {0};
+        for (int k = 0; k < n_seeds; k++) {
+            session_settings_t set;
+            session_settings_default(&set, DEVICE_KIND_BALL, (uint64_t)(MAP_SEED0 + k), duration_s);
+            set.ball.hard_cases = c->hard;
+            c->apply(&set, c->values[b]);
+            if (run_session(&set, &r, ev, 0, 0) != 0)
+                return -1;
+        }
+        score_tally_t *fx = &r.tally[T_FLEX];
+        double false_flex = (double)(fx->n_detected - fx->n_matched) / n_seeds;
+        double onset = abs_quantile(&fx->onset_err, 0.5);
+        double d50 = score_values_quantile(&r.flex_delay, 0.5);
+        double d90 = score_values_quantile(&r.flex_delay, 0.9);
+        printf("| %g | %.3f | %.3f | %.3f | %.3f / %.3f | %.2f | %.3f | %.0f | %.0f / %.0f |\n",
+               c->values[b], score_f1(&r.tally[T_ROLL]), score_f1(&r.tally[T_HOLD]), score_f1(fx),
+               score_precision(fx), score_recall(fx), false_flex, score_f1(&r.tally[T_ROCK]),
+               1e3 * onset, 1e3 * d50, 1e3 * d90);
+        if (csv) {
+            score_map_csv_row(csv, "ball", c, c->values[b], "roll_f1", score_f1(&r.tally[T_ROLL]));
+            score_map_csv_row(csv, "ball", c, c->values[b], "hold_f1", score_f1(&r.tally[T_HOLD]));
+            score_map_csv_row(csv, "ball", c, c->values[b], "flex_f1", score_f1(fx));
+            score_map_csv_row(csv, "ball", c, c->values[b], "flex_recall", score_recall(fx));
+            score_map_csv_row(csv, "ball", c, c->values[b], "rock_f1", score_f1(&r.tally[T_ROCK]));
+            score_map_csv_row(csv, "ball", c, c->values[b], "false_flexes", false_flex);
+            score_map_csv_row(csv, "ball", c, c->values[b], "flex_onset_ms", 1e3 * onset);
+            score_map_csv_row(csv, "ball", c, c->values[b], "flex_delay_ms", 1e3 * d50);
+        }
+        result_free(&r);
+    }
     return 0;
 }
 
@@ -331,10 +493,48 @@ static void result_free(result_t *r)
     score_values_free(&r->flex_delay);
 }
 
+/* --map: one condition (or all) swept, a table per condition. */
+static int run_map(const char *name, int n_seeds, double duration_s, const char *csv_path)
+{
+    const score_condition_t *one = NULL;
+    if (strcmp(name, "all") != 0 && !(one = score_condition_find(map_conditions, N_MAP, name))) {
+        fprintf(stderr, "unknown condition %s; one of: all", name);
+        for (size_t i = 0; i < N_MAP; i++)
+            fprintf(stderr, " %s", map_conditions[i].name);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    if (n_seeds < 1)
+        n_seeds = 1;
+    FILE *csv = NULL;
+    if (csv_path) {
+        csv = fopen(csv_path, "w");
+        if (!csv) {
+            perror(csv_path);
+            return 1;
+        }
+        score_map_csv_header(csv);
+    }
+    session_events_t *ev = malloc(sizeof *ev);
+    if (!ev)
+        return 1;
+    printf("massaged-score-ball robustness map: %d seeds from %d per bin, %.0f s each\n", n_seeds,
+           MAP_SEED0, duration_s);
+    int rc = 0;
+    for (size_t i = 0; i < N_MAP && rc == 0; i++)
+        if (!one || one == &map_conditions[i])
+            rc = map_condition(&map_conditions[i], n_seeds, duration_s, ev, csv);
+    free(ev);
+    if (csv)
+        fclose(csv);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    int n_dev = 20, n_held = 20, check = 0, verbose = 0, explain_on = 0;
+    int n_dev = 20, n_held = 20, check = 0, verbose = 0, explain_on = 0, map_seeds = 4;
     long first_seed = 0;
+    const char *map = NULL, *map_csv = NULL;
     double duration = 300.0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dev") == 0 && i + 1 < argc)
@@ -351,14 +551,24 @@ int main(int argc, char **argv)
             explain_on = 1;
         else if (strcmp(argv[i], "-v") == 0)
             verbose++;
+        else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc)
+            map = argv[++i];
+        else if (strcmp(argv[i], "--map-seeds") == 0 && i + 1 < argc)
+            map_seeds = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--map-csv") == 0 && i + 1 < argc)
+            map_csv = argv[++i];
         else {
             fprintf(stderr,
                     "usage: %s [--dev N] [--heldout N] [--duration S] [--seed FIRST] "
-                    "[--check] [--explain] [-v]\n",
-                    argv[0]);
+                    "[--check] [--explain] [-v]\n"
+                    "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] "
+                    "[--duration S]\n",
+                    argv[0], argv[0]);
             return 2;
         }
     }
+    if (map)
+        return run_map(map, map_seeds, duration, map_csv);
     session_events_t *ev = malloc(sizeof *ev);
     if (!ev)
         return 1;

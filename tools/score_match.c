@@ -150,3 +150,23 @@ void score_tally_free(score_tally_t *t)
     score_values_free(&t->onset_err);
     score_values_free(&t->offset_err);
 }
+
+const score_condition_t *score_condition_find(const score_condition_t *table, size_t n,
+                                              const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+void score_map_csv_header(FILE *f)
+{
+    fprintf(f, "detector,condition,unit,value,metric,score\n");
+}
+
+void score_map_csv_row(FILE *f, const char *detector, const score_condition_t *c, double value,
+                       const char *metric, double score)
+{
+    fprintf(f, "%s,%s,%s,%.6g,%s,%.6g\n", detector, c->name, c->unit, value, metric, score);
+}

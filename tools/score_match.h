@@ -17,6 +17,7 @@
 #define MASSAGED_SCORE_MATCH_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef struct {
@@ -66,5 +67,35 @@ double score_precision(const score_tally_t *t);
 double score_recall(const score_tally_t *t);
 double score_f1(const score_tally_t *t);
 void score_tally_free(score_tally_t *t);
+
+/* ---- robustness maps (docs/ACCURACY.md, "Robustness map") ---- */
+
+/* Most values one condition is swept over. */
+#define SCORE_MAP_MAX_VALUES 8
+
+/* One physical condition of a robustness map: set to each value in turn,
+ * everything else drawn from the development world. `apply` writes the
+ * value into the session's settings; `hard` are the simulator's hard-case
+ * flags the condition needs on (tremor for the tremor's strength, ...). */
+typedef struct {
+    const char *name; /* as on the command line and in the CSV */
+    const char *unit;
+    int hard;
+    void (*apply)(void *settings, double value);
+    int n_values;
+    double values[SCORE_MAP_MAX_VALUES];
+} score_condition_t;
+
+/* Finds a condition by name in a table of n; NULL if none. */
+const score_condition_t *score_condition_find(const score_condition_t *table, size_t n,
+                                              const char *name);
+
+/* Writes the CSV header the plot script (tools/massaged-map-plot) reads. */
+void score_map_csv_header(FILE *f);
+
+/* One CSV row: detector ("ball" or "scraper"), condition, unit, value,
+ * metric (e.g. "flex_f1") and score. */
+void score_map_csv_row(FILE *f, const char *detector, const score_condition_t *c, double value,
+                       const char *metric, double score);
 
 #endif

@@ -16,6 +16,7 @@ void session_settings_default(session_settings_t *s, device_kind_t kind, uint64_
     s->kind = kind;
     s->seed = seed;
     s->samples_per_frame = 10;
+    s->p_scale_factor = 1.0f;
     s->ball = sim_ball_default;
     s->ball.duration_s = duration_s;
     s->scraper = sim_scraper_default;
@@ -98,6 +99,14 @@ int session_frames(const session_settings_t *settings, event_sink_fn truth, void
     }
     float rate = ball ? settings->ball.rate_hz : settings->scraper.rate_hz;
     sim_device_init(&g->device, (uint8_t)settings->kind, (uint16_t)rate, "SIM-SESSION");
+    if (settings->p_scale_factor != 1.0f) {
+        if (!(settings->p_scale_factor > 0.0f)) {
+            free(g);
+            return -EINVAL;
+        }
+        g->device.p_scale *= settings->p_scale_factor;
+        g->device.inv_p = 1.0 / g->device.p_scale;
+    }
 
     frame_t f;
     sim_device_hello(&g->device, 0, &f);

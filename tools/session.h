@@ -23,16 +23,18 @@ typedef struct {
     device_kind_t kind;
     uint64_t seed;
     unsigned samples_per_frame;     /* 1..30 */
+    float p_scale_factor;           /* the HELLO's pressure/force scale, times the
+                                       simulated tool's (1 Pa or 1 mN per LSB); 1 = as is */
     sim_ball_settings_t ball;       /* used when kind is ball */
     sim_scraper_settings_t scraper; /* used when kind is scraper (duration_s must be > 0) */
 } session_settings_t;
 
-/* Defaults: the simulators' defaults, 10 samples a frame. */
+/* Defaults: the simulators' defaults, 10 samples a frame, the tools' scales. */
 void session_settings_default(session_settings_t *s, device_kind_t kind, uint64_t seed,
                               double duration_s);
 
 typedef struct {
-    event_sink_fn truth;   /* every true interval or instant, from the physics */
+    event_sink_fn truth; /* every true interval or instant, from the physics */
     void *truth_ctx;
     /* every event the pipeline published, with its host time */
     void (*event)(void *ctx, const event_t *event, double t_host);
@@ -40,8 +42,8 @@ typedef struct {
 } session_output_t;
 
 typedef struct {
-    uint64_t samples;       /* samples simulated */
-    uint64_t samples_out;   /* samples the chain passed on */
+    uint64_t samples;     /* samples simulated */
+    uint64_t samples_out; /* samples the chain passed on */
     uint64_t frames;
     uint64_t bytes;
 } session_stats_t;
