@@ -16,7 +16,10 @@
  *
  * Usage: massaged-score-scraper [--seeds A-B] [--duration S] [--check]
  *                               [--verbose] [--hard LIST]
- * --check exits 1 if a figure misses its floor.
+ *        massaged-score-scraper --map CONDITION|all [--map-seeds N]
+ *                               [--map-csv FILE] [--duration S]
+ * --check exits 1 if a figure misses its floor. --map sweeps one physical
+ * condition at a time (map_conditions) and prints the scores per value.
  */
 #include "score_match.h"
 #include "scraper.h"
@@ -291,12 +294,184 @@ static void series_abs(score_values_t *s)
         s->v[i] = fabs(s->v[i]);
 }
 
+/* Runs one session through the chain and the direct pass and scores it. */
+static int run_scored(const session_settings_t *ss, totals_t *tot, bool verbose)
+{
+    run_t r;
+    memset(&r, 0, sizeof r);
+    session_output_t out = {on_truth, &r, on_event, &r};
+    session_stats_t st;
+    int rc = session_run(ss, &out, &st);
+    if (rc != 0) {
+        fprintf(stderr, "seed %llu: session_run failed (%d)\n", (unsigned long long)ss->seed, rc);
+        return rc;
+    }
+    direct_pass(ss, &r);
+    if (verbose)
+        printf("seed %llu: tilt %.0f limb %.0f-%.0f deg, speed %.2f-%.2f m/s, force "
+               "%.0f-%.0f N, noise %.1f, hard 0x%x: truth %d found %d\n",
+               (unsigned long long)ss->seed, ss->scraper.tilt_deg_max,
+               ss->scraper.limb_incline_deg_min, ss->scraper.limb_incline_deg_max,
+               ss->scraper.speed_min_mps, ss->scraper.speed_max_mps, ss->scraper.force_min_n,
+               ss->scraper.force_max_n, ss->scraper.noise, ss->scraper.hard_cases, r.truth.n,
+               r.found.n);
+    score_session(&r, tot, verbose, ss->seed);
+    free(r.truth.v);
+    free(r.found.v);
+    free(r.direct.v);
+    return 0;
+}
+
+static void totals_free(totals_t *tot)
+{
+    score_values_free(&tot->onset), score_values_free(&tot->offset);
+    score_values_free(&tot->length), score_values_free(&tot->peak);
+    score_values_free(&tot->mean_force), score_values_free(&tot->speed);
+    score_values_free(&tot->latency);
+}
+
+/* ---- robustness map ---- */
+
+#define SC(settings) (&((session_settings_t *)(settings))->scraper)
+
+static void set_incline(void *settings, double value)
+{
+    SC(settings)->limb_incline_deg_min = SC(settings)->limb_incline_deg_max = (float)value;
+}
+static void set_tilt(void *settings, double value)
+{
+    SC(settings)->tilt_deg_max = (float)value;
+}
+static void set_speed(void *settings, double value)
+{
+    SC(settings)->speed_min_mps = SC(settings)->speed_max_mps = (float)value;
+}
+static void set_length(void *settings, double value)
+{
+    SC(settings)->stroke_len_min_m = SC(settings)->stroke_len_max_m = (float)value;
+}
+static void set_force(void *settings, double value)
+{
+    SC(settings)->force_min_n = SC(settings)->force_max_n = (float)value;
+}
+static void set_hard_share(void *settings, double value)
+{
+    SC(settings)->hard_case_share = (float)value;
+}
+static void set_across(void *settings, double value)
+{
+    SC(settings)->level_fraction = (float)value;
+    SC(settings)->down_fraction = (float)fmin(0.15, 1.0 - value);
+}
+static void set_zero_drift(void *settings, double value)
+{
+    SC(settings)->zero_drift = (float)value;
+}
+static void set_force_scale(void *settings, double value)
+{
+    ((session_settings_t *)settings)->p_scale_factor = (float)value;
+}
+static void set_rate(void *settings, double value)
+{
+    SC(settings)->rate_hz = (float)value;
+}
+#undef SC
+
+/* Each condition swept across a range wider than the development world's
+ * (sim_scraper_default; docs/SIMULATOR.md). */
+static const score_condition_t map_conditions[] = {
+    {"limb_incline", "deg", 0, set_incline, 8, {0, 3, 6, 10, 15, 30, 60, 90}},
+    {"tool_tilt", "deg", 0, set_tilt, 5, {0, 15, 30, 45, 60}},
+    {"speed", "m/s", 0, set_speed, 7, {0.03, 0.06, 0.1, 0.2, 0.4, 0.8, 1.2}},
+    {"length", "m", 0, set_length, 6, {0.02, 0.04, 0.08, 0.15, 0.3, 0.5}},
+    {"force", "N", 0, set_force, 7, {1.5, 3, 6, 12, 25, 50, 80}},
+    {"hesitant", "share", SIM_SCRAPER_HESITANT, set_hard_share, 4, {0, 0.25, 0.5, 1}},
+    {"no_lift", "share", SIM_SCRAPER_NO_LIFT, set_hard_share, 4, {0, 0.25, 0.5, 1}},
+    {"across_limb", "share", 0, set_across, 4, {0, 0.2, 0.5, 0.8}},
+    {"zero_drift", "x typical", 0, set_zero_drift, 5, {0, 1, 2, 4, 8}},
+    {"force_scale", "x 1 mN/LSB", 0, set_force_scale, 5, {0.1, 1, 5, 20, 50}},
+    {"rate", "Hz", 0, set_rate, 4, {250, 400, 500, 1000}},
+};
+#define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
+#define MAP_SEED0 300001
+
+static int map_condition(const score_condition_t *c, int n_seeds, double duration_s, FILE *csv)
+{
+    printf("\n%s (%s)\n", c->name, c->unit);
+    printf("| %s | F1 | count exact | direction right | length err median | peak force err "
+           "median | delay p99 (ms) |\n",
+           c->name);
+    printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (int b = 0; b < c->n_values; b++) {
+        totals_t tot;
+        memset(&tot, 0, sizeof tot);
+        for (int k = 0; k < n_seeds; k++) {
+            session_settings_t ss;
+            session_settings_default(&ss, DEVICE_KIND_SCRAPER, (uint64_t)(MAP_SEED0 + k),
+                                     duration_s);
+            ss.scraper.hard_cases = c->hard;
+            c->apply(&ss, c->values[b]);
+            if (run_scored(&ss, &tot, false) != 0)
+                return -1;
+        }
+        double f1 = tot.tp ? 2.0 * (double)tot.tp / (double)(2 * tot.tp + tot.fp + tot.fn) : 0.0;
+        double exact = (double)tot.exact / (double)tot.sessions;
+        double dir = tot.tp ? (double)tot.dir_ok / (double)tot.tp : 0;
+        double len = score_values_quantile(&tot.length, 0.5);
+        double peak = score_values_quantile(&tot.peak, 0.5);
+        double lat = score_values_quantile(&tot.latency, 0.99);
+        printf("| %g | %.4f | %.2f | %.4f | %.3f | %.3f | %.0f |\n", c->values[b], f1, exact, dir,
+               len, peak, 1e3 * lat);
+        if (csv) {
+            score_map_csv_row(csv, "scraper", c, c->values[b], "stroke_f1", f1);
+            score_map_csv_row(csv, "scraper", c, c->values[b], "count_exact", exact);
+            score_map_csv_row(csv, "scraper", c, c->values[b], "direction_right", dir);
+            score_map_csv_row(csv, "scraper", c, c->values[b], "length_err", len);
+            score_map_csv_row(csv, "scraper", c, c->values[b], "peak_force_err", peak);
+        }
+        totals_free(&tot);
+    }
+    return 0;
+}
+
+/* --map: one condition (or all) swept, a table per condition. */
+static int run_map(const char *name, int n_seeds, double duration_s, const char *csv_path)
+{
+    const score_condition_t *one = NULL;
+    if (strcmp(name, "all") != 0 && !(one = score_condition_find(map_conditions, N_MAP, name))) {
+        fprintf(stderr, "unknown condition %s; one of: all", name);
+        for (size_t i = 0; i < N_MAP; i++)
+            fprintf(stderr, " %s", map_conditions[i].name);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    FILE *csv = NULL;
+    if (csv_path) {
+        csv = fopen(csv_path, "w");
+        if (!csv) {
+            perror(csv_path);
+            return 1;
+        }
+        score_map_csv_header(csv);
+    }
+    printf("massaged-score-scraper robustness map: %d seeds from %d per bin, %.0f s each\n",
+           n_seeds < 1 ? 1 : n_seeds, MAP_SEED0, duration_s);
+    int rc = 0;
+    for (size_t i = 0; i < N_MAP && rc == 0; i++)
+        if (!one || one == &map_conditions[i])
+            rc = map_condition(&map_conditions[i], n_seeds < 1 ? 1 : n_seeds, duration_s, csv);
+    if (csv)
+        fclose(csv);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     unsigned long long seed_lo = 1, seed_hi = 20;
     double duration = 240.0;
     bool check = false, verbose = false;
-    int hard = SIM_SCRAPER_HARD_ALL;
+    int hard = SIM_SCRAPER_HARD_ALL, map_seeds = 6;
+    const char *map = NULL, *map_csv = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
             if (sscanf(argv[++i], "%llu-%llu", &seed_lo, &seed_hi) != 2)
@@ -312,14 +487,24 @@ int main(int argc, char **argv)
             check = true;
         } else if (strcmp(argv[i], "--verbose") == 0) {
             verbose = true;
+        } else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc) {
+            map = argv[++i];
+        } else if (strcmp(argv[i], "--map-seeds") == 0 && i + 1 < argc) {
+            map_seeds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--map-csv") == 0 && i + 1 < argc) {
+            map_csv = argv[++i];
         } else {
             fprintf(stderr,
                     "usage: %s [--seeds A-B] [--duration S] [--hard LIST] [--check] "
-                    "[--verbose]\n",
-                    argv[0]);
+                    "[--verbose]\n"
+                    "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] "
+                    "[--duration S]\n",
+                    argv[0], argv[0]);
             return 2;
         }
     }
+    if (map)
+        return run_map(map, map_seeds, duration, map_csv);
     if (seed_hi < seed_lo || duration <= 0.0) {
         fprintf(stderr, "bad seeds or duration\n");
         return 2;
@@ -330,27 +515,8 @@ int main(int argc, char **argv)
     for (unsigned long long seed = seed_lo; seed <= seed_hi; seed++) {
         session_settings_t ss;
         scenario(seed, duration, hard, &ss);
-        run_t r;
-        memset(&r, 0, sizeof r);
-        session_output_t out = {on_truth, &r, on_event, &r};
-        session_stats_t st;
-        int rc = session_run(&ss, &out, &st);
-        if (rc != 0) {
-            fprintf(stderr, "seed %llu: session_run failed (%d)\n", seed, rc);
+        if (run_scored(&ss, &tot, verbose) != 0)
             return 2;
-        }
-        direct_pass(&ss, &r);
-        if (verbose)
-            printf("seed %llu: tilt %.0f limb %.0f-%.0f deg, speed %.2f-%.2f m/s, force "
-                   "%.0f-%.0f N, noise %.1f, hard 0x%x: truth %d found %d\n",
-                   seed, ss.scraper.tilt_deg_max, ss.scraper.limb_incline_deg_min,
-                   ss.scraper.limb_incline_deg_max, ss.scraper.speed_min_mps,
-                   ss.scraper.speed_max_mps, ss.scraper.force_min_n, ss.scraper.force_max_n,
-                   ss.scraper.noise, ss.scraper.hard_cases, r.truth.n, r.found.n);
-        score_session(&r, &tot, verbose, seed);
-        free(r.truth.v);
-        free(r.found.v);
-        free(r.direct.v);
     }
 
     double precision = tot.tp + tot.fp ? (double)tot.tp / (double)(tot.tp + tot.fp) : 0;
@@ -413,9 +579,6 @@ int main(int argc, char **argv)
         printf("check: %s\n", ok ? "PASS" : "FAIL");
         rc = ok ? 0 : 1;
     }
-    score_values_free(&tot.onset), score_values_free(&tot.offset);
-    score_values_free(&tot.length), score_values_free(&tot.peak);
-    score_values_free(&tot.mean_force), score_values_free(&tot.speed);
-    score_values_free(&tot.latency);
+    totals_free(&tot);
     return rc;
 }
