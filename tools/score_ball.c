@@ -61,8 +61,8 @@ static void on_truth(const event_t *e, void *ctx)
     int k = type_of(e->type);
     if (k < 0 || e->phase != EVENT_END || s->n_truth[k] >= MAX_EV)
         return;
-    s->truth_flags[k][s->n_truth[k]] =
-        (event_get_field(e, "weak") > 0 ? TF_WEAK : 0) | (event_get_field(e, "partial") > 0 ? TF_PARTIAL : 0);
+    s->truth_flags[k][s->n_truth[k]] = (event_get_field(e, "weak") > 0 ? TF_WEAK : 0) |
+                                       (event_get_field(e, "partial") > 0 ? TF_PARTIAL : 0);
     s->truth[k][s->n_truth[k]++] = (score_interval_t){e->t_start_dev, e->t_dev};
 }
 
@@ -496,25 +496,13 @@ static void result_free(result_t *r)
 /* --map: one condition (or all) swept, a table per condition. */
 static int run_map(const char *name, int n_seeds, double duration_s, const char *csv_path)
 {
-    const score_condition_t *one = NULL;
-    if (strcmp(name, "all") != 0 && !(one = score_condition_find(map_conditions, N_MAP, name))) {
-        fprintf(stderr, "unknown condition %s; one of: all", name);
-        for (size_t i = 0; i < N_MAP; i++)
-            fprintf(stderr, " %s", map_conditions[i].name);
-        fprintf(stderr, "\n");
-        return 2;
-    }
+    const score_condition_t *one;
+    FILE *csv;
+    int opened = score_map_open(map_conditions, N_MAP, name, csv_path, &one, &csv);
+    if (opened != 0)
+        return opened;
     if (n_seeds < 1)
         n_seeds = 1;
-    FILE *csv = NULL;
-    if (csv_path) {
-        csv = fopen(csv_path, "w");
-        if (!csv) {
-            perror(csv_path);
-            return 1;
-        }
-        score_map_csv_header(csv);
-    }
     session_events_t *ev = malloc(sizeof *ev);
     if (!ev)
         return 1;

@@ -151,18 +151,32 @@ void score_tally_free(score_tally_t *t)
     score_values_free(&t->offset_err);
 }
 
-const score_condition_t *score_condition_find(const score_condition_t *table, size_t n,
-                                              const char *name)
+int score_map_open(const score_condition_t *table, size_t n, const char *name, const char *csv_path,
+                   const score_condition_t **one, FILE **csv)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(table[i].name, name) == 0)
-            return &table[i];
-    return NULL;
-}
-
-void score_map_csv_header(FILE *f)
-{
-    fprintf(f, "detector,condition,unit,value,metric,score\n");
+    *one = NULL;
+    *csv = NULL;
+    if (strcmp(name, "all") != 0) {
+        for (size_t i = 0; i < n && !*one; i++)
+            if (strcmp(table[i].name, name) == 0)
+                *one = &table[i];
+        if (!*one) {
+            fprintf(stderr, "unknown condition %s; one of: all", name);
+            for (size_t i = 0; i < n; i++)
+                fprintf(stderr, " %s", table[i].name);
+            fprintf(stderr, "\n");
+            return 2;
+        }
+    }
+    if (csv_path) {
+        *csv = fopen(csv_path, "w");
+        if (!*csv) {
+            perror(csv_path);
+            return 1;
+        }
+        fprintf(*csv, "detector,condition,unit,value,metric,score\n");
+    }
+    return 0;
 }
 
 void score_map_csv_row(FILE *f, const char *detector, const score_condition_t *c, double value,

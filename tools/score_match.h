@@ -86,14 +86,16 @@ typedef struct {
     double values[SCORE_MAP_MAX_VALUES];
 } score_condition_t;
 
-/* Finds a condition by name in a table of n; NULL if none. */
-const score_condition_t *score_condition_find(const score_condition_t *table, size_t n,
-                                              const char *name);
+/* Starts a map run: resolves the condition name against a table of n
+ * (*one = NULL for "all"; an unknown name lists the choices on stderr) and,
+ * when csv_path is given, opens the CSV and writes its header (else *csv =
+ * NULL). Returns 0, 2 for an unknown name or 1 when the CSV cannot be
+ * opened. */
+int score_map_open(const score_condition_t *table, size_t n, const char *name, const char *csv_path,
+                   const score_condition_t **one, FILE **csv);
 
-/* Writes the CSV header the plot script (tools/massaged-map-plot) reads. */
-void score_map_csv_header(FILE *f);
-
-/* One CSV row: detector ("ball" or "scraper"), condition, unit, value,
+/* One CSV row (columns detector,condition,unit,value,metric,score, as
+ * tools/massaged-map-plot reads them): detector ("ball" or "scraper"), condition, unit, value,
  * metric (e.g. "flex_f1") and score. */
 void score_map_csv_row(FILE *f, const char *detector, const score_condition_t *c, double value,
                        const char *metric, double score);

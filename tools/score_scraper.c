@@ -437,23 +437,11 @@ static int map_condition(const score_condition_t *c, int n_seeds, double duratio
 /* --map: one condition (or all) swept, a table per condition. */
 static int run_map(const char *name, int n_seeds, double duration_s, const char *csv_path)
 {
-    const score_condition_t *one = NULL;
-    if (strcmp(name, "all") != 0 && !(one = score_condition_find(map_conditions, N_MAP, name))) {
-        fprintf(stderr, "unknown condition %s; one of: all", name);
-        for (size_t i = 0; i < N_MAP; i++)
-            fprintf(stderr, " %s", map_conditions[i].name);
-        fprintf(stderr, "\n");
-        return 2;
-    }
-    FILE *csv = NULL;
-    if (csv_path) {
-        csv = fopen(csv_path, "w");
-        if (!csv) {
-            perror(csv_path);
-            return 1;
-        }
-        score_map_csv_header(csv);
-    }
+    const score_condition_t *one;
+    FILE *csv;
+    int opened = score_map_open(map_conditions, N_MAP, name, csv_path, &one, &csv);
+    if (opened != 0)
+        return opened;
     printf("massaged-score-scraper robustness map: %d seeds from %d per bin, %.0f s each\n",
            n_seeds < 1 ? 1 : n_seeds, MAP_SEED0, duration_s);
     int rc = 0;
