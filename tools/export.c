@@ -6,11 +6,15 @@
  * its host time, topic and JSON payload (quoted as CSV requires). A device
  * whose HELLO changed during the session has one file per HELLO:
  * <device>.csv, <device>-2.csv, ...
+ *
+ * With --bids OUT, study recordings become a BIDS dataset instead (bids.h).
  */
+#include "bids.h"
 #include "json_read.h"
 #include "recording.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +24,11 @@
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: massaged-export -o DIR FILE...\n"
+               "       massaged-export --bids OUT RECORDING...\n"
                "Writes DIR/<device>.csv (samples) and DIR/events.csv (events) from the XDF\n"
-               "files of one session, given in order.\n");
+               "files of one session, given in order; or, with --bids, a BIDS dataset (motion\n"
+               "datatype) in OUT from study recordings (XDF files with participant, session,\n"
+               "task and run labels; the files of one recording given in order).\n");
 }
 
 static int export_stream(const char *dir, const recording_stream_t *s, int nth)
@@ -87,12 +94,20 @@ static int export_events(const char *dir, const recording_t *rec)
 
 int main(int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir = NULL, *bids = NULL;
+    static const struct option options[] = {
+        {"bids", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     int opt;
-    while ((opt = getopt(argc, argv, "o:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "o:h", options, NULL)) != -1) {
         switch (opt) {
         case 'o':
             dir = optarg;
+            break;
+        case 'b':
+            bids = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -102,10 +117,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!dir || optind >= argc) {
+    if (!dir == !bids || optind >= argc) {
         usage(stderr);
         return 2;
     }
+    if (bids)
+        return bids_export(bids, argv + optind, argc - optind) == 0 ? 0 : 1;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "massaged-export: %s: %s\n", dir, strerror(errno));
         return 1;

@@ -122,6 +122,19 @@ static int add_event(recording_t *rec, double stamp, const char *str, size_t len
     return 0;
 }
 
+/* The <study> element the recorder writes into each stream header. */
+static void study_labels(recording_t *rec, const char *xml, size_t len)
+{
+    study_labels_t *l = &rec->labels;
+    if (xdf_xml_text(xml, len, "study", "participant", l->participant, sizeof l->participant) != 0)
+        return;
+    xdf_xml_text(xml, len, "study", "session", l->session, sizeof l->session);
+    xdf_xml_text(xml, len, "study", "task", l->task, sizeof l->task);
+    xdf_xml_text(xml, len, "study", "run", l->run, sizeof l->run);
+    xdf_xml_text(xml, len, "study", "acquisition", l->acquisition, sizeof l->acquisition);
+    rec->has_labels = true;
+}
+
 enum { MAP_NONE = -1, MAP_EVENTS = -2 };
 
 static int load_one(recording_t *rec, const char *path)
@@ -147,9 +160,14 @@ static int load_one(recording_t *rec, const char *path)
     while (rc == 0 && xdf_reader_next(&r, &c) == 1) {
         if (c.stream_id >= 256)
             continue;
-        if (c.tag == XDF_STREAM_HEADER) {
+        if (c.tag == XDF_FILE_HEADER && !rec->datetime[0]) {
+            xdf_xml_text((const char *)c.content, c.len, NULL, "datetime", rec->datetime,
+                         sizeof rec->datetime);
+        } else if (c.tag == XDF_STREAM_HEADER) {
             const char *xml = (const char *)c.content;
             char fmt[32];
+            if (!rec->has_labels)
+                study_labels(rec, xml, c.len);
             if (xdf_xml_text(xml, c.len, NULL, "channel_format", fmt, sizeof fmt) != 0)
                 continue;
             if (strcmp(fmt, "string") == 0) {
@@ -214,4 +232,3 @@ void recording_free(recording_t *rec)
     free(rec->events);
     memset(rec, 0, sizeof *rec);
 }
-

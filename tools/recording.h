@@ -12,6 +12,7 @@
 #include "config.h"
 #include "frame.h"
 #include "recorder.h"
+#include "study.h"
 #include "xdf.h"
 
 #include <stdbool.h>
@@ -41,6 +42,9 @@ typedef struct {
     unsigned damages; /* places where damage was skipped */
     uint64_t damaged_bytes;
     bool truncated; /* a file ended in the middle of a chunk */
+    study_labels_t labels; /* a study's labels (the first stream header's <study>) */
+    bool has_labels;       /* the files carry a <study> element */
+    char datetime[64];     /* the first file's FileHeader datetime, "" if none */
 } recording_t;
 
 /* Loads the files in order. Returns 0, or a negative errno after printing the

@@ -7,15 +7,18 @@ between start and stop, read back by the strict reader."""
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import time
 
 import numpy as np
+import pytest
 
+import proto
 import xdf_strict
-from conftest import tool, wait_subscribed
+from conftest import BUILD, tool, wait_subscribed
 from test_record import expected, make_samples, send, wait_raw
 
 
@@ -257,3 +260,112 @@ def test_massaged_ctl(daemon_factory, subscriber_factory, pty_factory, tmp_path)
     assert len(ball(xdf_strict.read(path)).values) == 200
     r = run("status")  # the daemon is gone: a clear message
     assert r.returncode == 1 and "cannot connect" in r.stderr
+
+
+def bids_validator():
+    """The official BIDS validator from the npm registry (bids-validator 1.15),
+    installed once into the build tree; returns its path, or why not."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return None, "node or npm missing"
+    prefix = os.path.join(BUILD, "npm", "bids-validator")
+    exe = os.path.join(prefix, "node_modules", ".bin", "bids-validator")
+    if not os.path.exists(exe):
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", prefix,
+                            "bids-validator@1.15"], capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            return None, "npm install bids-validator failed: " + r.stderr[-500:]
+    return exe, None
+
+
+def test_bids_export_of_two_participants_and_two_sessions(daemon_factory, subscriber_factory,
+                                                          pty_factory, tmp_path):
+    """Four study recordings of a ball and a scraper (two participants, two
+    sessions each) exported with massaged-export --bids; the official
+    validator must report no error, and the files must hold every sample."""
+    validator, why = bids_validator()
+    root = tmp_path / "study"
+    port = free_port()
+    ball_dev = pty_factory(name="ball")
+    scraper_dev = pty_factory(name="scraper", kind=proto.SCRAPER, rate_hz=500)
+    d = daemon_factory(devices=[("ball", "ball", ball_dev.link),
+                                ("scraper", "scraper", scraper_dev.link)],
+                       extra="[control]\nrcs = 127.0.0.1:%d\n\n" % port)
+    sub = subscriber_factory(d.endpoint)
+    wait_subscribed(sub)
+    for name in ("ball", "scraper"):
+        sub.wait_for(lambda t, m, name=name: t == "status." + name and m["connected"], 10)
+    rcs = Rcs(port)
+    rcs.send(b"filename {root:%s}\n" % str(root).encode())
+    rcs.expect(b"OK")
+    rng = random.Random(11)
+    index = {"ball": 0, "scraper": 0}
+    sent = {}
+    for participant in ("01", "02"):
+        for session in ("1", "2"):
+            rcs.send(b"filename {participant:%s} {session:%s} {task:calf}\nstart\n" %
+                     (participant.encode(), session.encode()))
+            rcs.expect(b"OKOK")
+            rcs.wait(lambda st: st["recording"])
+            n = 400 + 100 * len(sent)
+            for dev, name in ((ball_dev, "ball"), (scraper_dev, "scraper")):
+                samples = make_samples(rng, n)
+                send(dev, samples)
+                index[name] += n
+                sub.wait_for(lambda t, m, name=name: t == "raw." + name and
+                             m["i0"] + m["n"] >= index[name], 20)
+            ball_dev.write(ball_dev.next_frame(proto.BUTTON, bytes([1])))
+            sub.wait_for(lambda t, m: t == "event.ball.mark", 10)
+            assert rcs.reply(b"stop\n") == b"OK"
+            rcs.wait(lambda st: not st["recording"])
+            sent[(participant, session)] = n
+    rcs.close()
+    assert d.stop(signal.SIGTERM) == 0
+    files = sorted(str(p) for p in root.rglob("*.xdf"))
+    assert len(files) == 4
+
+    out = tmp_path / "bids"
+    r = subprocess.run([tool("massaged-export"), "--bids", str(out), *files],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    for (participant, session), n in sent.items():
+        motion = out / ("sub-%s/ses-%s/motion" % (participant, session))
+        stem = "sub-%s_ses-%s_task-calf" % (participant, session)
+        for name, unit in (("ball", "Pa"), ("scraper", "N")):
+            data = np.loadtxt(motion / ("%s_tracksys-%s_run-001_motion.tsv" % (stem, name)),
+                              delimiter="\t", ndmin=2)
+            assert data.shape == (n, 8)
+            assert data[0, 7] == 0 and np.all(np.diff(data[:, 7]) > 0)
+            channels = (motion / ("%s_tracksys-%s_run-001_channels.tsv" % (stem, name))
+                        ).read_text().splitlines()
+            assert channels[0] == "name\tcomponent\ttype\ttracked_point\tunits"
+            assert channels[1].split("\t") == ["p", "n/a", "MISC", name, unit]
+            assert channels[2].split("\t") == ["acc_x", "x", "ACCEL", name, "m/s^2"]
+            assert channels[5].split("\t") == ["gyr_x", "x", "GYRO", name, "rad/s"]
+            sidecar = json.loads((motion / ("%s_tracksys-%s_run-001_motion.json" % (stem, name))
+                                  ).read_text())
+            assert sidecar["SamplingFrequency"] == (1000 if name == "ball" else 500)
+            assert sidecar["TrackingSystemName"] == name
+            assert sidecar["DeviceSerialNumber"] == "TEST0001"
+        events = (motion / ("%s_run-001_events.tsv" % stem)).read_text().splitlines()
+        header = events[0].split("\t")
+        assert header[:3] == ["onset", "duration", "trial_type"] and "device" in header
+        assert any(line.split("\t")[2] == "mark" for line in events[1:])
+        assert (out / "sourcedata" / ("sub-%s/ses-%s/motion" % (participant, session))).is_dir()
+        scans = (out / ("sub-%s/ses-%s/sub-%s_ses-%s_scans.tsv" %
+                        (participant, session, participant, session))).read_text().splitlines()
+        assert scans[0] == "filename\tacq_time" and len(scans) == 3
+    assert (out / "participants.tsv").read_text() == "participant_id\nsub-01\nsub-02\n"
+    assert json.loads((out / "dataset_description.json").read_text())["BIDSVersion"] >= "1.9"
+
+    if validator is None:
+        pytest.skip(why)
+    r = subprocess.run([validator, "--json", str(out)], capture_output=True, text=True,
+                       timeout=300)
+    report = json.loads(r.stdout)
+    errors = report["issues"]["errors"]
+    print("bids-validator warnings:",
+          [(w["key"], w.get("reason", "")[:80]) for w in report["issues"]["warnings"]])
+    assert errors == [], json.dumps(errors, indent=1)[:4000]
+    assert report["summary"]["subjects"] == ["01", "02"]
+    assert sorted(report["summary"]["sessions"]) == ["1", "2"]
+    assert "motion" in report["summary"]["modalities"] or report["summary"]["dataTypes"]
