@@ -57,18 +57,9 @@ build() {
 record() {
     local b=$1 out=$2 run
     run=$(mktemp -d /tmp/massaged-same.XXXXXX)
-    cat >"$run/rec.ini" <<INI
-[publish]
-endpoint = ipc://$run/pub.sock
-[record]
-dir = $out
-[device.ball]
-kind = ball
-port = $run/ball.tty
-[device.scraper]
-kind = scraper
-port = $run/scraper.tty
-INI
+    printf '%s\n' "[publish]" "endpoint = ipc://$run/pub.sock" "[record]" "dir = $out" \
+        "[device.ball]" "kind = ball" "port = $run/ball.tty" \
+        "[device.scraper]" "kind = scraper" "port = $run/scraper.tty" >"$run/rec.ini"
     chmod 644 "$run/rec.ini"
     "$b/daemon/massaged" --config "$run/rec.ini" 2>"$run/daemon.log" &
     local dpid=$! sims=()

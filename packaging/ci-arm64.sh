@@ -31,7 +31,7 @@ retry $sudo apt-get update -qq
 # The arm64 libraries are the library -dev packages of tools/deps.sh, so a
 # dependency added there is cross-built too (libclang-rt is the host
 # compiler's sanitizer runtime, not a library of the project).
-mapfile -t dev < <(sed -n '/^packages=(/,/^)/p' tools/deps.sh | grep -o 'lib[a-z0-9.+-]*-dev' |
+mapfile -t dev < <(sed -n '/^\(runtime\|test_only\)=(/,/^)/p' tools/deps.sh | grep -o 'lib[a-z0-9.+-]*-dev' |
                    grep -v '^libclang-rt' | sort -u)
 [ ${#dev[@]} -gt 0 ] || { echo "no -dev packages found in tools/deps.sh" >&2; exit 1; }
 retry $sudo apt-get install -y -qq --no-install-recommends \

@@ -5,7 +5,7 @@
 # Usage: tools/demo.sh [--raw]   (--raw also shows the raw sample messages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh
+tools/deps.sh --runtime
 cmake -S . -B build >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 
