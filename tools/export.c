@@ -109,12 +109,9 @@ int main(int argc, char **argv)
         case 'b':
             bids = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: /* --help, or a usage error */
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
         }
     }
     if (!dir == !bids || optind >= argc) {

@@ -250,7 +250,17 @@ static void usage(FILE *f)
            "  --print               print each event as {\"topic\":..,\"payload\":..} on stdout\n");
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    bool realtime; /* pace the actions as recorded */
+    bool publish;  /* open a publisher */
+    double speed;  /* with realtime, this many times faster */
+    int wait_subs; /* subscriptions to wait for before starting */
+    int hwm;       /* the publisher's send high-water mark, messages */
+    char endpoint[256];
+} options_t;
+
+/* Returns -1 to go on, or the status to exit with. */
+static int parse_options(int argc, char **argv, options_t *o)
 {
     static const struct option options[] = {
         {"realtime", no_argument, NULL, 'r'},
@@ -263,27 +273,25 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool realtime = false, publish = true;
-    double speed = 1.0;
-    int wait_subs = 0, hwm = 100000;
-    char endpoint[256] = "tcp://127.0.0.1:5556";
+    *o = (options_t){.publish = true, .speed = 1.0, .hwm = 100000};
+    snprintf(o->endpoint, sizeof o->endpoint, "%s", "tcp://127.0.0.1:5556");
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case 'r':
-            realtime = true;
+            o->realtime = true;
             break;
         case 's':
-            speed = atof(optarg);
+            o->speed = atof(optarg);
             break;
         case 'e':
-            snprintf(endpoint, sizeof endpoint, "%s", optarg);
+            snprintf(o->endpoint, sizeof o->endpoint, "%s", optarg);
             break;
         case 'w':
-            wait_subs = atoi(optarg);
+            o->wait_subs = atoi(optarg);
             break;
         case 'n':
-            publish = false;
+            o->publish = false;
             break;
         case 'p':
             out.print = true;
@@ -294,57 +302,66 @@ int main(int argc, char **argv)
                 fprintf(stderr, "massaged-replay: %s: not a valid configuration\n", optarg);
                 return 2;
             }
-            snprintf(endpoint, sizeof endpoint, "%s", cfg->publish.endpoint);
-            hwm = cfg->publish.hwm;
+            snprintf(o->endpoint, sizeof o->endpoint, "%s", cfg->publish.endpoint);
+            o->hwm = cfg->publish.hwm;
             free(cfg);
             break;
         }
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: /* --help, or a usage error */
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
         }
     }
-    if (optind >= argc || speed <= 0) {
+    if (optind >= argc || o->speed <= 0) {
         usage(stderr);
         return 2;
     }
-    log_setup(true, false);
-    recording_t rec;
-    double cpu_start = now_thread_cpu();
-    if (recording_load(&rec, argv + optind, argc - optind) != 0)
-        return 1;
-    int n_dev = 0;
-    device_t *devs = calloc((size_t)rec.n_streams + 1, sizeof *devs);
-    for (int k = 0; k < rec.n_streams; k++) {
+    return -1;
+}
+
+/* One device_t per device name of the recording (a device whose HELLO
+ * changed has several streams), its actions built; NULL when out of memory. */
+static device_t *build_devices(const recording_t *rec, int *n_dev)
+{
+    *n_dev = 0;
+    device_t *devs = calloc((size_t)rec->n_streams + 1, sizeof *devs);
+    if (!devs)
+        return NULL;
+    for (int k = 0; k < rec->n_streams; k++) {
         bool seen = false;
-        for (int i = 0; i < n_dev; i++)
-            seen |= strcmp(devs[i].name, rec.streams[k].name) == 0;
+        for (int i = 0; i < *n_dev; i++)
+            seen |= strcmp(devs[i].name, rec->streams[k].name) == 0;
         if (seen)
             continue;
-        device_t *d = &devs[n_dev++];
-        snprintf(d->name, sizeof d->name, "%s", rec.streams[k].name);
-        d->kind = rec.streams[k].kind;
+        device_t *d = &devs[(*n_dev)++];
+        snprintf(d->name, sizeof d->name, "%s", rec->streams[k].name);
+        d->kind = rec->streams[k].kind;
         chain_init(&d->chain, d->name, d->kind);
-        if (build_device(d, &rec) != 0) {
-            fprintf(stderr, "massaged-replay: out of memory\n");
-            return 1;
-        }
+        if (build_device(d, rec) != 0)
+            return NULL;
     }
-    if (publish) {
-        int err = 0;
-        out.pub = publisher_open(endpoint, hwm, &err);
-        if (!out.pub)
-            return 1;
-        double until = now_mono() + 10.0;
-        while (publisher_stats(out.pub).subscribers < wait_subs && now_mono() < until) {
-            publisher_service(out.pub);
-            usleep(10000);
-        }
+    return devs;
+}
+
+/* Opens the publisher and waits (up to 10 s) for the subscriptions asked for. */
+static int open_publisher(const options_t *o)
+{
+    int err = 0;
+    out.pub = publisher_open(o->endpoint, o->hwm, &err);
+    if (!out.pub)
+        return err;
+    double until = now_mono() + 10.0;
+    while (publisher_stats(out.pub).subscribers < o->wait_subs && now_mono() < until) {
+        publisher_service(out.pub);
+        usleep(10000);
     }
-    double cpu_loaded = now_thread_cpu();
+    return 0;
+}
+
+/* Runs every device's actions in the order of their host times, as the
+ * live chains saw them, paced as recorded when asked. */
+static void run_actions(device_t *devs, int n_dev, const recording_t *rec, const options_t *o)
+{
     unsigned actions = 0;
     double t0_host = INFINITY, t0_wall = now_mono();
     for (int i = 0; i < n_dev; i++)
@@ -359,8 +376,8 @@ int main(int argc, char **argv)
         if (!next)
             break;
         const action_t *a = &next->acts[next->next++];
-        if (realtime) {
-            double wait = t0_wall + (a->t_host - t0_host) / speed - now_mono();
+        if (o->realtime) {
+            double wait = t0_wall + (a->t_host - t0_host) / o->speed - now_mono();
             if (wait > 0)
                 usleep((useconds_t)(wait * 1e6));
         }
@@ -368,9 +385,13 @@ int main(int argc, char **argv)
          * libzmq's command processing (a poll), so not at every frame. */
         if (out.pub && (++actions & 255) == 0)
             publisher_service(out.pub);
-        run_action(next, &rec, a);
+        run_action(next, rec, a);
     }
-    /* a recording cut off while streaming ends like a live stop */
+}
+
+/* A recording cut off while streaming ends like a live stop. */
+static void finish_devices(device_t *devs, int n_dev)
+{
     for (int i = 0; i < n_dev; i++) {
         chain_sink_t sink = {on_block, on_event, NULL};
         out.device = devs[i].name;
@@ -380,6 +401,30 @@ int main(int argc, char **argv)
         chain_destroy(&devs[i].chain);
         free(devs[i].acts);
     }
+}
+
+int main(int argc, char **argv)
+{
+    options_t o;
+    int status = parse_options(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    log_setup(true, false);
+    recording_t rec;
+    double cpu_start = now_thread_cpu();
+    if (recording_load(&rec, argv + optind, argc - optind) != 0)
+        return 1;
+    int n_dev = 0;
+    device_t *devs = build_devices(&rec, &n_dev);
+    if (!devs) {
+        fprintf(stderr, "massaged-replay: out of memory\n");
+        return 1;
+    }
+    if (o.publish && open_publisher(&o) != 0)
+        return 1;
+    double cpu_loaded = now_thread_cpu();
+    run_actions(devs, n_dev, &rec, &o);
+    finish_devices(devs, n_dev);
     double cpu_run = now_thread_cpu() - cpu_loaded;
     fflush(stdout);
     if (out.pub) {

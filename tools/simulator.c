@@ -39,6 +39,7 @@
 #include "sim_device.h"
 #include "sim_rng.h"
 #include "sim_scraper.h"
+#include "stop_signal.h"
 
 #define SIM_HELLO_PERIOD_US 5000000u
 #define SIM_STATUS_PERIOD_US 1000000u
@@ -52,12 +53,6 @@
 #define PHYS_BUTTON_UP 0x2
 
 static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int signo)
-{
-    (void)signo;
-    stop_requested = 1;
-}
 
 typedef struct {
     int kind; /* a device_kind_t */
@@ -1247,12 +1242,7 @@ int main(int argc, char **argv)
         }
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    stop_signal_catch(&stop_requested);
     signal(SIGPIPE, SIG_IGN);
 
     if (line_open(sim) < 0)

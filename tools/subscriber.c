@@ -17,6 +17,8 @@
  */
 #include "json.h"
 #include "json_read.h"
+#include "now.h"
+#include "stop_signal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,12 +35,6 @@
 #define SUB_MAX_MESSAGE (1 << 20)
 
 static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int signo)
-{
-    (void)signo;
-    stop_requested = 1;
-}
 
 static void usage(FILE *out)
 {
@@ -230,111 +226,129 @@ static int recv_part(void *sock, char *buf, size_t cap, bool *more)
     return n;
 }
 
-int main(int argc, char **argv)
-{
-    const char *endpoint = "tcp://127.0.0.1:5556";
+typedef struct {
+    const char *endpoint;
     const char *topics[SUB_MAX_TOPICS];
-    int n_topics = 0;
-    bool json = false, brief = false;
-    long count = -1;
-    double timeout_s = -1.0;
+    int n_topics;
+    bool json, brief;
+    long count;       /* stop after this many messages; -1: never */
+    double timeout_s; /* stop after this long without a message; -1: never */
+} options_t;
 
+/* Returns -1 to go on, or the status to exit with. */
+static int parse_options(int argc, char **argv, options_t *o)
+{
     static const struct option options[] = {
         {"endpoint", required_argument, NULL, 'e'}, {"json", no_argument, NULL, 'j'},
         {"brief", no_argument, NULL, 'b'},          {"topic", required_argument, NULL, 't'},
         {"count", required_argument, NULL, 'n'},    {"timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
+    *o = (options_t){.endpoint = "tcp://127.0.0.1:5556", .count = -1, .timeout_s = -1.0};
     int opt;
     while ((opt = getopt_long(argc, argv, "e:jbt:n:T:h", options, NULL)) != -1) {
         char *end = NULL;
         switch (opt) {
         case 'e':
-            endpoint = optarg;
+            o->endpoint = optarg;
             break;
         case 'j':
-            json = true;
+            o->json = true;
             break;
         case 'b':
-            brief = true;
+            o->brief = true;
             break;
         case 't':
-            if (n_topics == SUB_MAX_TOPICS) {
+            if (o->n_topics == SUB_MAX_TOPICS) {
                 fprintf(stderr, "massaged-sub: at most %d --topic options\n", SUB_MAX_TOPICS);
                 return 2;
             }
-            topics[n_topics++] = optarg;
+            o->topics[o->n_topics++] = optarg;
             break;
         case 'n':
-            count = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || count < 1) {
+            o->count = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || o->count < 1) {
                 fprintf(stderr, "massaged-sub: --count wants a positive integer, not '%s'\n",
                         optarg);
                 return 2;
             }
             break;
         case 'T':
-            timeout_s = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(timeout_s > 0.0)) {
+            o->timeout_s = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(o->timeout_s > 0.0)) {
                 fprintf(stderr, "massaged-sub: --timeout wants a positive number, not '%s'\n",
                         optarg);
                 return 2;
             }
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: /* --help, or a usage error */
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
         }
     }
     if (optind != argc) {
         usage(stderr);
         return 2;
     }
+    return -1;
+}
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    int status = 2;
-    char *topic = NULL;
-    char *payload = NULL;
-    void *ctx = zmq_ctx_new();
-    void *sock = ctx ? zmq_socket(ctx, ZMQ_SUB) : NULL;
+/* A SUB socket connected to the endpoint with the topics asked for, or NULL. */
+static void *open_subscriber(void *ctx, const options_t *o)
+{
+    void *sock = zmq_socket(ctx, ZMQ_SUB);
     if (!sock) {
         fprintf(stderr, "massaged-sub: zmq: %s\n", zmq_strerror(zmq_errno()));
-        goto out;
+        return NULL;
     }
     int linger = 0;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    if (n_topics == 0)
+    if (o->n_topics == 0)
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
-    for (int i = 0; i < n_topics; i++)
-        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topics[i], strlen(topics[i]));
-    if (zmq_connect(sock, endpoint) != 0) {
-        fprintf(stderr, "massaged-sub: cannot connect to %s: %s\n", endpoint,
+    for (int i = 0; i < o->n_topics; i++)
+        zmq_setsockopt(sock, ZMQ_SUBSCRIBE, o->topics[i], strlen(o->topics[i]));
+    if (zmq_connect(sock, o->endpoint) != 0) {
+        fprintf(stderr, "massaged-sub: cannot connect to %s: %s\n", o->endpoint,
                 zmq_strerror(zmq_errno()));
-        goto out;
+        zmq_close(sock);
+        return NULL;
     }
+    return sock;
+}
 
-    topic = malloc(4096);
-    payload = malloc(SUB_MAX_MESSAGE);
-    if (!topic || !payload) {
-        fprintf(stderr, "massaged-sub: out of memory\n");
-        goto out;
+/* Receives one message into topic (4096 bytes) and payload (SUB_MAX_MESSAGE
+ * bytes), both NUL-terminated; returns false when nothing could be read. */
+static bool receive(void *sock, char *topic, int *topic_len, char *payload, int *payload_len)
+{
+    bool more = false;
+    *topic_len = recv_part(sock, topic, 4096, &more);
+    if (*topic_len < 0)
+        return false;
+    *payload_len = 0;
+    payload[0] = '\0';
+    if (more) {
+        *payload_len = recv_part(sock, payload, SUB_MAX_MESSAGE, &more);
+        if (*payload_len < 0)
+            *payload_len = 0;
+        /* The contract is two parts; drain any extra rather than
+         * misreading it as the next message's topic. */
+        while (more) {
+            char sink[256];
+            if (recv_part(sock, sink, sizeof sink, &more) < 0)
+                break;
+        }
     }
+    return true;
+}
 
+/* Prints messages until a signal, the count or the timeout; returns the
+ * exit status (1: the timeout passed without any message). */
+static int print_messages(void *sock, const options_t *o, char *topic, char *payload)
+{
     long received = 0;
-    long timeout_ms = timeout_s > 0.0 ? (long)(timeout_s * 1000.0 + 0.5) : -1;
-    struct timespec last;
-    clock_gettime(CLOCK_MONOTONIC, &last);
-    status = 0;
-    while (!stop_requested && (count < 0 || received < count)) {
+    long timeout_ms = o->timeout_s > 0.0 ? (long)(o->timeout_s * 1000.0 + 0.5) : -1;
+    double last = now_mono();
+    while (!stop_requested && (o->count < 0 || received < o->count)) {
         /* Short polls so that a signal or the timeout is noticed promptly
          * whatever the ZeroMQ version does with EINTR. */
         zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
@@ -343,49 +357,46 @@ int main(int argc, char **argv)
             if (zmq_errno() == EINTR)
                 continue;
             fprintf(stderr, "massaged-sub: poll: %s\n", zmq_strerror(zmq_errno()));
-            status = 2;
-            break;
+            return 2;
         }
         if (rc == 0) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            long idle_ms = (long)(now.tv_sec - last.tv_sec) * 1000 +
-                           (long)(now.tv_nsec - last.tv_nsec) / 1000000;
-            if (timeout_ms >= 0 && idle_ms >= timeout_ms) {
-                status = received > 0 ? 0 : 1;
-                break;
-            }
+            long idle_ms = (long)((now_mono() - last) * 1000.0);
+            if (timeout_ms >= 0 && idle_ms >= timeout_ms)
+                return received > 0 ? 0 : 1;
             continue;
         }
-
-        bool more = false;
-        int topic_len = recv_part(sock, topic, 4096, &more);
-        if (topic_len < 0)
+        int topic_len, payload_len;
+        if (!receive(sock, topic, &topic_len, payload, &payload_len))
             continue;
-        int payload_len = 0;
-        payload[0] = '\0';
-        if (more) {
-            payload_len = recv_part(sock, payload, SUB_MAX_MESSAGE, &more);
-            if (payload_len < 0)
-                payload_len = 0;
-            /* The contract is two parts; drain any extra rather than
-             * misreading it as the next message's topic. */
-            while (more) {
-                char sink[256];
-                if (recv_part(sock, sink, sizeof sink, &more) < 0)
-                    break;
-            }
-        }
-        if (json)
+        if (o->json)
             print_json(topic, (size_t)topic_len, payload, (size_t)payload_len, stdout);
         else
-            print_readable(topic, (size_t)topic_len, payload, (size_t)payload_len, brief, stdout);
+            print_readable(topic, (size_t)topic_len, payload, (size_t)payload_len, o->brief,
+                           stdout);
         fflush(stdout);
         received++;
-        clock_gettime(CLOCK_MONOTONIC, &last);
+        last = now_mono();
     }
+    return 0;
+}
 
-out:
+int main(int argc, char **argv)
+{
+    options_t o;
+    int status = parse_options(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    stop_signal_catch(&stop_requested);
+
+    status = 2;
+    char *topic = malloc(4096);
+    char *payload = malloc(SUB_MAX_MESSAGE);
+    void *ctx = zmq_ctx_new();
+    void *sock = open_subscriber(ctx, &o); /* a NULL ctx fails here, with a message */
+    if (!topic || !payload)
+        fprintf(stderr, "massaged-sub: out of memory\n");
+    else if (sock)
+        status = print_messages(sock, &o, topic, payload);
     free(topic);
     free(payload);
     if (sock)

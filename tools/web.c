@@ -33,6 +33,7 @@
 #include "json_read.h"
 #include "netaddr.h"
 #include "now.h"
+#include "stop_signal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -122,12 +123,6 @@ static struct {
 
 static const char *web_root; /* --root: serve files from disk instead */
 static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int signo)
-{
-    (void)signo;
-    stop_requested = 1;
-}
 
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
@@ -571,12 +566,9 @@ int main(int argc, char **argv)
         case 'r':
             web_root = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        default: /* --help, or a usage error */
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
         }
     }
     if (optind != argc) {
@@ -598,12 +590,7 @@ int main(int argc, char **argv)
     const char *listen = listen_arg ? listen_arg : cfg.web.listen;
     const char *endpoint = endpoint_arg ? endpoint_arg : cfg.publish.endpoint;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    stop_signal_catch(&stop_requested);
     /* A browser that closes mid-write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
 
