@@ -42,7 +42,7 @@ def number(pattern, text):
 
 
 def test_every_part_runs(output):
-    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8.", "9."):
+    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8.", "9.", "10."):
         assert "\n== %s " % part in output, part
 
 
@@ -99,7 +99,7 @@ def test_idle_part_reports_every_thread(output):
 
 
 def test_floor_compares_daemon_and_relay_on_every_frame(output):
-    part = output[output.index("== 9."):]
+    part = output[output.index("== 9."):output.index("== 10.")]
     rows = re.findall(r"^\d+\s+(daemon|relay)\s+([0-9.]+)\s+([0-9.]+)\s+\S+\s+\S+\s+\d+\s+(\d+)\s+(\d+)/(\d+)$",
                       part, re.M)
     assert sorted(r[0] for r in rows) == ["daemon", "relay"], part
@@ -110,3 +110,13 @@ def test_floor_compares_daemon_and_relay_on_every_frame(output):
     assert re.search(r"bench_relay threads, .* bench_relay \d+", part)
     assert number(r"FLOOR cpu_ratio ([0-9.]+)", part) > 0
     assert number(r"wakeup_ratio ([0-9.]+)", part) > 0
+
+
+def test_fleet_delivers_every_event_of_every_site(output):
+    part = output[output.index("== 10."):]
+    if "is not installed" in part:
+        pytest.skip(part.splitlines()[1])
+    m = re.search(r"FLEET daemons (\d+) events (\d+) arrived (\d+) differing_sites (\d+)", part)
+    assert m, part
+    assert int(m.group(1)) == 2 and int(m.group(2)) > 0 and m.group(4) == "0", part
+    assert re.search(r"broker +[0-9.]+ +\d+", part), part

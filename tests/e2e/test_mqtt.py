@@ -2,6 +2,7 @@
 Mosquitto broker (tests/e2e/broker.py: password file, per-site ACL,
 persistence, a TLS listener with a test CA), read by mosquitto_sub. What
 arrives over MQTT is compared with what the daemon published on ZeroMQ."""
+import json
 import shutil
 import signal
 import threading
@@ -85,6 +86,7 @@ class Tap:
     def __init__(self, sub):
         self.sub = sub
         self.events = []
+        self.raw = []
 
     def _wait(self, pred, timeout):
         deadline = time.monotonic() + timeout
@@ -94,6 +96,8 @@ class Tap:
                 continue
             if topic.startswith("event."):
                 self.events.append((topic, msg))
+            elif topic.startswith("raw."):
+                self.raw.append(msg)
             if pred(topic, msg):
                 return msg
         raise AssertionError("timed out; last events %s" % self.events[-3:])
@@ -266,3 +270,26 @@ def test_an_unknown_host_is_reported(place):
     press(dev, 1)
     sub.until("mark")
     assert d.stop() == 0
+
+
+def test_raw_every_sends_every_nth_block_with_the_same_payload(place):
+    broker = place.broker()
+    msub = place.mqtt_subscriber(broker)
+    d, sub, dev = place.start(broker.config("place1", raw_every=10))
+    sub.status(lambda m: m["mqtt_connected"])
+    for i in range(100):
+        dev.send_samples([(100000 + i, (i, 2, 3), (4, 5, i))] * 10)
+        time.sleep(0.002)
+    sub.status(lambda m: sub.raw and sub.raw[-1]["i0"] == 990)
+    assert d.stop() == 0
+    assert [m["i0"] for m in sub.raw] == list(range(0, 1000, 10))
+    deadline = time.monotonic() + 10
+    while True:
+        raw = [m for t, m in msub.messages() if t == "massaged/place1/ball/raw"]
+        if len(raw) >= 10 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    # Every tenth block of the device, the first one included, as on ZeroMQ.
+    assert raw == sub.raw[::10]
+    size = sum(len(json.dumps(m)) for m in sub.raw) / len(sub.raw)
+    print("raw block of 10 samples: about %.0f bytes of JSON" % size)
