@@ -355,6 +355,12 @@ int main(int argc, char **argv)
     const char *batch = getenv("BENCH_BATCH_MS");
     fprintf(cfg, "[publish]\nendpoint = %s\nbatch_ms = %d\n[log]\nlevel = warn\n", endpoint,
             batch ? atoi(batch) : 0);
+    /* BENCH_HISTORY=1 writes the history into the run's directory; else off. */
+    const char *history_env = getenv("BENCH_HISTORY");
+    if (history_env && atoi(history_env) != 0)
+        fprintf(cfg, "[history]\ndb = %s/history.db\n", dir);
+    else
+        fprintf(cfg, "[history]\ndb =\n");
     const char *record_env = getenv("BENCH_RECORD");
     bool record = record_env && atoi(record_env) != 0;
     char rec_dir[300];

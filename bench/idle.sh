@@ -13,6 +13,8 @@ trap 'kill $dpid $ppid 2>/dev/null || true; rm -rf "$dir"' EXIT
 cat > "$dir/idle.ini" <<INI
 [publish]
 endpoint = ipc://$dir/pub.sock
+[history]
+db = $dir/history.db
 [device.unplugged]
 kind = ball
 port = $dir/absent.tty

@@ -17,6 +17,8 @@ cat > "$dir/rec.ini" <<INI
 endpoint = ipc://$dir/pub.sock
 [record]
 dir = $dir/rec
+[history]
+db = $dir/history.db
 [device.ball]
 kind = ball
 port = $dir/ball.tty

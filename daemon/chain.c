@@ -10,6 +10,7 @@ void chain_init(chain_t *chain, const char *name, device_kind_t kind)
     chain->kind = kind;
     clock_unwrap_init(&chain->unwrap);
     clock_map_init(&chain->map, &clock_map_default);
+    treatment_init(&chain->treatment, kind, NULL);
 }
 
 void chain_destroy(chain_t *chain)
@@ -23,10 +24,19 @@ typedef struct {
     const chain_sink_t *sink;
 } detector_ctx_t;
 
-static void on_detector_event(const event_t *event, void *ctx)
+static void to_sink(const event_t *event, void *ctx)
 {
     detector_ctx_t *d = ctx;
     d->sink->event(d->sink->ctx, event, chain_to_host(d->chain, event->t_dev));
+}
+
+/* Every detection event passes the treatment tracker first, which may open
+ * a session (its `start` goes out before the event that began it). */
+static void on_detector_event(const event_t *event, void *ctx)
+{
+    detector_ctx_t *d = ctx;
+    treatment_event(&d->chain->treatment, event, &d->chain->next_id, to_sink, d);
+    to_sink(event, d);
 }
 
 void chain_port_opened(chain_t *chain)
@@ -150,6 +160,7 @@ static void on_block(chain_t *chain, uint32_t t_us, message_block_t *block, doub
     if (chain->analysis)
         for (unsigned i = 0; i < count; i++)
             analysis_push(chain->analysis, &block->s[i], &chain->next_id, on_detector_event, &dctx);
+    treatment_tick(&chain->treatment, t_last, &chain->next_id, to_sink, &dctx);
 }
 
 static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
@@ -223,4 +234,10 @@ void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink)
     if (chain->analysis)
         analysis_finish(chain->analysis, &chain->next_id, on_detector_event, &dctx);
     emit_instant(chain, "disconnected", chain->last_t_dev, t_host, sink);
+}
+
+void chain_end_session(chain_t *chain, treatment_end_t reason, const chain_sink_t *sink)
+{
+    detector_ctx_t dctx = {chain, sink};
+    treatment_end(&chain->treatment, chain->last_t_dev, reason, &chain->next_id, to_sink, &dctx);
 }

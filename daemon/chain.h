@@ -19,6 +19,7 @@
 #include "event.h"
 #include "frame.h"
 #include "message.h"
+#include "treatment.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,9 +59,12 @@ typedef struct {
     clock_index_t index;
     clock_map_t map;
     analysis_t *analysis;    /* the kind's detectors, created at the first HELLO */
+    treatment_t treatment;   /* the device's treatment sessions, made from its events */
 } chain_t;
 
-/* Sets up the chain of device name (copied) of the configured kind. */
+/* Sets up the chain of device name (copied) of the configured kind, with
+ * treatment sessions ending after treatment_default.idle_s without activity
+ * (chain->treatment.settings may be changed with treatment_set_idle). */
 void chain_init(chain_t *chain, const char *name, device_kind_t kind);
 
 /* Frees what the chain allocated (its detectors). */
@@ -87,6 +91,13 @@ void chain_block(chain_t *chain, uint32_t t_us, message_block_t *block, double t
 /* The device was lost or the daemon is stopping: open detection intervals
  * end, then `disconnected` is emitted, once, if the stream had started. */
 void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink);
+
+/* Ends the open treatment session, if any, for reason (its `end` event, at
+ * the last activity). The chain ends a session itself after idle_s of
+ * device time without activity; its owner ends it for what only the wall
+ * clock knows: the device stayed disconnected idle_s, the daemon or a
+ * replay stops, a study stops its recording. */
+void chain_end_session(chain_t *chain, treatment_end_t reason, const chain_sink_t *sink);
 
 /* Device seconds to Unix seconds with the current clock model. */
 double chain_to_host(const chain_t *chain, double t_dev);

@@ -30,8 +30,8 @@ typedef struct {
 } section_def_t;
 
 static const section_def_t sections[] = {
-    {"publish", false}, {"log", false}, {"record", false},
-    {"auto", false},    {"web", false}, {"control", false}, {"mqtt", false}, {"device.", true},
+    {"publish", false}, {"log", false},  {"record", false},  {"auto", false},    {"web", false},
+    {"control", false}, {"mqtt", false}, {"session", false}, {"history", false}, {"device.", true},
 };
 
 typedef enum { KEY_INT, KEY_STRING, KEY_BOOL, KEY_ENUM } key_type_t;
@@ -107,6 +107,7 @@ static const char *check_port(const void *field, char *why, size_t why_size);
 static const char *check_baud(const void *field, char *why, size_t why_size);
 static const char *check_broker(const void *field, char *why, size_t why_size);
 static const char *check_topic_level(const void *field, char *why, size_t why_size);
+static const char *check_label(const void *field, char *why, size_t why_size);
 
 /* clang-format off */
 static const key_def_t keys[] = {
@@ -141,6 +142,9 @@ static const key_def_t keys[] = {
     INT_KEY("mqtt", "queue_kib", config_t, mqtt.queue_kib, 16, 65536, 1024, NULL),
     INT_KEY("mqtt", "reconnect_max_s", config_t, mqtt.reconnect_max_s, 1, 3600, 30, NULL),
     INT_KEY("mqtt", "raw_every", config_t, mqtt.raw_every, 0, 100000, 0, NULL),
+    INT_KEY("session", "idle_s", config_t, session.idle_s, 1, 86400, 120, NULL),
+    STR_KEY("history", "db", config_t, history.db, "/var/lib/massaged/history.db", 0, NULL),
+    STR_KEY("history", "participant", config_t, history.participant, "", 0, check_label),
     ENUM_KEY("device.", "kind", config_device_t, kind, kind_choices, 0, KEY_REQUIRED),
     STR_KEY("device.", "port", config_device_t, port, "", KEY_REQUIRED, check_port),
     INT_KEY("device.", "baud", config_device_t, baud, 9600, 4000000, 921600, check_baud),
@@ -172,6 +176,19 @@ static const char *check_baud(const void *field, char *why, size_t why_size)
     if (used < why_size)
         snprintf(why + used, why_size - used, ")");
     return why;
+}
+
+/* A study label (BIDS: letters and digits only), as participant. */
+static const char *check_label(const void *field, char *why, size_t why_size)
+{
+    const char *label = field;
+    for (const char *c = label; *c; c++) {
+        if (!isalnum((unsigned char)*c)) {
+            snprintf(why, why_size, "'%s': only letters and digits (a BIDS label)", label);
+            return why;
+        }
+    }
+    return NULL;
 }
 
 static const char *check_port(const void *field, char *why, size_t why_size)
@@ -319,8 +336,7 @@ static const char *check_endpoint(const void *field, char *why, size_t why_size)
     return why;
 }
 
-int config_mqtt_broker_parse(const char *broker, char *host, size_t host_size, int *port,
-                             bool *tls)
+int config_mqtt_broker_parse(const char *broker, char *host, size_t host_size, int *port, bool *tls)
 {
     bool secure = strncmp(broker, "mqtts://", 8) == 0;
     if (!secure && strncmp(broker, "mqtt://", 7) != 0)

@@ -13,6 +13,7 @@
 #define MASSAGED_CONFIG_H
 
 #include "device_kind.h"
+#include "study.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,7 +26,6 @@
 /* A CURVE key in Z85 text (ZeroMQ's encoding of its 32 bytes). */
 #define CONFIG_CURVE_KEY_LEN 40
 #define CONFIG_CURVE_MAX_CLIENTS 64
-
 
 /* How a port is opened; the same values as port_driver_t in port.h (a
  * _Static_assert in device.c ties them). */
@@ -90,20 +90,27 @@ typedef struct {
                           dir the default root) (docs/RECORDING.md) */
     } control;         /* [control]: study scripts drive recording */
     struct {
-        char broker[256];        /* mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; empty: MQTT off */
-        char site[64];           /* topic level after massaged/; empty: the host name */
-        char client_id[128];     /* empty: massaged-<site> */
-        char username[128];      /* empty: no user name */
+        char broker[256];    /* mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; empty: MQTT off */
+        char site[64];       /* topic level after massaged/; empty: the host name */
+        char client_id[128]; /* empty: massaged-<site> */
+        char username[128];  /* empty: no user name */
         char password_file[1024];
-        char password[256];      /* read from password_file by config_load; empty: none */
-        char ca_file[1024];      /* mqtts: the CA certificates; empty: the system's */
-        char cert_file[1024];    /* mqtts: client certificate (with key_file); empty: none */
+        char password[256];   /* read from password_file by config_load; empty: none */
+        char ca_file[1024];   /* mqtts: the CA certificates; empty: the system's */
+        char cert_file[1024]; /* mqtts: client certificate (with key_file); empty: none */
         char key_file[1024];
-        int keepalive_s;         /* MQTT keepalive, seconds */
-        int queue_kib;           /* events held while the broker is unreachable, KiB */
-        int reconnect_max_s;     /* the reconnection backoff's ceiling, seconds */
-        int raw_every;           /* 0: no raw samples; N: every Nth raw block of each device */
-    } mqtt;                      /* [mqtt]: events and status to an MQTT broker (docs/FLEET.md) */
+        int keepalive_s;     /* MQTT keepalive, seconds */
+        int queue_kib;       /* events held while the broker is unreachable, KiB */
+        int reconnect_max_s; /* the reconnection backoff's ceiling, seconds */
+        int raw_every;       /* 0: no raw samples; N: every Nth raw block of each device */
+    } mqtt;                  /* [mqtt]: events and status to an MQTT broker (docs/FLEET.md) */
+    struct {
+        int idle_s; /* a treatment session ends after this many seconds without activity */
+    } session;      /* [session]: treatment sessions (docs/EVENTS.md) */
+    struct {
+        char db[4096];                     /* the SQLite history database; empty: no history */
+        char participant[STUDY_LABEL_MAX]; /* the participant of sessions no study names */
+    } history; /* [history]: the history of sessions (docs/HISTORY.md) */
     config_device_t devices[CONFIG_MAX_DEVICES]; /* in file order */
     int n_devices;                               /* 0 is valid: the daemon still publishes status */
 } config_t;

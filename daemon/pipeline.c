@@ -2,6 +2,7 @@
 
 #include "chain.h"
 #include "device.h"
+#include "history.h"
 #include "json.h"
 #include "log.h"
 #include "message.h"
@@ -11,6 +12,8 @@
 #include "recorder.h"
 #include "ring.h"
 #include "now.h"
+#include "study.h"
+#include "treatment.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -44,7 +47,10 @@ typedef struct {
     bool port_open;
     char port_path[256];
     char last_loss[256];
-    double connected_since; /* Unix seconds, 0 when not streaming */
+    double connected_since;                /* Unix seconds, 0 when not streaming */
+    double lost_at;                        /* Unix seconds the stream was lost, 0 while streaming */
+    double session_start;                  /* Unix seconds, the open treatment session's start */
+    char session_files[HISTORY_FILES_LEN]; /* recording files the open session touched */
 } slot_t;
 
 struct pipeline {
@@ -55,6 +61,15 @@ struct pipeline {
     recorder_t *recorder; /* NULL when [record] dir and [control] rcs are empty */
     ring_t *commands;     /* recorder_command_t: control thread to pipeline thread */
     mqtt_t *mqtt;         /* NULL when [mqtt] broker is empty */
+    history_t *history;   /* NULL when [history] db is empty */
+    /* Study labels for the history's rows: set from any thread, read by the
+     * pipeline thread when a session ends. */
+    pthread_mutex_t labels_lock;
+    study_labels_t study;                /* guarded by labels_lock */
+    char participant[STUDY_LABEL_MAX];   /* [history] participant; guarded by labels_lock */
+    _Atomic int idle_s;                  /* [session] idle_s */
+    int idle_applied;                    /* pipeline thread: the idle_s the chains have */
+    atomic_uint end_requested, end_done; /* pipeline_end_sessions requests, served */
     int wake_fd;
     atomic_bool stop;
     pthread_t thread;
@@ -63,10 +78,11 @@ struct pipeline {
     slot_t slots[CONFIG_MAX_DEVICES];
     _Atomic int status_interval_ms;
     _Atomic int batch_ms; /* [publish] batch_ms: 0 = wake per frame */
-    bool watchdog; /* systemd's WatchdogSec is set: ping at every status tick */
-    int test_hold_ms; /* MASSAGED_TEST_HOLD_MS: hold the loop up once (tests only) */
+    bool watchdog;        /* systemd's WatchdogSec is set: ping at every status tick */
+    int test_hold_ms;     /* MASSAGED_TEST_HOLD_MS: hold the loop up once (tests only) */
     char payload[MESSAGE_MAX];
     char topic[MESSAGE_TOPIC_MAX];
+    history_row_t row; /* pipeline thread: a finished session's row, built here */
 };
 
 static void publish(pipeline_t *p, int len)
@@ -94,6 +110,55 @@ static void on_block(void *ctx, const message_block_t *block)
     recorder_block(c->p->recorder, (int)(c->slot - c->p->slots), block);
 }
 
+/* Adds the recorder's current file to the files of the slot's open
+ * session, unless it is the last one noted. */
+static void note_recording(pipeline_t *p, slot_t *slot)
+{
+    if (!p->recorder || !slot->chain.treatment.open)
+        return;
+    recorder_status_t st;
+    recorder_status(p->recorder, &st);
+    if (!st.active || !st.file[0])
+        return;
+    char *files = slot->session_files;
+    size_t len = strlen(files), n = strlen(st.file);
+    const char *last = len ? files + len - 1 : files;
+    while (last > files && last[-1] != '\n')
+        last--;
+    if (len && strcmp(last, st.file) == 0)
+        return;
+    if (len + (len ? 1 : 0) + n + 1 > sizeof slot->session_files) {
+        log_warn("device %s: the session touched more recording files than its row holds",
+                 slot->cfg.name);
+        return;
+    }
+    if (len)
+        files[len++] = '\n';
+    memcpy(files + len, st.file, n + 1);
+}
+
+/* A treatment session ended: its row goes to the history. */
+static void session_ended(pipeline_t *p, slot_t *slot, const event_t *event, double t_host)
+{
+    note_recording(p, slot);
+    if (!p->history)
+        return;
+    history_row_t *row = &p->row;
+    memset(row, 0, sizeof *row);
+    snprintf(row->device, sizeof row->device, "%s", slot->cfg.name);
+    row->kind = slot->cfg.kind;
+    if (slot->chain.have_hello)
+        snprintf(row->serial, sizeof row->serial, "%s", slot->chain.hello.serial);
+    pthread_mutex_lock(&p->labels_lock);
+    row->labels = p->study;
+    if (!row->labels.participant[0])
+        snprintf(row->labels.participant, sizeof row->labels.participant, "%s", p->participant);
+    pthread_mutex_unlock(&p->labels_lock);
+    history_row_from_event(row, event, slot->session_start, t_host);
+    snprintf(row->files, sizeof row->files, "%s", slot->session_files);
+    history_push(p->history, row);
+}
+
 static void on_event(void *ctx, const event_t *event, double t_host)
 {
     sink_ctx_t *c = ctx;
@@ -103,6 +168,15 @@ static void on_event(void *ctx, const event_t *event, double t_host)
     publish(c->p, len);
     if (len > 0)
         recorder_event(c->p->recorder, t_host, c->p->payload, (size_t)len);
+    if (strcmp(event->type, "session") == 0) {
+        if (event->phase == EVENT_START) {
+            c->slot->session_start = t_host;
+            c->slot->session_files[0] = '\0';
+            note_recording(c->p, c->slot);
+        } else if (event->phase == EVENT_END) {
+            session_ended(c->p, c->slot, event, t_host);
+        }
+    }
 }
 
 static void counter(json_t *j, const char *key, uint64_t value)
@@ -207,6 +281,7 @@ static void publish_daemon_status(pipeline_t *p, double now)
     json_key(&j, "online"); /* as MQTT's Last Will says false */
     json_bool(&j, true);
     mqtt_status_json(p->mqtt, &j);
+    history_status_json(p->history, &j);
     json_key(&j, "devices");
     json_array_begin(&j);
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
@@ -240,6 +315,8 @@ static void on_device_msg(void *arg, const device_msg_t *msg)
     case DEVICE_MSG_FRAME: {
         bool was_streaming = slot->chain.streaming;
         chain_frame(&slot->chain, &msg->u.frame, msg->t_host, &sink);
+        if (slot->chain.streaming)
+            slot->lost_at = 0.0;
         if (msg->u.frame.type == FRAME_HELLO && slot->chain.streaming)
             recorder_stream(p->recorder, (int)(slot - p->slots), slot->cfg.name, slot->cfg.kind,
                             &slot->chain.hello);
@@ -254,6 +331,8 @@ static void on_device_msg(void *arg, const device_msg_t *msg)
         break;
     case DEVICE_MSG_DISCONNECTED:
         slot->port_open = false;
+        if (slot->chain.streaming)
+            slot->lost_at = msg->t_host;
         snprintf(slot->last_loss, sizeof slot->last_loss, "%s", msg->u.text);
         if (slot->chain.streaming) {
             chain_disconnected(&slot->chain, msg->t_host, &sink);
@@ -273,11 +352,12 @@ static void on_device_msg(void *arg, const device_msg_t *msg)
 static void retire(pipeline_t *p, slot_t *slot)
 {
     device_stop(&slot->device);
-    if (slot->chain.streaming) {
-        sink_ctx_t ctx = {p, slot};
-        chain_sink_t sink = {on_block, on_event, &ctx};
+    sink_ctx_t ctx = {p, slot};
+    chain_sink_t sink = {on_block, on_event, &ctx};
+    if (slot->chain.streaming)
         chain_disconnected(&slot->chain, now_real(), &sink);
-    }
+    /* A removed device's session, or any at the daemon's stop, ends now. */
+    chain_end_session(&slot->chain, TREATMENT_END_STOPPED, &sink);
     atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
 }
 
@@ -289,6 +369,40 @@ static void forward_commands(pipeline_t *p)
     const recorder_command_t *cmd;
     while ((cmd = ring_peek(p->commands)) != NULL && recorder_command(p->recorder, cmd))
         ring_release(p->commands);
+}
+
+/* Ends the sessions that only the wall clock can end (the device stayed
+ * disconnected idle_s), those a study asked to end, and applies a new
+ * idle_s. Pipeline thread. */
+static void end_sessions(pipeline_t *p, double now, bool all, treatment_end_t reason)
+{
+    int idle_s = atomic_load(&p->idle_s);
+    bool idle_changed = idle_s != p->idle_applied;
+    p->idle_applied = idle_s;
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
+        slot_t *slot = &p->slots[i];
+        if (atomic_load_explicit(&slot->state, memory_order_acquire) != SLOT_ACTIVE)
+            continue;
+        if (idle_changed)
+            treatment_set_idle(&slot->chain.treatment, idle_s);
+        if (!slot->chain.treatment.open)
+            continue;
+        sink_ctx_t ctx = {p, slot};
+        chain_sink_t sink = {on_block, on_event, &ctx};
+        if (all)
+            chain_end_session(&slot->chain, reason, &sink);
+        else if (!slot->chain.streaming && slot->lost_at > 0 && now - slot->lost_at >= idle_s)
+            chain_end_session(&slot->chain, TREATMENT_END_DISCONNECTED, &sink);
+    }
+}
+
+static void check_sessions(pipeline_t *p)
+{
+    unsigned requested = atomic_load(&p->end_requested);
+    bool study_stop = requested != atomic_load(&p->end_done);
+    end_sessions(p, now_real(), study_stop, TREATMENT_END_STUDY);
+    if (study_stop)
+        atomic_store(&p->end_done, requested);
 }
 
 /* Sleeps ms milliseconds, or less if the status deadline (monotonic
@@ -330,6 +444,9 @@ static void test_hold(pipeline_t *p)
 /* Publishes the status messages and feeds systemd's watchdog. */
 static void status_tick(pipeline_t *p)
 {
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
+        if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE)
+            note_recording(p, &p->slots[i]);
     publisher_service(p->pub);
     double t = now_real();
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
@@ -417,6 +534,7 @@ static void *pipeline_main(void *arg)
                 device_service(slot->device, 0);
         }
         forward_commands(p);
+        check_sessions(p);
         test_hold(p);
         now = now_mono();
         if (now >= next_status) {
@@ -430,6 +548,9 @@ static void *pipeline_main(void *arg)
     /* The devices have stopped (their losses published): the commands
      * that came meanwhile still go to the recorder. */
     forward_commands(p);
+    /* retire() ended every open session: a study's stop that came
+     * meanwhile is served. */
+    atomic_store(&p->end_done, atomic_load(&p->end_requested));
     return NULL;
 }
 
@@ -454,6 +575,9 @@ static int add_device(pipeline_t *p, const config_device_t *dev)
     slot->cfg = *dev;
     chain_init(&slot->chain, dev->name, dev->kind);
     slot->chain_ready = true;
+    treatment_set_idle(&slot->chain.treatment, atomic_load(&p->idle_s));
+    slot->lost_at = 0.0;
+    slot->session_files[0] = '\0';
     memset(&slot->stats, 0, sizeof slot->stats);
     slot->port_open = false;
     slot->port_path[0] = slot->last_loss[0] = '\0';
@@ -522,6 +646,10 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
         goto fail;
     p->wake_fd = -1;
     p->cfg = *cfg;
+    pthread_mutex_init(&p->labels_lock, NULL);
+    snprintf(p->participant, sizeof p->participant, "%s", cfg->history.participant);
+    atomic_store(&p->idle_s, cfg->session.idle_s);
+    p->idle_applied = cfg->session.idle_s;
     p->started_at = now_mono();
     p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->wake_fd < 0) {
@@ -555,6 +683,13 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
         p->mqtt = mqtt_start(cfg, &rc);
         if (!p->mqtt)
             goto fail;
+    }
+    if (cfg->history.db[0]) {
+        p->history = history_start(cfg->history.db);
+        if (!p->history) {
+            rc = -ENOMEM;
+            goto fail;
+        }
     }
     atomic_store(&p->status_interval_ms, cfg->publish.status_interval_ms);
     atomic_store(&p->batch_ms, cfg->publish.batch_ms);
@@ -601,6 +736,16 @@ int pipeline_reload(pipeline_t *p, const config_t *cfg)
         log_warn("reload: [record] dir and [control] rcs take effect at the next start");
     if (memcmp(&cfg->mqtt, &p->cfg.mqtt, sizeof cfg->mqtt) != 0)
         log_warn("reload: [mqtt] takes effect at the next start");
+    if (strcmp(cfg->history.db, p->cfg.history.db) != 0)
+        log_warn("reload: [history] db takes effect at the next start");
+    /* Sessions in progress go on; the new values apply to them from now on. */
+    atomic_store(&p->idle_s, cfg->session.idle_s);
+    p->cfg.session.idle_s = cfg->session.idle_s;
+    pthread_mutex_lock(&p->labels_lock);
+    snprintf(p->participant, sizeof p->participant, "%s", cfg->history.participant);
+    pthread_mutex_unlock(&p->labels_lock);
+    snprintf(p->cfg.history.participant, sizeof p->cfg.history.participant, "%s",
+             cfg->history.participant);
     int stopped = 0, started = 0, restarted = 0, kept = 0, failed = 0;
     /* Stop what went away or changed, in reverse order of start... */
     for (int i = CONFIG_MAX_DEVICES - 1; i >= 0; i--) {
@@ -656,10 +801,11 @@ void pipeline_stop(pipeline_t **pp)
         wake_pipeline(p);
         pthread_join(p->thread, NULL);
     }
-    /* Its only producer, the pipeline thread, has stopped: drain and close. */
+    /* Their only producer, the pipeline thread, has stopped: drain and close. */
     recorder_stop(&p->recorder);
     ring_destroy(&p->commands);
     mqtt_stop(&p->mqtt);
+    history_stop(&p->history);
     publisher_close(&p->pub);
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
         if (p->slots[i].chain_ready)
@@ -668,6 +814,7 @@ void pipeline_stop(pipeline_t **pp)
         close(p->wake_fd);
     if (p->claims_ready)
         device_claims_destroy(&p->claims);
+    pthread_mutex_destroy(&p->labels_lock);
     free(p);
     *pp = NULL;
 }
@@ -688,4 +835,25 @@ int pipeline_record(pipeline_t *p, const recorder_command_t *cmd)
 void pipeline_recording_status(pipeline_t *p, recorder_status_t *out)
 {
     recorder_status(p->recorder, out);
+}
+
+void pipeline_end_sessions(pipeline_t *p)
+{
+    unsigned request = atomic_fetch_add(&p->end_requested, 1) + 1;
+    wake_pipeline(p);
+    /* The pipeline thread turns at least every status interval; a stopping
+     * pipeline serves the request on its way out. */
+    for (int waited_ms = 0; waited_ms < 10000; waited_ms++) {
+        if ((int)(atomic_load(&p->end_done) - request) >= 0 || !p->thread_started)
+            return;
+        usleep(1000);
+    }
+    log_warn("study stop: the pipeline did not end the sessions within 10 s");
+}
+
+void pipeline_set_study(pipeline_t *p, const study_labels_t *labels)
+{
+    pthread_mutex_lock(&p->labels_lock);
+    p->study = *labels;
+    pthread_mutex_unlock(&p->labels_lock);
 }

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "recorder.h"
+#include "study.h"
 
 typedef struct pipeline pipeline_t;
 
@@ -43,6 +44,20 @@ int pipeline_record(pipeline_t *pipeline, const recorder_command_t *cmd);
 
 /* The recorder's state (recorder_status); any thread. */
 void pipeline_recording_status(pipeline_t *pipeline, recorder_status_t *out);
+
+/* Ends every open treatment session now, as a study's stop does: the
+ * pipeline thread publishes their `end` events (reason "study") and hands
+ * their rows to the history; returns once it has (at most the status
+ * interval later). Any thread but the pipeline thread. */
+void pipeline_end_sessions(pipeline_t *pipeline);
+
+/* Sets the study labels written into the history's session rows (a copy is
+ * taken). They apply to every session that ends from now on, including
+ * those in progress: a row carries the labels in force when its session
+ * ended, so a study that sets its labels and then starts (or stops, with
+ * pipeline_end_sessions) gets exactly its sessions. An empty participant
+ * falls back to [history] participant. Any thread. */
+void pipeline_set_study(pipeline_t *pipeline, const study_labels_t *labels);
 
 /* Stops devices, then the pipeline thread and the publisher; accepts NULL and
  * NULLs the caller's pointer. Called from the main thread. */

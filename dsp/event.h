@@ -9,7 +9,7 @@
 
 typedef enum { EVENT_START, EVENT_END, EVENT_INSTANT } event_phase_t;
 
-#define EVENT_MAX_FIELDS 12
+#define EVENT_MAX_FIELDS 16
 
 /* An extra numeric field of an event, e.g. {"pressure_rise_pa", 812.0}. The
  * name is a string with static storage duration. */

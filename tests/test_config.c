@@ -218,10 +218,10 @@ static void test_unknown_section(void)
     /* The keys of an unknown section are not reported one by one. */
     check_one_problem("unknown_section", "[publish]\n[pubish]\nendpoint = x\n",
                       "2: [pubish]: unknown section (expected [publish], [log], [record], [auto], "
-                      "[web], [control], [mqtt] or [device.NAME])");
+                      "[web], [control], [mqtt], [session], [history] or [device.NAME])");
     check_one_problem("empty_section", "[]\n",
                       "1: []: unknown section (expected [publish], [log], [record], [auto], "
-                      "[web], [control], [mqtt] or [device.NAME])");
+                      "[web], [control], [mqtt], [session], [history] or [device.NAME])");
 }
 
 static void test_unknown_key(void)
@@ -515,7 +515,7 @@ static void test_many_problems(void)
         "6: [log] level: 'loud' is not one of: error, warn, info, debug",
         "7: [log] level: duplicate key (first set at line 6)",
         "8: [recording]: unknown section (expected [publish], [log], [record], [auto], "
-        "[web], [control], [mqtt] or [device.NAME])",
+        "[web], [control], [mqtt], [session], [history] or [device.NAME])",
         "12: [device.ball] baud: 'fast' is not a whole number",
         "13: [device.ball]: duplicate device name 'ball' (first at line 10)",
         "14: [device.bad name]: bad device name 'bad name': use 1 to 31 letters, digits, '_' "

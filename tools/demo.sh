@@ -28,6 +28,12 @@ endpoint = $endpoint
 [web]
 listen = $web_listen
 
+[session]
+idle_s = 20
+
+[history]
+db = $run/history.db
+
 [device.ball]
 kind = ball
 port = $run/ball.tty

@@ -15,6 +15,7 @@ set -euo pipefail
 runtime=(
   build-essential cmake pkg-config
   libserialport-dev libkissfft-dev libzmq3-dev libinih-dev
+  libsqlite3-dev sqlite3                          # history of sessions ([history], docs/HISTORY.md)
   libmicrohttpd-dev                               # dashboard: massaged-web
   libmosquitto-dev                                # MQTT client ([mqtt], docs/FLEET.md)
 )

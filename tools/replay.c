@@ -243,7 +243,8 @@ static void usage(FILE *f)
            "and detectors and publishes raw.<device> and event.<device>.<type> as live.\n"
            "  --realtime            pace the messages as recorded (default: as fast as possible)\n"
            "  --speed X             with --realtime, X times faster\n"
-           "  --config FILE         take [publish] endpoint and hwm from a daemon configuration\n"
+           "  --config FILE         take [publish] endpoint, hwm and [session] idle_s from a\n"
+           "                        daemon configuration\n"
            "  --endpoint EP         publish here (default tcp://127.0.0.1:5556)\n"
            "  --wait-subscribers N  wait up to 10 s for N subscriptions before starting\n"
            "  --no-publish          do not open a publisher\n"
@@ -256,6 +257,7 @@ typedef struct {
     double speed;  /* with realtime, this many times faster */
     int wait_subs; /* subscriptions to wait for before starting */
     int hwm;       /* the publisher's send high-water mark, messages */
+    double idle_s; /* [session] idle_s: treatment sessions end after this long idle */
     char endpoint[256];
 } options_t;
 
@@ -273,7 +275,8 @@ static int parse_options(int argc, char **argv, options_t *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (options_t){.publish = true, .speed = 1.0, .hwm = 100000};
+    *o = (options_t){
+        .publish = true, .speed = 1.0, .hwm = 100000, .idle_s = treatment_default.idle_s};
     snprintf(o->endpoint, sizeof o->endpoint, "%s", "tcp://127.0.0.1:5556");
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -304,6 +307,7 @@ static int parse_options(int argc, char **argv, options_t *o)
             }
             snprintf(o->endpoint, sizeof o->endpoint, "%s", cfg->publish.endpoint);
             o->hwm = cfg->publish.hwm;
+            o->idle_s = cfg->session.idle_s;
             free(cfg);
             break;
         }
@@ -321,7 +325,7 @@ static int parse_options(int argc, char **argv, options_t *o)
 
 /* One device_t per device name of the recording (a device whose HELLO
  * changed has several streams), its actions built; NULL when out of memory. */
-static device_t *build_devices(const recording_t *rec, int *n_dev)
+static device_t *build_devices(const recording_t *rec, double idle_s, int *n_dev)
 {
     *n_dev = 0;
     device_t *devs = calloc((size_t)rec->n_streams + 1, sizeof *devs);
@@ -337,6 +341,7 @@ static device_t *build_devices(const recording_t *rec, int *n_dev)
         snprintf(d->name, sizeof d->name, "%s", rec->streams[k].name);
         d->kind = rec->streams[k].kind;
         chain_init(&d->chain, d->name, d->kind);
+        treatment_set_idle(&d->chain.treatment, idle_s);
         if (build_device(d, rec) != 0)
             return NULL;
     }
@@ -398,6 +403,7 @@ static void finish_devices(device_t *devs, int n_dev)
         out.kind = devs[i].kind;
         chain_disconnected(&devs[i].chain, chain_to_host(&devs[i].chain, devs[i].chain.last_t_dev),
                            &sink);
+        chain_end_session(&devs[i].chain, TREATMENT_END_STOPPED, &sink);
         chain_destroy(&devs[i].chain);
         free(devs[i].acts);
     }
@@ -415,7 +421,7 @@ int main(int argc, char **argv)
     if (recording_load(&rec, argv + optind, argc - optind) != 0)
         return 1;
     int n_dev = 0;
-    device_t *devs = build_devices(&rec, &n_dev);
+    device_t *devs = build_devices(&rec, o.idle_s, &n_dev);
     if (!devs) {
         fprintf(stderr, "massaged-replay: out of memory\n");
         return 1;

@@ -156,6 +156,7 @@ int session_run(const session_settings_t *settings, const session_output_t *out,
     if (rc == 0) {
         chain_sink_t sink = {on_block, on_event, r};
         chain_disconnected(&r->chain, r->t_arrival, &sink);
+        chain_end_session(&r->chain, TREATMENT_END_STOPPED, &sink);
     }
     chain_destroy(&r->chain);
     free(r);

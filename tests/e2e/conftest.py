@@ -92,12 +92,18 @@ def rss_kib(pid):
 
 class Daemon:
     def __init__(self, tmp_path, devices=(), extra="", endpoint=None, env=None, args=(),
-                 publish=""):
-        """publish: more key lines for the [publish] section."""
+                 publish="", history=None):
+        """publish: more key lines for the [publish] section; history: the
+        [history] section's key lines (default: the database in tmp_path, so
+        that no test ever writes the system's /var/lib/massaged)."""
         self.endpoint = endpoint or "ipc://%s/pub.sock" % tmp_path
         self.config = tmp_path / "massaged.ini"
         text = "[publish]\nendpoint = %s\nstatus_interval_ms = 200\n%s\n[log]\nlevel = debug\n\n" % (
             self.endpoint, publish)
+        self.history_db = tmp_path / "history.db"
+        if history is None:
+            history = "db = %s\n" % self.history_db
+        text += "[history]\n%s\n" % history
         text += extra
         for name, kind, port in devices:
             text += "[device.%s]\nkind = %s\nport = %s\n\n" % (name, kind, port)

@@ -79,7 +79,7 @@ def test_default_interval_is_one_second_on_loopback_tcp(tmp_path, subscriber_fac
     port = s.getsockname()[1]
     s.close()
     cfg = tmp_path / "m.ini"
-    cfg.write_text("[publish]\nendpoint = tcp://127.0.0.1:%d\n" % port)
+    cfg.write_text("[publish]\nendpoint = tcp://127.0.0.1:%d\n[history]\ndb =\n" % port)
     cfg.chmod(0o644)
     proc = subprocess.Popen([DAEMON, "--config", str(cfg)], stderr=subprocess.PIPE)
     try:
@@ -97,7 +97,7 @@ def test_default_interval_is_one_second_on_loopback_tcp(tmp_path, subscriber_fac
 
 def test_bind_failure_is_reported(tmp_path):
     cfg = tmp_path / "m.ini"
-    cfg.write_text("[publish]\nendpoint = ipc:///nonexistent-dir/x/pub.sock\n")
+    cfg.write_text("[publish]\nendpoint = ipc:///nonexistent-dir/x/pub.sock\n[history]\ndb =\n")
     cfg.chmod(0o644)
     out = subprocess.run([DAEMON, "--config", str(cfg)], capture_output=True, text=True,
                          timeout=10)

@@ -425,7 +425,7 @@ def test_port_auto_never_probes_on_board_uarts(tmp_path):
     if os.environ.get("MASSAGED_EXEC_WRAPPER"):
         pytest.skip("strace would start the emulated binary without its emulator")
     cfg = tmp_path / "auto.ini"
-    cfg.write_text("[publish]\nendpoint = ipc://%s/pub.sock\n[auto]\nprobe_ms = 50\n"
+    cfg.write_text("[publish]\nendpoint = ipc://%s/pub.sock\n[auto]\nprobe_ms = 50\n[history]\ndb =\n"
                    "[device.ball]\nkind = ball\nport = auto\n" % tmp_path)
     os.chmod(cfg, 0o644)
     trace = tmp_path / "trace.txt"

@@ -122,7 +122,12 @@ def test_sigterm_keeps_every_sample_and_libxdf_reads_them(daemon_factory, subscr
     events = [json.loads(s) for s in device_stream(f, "events").values]
     lifecycle = [e["type"] for e in events if e["type"] in ("connected", "mark", "disconnected")]
     assert lifecycle == ["connected", "mark", "disconnected"]  # random data may add detections
-    assert events[0]["type"] == "connected" and events[-1]["type"] == "disconnected"
+    # The daemon's stop ends the treatment session the random data may have
+    # begun: its `end` follows `disconnected`.
+    streamed = [e for e in events if e["type"] != "session"]
+    assert streamed[0]["type"] == "connected" and streamed[-1]["type"] == "disconnected"
+    assert [e["reason"] for e in events if e["type"] == "session" and e["phase"] == "end"] in (
+        [], ["stopped"])
     assert device_stream(f, "events").footer["sample_count"] == str(len(events))
 
     if not XDF_READ:
@@ -262,7 +267,12 @@ def test_replay_publishes_the_live_events_and_tools_read_it(daemon_factory, subs
     files = [str(p) for p in sorted(rec.glob("massaged-*.xdf"))]
     f = xdf_strict.read(files[0])
     recorded = [json.loads(s) for s in device_stream(f, "events").values]
-    assert [event_key(e) for e in recorded] == [event_key(e) for e in live]
+    # The live subscriber stopped at `disconnected`; the daemon's stop then
+    # ended the open treatment session, which the recording holds too.
+    assert [event_key(e) for e in recorded[:len(live)]] == [event_key(e) for e in live]
+    assert [(e["type"], e["phase"], e["reason"]) for e in recorded[len(live):]] == [
+        ("session", "end", "stopped")]
+    live = live + recorded[len(live):]  # what the daemon published, to the end
     types = sorted({e["type"] for e in live})
     print("live event types:", types, "count", len(live))
 
@@ -348,7 +358,11 @@ def test_replay_of_a_real_time_session_reproduces_the_host_times(daemon_factory,
     for name in links:
         mine = [m for _, m in live if m["device"] == name]
         again = [p["payload"] for p in printed if p["payload"]["device"] == name]
-        assert [event_key(e) for e in again] == [event_key(e) for e in mine]
+        # The replay ends with the session end the daemon's stop published
+        # after the subscriber had stopped listening.
+        assert [event_key(e) for e in again[:len(mine)]] == [event_key(e) for e in mine]
+        assert [(e["type"], e["phase"], e["reason"]) for e in again[len(mine):]] == [
+            ("session", "end", "stopped")]
         diffs = [abs(a["t_host"] - e["t_host"]) for a, e in zip(again, mine)]
         print("%s: %d events, t_host replay - live: median %.3f ms, max %.3f ms" %
               (name, len(mine), 1e3 * sorted(diffs)[len(diffs) // 2], 1e3 * max(diffs)))

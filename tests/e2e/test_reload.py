@@ -22,7 +22,7 @@ def stream(dev, stop, rng, period=0.01):
 
 def write_config(d, devices, extra=""):
     text = "[publish]\nendpoint = %s\nstatus_interval_ms = 200\n\n[log]\nlevel = debug\n\n" \
-        % d.endpoint + extra
+        "[history]\ndb = %s\n\n" % (d.endpoint, d.history_db) + extra
     for name, kind, port in devices:
         text += "[device.%s]\nkind = %s\nport = %s\n\n" % (name, kind, port)
     d.config.write_text(text)

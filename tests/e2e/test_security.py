@@ -42,7 +42,8 @@ def test_default_endpoint_binds_loopback_only(tmp_path):
     if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -n not permitted here (needs root or user namespaces)")
     cfg = tmp_path / "m.ini"
-    cfg.write_text("[log]\nlevel = info\n")  # no [publish]: every default
+    # no [publish]: every default (but no history in the system's /var/lib)
+    cfg.write_text("[log]\nlevel = info\n[history]\ndb =\n")
     cfg.chmod(0o644)
     proc = subprocess.Popen(["unshare", "-n", "sh", "-c",
                              'ip link set lo up && exec "$0" --config "$1"', DAEMON, str(cfg)],
@@ -157,7 +158,7 @@ def test_curve_admits_only_the_allow_list(tmp_path):
     clients.chmod(0o644)
     endpoint = "tcp://127.0.0.1:%d" % free_port()
     cfg = tmp_path / "m.ini"
-    cfg.write_text("[publish]\nendpoint = %s\nstatus_interval_ms = 100\n"
+    cfg.write_text("[history]\ndb =\n[publish]\nendpoint = %s\nstatus_interval_ms = 100\n"
                    "curve_secret_key_file = %s\ncurve_clients_file = %s\n" %
                    (endpoint, server, clients))
     cfg.chmod(0o644)

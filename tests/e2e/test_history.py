@@ -1,0 +1,210 @@
+"""Treatment sessions and their history (docs/EVENTS.md, docs/HISTORY.md), end
+to end: the real daemon, simulated tools on ptys over several sessions
+separated by idle gaps, a real ZeroMQ subscriber, and the real SQLite file
+read back with Python's sqlite3 module (a reader we did not write)."""
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from conftest import start_sim, tool, wait_subscribed
+
+HISTORY = tool("massaged-history")
+PYTHON = "/usr/bin/python3"
+BALL_COUNTS = ("holds", "flexes", "rocks", "rolls")
+
+
+def session_summary(kind, events):
+    """What a session's own events add up to, computed here from the
+    published events alone (docs/EVENTS.md, "Treatment sessions")."""
+    def ends(t):
+        return [e for e in events if e["type"] == t and e["phase"] == "end"]
+    if kind == "ball":
+        holds, rolls = ends("hold"), ends("roll")
+        release = [h["release_per_flex"] for h in holds if "release_per_flex" in h]
+        hold_total = sum(h["duration_s"] for h in holds)
+        out = {
+            "active_s": hold_total + sum(r["duration_s"] for r in rolls),
+            "time_under_load_s": sum(h["time_under_load_s"] for h in holds),
+            "holds": len(holds), "hold_total_s": hold_total,
+            "hold_mean_s": hold_total / len(holds) if holds else 0.0,
+            "flexes": len(ends("flex")),
+            "flexes_per_hold": len(ends("flex")) / len(holds) if holds else 0.0,
+            "rocks": len(ends("rock")), "rolls": len(rolls),
+            "release_holds": len(release),
+        }
+        if release:
+            out["release_trend"] = sum(release) / len(release)
+        return out
+    strokes = ends("stroke")
+    by_dir = {d: sum(1 for s in strokes if s["direction"] == d) for d in ("up", "down", "level")}
+    span = strokes[-1]["t_dev"] - strokes[0]["t_start_dev"] if strokes else 0.0
+    areas, changed = 0, True
+    for e in events:
+        if e["type"] == "area":
+            changed = True
+        elif e["type"] == "stroke":
+            areas += changed
+            changed = False
+    n = len(strokes)
+    return {
+        "active_s": sum(s["duration_s"] for s in strokes),
+        "strokes": n, "strokes_up": by_dir["up"], "strokes_down": by_dir["down"],
+        "strokes_level": by_dir["level"],
+        "stroke_rate_per_min": 60.0 * n / span if n >= 2 and span > 0 else 0.0,
+        "direction_consistency": max(by_dir.values()) / n if n else 0.0,
+        "length_total_m": sum(s["length_m"] for s in strokes),
+        "mean_force_n": sum(s["mean_force_n"] for s in strokes) / n if n else 0.0,
+        "peak_force_n": max((s["peak_force_n"] for s in strokes), default=0.0),
+        "areas": areas,
+    }
+
+
+def close(a, b):
+    # The daemon sums in double and prints 17 significant digits; the
+    # published per-event figures it sums are themselves rounded to 6
+    # decimals for durations.
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=2e-5 * max(1, abs(b)))
+
+
+def split_sessions(events):
+    """Per device: a list of (start, [events inside], end) for every
+    session whose start and end were both received."""
+    out = {}
+    for device in sorted({e["device"] for e in events}):
+        mine = [e for e in events if e["device"] == device]
+        sessions, current = [], None
+        for e in mine:
+            if e["type"] == "session" and e["phase"] == "start":
+                assert current is None, "a session started inside another"
+                current = (e, [])
+            elif e["type"] == "session" and e["phase"] == "end":
+                assert current is not None and e["id"] == current[0]["id"]
+                sessions.append((current[0], current[1], e))
+                current = None
+            elif current is not None:
+                current[1].append(e)
+        out[device] = sessions
+    return out
+
+
+def run_tools(daemon_factory, subscriber_factory, tmp_path, history_keys, idle_s, seeds,
+              duration="240"):
+    links = {"ball": tmp_path / "ball.tty", "scraper": tmp_path / "scraper.tty"}
+    d = daemon_factory(devices=[(k, k, str(v)) for k, v in links.items()],
+                       extra="[session]\nidle_s = %d\n\n" % idle_s, history=history_keys)
+    sub = subscriber_factory(d.endpoint, topics=("event.", "status.daemon"))
+    wait_subscribed(sub)
+    # --fast: device time runs ahead of the wall clock, so idle gaps of
+    # device time come quickly; the sessions' ending by idle is on device
+    # time, the same live and in replay.
+    sims = [start_sim(kind, link, seeds[kind], "--fast", "--duration", duration,
+                      "--linger", "0.3") for kind, link in links.items()]
+    events, last_status = [], None
+    ended = set()
+    deadline = time.monotonic() + 90
+    # Until both devices are gone and the daemon has ended their last
+    # session after idle_s without them (reason "disconnected").
+    while time.monotonic() < deadline and ended != set(links):
+        topic, msg = sub.recv(0.5)
+        if topic is None:
+            continue
+        if topic == "status.daemon":
+            last_status = msg
+            continue
+        events.append(msg)
+        if msg["type"] == "session" and msg["phase"] == "end" and \
+                msg["reason"] == "disconnected":
+            ended.add(msg["device"])
+    for s in sims:
+        s.wait(10)
+    return d, sub, events, last_status, ended
+
+
+def rows(db):
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute("SELECT * FROM sessions ORDER BY id")]
+    finally:
+        con.close()
+
+
+def test_sessions_add_up_and_land_in_the_history(daemon_factory, subscriber_factory, tmp_path):
+    db = tmp_path / "sessions.db"
+    d, sub, events, status, ended = run_tools(
+        daemon_factory, subscriber_factory, tmp_path,
+        "db = %s\nparticipant = P01\n" % db, idle_s=2, seeds={"ball": 21, "scraper": 22})
+    assert ended == {"ball", "scraper"}, "no disconnected session end within the time"
+    assert status["history"] is True and status["history_error"] is None, status
+    assert d.stop(signal.SIGTERM) == 0
+    sessions = split_sessions(events)
+    for device, kind in (("ball", "ball"), ("scraper", "scraper")):
+        got = sessions[device]
+        print("%s: %d sessions, reasons %s" % (device, len(got), [e["reason"] for _, _, e in got]))
+        assert len(got) >= 2, "the simulated use should make several sessions"
+        assert got[-1][2]["reason"] == "disconnected"
+        assert all(e["reason"] == "idle" for _, _, e in got[:-1])
+        for start, inside, end in got:
+            # The contract's fields for every event apply.
+            for e in (start, end):
+                assert e["v"] == 1 and e["kind"] == kind and e["device"] == device
+            assert end["t_start_dev"] == start["t_dev"]
+            assert inside, "a session holds at least the activity that began it"
+            # Every event of the session lies within it (the last activity
+            # ends the session; the idle gap after it is not part of it).
+            for e in inside:
+                if e["type"] in ("roll", "hold", "stroke") and e["phase"] == "end":
+                    assert start["t_dev"] - 1e-6 <= e.get("t_start_dev", e["t_dev"])
+                    assert e["t_dev"] <= end["t_dev"] + 1e-6
+            want = session_summary(kind, inside)
+            for key, value in want.items():
+                assert key in end, (key, end)
+                assert close(end[key], value), (device, key, end[key], value)
+            if kind == "ball":
+                assert "release_trend" in end or end["release_holds"] == 0
+        # Idle gaps separate consecutive sessions.
+        for (_, _, e1), (s2, _, _) in zip(got, got[1:]):
+            assert s2["t_dev"] - e1["t_dev"] >= 2.0
+
+    # The history holds one row per session, with the same figures.
+    got_rows = rows(db)
+    ends = [e for e in events if e["type"] == "session" and e["phase"] == "end"]
+    assert len(got_rows) == len(ends)
+    by_key = {(r["device"], r["event_id"]): r for r in got_rows}
+    for e in ends:
+        r = by_key[(e["device"], e["id"])]
+        assert r["kind"] == e["kind"] and r["participant"] == "P01"
+        assert r["end_reason"] == e["reason"]
+        assert r["serial"] != ""
+        assert abs(r["t_end"] - e["t_host"]) < 1e-3
+        assert abs(r["duration_s"] - e["duration_s"]) < 0.05
+        for key in session_summary(e["kind"], []):
+            if key in e:
+                assert close(r[key], e[key]), (key, r[key], e[key])
+        other = "strokes" if e["kind"] == "ball" else "holds"
+        assert r[other] is None
+    con = sqlite3.connect(str(db))
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+    # massaged-history --json gives the same sessions under the events' names.
+    out = subprocess.run([PYTHON, HISTORY, "--db", str(db), "--json"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)
+    assert len(listed) == len(ends)
+    for item in listed:
+        e = next(x for x in ends if x["device"] == item["device"] and x["id"] == item["event_id"])
+        assert item["kind"] == e["kind"]
+        assert item["t_end"] >= item["t_start"]
+        for key in session_summary(e["kind"], []):
+            if key in e:
+                assert close(item[key], e[key]), key
