@@ -181,7 +181,7 @@ static void cmd_filename(control_t *ctl, client_t *c, const char *args)
             if (value_len >= sizeof next.root)
                 why = "too long";
             else
-                snprintf(next.root, sizeof next.root, "%s", v);
+                memcpy(next.root, v, value_len + 1);
         } else if (strcmp(name, "template") == 0) {
             /* LabRecorder lowercases a template (value.toLower()). */
             lower(v);
@@ -189,7 +189,7 @@ static void cmd_filename(control_t *ctl, client_t *c, const char *args)
             if (value_len >= sizeof next.template_)
                 why = "too long";
             else
-                snprintf(next.template_, sizeof next.template_, "%s", v);
+                memcpy(next.template_, v, value_len + 1);
         } else if (strcmp(name, "run") == 0) {
             char *end;
             long run = strtol(v, &end, 10);
