@@ -27,6 +27,7 @@
 #define BASE_FAST_WEIGHT 0.3   /* ... with this weight per frame */
 #define BASE_LOUD_SLOWDOWN 0.1 /* a loud band is learnt this much slower */
 #define STRONG_AT_ONCE 0.5     /* one frame decides above power_ratio^2 times this */
+#define LOG_FLOOR 1e-3         /* a bin's power is at least this share of the bin floor */
 #define RATIO_SMOOTH 0.3       /* weight per frame of the smoothed band ratio in a flex */
 #define PEAK_NEAR 0.8          /* "near the peak": above this share of the flex's rise */
 /* The relax ramp is searched from this long before the last time near the
@@ -53,6 +54,7 @@ const ball_settings_t ball_default = {
     .band_hi_hz = 50.0f,
     .detect_lo_hz = 12.0f,
     .power_ratio = 4.0f,
+    .breadth_ratio = 2.0,
     .rise_fraction = 0.015f,
     .end_fraction = 0.5f,
     .min_flex_s = 0.25f,
@@ -378,7 +380,8 @@ static int settings_valid(const ball_settings_t *s, float rate_hz)
            s->hop_s <= s->window_s && s->pressure_lp_hz > 0.0 &&
            s->pressure_lp_hz < 0.5 * rate_hz && s->rate_lp_hz > 0.0 &&
            s->rate_lp_hz < 0.5 * rate_hz && s->unloaded_tau_s > 0.0 && s->rest_tau_s > 0.0 &&
-           s->gyro_bias_tau_s > 0.0 && s->sway_tau_s > 0.0 && s->baseline_tau_s > 0.0;
+           s->gyro_bias_tau_s > 0.0 && s->sway_tau_s > 0.0 && s->baseline_tau_s > 0.0 &&
+           s->breadth_ratio >= 0.0;
 }
 
 /* The spectra's frames: the window rounded up to a power of two, and the
@@ -397,12 +400,20 @@ static stft_settings_t spectra_settings(const ball_settings_t *s, float rate_hz)
         .fs_hz = rate_hz, .n_fft = n_fft, .hop = hop, .window = STFT_WINDOW_HANN};
 }
 
+/* Caller memory: the per-bin baselines (n_bins floats, rounded up to keep
+ * the alignment), then the two spectra. */
+static size_t bins_bytes(const stft_settings_t *ss)
+{
+    size_t b = (size_t)(ss->n_fft / 2 + 1) * sizeof(float);
+    return (b + sizeof(double) - 1) / sizeof(double) * sizeof(double);
+}
+
 size_t ball_mem_size(const ball_settings_t *s, float rate_hz)
 {
     if (!settings_valid(s, rate_hz))
         return 0;
     stft_settings_t ss = spectra_settings(s, rate_hz);
-    return 2 * stft_mem_size(&ss);
+    return bins_bytes(&ss) + 2 * stft_mem_size(&ss);
 }
 
 int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, size_t len)
@@ -410,8 +421,8 @@ int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, siz
     if (!settings_valid(s, rate_hz))
         return -EINVAL;
     stft_settings_t ss = spectra_settings(s, rate_hz);
-    size_t one = stft_mem_size(&ss);
-    if (!mem || len < 2 * one)
+    size_t one = stft_mem_size(&ss), bins = bins_bytes(&ss);
+    if (!mem || len < bins + 2 * one)
         return -ENOMEM;
     memset(b, 0, sizeof *b);
     b->set = *s;
@@ -419,8 +430,10 @@ int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, siz
     b->dt = 1.0 / rate_hz;
     spectrum_band_settings_t bs = {.f_lo_hz = s->band_lo_hz, .f_hi_hz = s->band_hi_hz};
     spectrum_band_settings_t ds = {.f_lo_hz = s->detect_lo_hz, .f_hi_hz = s->band_hi_hz};
-    if (stft_init(&b->sp, &ss, mem, one) != 0 ||
-        stft_init(&b->sa, &ss, (unsigned char *)mem + one, one) != 0 ||
+    b->base_bins = mem;
+    unsigned char *spectra = (unsigned char *)mem + bins;
+    if (stft_init(&b->sp, &ss, spectra, one) != 0 ||
+        stft_init(&b->sa, &ss, spectra + one, one) != 0 ||
         spectrum_band_init(&b->band, &bs, b->sp.n_bins, b->sp.bin_hz) != 0 ||
         spectrum_band_init(&b->detect, &ds, b->sp.n_bins, b->sp.bin_hz) != 0)
         return -EINVAL;
@@ -442,6 +455,7 @@ int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, siz
     b->rate_ms_a = weight(s->sway_tau_s, rate_hz);
     b->base_a_w = weight(s->baseline_tau_s, rate_hz / ss.hop);
     b->base_ready_samples = (int)(s->baseline_ready_s * b->fs);
+    b->bin_floor = POWER_FLOOR_PA2 / (b->detect.k_last - b->detect.k_first + 1);
     b->hist_dec = (unsigned)lround(rate_hz / HIST_RATE);
     if (b->hist_dec < 1)
         b->hist_dec = 1;
@@ -566,6 +580,32 @@ static void flex_open(ball_t *b, double pp, double pa, double ratio, double rati
     open_interval(b, &b->flex, "flex", t0, next_id, sink, ctx);
 }
 
+/* How broadly the detection band rose: the geometric mean over its bins of
+ * each bin's power over that bin's baseline. A contraction's MMG is
+ * broadband and raises every bin; a tremor's narrow peak (8-12 Hz, leaking
+ * into the lowest bins) raises one or two, which a ratio of sums cannot
+ * tell from a weak contraction. (The median of the same ratios, tried as
+ * well, scattered more from frame to frame and separated less.) */
+static double breadth(const ball_t *b, const float *power)
+{
+    double log_sum = 0.0;
+    int n = 0;
+    for (int k = b->detect.k_first; k <= b->detect.k_last; k++, n++) {
+        double base = b->base_bins[k] > b->bin_floor ? b->base_bins[k] : b->bin_floor;
+        double p = power[k] > b->bin_floor * LOG_FLOOR ? power[k] : b->bin_floor * LOG_FLOOR;
+        log_sum += log(p / base);
+    }
+    return n ? exp(log_sum / n) : 0.0;
+}
+
+/* An open flex's muscle is still vibrating: the smoothed band ratio is up.
+ * (Requiring its breadth too ended tremor-merged flexes sooner but split
+ * weak ones: worse on the development seeds.) */
+static int vibrating(const ball_t *b)
+{
+    return b->ratio_s > sqrt(b->set.power_ratio);
+}
+
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     double pp = spectrum_band_power(&b->band, stft_power(&b->sp));
@@ -575,11 +615,15 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     if (b->state != ST_HOLD || b->ep.active) {
         return;
     }
+    const float *power = stft_power(&b->sp);
     if (b->base_frames == 0) {
         b->base_d = pd;
         b->base_p = pp;
         b->base_a = pa;
+        for (int k = b->detect.k_first; k <= b->detect.k_last; k++)
+            b->base_bins[k] = power[k];
     }
+    b->breadth = breadth(b, power);
     double floor_p = POWER_FLOOR_PA2, floor_a = POWER_FLOOR_G2;
     /* The ratio that decides is the detection band's; the fields report
      * the whole band's. */
@@ -593,7 +637,8 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     double prev = b->prev_ratio;
     b->prev_ratio = ratio;
     int vib = ratio > s->power_ratio &&
-              (prev > s->power_ratio || ratio > s->power_ratio * s->power_ratio * STRONG_AT_ONCE);
+              (prev > s->power_ratio || ratio > s->power_ratio * s->power_ratio * STRONG_AT_ONCE) &&
+              b->breadth > s->breadth_ratio;
     /* A stroke starting (a roll about to be recognised) pushes the load and
      * shakes the ball: no flex while the ball turns. */
     int still = b->rate < rate_low(b);
@@ -609,7 +654,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     if (b->flex.open) {
         b->t_vib_lag = b->t_vib;
         b->ratio_s += RATIO_SMOOTH * (ratio - b->ratio_s);
-        if (b->ratio_s > sqrt(s->power_ratio))
+        if (vibrating(b))
             b->t_vib = b->t_last;
         b->sum_p += pp;
         b->sum_a += pa;
@@ -631,6 +676,8 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         w *= BASE_LOUD_SLOWDOWN;
     b->base_p += w * (pp - b->base_p);
     b->base_d += w * (pd - b->base_d);
+    for (int k = b->detect.k_first; k <= b->detect.k_last; k++)
+        b->base_bins[k] += (float)(w * (power[k] - b->base_bins[k]));
     b->base_a += w * ((pa > floor_a ? pa : floor_a) - b->base_a);
     b->base_frames++;
 }
@@ -662,7 +709,7 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
      * peak; the vibration tells whether the muscle is still contracted. The
      * smoothed ratio decides: one frame's band power scatters (a few
      * degrees of freedom), and a single quiet frame ended flexes early. */
-    if (b->ratio_s > sqrt(b->set.power_ratio))
+    if (vibrating(b))
         return;
     /* Falling past half the peak: the end is the foot of the relax ramp
      * (relax_search); failing that, a raised-cosine relaxation ends about

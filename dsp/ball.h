@@ -53,13 +53,16 @@ typedef struct {
     float hop_s;      /* STFT hop, seconds */
     float band_lo_hz; /* mechanomyographic band, hertz */
     float band_hi_hz;
-    float detect_lo_hz;  /* a flex starts on the band power above this (and up to
-                            band_hi_hz): the lowest bins carry the leakage of load
-                            changes and the 8-12 Hz tremor */
-    float power_ratio;   /* band power over the hold's baseline to start a flex */
-    float rise_fraction; /* pressure rise over the hold's resting load pressure to start */
-    float end_fraction;  /* a flex ends when its rise falls below this share of its peak */
-    float min_flex_s;    /* shorter flexes are dropped */
+    float detect_lo_hz;   /* a flex starts on the band power above this (and up to
+                             band_hi_hz): the lowest bins carry the leakage of load
+                             changes and the 8-12 Hz tremor */
+    float power_ratio;    /* band power over the hold's baseline to start a flex */
+    double breadth_ratio; /* ... and the geometric mean over the detection band's bins of
+                             each bin's power over its own baseline above this: a
+                             contraction's MMG is broadband, a tremor's peak narrow */
+    float rise_fraction;  /* pressure rise over the hold's resting load pressure to start */
+    float end_fraction;   /* a flex ends when its rise falls below this share of its peak */
+    float min_flex_s;     /* shorter flexes are dropped */
 
     /* Front end and adaptation: corners and time constants. */
     double pressure_lp_hz;   /* corner of the pressure smoothing (Butterworth, order 2), Hz */
@@ -164,6 +167,10 @@ typedef struct {
     spectrum_band_t band, detect;
     double base_p, base_a; /* band power baselines: pascal^2, g^2 */
     double base_d;         /* baseline of the detection band, pascal^2 */
+    float *base_bins;      /* per-bin baselines of the pressure spectrum, pascal^2 (caller
+                              memory, n_bins) */
+    double bin_floor;      /* least per-bin baseline, pascal^2 */
+    double breadth;        /* the last frame's geometric mean of per-bin ratios */
     int base_frames;
     int base_ready_samples; /* samples of baseline before it decides */
     double base_a_w;        /* baseline EMA weight per frame */
@@ -182,8 +189,8 @@ typedef struct {
 size_t ball_mem_size(const ball_settings_t *s, float rate_hz);
 
 /* Sets up b for a stream of rate_hz samples per second (100..10000) using
- * mem (any alignment, at least ball_mem_size bytes, owned by b afterwards
- * and not shared). Returns 0, -EINVAL (bad settings or rate) or -ENOMEM
+ * mem (aligned for a double, at least ball_mem_size bytes, owned by b
+ * afterwards and not shared). Returns 0, -EINVAL (bad settings or rate) or -ENOMEM
  * (mem too small). */
 int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, size_t len);
 
