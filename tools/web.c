@@ -543,25 +543,32 @@ static void send_bridge_status(double uptime_s, unsigned long long received)
     pthread_mutex_unlock(&shared.lock);
 }
 
-int main(int argc, char **argv)
+typedef struct {
+    const char *config_path; /* --config, or NULL */
+    const char *listen;      /* --listen, or NULL: the configuration's */
+    const char *endpoint;    /* --endpoint, or NULL: the configuration's */
+} options_t;
+
+/* Returns -1 to go on, or the status to exit with. */
+static int parse_options(int argc, char **argv, options_t *o)
 {
-    const char *config_path = NULL, *listen_arg = NULL, *endpoint_arg = NULL;
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
         {"endpoint", required_argument, NULL, 'e'}, {"root", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
+    *o = (options_t){NULL, NULL, NULL};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:l:e:r:h", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
-            config_path = optarg;
+            o->config_path = optarg;
             break;
         case 'l':
-            listen_arg = optarg;
+            o->listen = optarg;
             break;
         case 'e':
-            endpoint_arg = optarg;
+            o->endpoint = optarg;
             break;
         case 'r':
             web_root = optarg;
@@ -575,55 +582,63 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    return -1;
+}
 
-    static config_t cfg;
-    config_set_defaults(&cfg);
-    if (config_path) {
-        int rc = config_load(config_path, &cfg, report_config_error, NULL);
-        if (rc != 0)
-            return 1;
-        if (!cfg.web.enabled) {
-            say("[web] enabled = false in %s: not serving", config_path);
-            return 0;
-        }
-    }
-    const char *listen = listen_arg ? listen_arg : cfg.web.listen;
-    const char *endpoint = endpoint_arg ? endpoint_arg : cfg.publish.endpoint;
-
-    stop_signal_catch(&stop_requested);
-    /* A browser that closes mid-write must not kill the process. */
-    signal(SIGPIPE, SIG_IGN);
-
-    int status = 1;
-    void *ctx = NULL, *sock = NULL;
-    struct MHD_Daemon *http = NULL;
-    char *topic = malloc(WEB_MAX_TOPIC);
-    char *payload = malloc(WEB_MAX_MESSAGE + 1);
+/* Claims every queue and slot now, so that serving never allocates more. */
+static int allocate(const config_t *cfg)
+{
     broadcast_buf = malloc(WEB_MAX_MESSAGE + WEB_MAX_TOPIC + 64);
-    shared.max_clients = cfg.web.max_clients;
-    shared.queue_bytes = (size_t)cfg.web.queue_kib * 1024;
-    shared.trace_hz = cfg.web.trace_hz;
+    shared.max_clients = cfg->web.max_clients;
+    shared.queue_bytes = (size_t)cfg->web.queue_kib * 1024;
+    shared.trace_hz = cfg->web.trace_hz;
     shared.clients = calloc((size_t)shared.max_clients, sizeof *shared.clients);
-    if (!topic || !payload || !broadcast_buf || !shared.clients)
-        goto out_of_memory;
-    /* Every queue and slot is claimed now; serving never allocates more. */
+    if (!broadcast_buf || !shared.clients)
+        return -ENOMEM;
     for (int i = 0; i < shared.max_clients; i++) {
         pthread_cond_init(&shared.clients[i].ready, NULL);
         if (!(shared.clients[i].buf = malloc(shared.queue_bytes)))
-            goto out_of_memory;
+            return -ENOMEM;
     }
     for (int i = 0; i < WEB_STATUS_SLOTS; i++)
         if (!(shared.status[i].payload = malloc(WEB_STATUS_SLOT)))
-            goto out_of_memory;
+            return -ENOMEM;
     for (int i = 0; i < WEB_HISTORY; i++)
         if (!(shared.history[i].payload = malloc(WEB_HISTORY_SLOT)))
-            goto out_of_memory;
+            return -ENOMEM;
+    return 0;
+}
 
-    ctx = zmq_ctx_new();
-    sock = ctx ? zmq_socket(ctx, ZMQ_SUB) : NULL;
+/* Wakes every client's thread so that its stream ends (before the server stops). */
+static void release(void)
+{
+    pthread_mutex_lock(&shared.lock);
+    shared.stopping = true;
+    for (int i = 0; i < shared.max_clients && shared.clients; i++)
+        pthread_cond_broadcast(&shared.clients[i].ready);
+    pthread_mutex_unlock(&shared.lock);
+}
+
+/* Frees what allocate() took, once no client thread runs. */
+static void free_shared(void)
+{
+    for (int i = 0; i < shared.max_clients && shared.clients; i++)
+        free(shared.clients[i].buf);
+    free(shared.clients);
+    for (int i = 0; i < WEB_STATUS_SLOTS; i++)
+        free(shared.status[i].payload);
+    for (int i = 0; i < WEB_HISTORY; i++)
+        free(shared.history[i].payload);
+    free(broadcast_buf);
+}
+
+/* A SUB socket on every topic of endpoint, or NULL (said why). */
+static void *open_subscriber(void *ctx, const char *endpoint)
+{
+    void *sock = zmq_socket(ctx, ZMQ_SUB);
     if (!sock) {
         say("zmq: %s", zmq_strerror(zmq_errno()));
-        goto out;
+        return NULL;
     }
     int linger = 0, rcvhwm = 10000;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -631,70 +646,86 @@ int main(int argc, char **argv)
     zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
     if (zmq_connect(sock, endpoint) != 0) {
         say("cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
-        goto out;
+        zmq_close(sock);
+        return NULL;
     }
+    return sock;
+}
 
+/* The HTTP server on listen (HOST:PORT), or NULL (said why). */
+static struct MHD_Daemon *start_http(const char *listen)
+{
     struct sockaddr_storage addr;
     socklen_t addr_len;
     char why[512];
     if (netaddr_resolve(listen, &addr, &addr_len, why, sizeof why) != 0) {
         say("listen address: %s", why);
-        goto out;
+        return NULL;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                      (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     /* Page loads need a few connections besides the streams. */
     unsigned limit = (unsigned)shared.max_clients + 8;
-    http = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, limit,
-                            MHD_OPTION_END);
-    if (!http) {
+    struct MHD_Daemon *http =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, limit,
+                         MHD_OPTION_END);
+    if (!http)
         say("cannot serve on %s (in use, or not an address of this machine?)", listen);
-        goto out;
-    }
-    say("dashboard at http://%s/ (subscribed to %s)", listen, endpoint);
+    return http;
+}
 
+/* Takes one message off the socket and hands it on (raw batches become
+ * traces, everything else goes to the browsers as it is). Returns false
+ * when there was none; *received counts the whole JSON ones. */
+static bool bridge_one(void *sock, char *topic, char *payload, unsigned long long *received)
+{
+    int topic_len = zmq_recv(sock, topic, WEB_MAX_TOPIC - 1, ZMQ_DONTWAIT);
+    if (topic_len < 0)
+        return false;
+    topic[topic_len < WEB_MAX_TOPIC - 1 ? topic_len : WEB_MAX_TOPIC - 1] = '\0';
+    int more = 0;
+    size_t optlen = sizeof more;
+    zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &optlen);
+    int payload_len = 0;
+    if (more)
+        payload_len = zmq_recv(sock, payload, WEB_MAX_MESSAGE, 0);
+    bool whole = payload_len >= 0 && payload_len <= WEB_MAX_MESSAGE;
+    zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &optlen);
+    while (more) {
+        char sink[64];
+        zmq_recv(sock, sink, sizeof sink, 0);
+        zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &optlen);
+    }
+    if (!whole || payload_len == 0 || payload[0] != '{')
+        return true;
+    payload[payload_len] = '\0';
+    (*received)++;
+    if (strncmp(topic, "raw.", 4) == 0) {
+        on_raw(payload, (size_t)payload_len);
+    } else {
+        remember(topic, payload, (size_t)payload_len);
+        broadcast(topic, payload, (size_t)payload_len);
+    }
+    return true;
+}
+
+/* Bridges until a signal; the bridge's own status goes out once a second.
+ * Returns the exit status. */
+static int bridge(void *sock, char *topic, char *payload)
+{
     unsigned long long received = 0;
     double start = now_mono(), next_status = start + 1.0;
-    status = 0;
     while (!stop_requested) {
         zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
         int rc = zmq_poll(&item, 1, 200);
         if (rc < 0 && zmq_errno() != EINTR) {
             say("poll: %s", zmq_strerror(zmq_errno()));
-            status = 1;
-            break;
+            return 1;
         }
         /* Drain what is there before looking at the clock again. */
-        while (rc > 0) {
-            int topic_len = zmq_recv(sock, topic, WEB_MAX_TOPIC - 1, ZMQ_DONTWAIT);
-            if (topic_len < 0)
-                break;
-            topic[topic_len < WEB_MAX_TOPIC - 1 ? topic_len : WEB_MAX_TOPIC - 1] = '\0';
-            int more = 0;
-            size_t optlen = sizeof more;
-            zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &optlen);
-            int payload_len = 0;
-            if (more)
-                payload_len = zmq_recv(sock, payload, WEB_MAX_MESSAGE, 0);
-            bool whole = payload_len >= 0 && payload_len <= WEB_MAX_MESSAGE;
-            zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &optlen);
-            while (more) {
-                char sink[64];
-                zmq_recv(sock, sink, sizeof sink, 0);
-                zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &optlen);
-            }
-            if (!whole || payload_len == 0 || payload[0] != '{')
-                continue;
-            payload[payload_len] = '\0';
-            received++;
-            if (strncmp(topic, "raw.", 4) == 0) {
-                on_raw(payload, (size_t)payload_len);
-            } else {
-                remember(topic, payload, (size_t)payload_len);
-                broadcast(topic, payload, (size_t)payload_len);
-            }
-        }
+        while (rc > 0 && bridge_one(sock, topic, payload, &received))
+            ;
         double t = now_mono();
         if (t >= next_status) {
             send_bridge_status(t - start, received);
@@ -703,31 +734,58 @@ int main(int argc, char **argv)
                 next_status = t + 1.0;
         }
     }
-    goto out;
+    return 0;
+}
 
-out_of_memory:
-    say("out of memory");
+int main(int argc, char **argv)
+{
+    options_t o;
+    int status = parse_options(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    static config_t cfg;
+    config_set_defaults(&cfg);
+    if (o.config_path) {
+        if (config_load(o.config_path, &cfg, report_config_error, NULL) != 0)
+            return 1;
+        if (!cfg.web.enabled) {
+            say("[web] enabled = false in %s: not serving", o.config_path);
+            return 0;
+        }
+    }
+    const char *listen = o.listen ? o.listen : cfg.web.listen;
+    const char *endpoint = o.endpoint ? o.endpoint : cfg.publish.endpoint;
+
+    stop_signal_catch(&stop_requested);
+    /* A browser that closes mid-write must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+
+    status = 1;
+    void *ctx = NULL, *sock = NULL;
+    struct MHD_Daemon *http = NULL;
+    char *topic = malloc(WEB_MAX_TOPIC);
+    char *payload = malloc(WEB_MAX_MESSAGE + 1);
+    if (!topic || !payload || allocate(&cfg) != 0) {
+        say("out of memory");
+        goto out;
+    }
+    ctx = zmq_ctx_new();
+    sock = open_subscriber(ctx, endpoint); /* a NULL ctx fails here, with a message */
+    if (!sock || !(http = start_http(listen)))
+        goto out;
+    say("dashboard at http://%s/ (subscribed to %s)", listen, endpoint);
+    status = bridge(sock, topic, payload);
+
 out:
-    pthread_mutex_lock(&shared.lock);
-    shared.stopping = true;
-    for (int i = 0; i < shared.max_clients && shared.clients; i++)
-        pthread_cond_broadcast(&shared.clients[i].ready);
-    pthread_mutex_unlock(&shared.lock);
+    release();
     if (http)
         MHD_stop_daemon(http);
     if (sock)
         zmq_close(sock);
     if (ctx)
         zmq_ctx_term(ctx);
-    for (int i = 0; i < shared.max_clients && shared.clients; i++)
-        free(shared.clients[i].buf);
-    free(shared.clients);
-    for (int i = 0; i < WEB_STATUS_SLOTS; i++)
-        free(shared.status[i].payload);
-    for (int i = 0; i < WEB_HISTORY; i++)
-        free(shared.history[i].payload);
+    free_shared();
     free(topic);
     free(payload);
-    free(broadcast_buf);
     return status;
 }
