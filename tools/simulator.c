@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1020,6 +1021,154 @@ enum {
     OPT_HELP,
 };
 
+/* The options that take a number in a range into a double of sim_options_t. */
+static const struct {
+    int id;
+    const char *name;
+    double lo, hi;
+    size_t offset; /* of the double in sim_options_t */
+} number_options[] = {
+    {OPT_DURATION, "duration", 0.0, 1e7, offsetof(sim_options_t, duration_s)},
+    {OPT_GARBAGE, "garbage-rate", 0.0, 1.0, offsetof(sim_options_t, garbage_rate)},
+    {OPT_DROP, "drop-rate", 0.0, 1.0, offsetof(sim_options_t, drop_rate)},
+    {OPT_CORRUPT, "corrupt-rate", 0.0, 1.0, offsetof(sim_options_t, corrupt_rate)},
+    {OPT_PAUSE_AT, "pause-at", 0.0, 1e7, offsetof(sim_options_t, pause_at_s)},
+    {OPT_PAUSE_FOR, "pause-for", 0.0, 1e5, offsetof(sim_options_t, pause_for_s)},
+    {OPT_PAUSE_EVERY, "pause-every", 0.001, 1e7, offsetof(sim_options_t, pause_every_s)},
+    {OPT_NOISE, "noise", 0.0, 1000.0, offsetof(sim_options_t, noise)},
+    {OPT_PPM, "clock-ppm", -100000.0, 100000.0, offsetof(sim_options_t, clock_ppm)},
+    {OPT_LINGER, "linger", 0.0, 1e6, offsetof(sim_options_t, linger_s)},
+    {OPT_WRITE_TIMEOUT, "write-timeout", 0.0, 3600.0, offsetof(sim_options_t, write_timeout_s)},
+};
+
+/* One option (getopt's opt and optarg) into *o; returns 0 or -EINVAL (said why). */
+static int parse_option(sim_options_t *o, int opt, const char *arg, const char **serial)
+{
+    for (size_t i = 0; i < sizeof number_options / sizeof number_options[0]; i++)
+        if (number_options[i].id == opt)
+            return parse_double(number_options[i].name, arg, number_options[i].lo,
+                                number_options[i].hi,
+                                (double *)((char *)o + number_options[i].offset));
+    uint64_t u;
+    int rc = 0;
+    switch (opt) {
+    case OPT_KIND: {
+        device_kind_t kind;
+        if (device_kind_parse(arg, &kind) != 0) {
+            fprintf(stderr, "massaged-sim: --kind is ball or scraper, not '%s'\n", arg);
+            return -EINVAL;
+        }
+        o->kind = kind;
+        return 0;
+    }
+    case OPT_SEED:
+        o->seed_given = true;
+        return parse_u64("seed", arg, 0, UINT64_MAX, &o->seed);
+    case OPT_RATE:
+        rc = parse_u64("rate", arg, 1, 65535, &u);
+        o->rate_hz = (unsigned)u;
+        return rc;
+    case OPT_SPF:
+        rc = parse_u64("samples-per-frame", arg, 1, FRAME_MAX_SAMPLES, &u);
+        o->samples_per_frame = (unsigned)u;
+        return rc;
+    case OPT_T0:
+        rc = parse_u64("t0-us", arg, 0, UINT32_MAX, &u);
+        o->t0_us = (uint32_t)u;
+        o->t0_given = true;
+        return rc;
+    case OPT_SEQ0:
+        rc = parse_u64("seq0", arg, 0, UINT16_MAX, &u);
+        o->seq0 = (uint16_t)u;
+        return rc;
+    case OPT_SERIAL:
+        if (strlen(arg) > FRAME_SERIAL_LEN) {
+            fprintf(stderr, "massaged-sim: --serial has at most %d characters\n",
+                    FRAME_SERIAL_LEN);
+            return -EINVAL;
+        }
+        *serial = arg;
+        return 0;
+    case OPT_LINK:
+        o->link_path = arg;
+        return 0;
+    case OPT_PORT:
+        o->port_path = arg;
+        return 0;
+    case OPT_TRUTH:
+        o->truth_path = arg;
+        return 0;
+    case OPT_HARD:
+        o->hard_cases = arg;
+        return 0;
+    case OPT_WAIT_REQUEST:
+        o->wait_request = true;
+        return 0;
+    case OPT_FAST:
+        o->fast = true;
+        return 0;
+    case OPT_QUIET:
+        o->quiet = true;
+        return 0;
+    case OPT_HELP:
+        usage(stdout);
+        exit(0);
+    default:
+        return -EINVAL;
+    }
+}
+
+/* The options together: what each alone cannot say. Returns 0 or -EINVAL. */
+static int check_options(const sim_options_t *o, int argc)
+{
+    if (optind != argc || o->kind == 0) {
+        if (o->kind == 0)
+            fprintf(stderr, "massaged-sim: --kind ball|scraper is required\n");
+        usage(stderr);
+        return -EINVAL;
+    }
+    if (o->link_path && o->port_path) {
+        fprintf(stderr, "massaged-sim: --link names a pty; it makes no sense with --port\n");
+        return -EINVAL;
+    }
+    if (o->pause_every_s > 0.0 && o->pause_every_s <= o->pause_for_s) {
+        fprintf(stderr, "massaged-sim: --pause-every must be longer than --pause-for\n");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* What was not given: the kind's rate and frame size, a seed from the
+ * clock, the device clock's start and the serial from the seed. */
+static void complete_options(sim_options_t *o, const char *serial)
+{
+    if (o->pause_every_s > 0.0 && o->pause_at_s < 0.0)
+        o->pause_at_s = o->pause_every_s;
+    const device_kind_info_t *info = device_kind_info((device_kind_t)o->kind);
+    bool ball = o->kind == DEVICE_KIND_BALL;
+    if (o->rate_hz == 0)
+        o->rate_hz = info->rate_hz;
+    if (o->samples_per_frame == 0)
+        o->samples_per_frame = info->samples_per_frame;
+    if (!o->seed_given) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        o->seed = (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
+    }
+    if (!o->t0_given) {
+        /* Anywhere on the 71-minute dial, from the seed, so that runs are
+         * reproducible and sometimes cross the wrap. */
+        sim_rng_t r;
+        sim_rng_seed(&r, o->seed ^ 0x7430u);
+        o->t0_us = (uint32_t)(sim_rng_next(&r) >> 32);
+    }
+    if (serial)
+        snprintf(o->serial, sizeof o->serial, "%s", serial);
+    else
+        snprintf(o->serial, sizeof o->serial, "%s%08X", ball ? "SIMBALL-" : "SIMSCRP-",
+                 (unsigned)(o->seed & 0xffffffffu));
+}
+
 static int parse_options(int argc, char **argv, sim_options_t *o)
 {
     static const struct option options[] = {
@@ -1057,151 +1206,14 @@ static int parse_options(int argc, char **argv, sim_options_t *o)
     o->pause_for_s = 2.0;
     o->write_timeout_s = -1.0;
     const char *serial = NULL;
-    uint64_t u;
     int opt, rc = 0;
-    while (rc == 0 && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_KIND: {
-            device_kind_t kind;
-            if (device_kind_parse(optarg, &kind) != 0) {
-                fprintf(stderr, "massaged-sim: --kind is ball or scraper, not '%s'\n", optarg);
-                rc = -EINVAL;
-            }
-            o->kind = kind;
-            break;
-        }
-        case OPT_SEED:
-            rc = parse_u64("seed", optarg, 0, UINT64_MAX, &o->seed);
-            o->seed_given = true;
-            break;
-        case OPT_RATE:
-            rc = parse_u64("rate", optarg, 1, 65535, &u);
-            o->rate_hz = (unsigned)u;
-            break;
-        case OPT_SPF:
-            rc = parse_u64("samples-per-frame", optarg, 1, FRAME_MAX_SAMPLES, &u);
-            o->samples_per_frame = (unsigned)u;
-            break;
-        case OPT_DURATION:
-            rc = parse_double("duration", optarg, 0.0, 1e7, &o->duration_s);
-            break;
-        case OPT_LINK:
-            o->link_path = optarg;
-            break;
-        case OPT_PORT:
-            o->port_path = optarg;
-            break;
-        case OPT_TRUTH:
-            o->truth_path = optarg;
-            break;
-        case OPT_SERIAL:
-            if (strlen(optarg) > FRAME_SERIAL_LEN) {
-                fprintf(stderr, "massaged-sim: --serial has at most %d characters\n",
-                        FRAME_SERIAL_LEN);
-                rc = -EINVAL;
-            }
-            serial = optarg;
-            break;
-        case OPT_GARBAGE:
-            rc = parse_double("garbage-rate", optarg, 0.0, 1.0, &o->garbage_rate);
-            break;
-        case OPT_DROP:
-            rc = parse_double("drop-rate", optarg, 0.0, 1.0, &o->drop_rate);
-            break;
-        case OPT_CORRUPT:
-            rc = parse_double("corrupt-rate", optarg, 0.0, 1.0, &o->corrupt_rate);
-            break;
-        case OPT_PAUSE_AT:
-            rc = parse_double("pause-at", optarg, 0.0, 1e7, &o->pause_at_s);
-            break;
-        case OPT_PAUSE_FOR:
-            rc = parse_double("pause-for", optarg, 0.0, 1e5, &o->pause_for_s);
-            break;
-        case OPT_PAUSE_EVERY:
-            rc = parse_double("pause-every", optarg, 0.001, 1e7, &o->pause_every_s);
-            break;
-        case OPT_WAIT_REQUEST:
-            o->wait_request = true;
-            break;
-        case OPT_FAST:
-            o->fast = true;
-            break;
-        case OPT_HARD:
-            o->hard_cases = optarg;
-            break;
-        case OPT_NOISE:
-            rc = parse_double("noise", optarg, 0.0, 1000.0, &o->noise);
-            break;
-        case OPT_QUIET:
-            o->quiet = true;
-            break;
-        case OPT_T0:
-            rc = parse_u64("t0-us", optarg, 0, UINT32_MAX, &u);
-            o->t0_us = (uint32_t)u;
-            o->t0_given = true;
-            break;
-        case OPT_SEQ0:
-            rc = parse_u64("seq0", optarg, 0, UINT16_MAX, &u);
-            o->seq0 = (uint16_t)u;
-            break;
-        case OPT_PPM:
-            rc = parse_double("clock-ppm", optarg, -100000.0, 100000.0, &o->clock_ppm);
-            break;
-        case OPT_LINGER:
-            rc = parse_double("linger", optarg, 0.0, 1e6, &o->linger_s);
-            break;
-        case OPT_WRITE_TIMEOUT:
-            rc = parse_double("write-timeout", optarg, 0.0, 3600.0, &o->write_timeout_s);
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            exit(0);
-        default:
-            rc = -EINVAL;
-            break;
-        }
-    }
+    while (rc == 0 && (opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+        rc = parse_option(o, opt, optarg, &serial);
+    if (rc == 0)
+        rc = check_options(o, argc);
     if (rc < 0)
         return rc;
-    if (optind != argc || o->kind == 0) {
-        if (o->kind == 0)
-            fprintf(stderr, "massaged-sim: --kind ball|scraper is required\n");
-        usage(stderr);
-        return -EINVAL;
-    }
-    if (o->link_path && o->port_path) {
-        fprintf(stderr, "massaged-sim: --link names a pty; it makes no sense with --port\n");
-        return -EINVAL;
-    }
-    if (o->pause_every_s > 0.0 && o->pause_every_s <= o->pause_for_s) {
-        fprintf(stderr, "massaged-sim: --pause-every must be longer than --pause-for\n");
-        return -EINVAL;
-    }
-    if (o->pause_every_s > 0.0 && o->pause_at_s < 0.0)
-        o->pause_at_s = o->pause_every_s;
-    const device_kind_info_t *info = device_kind_info((device_kind_t)o->kind);
-    bool ball = o->kind == DEVICE_KIND_BALL;
-    if (o->rate_hz == 0)
-        o->rate_hz = info->rate_hz;
-    if (o->samples_per_frame == 0)
-        o->samples_per_frame = info->samples_per_frame;
-    if (!o->seed_given) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        o->seed = (uint64_t)ts.tv_sec * 1000003u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
-    }
-    if (!o->t0_given) {
-        /* Anywhere on the 71-minute dial, from the seed, so that runs are
-         * reproducible and sometimes cross the wrap. */
-        sim_rng_t r;
-        sim_rng_seed(&r, o->seed ^ 0x7430u);
-        o->t0_us = (uint32_t)(sim_rng_next(&r) >> 32);
-    }
-    if (serial)
-        snprintf(o->serial, sizeof o->serial, "%s", serial);
-    else
-        snprintf(o->serial, sizeof o->serial, "%s%08X", ball ? "SIMBALL-" : "SIMSCRP-",
-                 (unsigned)(o->seed & 0xffffffffu));
+    complete_options(o, serial);
     return 0;
 }
 
