@@ -408,7 +408,18 @@ history_t *history_start(const char *path)
     int rc = sqlite3_open_v2(
         path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
+        /* SQLite's last errno is that of its read-only retry; the
+         * directory says why the file could not be made. */
         int err = sqlite3_system_errno(h->db);
+        char dir[sizeof h->status.db];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *(slash == dir ? slash + 1 : slash) = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
+        if (access(dir, W_OK | X_OK) != 0)
+            err = errno;
         fail(h, "cannot open %s: %s%s%s", path, h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(rc),
              err ? ": " : "", err ? strerror(err) : "");
         return h;

@@ -208,3 +208,230 @@ def test_sessions_add_up_and_land_in_the_history(daemon_factory, subscriber_fact
         for key in session_summary(e["kind"], []):
             if key in e:
                 assert close(item[key], e[key]), key
+
+
+def scraper_run(daemon_factory, subscriber_factory, tmp_path, db, extra="", linger="0.3"):
+    """The daemon with one scraper (idle_s 2) and a fast simulated run of it:
+    several sessions end by idle while it streams, the last one ends 2 s
+    after the device is lost."""
+    link = tmp_path / "scraper.tty"
+    d = daemon_factory(devices=[("scraper", "scraper", str(link))],
+                       extra="[session]\nidle_s = 2\n\n" + extra, history="db = %s\n" % db)
+    sub = subscriber_factory(d.endpoint, topics=("event.", "status.daemon"))
+    wait_subscribed(sub)
+    sim = start_sim("scraper", link, 22, "--fast", "--duration", "240", "--linger", linger)
+    return d, sub, sim
+
+
+def daemon_status(sub, pred, timeout=15.0):
+    return sub.wait_for(lambda t, m: t == "status.daemon" and pred(m), timeout)[1]
+
+
+def test_kill9_in_a_session_loses_only_that_session(daemon_factory, subscriber_factory,
+                                                    tmp_path):
+    db = tmp_path / "history.db"
+    d, sub, sim = scraper_run(daemon_factory, subscriber_factory, tmp_path, db)
+    ends, open_session = [], False
+    # Until the device is lost: its last session is then still open (it
+    # ends idle_s later), every earlier one has ended.
+    while True:
+        _, m, _ = sub.wait_for(lambda t, m: t.startswith("event."), 30)
+        if m["type"] == "session":
+            open_session = m["phase"] == "start"
+            if m["phase"] == "end":
+                ends.append(m)
+        if m["type"] == "disconnected":
+            break
+    assert open_session and len(ends) >= 2
+    daemon_status(sub, lambda m: m["history_sessions"] == len(ends))
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(10)
+    sim.wait(10)
+    con = sqlite3.connect(str(db))
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    got = [r[0] for r in con.execute("SELECT event_id FROM sessions ORDER BY id")]
+    con.close()
+    assert got == [e["id"] for e in ends], "every finished session, and only those"
+    # The next start takes the file up again and adds to it.
+    d2 = daemon_factory(history="db = %s\n" % db)
+    sub2 = subscriber_factory(d2.endpoint, topics=("status.daemon",))
+    st = daemon_status(sub2, lambda m: True)
+    assert st["history"] is True and st["history_error"] is None, st
+    assert d2.stop() == 0
+    assert len(rows(db)) == len(ends)
+
+
+def test_readers_never_block_the_writer(daemon_factory, subscriber_factory, tmp_path):
+    db = tmp_path / "history.db"
+    d, sub, sim = scraper_run(daemon_factory, subscriber_factory, tmp_path, db)
+    # (The daemon created the file before it published its first status.)
+    # A reader holds a read transaction open for the whole run, and
+    # massaged-history and sqlite3 read meanwhile.
+    reader = sqlite3.connect(str(db), isolation_level=None)
+    reader.execute("BEGIN")
+    before = reader.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    ends = []
+    while True:
+        _, m, _ = sub.wait_for(lambda t, m: t.startswith("event.session") or
+                               t.startswith("event.scraper.session"), 30)
+        if m["phase"] == "end":
+            ends.append(m)
+            out = subprocess.run([PYTHON, HISTORY, "--db", str(db), "--json"],
+                                 capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, out.stderr
+            cli = subprocess.run(["sqlite3", str(db), "SELECT count(*) FROM sessions"],
+                                 capture_output=True, text=True, timeout=30)
+            assert cli.returncode == 0, cli.stderr
+            if m["reason"] == "disconnected":
+                break
+    st = daemon_status(sub, lambda m: m["history_sessions"] + m["history_lost"] >= len(ends))
+    assert st["history_lost"] == 0 and st["history"] is True
+    # The reader's snapshot did not move; a new one sees every row.
+    assert reader.execute("SELECT count(*) FROM sessions").fetchone()[0] == before
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT count(*) FROM sessions").fetchone()[0] == len(ends)
+    reader.close()
+    sim.wait(10)
+    assert d.stop() == 0
+
+
+def make_foreign(path):
+    con = sqlite3.connect(str(path))
+    con.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("INSERT INTO accounts (name) VALUES ('someone else')")
+    con.commit()
+    con.close()
+
+
+def make_corrupt(path):
+    con = sqlite3.connect(str(path))
+    con.execute("PRAGMA application_id = %d" % 0x4D534744)
+    con.execute("CREATE TABLE t (x TEXT)")
+    con.executemany("INSERT INTO t VALUES (?)", [("row %d " % i * 20,) for i in range(2000)])
+    con.commit()
+    con.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[3 * page:3 * page + 200] = b"\xa5" * 200  # a b-tree page's header and cells
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("case", ["text", "foreign", "corrupt"])
+def test_a_file_that_is_not_ours_is_refused_and_left_alone(daemon_factory, subscriber_factory,
+                                                           tmp_path, case):
+    db = tmp_path / ("%s.db" % case)
+    if case == "text":
+        db.write_text("these are my notes, not a database\n" * 100)
+    elif case == "foreign":
+        make_foreign(db)
+    else:
+        make_corrupt(db)
+    before = db.read_bytes()
+    link = tmp_path / "ball.tty"
+    d = daemon_factory(devices=[("ball", "ball", str(link))], history="db = %s\n" % db)
+    sub = subscriber_factory(d.endpoint, topics=("status.daemon", "raw.ball"))
+    st = daemon_status(sub, lambda m: True)
+    assert st["history"] is False
+    print(case, ":", st["history_error"])
+    assert str(db) in st["history_error"] and "left as it is" in st["history_error"]
+    want = {"text": "not a usable SQLite database", "foreign": "another program's database",
+            "corrupt": "corrupt"}[case]
+    assert want in st["history_error"] or (case == "corrupt" and "malformed" in
+                                           st["history_error"])
+    assert "history stopped" in d.log_text()
+    # Streaming goes on.
+    sim = start_sim("ball", link, 5, "--duration", "3")
+    sub.wait_for(lambda t, m: t == "raw.ball", 15)
+    sim.wait(15)
+    assert d.stop() == 0
+    assert db.read_bytes() == before
+    assert not os.path.exists(str(db) + "-wal")
+
+
+def small_tmpfs(path, options):
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (%s): needs root" % r.stderr.strip())
+
+
+def test_a_read_only_directory_stops_history_not_streaming(daemon_factory, subscriber_factory,
+                                                           tmp_path):
+    ro = tmp_path / "ro"
+    small_tmpfs(ro, "ro,size=64k")
+    try:
+        db = ro / "history.db"
+        rec = tmp_path / "rec"
+        d, sub, sim = scraper_run(daemon_factory, subscriber_factory, tmp_path, db,
+                                  extra="[record]\ndir = %s\n\n" % rec)
+        st = daemon_status(sub, lambda m: True)
+        assert st["history"] is False
+        print(st["history_error"])
+        assert str(db) in st["history_error"] and "Read-only file system" in st["history_error"]
+        # Streaming and recording go on; the sessions still end and are
+        # counted as not written.
+        sub.wait_for(lambda t, m: t == "event.scraper.session" and m["phase"] == "end", 30)
+        st = daemon_status(sub, lambda m: m["history_lost"] >= 1)
+        assert st["recording"] is True and st["recording_error"] is None
+        sim.wait(10)
+        assert d.stop() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], capture_output=True)
+
+
+def test_a_full_disk_stops_history_not_streaming(daemon_factory, subscriber_factory, tmp_path):
+    small = tmp_path / "small"
+    small_tmpfs(small, "size=256k")
+    try:
+        db = small / "history.db"
+        rec = tmp_path / "rec"
+        link = tmp_path / "scraper.tty"
+        d = daemon_factory(devices=[("scraper", "scraper", str(link))],
+                           extra="[session]\nidle_s = 2\n\n[record]\ndir = %s\n\n" % rec,
+                           history="db = %s\n" % db)
+        sub = subscriber_factory(d.endpoint, topics=("event.", "status.daemon"))
+        daemon_status(sub, lambda m: m["history"] is True)
+        # The database is open (its WAL index allocated): now the disk fills.
+        fd = os.open(small / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        sim = start_sim("scraper", link, 22, "--fast", "--duration", "240", "--linger", "0.3")
+        st = daemon_status(sub, lambda m: m["history_error"] is not None, 30)
+        print(st["history_error"])
+        assert st["history"] is False and "full" in st["history_error"]
+        assert "history stopped" in d.log_text()
+        # Streaming and recording go on.
+        _, m, _ = sub.wait_for(lambda t, m: t == "event.scraper.session" and
+                               m["phase"] == "end" and m["reason"] == "disconnected", 30)
+        st = daemon_status(sub, lambda m: True)
+        assert st["recording"] is True and st["recording_error"] is None
+        assert st["history_lost"] >= 1
+        sim.wait(10)
+        assert d.stop() == 0
+        os.unlink(small / "filler")
+        con = sqlite3.connect(str(db))
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+    finally:
+        subprocess.run(["umount", "-l", str(small)], capture_output=True)
+
+
+def test_bad_history_keys_name_file_line_and_key(tmp_path):
+    cfg = tmp_path / "bad.ini"
+    cfg.write_text("[session]\nidle_s = 0\n[history]\ndatabase = x.db\nparticipant = P-01\n")
+    cfg.chmod(0o644)
+    from conftest import DAEMON
+    out = subprocess.run([DAEMON, "--check-config", str(cfg)], capture_output=True, text=True,
+                         timeout=10)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    print(lines)
+    assert any(l.startswith("%s:2: [session] idle_s:" % cfg) for l in lines)
+    assert any(l.startswith("%s:4: [history] database:" % cfg) for l in lines)
+    assert any(l.startswith("%s:5: [history] participant:" % cfg) and "letters and digits" in l
+               for l in lines)
