@@ -105,6 +105,7 @@ static const char *check_listen(const void *field, char *why, size_t why_size);
 static const char *check_rcs(const void *field, char *why, size_t why_size);
 static const char *check_port(const void *field, char *why, size_t why_size);
 static const char *check_baud(const void *field, char *why, size_t why_size);
+static const key_choice_t mqtt_protocol_choices[] = {{"5", 5}, {"3.1.1", 4}, {NULL, 0}};
 static const char *check_broker(const void *field, char *why, size_t why_size);
 static const char *check_topic_level(const void *field, char *why, size_t why_size);
 static const char *check_label(const void *field, char *why, size_t why_size);
@@ -138,6 +139,7 @@ static const key_def_t keys[] = {
     STR_KEY("mqtt", "ca_file", config_t, mqtt.ca_file, "", 0, NULL),
     STR_KEY("mqtt", "cert_file", config_t, mqtt.cert_file, "", 0, NULL),
     STR_KEY("mqtt", "key_file", config_t, mqtt.key_file, "", 0, NULL),
+    ENUM_KEY("mqtt", "protocol", config_t, mqtt.protocol, mqtt_protocol_choices, 5, 0),
     INT_KEY("mqtt", "keepalive_s", config_t, mqtt.keepalive_s, 5, 3600, 30, NULL),
     INT_KEY("mqtt", "queue_kib", config_t, mqtt.queue_kib, 16, 65536, 1024, NULL),
     INT_KEY("mqtt", "reconnect_max_s", config_t, mqtt.reconnect_max_s, 1, 3600, 30, NULL),

@@ -99,6 +99,7 @@ typedef struct {
         char ca_file[1024];   /* mqtts: the CA certificates; empty: the system's */
         char cert_file[1024]; /* mqtts: client certificate (with key_file); empty: none */
         char key_file[1024];
+        int protocol;        /* MQTT version: 5, or 4 (3.1.1) */
         int keepalive_s;     /* MQTT keepalive, seconds */
         int queue_kib;       /* events held while the broker is unreachable, KiB */
         int reconnect_max_s; /* the reconnection backoff's ceiling, seconds */

@@ -45,7 +45,7 @@ typedef struct {
 typedef struct {
     bool connected;
     char error[512];
-    uint64_t sent, queued, dropped, connects;
+    uint64_t sent, queued, dropped, refused, connects;
 } mqtt_numbers_t;
 
 struct mqtt {
@@ -53,6 +53,7 @@ struct mqtt {
     char host[256];
     int port;
     bool tls;
+    int protocol; /* MQTT_PROTOCOL_V5 or MQTT_PROTOCOL_V311 */
     int keepalive_s;
     int reconnect_max_s;
     int raw_every;
@@ -83,10 +84,12 @@ struct mqtt {
     int inflight;       /* QoS 1 handed over, not yet acknowledged */
     int qos0_pending;   /* QoS 0 handed over, not yet written */
     uint8_t qos0_mid[65536 / 8];
+    bool in_qos0_publish; /* inside mosquitto_publish of a QoS 0 message */
+    bool written_in_call; /* ... which libmosquitto wrote before returning */
     double next_attempt; /* monotonic seconds */
     int backoff_ms;
     char lib_error[256]; /* libmosquitto's last error-level log line */
-    uint64_t sent, dropped, connects;
+    uint64_t sent, dropped, refused, connects;
     char error[512];
 };
 
@@ -238,6 +241,7 @@ static void publish_numbers(mqtt_t *m)
     m->numbers.sent = m->sent;
     m->numbers.queued = m->outbox.count + (uint64_t)m->inflight;
     m->numbers.dropped = m->dropped;
+    m->numbers.refused = m->refused;
     m->numbers.connects = m->connects;
     pthread_mutex_unlock(&m->lock);
 }
@@ -256,14 +260,19 @@ static void set_error(mqtt_t *m, const char *fmt, ...)
     snprintf(m->error, sizeof m->error, "%s", text);
 }
 
-static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
 {
     (void)mosq;
+    (void)flags;
+    (void)props;
     mqtt_t *m = obj;
     m->connecting = false;
     if (rc != 0) {
         /* libmosquitto closes the connection itself; mosquitto_loop reports it. */
-        set_error(m, "the broker refused the connection: %s", mosquitto_connack_string(rc));
+        set_error(m, "the broker refused the connection: %s",
+                  m->protocol == MQTT_PROTOCOL_V5 ? mosquitto_reason_string(rc)
+                                                  : mosquitto_connack_string(rc));
         return;
     }
     m->connected = true;
@@ -287,18 +296,36 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
     m->connected = m->connecting = false;
 }
 
-static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+/* reason_code is MQTT 5's: 0x80 and above mean the broker refused the
+ * message (an ACL that forbids the topic, a quota); MQTT 3.1.1 brokers drop
+ * such messages silently and acknowledge them with 0. */
+static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_code,
+                       const mosquitto_property *props)
 {
     (void)mosq;
+    (void)props;
     mqtt_t *m = obj;
     uint16_t id = (uint16_t)mid;
     if (m->qos0_mid[id / 8] & (1u << (id % 8))) {
         m->qos0_mid[id / 8] &= (uint8_t)~(1u << (id % 8));
         if (m->qos0_pending > 0)
             m->qos0_pending--;
+    } else if (m->in_qos0_publish) {
+        /* Outside its own callbacks libmosquitto writes at once, so a QoS 0
+         * message may be reported written before mosquitto_publish returns
+         * its mid. */
+        m->written_in_call = true;
     } else if (m->inflight > 0) {
         m->inflight--;
-        m->sent++;
+        if (reason_code < 0x80) {
+            m->sent++;
+        } else {
+            if (m->refused == 0)
+                log_error("mqtt %s:%d: the broker refused an event under %s: %s (does its ACL "
+                          "let this user write there? refusals are counted in mqtt_refused)",
+                          m->host, m->port, m->prefix, mosquitto_reason_string(reason_code));
+            m->refused++;
+        }
     }
 }
 
@@ -355,12 +382,15 @@ static bool send_message(mqtt_t *m, const mqtt_item_t *item, topic_class_t cls)
     int qos = cls == CLASS_EVENT || cls == CLASS_DAEMON ? 1 : 0;
     bool retain = cls == CLASS_STATUS || cls == CLASS_DAEMON;
     int mid = 0;
+    m->in_qos0_publish = qos == 0;
+    m->written_in_call = false;
     int rc = mosquitto_publish(m->mosq, &mid, m->topic, (int)item->len, item->payload, qos, retain);
+    m->in_qos0_publish = false;
     if (rc != MOSQ_ERR_SUCCESS)
         return false;
     if (qos == 1) {
         m->inflight++;
-    } else {
+    } else if (!m->written_in_call) {
         uint16_t id = (uint16_t)mid;
         m->qos0_mid[id / 8] |= (uint8_t)(1u << (id % 8));
         m->qos0_pending++;
@@ -465,13 +495,13 @@ static int setup_client(mqtt_t *m, const config_t *cfg, const char *site)
     m->mosq = mosquitto_new(client_id, true, m);
     if (!m->mosq)
         return -errno;
-    mosquitto_connect_callback_set(m->mosq, on_connect);
+    mosquitto_connect_v5_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-    mosquitto_publish_callback_set(m->mosq, on_publish);
+    mosquitto_publish_v5_callback_set(m->mosq, on_publish);
     mosquitto_log_callback_set(m->mosq, on_log);
     mosquitto_max_inflight_messages_set(m->mosq, MQTT_INFLIGHT);
-    int rc = MOSQ_ERR_SUCCESS;
-    if (cfg->mqtt.username[0])
+    int rc = mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, m->protocol);
+    if (rc == MOSQ_ERR_SUCCESS && cfg->mqtt.username[0])
         rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt.username,
                                        cfg->mqtt.password[0] ? cfg->mqtt.password : NULL);
     if (rc == MOSQ_ERR_SUCCESS)
@@ -517,6 +547,7 @@ mqtt_t *mqtt_start(const config_t *cfg, int *err)
     site[sizeof site - 1] = '\0';
     snprintf(m->prefix, sizeof m->prefix, "massaged/%s/", site);
     snprintf(m->daemon_topic, sizeof m->daemon_topic, "%sdaemon/status", m->prefix);
+    m->protocol = cfg->mqtt.protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311;
     m->keepalive_s = cfg->mqtt.keepalive_s;
     m->reconnect_max_s = cfg->mqtt.reconnect_max_s;
     m->raw_every = cfg->mqtt.raw_every;
@@ -586,6 +617,8 @@ void mqtt_status_json(mqtt_t *m, json_t *j)
     json_uint(j, n.queued);
     json_key(j, "mqtt_dropped");
     json_uint(j, n.dropped + ring_dropped);
+    json_key(j, "mqtt_refused");
+    json_uint(j, n.refused);
     json_key(j, "mqtt_connects");
     json_uint(j, n.connects);
 }

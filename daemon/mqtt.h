@@ -29,6 +29,10 @@
  * status interval of the reconnection). The outbox lives in memory: what it
  * holds when the daemon itself stops unconnected is lost, and logged.
  *
+ * MQTT 5 by default ([mqtt] protocol), so that a broker that refuses an
+ * event (its ACL forbids the topic) says so in the PUBACK: logged once,
+ * counted in mqtt_refused. MQTT 3.1.1 brokers drop such events silently.
+ *
  * Reconnection: after a failure the next attempt waits 0.25 s, doubling up
  * to [mqtt] reconnect_max_s. Refused credentials, a failed TLS handshake, an
  * unknown host or a refused connection are logged once per change of cause
@@ -67,7 +71,7 @@ void mqtt_stop(mqtt_t **mqtt);
 void mqtt_offer(mqtt_t *mqtt, const char *topic, const char *payload, size_t len);
 
 /* Appends "mqtt_connected", "mqtt_error", "mqtt_sent", "mqtt_queued",
- * "mqtt_dropped" and "mqtt_connects" to an open JSON object for
+ * "mqtt_dropped", "mqtt_refused" and "mqtt_connects" to an open JSON object for
  * status.daemon; mqtt may be NULL (MQTT off: false, null and zeros). Any
  * thread (a mutex guards the numbers). */
 void mqtt_status_json(mqtt_t *mqtt, json_t *j);

@@ -615,6 +615,9 @@ static void test_mqtt(void)
     CHECK_EQ_INT(cfg.mqtt.queue_kib, 64);
     CHECK_EQ_INT(cfg.mqtt.raw_every, 10);
     CHECK_EQ_INT(cfg.mqtt.keepalive_s, 30);
+    CHECK_EQ_INT(cfg.mqtt.protocol, 5);
+    CHECK_EQ_INT(load_text("mqtt_311", "[mqtt]\nprotocol = 3.1.1\n"), 0);
+    CHECK_EQ_INT(cfg.mqtt.protocol, 4);
 
     check_one_problem("mqtt_scheme", "[mqtt]\nbroker = http://x\n",
                       "2: [mqtt] broker: 'http://x' is not a broker address (expected "
