@@ -10,6 +10,7 @@
 #include "log.h"
 #include "notify.h"
 #include "pipeline.h"
+#include "stop_signal.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -78,14 +79,9 @@ static int check_config(const char *path)
 
 static void install_handlers(sigset_t *waitmask)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_reload_signal;
-    sigaction(SIGHUP, &sa, NULL);
+    signal_handle(SIGINT, on_stop_signal);
+    signal_handle(SIGTERM, on_stop_signal);
+    signal_handle(SIGHUP, on_reload_signal);
     signal(SIGPIPE, SIG_IGN);
 
     /* Block the signals everywhere but in sigsuspend, so that none is lost

@@ -19,24 +19,24 @@ void sim_device_init(sim_device_t *d, uint8_t kind, uint16_t rate_hz, const char
     d->inv_gyr = 1.0 / d->gyr_scale;
 }
 
-int16_t sim_device_quantize16(double v, double inv_scale)
+/* v in LSB (v * inv_scale), rounded to the nearest and held in [lo, hi], as
+ * a sensor's converter saturates. */
+static double quantize(double v, double inv_scale, double lo, double hi)
 {
     double x = nearbyint(v * inv_scale);
-    if (!(x > -32768.0))
-        return INT16_MIN;
-    if (x > 32767.0)
-        return INT16_MAX;
-    return (int16_t)x;
+    if (!(x > lo))
+        return lo;
+    return x > hi ? hi : x;
+}
+
+int16_t sim_device_quantize16(double v, double inv_scale)
+{
+    return (int16_t)quantize(v, inv_scale, INT16_MIN, INT16_MAX);
 }
 
 int32_t sim_device_quantize32(double v, double inv_scale)
 {
-    double x = nearbyint(v * inv_scale);
-    if (!(x > -2147483648.0))
-        return INT32_MIN;
-    if (x > 2147483647.0)
-        return INT32_MAX;
-    return (int32_t)x;
+    return (int32_t)quantize(v, inv_scale, INT32_MIN, INT32_MAX);
 }
 
 void sim_device_hello(const sim_device_t *d, uint32_t t_us, frame_t *f)

@@ -150,12 +150,12 @@ static void say(const sim_t *sim, const char *fmt, ...)
 {
     if (sim && sim->opt.quiet)
         return;
-    char line[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    fputs("massaged-sim: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
     va_end(ap);
-    fprintf(stderr, "massaged-sim: %s\n", line);
 }
 
 static int64_t timespec_ns(const struct timespec *ts)

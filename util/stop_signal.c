@@ -10,13 +10,18 @@ static void on_stop_signal(int signo)
     *stop_flag = 1;
 }
 
+void signal_handle(int signo, void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(signo, &sa, NULL);
+}
+
 void stop_signal_catch(volatile sig_atomic_t *flag)
 {
     stop_flag = flag;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    signal_handle(SIGINT, on_stop_signal);
+    signal_handle(SIGTERM, on_stop_signal);
 }
