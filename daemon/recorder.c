@@ -466,7 +466,7 @@ static void flush_all(recorder_t *rec)
  * sample: the t_dev channel next to each time stamp. */
 static void clock_offsets(recorder_t *rec)
 {
-    if (rec->failed)
+    if (rec->fd < 0) /* failed, or between a study's recordings */
         return;
     if (rec->marker_offset_due) {
         room(rec, 32);
@@ -485,7 +485,7 @@ static void clock_offsets(recorder_t *rec)
 
 static void boundary(recorder_t *rec)
 {
-    if (rec->failed)
+    if (rec->fd < 0)
         return;
     room(rec, 32);
     xdf_put_boundary(&rec->out);
@@ -627,6 +627,8 @@ static int open_file(recorder_t *rec)
              "<software>massaged %s</software>\n<session>%s</session>\n"
              "<file_number>%u</file_number>\n</info>\n",
              when, MASSAGED_VERSION, rec->session, rec->file_number - 1);
+    /* The file starts here: nothing written for no file may precede it. */
+    rec->out.len = 0;
     room(rec, 4 + strlen(rec->xml) + 16);
     xdf_put_magic(&rec->out);
     xdf_put_file_header(&rec->out, rec->xml);
@@ -708,7 +710,7 @@ static void on_stream(recorder_t *rec, const item_t *it)
         return;
     }
     rec->slot_stream[it->slot] = rec->n_streams++;
-    if (!rec->failed)
+    if (rec->fd >= 0) /* else the next file's opening writes it */
         put_stream_header(rec, s);
 }
 

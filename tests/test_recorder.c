@@ -4,7 +4,8 @@
  * size go through the recorder thread into an XDF file, which is read back
  * with tools/recording.c. Every sample must come back once, in order, with
  * its values, index, device time, frame mark and host stamp; every event
- * byte for byte. */
+ * byte for byte. A study's starts and stops cut the data exactly where they
+ * were handed over, whatever the recorder thread was doing meanwhile. */
 #include "check.h"
 #include "recorder.h"
 #include "recording.h"
@@ -79,8 +80,125 @@ static char *only_file(const char *dir)
     return path;
 }
 
+/* Ten-sample blocks [first, last) of the session, handed over at once. */
+static void blocks_of(recorder_t *rec, uint64_t first, uint64_t last)
+{
+    for (uint64_t k = first; k < last; k += 10) {
+        message_block_t blk;
+        blk.n = 10;
+        blk.i0 = k;
+        for (unsigned i = 0; i < blk.n; i++)
+            blk.s[i] = sample_at(k + i);
+        blk.t_dev = blk.s[0].t_dev;
+        blk.t_host = T_HOST0 + blk.t_dev;
+        recorder_block(rec, 0, &blk);
+    }
+}
+
+static void command(recorder_t *rec, int op, const char *path, const char *participant)
+{
+    recorder_command_t cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.op = op;
+    snprintf(cmd.path, sizeof cmd.path, "%s", path);
+    snprintf(cmd.labels.participant, sizeof cmd.labels.participant, "%s", participant);
+    snprintf(cmd.labels.task, sizeof cmd.labels.task, "calf");
+    snprintf(cmd.labels.run, sizeof cmd.labels.run, "001");
+    CHECK(recorder_command(rec, &cmd));
+}
+
+/* The samples of a file are exactly [first, last), with the participant. */
+static void check_study_file(const char *path, uint64_t first, uint64_t last,
+                             const char *participant)
+{
+    recording_t r;
+    char *paths[] = {(char *)path};
+    CHECK(recording_load(&r, paths, 1) == 0);
+    CHECK_EQ_INT(r.n_streams, 1);
+    CHECK(r.has_labels);
+    CHECK_STR(r.labels.participant, participant);
+    CHECK_STR(r.labels.task, "calf");
+    if (r.n_streams == 1) {
+        const recording_stream_t *s = &r.streams[0];
+        CHECK_EQ_INT(s->n, last - first);
+        int bad = 0;
+        for (size_t row = 0; row < s->n; row++)
+            bad += s->values[row * XDF_CHANNELS + XDF_CH_SAMPLE_INDEX] != (double)(first + row);
+        CHECK_EQ_INT(bad, 0);
+    }
+    recording_free(&r);
+}
+
+/* Study-driven: idle until a start; each start and stop takes effect exactly
+ * between the blocks handed over before and after it, although all of them
+ * reach the recorder thread in one burst. */
+static void test_study_commands(void)
+{
+    char dir[] = "/tmp/massaged-test-study.XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        CHECK(false);
+        return;
+    }
+    int err = 0;
+    recorder_t *rec = recorder_start("", 256, 60, &err);
+    CHECK(rec != NULL);
+    if (!rec)
+        return;
+    frame_hello_t hello = {.kind = 1, .fw_major = 1, .fw_minor = 2, .serial = "REC0002",
+                           .rate_hz = 1000, .p_scale = 1.0f, .acc_scale = 1.0f / 2048.0f,
+                           .gyr_scale = 0.5f};
+    char first[4200], second[4200], aside[4200];
+    snprintf(first, sizeof first, "%s/sub-01/ses-1/motion/a.xdf", dir);
+    snprintf(second, sizeof second, "%s/sub-02/b.xdf", dir);
+    snprintf(aside, sizeof aside, "%s/sub-02/b_old1.xdf", dir);
+    char sub02[4200];
+    snprintf(sub02, sizeof sub02, "%s/sub-02", dir);
+    mkdir(sub02, 0755);
+    FILE *f = fopen(second, "w"); /* a file already there is moved aside */
+    CHECK(f != NULL);
+    if (f) {
+        fputs("earlier", f);
+        fclose(f);
+    }
+    recorder_stream(rec, 0, "ball", DEVICE_KIND_BALL, &hello);
+    blocks_of(rec, 0, 1000);
+    command(rec, RECORDER_START, first, "01");
+    blocks_of(rec, 1000, 3000);
+    command(rec, RECORDER_STOP, "", "");
+    blocks_of(rec, 3000, 4000);
+    command(rec, RECORDER_START, second, "02");
+    blocks_of(rec, 4000, 4500);
+    recorder_status_t st;
+    recorder_status(rec, &st);
+    CHECK_EQ_INT(st.dropped, 0);
+    recorder_stop(&rec); /* as SIGTERM: the second recording is closed whole */
+    check_study_file(first, 1000, 3000, "01");
+    check_study_file(second, 4000, 4500, "02");
+    f = fopen(aside, "r");
+    char text[16] = "";
+    CHECK(f && fgets(text, sizeof text, f));
+    CHECK_STR(text, "earlier");
+    if (f)
+        fclose(f);
+    unlink(first);
+    unlink(second);
+    unlink(aside);
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%s/sub-01/ses-1/motion", dir);
+    rmdir(sub);
+    snprintf(sub, sizeof sub, "%s/sub-01/ses-1", dir);
+    rmdir(sub);
+    snprintf(sub, sizeof sub, "%s/sub-01", dir);
+    rmdir(sub);
+    rmdir(sub02);
+    rmdir(dir);
+}
+
 int main(void)
 {
+    test_study_commands();
+
     char dir[] = "/tmp/massaged-test-recorder.XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
