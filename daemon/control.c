@@ -129,6 +129,17 @@ static void slashes(char *s)
             *s = '/';
 }
 
+/* The labels of the study's names as they stand. */
+static void labels_of(const study_t *st, study_labels_t *l)
+{
+    memset(l, 0, sizeof *l);
+    snprintf(l->participant, sizeof l->participant, "%s", st->participant);
+    snprintf(l->session, sizeof l->session, "%s", st->session);
+    snprintf(l->task, sizeof l->task, "%s", st->task);
+    snprintf(l->run, sizeof l->run, "%03d", st->run);
+    snprintf(l->acquisition, sizeof l->acquisition, "%s", st->acquisition);
+}
+
 /* `filename {option:value} ...`: every option is checked before any is
  * applied, so a bad line changes nothing. */
 static void cmd_filename(control_t *ctl, client_t *c, const char *args)
@@ -231,6 +242,11 @@ static void cmd_filename(control_t *ctl, client_t *c, const char *args)
         return;
     }
     ctl->study = next;
+    /* The history's rows carry the names from now on (treatment sessions
+     * ending meanwhile belong to the study as named). */
+    study_labels_t labels;
+    labels_of(&ctl->study, &labels);
+    pipeline_set_study(ctl->pipeline, &labels);
     reply(c, "OK");
 }
 
@@ -333,19 +349,19 @@ static void cmd_start(control_t *ctl, client_t *c)
         reply_error(c, "start: %s", why);
         return;
     }
-    const study_t *st = &ctl->study;
-    study_labels_t *l = &cmd->labels;
-    snprintf(l->participant, sizeof l->participant, "%s", st->participant);
-    snprintf(l->session, sizeof l->session, "%s", st->session);
-    snprintf(l->task, sizeof l->task, "%s", st->task);
-    snprintf(l->run, sizeof l->run, "%03d", st->run);
-    snprintf(l->acquisition, sizeof l->acquisition, "%s", st->acquisition);
+    labels_of(&ctl->study, &cmd->labels); /* with the defaults BIDS naming filled in */
+    pipeline_set_study(ctl->pipeline, &cmd->labels);
     if (send_command(ctl, c))
         ctl->recording = true;
 }
 
 static void cmd_stop(control_t *ctl, client_t *c)
 {
+    /* A study's stop ends every open treatment session first, so their end
+     * events are in the recording and their rows carry the study's names.
+     * This waits for the pipeline thread's next turn (at most a status
+     * interval); the other clients wait that long at most. */
+    pipeline_end_sessions(ctl->pipeline);
     recorder_command_t *cmd = &ctl->command;
     memset(cmd, 0, sizeof *cmd);
     cmd->op = RECORDER_STOP;

@@ -18,7 +18,7 @@ import pytest
 
 import proto
 import xdf_strict
-from conftest import BUILD, tool, wait_subscribed
+from conftest import BUILD, start_sim, tool, wait_subscribed
 from test_record import expected, make_samples, send, wait_raw
 
 
@@ -369,3 +369,51 @@ def test_bids_export_of_two_participants_and_two_sessions(daemon_factory, subscr
     assert report["summary"]["subjects"] == ["01", "02"]
     assert sorted(report["summary"]["sessions"]) == ["1", "2"]
     assert "motion" in report["summary"]["modalities"] or report["summary"]["dataTypes"]
+
+
+def test_stop_ends_treatment_sessions_and_the_history_has_the_names(daemon_factory,
+                                                                    subscriber_factory, tmp_path):
+    """A study's stop ends the open treatment session (reason "study") before
+    the file closes, so its end event is recorded; the history row carries
+    the study's participant, session, task and run."""
+    import sqlite3
+    link, db, root = tmp_path / "ball.tty", tmp_path / "history.db", tmp_path / "root"
+    port = free_port()
+    d = daemon_factory(devices=[("ball", "ball", str(link))],
+                       extra="[control]\nrcs = 127.0.0.1:%d\n\n[record]\ndir = %s\n\n" %
+                       (port, root), history="db = %s\n" % db)
+    sub = subscriber_factory(d.endpoint, topics=("event.", "status."))
+    wait_subscribed(sub)
+    rcs = Rcs(port)
+    rcs.send(b"filename {participant:07} {session:03} {task:calf} {run:4}\nstart\n")
+    rcs.expect(b"OKOK")
+    rcs.wait(lambda st: st["recording"])
+    # A fast simulated minute of use, then the tool stays connected.
+    sim = start_sim("ball", link, 31, "--fast", "--duration", "60", "--linger", "20")
+    started = sub.wait_for(lambda t, m: t == "event.ball.session" and m["phase"] == "start", 30)[1]
+    sub.wait_for(lambda t, m: t == "event.ball.hold" and m["phase"] == "end", 30)
+    assert rcs.reply(b"stop\n") == b"OK"
+    end = sub.wait_for(lambda t, m: t == "event.ball.session" and m["phase"] == "end", 10)[1]
+    assert end["reason"] == "study" and end["id"] == started["id"]
+    rcs.wait(lambda st: not st["recording"])
+    sim.kill()
+    sim.wait(10)
+    rcs.close()
+    assert d.stop(signal.SIGTERM) == 0
+
+    path = root / "sub-07/ses-03/motion/sub-07_ses-03_task-calf_run-004_motion.xdf"
+    f = xdf_strict.read(path)
+    assert f.damage == [] and not f.truncated
+    recorded = [json.loads(x) for x in next(s for s in f.streams.values()
+                                             if s.name == "events").values]
+    sessions = [e for e in recorded if e["type"] == "session"]
+    assert [e["phase"] for e in sessions] == ["start", "end"]
+    assert sessions[1]["reason"] == "study"
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    con.row_factory = sqlite3.Row
+    got = [dict(r) for r in con.execute("SELECT * FROM sessions")]
+    con.close()
+    assert len(got) == 1
+    r = got[0]
+    assert (r["participant"], r["study_session"], r["task"], r["run"], r["end_reason"]) == \
+        ("07", "03", "calf", "004", "study")
