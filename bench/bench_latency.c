@@ -27,6 +27,7 @@
  * same CLOCK_MONOTONIC, so no clock mapping enters the latency figures.
  */
 #include "frame.h"
+#include "json_read.h"
 #include "now.h"
 
 #include <errno.h>
@@ -279,10 +280,11 @@ static void relay_path(char *out, size_t cap)
     snprintf(out, cap, "%s/bench_relay", self);
 }
 
-static long json_counter(const char *payload, const char *key)
+/* A counter of a status message; 0 when it has none. */
+static long counter(const char *payload, size_t len, const char *key)
 {
-    const char *p = strstr(payload, key);
-    return p ? atol(p + strlen(key)) : 0;
+    double v = 0;
+    return json_read_number(payload, len, key, &v) ? (long)v : 0;
 }
 
 /* Sums and removes the files of a recording directory, then the directory;
@@ -309,266 +311,305 @@ static int remove_recording(const char *path, long long *bytes)
     return files;
 }
 
-int main(int argc, char **argv)
+/* One run: the streams, the processes and what was measured. */
+typedef struct {
+    fake_t fakes[MAX_DEVICES + 1]; /* the devices, then the reference relay's stream */
+    char names[MAX_DEVICES][16];
+    int balls;   /* 0: a ball and a scraper */
+    bool ref;    /* the reference relay runs beside the daemon */
+    bool record; /* the daemon records to XDF */
+    char dir[64], cfg_path[256], endpoint[256], rec_dir[300];
+    char relay_endpoint[256], relay_cfg_path[256];
+    pid_t pid, relay_pid;
+    void *ctx, *sub;
+    double *lat, *lat_ref, *map_err; /* seconds */
+    long n_lat, n_ref, n_map;
+    long received[MAX_DEVICES], publish_dropped;
+    double elapsed; /* seconds of streaming */
+    long rss_kb;
+    thread_snap_t threads[2][MAX_THREADS], relay_threads[2][MAX_THREADS];
+    int n_threads[2], n_relay_threads[2];
+    int daemon_status; /* after SIGTERM */
+} run_t;
+
+/* The fake devices (and the relay's stream) on their ptys. */
+static int setup_streams(run_t *r)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s DAEMON [seconds]\n", argv[0]);
-        return 2;
-    }
-    double seconds = argc > 2 ? atof(argv[2]) : 20.0;
-    int balls = argc > 3 ? atoi(argv[3]) : 0;
-    if (argc > 3 && (balls < 1 || balls > MAX_DEVICES)) {
-        fprintf(stderr, "balls: 1..%d\n", MAX_DEVICES);
-        return 2;
-    }
-    static char names[MAX_DEVICES][16];
-    fake_t fakes[MAX_DEVICES + 1] = {fake_of("ball", DEVICE_KIND_BALL),
-                                     fake_of("scraper", DEVICE_KIND_SCRAPER)};
-    if (balls) {
-        n_fakes = balls;
-        for (int i = 0; i < balls; i++) {
-            snprintf(names[i], sizeof names[i], "ball%d", i);
-            fakes[i] = fake_of(names[i], DEVICE_KIND_BALL);
+    r->fakes[0] = fake_of("ball", DEVICE_KIND_BALL);
+    r->fakes[1] = fake_of("scraper", DEVICE_KIND_SCRAPER);
+    if (r->balls) {
+        n_fakes = r->balls;
+        for (int i = 0; i < r->balls; i++) {
+            snprintf(r->names[i], sizeof r->names[i], "ball%d", i);
+            r->fakes[i] = fake_of(r->names[i], DEVICE_KIND_BALL);
         }
     }
-    fake_t *relay = &fakes[n_fakes];
-    *relay = fake_of("relay", DEVICE_KIND_BALL);
-    const char *ref_env = getenv("BENCH_REF");
-    bool ref = !(ref_env && atoi(ref_env) == 0);
-    n_streams = n_fakes + (ref ? 1 : 0);
+    r->fakes[n_fakes] = fake_of("relay", DEVICE_KIND_BALL);
+    n_streams = n_fakes + (r->ref ? 1 : 0);
     for (int i = 0; i < n_streams; i++) {
-        if (make_pty(&fakes[i]) != 0) {
+        if (make_pty(&r->fakes[i]) != 0) {
             perror("pty");
-            return 1;
+            return -1;
         }
-        fakes[i].written = calloc(MAX_FRAMES, sizeof(double));
-        fakes[i].written_real = calloc(MAX_FRAMES, sizeof(double));
+        r->fakes[i].written = calloc(MAX_FRAMES, sizeof(double));
+        r->fakes[i].written_real = calloc(MAX_FRAMES, sizeof(double));
     }
-    char dir[] = "/tmp/massaged-bench.XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
-    char cfg_path[256], endpoint[256];
-    snprintf(cfg_path, sizeof cfg_path, "%s/bench.ini", dir);
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/pub.sock", dir);
-    FILE *cfg = fopen(cfg_path, "w");
+    r->lat = calloc(MAX_DEVICES * MAX_FRAMES, sizeof(double));
+    r->lat_ref = calloc(MAX_FRAMES, sizeof(double));
+    r->map_err = calloc(MAX_DEVICES * MAX_FRAMES, sizeof(double));
+    return 0;
+}
+
+/* The daemon's configuration and the relay's, in a temporary directory. */
+static int write_configs(run_t *r)
+{
+    snprintf(r->dir, sizeof r->dir, "/tmp/massaged-bench.XXXXXX");
+    if (!mkdtemp(r->dir))
+        return -1;
+    snprintf(r->cfg_path, sizeof r->cfg_path, "%s/bench.ini", r->dir);
+    snprintf(r->endpoint, sizeof r->endpoint, "ipc://%s/pub.sock", r->dir);
+    snprintf(r->rec_dir, sizeof r->rec_dir, "%s/rec", r->dir);
+    FILE *cfg = fopen(r->cfg_path, "w");
+    if (!cfg)
+        return -1;
     /* BENCH_BATCH_MS sets [publish] batch_ms: the CPU against latency trade. */
     const char *batch = getenv("BENCH_BATCH_MS");
-    fprintf(cfg, "[publish]\nendpoint = %s\nbatch_ms = %d\n[log]\nlevel = warn\n", endpoint,
+    fprintf(cfg, "[publish]\nendpoint = %s\nbatch_ms = %d\n[log]\nlevel = warn\n", r->endpoint,
             batch ? atoi(batch) : 0);
     /* BENCH_HISTORY=1 writes the history into the run's directory; else off. */
     const char *history_env = getenv("BENCH_HISTORY");
     if (history_env && atoi(history_env) != 0)
-        fprintf(cfg, "[history]\ndb = %s/history.db\n", dir);
+        fprintf(cfg, "[history]\ndb = %s/history.db\n", r->dir);
     else
         fprintf(cfg, "[history]\ndb =\n");
-    const char *record_env = getenv("BENCH_RECORD");
-    bool record = record_env && atoi(record_env) != 0;
-    char rec_dir[300];
-    snprintf(rec_dir, sizeof rec_dir, "%s/rec", dir);
-    if (record)
-        fprintf(cfg, "[record]\ndir = %s\n", rec_dir);
+    if (r->record)
+        fprintf(cfg, "[record]\ndir = %s\n", r->rec_dir);
     for (int i = 0; i < n_fakes; i++)
-        fprintf(cfg, "[device.%s]\nkind = %s\nport = %s\n", fakes[i].name,
-                fakes[i].kind == DEVICE_KIND_BALL ? "ball" : "scraper", fakes[i].slave);
+        fprintf(cfg, "[device.%s]\nkind = %s\nport = %s\n", r->fakes[i].name,
+                device_kind_name((device_kind_t)r->fakes[i].kind), r->fakes[i].slave);
     fclose(cfg);
-    chmod(cfg_path, 0644);
+    chmod(r->cfg_path, 0644);
 
     /* The reference: bench_relay on a stream of its own, with a configuration
      * of the same form. */
-    char relay_endpoint[256], relay_cfg_path[256], relay_prog[600];
-    snprintf(relay_endpoint, sizeof relay_endpoint, "ipc://%s/relay.sock", dir);
-    snprintf(relay_cfg_path, sizeof relay_cfg_path, "%s/relay.ini", dir);
-    relay_path(relay_prog, sizeof relay_prog);
-    pid_t relay_pid = -1;
-    if (ref) {
-        cfg = fopen(relay_cfg_path, "w");
-        fprintf(cfg, "[publish]\nendpoint = %s\n[device.%s]\nkind = ball\nport = %s\n",
-                relay_endpoint, relay->name, relay->slave);
-        fclose(cfg);
-        chmod(relay_cfg_path, 0644);
-        relay_pid = fork();
-        if (relay_pid == 0) {
-            execl(relay_prog, relay_prog, "--config", relay_cfg_path, (char *)NULL);
+    snprintf(r->relay_endpoint, sizeof r->relay_endpoint, "ipc://%s/relay.sock", r->dir);
+    snprintf(r->relay_cfg_path, sizeof r->relay_cfg_path, "%s/relay.ini", r->dir);
+    if (!r->ref)
+        return 0;
+    cfg = fopen(r->relay_cfg_path, "w");
+    if (!cfg)
+        return -1;
+    fprintf(cfg, "[publish]\nendpoint = %s\n[device.%s]\nkind = ball\nport = %s\n",
+            r->relay_endpoint, r->fakes[n_fakes].name, r->fakes[n_fakes].slave);
+    fclose(cfg);
+    chmod(r->relay_cfg_path, 0644);
+    return 0;
+}
+
+/* Forks and runs the relay (when asked) and the daemon, then subscribes to
+ * both. */
+static void start_processes(run_t *r, const char *daemon)
+{
+    r->relay_pid = -1;
+    if (r->ref) {
+        char relay_prog[600];
+        relay_path(relay_prog, sizeof relay_prog);
+        r->relay_pid = fork();
+        if (r->relay_pid == 0) {
+            execl(relay_prog, relay_prog, "--config", r->relay_cfg_path, (char *)NULL);
             _exit(127);
         }
     }
-    pid_t pid = fork();
-    if (pid == 0) {
+    r->pid = fork();
+    if (r->pid == 0) {
         const char *preload = getenv("BENCH_DAEMON_PRELOAD");
         if (preload && *preload)
             setenv("LD_PRELOAD", preload, 1);
-        execl(argv[1], argv[1], "--config", cfg_path, (char *)NULL);
+        execl(daemon, daemon, "--config", r->cfg_path, (char *)NULL);
         _exit(127);
     }
-    pthread_t lt;
-    pthread_create(&lt, NULL, listener, fakes);
-
-    void *ctx = zmq_ctx_new();
-    void *sub = zmq_socket(ctx, ZMQ_SUB);
+    r->ctx = zmq_ctx_new();
+    r->sub = zmq_socket(r->ctx, ZMQ_SUB);
     int hwm = 1000000;
-    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "raw.", 4);
-    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "status.", 7);
-    zmq_connect(sub, endpoint);
-    if (ref)
-        zmq_connect(sub, relay_endpoint);
+    zmq_setsockopt(r->sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(r->sub, ZMQ_SUBSCRIBE, "raw.", 4);
+    zmq_setsockopt(r->sub, ZMQ_SUBSCRIBE, "status.", 7);
+    zmq_connect(r->sub, r->endpoint);
+    if (r->ref)
+        zmq_connect(r->sub, r->relay_endpoint);
+}
 
-    /* Wait for both HELLO REQUESTs and a live subscription (a status.daemon
-     * would need another subscription; a short settle time is enough here). */
+/* Waits for every stream's HELLO REQUEST and answers it, then lets the
+ * subscription settle (a status.daemon would need another subscription; a
+ * short settle time is enough here). */
+static int greet(run_t *r)
+{
     double t_wait = now_mono();
     for (;;) {
         bool all = true;
         for (int i = 0; i < n_streams; i++)
-            all = all && atomic_load(&fakes[i].hello_requested);
+            all = all && atomic_load(&r->fakes[i].hello_requested);
         if (all)
             break;
         if (now_mono() - t_wait > 10) {
             fprintf(stderr, "the daemon or the relay never asked for a HELLO\n");
-            kill(pid, SIGKILL);
-            if (ref)
-                kill(relay_pid, SIGKILL);
-            return 1;
+            return -1;
         }
         usleep(10000);
     }
     for (int i = 0; i < n_streams; i++)
-        send_hello(&fakes[i]);
+        send_hello(&r->fakes[i]);
     usleep(500000);
+    return 0;
+}
 
-    double *lat = calloc(MAX_DEVICES * MAX_FRAMES, sizeof(double));
-    double *lat_ref = calloc(MAX_FRAMES, sizeof(double));
-    double *map_err = calloc(MAX_DEVICES * MAX_FRAMES, sizeof(double));
-    long n_map = 0;
-    long n_ref = 0;
-    long n_lat = 0, received[MAX_DEVICES] = {0}, publish_dropped = 0;
-    static thread_snap_t threads0[MAX_THREADS], threads1[MAX_THREADS], relay0[MAX_THREADS],
-        relay1[MAX_THREADS];
-    int n_threads0 = thread_snapshot(pid, threads0);
-    int n_relay0 = ref ? thread_snapshot(relay_pid, relay0) : 0;
+/* Every stream's frame number frame_no, written now. */
+static void send_samples(run_t *r, long frame_no)
+{
+    for (int i = 0; i < n_streams; i++) {
+        fake_t *f = &r->fakes[i];
+        frame_t fr;
+        memset(&fr, 0, sizeof fr);
+        fr.type = FRAME_SAMPLES;
+        uint64_t first = (uint64_t)frame_no * (uint64_t)f->per_frame;
+        fr.t_us = (uint32_t)(first * 1000000u / (uint64_t)f->rate_hz);
+        fr.u.samples.count = (uint8_t)f->per_frame;
+        for (int k = 0; k < f->per_frame; k++)
+            fr.u.samples.s[k].p = 101325 + k;
+        f->written[frame_no] = now_mono();
+        f->written_real[frame_no] = now_real();
+        send_frame(f, &fr);
+        f->frames = frame_no + 1;
+    }
+}
+
+/* The losses a status message reports. */
+static void on_status(run_t *r, const char *topic, const char *payload, size_t len)
+{
+    if (strcmp(topic, "status.daemon") == 0) {
+        r->publish_dropped = counter(payload, len, "publish_dropped");
+        return;
+    }
+    for (int i = 0; i < n_fakes; i++)
+        if (strcmp(topic + 7, r->fakes[i].name) == 0) {
+            r->fakes[i].lost = counter(payload, len, "samples_lost");
+            r->fakes[i].ring_dropped = counter(payload, len, "ring_dropped") +
+                                       counter(payload, len, "ring_dropped_samples");
+        }
+}
+
+/* A raw message received at t_rx: its latency, and its host clock mapping. */
+static void on_raw(run_t *r, const char *topic, const char *payload, size_t len, double t_rx)
+{
+    int dev = -1;
+    for (int i = 0; i <= n_fakes; i++)
+        if (strcmp(topic + 4, r->fakes[i].name) == 0)
+            dev = i;
+    double i0, t_host;
+    if (dev < 0 || !json_read_number(payload, len, "i0", &i0))
+        return;
+    const fake_t *f = &r->fakes[dev];
+    long fno = (long)i0 / f->per_frame;
+    if (fno < 0 || fno >= f->frames)
+        return;
+    if (dev == n_fakes) {
+        if (r->n_ref < MAX_FRAMES)
+            r->lat_ref[r->n_ref++] = t_rx - f->written[fno];
+        return;
+    }
+    if (r->n_lat < MAX_DEVICES * MAX_FRAMES)
+        r->lat[r->n_lat++] = t_rx - f->written[fno];
+    /* The host clock mapping: the frame's last sample, mapped, against the
+     * moment the frame was written (the device's "now"), once the model has
+     * had three seconds to fit. */
+    if (fno * 0.010 >= 3.0 && r->n_map < MAX_DEVICES * MAX_FRAMES &&
+        json_read_number(payload, len, "t_host", &t_host)) {
+        double last = t_host + (f->per_frame - 1) / (double)f->rate_hz;
+        r->map_err[r->n_map++] = last - f->written_real[fno];
+    }
+    r->received[dev]++;
+}
+
+/* Streams for `seconds`, every device a frame every 10 ms (100 frames/s
+ * each), and takes in every message meanwhile. */
+static void stream(run_t *r, double seconds)
+{
+    r->n_threads[0] = thread_snapshot(r->pid, r->threads[0]);
+    r->n_relay_threads[0] = r->ref ? thread_snapshot(r->relay_pid, r->relay_threads[0]) : 0;
     double start = now_mono();
     double next = start;
     long frame_no = 0;
     while (now_mono() - start < seconds && frame_no < MAX_FRAMES) {
-        /* Every device sends a frame every 10 ms (100 frames/s each). */
-        double t = now_mono();
-        if (t >= next) {
-            for (int i = 0; i < n_streams; i++) {
-                fake_t *f = &fakes[i];
-                frame_t fr;
-                memset(&fr, 0, sizeof fr);
-                fr.type = FRAME_SAMPLES;
-                uint64_t first = (uint64_t)frame_no * (uint64_t)f->per_frame;
-                fr.t_us = (uint32_t)(first * 1000000u / (uint64_t)f->rate_hz);
-                fr.u.samples.count = (uint8_t)f->per_frame;
-                for (int k = 0; k < f->per_frame; k++)
-                    fr.u.samples.s[k].p = 101325 + k;
-                f->written[frame_no] = now_mono();
-                f->written_real[frame_no] = now_real();
-                send_frame(f, &fr);
-                f->frames = frame_no + 1;
-            }
-            frame_no++;
+        if (now_mono() >= next) {
+            send_samples(r, frame_no++);
             next += 0.010;
         }
-        zmq_pollitem_t item = {sub, 0, ZMQ_POLLIN, 0};
+        zmq_pollitem_t item = {r->sub, 0, ZMQ_POLLIN, 0};
         double wait_ms = (next - now_mono()) * 1000.0;
         zmq_poll(&item, 1, wait_ms > 0 ? (long)wait_ms : 0);
         while (zmq_poll(&item, 1, 0) > 0 && (item.revents & ZMQ_POLLIN)) {
             char topic[64], payload[8192];
-            int tn = zmq_recv(sub, topic, sizeof topic - 1, 0);
-            int pn = zmq_recv(sub, payload, sizeof payload - 1, 0);
+            int tn = zmq_recv(r->sub, topic, sizeof topic - 1, 0);
+            int pn = zmq_recv(r->sub, payload, sizeof payload - 1, 0);
             double t_rx = now_mono();
             if (tn < 0 || pn < 0)
                 break;
             topic[tn] = '\0';
             payload[pn] = '\0';
-            if (strncmp(topic, "status.", 7) == 0) {
-                if (strcmp(topic, "status.daemon") == 0) {
-                    publish_dropped = json_counter(payload, "\"publish_dropped\":");
-                    continue;
-                }
-                for (int i = 0; i < n_fakes; i++)
-                    if (strcmp(topic + 7, fakes[i].name) == 0) {
-                        fakes[i].lost = json_counter(payload, "\"samples_lost\":");
-                        fakes[i].ring_dropped = json_counter(payload, "\"ring_dropped\":") +
-                                                json_counter(payload, "\"ring_dropped_samples\":");
-                    }
-                continue;
-            }
-            int dev = -1;
-            for (int i = 0; i <= n_fakes; i++)
-                if (strcmp(topic + 4, fakes[i].name) == 0)
-                    dev = i;
-            if (dev < 0)
-                continue;
-            const char *i0 = strstr(payload, "\"i0\":");
-            if (!i0)
-                continue;
-            long index = atol(i0 + 5);
-            long fno = index / fakes[dev].per_frame;
-            if (fno < 0 || fno >= fakes[dev].frames)
-                continue;
-            if (dev == n_fakes) {
-                if (n_ref < MAX_FRAMES)
-                    lat_ref[n_ref++] = t_rx - fakes[dev].written[fno];
-                continue;
-            }
-            if (n_lat < MAX_DEVICES * MAX_FRAMES)
-                lat[n_lat++] = t_rx - fakes[dev].written[fno];
-            /* The host clock mapping: the frame's last sample, mapped, against
-             * the moment the frame was written (the device's "now"), once
-             * the model has had three seconds to fit. */
-            const char *th = strstr(payload, "\"t_host\":");
-            if (th && fno * 0.010 >= 3.0 && n_map < MAX_DEVICES * MAX_FRAMES) {
-                double last = strtod(th + 9, NULL) +
-                              (fakes[dev].per_frame - 1) / (double)fakes[dev].rate_hz;
-                map_err[n_map++] = last - fakes[dev].written_real[fno];
-            }
-            received[dev]++;
+            if (strncmp(topic, "status.", 7) == 0)
+                on_status(r, topic, payload, (size_t)pn);
+            else
+                on_raw(r, topic, payload, (size_t)pn, t_rx);
         }
     }
-    double elapsed = now_mono() - start;
-    long rss1;
-    proc_rss(pid, &rss1);
-    int n_threads1 = thread_snapshot(pid, threads1);
-    int n_relay1 = ref ? thread_snapshot(relay_pid, relay1) : 0;
-    atomic_store(&running, false);
-    pthread_join(lt, NULL);
-    if (ref) {
-        kill(relay_pid, SIGKILL);
-        waitpid(relay_pid, NULL, 0);
-    }
-    kill(pid, SIGTERM);
-    int status;
-    waitpid(pid, &status, 0);
-    zmq_close(sub);
-    zmq_ctx_term(ctx);
+    r->elapsed = now_mono() - start;
+    proc_rss(r->pid, &r->rss_kb);
+    r->n_threads[1] = thread_snapshot(r->pid, r->threads[1]);
+    r->n_relay_threads[1] = r->ref ? thread_snapshot(r->relay_pid, r->relay_threads[1]) : 0;
+}
 
-    qsort(lat, (size_t)n_lat, sizeof(double), cmp_double);
-    qsort(lat_ref, (size_t)n_ref, sizeof(double), cmp_double);
-    if (n_lat == 0) {
+static void stop_processes(run_t *r)
+{
+    if (r->ref) {
+        kill(r->relay_pid, SIGKILL);
+        waitpid(r->relay_pid, NULL, 0);
+    }
+    kill(r->pid, SIGTERM);
+    waitpid(r->pid, &r->daemon_status, 0);
+    zmq_close(r->sub);
+    zmq_ctx_term(r->ctx);
+}
+
+/* Prints the figures; returns the exit status. */
+static int report(run_t *r, const char *daemon)
+{
+    qsort(r->lat, (size_t)r->n_lat, sizeof(double), cmp_double);
+    qsort(r->lat_ref, (size_t)r->n_ref, sizeof(double), cmp_double);
+    if (r->n_lat == 0) {
         fprintf(stderr, "no raw message received\n");
         return 1;
     }
+    double *lat = r->lat, *lat_ref = r->lat_ref, elapsed = r->elapsed;
+    long n_lat = r->n_lat, n_ref = r->n_ref, n_map = r->n_map;
     double p50 = lat[n_lat / 2] * 1e3, p99 = lat[(long)(n_lat * 0.99)] * 1e3,
            max = lat[n_lat - 1] * 1e3;
     long sent = 0, got = 0, lost = 0, dropped = 0;
     for (int i = 0; i < n_fakes; i++) {
-        sent += fakes[i].frames;
-        got += received[i];
-        lost += fakes[i].lost;
-        dropped += fakes[i].ring_dropped;
+        sent += r->fakes[i].frames;
+        got += r->received[i];
+        lost += r->fakes[i].lost;
+        dropped += r->fakes[i].ring_dropped;
     }
-    if (balls)
+    if (r->balls)
         printf("latency pty write -> raw message at a subscriber, %d ball%s at 1 kHz, %.0f s:\n",
-               balls, balls == 1 ? "" : "s", elapsed);
+               r->balls, r->balls == 1 ? "" : "s", elapsed);
     else
         printf("latency pty write -> raw message at a subscriber, ball 1 kHz + scraper 500 Hz, "
                "%.0f s:\n",
                elapsed);
     printf("  frames sent %ld, raw messages received %ld; status: samples_lost %ld, "
            "ring_dropped %ld, publish_dropped %ld\n",
-           sent, got, lost, dropped, publish_dropped);
+           sent, got, lost, dropped, r->publish_dropped);
     printf("  p50 %.3f ms   p99 %.3f ms   max %.3f ms   (target p99 <= 1 ms: %s)\n", p50, p99, max,
            p99 <= 1.0 ? "met" : "NOT met");
     double r50 = n_ref ? lat_ref[n_ref / 2] * 1e3 : NAN,
@@ -578,29 +619,31 @@ int main(int argc, char **argv)
            "p50 %.3f ms   p99 %.3f ms   max %.3f ms\n",
            n_ref, r50, r99, rmax);
     printf("  daemon / reference: p50 %.2f   p99 %.2f\n", p50 / r50, p99 / r99);
-    const char *subject = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
+    const char *subject = strrchr(daemon, '/') ? strrchr(daemon, '/') + 1 : daemon;
     double cpu, relay_cpu = NAN, relay_wakeups = NAN;
-    double wakeups = print_threads(subject, threads0, n_threads0, threads1, n_threads1, elapsed, &cpu);
-    if (ref)
-        relay_wakeups = print_threads("reference relay's", relay0, n_relay0, relay1, n_relay1,
-                                      elapsed, &relay_cpu);
+    double wakeups = print_threads(subject, r->threads[0], r->n_threads[0], r->threads[1],
+                                   r->n_threads[1], elapsed, &cpu);
+    if (r->ref)
+        relay_wakeups = print_threads("reference relay's", r->relay_threads[0],
+                                      r->n_relay_threads[0], r->relay_threads[1],
+                                      r->n_relay_threads[1], elapsed, &relay_cpu);
     printf("daemon at this load: CPU %.2f %% of one core, resident memory %ld kB (%.1f MB), of "
            "which its own (anonymous) %ld kB and shared libraries' pages the rest\n",
-           cpu, rss1, rss1 / 1024.0, rss_anon_kb);
+           cpu, r->rss_kb, r->rss_kb / 1024.0, rss_anon_kb);
     double us_per_frame = got ? 1e4 * cpu * elapsed / (double)got : NAN;
     double ref_us_per_frame = n_ref ? 1e4 * relay_cpu * elapsed / (double)n_ref : NAN;
-    qsort(map_err, (size_t)n_map, sizeof(double), cmp_double);
+    qsort(r->map_err, (size_t)n_map, sizeof(double), cmp_double);
     if (n_map > 0)
         printf("  host clock mapping, t_host of a frame's last sample - the time it was written "
                "(%ld frames after 3 s): p1 %+.3f ms   p50 %+.3f ms   p99 %+.3f ms\n",
-               n_map, map_err[n_map / 100] * 1e3, map_err[n_map / 2] * 1e3,
-               map_err[(long)(n_map * 0.99)] * 1e3);
+               n_map, r->map_err[n_map / 100] * 1e3, r->map_err[n_map / 2] * 1e3,
+               r->map_err[(long)(n_map * 0.99)] * 1e3);
     printf("  CPU per frame delivered: daemon %.1f us (%ld frames), reference relay %.1f us "
            "(%ld frames): daemon / reference %.2f\n",
            us_per_frame, got, ref_us_per_frame, n_ref, us_per_frame / ref_us_per_frame);
-    if (record) {
+    if (r->record) {
         long long bytes = 0;
-        int files = remove_recording(rec_dir, &bytes);
+        int files = remove_recording(r->rec_dir, &bytes);
         printf("recording: %d file(s), %lld kB over the run, %.1f kB/s\n", files, bytes / 1024,
                bytes / 1024.0 / elapsed);
     }
@@ -608,9 +651,46 @@ int main(int argc, char **argv)
            "rss_kb %ld sent %ld received %ld samples_lost %ld ring_dropped %ld "
            "publish_dropped %ld ref_p50_ms %.3f ref_p99_ms %.3f rss_anon_kb %ld cpu_us_per_frame %.2f "
            "ref_cpu_us_per_frame %.2f wakeups_per_s %.1f ref_wakeups_per_s %.1f\n",
-           n_fakes, balls ? 1000L * balls : 1500L, p50, p99, max, cpu, rss1, sent, got, lost,
-           dropped, publish_dropped, r50, r99, rss_anon_kb, us_per_frame, ref_us_per_frame,
-           wakeups, relay_wakeups);
-    printf("daemon exit status after SIGTERM: %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+           n_fakes, r->balls ? 1000L * r->balls : 1500L, p50, p99, max, cpu, r->rss_kb, sent, got,
+           lost, dropped, r->publish_dropped, r50, r99, rss_anon_kb, us_per_frame,
+           ref_us_per_frame, wakeups, relay_wakeups);
+    printf("daemon exit status after SIGTERM: %d\n",
+           WIFEXITED(r->daemon_status) ? WEXITSTATUS(r->daemon_status) : -1);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s DAEMON [seconds]\n", argv[0]);
+        return 2;
+    }
+    double seconds = argc > 2 ? atof(argv[2]) : 20.0;
+    static run_t run; /* large: not on the stack */
+    run_t *r = &run;
+    r->balls = argc > 3 ? atoi(argv[3]) : 0;
+    if (argc > 3 && (r->balls < 1 || r->balls > MAX_DEVICES)) {
+        fprintf(stderr, "balls: 1..%d\n", MAX_DEVICES);
+        return 2;
+    }
+    const char *ref_env = getenv("BENCH_REF");
+    r->ref = !(ref_env && atoi(ref_env) == 0);
+    const char *record_env = getenv("BENCH_RECORD");
+    r->record = record_env && atoi(record_env) != 0;
+    if (setup_streams(r) != 0 || write_configs(r) != 0)
+        return 1;
+    start_processes(r, argv[1]);
+    pthread_t lt;
+    pthread_create(&lt, NULL, listener, r->fakes);
+    if (greet(r) != 0) {
+        kill(r->pid, SIGKILL);
+        if (r->ref)
+            kill(r->relay_pid, SIGKILL);
+        return 1;
+    }
+    stream(r, seconds);
+    atomic_store(&running, false);
+    pthread_join(lt, NULL);
+    stop_processes(r);
+    return report(r, argv[1]);
 }
