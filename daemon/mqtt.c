@@ -3,6 +3,7 @@
 #include "log.h"
 #include "message.h"
 #include "now.h"
+#include "outbox.h"
 #include "ring.h"
 
 #include <errno.h>
@@ -29,18 +30,6 @@ typedef struct {
     char topic[MESSAGE_TOPIC_MAX];
     char payload[MESSAGE_MAX];
 } mqtt_item_t;
-
-/* The outbox: a byte FIFO of records {topic length, payload length, topic,
- * payload}, which may wrap around the end of the buffer. */
-typedef struct {
-    uint32_t topic_len, payload_len;
-} record_head_t;
-
-typedef struct {
-    unsigned char *buf;
-    size_t cap, head, used; /* bytes; head is the oldest record's first byte */
-    size_t count;           /* records */
-} outbox_t;
 
 typedef struct {
     bool connected;
@@ -92,75 +81,6 @@ struct mqtt {
     uint64_t sent, dropped, refused, connects;
     char error[512];
 };
-
-/* ---- The outbox ---------------------------------------------------------- */
-
-static void outbox_copy_in(outbox_t *o, size_t at, const void *src, size_t n)
-{
-    at %= o->cap;
-    size_t first = n < o->cap - at ? n : o->cap - at;
-    memcpy(o->buf + at, src, first);
-    memcpy(o->buf, (const unsigned char *)src + first, n - first);
-}
-
-static void outbox_copy_out(const outbox_t *o, size_t at, void *dst, size_t n)
-{
-    at %= o->cap;
-    size_t first = n < o->cap - at ? n : o->cap - at;
-    memcpy(dst, o->buf + at, first);
-    memcpy((unsigned char *)dst + first, o->buf, n - first);
-}
-
-static size_t record_size(const record_head_t *h)
-{
-    return sizeof *h + h->topic_len + h->payload_len;
-}
-
-static void outbox_drop_oldest(outbox_t *o)
-{
-    record_head_t h;
-    outbox_copy_out(o, o->head, &h, sizeof h);
-    o->head = (o->head + record_size(&h)) % o->cap;
-    o->used -= record_size(&h);
-    o->count--;
-}
-
-/* Appends a record, dropping the oldest ones until it fits; returns how many
- * were dropped. */
-static unsigned outbox_push(outbox_t *o, const char *topic, const char *payload, size_t len)
-{
-    record_head_t h = {(uint32_t)strlen(topic), (uint32_t)len};
-    size_t size = record_size(&h);
-    unsigned dropped = 0;
-    if (size > o->cap)
-        return 1;
-    while (o->used + size > o->cap) {
-        outbox_drop_oldest(o);
-        dropped++;
-    }
-    size_t at = o->head + o->used;
-    outbox_copy_in(o, at, &h, sizeof h);
-    outbox_copy_in(o, at + sizeof h, topic, h.topic_len);
-    outbox_copy_in(o, at + sizeof h + h.topic_len, payload, len);
-    o->used += size;
-    o->count++;
-    return dropped;
-}
-
-/* Copies the oldest record into item (topic NUL-terminated) without
- * removing it; false when the outbox is empty. */
-static bool outbox_peek(const outbox_t *o, mqtt_item_t *item)
-{
-    if (o->count == 0)
-        return false;
-    record_head_t h;
-    outbox_copy_out(o, o->head, &h, sizeof h);
-    outbox_copy_out(o, o->head + sizeof h, item->topic, h.topic_len);
-    item->topic[h.topic_len] = '\0';
-    outbox_copy_out(o, o->head + sizeof h + h.topic_len, item->payload, h.payload_len);
-    item->len = h.payload_len;
-    return true;
-}
 
 /* ---- Topics -------------------------------------------------------------- */
 
@@ -425,10 +345,15 @@ static void take_ring(mqtt_t *m)
 /* Hands queued events over, in order, while the window has room. */
 static void send_outbox(mqtt_t *m)
 {
-    while (m->connected && m->inflight < MQTT_INFLIGHT && outbox_peek(&m->outbox, &m->scratch)) {
-        if (!send_message(m, &m->scratch, CLASS_EVENT))
+    mqtt_item_t *item = &m->scratch;
+    size_t len;
+    while (m->connected && m->inflight < MQTT_INFLIGHT &&
+           outbox_peek(&m->outbox, item->topic, sizeof item->topic, item->payload,
+                       sizeof item->payload, &len)) {
+        item->len = (uint32_t)len;
+        if (!send_message(m, item, CLASS_EVENT))
             break;
-        outbox_drop_oldest(&m->outbox);
+        outbox_pop(&m->outbox);
     }
 }
 
@@ -552,10 +477,8 @@ mqtt_t *mqtt_start(const config_t *cfg, int *err)
     m->reconnect_max_s = cfg->mqtt.reconnect_max_s;
     m->raw_every = cfg->mqtt.raw_every;
     m->backoff_ms = MQTT_BACKOFF_MIN_MS;
-    m->outbox.cap = (size_t)cfg->mqtt.queue_kib * 1024;
-    m->outbox.buf = malloc(m->outbox.cap);
     m->ring = ring_create(sizeof(mqtt_item_t), MQTT_RING_CAPACITY);
-    if (!m->outbox.buf || !m->ring)
+    if (outbox_init(&m->outbox, (size_t)cfg->mqtt.queue_kib * 1024) != 0 || !m->ring)
         goto fail;
     rc = setup_client(m, cfg, site);
     if (rc != 0)
@@ -588,7 +511,7 @@ void mqtt_stop(mqtt_t **mp)
     if (m->mosq)
         mosquitto_destroy(m->mosq);
     ring_destroy(&m->ring);
-    free(m->outbox.buf);
+    outbox_free(&m->outbox);
     pthread_mutex_destroy(&m->lock);
     free(m);
     *mp = NULL;
