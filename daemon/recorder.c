@@ -1,6 +1,7 @@
 #include "recorder.h"
 
 #include "log.h"
+#include "path.h"
 #include "ring.h"
 #include "xdf.h"
 #include "now.h"
@@ -528,27 +529,12 @@ static int next_path(recorder_t *rec)
     } else if (rec->file_number == 0) {
         n = snprintf(rec->path, sizeof rec->path, "%s", rec->base);
     } else {
-        const char *dot = strrchr(rec->base, '.');
-        int stem = dot && !strchr(dot, '/') ? (int)(dot - rec->base) : (int)strlen(rec->base);
+        int stem = (int)path_stem_len(rec->base);
         n = snprintf(rec->path, sizeof rec->path, "%.*s-%03u%s", stem, rec->base,
                      rec->file_number, rec->base + stem);
     }
     rec->file_number++;
     return n < 0 || (size_t)n >= sizeof rec->path ? -ENAMETOOLONG : 0;
-}
-
-/* Creates the directories leading to path (mkdir -p of its parent). */
-static int make_parents(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    for (char *slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return -errno;
-        *slash = '/';
-    }
-    return 0;
 }
 
 /* A study's file name that exists already is moved aside to STEM_oldN.xdf,
@@ -558,8 +544,7 @@ static int move_aside(const char *path)
 {
     if (access(path, F_OK) != 0)
         return 0;
-    const char *dot = strrchr(path, '.');
-    int stem = dot && !strchr(dot, '/') ? (int)(dot - path) : (int)strlen(path);
+    int stem = (int)path_stem_len(path);
     char aside[4200];
     for (unsigned i = 1; i < 100000; i++) {
         snprintf(aside, sizeof aside, "%.*s_old%u%s", stem, path, i, path + stem);
@@ -579,7 +564,7 @@ static int open_file(recorder_t *rec)
     int fd = -1;
     errno = 0;
     if (rec->base[0] && rec->file_number == 0) {
-        int rc = make_parents(rec->base);
+        int rc = path_make_parents(rec->base);
         if (rc == 0)
             rc = move_aside(rec->base);
         if (rc != 0) {

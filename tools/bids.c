@@ -1,6 +1,7 @@
 #include "bids.h"
 
 #include "json_read.h"
+#include "path.h"
 #include "recording.h"
 
 #include <ctype.h>
@@ -48,17 +49,10 @@ static int fail(const char *path, int err)
     return -err;
 }
 
-static int mkdirs(const char *path)
+static int mkdirs(const char *dir)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/", path);
-    for (char *slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-            return fail(dir, errno);
-        *slash = '/';
-    }
-    return 0;
+    int rc = path_make_dirs(dir);
+    return rc ? fail(dir, -rc) : 0;
 }
 
 static FILE *create(const char *path)
