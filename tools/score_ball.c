@@ -2,8 +2,8 @@
  * simulator's ground truth, through the daemon's real decoder, chain and
  * analysis (tools/session.h). docs/ACCURACY.md explains the method.
  *
- *   massaged-score-ball [--dev N] [--heldout N] [--duration S] [--seed FIRST]
- *                       [--check] [--explain] [-v]
+ *   massaged-score-ball [--dev N] [--heldout N] [--stress N] [--world typical|wide]
+ *                       [--duration S] [--seed FIRST] [--check] [--explain] [-v]
  *   massaged-score-ball --map CONDITION|all [--map-seeds N] [--map-csv FILE]
  *                       [--duration S]
  *
@@ -29,8 +29,22 @@ enum { T_ROLL, T_HOLD, T_FLEX, T_ROCK, N_TYPES };
 enum { TF_WEAK = 1, TF_PARTIAL = 2 };
 static const char *type_names[N_TYPES] = {"roll", "hold", "flex", "rock"};
 
-/* Floors for --check: a little below what the fixed seeds give. */
-static const double floor_f1[N_TYPES] = {0.99, 0.99, 0.95, 0.98};
+/* The worlds the development and held-out sets can be drawn from, each
+ * with its --check floors (a little below what the quick set, 10
+ * development and 4 held-out seeds, gives): the typical world the
+ * simulator draws by default, and the widened one (the default here). */
+typedef struct {
+    const char *name;
+    const sim_ball_world_t *world;
+    double floor_f1[N_TYPES];
+    double onset_median_s; /* flex onset error median, at most */
+    double delay_median_s; /* flex publication delay median, at most */
+} world_t;
+
+static const world_t worlds[] = {
+    {"typical", &sim_ball_world_default, {0.99, 0.99, 0.95, 0.98}, 0.040, 0.150},
+    {"wide", &sim_ball_world_wide, {0.93, 0.98, 0.93, 0.95}, 0.040, 0.180},
+};
 
 #define MAX_EV 20000
 
@@ -114,14 +128,18 @@ static const char *hard_names[] = {
 static const float noise_cycle[] = {1.0f, 0.5f, 2.0f, 1.0f, 1.5f, 3.0f, 1.0f};
 static const float load_cycle[] = {0.0f, 100.0f, 0.0f, 400.0f, 0.0f, 200.0f};
 
-static void conditions(uint64_t seed, session_settings_t *set, double duration_s)
+static void conditions(uint64_t seed, session_settings_t *set, double duration_s,
+                       const sim_ball_world_t *world)
 {
     session_settings_default(set, DEVICE_KIND_BALL, seed, duration_s);
     set->ball.duration_s = duration_s;
+    set->ball.world = *world;
     set->ball.hard_cases = hard_cycle[seed % (sizeof hard_cycle / sizeof hard_cycle[0])];
     set->ball.noise = noise_cycle[seed % (sizeof noise_cycle / sizeof noise_cycle[0])];
     set->ball.body_load_n = load_cycle[seed % (sizeof load_cycle / sizeof load_cycle[0])];
     set->ball.rate_hz = seed % 4 == 3 ? 500.0f : 1000.0f;
+    if (world == &sim_ball_world_stress && seed % 8 == 5)
+        set->ball.rate_hz = 400.0f;
 }
 
 /* Error kinds for --explain. A missed truth is "missed" (nothing of its
@@ -282,11 +300,11 @@ static int run_session(const session_settings_t *set_in, result_t *r, session_ev
     return 0;
 }
 
-static int run_seed(uint64_t seed, double duration_s, result_t *r, session_events_t *ev,
-                    int verbose, int explain_on)
+static int run_seed(uint64_t seed, double duration_s, const sim_ball_world_t *world, result_t *r,
+                    session_events_t *ev, int verbose, int explain_on)
 {
     session_settings_t set;
-    conditions(seed, &set, duration_s);
+    conditions(seed, &set, duration_s, world);
     return run_session(&set, r, ev, verbose, explain_on);
 }
 
@@ -450,7 +468,7 @@ static double abs_quantile(const score_values_t *v, double p)
     return q;
 }
 
-static int report(const char *title, result_t *r, int check)
+static int report(const char *title, result_t *r, int check, const world_t *w)
 {
     int ok = 1;
     printf("\n%s (%.1f hours of samples)\n", title, (double)r->samples / 1000.0 / 3600.0);
@@ -465,12 +483,12 @@ static int report(const char *title, result_t *r, int check)
                (unsigned long long)t->n_matched, score_precision(t), score_recall(t), f1,
                1e3 * abs_quantile(&t->onset_err, 0.5), 1e3 * abs_quantile(&t->onset_err, 0.9),
                1e3 * abs_quantile(&t->offset_err, 0.5), 1e3 * abs_quantile(&t->offset_err, 0.9));
-        if (check && k == T_FLEX && !(abs_quantile(&t->onset_err, 0.5) <= 0.04)) {
-            printf("CHECK FAILED: flex onset error median > 40 ms\n");
+        if (check && k == T_FLEX && !(abs_quantile(&t->onset_err, 0.5) <= w->onset_median_s)) {
+            printf("CHECK FAILED: flex onset error median > %.0f ms\n", 1e3 * w->onset_median_s);
             ok = 0;
         }
-        if (check && f1 < floor_f1[k]) {
-            printf("CHECK FAILED: %s F1 %.3f < %.2f\n", type_names[k], f1, floor_f1[k]);
+        if (check && f1 < w->floor_f1[k]) {
+            printf("CHECK FAILED: %s F1 %.3f < %.2f\n", type_names[k], f1, w->floor_f1[k]);
             ok = 0;
         }
     }
@@ -479,8 +497,9 @@ static int report(const char *title, result_t *r, int check)
     printf("flex start publication delay (decision sample - true onset): median %.0f ms, p90 "
            "%.0f ms\n",
            1e3 * d50, 1e3 * d90);
-    if (check && !(d50 <= 0.15)) {
-        printf("CHECK FAILED: flex publication delay median %.0f ms > 150 ms\n", 1e3 * d50);
+    if (check && !(d50 <= w->delay_median_s)) {
+        printf("CHECK FAILED: flex publication delay median %.0f ms > %.0f ms\n", 1e3 * d50,
+               1e3 * w->delay_median_s);
         ok = 0;
     }
     return ok;
@@ -520,16 +539,30 @@ static int run_map(const char *name, int n_seeds, double duration_s, const char 
 
 int main(int argc, char **argv)
 {
-    int n_dev = 20, n_held = 20, check = 0, verbose = 0, explain_on = 0, map_seeds = 4;
+    int n_dev = 20, n_held = 20, n_stress = 0, check = 0, verbose = 0, explain_on = 0,
+        map_seeds = 4;
     long first_seed = 0;
     const char *map = NULL, *map_csv = NULL;
+    const world_t *world = &worlds[1];
     double duration = 300.0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--dev") == 0 && i + 1 < argc)
             n_dev = atoi(argv[++i]);
         else if (strcmp(argv[i], "--heldout") == 0 && i + 1 < argc)
             n_held = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--stress") == 0 && i + 1 < argc)
+            n_stress = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--world") == 0 && i + 1 < argc) {
+            const char *name = argv[++i];
+            world = NULL;
+            for (size_t w = 0; w < sizeof worlds / sizeof worlds[0]; w++)
+                if (strcmp(worlds[w].name, name) == 0)
+                    world = &worlds[w];
+            if (!world) {
+                fprintf(stderr, "unknown world %s (typical or wide)\n", name);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc)
             duration = atof(argv[++i]);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             first_seed = atol(argv[++i]);
@@ -547,7 +580,8 @@ int main(int argc, char **argv)
             map_csv = argv[++i];
         else {
             fprintf(stderr,
-                    "usage: %s [--dev N] [--heldout N] [--duration S] [--seed FIRST] "
+                    "usage: %s [--dev N] [--heldout N] [--stress N] [--world typical|wide] "
+                    "[--duration S] [--seed FIRST] "
                     "[--check] [--explain] [-v]\n"
                     "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] "
                     "[--duration S]\n",
@@ -561,17 +595,19 @@ int main(int argc, char **argv)
     if (!ev)
         return 1;
     int ok = 1;
-    /* Development seeds 1..n_dev (or from --seed), held-out seeds from 100001. */
-    const long dev0 = first_seed ? first_seed : 1, held0 = 100001;
-    printf("massaged-score-ball: %d development seeds from %ld, %d held-out seeds from %ld, %.0f s "
-           "each\n",
-           n_dev, dev0, n_held, held0, duration);
+    /* Development seeds 1..n_dev (or from --seed), held-out seeds from
+     * 100001, both from the widened world; stress seeds from 200001, from the
+     * stress world. */
+    const long dev0 = first_seed ? first_seed : 1, held0 = 100001, stress0 = 200001;
+    printf("massaged-score-ball: %s world: %d development seeds from %ld, %d held-out seeds from "
+           "%ld; %d stress seeds from %ld (stress world); %.0f s each\n",
+           world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration);
     if (n_dev > 0) {
         result_t r = {0};
         for (long s = dev0; s < dev0 + n_dev; s++)
-            if (run_seed((uint64_t)s, duration, &r, ev, verbose, explain_on) != 0)
+            if (run_seed((uint64_t)s, duration, world->world, &r, ev, verbose, explain_on) != 0)
                 return 1;
-        ok &= report("Development seeds", &r, check);
+        ok &= report("Development seeds", &r, check, world);
         if (explain_on)
             explain_summary();
         result_free(&r);
@@ -579,9 +615,20 @@ int main(int argc, char **argv)
     if (n_held > 0) {
         result_t r = {0};
         for (long s = held0; s < held0 + n_held; s++)
-            if (run_seed((uint64_t)s, duration, &r, ev, verbose, explain_on) != 0)
+            if (run_seed((uint64_t)s, duration, world->world, &r, ev, verbose, explain_on) != 0)
                 return 1;
-        ok &= report("Held-out seeds", &r, check);
+        ok &= report("Held-out seeds", &r, check, world);
+        if (explain_on)
+            explain_summary();
+        result_free(&r);
+    }
+    if (n_stress > 0) {
+        result_t r = {0};
+        for (long s = stress0; s < stress0 + n_stress; s++)
+            if (run_seed((uint64_t)s, duration, &sim_ball_world_stress, &r, ev, verbose,
+                         explain_on) != 0)
+                return 1;
+        report("Stress seeds (never tuned on)", &r, 0, world);
         if (explain_on)
             explain_summary();
         result_free(&r);

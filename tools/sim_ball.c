@@ -50,6 +50,44 @@ const sim_ball_settings_t sim_ball_default = {
 
 const sim_ball_world_t sim_ball_world_default = SIM_BALL_WORLD_DEFAULT;
 
+const sim_ball_world_t sim_ball_world_wide = {
+    .load_n = {60.0, 600.0},
+    .shell_n_per_m = {4000.0, 14000.0},
+    .flex_rise = {0.08, 0.40},
+    .flex_up_s = {0.08, 0.5},
+    .flex_plateau_s = {1.0, 12.0},
+    .mmg_centre_hz = {8.0, 30.0},
+    .mmg_scale_pa = {20.0, 250.0},
+    .noise_p_pa = {3.0, 40.0},
+    .tremor_hz = {7.0, 13.0},
+    .tremor_scale = {0.5, 3.0},
+    .breath_depth = {0.01, 0.08},
+    .sway_depth = {0.02, 0.12},
+    .warm_k = {0.5, 6.0},
+    .settle_step = {0.0, 0.15},
+    .settle_tau_s = {0.5, 3.0},
+    .hold_s = {15.0, 90.0},
+};
+
+const sim_ball_world_t sim_ball_world_stress = {
+    .load_n = {40.0, 700.0},
+    .shell_n_per_m = {2000.0, 20000.0},
+    .flex_rise = {0.04, 0.50},
+    .flex_up_s = {0.05, 0.8},
+    .flex_plateau_s = {0.6, 15.0},
+    .mmg_centre_hz = {6.0, 38.0},
+    .mmg_scale_pa = {10.0, 300.0},
+    .noise_p_pa = {20.0, 80.0},
+    .tremor_hz = {7.0, 13.0},
+    .tremor_scale = {2.0, 8.0},
+    .breath_depth = {0.06, 0.15},
+    .sway_depth = {0.08, 0.20},
+    .warm_k = {4.0, 15.0},
+    .settle_step = {0.10, 0.30},
+    .settle_tau_s = {1.0, 4.0},
+    .hold_s = {8.0, 120.0},
+};
+
 /* ---- small helpers ---- */
 
 static double uni(sim_ball_t *s, double lo, double hi)

@@ -73,6 +73,20 @@ typedef struct {
  * holds of 58.5 s. */
 extern const sim_ball_world_t sim_ball_world_default;
 
+/* The widened world the scorers' development and held-out sets are drawn
+ * from (docs/SIMULATOR.md, "The world"): 60-600 N, 4-14 kN/m, flexes 8-40 %
+ * rising in 0.08-0.5 s held 1-12 s, MMG 8-30 Hz at 20-250 Pa, noise 3-40
+ * Pa, tremor 7-13 Hz x0.5-3, breathing 1-8 %, sway 2-12 %, warming 0.5-6 K,
+ * settling steps of 0-15 % in 0.5-3 s, holds of 15-90 s. */
+extern const sim_ball_world_t sim_ball_world_wide;
+
+/* The stress world, beyond the widened one on the side where detectors
+ * suffer (never tuned on): 40-700 N, 2-20 kN/m, flexes 4-50 % rising in
+ * 0.05-0.8 s held 0.6-15 s, MMG 6-38 Hz at 10-300 Pa, noise 20-80 Pa, tremor
+ * x2-8, breathing 6-15 %, sway 8-20 %, warming 4-15 K, settling steps of
+ * 10-30 % in 1-4 s, holds of 8-120 s. */
+extern const sim_ball_world_t sim_ball_world_stress;
+
 typedef struct {
     float rate_hz;          /* samples per second, 100..10000; the device uses 1000 */
     double duration_s;      /* session length in seconds; 0 = endless */
