@@ -537,6 +537,23 @@ static int run_map(const char *name, int n_seeds, double duration_s, const char 
     return rc ? 1 : 0;
 }
 
+/* Runs and reports one set of n seeds from first; returns the check's
+ * verdict (1 passed, 0 failed) or -1 when a session could not run. */
+static int run_set(const char *title, long first, int n, const sim_ball_world_t *sim_world,
+                   double duration_s, const world_t *floors, int check, session_events_t *ev,
+                   int verbose, int explain_on)
+{
+    result_t r = {0};
+    for (long s = first; s < first + n; s++)
+        if (run_seed((uint64_t)s, duration_s, sim_world, &r, ev, verbose, explain_on) != 0)
+            return -1;
+    int ok = report(title, &r, check, floors);
+    if (explain_on)
+        explain_summary();
+    result_free(&r);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     int n_dev = 20, n_held = 20, n_stress = 0, check = 0, verbose = 0, explain_on = 0,
@@ -602,37 +619,18 @@ int main(int argc, char **argv)
     printf("massaged-score-ball: %s world: %d development seeds from %ld, %d held-out seeds from "
            "%ld; %d stress seeds from %ld (stress world); %.0f s each\n",
            world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration);
-    if (n_dev > 0) {
-        result_t r = {0};
-        for (long s = dev0; s < dev0 + n_dev; s++)
-            if (run_seed((uint64_t)s, duration, world->world, &r, ev, verbose, explain_on) != 0)
-                return 1;
-        ok &= report("Development seeds", &r, check, world);
-        if (explain_on)
-            explain_summary();
-        result_free(&r);
-    }
-    if (n_held > 0) {
-        result_t r = {0};
-        for (long s = held0; s < held0 + n_held; s++)
-            if (run_seed((uint64_t)s, duration, world->world, &r, ev, verbose, explain_on) != 0)
-                return 1;
-        ok &= report("Held-out seeds", &r, check, world);
-        if (explain_on)
-            explain_summary();
-        result_free(&r);
-    }
-    if (n_stress > 0) {
-        result_t r = {0};
-        for (long s = stress0; s < stress0 + n_stress; s++)
-            if (run_seed((uint64_t)s, duration, &sim_ball_world_stress, &r, ev, verbose,
-                         explain_on) != 0)
-                return 1;
-        report("Stress seeds (never tuned on)", &r, 0, world);
-        if (explain_on)
-            explain_summary();
-        result_free(&r);
-    }
+    int rc = 0;
+    if (n_dev > 0 && rc >= 0)
+        ok &= rc = run_set("Development seeds", dev0, n_dev, world->world, duration, world, check,
+                           ev, verbose, explain_on);
+    if (n_held > 0 && rc >= 0)
+        ok &= rc = run_set("Held-out seeds", held0, n_held, world->world, duration, world, check,
+                           ev, verbose, explain_on);
+    if (n_stress > 0 && rc >= 0)
+        rc = run_set("Stress seeds (never tuned on)", stress0, n_stress, &sim_ball_world_stress,
+                     duration, world, 0, ev, verbose, explain_on);
+    if (rc < 0)
+        return 1;
     free(ev);
     return ok ? 0 : 1;
 }
