@@ -271,6 +271,8 @@ static double request_interval(const device_t *dev)
 static void stream_step(device_t *dev, short revents)
 {
     char why[96];
+    /* One reading of the clock serves the whole turn: the read follows the
+     * poll within microseconds. */
     double now = now_mono();
     if (!dev->seen_hello && now - dev->last_request >= request_interval(dev)) {
         /* Never waits: a line that does not take the bytes at once must
@@ -294,14 +296,13 @@ static void stream_step(device_t *dev, short revents)
         }
         if (n > 0) {
             dev->t_read = now_real();
-            dev->last_rx = now_mono();
+            dev->last_rx = now;
             frame_decoder_feed(&dev->decoder, buf, (size_t)n, on_frame, dev);
         } else if (revents & (POLLHUP | POLLERR)) {
             end_stream(dev, "hang-up");
             return;
         }
     }
-    now = now_mono();
     if (now - dev->last_rx > DEVICE_SILENCE_S) {
         snprintf(why, sizeof why, "silent for more than %.0f s", DEVICE_SILENCE_S);
         end_stream(dev, why);

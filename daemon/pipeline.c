@@ -536,7 +536,6 @@ static void *pipeline_main(void *arg)
         forward_commands(p);
         check_sessions(p);
         test_hold(p);
-        now = now_mono();
         if (now >= next_status) {
             status_tick(p);
             double interval = atomic_load(&p->status_interval_ms) / 1000.0;
