@@ -5,39 +5,23 @@
  * randomised part derives its own generator from it. */
 #include "check.h"
 #include "clock.h"
+#include "sim_rng.h"
 
 #include <errno.h>
 #include <time.h>
 
 /* ------------------------------------------------------------- random */
 
-typedef struct {
-    uint64_t s;
-} rng_t;
-
-static uint64_t rng_next(rng_t *r)
+static double rng_exp(sim_rng_t *r, double mean)
 {
-    /* splitmix64 */
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return -mean * log1p(-sim_rng_uniform(r));
 }
 
-static double rng_uniform(rng_t *r) /* [0, 1) */
+/* An independent generator for each stream of one seed. */
+static sim_rng_t rng_for(uint64_t seed, uint64_t stream)
 {
-    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-static double rng_exp(rng_t *r, double mean)
-{
-    return -mean * log1p(-rng_uniform(r));
-}
-
-static rng_t rng_for(uint64_t seed, uint64_t stream)
-{
-    rng_t r = {seed ^ (stream * 0xD1B54A32D192ED03ull)};
-    rng_next(&r);
+    sim_rng_t r;
+    sim_rng_seed(&r, seed ^ (stream * 0xD1B54A32D192ED03ull));
     return r;
 }
 
@@ -63,13 +47,13 @@ static double quantile(double *v, size_t n, double q)
  * just before a wrap: the unwrapped value is the true 64-bit time. */
 static void test_unwrap_long(uint64_t seed)
 {
-    rng_t r = rng_for(seed, 1);
+    sim_rng_t r = rng_for(seed, 1);
     clock_unwrap_t u;
     clock_unwrap_init(&u);
-    uint64_t start = 0xFFFFFFFFull - 3000000 - rng_next(&r) % 1000000;
+    uint64_t start = 0xFFFFFFFFull - 3000000 - sim_rng_next(&r) % 1000000;
     uint64_t frames = 5ull * 3600 * 100, bad = 0, prev = 0;
     for (uint64_t k = 0; k < frames; k++) {
-        uint64_t truth = start + k * 10000 + rng_next(&r) % 200;
+        uint64_t truth = start + k * 10000 + sim_rng_next(&r) % 200;
         uint64_t got = clock_unwrap(&u, (uint32_t)truth);
         if (got != truth || (k > 0 && got <= prev))
             bad++;
@@ -161,8 +145,8 @@ static void test_index_long(uint64_t seed)
     for (size_t ri = 0; ri < sizeof rates / sizeof rates[0]; ri++) {
         uint32_t rate = rates[ri];
         int mode = (int)(ri % 3);
-        rng_t r = rng_for(seed, 100 + ri);
-        uint64_t start = rng_next(&r) % 0x100000000ull, phase = rng_next(&r) % rate;
+        sim_rng_t r = rng_for(seed, 100 + ri);
+        uint64_t start = sim_rng_next(&r) % 0x100000000ull, phase = sim_rng_next(&r) % rate;
         clock_unwrap_t u;
         clock_index_t x;
         clock_unwrap_init(&u);
@@ -171,8 +155,8 @@ static void test_index_long(uint64_t seed)
         uint64_t bad_i0 = 0, bad_lost = 0, bad_rc = 0, bad_time = 0, frames = 0;
         bool delivered_any = false;
         while (i < 100000000ull) {
-            unsigned count = 1 + (unsigned)(rng_next(&r) % 30);
-            bool lose = delivered_any && rng_next(&r) % 100 == 0;
+            unsigned count = 1 + (unsigned)(sim_rng_next(&r) % 30);
+            bool lose = delivered_any && sim_rng_next(&r) % 100 == 0;
             if (lose) {
                 lost_pending += count;
                 i += count;
@@ -301,7 +285,7 @@ typedef struct {
 
 static sim_result_t simulate(uint64_t seed, uint64_t stream, const sim_t *sim)
 {
-    rng_t r = rng_for(seed, stream);
+    sim_rng_t r = rng_for(seed, stream);
     clock_map_settings_t s = clock_map_default;
     s.latency_s = sim->latency_s;
     clock_map_t m;
@@ -315,9 +299,9 @@ static sim_result_t simulate(uint64_t seed, uint64_t stream, const sim_t *sim)
 
     size_t cap = (size_t)(sim->seconds * 100) + 16, n = 0;
     double *e_true = malloc(cap * sizeof *e_true), *e_env = malloc(cap * sizeof *e_env);
-    double host0 = 1.7e9 + rng_uniform(&r) * 1e8;
+    double host0 = 1.7e9 + sim_rng_uniform(&r) * 1e8;
     double rate = 1 + sim->ppm * 1e-6;
-    uint64_t dev_start = rng_next(&r) % 0x100000000ull; /* device us at true 0 */
+    uint64_t dev_start = sim_rng_next(&r) % 0x100000000ull; /* device us at true 0 */
     double prev_arrival = -1, last_late = 0;
     bool rebooted = false;
     double reboot_true = 0;
@@ -331,14 +315,14 @@ static sim_result_t simulate(uint64_t seed, uint64_t stream, const sim_t *sim)
         if (sim->reboot_at_s > 0 && !rebooted && true_send >= sim->reboot_at_s) {
             rebooted = true;
             reboot_true = true_send;
-            dev_start = rng_next(&r) % 0x100000000ull - dev_us;
+            dev_start = sim_rng_next(&r) % 0x100000000ull - dev_us;
             clock_unwrap_reset(&u);
             clock_index_init(&x, 1000);
             clock_map_reset(&m);
         }
         double delay = BASE_DELAY_S + rng_exp(&r, sim->jitter_mean_s);
-        if (rng_next(&r) % 100 == 0)
-            delay += 0.020 + 0.080 * rng_uniform(&r);
+        if (sim_rng_next(&r) % 100 == 0)
+            delay += 0.020 + 0.080 * sim_rng_uniform(&r);
         double arrival = true_send + delay;
         if (sim->stall_s > 0 && true_send + delay >= sim->stall_at_s &&
             true_send < sim->stall_at_s + sim->stall_s)

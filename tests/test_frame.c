@@ -5,6 +5,7 @@
  * Usage: test_frame [seed]   (the seed of the random chunking; printed) */
 #include "check.h"
 #include "frame.h"
+#include "sim_rng.h"
 
 #include <time.h>
 
@@ -28,15 +29,12 @@ static void collect(const frame_t *f, void *ctx)
     c->n++;
 }
 
-static uint64_t rng_state;
+static sim_rng_t test_rng;
 
+/* 32 random bits: chunk sizes and test data. */
 static uint32_t rng(void)
 {
-    /* xorshift64*: enough for chunk sizes and test data. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (uint32_t)((rng_state * 0x2545F4914F6CDD1DULL) >> 32);
+    return (uint32_t)(sim_rng_next(&test_rng) >> 32);
 }
 
 /* Bitwise CRC-16/CCITT-FALSE, the definition the tables must reproduce. */
@@ -564,7 +562,7 @@ static void test_chunking(unsigned seed)
     }
     check_stream_result(&d);
 
-    rng_state = seed ? seed : 1;
+    sim_rng_seed(&test_rng, seed);
     for (int t = 0; t < 500; t++) {
         start(&d);
         size_t at = 0;
@@ -1051,7 +1049,7 @@ int main(int argc, char **argv)
 {
     unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : (unsigned)time(NULL);
     fprintf(stderr, "test_frame: seed %u\n", seed);
-    rng_state = seed ? seed : 1;
+    sim_rng_seed(&test_rng, seed);
     test_crc();
     test_cobs();
     test_types();

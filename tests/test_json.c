@@ -107,7 +107,7 @@ static void test_fixed_array_matches_fixed(void)
     if (env)
         seed = strtoull(env, NULL, 0);
     printf("test_fixed_array_matches_fixed: seed %llu\n", (unsigned long long)seed);
-    rng_state = seed;
+    test_random_seed(seed);
     static const double special[] = {0.0,   -0.0,        -0.000001, 0.5,      -0.004, 1e300,
                                      -9e15, 4294.967295, NAN,       INFINITY, 1.8e19};
     double v[40];

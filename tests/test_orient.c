@@ -73,7 +73,7 @@ static sim_result_t simulate(const orient_settings_t *set, uint64_t seed)
     sim_result_t r = {0};
     orient_t o;
     CHECK_EQ_INT(orient_init(&o, set), 0);
-    rng_state = seed;
+    test_random_seed(seed);
 
     /* Start tilted 25 degrees about a horizontal axis. */
     double axis[3] = {1.0, 0.5, 0.0}, an = sqrt(1.25);

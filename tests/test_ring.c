@@ -7,6 +7,7 @@
  * of items in the stress (default 100 million; the TSan build uses fewer). */
 #include "check.h"
 #include "ring.h"
+#include "sim_rng.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,20 +23,10 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* xorshift64*: a small, seedable generator for each thread. */
-static uint64_t rng_next(uint64_t *state)
+/* A number below n from the thread's own generator. */
+static size_t rng_below(sim_rng_t *rng, size_t n)
 {
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545f4914f6cdd1du;
-}
-
-static size_t rng_below(uint64_t *state, size_t n)
-{
-    return (size_t)(rng_next(state) % n);
+    return (size_t)(sim_rng_next(rng) % n);
 }
 
 /* Item number `seq` of `size` bytes: every byte depends on seq and its
@@ -147,7 +138,8 @@ static void check_against_model(ring_t *r, uint64_t seed, size_t ops, uint64_t *
     size_t cap = ring_capacity(r), size = ring_elem_size(r);
     unsigned char item[1024], batch[64 * 64];
     size_t batch_max = sizeof(batch) / size;
-    uint64_t state = seed | 1;
+    sim_rng_t state;
+    sim_rng_seed(&state, seed);
 
     for (size_t op = 0; op < ops; op++) {
         size_t fill = (size_t)(*seq_in - *seq_out);
@@ -335,7 +327,8 @@ static void stress_wait(stress_side_t *side)
 static void *stress_produce(void *arg)
 {
     stress_side_t *p = arg;
-    uint64_t state = p->seed | 1;
+    sim_rng_t state;
+    sim_rng_seed(&state, p->seed);
     stress_item_t batch[200];
     uint64_t seq = 0;
     while (seq < p->items) {
@@ -398,7 +391,8 @@ static void stress_accept(stress_side_t *c, const stress_item_t *item)
 static void *stress_consume(void *arg)
 {
     stress_side_t *c = arg;
-    uint64_t state = c->seed | 1;
+    sim_rng_t state;
+    sim_rng_seed(&state, c->seed);
     stress_item_t batch[200];
     while (c->done < c->items) {
         switch (rng_below(&state, 3)) {

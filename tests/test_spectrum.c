@@ -134,7 +134,7 @@ static void test_band_noise(uint64_t seed)
     /* White noise band-limited to 15..35 Hz by Butterworth filters of
      * order 8: the band's median and centroid sit at the centre, 25 Hz,
      * and the 5..50 Hz band holds the filtered signal's power. */
-    rng_state = seed;
+    test_random_seed(seed);
     biquad_cascade_t bp;
     biquad_cascade_init(&bp);
     CHECK_EQ_INT(biquad_cascade_butterworth(&bp, BIQUAD_HIGHPASS, 1000.0, 15.0, 8), 0);

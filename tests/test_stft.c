@@ -46,7 +46,7 @@ static void test_framing(void)
     CHECK_EQ_INT(stft_alloc(&b, &set), 0);
     stft_reset(&s);
     float x[1000];
-    rng_state = 7;
+    test_random_seed(7);
     for (int i = 0; i < 1000; i++)
         x[i] = (float)gaussian();
     int sample_frames = 0, block_frames = 0, mismatches = 0;
@@ -139,7 +139,7 @@ static void test_parseval(uint64_t seed)
         set.window = windows[w];
         stft_t s;
         CHECK_EQ_INT(stft_alloc(&s, &set), 0);
-        rng_state = seed + (uint64_t)w;
+        test_random_seed(seed + (uint64_t)w);
         const double sigma = 3.0;
         float history[256];
         double mean_total = 0.0, worst = 0.0;
