@@ -63,7 +63,7 @@ static void test_order_and_wrap(void)
 
 static void test_against_model(uint64_t seed)
 {
-    rng_state = seed;
+    test_random_seed(seed);
     outbox_t o;
     CHECK_EQ_INT(outbox_init(&o, 4096), 0);
     int pushed = 0, oldest = 0; /* the model: messages oldest..pushed-1 are held */
