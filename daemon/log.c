@@ -46,11 +46,6 @@ void log_set_level(log_level_t level)
     atomic_store(&log_level, (int)level);
 }
 
-log_level_t log_get_level(void)
-{
-    return (log_level_t)atomic_load(&log_level);
-}
-
 int log_level_parse(const char *name, log_level_t *out)
 {
     for (int i = 0; i <= LOG_LEVEL_DEBUG; i++) {

@@ -24,9 +24,8 @@ bool log_stderr_is_journal(void);
  * understands instead of "massaged: level: ", so levels survive. */
 void log_set_journal_prefix(bool journal);
 
-/* Sets and reads the threshold: messages above it are dropped. */
+/* Sets the threshold: messages above it are dropped. */
 void log_set_level(log_level_t level);
-log_level_t log_get_level(void);
 
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int log_level_parse(const char *name, log_level_t *out);
