@@ -42,7 +42,7 @@ def number(pattern, text):
 
 
 def test_every_part_runs(output):
-    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8.", "9.", "10."):
+    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8.", "9.", "10.", "11."):
         assert "\n== %s " % part in output, part
 
 
@@ -120,3 +120,12 @@ def test_fleet_delivers_every_event_of_every_site(output):
     assert m, part
     assert int(m.group(1)) == 2 and int(m.group(2)) > 0 and m.group(4) == "0", part
     assert re.search(r"broker +[0-9.]+ +\d+", part), part
+
+
+def test_history_part_reports_cost_and_size(output):
+    part = output[output.index("== 11."):]
+    assert number(r"history on : CPU ([0-9.]+) %", part) >= 0, part
+    assert number(r"history off: CPU ([0-9.]+) %", part) >= 0, part
+    assert number(r"on / off   : CPU x([0-9.]+)", part) > 0, part
+    assert re.search(r"history_lost 0\)", part), part
+    assert number(r"per session: ([0-9.]+) bytes", part) > 0, part
