@@ -277,6 +277,11 @@ static void test_bad_enum(void)
                       "2: [device.a] kind: 'roller' is not one of: ball, scraper");
     check_one_problem("bad_bool", "[device.a]\nkind = ball\nport = auto\nenabled = 1\n",
                       "4: [device.a] enabled: '1' is not true or false");
+    /* [control] rcs: empty is off; otherwise HOST:PORT as [web] listen. */
+    check_one_problem("bad_rcs", "[control]\nrcs = 22345\n",
+                      "2: [control] rcs: missing :PORT after the host");
+    check_one_problem("bad_rcs_port", "[control]\nrcs = 127.0.0.1:99999\n",
+                      "2: [control] rcs: port '99999' is not a number from 1 to 65535");
     /* '#' starts a comment only at the start of a line. */
     check_one_problem("hash_inline", "[log]\nlevel = warn # quiet\n",
                       "2: [log] level: 'warn # quiet' is not one of: error, warn, info, debug");

@@ -417,3 +417,29 @@ def test_stop_ends_treatment_sessions_and_the_history_has_the_names(daemon_facto
     r = got[0]
     assert (r["participant"], r["study_session"], r["task"], r["run"], r["end_reason"]) == \
         ("07", "03", "calf", "004", "study")
+
+
+def test_clients_that_misbehave_block_nobody(daemon_factory, subscriber_factory, pty_factory,
+                                             tmp_path):
+    """Silent clients up to the limit, one more refused with a message, a line
+    longer than the limit refused, a client gone mid-line: the others are
+    served throughout and nothing changes."""
+    d, sub, dev, rcs = start_daemon(daemon_factory, subscriber_factory, pty_factory, tmp_path)
+    port = rcs.sock.getpeername()[1]
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(31)]  # 32 with rcs
+    extra = socket.create_connection(("127.0.0.1", port), timeout=10)
+    assert extra.recv(100) == b"ERROR: too many clients"
+    assert extra.recv(100) == b""  # and closed
+    extra.close()
+    assert rcs.reply(b"update\n") == b"OK"
+    rcs.send(b"filename {participant:" + b"x" * 9000 + b"}\n")
+    assert rcs.sock.recv(200).startswith(b"ERROR: line longer than 8191 bytes")
+    silent[0].sendall(b"filename {participant:99")  # and goes away mid-line
+    silent[0].close()
+    time.sleep(0.2)
+    st = rcs.status()
+    assert st["participant"] == "" and not st["recording"]
+    for s in silent[1:]:
+        s.close()
+    rcs.close()
+    assert d.stop(signal.SIGTERM) == 0
