@@ -1,6 +1,7 @@
 #include "recording.h"
 
 #include "xdf.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -105,14 +106,10 @@ static int add_sample(recording_stream_t *s, double stamp, const double *v)
 
 static int add_event(recording_t *rec, double stamp, const char *str, size_t len)
 {
-    if (rec->n_events == rec->cap_events) {
-        size_t cap = rec->cap_events ? rec->cap_events * 2 : 256;
-        recording_event_t *e = realloc(rec->events, cap * sizeof *e);
-        if (!e)
-            return -ENOMEM;
-        rec->events = e;
-        rec->cap_events = cap;
-    }
+    recording_event_t *e = grow(rec->events, &rec->cap_events, rec->n_events, sizeof *e, 256);
+    if (!e)
+        return -ENOMEM;
+    rec->events = e;
     char *copy = malloc(len + 1);
     if (!copy)
         return -ENOMEM;

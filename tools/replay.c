@@ -18,6 +18,7 @@
 #include "publisher.h"
 #include "recording.h"
 #include "now.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -89,14 +90,10 @@ static void on_event(void *ctx, const event_t *event, double t_host)
 
 static int push(device_t *d, action_t a)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 1024;
-        action_t *n = realloc(d->acts, cap * sizeof *n);
-        if (!n)
-            return -ENOMEM;
-        d->acts = n;
-        d->cap = cap;
-    }
+    action_t *acts = grow(d->acts, &d->cap, d->n, sizeof *acts, 1024);
+    if (!acts)
+        return -ENOMEM;
+    d->acts = acts;
     d->acts[d->n++] = a;
     return 0;
 }

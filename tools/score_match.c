@@ -1,4 +1,5 @@
 #include "score_match.h"
+#include "grow.h"
 
 #include <errno.h>
 #include <math.h>
@@ -72,14 +73,10 @@ int score_match(const score_rule_t *rule, const score_interval_t *truth, size_t 
 
 int score_values_add(score_values_t *s, double x)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 256;
-        double *v = realloc(s->v, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        s->v = v;
-        s->cap = cap;
-    }
+    double *v = grow(s->v, &s->cap, s->n, sizeof *v, 256);
+    if (!v)
+        return -ENOMEM;
+    s->v = v;
     s->v[s->n++] = x;
     return 0;
 }
