@@ -13,6 +13,11 @@
  * Replayed messages (sent at connect so a new page starts with the session's
  * recent events and every device's last status) carry "replay":true.
  *
+ * GET /history answers the history view's JSON: what `massaged-history
+ * overview --json` prints for [history] db (progress by day and by week, the
+ * latest sessions; docs/HISTORY.md), so the trends are computed in one
+ * place. The page asks again when a session ends.
+ *
  * Raw messages (100 a second per device, ~1 KB each) are not forwarded: each
  * device's samples are summarised into trace_hz messages a second (minimum,
  * maximum and mean of the pressure or force, the extremes of |acc| and |gyr|),
@@ -36,7 +41,10 @@
 #include "stop_signal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <spawn.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -48,7 +56,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define WEB_MAX_MESSAGE (1 << 20)
@@ -121,7 +131,9 @@ static struct {
     int trace_hz;
 } shared = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static const char *web_root; /* --root: serve files from disk instead */
+static const char *web_root;    /* --root: serve files from disk instead */
+static char history_db[4096];   /* [history] db; "" when history is off */
+static char history_tool[4096]; /* massaged-history next to this program, or its name */
 static volatile sig_atomic_t stop_requested;
 
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
@@ -475,6 +487,116 @@ static enum MHD_Result serve_file(struct MHD_Connection *conn, const web_file_t 
     return ret;
 }
 
+/* ---- The history view ------------------------------------------------------ */
+
+#define HISTORY_MAX_BYTES (4 << 20)
+#define HISTORY_TIMEOUT_MS 15000
+
+extern char **environ;
+
+/* Runs `massaged-history --db DB overview --json` and returns its output
+ * (malloc'd, *len bytes) or NULL with why[] set. A connection thread of its
+ * own runs it, so a slow answer holds up no other browser. */
+static char *run_history(size_t *len, char *why, size_t why_size)
+{
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        snprintf(why, why_size, "pipe: %s", strerror(errno));
+        return NULL;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    char *argv[] = {history_tool, "--db", history_db, "overview", "--json", NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, history_tool, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    if (rc != 0) {
+        close(out[0]);
+        snprintf(why, why_size, "cannot run %.200s: %s", history_tool, strerror(rc));
+        return NULL;
+    }
+    char *buf = malloc(HISTORY_MAX_BYTES);
+    size_t used = 0;
+    bool timed_out = false;
+    while (buf && used < HISTORY_MAX_BYTES) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        if (poll(&p, 1, HISTORY_TIMEOUT_MS) <= 0) {
+            timed_out = true;
+            break;
+        }
+        ssize_t n = read(out[0], buf + used, HISTORY_MAX_BYTES - used);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    close(out[0]);
+    if (timed_out)
+        kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!buf || timed_out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        free(buf);
+        snprintf(why, why_size, "%.200s %s", history_tool,
+                 timed_out ? "did not answer in time" : "failed (see massaged-web's log)");
+        return NULL;
+    }
+    *len = used;
+    return buf;
+}
+
+static enum MHD_Result serve_history(struct MHD_Connection *conn)
+{
+    char why[512];
+    size_t len = 0;
+    char *json = NULL;
+    if (!history_db[0])
+        snprintf(why, sizeof why, "history is off ([history] db is empty)");
+    else
+        json = run_history(&len, why, sizeof why);
+    struct MHD_Response *r;
+    if (json) {
+        r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
+    } else {
+        char body[700];
+        int n = snprintf(body, sizeof body, "{\"error\":\"");
+        for (const char *c = why; *c && n < (int)sizeof body - 4; c++)
+            if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)
+                body[n++] = *c;
+        n += snprintf(body + n, sizeof body - (size_t)n, "\"}");
+        r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    }
+    if (!r) {
+        free(json);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    enum MHD_Result ret =
+        MHD_queue_response(conn, json ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* massaged-history is installed next to massaged-web (and built next to it). */
+static void find_history_tool(void)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(history_tool, sizeof history_tool, "%.4000s/massaged-history", self);
+            if (access(history_tool, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(history_tool, sizeof history_tool, "massaged-history");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req_cls)
@@ -488,6 +610,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
     if (strcmp(url, "/events") == 0)
         return serve_events(conn);
+    if (strcmp(url, "/history") == 0)
+        return serve_history(conn);
     if (strcmp(url, "/") == 0)
         url = "/index.html";
     for (size_t i = 0; i < web_files_count; i++)
@@ -666,10 +790,9 @@ static struct MHD_Daemon *start_http(const char *listen)
                      (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     /* Page loads need a few connections besides the streams. */
     unsigned limit = (unsigned)shared.max_clients + 8;
-    struct MHD_Daemon *http =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT, limit,
-                         MHD_OPTION_END);
+    struct MHD_Daemon *http = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+                                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                               MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
     if (!http)
         say("cannot serve on %s (in use, or not an address of this machine?)", listen);
     return http;
@@ -754,6 +877,8 @@ int main(int argc, char **argv)
         }
     }
     const char *listen = o.listen ? o.listen : cfg.web.listen;
+    snprintf(history_db, sizeof history_db, "%s", cfg.history.db);
+    find_history_tool();
     const char *endpoint = o.endpoint ? o.endpoint : cfg.publish.endpoint;
 
     stop_signal_catch(&stop_requested);

@@ -122,6 +122,7 @@ function closeInterval(dev, type, t0, t1) {
 function onEvent(m, replay) {
   const dev = device(m.device, m.kind);
   const type = m.type;
+  if (type === "session" && m.phase === "end" && !replay) historyChanged();
   if (type === "connected") dev.connected = true;
   else if (type === "disconnected") { dev.connected = false; dev.open = {}; }
   else if (type === "mark") dev.marks++;
@@ -474,5 +475,114 @@ function connect() {
   };
 }
 
+// ---- History view -----------------------------------------------------------------
+// GET /history: massaged-history's overview (progress by day and by week, the
+// latest sessions), fetched at load and again when a session ends.
+
+const history = { data: null, by: "week", timer: 0 };
+
+function chart(canvas, labels, series) {
+  const ctx = canvas.getContext("2d");
+  const W = canvas.clientWidth || 300, H = canvas.height;
+  canvas.width = W;
+  ctx.clearRect(0, 0, W, H);
+  const left = 34, right = W - 34, top = 10, bottom = H - 22, n = labels.length;
+  ctx.font = "10px system-ui, sans-serif"; ctx.fillStyle = COLORS.text;
+  if (!n) { ctx.fillText("no sessions yet", left, H / 2); return; }
+  const x = i => left + (n === 1 ? (right - left) / 2 : i * (right - left) / (n - 1));
+  ctx.strokeStyle = COLORS.grid;
+  ctx.beginPath(); ctx.moveTo(left, bottom); ctx.lineTo(right, bottom); ctx.stroke();
+  ctx.textAlign = "center";
+  const every = Math.max(1, Math.ceil(n / 8));
+  labels.forEach((l, i) => { if (i % every === 0) ctx.fillText(l.slice(5), x(i), H - 6); });
+  series.forEach((s, k) => {
+    const vals = s.values.map(v => (v === null || v === undefined ? NaN : v));
+    const finite = vals.filter(Number.isFinite);
+    const hi = Math.max(s.min_top || 0, ...finite, 1e-9), lo = Math.min(0, ...finite);
+    const y = v => bottom - (v - lo) / (hi - lo) * (bottom - top);
+    ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = 1.8;
+    if (s.bars) {
+      const w = Math.max(2, (right - left) / Math.max(n, 1) * 0.5);
+      vals.forEach((v, i) => { if (Number.isFinite(v)) ctx.fillRect(x(i) - w / 2, y(v), w, bottom - y(v)); });
+    } else {
+      ctx.beginPath();
+      let pen = false;
+      vals.forEach((v, i) => {
+        if (!Number.isFinite(v)) { pen = false; return; }
+        if (pen) ctx.lineTo(x(i), y(v)); else ctx.moveTo(x(i), y(v));
+        pen = true;
+        ctx.fillRect(x(i) - 2, y(v) - 2, 4, 4);
+      });
+      ctx.stroke();
+    }
+    ctx.textAlign = k === 0 ? "right" : "left";
+    ctx.fillText(hi.toFixed(hi < 10 ? 2 : 0), k === 0 ? left - 4 : right + 4, top + 8);
+    ctx.fillText(s.label, k === 0 ? left + 4 + ctx.measureText(s.label).width : right - 4 - ctx.measureText(s.label).width, top + 8 + 12 * k);
+  });
+}
+
+function fmt(v, digits) {
+  return v === null || v === undefined ? "–" : (typeof v === "number" ? v.toFixed(digits) : String(v));
+}
+
+function renderHistory() {
+  const d = history.data;
+  if (!d) return;
+  const rows = history.by === "day" ? d.by_day : d.by_week;
+  const labels = rows.map(r => r.period);
+  const col = k => rows.map(r => r[k]);
+  const q = k => document.querySelector('[data-chart="' + k + '"]');
+  chart(q("sessions"), labels, [
+    { label: "sessions", values: col("sessions"), color: COLORS.hold, bars: true },
+    { label: "adherence", values: col("adherence"), color: COLORS.roll, min_top: 1 }]);
+  chart(q("ball"), labels, [
+    { label: "flexes/hold", values: col("flexes_per_hold"), color: COLORS.flex },
+    { label: "release", values: col("release_trend"), color: COLORS.rock }]);
+  chart(q("scraper"), labels, [
+    { label: "strokes", values: col("strokes"), color: COLORS.stroke, bars: true },
+    { label: "force", values: col("mean_force_n"), color: COLORS.p }]);
+  const body = document.getElementById("hist-rows");
+  body.textContent = "";
+  for (const s of d.sessions) {
+    const tr = document.createElement("tr");
+    const start = new Date(s.t_start * 1000);
+    const cells = [start.toLocaleString(), s.device, s.participant || "–", fmt(s.duration_s / 60, 1),
+      fmt(s.holds, 0), fmt(s.flexes, 0), fmt(s.release_trend, 3), fmt(s.strokes, 0),
+      fmt(s.mean_force_n, 1), s.reason];
+    for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
+    body.appendChild(tr);
+  }
+  setText("hist-note", d.sessions.length ? "updated " + new Date().toLocaleTimeString()
+                                         : "no finished sessions yet");
+}
+
+async function loadHistory() {
+  try {
+    const r = await fetch("history", { cache: "no-store" });
+    const d = await r.json();
+    if (d.error) { setText("hist-note", "history: " + d.error); return; }
+    history.data = d;
+    renderHistory();
+  } catch (e) {
+    setText("hist-note", "history unavailable");
+  }
+}
+
+// A session's row is written by the daemon's history thread just after its
+// `end` is published: ask a moment later.
+function historyChanged() {
+  clearTimeout(history.timer);
+  history.timer = setTimeout(loadHistory, 700);
+}
+
+for (const b of document.querySelectorAll(".hist-by button")) {
+  b.addEventListener("click", () => {
+    history.by = b.dataset.by;
+    for (const o of document.querySelectorAll(".hist-by button")) o.classList.toggle("on", o === b);
+    renderHistory();
+  });
+}
+
 connect();
+loadHistory();
 requestAnimationFrame(frame);

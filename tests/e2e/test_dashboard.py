@@ -334,3 +334,83 @@ def test_browser_shows_live_devices_events_and_traces(session, tmp_path):
                 f.write(png)
     finally:
         browser.close()
+
+
+HISTORY_STATE = r"""
+JSON.stringify({
+  note: document.getElementById("hist-note").textContent,
+  rows: [...document.querySelectorAll("#hist-rows tr")].map(tr =>
+    [...tr.children].map(td => td.textContent)),
+  inked: [...document.querySelectorAll("canvas[data-chart]")].map(c => {
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  }),
+})
+"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_history_view_shows_the_sessions_and_follows_their_ends(tmp_path, daemon_factory):
+    """The page's history view (GET /history, massaged-history's overview)
+    lists the finished sessions and fetches again when one ends."""
+    import sqlite3
+    port = free_port()
+    link = tmp_path / "scraper.tty"
+    d = daemon_factory(devices=[("scraper", "scraper", str(link))],
+                       extra="[session]\nidle_s = 2\n\n[web]\nlisten = 127.0.0.1:%d\n\n" % port)
+    web_log = open(tmp_path / "web.log", "wb")
+    web = subprocess.Popen([WEB, "--config", str(d.config)], stdout=web_log,
+                           stderr=subprocess.STDOUT)
+    browser = None
+    sim = None
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/history")
+                r = c.getresponse()
+                first = json.loads(r.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "massaged-web did not start"
+                time.sleep(0.1)
+        assert r.status == 200 and first["sessions"] == [], first
+        browser = Chromium(tmp_path / "chromium.log")
+        browser.call("Page.enable")
+        browser.call("Page.navigate", {"url": "http://127.0.0.1:%d/" % port})
+        time.sleep(1.5)  # the page's stream is live before the sessions end
+        sim = subprocess.Popen([tool("massaged-sim"), "--kind", "scraper", "--seed", "22",
+                                "--link", str(link), "--quiet", "--fast", "--duration", "240",
+                                "--linger", "0.3"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The last session ends 2 s after the device is lost; the page must
+        # then list every session the database holds.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            state = json.loads(browser.evaluate(HISTORY_STATE))
+            con = sqlite3.connect("file:%s?mode=ro" % d.history_db, uri=True)
+            n = con.execute("SELECT count(*) FROM sessions WHERE end_reason = 'disconnected'"
+                            ).fetchone()[0]
+            total = con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+            con.close()
+            if n == 1 and len(state["rows"]) == total:
+                break
+        print("history view:", json.dumps(state))
+        assert n == 1 and total >= 2
+        assert len(state["rows"]) == total
+        assert state["rows"][0][-1] == "disconnected"      # newest first
+        assert all(row[1] == "scraper" for row in state["rows"])
+        assert state["note"].startswith("updated")
+        assert min(state["inked"]) > 100                   # every chart drawn
+    finally:
+        if browser:
+            browser.close()
+        if sim:
+            sim.wait(10)
+        web.send_signal(signal.SIGTERM)
+        web.wait(10)
+        web_log.close()
