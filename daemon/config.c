@@ -144,6 +144,7 @@ static const key_def_t keys[] = {
     INT_KEY("mqtt", "queue_kib", config_t, mqtt.queue_kib, 16, 65536, 1024, NULL),
     INT_KEY("mqtt", "reconnect_max_s", config_t, mqtt.reconnect_max_s, 1, 3600, 30, NULL),
     INT_KEY("mqtt", "raw_every", config_t, mqtt.raw_every, 0, 100000, 0, NULL),
+    BOOL_KEY("mqtt", "ha_discovery", config_t, mqtt.ha_discovery, false),
     INT_KEY("session", "idle_s", config_t, session.idle_s, 1, 86400, 120, NULL),
     STR_KEY("history", "db", config_t, history.db, "/var/lib/massaged/history.db", 0, NULL),
     STR_KEY("history", "participant", config_t, history.participant, "", 0, check_label),

@@ -104,6 +104,7 @@ typedef struct {
         int queue_kib;       /* events held while the broker is unreachable, KiB */
         int reconnect_max_s; /* the reconnection backoff's ceiling, seconds */
         int raw_every;       /* 0: no raw samples; N: every Nth raw block of each device */
+        bool ha_discovery;   /* publish Home Assistant MQTT discovery for each device */
     } mqtt;                  /* [mqtt]: events and status to an MQTT broker (docs/FLEET.md) */
     struct {
         int idle_s; /* a treatment session ends after this many seconds without activity */

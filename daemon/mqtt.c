@@ -4,6 +4,7 @@
 #include "message.h"
 #include "now.h"
 #include "outbox.h"
+#include "device_kind.h"
 #include "ring.h"
 
 #include <errno.h>
@@ -48,6 +49,13 @@ struct mqtt {
     int raw_every;
     char prefix[sizeof "massaged//" + sizeof((config_t *)0)->mqtt.site]; /* "massaged/<site>/" */
     char daemon_topic[MESSAGE_TOPIC_MAX + 32];
+    char site[sizeof((config_t *)0)->mqtt.site];
+    bool ha_discovery;
+    struct {
+        char name[CONFIG_NAME_MAX];
+        device_kind_t kind;
+    } devices[CONFIG_MAX_DEVICES]; /* the enabled devices at start, for discovery */
+    int n_devices;
 
     /* Between the threads. */
     ring_t *ring;
@@ -70,6 +78,7 @@ struct mqtt {
     mqtt_item_t scratch;
     char topic[MESSAGE_TOPIC_MAX + 32];
     bool connected, connecting;
+    bool announce; /* connected since the discovery messages were last published */
     int inflight;       /* QoS 1 handed over, not yet acknowledged */
     int qos0_pending;   /* QoS 0 handed over, not yet written */
     uint8_t qos0_mid[65536 / 8];
@@ -196,6 +205,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
         return;
     }
     m->connected = true;
+    m->announce = m->ha_discovery;
     m->connects++;
     m->backoff_ms = MQTT_BACKOFF_MIN_MS;
     /* Unwritten QoS 0 packets died with the old connection. */
@@ -373,12 +383,88 @@ static void turn(mqtt_t *m)
     }
 }
 
+/* Home Assistant MQTT discovery (its "homeassistant/<component>/<node_id>/
+ * <object_id>/config" topics, node_id the site): per device a battery sensor
+ * and a connectivity binary sensor that read the device's retained status,
+ * available while the daemon's status says online. */
+static const struct {
+    const char *component, *entity, *value_template, *unit, *device_class;
+} ha_entities[] = {
+    {"sensor", "battery", "{{ value_json.get('battery_mv') }}", "mV", "voltage"},
+    {"binary_sensor", "connected", "{{ 'ON' if value_json.connected else 'OFF' }}", NULL,
+     "connectivity"},
+};
+
+static void publish_discovery(mqtt_t *m)
+{
+    mqtt_item_t *item = &m->scratch;
+    for (int d = 0; d < m->n_devices; d++) {
+        const char *device = m->devices[d].name;
+        for (size_t e = 0; e < sizeof ha_entities / sizeof ha_entities[0]; e++) {
+            char id[256], text[256];
+            snprintf(id, sizeof id, "massaged_%s_%s_%s", m->site, device, ha_entities[e].entity);
+            json_t j;
+            json_init(&j, item->payload, sizeof item->payload);
+            json_object_begin(&j);
+            json_key(&j, "name");
+            snprintf(text, sizeof text, "%s %s", device, ha_entities[e].entity);
+            json_string(&j, text);
+            json_key(&j, "unique_id");
+            json_string(&j, id);
+            json_key(&j, "state_topic");
+            snprintf(text, sizeof text, "%s%s/status", m->prefix, device);
+            json_string(&j, text);
+            json_key(&j, "value_template");
+            json_string(&j, ha_entities[e].value_template);
+            if (ha_entities[e].unit) {
+                json_key(&j, "unit_of_measurement");
+                json_string(&j, ha_entities[e].unit);
+            }
+            json_key(&j, "device_class");
+            json_string(&j, ha_entities[e].device_class);
+            json_key(&j, "availability_topic");
+            json_string(&j, m->daemon_topic);
+            json_key(&j, "availability_template");
+            json_string(&j, "{{ 'online' if value_json.online else 'offline' }}");
+            json_key(&j, "device");
+            json_object_begin(&j);
+            json_key(&j, "identifiers");
+            json_array_begin(&j);
+            snprintf(text, sizeof text, "massaged_%s_%s", m->site, device);
+            json_string(&j, text);
+            json_array_end(&j);
+            json_key(&j, "name");
+            snprintf(text, sizeof text, "%s %s", m->site, device);
+            json_string(&j, text);
+            json_key(&j, "manufacturer");
+            json_string(&j, "massaged");
+            json_key(&j, "model");
+            json_string(&j, device_kind_name(m->devices[d].kind));
+            json_object_end(&j);
+            json_object_end(&j);
+            size_t len;
+            if (json_finish(&j, &len) != 0)
+                continue;
+            char topic[512];
+            snprintf(topic, sizeof topic, "homeassistant/%s/%s/%s_%s/config",
+                     ha_entities[e].component, m->site, device, ha_entities[e].entity);
+            int mid;
+            if (mosquitto_publish(m->mosq, &mid, topic, (int)len, item->payload, 1, true) ==
+                MOSQ_ERR_SUCCESS)
+                m->inflight++;
+        }
+    }
+    m->announce = false;
+}
+
 static void *mqtt_main(void *arg)
 {
     mqtt_t *m = arg;
     pthread_setname_np(pthread_self(), "mqtt");
     while (!atomic_load(&m->stop)) {
         take_ring(m);
+        if (m->connected && m->announce)
+            publish_discovery(m);
         send_outbox(m);
         turn(m);
         publish_numbers(m);
@@ -476,6 +562,15 @@ mqtt_t *mqtt_start(const config_t *cfg, int *err)
     m->keepalive_s = cfg->mqtt.keepalive_s;
     m->reconnect_max_s = cfg->mqtt.reconnect_max_s;
     m->raw_every = cfg->mqtt.raw_every;
+    snprintf(m->site, sizeof m->site, "%s", site);
+    m->ha_discovery = cfg->mqtt.ha_discovery;
+    for (int i = 0; i < cfg->n_devices; i++) {
+        if (!cfg->devices[i].enabled)
+            continue;
+        snprintf(m->devices[m->n_devices].name, sizeof m->devices[0].name, "%s",
+                 cfg->devices[i].name);
+        m->devices[m->n_devices++].kind = cfg->devices[i].kind;
+    }
     m->backoff_ms = MQTT_BACKOFF_MIN_MS;
     m->ring = ring_create(sizeof(mqtt_item_t), MQTT_RING_CAPACITY);
     if (outbox_init(&m->outbox, (size_t)cfg->mqtt.queue_kib * 1024) != 0 || !m->ring)

@@ -8,6 +8,9 @@
  *                            with a Last Will {"v":1,"online":false} there
  *   raw.<device>          -> massaged/<site>/<device>/raw, QoS 0, only with
  *                            [mqtt] raw_every = N: every Nth block per device
+ * and with [mqtt] ha_discovery, at every connection, Home Assistant's
+ * discovery of each device's battery and connection (retained, QoS 1, under
+ * homeassistant/<component>/<site>/).
  *
  * Threads. The module owns one thread, which alone uses libmosquitto (its
  * own loop, not mosquitto_loop_start, so that connecting, reconnecting and

@@ -621,6 +621,7 @@ static void test_mqtt(void)
     CHECK_EQ_INT(cfg.mqtt.raw_every, 10);
     CHECK_EQ_INT(cfg.mqtt.keepalive_s, 30);
     CHECK_EQ_INT(cfg.mqtt.protocol, 5);
+    CHECK(!cfg.mqtt.ha_discovery);
     CHECK_EQ_INT(load_text("mqtt_311", "[mqtt]\nprotocol = 3.1.1\n"), 0);
     CHECK_EQ_INT(cfg.mqtt.protocol, 4);
 

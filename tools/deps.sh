@@ -26,6 +26,7 @@ test_only=(
   g++ libxdf-dev python3-matplotlib               # recording: libxdf cross-check, massaged-plot
   chromium                                        # the dashboard's headless browser test
   mosquitto mosquitto-clients openssl             # MQTT tests: the broker, mosquitto_sub, a test CA
+  python3-jinja2                                  # MQTT tests: Home Assistant's discovery templates
 )
 case ${1:-} in
   --runtime) packages=("${runtime[@]}") ;;

@@ -58,8 +58,9 @@ class Broker:
         acl = os.path.join(self.dir, "acl")
         with open(acl, "w") as f:
             f.write("user %s\ntopic readwrite #\n\n" % ADMIN)
-            # Each site logs in with its own name and may write only its own subtree.
-            f.write("pattern write massaged/%u/#\n")
+            # Each site logs in with its own name and may write only its own
+            # subtree, and its Home Assistant discovery messages.
+            f.write("pattern write massaged/%u/#\npattern write homeassistant/+/%u/#\n")
         persist = os.path.join(self.dir, "persist") + "/"
         os.makedirs(persist, exist_ok=True)
         conf = ["per_listener_settings false", "allow_anonymous false",
@@ -131,11 +132,12 @@ class MqttSubscriber:
     """mosquitto_sub as the admin with a persistent session (clean session
     off, QoS 1), writing one line per message: topic, tab, payload."""
 
-    def __init__(self, broker, topic="massaged/#", client_id="test-sub"):
+    def __init__(self, broker, topics=("massaged/#", "homeassistant/#"), client_id="test-sub"):
         self.out = os.path.join(broker.dir, client_id + ".out")
+        args = [a for t in topics for a in ("-t", t)]
         self.proc = subprocess.Popen(
             ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-u", ADMIN,
-             "-P", ADMIN_PASSWORD, "-i", client_id, "-c", "-q", "1", "-t", topic,
+             "-P", ADMIN_PASSWORD, "-i", client_id, "-c", "-q", "1", *args,
              "-F", "%t\t%p"], stdout=open(self.out, "w"), stderr=subprocess.STDOUT)
         self.lock = threading.Lock()
 
@@ -146,7 +148,7 @@ class MqttSubscriber:
         with open(self.out, errors="replace") as f:
             for line in f.read().splitlines():
                 topic, _, payload = line.partition("\t")
-                if not topic.startswith("massaged/"):
+                if not topic.startswith(("massaged/", "homeassistant/")):
                     continue
                 try:
                     out.append((topic, json.loads(payload)))

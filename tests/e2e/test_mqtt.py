@@ -298,3 +298,44 @@ def test_raw_every_sends_every_nth_block_with_the_same_payload(place):
     assert raw == sub.raw[::10]
     size = sum(len(json.dumps(m)) for m in sub.raw) / len(sub.raw)
     print("raw block of 10 samples: about %.0f bytes of JSON" % size)
+
+
+def test_home_assistant_discovery_reads_the_retained_status(place):
+    """The discovery messages, read by a client that comes later (so they
+    are retained), point at topics that exist, and their templates, rendered
+    by Jinja2 as Home Assistant does, give the battery, the connection and
+    the availability from the daemon's payloads."""
+    import jinja2.sandbox
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment()
+    broker = place.broker()
+    d, sub, dev = place.start(broker.config("place1", ha_discovery="true"))
+    sub.status(lambda m: m["mqtt_connected"] and m["mqtt_sent"] >= 3)
+    ha = place.mqtt_subscriber(broker, client_id="home-assistant")
+
+    def latest(topic):
+        got = ha.wait_for(lambda t, m: t == topic)
+        return got[-1][1]
+    configs = ha.wait_for(lambda t, m: t.startswith("homeassistant/"))
+    deadline = time.monotonic() + 10
+    while len(configs) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        configs = [(t, m) for t, m in ha.messages() if t.startswith("homeassistant/")]
+    by_topic = dict(configs)
+    assert sorted(by_topic) == ["homeassistant/binary_sensor/place1/ball_connected/config",
+                                "homeassistant/sensor/place1/ball_battery/config"]
+    battery = by_topic["homeassistant/sensor/place1/ball_battery/config"]
+    connected = by_topic["homeassistant/binary_sensor/place1/ball_connected/config"]
+    assert battery["unique_id"] == "massaged_place1_ball_battery"
+    assert battery["device"]["identifiers"] == connected["device"]["identifiers"]
+    assert battery["device"]["model"] == "ball"
+    status = latest(battery["state_topic"])  # the ball's retained status
+    assert status["device"] == "ball" and status["battery_mv"] == 4000  # the heartbeat's
+    render = lambda template, payload: env.from_string(template).render(value_json=payload)  # noqa: E731
+    assert render(battery["value_template"], status) == "4000"
+    assert render(connected["value_template"], status) == "ON"
+    assert render(battery["value_template"], {"connected": False}) == "None"  # no STATUS yet
+    daemon = latest(battery["availability_topic"])
+    assert render(battery["availability_template"], daemon) == "online"
+    assert d.stop() == 0
+    offline = ha.wait_for(lambda t, m: t == battery["availability_topic"] and not m["online"])
+    assert render(battery["availability_template"], offline[-1][1]) == "offline"
