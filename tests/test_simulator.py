@@ -1,9 +1,9 @@
 """End-to-end tests of massaged-sim and massaged-sub.
 
 massaged-sim runs on a real pseudo-terminal; the test opens the slave like a
-daemon would, asks for a HELLO, and decodes the byte stream with its own
-COBS and CRC-16/CCITT-FALSE written from protocol.md, so the C encoder is
-cross-checked rather than trusted. The summary line of the truth file must
+daemon would, asks for a HELLO, and decodes the byte stream with the tests'
+COBS and CRC-16/CCITT-FALSE written from protocol.md (tests/e2e/proto.py),
+so the C encoder is cross-checked rather than trusted. The summary line of the truth file must
 agree exactly with what arrived.
 
 massaged-sub is driven by a real ZeroMQ XPUB socket: the test waits for the
@@ -20,72 +20,22 @@ import os
 import select
 import struct
 import subprocess
+import sys
 import termios
 import time
 import tty
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
+from proto import (BUTTON, HELLO, HELLO_REQUEST, SAMPLES, STATUS,  # noqa: E402
+                   cobs_decode, cobs_encode, crc16, frame as build_frame)
+
 SIM = os.environ.get("MASSAGED_SIM", "massaged-sim")
 SUB = os.environ.get("MASSAGED_SUB", "massaged-sub")
 SEED = int(os.environ.get("SIM_TEST_SEED", "20240611"))
 
-HELLO, SAMPLES, STATUS, BUTTON, HELLO_REQUEST = 0x01, 0x02, 0x03, 0x04, 0x81
 PAYLOAD_LEN = {HELLO: 34, STATUS: 6, BUTTON: 1}
-
-
-# --------------------------------------------------------------------------
-# The wire protocol, independently of daemon/frame.c
-
-
-def crc16_ccitt_false(data):
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
-
-
-def cobs_encode(data):
-    out = bytearray([0])
-    code_at, code = 0, 1
-    for b in data:
-        if b == 0:
-            out[code_at] = code
-            code_at, code = len(out), 1
-            out.append(0)
-            continue
-        out.append(b)
-        code += 1
-        if code == 0xFF:
-            out[code_at] = code
-            code_at, code = len(out), 1
-            out.append(0)
-    out[code_at] = code
-    return bytes(out)
-
-
-def cobs_decode(chunk):
-    """Decodes one 0x00-free chunk; None if it is not valid COBS."""
-    out = bytearray()
-    i = 0
-    while i < len(chunk):
-        code = chunk[i]
-        if code == 0 or i + code > len(chunk):
-            return None
-        out += chunk[i + 1 : i + code]
-        i += code
-        if code != 0xFF and i < len(chunk):
-            out.append(0)
-    return bytes(out)
-
-
-def build_frame(ftype, seq, t_us, payload=b""):
-    raw = struct.pack("<BBHI", ftype, 1, seq, t_us) + payload
-    raw += struct.pack("<H", crc16_ccitt_false(raw))
-    return cobs_encode(raw) + b"\x00"
 
 
 HELLO_REQUEST_FRAME = build_frame(HELLO_REQUEST, 0, 0)
@@ -126,7 +76,7 @@ def parse_frame(chunk):
     raw = cobs_decode(chunk)
     if raw is None or len(raw) < 10 or len(raw) > 512:
         return None
-    if crc16_ccitt_false(raw[:-2]) != struct.unpack("<H", raw[-2:])[0]:
+    if crc16(raw[:-2]) != struct.unpack("<H", raw[-2:])[0]:
         return None
     ftype, version, seq, t_us = struct.unpack("<BBHI", raw[:8])
     payload = raw[8:-2]
@@ -167,7 +117,7 @@ def parse_frame(chunk):
 
 
 def test_independent_codec_matches_spec():
-    assert crc16_ccitt_false(b"123456789") == 0x29B1
+    assert crc16(b"123456789") == 0x29B1
     for data in (b"", b"\x00", b"\x11\x00\x00\x13", bytes(range(256)) * 2):
         enc = cobs_encode(data)
         assert 0 not in enc

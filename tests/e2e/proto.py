@@ -37,13 +37,15 @@ def cobs_encode(data: bytes) -> bytes:
     return bytes(out)
 
 
-def cobs_decode(data: bytes) -> bytes:
+def cobs_decode(data: bytes):
+    """Decodes one 0x00-free chunk; None when it is not valid COBS (a zero,
+    or a code pointing past the end)."""
     out = bytearray()
     i = 0
     while i < len(data):
         code = data[i]
-        if code == 0:
-            raise ValueError("zero in COBS data")
+        if code == 0 or i + code > len(data):
+            return None
         out += data[i + 1:i + code]
         i += code
         if code < 255 and i < len(data):
@@ -87,7 +89,7 @@ def parse_frames(buf: bytearray):
         if not chunk:
             continue
         body = cobs_decode(chunk)
-        if len(body) < 10 or crc16(body[:-2]) != struct.unpack("<H", body[-2:])[0]:
+        if body is None or len(body) < 10 or crc16(body[:-2]) != struct.unpack("<H", body[-2:])[0]:
             continue
         ftype, _ver, seq, t_us = struct.unpack("<BBHI", body[:8])
         yield ftype, seq, t_us, body[8:-2]

@@ -28,21 +28,6 @@ MAX_ENCODED, MIN_DECODED, MAX_DECODED = 520, 10, 512
 PAYLOAD_LEN = {proto.HELLO: 36, proto.STATUS: 6, proto.BUTTON: 1, proto.HELLO_REQUEST: 0}
 
 
-def strict_cobs_decode(data):
-    """COBS decode that rejects a code pointing past the end (None)."""
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        code = data[i]
-        if code == 0 or i + code > len(data):
-            return None
-        out += data[i + 1:i + code]
-        i += code
-        if code < 255 and i < len(data):
-            out.append(0)
-    return bytes(out)
-
-
 class Model:
     """What protocol.md and PROTOCOL-IMPLEMENTATION.md say a decoder must make
     of a byte stream: counters, and the accepted frames in order."""
@@ -65,7 +50,7 @@ class Model:
         if not chunk:
             self.garbage += 1  # a lone delimiter
             return
-        body = strict_cobs_decode(chunk) if len(chunk) <= MAX_ENCODED else None
+        body = proto.cobs_decode(chunk) if len(chunk) <= MAX_ENCODED else None
         reason = None
         if body is None or not MIN_DECODED <= len(body) <= MAX_DECODED:
             reason = "malformed"
