@@ -156,7 +156,8 @@ static void scenario(uint64_t seed, double duration_s, int hard, session_setting
 
 /* A stress session: beyond the development draws on the side where the
  * detector suffers (never tuned on): nearly level limbs (0-10 deg, the sole
- * any way), tool tilt 45-60 deg, sensor noise x2-4, force zero drift x2-4,
+ * any way), tool tilt 45-60 deg, sensor noise x2-4, force zero drift x2-4 in
+ * all,
  * speeds 0.03-1.2 m/s, forces 2.5-80 N, lengths 2-50 cm, half the strokes
  * hard cases. */
 static void stress_scenario(uint64_t seed, double duration_s, int hard, session_settings_t *ss)
@@ -169,7 +170,8 @@ static void stress_scenario(uint64_t seed, double duration_s, int hard, session_
     s->limb_incline_deg_max = 10.0f;
     s->tilt_deg_max = (float)(45.0 + 15.0 * sim_rng_uniform(&rng));
     s->noise = (float)(2.0 + 2.0 * sim_rng_uniform(&rng));
-    s->zero_drift = (float)(2.0 + 2.0 * sim_rng_uniform(&rng));
+    /* zero_drift multiplies noise's own scaling of the drift: x2-4 in all. */
+    s->zero_drift = (float)((2.0 + 2.0 * sim_rng_uniform(&rng)) / s->noise);
     s->speed_min_mps = 0.03f;
     s->speed_max_mps = 1.2f;
     s->force_min_n = 2.5f;
