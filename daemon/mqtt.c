@@ -85,6 +85,7 @@ struct mqtt {
     bool in_qos0_publish; /* inside mosquitto_publish of a QoS 0 message */
     bool written_in_call; /* ... which libmosquitto wrote before returning */
     double next_attempt; /* monotonic seconds */
+    double connect_deadline; /* monotonic seconds: give the attempt up then */
     int backoff_ms;
     char lib_error[256]; /* libmosquitto's last error-level log line */
     uint64_t sent, dropped, refused, connects;
@@ -274,6 +275,12 @@ static void connection_failed(mqtt_t *m, int rc)
     m->connected = m->connecting = false;
     if (rc == MOSQ_ERR_CONN_REFUSED || (rc == MOSQ_ERR_PROTOCOL && m->error[0])) {
         /* on_connect has said why. */
+    } else if ((rc == MOSQ_ERR_TIMEOUT || rc == MOSQ_ERR_KEEPALIVE) && !was_connected) {
+        set_error(m, "no answer to the connection within %d s (keepalive_s)", m->keepalive_s);
+    } else if (rc == MOSQ_ERR_KEEPALIVE) {
+        /* libmosquitto 2.0 has no text for this code. */
+        set_error(m, "connection lost: the broker stopped answering within %d s (keepalive_s)",
+                  m->keepalive_s);
     } else if (rc == MOSQ_ERR_ERRNO) {
         set_error(m, "%s", strerror(errno));
     } else if (rc == MOSQ_ERR_EAI) {
@@ -299,10 +306,14 @@ static void try_connect(mqtt_t *m)
     int rc = m->connects == 0 && !m->error[0]
                  ? mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s)
                  : mosquitto_reconnect_async(m->mosq);
-    if (rc == MOSQ_ERR_SUCCESS)
+    if (rc == MOSQ_ERR_SUCCESS) {
         m->connecting = true;
-    else
+        /* libmosquitto gives up after keepalive_s itself (MOSQ_ERR_KEEPALIVE);
+         * this is the backstop should it wait on in some state. */
+        m->connect_deadline = now_mono() + 2.0 * m->keepalive_s;
+    } else {
         connection_failed(m, rc);
+    }
 }
 
 /* Hands one message to libmosquitto; false when it refused (not connected). */
@@ -375,8 +386,14 @@ static void turn(mqtt_t *m)
         try_connect(m);
     if (m->connected || m->connecting) {
         int rc = mosquitto_loop(m->mosq, MQTT_LOOP_MS, 1);
-        if (rc != MOSQ_ERR_SUCCESS)
+        if (rc != MOSQ_ERR_SUCCESS) {
             connection_failed(m, rc);
+        } else if (m->connecting && now_mono() > m->connect_deadline) {
+            /* A host that drops the handshake, or a server that never
+             * answers CONNECT. The next attempt (mosquitto_reconnect_async)
+             * closes this socket first. */
+            connection_failed(m, MOSQ_ERR_TIMEOUT);
+        }
     } else {
         struct timespec ts = {0, MQTT_LOOP_MS * 1000000L};
         nanosleep(&ts, NULL);

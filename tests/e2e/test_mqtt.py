@@ -4,6 +4,7 @@ persistence, a TLS listener with a test CA), read by mosquitto_sub. What
 arrives over MQTT is compared with what the daemon published on ZeroMQ."""
 import json
 import shutil
+import socket
 import signal
 import threading
 import time
@@ -339,3 +340,28 @@ def test_home_assistant_discovery_reads_the_retained_status(place):
     assert d.stop() == 0
     offline = ha.wait_for(lambda t, m: t == battery["availability_topic"] and not m["online"])
     assert render(battery["availability_template"], offline[-1][1]) == "offline"
+
+
+def test_a_broker_that_never_answers_is_given_up_and_retried(place):
+    """A server that accepts TCP connections and never answers CONNECT."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    try:
+        d, sub, dev = place.start("[mqtt]\nbroker = mqtt://127.0.0.1:%d\nsite = x\n"
+                                  "keepalive_s = 5\nreconnect_max_s = 1\n\n" % port)
+        st = sub.status(lambda m: m["mqtt_error"] is not None, 15)
+        assert "no answer to the connection within 5 s" in st["mqtt_error"]
+        press(dev, 1)
+        sub.until("mark")
+        # It tried again: a second connection reached the silent server.
+        accepted = []
+        silent.settimeout(10)
+        while len(accepted) < 2:
+            accepted.append(silent.accept()[0])
+        assert d.stop() == 0
+    finally:
+        for c in locals().get("accepted", []):
+            c.close()
+        silent.close()
