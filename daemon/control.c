@@ -338,6 +338,13 @@ static bool send_command(control_t *ctl, client_t *c)
 static void cmd_start(control_t *ctl, client_t *c)
 {
     if (ctl->recording) {
+        /* A start whose file could not be made (or a recording a write error
+         * stopped) leaves nothing to stop: the next start may go. */
+        recorder_status_t rs;
+        pipeline_recording_status(ctl->pipeline, &rs);
+        ctl->recording = rs.active || !rs.error[0];
+    }
+    if (ctl->recording) {
         reply_error(c, "already recording; send stop first");
         return;
     }
@@ -361,7 +368,8 @@ static void cmd_stop(control_t *ctl, client_t *c)
      * events are in the recording and their rows carry the study's names.
      * This waits for the pipeline thread's next turn (at most a status
      * interval); the other clients wait that long at most. */
-    pipeline_end_sessions(ctl->pipeline);
+    if (ctl->recording)
+        pipeline_end_sessions(ctl->pipeline);
     recorder_command_t *cmd = &ctl->command;
     memset(cmd, 0, sizeof *cmd);
     cmd->op = RECORDER_STOP;

@@ -443,3 +443,28 @@ def test_clients_that_misbehave_block_nobody(daemon_factory, subscriber_factory,
         s.close()
     rcs.close()
     assert d.stop(signal.SIGTERM) == 0
+
+
+def test_a_start_that_cannot_record_says_why_and_the_next_one_works(
+        daemon_factory, subscriber_factory, pty_factory, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the root's directory would go")
+    d, sub, dev, rcs = start_daemon(daemon_factory, subscriber_factory, pty_factory, tmp_path)
+    rcs.send(b"filename {root:%s/study} {participant:01} {task:calf}\nstart\n" %
+             str(blocker).encode())
+    rcs.expect(b"OKOK")  # as LabRecorder: the start is taken; the status says what came of it
+    st = rcs.wait(lambda st: st["error"] is not None)
+    assert not st["recording"] and "mkdir" in st["error"] and "Not a directory" in st["error"]
+    rcs.send(b"filename {root:%s}\nstart\n" % str(tmp_path / "good").encode())
+    rcs.expect(b"OKOK")
+    st = rcs.wait(lambda st: st["recording"])
+    assert st["error"] is None
+    send(dev, make_samples(random.Random(5), 100))
+    wait_raw(sub, 99)
+    assert rcs.reply(b"stop\n") == b"OK"
+    rcs.wait(lambda st: not st["recording"])
+    rcs.close()
+    assert d.stop(signal.SIGTERM) == 0
+    f = xdf_strict.read(tmp_path / "good/sub-01/ses-S001/motion" /
+                        "sub-01_ses-S001_task-calf_run-001_motion.xdf")
+    assert len(ball(f).values) == 100
