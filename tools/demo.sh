@@ -11,7 +11,17 @@ cmake --build build -j"$(nproc)" >/dev/null
 
 run=$(mktemp -d /tmp/massaged-demo.XXXXXX)
 pids=()
+daemon_pid=""
 cleanup() {
+  # The daemon first: its stop ends the treatment sessions still open and
+  # writes them to the history, which massaged-history then lists.
+  if [ -n "$daemon_pid" ]; then
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+    echo >&2
+    echo "treatment sessions in the history ($run/history.db, docs/HISTORY.md):" >&2
+    build/tools/massaged-history --db "$run/history.db" list >&2 || true
+  fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "demo files (config, daemon log, simulator ground truth) are in $run" >&2
@@ -29,7 +39,9 @@ endpoint = $endpoint
 listen = $web_listen
 
 [session]
-idle_s = 20
+; short for the demo (default 120): the scraper's session ends 5 s after
+; its simulated unplugging at 8 s, while the demo runs
+idle_s = 5
 
 [history]
 db = $run/history.db
@@ -48,10 +60,11 @@ build/tools/massaged-sim --kind ball --seed 1 --link "$run/ball.tty" \
   --truth "$run/ball.truth.jsonl" --quiet >"$run/ball.sim.log" 2>&1 &
 pids+=($!)
 build/tools/massaged-sim --kind scraper --seed 2 --link "$run/scraper.tty" \
+  --pause-at 8 --pause-for 10 \
   --truth "$run/scraper.truth.jsonl" --quiet >"$run/scraper.sim.log" 2>&1 &
 pids+=($!)
 build/daemon/massaged --config "$run/massaged.ini" 2>"$run/massaged.log" &
-pids+=($!)
+daemon_pid=$!
 # The live dashboard (docs/DASHBOARD.md), a subscriber like any other.
 build/tools/massaged-web --config "$run/massaged.ini" 2>"$run/massaged-web.log" &
 pids+=($!)
