@@ -435,3 +435,36 @@ def test_bad_history_keys_name_file_line_and_key(tmp_path):
     assert any(l.startswith("%s:4: [history] database:" % cfg) for l in lines)
     assert any(l.startswith("%s:5: [history] participant:" % cfg) and "letters and digits" in l
                for l in lines)
+
+
+def test_a_session_in_progress_survives_a_reload(daemon_factory, subscriber_factory, tmp_path):
+    db = tmp_path / "history.db"
+    link = tmp_path / "scraper.tty"
+    devices = "[device.scraper]\nkind = scraper\nport = %s\n\n" % link
+    d = daemon_factory(extra="[session]\nidle_s = 60\n\n" + devices,
+                       history="db = %s\nparticipant = P01\n" % db)
+    sub = subscriber_factory(d.endpoint, topics=("event.scraper.session", "status.daemon"))
+    wait_subscribed(sub)
+    sim = start_sim("scraper", link, 7)  # real time
+    try:
+        _, start, _ = sub.wait_for(lambda t, m: t.startswith("event.") and m["phase"] == "start",
+                                   20)
+        # A reload that keeps the device (a new participant for the sessions
+        # that end from now on) leaves the session going.
+        text = d.config.read_text().replace("participant = P01", "participant = P02")
+        d.config.write_text(text)
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "reload:" not in d.log_text():
+            assert time.monotonic() < deadline, "no reload in the log"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert d.stop() == 0
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    got = rows(db)
+    assert len(got) == 1, got
+    assert got[0]["event_id"] == start["id"] and got[0]["end_reason"] == "stopped"
+    assert got[0]["participant"] == "P02"
+    assert abs(got[0]["t_start"] - start["t_host"]) < 1e-3
