@@ -49,7 +49,6 @@ typedef struct {
     char last_loss[256];
     double connected_since;                /* Unix seconds, 0 when not streaming */
     double lost_at;                        /* Unix seconds the stream was lost, 0 while streaming */
-    double session_start;                  /* Unix seconds, the open treatment session's start */
     char session_files[HISTORY_FILES_LEN]; /* recording files the open session touched */
 } slot_t;
 
@@ -154,7 +153,10 @@ static void session_ended(pipeline_t *p, slot_t *slot, const event_t *event, dou
     if (!row->labels.participant[0])
         snprintf(row->labels.participant, sizeof row->labels.participant, "%s", p->participant);
     pthread_mutex_unlock(&p->labels_lock);
-    history_row_from_event(row, event, slot->session_start, t_host);
+    /* Both ends through the clock mapping of now: a start mapped when it was
+     * published may lie after an end mapped later, once the mapping has
+     * learnt the device's drift. */
+    history_row_from_event(row, event, chain_to_host(&slot->chain, event->t_start_dev), t_host);
     snprintf(row->files, sizeof row->files, "%s", slot->session_files);
     history_push(p->history, row);
 }
@@ -170,7 +172,6 @@ static void on_event(void *ctx, const event_t *event, double t_host)
         recorder_event(c->p->recorder, t_host, c->p->payload, (size_t)len);
     if (strcmp(event->type, "session") == 0) {
         if (event->phase == EVENT_START) {
-            c->slot->session_start = t_host;
             c->slot->session_files[0] = '\0';
             note_recording(c->p, c->slot);
         } else if (event->phase == EVENT_END) {

@@ -467,4 +467,5 @@ def test_a_session_in_progress_survives_a_reload(daemon_factory, subscriber_fact
     assert len(got) == 1, got
     assert got[0]["event_id"] == start["id"] and got[0]["end_reason"] == "stopped"
     assert got[0]["participant"] == "P02"
-    assert abs(got[0]["t_start"] - start["t_host"]) < 1e-3
+    # (mapped again at the end, with what the clock model learnt meanwhile)
+    assert abs(got[0]["t_start"] - start["t_host"]) < 0.05
