@@ -18,6 +18,13 @@ import proto
 import xdf_strict
 from conftest import BUILD, events_until_disconnected, start_sim, tool, wait_subscribed
 
+# A device stream's channels (docs/RECORDING.md), in each sample's order.
+CHANNELS = ["p", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z",
+            "sample_index", "t_dev", "frame_samples"]
+SENSORS = slice(0, CHANNELS.index("sample_index"))  # p, acc, gyr
+SAMPLE_INDEX, T_DEV, FRAME_SAMPLES = (CHANNELS.index(c)
+                                      for c in ("sample_index", "t_dev", "frame_samples"))
+
 ACC = 16 / 32768
 GYR = 2000 / 32768
 XDF_READ = os.environ.get("MASSAGED_XDF_READ", "")
@@ -103,15 +110,14 @@ def test_sigterm_keeps_every_sample_and_libxdf_reads_them(daemon_factory, subscr
     assert ball.desc("device/serial") == "TEST0001"
     assert ball.desc("device/kind") == "ball"
     assert ball.desc("device/firmware") == "1.2"
-    assert ball.labels() == ["p", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z",
-                             "sample_index", "t_dev", "frame_samples"]
+    assert ball.labels() == CHANNELS
     assert ball.units()[:3] == ["pascal", "g", "g"]
     v = ball.values
     assert len(v) == 3000
-    assert np.array_equal(v[:, :7], expected(samples))
-    assert np.array_equal(v[:, 7], np.arange(3000))
-    assert np.allclose(v[:, 8] - v[0, 8], np.arange(3000) / 1000.0, atol=1e-9)
-    assert np.array_equal(v[:, 9], np.tile([10] + [0] * 9, 300))
+    assert np.array_equal(v[:, SENSORS], expected(samples))
+    assert np.array_equal(v[:, SAMPLE_INDEX], np.arange(3000))
+    assert np.allclose(v[:, T_DEV] - v[0, T_DEV], np.arange(3000) / 1000.0, atol=1e-9)
+    assert np.array_equal(v[:, FRAME_SAMPLES], np.tile([10] + [0] * 9, 300))
     stamps = ball.stamps
     # host times follow the clock mapping, which may step back a little
     # between blocks while it learns the device clock (docs/CLOCK.md)
@@ -170,8 +176,8 @@ def test_kill9_file_loads_up_to_the_last_second(daemon_factory, subscriber_facto
     assert ball.footer is None  # killed: no footer
     v = ball.values
     n = len(v)
-    assert np.array_equal(v[:, 7], np.arange(n))
-    assert np.array_equal(v[:, :7], expected(samples[:n]))
+    assert np.array_equal(v[:, SAMPLE_INDEX], np.arange(n))
+    assert np.array_equal(v[:, SENSORS], expected(samples[:n]))
     old = sum(10 for t in sent_at if t <= killed_at - 1.5)
     print("kept %d of %d samples; %d were sent over 1.5 s before the kill" % (n, 5000, old))
     assert n >= old
@@ -181,7 +187,7 @@ def test_kill9_file_loads_up_to_the_last_second(daemon_factory, subscriber_facto
         g = xdf_strict.parse(data[:cut])
         assert g.truncated or g.damage == []
         got = device_stream(g).values
-        assert np.array_equal(got[:, 7], np.arange(len(got)))
+        assert np.array_equal(got[:, SAMPLE_INDEX], np.arange(len(got)))
 
 
 def test_disk_full_stops_recording_but_not_streaming(daemon_factory, subscriber_factory,
@@ -212,7 +218,7 @@ def test_disk_full_stops_recording_but_not_streaming(daemon_factory, subscriber_
         f = xdf_strict.read(sorted(rec.glob("massaged-*.xdf"))[0])
         got = device_stream(f).values
         assert len(got) > 1000
-        assert np.array_equal(got[:, 7], np.arange(len(got)))
+        assert np.array_equal(got[:, SAMPLE_INDEX], np.arange(len(got)))
     finally:
         subprocess.run(["umount", "-l", str(small)], capture_output=True)
 
@@ -244,8 +250,8 @@ def test_rotation_files_hold_every_sample(daemon_factory, subscriber_factory, pt
         assert ball.desc("device/serial") == "TEST0001"  # each file stands alone
         parts.append(ball.values)
     v = np.vstack(parts)
-    assert np.array_equal(v[:, 7], np.arange(n))
-    assert np.array_equal(v[:, :7], expected(samples))
+    assert np.array_equal(v[:, SAMPLE_INDEX], np.arange(n))
+    assert np.array_equal(v[:, SENSORS], expected(samples))
 
 
 def event_key(e):

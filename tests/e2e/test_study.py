@@ -19,7 +19,7 @@ import pytest
 import proto
 import xdf_strict
 from conftest import BUILD, start_sim, tool, wait_subscribed
-from test_record import expected, make_samples, send, wait_raw
+from test_record import SAMPLE_INDEX, SENSORS, expected, make_samples, send, wait_raw
 
 
 def free_port():
@@ -168,8 +168,8 @@ def test_study_names_starts_and_stops_recordings(daemon_factory, subscriber_fact
         assert (b.desc("study/acquisition") or "") == acq
         v = b.values
         assert len(v) == hi - lo, (path, len(v))
-        assert np.array_equal(v[:, :7], expected(samples[lo:hi]))
-        assert np.array_equal(v[:, 7], np.arange(lo, hi))
+        assert np.array_equal(v[:, SENSORS], expected(samples[lo:hi]))
+        assert np.array_equal(v[:, SAMPLE_INDEX], np.arange(lo, hi))
         assert b.footer["sample_count"] == str(hi - lo)
         events = next(s for s in f.streams.values() if s.name == "events")
         assert events.desc("study/participant") == "01"
@@ -220,7 +220,7 @@ def test_sigterm_during_a_controlled_recording_loses_nothing(daemon_factory, sub
     f = xdf_strict.read(path)
     assert f.damage == [] and not f.truncated
     v = ball(f).values
-    assert len(v) == 3000 and np.array_equal(v[:, :7], expected(samples))
+    assert len(v) == 3000 and np.array_equal(v[:, SENSORS], expected(samples))
     assert ball(f).footer["sample_count"] == "3000"
 
 
