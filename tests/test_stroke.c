@@ -7,6 +7,7 @@
 #include "check.h"
 #include "scraper.h"
 #include "stroke.h"
+#include "test_random.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -14,22 +15,6 @@
 
 #define RATE 500.0
 #define G 9.80665
-
-static uint64_t rng_state;
-
-static double uniform(void)
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double gauss(void)
-{
-    double s = 0.0;
-    for (int i = 0; i < 12; i++)
-        s += uniform();
-    return s - 6.0;
-}
 
 /* One planned piece of the synthetic session. */
 typedef struct {
@@ -111,10 +96,10 @@ static void run_piece(run_t *r, const piece_t *p)
         for (int k = 0; k < 3; k++) {
             /* Sensor axes = world axes: the accelerometer reads a + g up. */
             double acc = a * p->dir[k] / G + (k == 2 ? 1.0 : 0.0);
-            s.acc[k] = (float)(acc + r->acc_noise_g * gauss());
+            s.acc[k] = (float)(acc + r->acc_noise_g * gaussian());
             s.gyr[k] = 0.0f;
         }
-        s.p = (float)(piece_force(p, t) + r->force_offset_n + r->noise_n * gauss());
+        s.p = (float)(piece_force(p, t) + r->force_offset_n + r->noise_n * gaussian());
         push(r, &s);
         r->t += 1.0 / RATE;
     }
@@ -143,7 +128,7 @@ static void test_known_stroke(const double dir[3], const char *expect, uint64_t 
     setup(&det, &stroke_default, &mem);
     run_t r;
     memset(&r, 0, sizeof r);
-    rng_state = seed;
+    test_random_seed(seed);
     r.det = &det;
     r.force_offset_n = 0.3;
     r.noise_n = 0.1;
@@ -179,7 +164,7 @@ static void test_zero_drift(uint64_t seed)
     setup(&det, &stroke_default, &mem);
     run_t r;
     memset(&r, 0, sizeof r);
-    rng_state = seed;
+    test_random_seed(seed);
     r.det = &det;
     r.noise_n = 0.15;
     r.acc_noise_g = 0.004;
@@ -202,7 +187,7 @@ static void test_no_lift_pair(uint64_t seed)
     setup(&det, &stroke_default, &mem);
     run_t r;
     memset(&r, 0, sizeof r);
-    rng_state = seed;
+    test_random_seed(seed);
     r.det = &det;
     r.noise_n = 0.1;
     r.acc_noise_g = 0.004;
@@ -241,7 +226,7 @@ static void test_long_stroke(uint64_t seed)
     setup(&det, &set, &mem);
     run_t r;
     memset(&r, 0, sizeof r);
-    rng_state = seed;
+    test_random_seed(seed);
     r.det = &det;
     r.noise_n = 0.1;
     rest(&r, 2.0);
@@ -267,7 +252,7 @@ static void test_bump(uint64_t seed)
     setup(&det, &stroke_default, &mem);
     run_t r;
     memset(&r, 0, sizeof r);
-    rng_state = seed;
+    test_random_seed(seed);
     r.det = &det;
     r.noise_n = 0.05;
     rest(&r, 2.0);
@@ -284,7 +269,7 @@ static void test_bump(uint64_t seed)
 static void scraper_session(run_t *r, uint64_t seed)
 {
     memset(r, 0, sizeof *r);
-    rng_state = seed;
+    test_random_seed(seed);
     r->sc = scraper_create(&scraper_default, RATE);
     CHECK(r->sc != NULL);
     r->noise_n = 0.1;
