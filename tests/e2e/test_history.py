@@ -469,3 +469,53 @@ def test_a_session_in_progress_survives_a_reload(daemon_factory, subscriber_fact
     assert got[0]["participant"] == "P02"
     # (mapped again at the end, with what the clock model learnt meanwhile)
     assert abs(got[0]["t_start"] - start["t_host"]) < 0.05
+
+
+def test_a_study_names_its_sessions_and_its_stop_ends_them(daemon_factory, subscriber_factory,
+                                                           tmp_path):
+    """Through the control socket (LabRecorder's lines): the study's labels
+    go into the rows of its sessions, its stop ends the open session at once
+    (reason "study"), and the row names the study's recording file."""
+    from test_study import Rcs, free_port
+    port = free_port()
+    db = tmp_path / "history.db"
+    root = tmp_path / "study"
+    link = tmp_path / "scraper.tty"
+    d = daemon_factory(devices=[("scraper", "scraper", str(link))],
+                       extra="[control]\nrcs = 127.0.0.1:%d\n\n[session]\nidle_s = 60\n\n" % port,
+                       history="db = %s\nparticipant = NOBODY\n" % db)
+    sub = subscriber_factory(d.endpoint, topics=("event.scraper.session", "status.daemon"))
+    wait_subscribed(sub)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            rcs = Rcs(port)
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    rcs.send(b"filename {root:%s} {participant:P07} {session:2} {task:calf}\nstart\n"
+             % str(root).encode())
+    rcs.expect(b"OKOK")
+    sim = start_sim("scraper", link, 7)  # real time
+    try:
+        _, start, _ = sub.wait_for(lambda t, m: t.startswith("event.") and
+                                   m["phase"] == "start", 20)
+        assert rcs.reply(b"stop\n") == b"OK"
+        _, end, _ = sub.wait_for(lambda t, m: t.startswith("event.") and m["phase"] == "end", 5)
+        assert end["id"] == start["id"] and end["reason"] == "study"
+        daemon_status(sub, lambda m: m["history_sessions"] == 1)
+    finally:
+        sim.terminate()
+        sim.wait(10)
+        rcs.close()
+    assert d.stop() == 0
+    got = rows(db)[0]
+    assert got["event_id"] == start["id"] and got["end_reason"] == "study"
+    assert (got["participant"], got["study_session"], got["task"]) == ("P07", "2", "calf")
+    con = sqlite3.connect(str(db))
+    files = [r[0] for r in con.execute("SELECT file FROM recordings WHERE session_id = ?",
+                                       (got["id"],))]
+    con.close()
+    study_files = sorted(str(p) for p in root.rglob("*.xdf"))
+    assert files and files == study_files[:len(files)], (files, study_files)
