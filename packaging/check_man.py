@@ -35,35 +35,30 @@ def example_keys(path):
             keys.add((section, line.split("=")[0].strip()))
     return keys
 
-# ...from CONFIGURATION.md's tables, under their "### `[section]`" headings...
-def reference_keys(path):
+# Keys from a document whose sections start at lines matching `heading`
+# (group 1 the section), end at lines starting with `other_heading`, and
+# list their keys in lines matching `key` (group 1 the key).
+def headed_keys(path, heading, other_heading, key):
     keys, section = set(), None
     for line in open(path, encoding="utf-8"):
-        m = re.match(r"### `\[([^\]]+)\]`", line)
+        m = re.match(heading, line)
         if m:
             section = m.group(1)
-        elif line.startswith("## "):
+        elif line.startswith(other_heading):
             section = None
         elif section:
-            m = re.match(r"\| `([a-z_]+)` \|", line)
+            m = re.match(key, line)
             if m:
                 keys.add((section, m.group(1)))
     return keys
 
+# ...from CONFIGURATION.md's tables, under their "### `[section]`" headings...
+def reference_keys(path):
+    return headed_keys(path, r"### `\[([^\]]+)\]`", "## ", r"\| `([a-z_]+)` \|")
+
 # ...and from the man page's ".SH [section]" and ".BI key" entries.
 def man_keys(path):
-    keys, section = set(), None
-    for line in open(path, encoding="utf-8"):
-        m = re.match(r"\.SH \[([^\]]+)\]", line)
-        if m:
-            section = m.group(1)
-        elif line.startswith(".SH "):
-            section = None
-        elif section:
-            m = re.match(r'\.BI ([a-z_]+) "', line)
-            if m:
-                keys.add((section, m.group(1)))
-    return keys
+    return headed_keys(path, r"\.SH \[([^\]]+)\]", ".SH ", r'\.BI ([a-z_]+) "')
 
 documented = man_keys(pages[1])
 for name, keys in (("config/massaged.example.ini", example_keys(example)),
