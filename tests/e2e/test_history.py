@@ -316,7 +316,16 @@ def make_corrupt(path):
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("case", ["text", "foreign", "corrupt"])
+def make_newer(path):
+    con = sqlite3.connect(str(path))
+    con.execute("PRAGMA application_id = %d" % 0x4D534744)
+    con.execute("PRAGMA user_version = 99")
+    con.execute("CREATE TABLE sessions (id INTEGER PRIMARY KEY, future TEXT)")
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("case", ["text", "foreign", "corrupt", "newer"])
 def test_a_file_that_is_not_ours_is_refused_and_left_alone(daemon_factory, subscriber_factory,
                                                            tmp_path, case):
     db = tmp_path / ("%s.db" % case)
@@ -324,6 +333,8 @@ def test_a_file_that_is_not_ours_is_refused_and_left_alone(daemon_factory, subsc
         db.write_text("these are my notes, not a database\n" * 100)
     elif case == "foreign":
         make_foreign(db)
+    elif case == "newer":
+        make_newer(db)
     else:
         make_corrupt(db)
     before = db.read_bytes()
@@ -335,7 +346,7 @@ def test_a_file_that_is_not_ours_is_refused_and_left_alone(daemon_factory, subsc
     print(case, ":", st["history_error"])
     assert str(db) in st["history_error"] and "left as it is" in st["history_error"]
     want = {"text": "not a usable SQLite database", "foreign": "another program's database",
-            "corrupt": "corrupt"}[case]
+            "corrupt": "corrupt", "newer": "schema version 99, newer than"}[case]
     assert want in st["history_error"] or (case == "corrupt" and "malformed" in
                                            st["history_error"])
     assert "history stopped" in d.log_text()
@@ -519,3 +530,33 @@ def test_a_study_names_its_sessions_and_its_stop_ends_them(daemon_factory, subsc
     con.close()
     study_files = sorted(str(p) for p in root.rglob("*.xdf"))
     assert files and files == study_files[:len(files)], (files, study_files)
+
+
+def test_an_older_file_is_migrated_and_keeps_its_rows(daemon_factory, subscriber_factory,
+                                                      tmp_path):
+    """A history written before a figure existed (its column missing, as a
+    file of an older massaged would be) gets the column, keeps its rows, and
+    takes new ones."""
+    db = tmp_path / "history.db"
+    d, sub, sim = scraper_run(daemon_factory, subscriber_factory, tmp_path, db)
+    sub.wait_for(lambda t, m: t == "event.scraper.session" and m["reason"] == "disconnected"
+                 if m.get("phase") == "end" else False, 30)
+    sim.wait(10)
+    assert d.stop() == 0
+    before = rows(db)
+    # Drop the areas column (SQLite 3.35+), as if the file predated it.
+    con = sqlite3.connect(str(db))
+    con.execute("ALTER TABLE sessions DROP COLUMN areas")
+    con.commit()
+    con.close()
+    d2 = daemon_factory(history="db = %s\n" % db)
+    sub2 = subscriber_factory(d2.endpoint, topics=("status.daemon",))
+    st = daemon_status(sub2, lambda m: True)
+    assert st["history"] is True and st["history_error"] is None, st
+    assert d2.stop() == 0
+    after = rows(db)
+    assert [r["event_id"] for r in after] == [r["event_id"] for r in before]
+    assert all(r["areas"] is None for r in after)  # the old rows knew no areas
+    for b, a in zip(before, after):
+        assert {k: v for k, v in a.items() if k != "areas"} == \
+            {k: v for k, v in b.items() if k != "areas"}

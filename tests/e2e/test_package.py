@@ -23,6 +23,7 @@ INSTALLED = [
     "/usr/sbin/massaged",
     "/usr/bin/massaged-sim",
     "/usr/bin/massaged-sub",
+    "/usr/bin/massaged-history",
     "/lib/systemd/system/massaged.service",
     "/lib/udev/rules.d/60-massaged.rules",
     "/etc/massaged/massaged.ini",
@@ -131,6 +132,9 @@ def test_installed_daemon_publishes_simulated_tools(package, tmp_path):
         assert n == 1
         text = re.sub(r"(?m)^status_interval_ms = .*$", "status_interval_ms = 200", text)
         text = re.sub(r"(?m)^dir = .*$", "dir = %s" % (tmp_path / "rec"), text)
+        # The history too, never the system's /var/lib/massaged.
+        text, n = re.subn(r"(?m)^db = .*$", "db = %s" % (tmp_path / "history.db"), text)
+        assert n == 1
         for kind, link in links.items():
             text, n = re.subn(r"(?ms)(^\[device\.%s\]\n.*?^port = )auto$" % kind,
                               r"\g<1>" + link, text)
