@@ -209,6 +209,30 @@ def test_sessions_add_up_and_land_in_the_history(daemon_factory, subscriber_fact
             if key in e:
                 assert close(item[key], e[key]), key
 
+    # Progress: every session counted once, the sums the rows' sums; the
+    # table, CSV, one session shown, and the plot.
+    def cli(*args):
+        out = subprocess.run([PYTHON, HISTORY, "--db", str(db), *args], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    for by in ("day", "week"):
+        periods = json.loads(cli("progress", "--by", by, "--json"))
+        assert sum(p["sessions"] for p in periods) == len(ends)
+        assert sum(p["holds"] for p in periods) == sum(e.get("holds", 0) for e in ends)
+        assert sum(p["strokes"] for p in periods) == sum(e.get("strokes", 0) for e in ends)
+        assert all(p["adherence"] is None or 0 <= p["adherence"] <= 1 for p in periods)
+    csv_text = cli("progress", "--csv").splitlines()
+    assert csv_text[0].startswith("period,sessions,active_days,adherence")
+    assert len(cli("list").splitlines()) == len(ends) + 1  # a header and a line each
+    shown = cli("show", str(listed[0]["id"]))
+    assert "participant" in shown and "P01" in shown
+    assert json.loads(cli("--device", "ball", "--json")) == [
+        s for s in listed if s["device"] == "ball"]
+    png = tmp_path / "trends.png"
+    cli("progress", "--plot", str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
 
 def scraper_run(daemon_factory, subscriber_factory, tmp_path, db, extra="", linger="0.3"):
     """The daemon with one scraper (idle_s 2) and a fast simulated run of it:
