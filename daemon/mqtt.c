@@ -20,7 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MQTT_LOOP_MS 50          /* the thread's longest sleep: how soon it sees the ring */
+#define MQTT_LOOP_MS 50          /* the thread's sleep while messages come: how soon it sees the ring */
+#define MQTT_IDLE_LOOP_MS 250    /* its sleep after a turn that found the ring empty */
 #define MQTT_QOS0_PENDING 64     /* QoS 0 messages handed over and not yet written */
 #define MQTT_STOP_DELIVER_S 2.0  /* how long mqtt_stop waits for the outbox to drain */
 #define MQTT_OFFLINE "{\"v\":1,\"online\":false}"
@@ -79,6 +80,7 @@ struct mqtt {
     char topic[MESSAGE_TOPIC_MAX + 32];
     bool connected, connecting;
     bool announce; /* connected since the discovery messages were last published */
+    bool took;     /* the last take_ring found messages */
     int inflight;       /* QoS 1 handed over, not yet acknowledged */
     int qos0_pending;   /* QoS 0 handed over, not yet written */
     uint8_t qos0_mid[65536 / 8];
@@ -344,7 +346,9 @@ static bool send_message(mqtt_t *m, const mqtt_item_t *item, topic_class_t cls)
 static void take_ring(mqtt_t *m)
 {
     const mqtt_item_t *item;
+    m->took = false;
     while ((item = ring_peek(m->ring)) != NULL) {
+        m->took = true;
         topic_class_t cls = classify(item->topic);
         if (cls == CLASS_EVENT) {
             unsigned dropped = outbox_push(&m->outbox, item->topic, item->payload, item->len);
@@ -385,7 +389,10 @@ static void turn(mqtt_t *m)
     if (!m->connected && !m->connecting && now_mono() >= m->next_attempt)
         try_connect(m);
     if (m->connected || m->connecting) {
-        int rc = mosquitto_loop(m->mosq, MQTT_LOOP_MS, 1);
+        /* Short sleeps while messages flow, long ones when the ring was
+         * empty: an idle daemon wakes 4 times a second for MQTT, and a
+         * message after a quiet spell waits at most MQTT_IDLE_LOOP_MS. */
+        int rc = mosquitto_loop(m->mosq, m->took ? MQTT_LOOP_MS : MQTT_IDLE_LOOP_MS, 1);
         if (rc != MOSQ_ERR_SUCCESS) {
             connection_failed(m, rc);
         } else if (m->connecting && now_mono() > m->connect_deadline) {
@@ -395,7 +402,7 @@ static void turn(mqtt_t *m)
             connection_failed(m, MOSQ_ERR_TIMEOUT);
         }
     } else {
-        struct timespec ts = {0, MQTT_LOOP_MS * 1000000L};
+        struct timespec ts = {0, (m->took ? MQTT_LOOP_MS : MQTT_IDLE_LOOP_MS) * 1000000L};
         nanosleep(&ts, NULL);
     }
 }
