@@ -229,6 +229,87 @@ static void *subscriber(void *arg)
     return NULL;
 }
 
+/* The publish stage's publisher on a fresh ipc endpoint, its subscriber
+ * thread started and subscribed; NULL when it cannot be opened. */
+static publisher_t *start_publish(void **sub_ctx, pthread_t *sub_thread)
+{
+    char dir[] = "/tmp/massaged-benchpipe.XXXXXX";
+    if (!mkdtemp(dir))
+        return NULL;
+    snprintf(sub_endpoint, sizeof sub_endpoint, "ipc://%s/pub.sock", dir);
+    int err = 0;
+    publisher_t *pub = publisher_open(sub_endpoint, 0, &err);
+    if (!pub) {
+        fprintf(stderr, "publisher_open: %d\n", err);
+        return NULL;
+    }
+    *sub_ctx = zmq_ctx_new();
+    pthread_create(sub_thread, NULL, subscriber, *sub_ctx);
+    /* Wait until the subscription has reached the publisher. */
+    for (int i = 0; i < 500 && publisher_stats(pub).subscribers == 0; i++) {
+        publisher_service(pub);
+        usleep(10000);
+    }
+    return pub;
+}
+
+/* What one kind's stream gave: the median samples per second of each stage,
+ * and what the full stage formatted. */
+typedef struct {
+    double rate[ST_COUNT];
+    uint64_t messages, events, bytes_out;
+} kind_result_t;
+
+/* Runs the stages `reps` times over one stream, alternating their order so
+ * that drift in machine load hits all stages alike. */
+static void measure(run_t *r, stream_t *s, int n_stages, int reps, publisher_t *pub,
+                    kind_result_t *out)
+{
+    double t[ST_COUNT][64];
+    int n = reps < 64 ? reps : 64;
+    for (int rep = 0; rep < n; rep++) {
+        for (int i = 0; i < n_stages; i++) {
+            int st = rep % 2 ? n_stages - 1 - i : i;
+            t[st][rep] = run_stage(r, st, s, pub);
+            if (st == ST_FULL) {
+                out->messages = r->messages;
+                out->events = r->events;
+                out->bytes_out = r->bytes_out;
+            }
+        }
+    }
+    for (int st = 0; st < n_stages; st++) {
+        qsort(t[st], (size_t)n, sizeof(double), cmp_double);
+        out->rate[st] = (double)s->samples / t[st][n / 2];
+    }
+}
+
+static void report(const stream_t streams[2], const kind_result_t res[2], int n_stages)
+{
+    printf("%-8s %14s %14s %10s %10s   %s\n", "stage", "ball Msamp/s", "scraper Msamp/s",
+           "x decode", "x memcpy",
+           "(ratios: time of the stage / time of the reference, both kinds)");
+    /* Both kinds together: total samples over total time. */
+    double time_of[ST_COUNT];
+    for (int st = 0; st < n_stages; st++)
+        time_of[st] = streams[0].samples / res[0].rate[st] + streams[1].samples / res[1].rate[st];
+    for (int st = 0; st < n_stages; st++)
+        printf("%-8s %14.2f %14.2f %10.2f %10.1f\n", stage_name[st], res[0].rate[st] / 1e6,
+               res[1].rate[st] / 1e6, time_of[st] / time_of[ST_DECODE],
+               time_of[st] / time_of[ST_MEMCPY]);
+    double total_samples = (double)(streams[0].samples + streams[1].samples);
+    double full = total_samples / time_of[ST_FULL];
+    printf("whole pipeline but the send (full), both kinds: %.2f M samples/s, %.0f ns/sample "
+           "(target >= 5 M/s: %s)\n",
+           full / 1e6, 1e9 / full, full >= 5e6 ? "met" : "NOT met");
+    printf("messages formatted per run: ball %llu (%llu events, %.0f B avg), scraper %llu (%llu "
+           "events, %.0f B avg)\n",
+           (unsigned long long)res[0].messages, (unsigned long long)res[0].events,
+           res[0].messages ? (double)res[0].bytes_out / (double)res[0].messages : 0.0,
+           (unsigned long long)res[1].messages, (unsigned long long)res[1].events,
+           res[1].messages ? (double)res[1].bytes_out / (double)res[1].messages : 0.0);
+}
+
 int main(int argc, char **argv)
 {
     double seconds = 300.0;
@@ -258,78 +339,18 @@ int main(int argc, char **argv)
     void *sub_ctx = NULL;
     pthread_t sub_thread;
     int n_stages = publish ? ST_COUNT : ST_PUBLISH;
-    if (publish) {
-        char dir[] = "/tmp/massaged-benchpipe.XXXXXX";
-        if (!mkdtemp(dir))
-            return 1;
-        snprintf(sub_endpoint, sizeof sub_endpoint, "ipc://%s/pub.sock", dir);
-        int err = 0;
-        pub = publisher_open(sub_endpoint, 0, &err);
-        if (!pub) {
-            fprintf(stderr, "publisher_open: %d\n", err);
-            return 1;
-        }
-        sub_ctx = zmq_ctx_new();
-        pthread_create(&sub_thread, NULL, subscriber, sub_ctx);
-        /* Wait until the subscription has reached the publisher. */
-        for (int i = 0; i < 500 && publisher_stats(pub).subscribers == 0; i++) {
-            publisher_service(pub);
-            usleep(10000);
-        }
-    }
+    if (publish && !(pub = start_publish(&sub_ctx, &sub_thread)))
+        return 1;
 
     printf("pipeline replay on one core: %.0f s sessions, ball %llu samples (%zu bytes), "
            "scraper %llu samples (%zu bytes), %d repetitions, median\n",
            seconds, (unsigned long long)streams[0].samples, streams[0].len,
            (unsigned long long)streams[1].samples, streams[1].len, reps);
-    double rate[2][ST_COUNT];
-    uint64_t messages[2] = {0, 0}, events[2] = {0, 0}, bytes_out[2] = {0, 0};
-    for (int k = 0; k < 2; k++) {
-        stream_t *s = &streams[k];
-        double t[ST_COUNT][64];
-        for (int rep = 0; rep < reps && rep < 64; rep++) {
-            for (int i = 0; i < n_stages; i++) {
-                /* Alternate the order so drift in machine load hits all stages alike. */
-                int st = rep % 2 ? n_stages - 1 - i : i;
-                t[st][rep] = run_stage(r, st, s, pub);
-                if (st == ST_FULL) {
-                    messages[k] = r->messages;
-                    events[k] = r->events;
-                    bytes_out[k] = r->bytes_out;
-                }
-            }
-        }
-        for (int st = 0; st < n_stages; st++) {
-            qsort(t[st], (size_t)(reps < 64 ? reps : 64), sizeof(double), cmp_double);
-            rate[k][st] = (double)s->samples / t[st][(reps < 64 ? reps : 64) / 2];
-        }
-    }
-    printf("%-8s %14s %14s %10s %10s   %s\n", "stage", "ball Msamp/s", "scraper Msamp/s",
-           "x decode", "x memcpy",
-           "(ratios: time of the stage / time of the reference, both kinds)");
-    for (int st = 0; st < n_stages; st++) {
-        /* Both kinds together: total samples over total time. */
-        double time_st = streams[0].samples / rate[0][st] + streams[1].samples / rate[1][st];
-        double time_dec =
-            streams[0].samples / rate[0][ST_DECODE] + streams[1].samples / rate[1][ST_DECODE];
-        double time_cpy =
-            streams[0].samples / rate[0][ST_MEMCPY] + streams[1].samples / rate[1][ST_MEMCPY];
-        printf("%-8s %14.2f %14.2f %10.2f %10.1f\n", stage_name[st], rate[0][st] / 1e6,
-               rate[1][st] / 1e6, time_st / time_dec, time_st / time_cpy);
-    }
-    double total_samples = (double)(streams[0].samples + streams[1].samples);
-    double time_full =
-        streams[0].samples / rate[0][ST_FULL] + streams[1].samples / rate[1][ST_FULL];
-    double full = total_samples / time_full;
-    printf("whole pipeline but the send (full), both kinds: %.2f M samples/s, %.0f ns/sample "
-           "(target >= 5 M/s: %s)\n",
-           full / 1e6, 1e9 / full, full >= 5e6 ? "met" : "NOT met");
-    printf("messages formatted per run: ball %llu (%llu events, %.0f B avg), scraper %llu (%llu "
-           "events, %.0f B avg)\n",
-           (unsigned long long)messages[0], (unsigned long long)events[0],
-           messages[0] ? (double)bytes_out[0] / (double)messages[0] : 0.0,
-           (unsigned long long)messages[1], (unsigned long long)events[1],
-           messages[1] ? (double)bytes_out[1] / (double)messages[1] : 0.0);
+    kind_result_t res[2];
+    memset(res, 0, sizeof res);
+    for (int k = 0; k < 2; k++)
+        measure(r, &streams[k], n_stages, reps, pub, &res[k]);
+    report(streams, res, n_stages);
     if (publish) {
         usleep(300000);
         atomic_store(&sub_stop, true);
