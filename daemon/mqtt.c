@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MQTT_LOOP_MS 50          /* the thread's sleep while messages come: how soon it sees the ring */
-#define MQTT_IDLE_LOOP_MS 250    /* its sleep after a turn that found the ring empty */
-#define MQTT_QOS0_PENDING 64     /* QoS 0 messages handed over and not yet written */
-#define MQTT_STOP_DELIVER_S 2.0  /* how long mqtt_stop waits for the outbox to drain */
+#define MQTT_LOOP_MS 50         /* its sleep while messages come: how soon it sees them */
+#define MQTT_IDLE_LOOP_MS 250   /* its sleep after a turn that found the ring empty */
+#define MQTT_QOS0_PENDING 64    /* QoS 0 messages handed over and not yet written */
+#define MQTT_STOP_DELIVER_S 2.0 /* how long mqtt_stop waits for the outbox to drain */
 #define MQTT_OFFLINE "{\"v\":1,\"online\":false}"
 
 /* What the pipeline hands over: a ZeroMQ topic and its payload. */
@@ -79,14 +79,14 @@ struct mqtt {
     mqtt_item_t scratch;
     char topic[MESSAGE_TOPIC_MAX + 32];
     bool connected, connecting;
-    bool announce; /* connected since the discovery messages were last published */
-    bool took;     /* the last take_ring found messages */
-    int inflight;       /* QoS 1 handed over, not yet acknowledged */
-    int qos0_pending;   /* QoS 0 handed over, not yet written */
+    bool announce;    /* connected since the discovery messages were last published */
+    bool took;        /* the last take_ring found messages */
+    int inflight;     /* QoS 1 handed over, not yet acknowledged */
+    int qos0_pending; /* QoS 0 handed over, not yet written */
     uint8_t qos0_mid[65536 / 8];
-    bool in_qos0_publish; /* inside mosquitto_publish of a QoS 0 message */
-    bool written_in_call; /* ... which libmosquitto wrote before returning */
-    double next_attempt; /* monotonic seconds */
+    bool in_qos0_publish;    /* inside mosquitto_publish of a QoS 0 message */
+    bool written_in_call;    /* ... which libmosquitto wrote before returning */
+    double next_attempt;     /* monotonic seconds */
     double connect_deadline; /* monotonic seconds: give the attempt up then */
     int backoff_ms;
     char lib_error[256]; /* libmosquitto's last error-level log line */
@@ -214,8 +214,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     /* Unwritten QoS 0 packets died with the old connection. */
     m->qos0_pending = 0;
     memset(m->qos0_mid, 0, sizeof m->qos0_mid);
-    log_info("mqtt %s:%d: connected as %s (%zu event%s queued)", m->host, m->port,
-             m->prefix, m->outbox.count, m->outbox.count == 1 ? "" : "s");
+    log_info("mqtt %s:%d: connected as %s (%zu event%s queued)", m->host, m->port, m->prefix,
+             m->outbox.count, m->outbox.count == 1 ? "" : "s");
     m->error[0] = '\0';
 }
 
@@ -224,8 +224,8 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
     (void)mosq;
     mqtt_t *m = obj;
     if (m->connected && rc != 0)
-        log_warn("mqtt %s:%d: connection lost (%s); events are queued until it is back",
-                 m->host, m->port, mosquitto_strerror(rc));
+        log_warn("mqtt %s:%d: connection lost (%s); events are queued until it is back", m->host,
+                 m->port, mosquitto_strerror(rc));
     m->connected = m->connecting = false;
 }
 
@@ -240,7 +240,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_co
     mqtt_t *m = obj;
     uint16_t id = (uint16_t)mid;
     if (m->qos0_mid[id / 8] & (1u << (id % 8))) {
-        m->qos0_mid[id / 8] &= (uint8_t)~(1u << (id % 8));
+        m->qos0_mid[id / 8] &= (uint8_t) ~(1u << (id % 8));
         if (m->qos0_pending > 0)
             m->qos0_pending--;
     } else if (m->in_qos0_publish) {
@@ -360,7 +360,7 @@ static void take_ring(mqtt_t *m)
                 m->dropped += dropped;
             }
         } else if (m->connected && (cls == CLASS_DAEMON ? m->inflight < MQTT_INFLIGHT
-                                                         : m->qos0_pending < MQTT_QOS0_PENDING)) {
+                                                        : m->qos0_pending < MQTT_QOS0_PENDING)) {
             send_message(m, item, cls);
         }
         ring_release(m->ring);
@@ -513,7 +513,8 @@ static void *mqtt_main(void *arg)
     }
     if (m->outbox.count > 0 || m->inflight > 0)
         log_warn("mqtt: stopping with %zu queued and %d unacknowledged event%s not delivered",
-                 m->outbox.count, m->inflight, m->outbox.count + (size_t)m->inflight == 1 ? "" : "s");
+                 m->outbox.count, m->inflight,
+                 m->outbox.count + (size_t)m->inflight == 1 ? "" : "s");
     publish_numbers(m);
     return NULL;
 }
@@ -540,8 +541,8 @@ static int setup_client(mqtt_t *m, const config_t *cfg, const char *site)
         rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt.username,
                                        cfg->mqtt.password[0] ? cfg->mqtt.password : NULL);
     if (rc == MOSQ_ERR_SUCCESS)
-        rc = mosquitto_will_set(m->mosq, m->daemon_topic, (int)strlen(MQTT_OFFLINE), MQTT_OFFLINE, 1,
-                                true);
+        rc = mosquitto_will_set(m->mosq, m->daemon_topic, (int)strlen(MQTT_OFFLINE), MQTT_OFFLINE,
+                                1, true);
     if (rc == MOSQ_ERR_SUCCESS && m->tls) {
         const char *ca_file = cfg->mqtt.ca_file[0] ? cfg->mqtt.ca_file : NULL;
         rc = mosquitto_tls_set(m->mosq, ca_file, ca_file ? NULL : "/etc/ssl/certs",

@@ -49,9 +49,9 @@
 
 #include <stddef.h>
 
-#define MQTT_INFLIGHT 32         /* QoS 1 messages handed over and not yet acknowledged */
-#define MQTT_RING_CAPACITY 64    /* messages between the pipeline and the MQTT thread */
-#define MQTT_BACKOFF_MIN_MS 250  /* first reconnection delay */
+#define MQTT_INFLIGHT 32        /* QoS 1 messages handed over and not yet acknowledged */
+#define MQTT_RING_CAPACITY 64   /* messages between the pipeline and the MQTT thread */
+#define MQTT_BACKOFF_MIN_MS 250 /* first reconnection delay */
 
 typedef struct mqtt mqtt_t;
 

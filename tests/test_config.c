@@ -592,7 +592,8 @@ static void test_mqtt(void)
     char host[256];
     int port;
     bool tls;
-    CHECK_EQ_INT(config_mqtt_broker_parse("mqtt://broker.local", host, sizeof host, &port, &tls), 0);
+    CHECK_EQ_INT(config_mqtt_broker_parse("mqtt://broker.local", host, sizeof host, &port, &tls),
+                 0);
     CHECK_STR(host, "broker.local");
     CHECK_EQ_INT(port, 1883);
     CHECK(!tls);
