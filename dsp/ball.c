@@ -201,8 +201,17 @@ static double onset_search(const ball_t *b)
         if (sl > s_max)
             s_max = sl, i_max = i;
     }
+    /* The load's trend before the flex (breathing, sway): the mean slope
+     * over the lookback window before the one searched. The ramp's foot is
+     * where the slope comes down to that trend plus a quarter of the way to
+     * the steepest, so a rising breath does not carry the onset back. */
+    double t_now = b->t_last, lb = b->set.lookback_s;
+    double trend = (hist_at(b, t_now - lb) - hist_at(b, t_now - 2.0 * lb)) / lb;
+    double foot = RAMP_FOOT * s_max;
+    if (trend > 0.0 && trend < s_max)
+        foot = trend + RAMP_FOOT * (s_max - trend);
     unsigned i = i_max;
-    while (i < last && hist_slope(b, i) >= RAMP_FOOT * s_max)
+    while (i < last && hist_slope(b, i) >= foot)
         i++;
     /* Middle of the last slope span still on the ramp, less the delay of
      * the smoothing. */
