@@ -213,6 +213,27 @@ static void test_defaults_and_empty(void)
     CHECK_STR(device_kind_name((device_kind_t)7), "unknown");
 }
 
+/* The configuration's names of the kinds are proto/device_kind's: every
+ * kind it knows loads by its name, and the names it takes are those. */
+static void test_kind_names(void)
+{
+    for (int k = 0; k < 256; k++) {
+        if (!device_kind_info((device_kind_t)k))
+            continue;
+        char text[128];
+        snprintf(text, sizeof text, "[device.x]\nkind = %s\nport = auto\n",
+                 device_kind_name((device_kind_t)k));
+        CHECK_EQ_INT(load_text("kind", text), 0);
+        CHECK_EQ_INT(cfg.devices[0].kind, k);
+    }
+    device_kind_t kind;
+    CHECK_EQ_INT(device_kind_parse("ball", &kind), 0);
+    CHECK_EQ_INT(kind, DEVICE_KIND_BALL);
+    CHECK_EQ_INT(device_kind_parse("scraper", &kind), 0);
+    CHECK_EQ_INT(kind, DEVICE_KIND_SCRAPER);
+    CHECK_EQ_INT(device_kind_parse("mat", &kind), -EINVAL);
+}
+
 static void test_unknown_section(void)
 {
     /* The keys of an unknown section are not reported one by one. */
@@ -661,6 +682,7 @@ int main(void)
     test_example_file();
     test_every_key_set();
     test_defaults_and_empty();
+    test_kind_names();
     test_unknown_section();
     test_unknown_key();
     test_bad_number();
