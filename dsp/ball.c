@@ -39,8 +39,8 @@
 #define RELAX_GUARD_S 0.01 /* seconds */
 
 const ball_settings_t ball_default = {
-    .load_on_pa = 2500.0f,
-    .load_off_pa = 1500.0f,
+    .load_on_pa = 2000.0f,
+    .load_off_pa = 1200.0f,
     .settle_s = 1.5f,
     .rate_low_dps = 3.0f,
     .rate_high_dps = 6.0f,

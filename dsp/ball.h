@@ -84,7 +84,7 @@ typedef struct {
     double restart_s;          /* a flex quiet this long may be followed by a new one, s */
 } ball_settings_t;
 
-/* The values docs/DSP.md documents (2.5 kPa on / 1.5 kPa off, 10 and 3 deg/s,
+/* The values docs/DSP.md documents (2.0 kPa on / 1.2 kPa off, 10 and 3 deg/s,
  * 45 degrees, 128 ms frames every 32 ms, 5-50 Hz, 4x band power and 1.5 %
  * rise; 8 Hz smoothing, and the time constants listed there). */
 extern const ball_settings_t ball_default;
