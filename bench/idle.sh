@@ -6,23 +6,21 @@
 # scheduler's accounting (/proc/PID/task/*/schedstat and status).
 # Usage: bench/idle.sh DAEMON [seconds]   (default 30)
 set -eu
+. "$(dirname "$0")/../tools/ini.sh"
 daemon=$1
 seconds=${2:-30}
 dir=$(mktemp -d /tmp/massaged-idle.XXXXXX)
 trap 'kill $dpid $ppid 2>/dev/null || true; rm -rf "$dir"' EXIT
-cat > "$dir/idle.ini" <<INI
+{
+    cat <<INI
 [publish]
 endpoint = ipc://$dir/pub.sock
 [history]
 db = $dir/history.db
-[device.unplugged]
-kind = ball
-port = $dir/absent.tty
-[device.silent]
-kind = scraper
-port = $dir/silent.tty
 INI
-chmod 644 "$dir/idle.ini"
+    ini_device unplugged ball "$dir/absent.tty"
+    ini_device silent scraper "$dir/silent.tty"
+} | ini_write "$dir/idle.ini"
 # A pty that never answers: its master is held open and drained.
 /usr/bin/python3 - "$dir/silent.tty" "$((seconds + 10))" <<'PY' &
 import os, pty, select, sys, time, tty

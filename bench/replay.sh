@@ -7,26 +7,23 @@
 # command: bench_pipeline, the same kinds of session from bytes in memory.
 # Usage: bench/replay.sh BUILD_DIR [device seconds]   (default 300)
 set -eu
+. "$(dirname "$0")/../tools/ini.sh"
 build=$1
 seconds=${2:-300}
 dir=$(mktemp -d /tmp/massaged-replay.XXXXXX)
 dpid=""
 trap '[ -z "$dpid" ] || kill $dpid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
-cat > "$dir/rec.ini" <<INI
+{
+    cat <<INI
 [publish]
 endpoint = ipc://$dir/pub.sock
 [record]
 dir = $dir/rec
 [history]
 db = $dir/history.db
-[device.ball]
-kind = ball
-port = $dir/ball.tty
-[device.scraper]
-kind = scraper
-port = $dir/scraper.tty
 INI
-chmod 644 "$dir/rec.ini"
+    ini_sim_devices "$dir"
+} | ini_write "$dir/rec.ini"
 "$build/daemon/massaged" --config "$dir/rec.ini" 2>"$dir/daemon.log" &
 dpid=$!
 for kind in ball scraper; do

@@ -29,6 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(git -C "$here" rev-parse --show-toplevel)
 py=/usr/bin/python3
 helper=$here/same_output.py
+. "$repo/tools/ini.sh"
 cache=${SAME_OUTPUT_CACHE:-/tmp/massaged-same-output}
 base=$(git -C "$repo" rev-parse --verify "$1^{commit}")
 rev=$(git -C "$repo" rev-parse --verify "${2:-HEAD}^{commit}")
@@ -57,10 +58,10 @@ build() {
 record() {
     local b=$1 out=$2 run
     run=$(mktemp -d /tmp/massaged-same.XXXXXX)
-    printf '%s\n' "[publish]" "endpoint = ipc://$run/pub.sock" "[record]" "dir = $out" \
-        "[device.ball]" "kind = ball" "port = $run/ball.tty" \
-        "[device.scraper]" "kind = scraper" "port = $run/scraper.tty" >"$run/rec.ini"
-    chmod 644 "$run/rec.ini"
+    {
+        printf '%s\n' "[publish]" "endpoint = ipc://$run/pub.sock" "[record]" "dir = $out"
+        ini_sim_devices "$run"
+    } | ini_write "$run/rec.ini"
     "$b/daemon/massaged" --config "$run/rec.ini" 2>"$run/daemon.log" &
     local dpid=$! sims=()
     for kind in ball scraper; do

@@ -5,6 +5,7 @@
 # Usage: tools/demo.sh [--raw]   (--raw also shows the raw sample messages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/ini.sh
 tools/deps.sh --runtime
 cmake -S . -B build >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
@@ -31,7 +32,8 @@ trap 'exit 0' INT TERM
 
 endpoint=${DEMO_ENDPOINT:-ipc://$run/pub.sock}
 web_listen=${DEMO_WEB_LISTEN:-127.0.0.1:8080}
-cat > "$run/massaged.ini" <<INI
+{
+  cat <<INI
 [publish]
 endpoint = $endpoint
 
@@ -46,15 +48,9 @@ idle_s = 5
 [history]
 db = $run/history.db
 
-[device.ball]
-kind = ball
-port = $run/ball.tty
-
-[device.scraper]
-kind = scraper
-port = $run/scraper.tty
 INI
-chmod 644 "$run/massaged.ini"
+  ini_sim_devices "$run"
+} | ini_write "$run/massaged.ini"
 
 build/tools/massaged-sim --kind ball --seed 1 --link "$run/ball.tty" \
   --truth "$run/ball.truth.jsonl" --quiet >"$run/ball.sim.log" 2>&1 &
