@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import signal
+import socket
 import subprocess
 import sys
 import termios
@@ -32,6 +33,27 @@ VALGRIND = (["valgrind", "--error-exitcode=99", "--leak-check=full",
 
 def tool(name):
     return os.path.join(BUILD, "tools", name)
+
+
+def run_daemon(*args):
+    """Runs the daemon binary with args to its end; returns the finished
+    process, its output as text."""
+    return subprocess.run([DAEMON, *map(str, args)], capture_output=True, text=True, timeout=10)
+
+
+def write_config(path, text):
+    """Writes text to path (a pathlib.Path) with mode 0644: the daemon refuses
+    a configuration or client list that others may write. Returns path."""
+    path.write_text(text)
+    path.chmod(0o644)
+    return path
+
+
+def free_port():
+    """A loopback TCP port no one listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Subscriber:

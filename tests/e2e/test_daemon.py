@@ -5,31 +5,29 @@ import signal
 import subprocess
 import time
 
-from conftest import DAEMON, wait_subscribed
+from conftest import DAEMON, free_port, run_daemon, wait_subscribed, write_config
 
 
 def test_help_and_version():
-    out = subprocess.run([DAEMON, "--help"], capture_output=True, text=True, timeout=10)
+    out = run_daemon("--help")
     assert out.returncode == 0
     assert "--check-config" in out.stdout and "--config" in out.stdout
-    out = subprocess.run([DAEMON, "--version"], capture_output=True, text=True, timeout=10)
+    out = run_daemon("--version")
     assert out.returncode == 0
     assert out.stdout.startswith("massaged ")
 
 
 def test_bad_usage_is_refused():
-    out = subprocess.run([DAEMON, "--no-such-flag"], capture_output=True, text=True, timeout=10)
+    out = run_daemon("--no-such-flag")
     assert out.returncode != 0
-    out = subprocess.run([DAEMON], capture_output=True, text=True, timeout=10)
+    out = run_daemon()
     assert out.returncode != 0
 
 
 def test_check_config_reports_file_line_key(tmp_path):
-    cfg = tmp_path / "bad.ini"
-    cfg.write_text("[publish]\nendpoint = tcp://127.0.0.1:5556\nbogus = 1\n")
-    cfg.chmod(0o644)
-    out = subprocess.run([DAEMON, "--check-config", str(cfg)], capture_output=True, text=True,
-                         timeout=10)
+    cfg = write_config(tmp_path / "bad.ini",
+                       "[publish]\nendpoint = tcp://127.0.0.1:5556\nbogus = 1\n")
+    out = run_daemon("--check-config", cfg)
     assert out.returncode != 0
     assert "%s:3:" % cfg in out.stderr and "bogus" in out.stderr
 
@@ -38,8 +36,7 @@ def test_check_config_accepts_example():
     import os
     example = os.path.join(os.path.dirname(__file__), "..", "..", "config",
                            "massaged.example.ini")
-    out = subprocess.run([DAEMON, "--check-config", example], capture_output=True, text=True,
-                         timeout=10)
+    out = run_daemon("--check-config", example)
     assert out.returncode == 0, out.stderr
 
 
@@ -73,14 +70,9 @@ def test_sigint_exits_zero(daemon_factory, subscriber_factory):
 
 
 def test_default_interval_is_one_second_on_loopback_tcp(tmp_path, subscriber_factory):
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    cfg = tmp_path / "m.ini"
-    cfg.write_text("[publish]\nendpoint = tcp://127.0.0.1:%d\n[history]\ndb =\n" % port)
-    cfg.chmod(0o644)
+    port = free_port()
+    cfg = write_config(tmp_path / "m.ini",
+                       "[publish]\nendpoint = tcp://127.0.0.1:%d\n[history]\ndb =\n" % port)
     proc = subprocess.Popen([DAEMON, "--config", str(cfg)], stderr=subprocess.PIPE)
     try:
         sub = subscriber_factory("tcp://127.0.0.1:%d" % port, ["status.daemon"])
@@ -96,11 +88,9 @@ def test_default_interval_is_one_second_on_loopback_tcp(tmp_path, subscriber_fac
 
 
 def test_bind_failure_is_reported(tmp_path):
-    cfg = tmp_path / "m.ini"
-    cfg.write_text("[publish]\nendpoint = ipc:///nonexistent-dir/x/pub.sock\n[history]\ndb =\n")
-    cfg.chmod(0o644)
-    out = subprocess.run([DAEMON, "--config", str(cfg)], capture_output=True, text=True,
-                         timeout=10)
+    cfg = write_config(tmp_path / "m.ini",
+                       "[publish]\nendpoint = ipc:///nonexistent-dir/x/pub.sock\n[history]\ndb =\n")
+    out = run_daemon("--config", cfg)
     assert out.returncode != 0
     assert "cannot bind" in out.stderr
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import start_sim, tool, wait_subscribed
+from conftest import free_port, run_daemon, start_sim, tool, wait_subscribed, write_config
 
 HISTORY = tool("massaged-history")
 PYTHON = "/usr/bin/python3"
@@ -457,12 +457,9 @@ def test_a_full_disk_stops_history_not_streaming(daemon_factory, subscriber_fact
 
 
 def test_bad_history_keys_name_file_line_and_key(tmp_path):
-    cfg = tmp_path / "bad.ini"
-    cfg.write_text("[session]\nidle_s = 0\n[history]\ndatabase = x.db\nparticipant = P-01\n")
-    cfg.chmod(0o644)
-    from conftest import DAEMON
-    out = subprocess.run([DAEMON, "--check-config", str(cfg)], capture_output=True, text=True,
-                         timeout=10)
+    cfg = write_config(tmp_path / "bad.ini",
+                       "[session]\nidle_s = 0\n[history]\ndatabase = x.db\nparticipant = P-01\n")
+    out = run_daemon("--check-config", cfg)
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     print(lines)
@@ -511,7 +508,7 @@ def test_a_study_names_its_sessions_and_its_stop_ends_them(daemon_factory, subsc
     """Through the control socket (LabRecorder's lines): the study's labels
     go into the rows of its sessions, its stop ends the open session at once
     (reason "study"), and the row names the study's recording file."""
-    from test_study import Rcs, free_port
+    from test_study import Rcs
     port = free_port()
     db = tmp_path / "history.db"
     root = tmp_path / "study"
@@ -521,14 +518,7 @@ def test_a_study_names_its_sessions_and_its_stop_ends_them(daemon_factory, subsc
                        history="db = %s\nparticipant = NOBODY\n" % db)
     sub = subscriber_factory(d.endpoint, topics=("event.scraper.session", "status.daemon"))
     wait_subscribed(sub)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            rcs = Rcs(port)
-            break
-        except ConnectionRefusedError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    rcs = Rcs.once_listening(port)
     rcs.send(b"filename {root:%s} {participant:P07} {session:2} {task:calf}\nstart\n"
              % str(root).encode())
     rcs.expect(b"OKOK")

@@ -3,22 +3,13 @@ CURVE only subscribers on the allow-list get anything; configuration and key
 files others could change or read are refused."""
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 import zmq
 
-from conftest import DAEMON, tool, wait_subscribed
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from conftest import DAEMON, free_port, run_daemon, tool, wait_subscribed, write_config
 
 
 def listening_sockets(pid):
@@ -41,10 +32,8 @@ def test_default_endpoint_binds_loopback_only(tmp_path):
     fixed default port never meets another process's."""
     if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -n not permitted here (needs root or user namespaces)")
-    cfg = tmp_path / "m.ini"
     # no [publish]: every default (but no history in the system's /var/lib)
-    cfg.write_text("[log]\nlevel = info\n[history]\ndb =\n")
-    cfg.chmod(0o644)
+    cfg = write_config(tmp_path / "m.ini", "[log]\nlevel = info\n[history]\ndb =\n")
     proc = subprocess.Popen(["unshare", "-n", "sh", "-c",
                              'ip link set lo up && exec "$0" --config "$1"', DAEMON, str(cfg)],
                             stderr=subprocess.PIPE)
@@ -62,23 +51,19 @@ def test_default_endpoint_binds_loopback_only(tmp_path):
 
 
 def check_config(path):
-    out = subprocess.run([DAEMON, "--check-config", str(path)], capture_output=True, text=True,
-                         timeout=10)
+    out = run_daemon("--check-config", path)
     return out.returncode, out.stdout + out.stderr
 
 
 def test_world_writable_configuration_is_refused(tmp_path):
-    cfg = tmp_path / "m.ini"
-    cfg.write_text("[publish]\nendpoint = tcp://127.0.0.1:5556\n")
-    cfg.chmod(0o644)
+    cfg = write_config(tmp_path / "m.ini", "[publish]\nendpoint = tcp://127.0.0.1:5556\n")
     assert check_config(cfg)[0] == 0
     cfg.chmod(0o646)
     rc, text = check_config(cfg)
     assert rc != 0
     assert "%s: refused: anyone may write this file (mode 0646)" % cfg in text
     # ... and the daemon will not start on it either.
-    out = subprocess.run([DAEMON, "--config", str(cfg)], capture_output=True, text=True,
-                         timeout=10)
+    out = run_daemon("--config", cfg)
     assert out.returncode != 0 and "refused" in out.stderr
 
 
@@ -108,15 +93,13 @@ def test_keygen_refuses_to_overwrite(tmp_path):
 def test_curve_key_files_are_checked(tmp_path):
     server, _ = make_keys(tmp_path, "server")
     _, client_public = make_keys(tmp_path, "client")
-    clients = tmp_path / "clients"
-    clients.write_text("# allowed subscribers\n%s dashboard\n" % client_public)
-    clients.chmod(0o644)
+    clients = write_config(tmp_path / "clients",
+                           "# allowed subscribers\n%s dashboard\n" % client_public)
     cfg = tmp_path / "m.ini"
 
     def config(secret_line, clients_line):
-        cfg.write_text("[publish]\nendpoint = tcp://127.0.0.1:5556\n%s%s" %
-                       (secret_line, clients_line))
-        cfg.chmod(0o644)
+        write_config(cfg, "[publish]\nendpoint = tcp://127.0.0.1:5556\n%s%s" %
+                     (secret_line, clients_line))
         return check_config(cfg)
 
     secret_line = "curve_secret_key_file = %s\n" % server
@@ -153,15 +136,12 @@ def curve_subscriber(endpoint, server_public, public=None, secret=None):
 def test_curve_admits_only_the_allow_list(tmp_path):
     server, server_public = make_keys(tmp_path, "server")
     client, client_public = make_keys(tmp_path, "client")
-    clients = tmp_path / "clients"
-    clients.write_text("%s\n" % client_public)
-    clients.chmod(0o644)
+    clients = write_config(tmp_path / "clients", "%s\n" % client_public)
     endpoint = "tcp://127.0.0.1:%d" % free_port()
-    cfg = tmp_path / "m.ini"
-    cfg.write_text("[history]\ndb =\n[publish]\nendpoint = %s\nstatus_interval_ms = 100\n"
-                   "curve_secret_key_file = %s\ncurve_clients_file = %s\n" %
-                   (endpoint, server, clients))
-    cfg.chmod(0o644)
+    cfg = write_config(tmp_path / "m.ini",
+                       "[history]\ndb =\n[publish]\nendpoint = %s\nstatus_interval_ms = 100\n"
+                       "curve_secret_key_file = %s\ncurve_clients_file = %s\n" %
+                       (endpoint, server, clients))
     proc = subprocess.Popen([DAEMON, "--config", str(cfg)], stderr=subprocess.PIPE)
     socks = []
     try:

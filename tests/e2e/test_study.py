@@ -18,14 +18,8 @@ import pytest
 
 import proto
 import xdf_strict
-from conftest import BUILD, start_sim, tool, wait_subscribed
+from conftest import BUILD, free_port, start_sim, tool, wait_subscribed
 from test_record import SAMPLE_INDEX, SENSORS, expected, make_samples, send, wait_raw
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Rcs:
@@ -34,6 +28,17 @@ class Rcs:
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    @classmethod
+    def once_listening(cls, port, timeout=10.0):
+        """Connects as soon as the daemon's control thread listens on port."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return cls(port)
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
 
     def send(self, data: bytes):
         self.sock.sendall(data)
@@ -80,15 +85,7 @@ def start_daemon(daemon_factory, subscriber_factory, pty_factory, tmp_path, extr
     sub = subscriber_factory(d.endpoint)
     wait_subscribed(sub)
     sub.wait_for(lambda t, m: t == "status.ball" and m["connected"], 10)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            rcs = Rcs(port)
-            break
-        except ConnectionRefusedError:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-    return d, sub, dev, rcs
+    return d, sub, dev, Rcs.once_listening(port)
 
 
 def ball(f):
