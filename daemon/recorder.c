@@ -19,9 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_ITEMS 4096 /* 1.8 MiB; at 100 frames/s a device, 20 s of two devices */
-#define ITEM_SAMPLES 10 /* samples per ring item: a frame of more takes several */
-#define WAKE_ITEMS (RING_ITEMS / 4) /* a ring this full wakes the recorder early */
+#define WAKE_ITEMS (RECORDER_RING_ITEMS / 4) /* a ring this full wakes the recorder early */
 #define MAX_STREAMS                                                                                \
     64                       /* device streams of one session (a device whose HELLO changes        \
                                 gets a new one) */
@@ -33,8 +31,8 @@
 
 enum { ITEM_STREAM, ITEM_BLOCK, ITEM_EVENT, ITEM_COMMAND };
 
-/* Up to ITEM_SAMPLES samples of a block (one device frame): a block of more
- * goes in several items, so that an item, and with it the ring, which over
+/* Up to RECORDER_ITEM_SAMPLES samples of a block (one device frame): a block
+ * of more goes in several items, so that an item, and with it the ring, which over
  * time is all resident, is sized for the usual frame and not the largest
  * (FRAME_MAX_SAMPLES: 4096 items took 6.6 MiB, now 1.8). */
 typedef struct {
@@ -44,7 +42,7 @@ typedef struct {
     uint8_t first; /* position in the block of s[0] of this item */
     uint8_t total; /* samples in the block */
     uint8_t n;     /* samples in this item */
-    sample_t s[ITEM_SAMPLES];
+    sample_t s[RECORDER_ITEM_SAMPLES];
 } chunk_t;
 
 /* One ring item. Events longer than text[] are split over several items
@@ -187,13 +185,15 @@ void recorder_block(recorder_t *rec, int slot, const message_block_t *block)
 {
     if (!rec)
         return;
-    unsigned pieces = block->n == 0 ? 1 : (block->n + ITEM_SAMPLES - 1) / ITEM_SAMPLES;
+    unsigned pieces =
+        block->n == 0 ? 1 : (block->n + RECORDER_ITEM_SAMPLES - 1) / RECORDER_ITEM_SAMPLES;
     if (!room_for(rec, pieces))
         return;
     for (unsigned k = 0; k < pieces; k++) {
         item_t *it = ring_reserve(rec->ring); /* room was counted */
-        unsigned first = k * ITEM_SAMPLES;
-        unsigned n = block->n - first < ITEM_SAMPLES ? block->n - first : ITEM_SAMPLES;
+        unsigned first = k * RECORDER_ITEM_SAMPLES;
+        unsigned n =
+            block->n - first < RECORDER_ITEM_SAMPLES ? block->n - first : RECORDER_ITEM_SAMPLES;
         it->kind = ITEM_BLOCK;
         it->slot = (uint8_t)slot;
         it->u.block.i0 = block->i0;
@@ -977,7 +977,7 @@ recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, i
         rec->slot_stream[i] = -1;
     if (gethostname(rec->hostname, sizeof rec->hostname - 1) != 0)
         snprintf(rec->hostname, sizeof rec->hostname, "unknown");
-    rec->ring = ring_create(sizeof(item_t), RING_ITEMS);
+    rec->ring = ring_create(sizeof(item_t), RECORDER_RING_ITEMS);
     rec->event_text = malloc(EVENT_BYTES);
     rec->out_mem = malloc(OUT_BYTES);
     if (!rec->ring || !rec->event_text || !rec->out_mem)

@@ -41,9 +41,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The periods; tests/CMakeLists.txt builds test_recorder with them
+ * lengthened, so that only the ring's early wake can wake the thread. */
+#ifndef RECORDER_BATCH_MS
 #define RECORDER_BATCH_MS 200
 #define RECORDER_SYNC_MS 1000
 #define RECORDER_BOUNDARY_MS 2000
+#endif
+
+#define RECORDER_RING_ITEMS 4096 /* 1.8 MiB; at 100 frames/s a device, 20 s of two devices */
+#define RECORDER_ITEM_SAMPLES 10 /* samples per ring item: a frame of more takes several */
 
 typedef struct recorder recorder_t;
 

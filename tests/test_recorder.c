@@ -20,13 +20,32 @@
 
 #define BLOCKS 1500
 #define BURSTS 30
-#define BURST 1500
+/* Items a burst: more than a quarter of the ring, so each wakes the recorder. */
+#define BURST (RECORDER_RING_ITEMS / 4 + RECORDER_RING_ITEMS / 16)
+/* A burst may start when the samples handed over and not yet written are at
+ * most this many: then at most half the ring holds burst items. */
+#define BURST_ROOM_SAMPLES (RECORDER_RING_ITEMS / 2 * RECORDER_ITEM_SAMPLES)
+#define ROOM_WAIT_S 60.0 /* far longer than a loaded machine needs */
 #define T_HOST0 1.8e9
 
 static void pause_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* Waits until fewer than BURST_ROOM_SAMPLES of the `handed` samples are still
+ * unwritten; false after ROOM_WAIT_S. */
+static bool wait_for_room(recorder_t *rec, uint64_t handed)
+{
+    for (double waited = 0; waited < ROOM_WAIT_S; waited += 0.001) {
+        recorder_status_t st;
+        recorder_status(rec, &st);
+        if (handed - st.samples <= BURST_ROOM_SAMPLES)
+            return true;
+        pause_ms(1);
+    }
+    return false;
 }
 
 /* Sample number k of the session: every field different and exact in float. */
@@ -238,14 +257,25 @@ int main(void)
             pause_ms(30); /* real-time-like pacing: the ring never fills */
     }
     /* Then much faster than real time (as a fast simulated session): bursts
-     * of BURST ten-sample blocks, 20 ms apart. The recorder sleeps up to a
-     * batch period (200 ms), longer than three bursts take to fill the ring;
-     * it must be woken when the ring passes a quarter, or blocks drop. */
+     * of BURST one-item blocks, each burst as fast as the producer goes. This
+     * test is built with the recorder's periods lengthened to an hour
+     * (tests/CMakeLists.txt), so only the early wake at a quarter-full ring
+     * lets the recorder take them. Each burst waits for room for itself, as
+     * the written samples show (the ring holds burst items of
+     * RECORDER_ITEM_SAMPLES samples each, the earlier blocks' items when none
+     * of the bursts' is taken yet): that paces the bursts on the ring, not on
+     * how fast a loaded machine runs the recorder, so nothing may drop; and
+     * without the early wake the second burst waits in vain. */
     uint64_t burst_start = k;
     for (int r = 0; r < BURSTS; r++) {
+        if (!wait_for_room(rec, k)) {
+            fprintf(stderr, "burst %d: the recorder did not make room (not woken early?)\n", r);
+            CHECK(false);
+            break;
+        }
         for (int b = 0; b < BURST; b++) {
             message_block_t blk;
-            blk.n = 10;
+            blk.n = RECORDER_ITEM_SAMPLES;
             blk.i0 = k;
             for (unsigned i = 0; i < blk.n; i++)
                 blk.s[i] = sample_at(k++);
@@ -253,7 +283,6 @@ int main(void)
             blk.t_host = T_HOST0 + blk.t_dev;
             recorder_block(rec, 0, &blk);
         }
-        pause_ms(20);
     }
     recorder_status_t st;
     recorder_status(rec, &st);
@@ -278,8 +307,7 @@ int main(void)
             for (unsigned i = 0; i < blk->n && row < s->n; i++, row++) {
                 const double *v = s->values + row * XDF_CHANNELS;
                 const sample_t *x = &blk->s[i];
-                bool ok = v[XDF_CH_P] == x->p &&
-                          v[XDF_CH_SAMPLE_INDEX] == (double)(blk->i0 + i) &&
+                bool ok = v[XDF_CH_P] == x->p && v[XDF_CH_SAMPLE_INDEX] == (double)(blk->i0 + i) &&
                           v[XDF_CH_T_DEV] == x->t_dev &&
                           v[XDF_CH_FRAME_SAMPLES] == (i == 0 ? (double)blk->n : 0.0) &&
                           s->stamps[row] == blk->t_host + (x->t_dev - blk->t_dev);
@@ -292,11 +320,11 @@ int main(void)
         for (; row < s->n; row++) {
             const double *v = s->values + row * XDF_CHANNELS;
             sample_t x = sample_at(row);
-            uint64_t in_block = (row - burst_start) % 10;
+            uint64_t in_block = (row - burst_start) % RECORDER_ITEM_SAMPLES;
             double block_t_dev = sample_at(row - in_block).t_dev;
             bool ok = v[XDF_CH_P] == x.p && v[XDF_CH_SAMPLE_INDEX] == (double)row &&
                       v[XDF_CH_T_DEV] == x.t_dev &&
-                      v[XDF_CH_FRAME_SAMPLES] == (in_block == 0 ? 10.0 : 0.0) &&
+                      v[XDF_CH_FRAME_SAMPLES] == (in_block == 0 ? RECORDER_ITEM_SAMPLES : 0.0) &&
                       s->stamps[row] == (T_HOST0 + block_t_dev) + (x.t_dev - block_t_dev);
             if (!ok && bad++ < 5)
                 fprintf(stderr, "burst sample %llu differs\n", (unsigned long long)row);
