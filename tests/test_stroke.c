@@ -111,28 +111,40 @@ static void rest(run_t *r, double seconds)
     run_piece(r, &p);
 }
 
-static size_t setup(stroke_t *det, const stroke_settings_t *set, void **mem)
+/* One piece alone: 2 s at rest before it, 1 s after. */
+static void run_alone(run_t *r, const piece_t *p)
+{
+    rest(r, 2.0);
+    run_piece(r, p);
+    rest(r, 1.0);
+}
+
+/* Starts a run through det, set up with set at RATE, with the random
+ * generator at seed and white noise of noise_n (newton) on the force and
+ * acc_noise_g (g) on each acceleration axis. Returns det's memory, for the
+ * caller to free. */
+static void *start(run_t *r, stroke_t *det, const stroke_settings_t *set, uint64_t seed,
+                   double noise_n, double acc_noise_g)
 {
     size_t len = stroke_mem_size(set, RATE);
-    *mem = malloc(len);
-    CHECK(*mem != NULL);
-    CHECK_EQ_INT(stroke_init(det, set, RATE, *mem, len), 0);
-    return len;
+    void *mem = malloc(len);
+    CHECK(mem != NULL);
+    CHECK_EQ_INT(stroke_init(det, set, RATE, mem, len), 0);
+    memset(r, 0, sizeof *r);
+    test_random_seed(seed);
+    r->det = det;
+    r->noise_n = noise_n;
+    r->acc_noise_g = acc_noise_g;
+    return mem;
 }
 
 /* One stroke along dir: its length, direction, force and timing. */
 static void test_known_stroke(const double dir[3], const char *expect, uint64_t seed)
 {
     stroke_t det;
-    void *mem;
-    setup(&det, &stroke_default, &mem);
     run_t r;
-    memset(&r, 0, sizeof r);
-    test_random_seed(seed);
-    r.det = &det;
+    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
     r.force_offset_n = 0.3;
-    r.noise_n = 0.1;
-    r.acc_noise_g = 0.004;
     rest(&r, 2.0);
     double t0 = r.t;
     piece_t p = {1.0, {dir[0], dir[1], dir[2]}, 0.20, 12.0, 0.0, 0.0};
@@ -160,14 +172,8 @@ static void test_known_stroke(const double dir[3], const char *expect, uint64_t 
 static void test_zero_drift(uint64_t seed)
 {
     stroke_t det;
-    void *mem;
-    setup(&det, &stroke_default, &mem);
     run_t r;
-    memset(&r, 0, sizeof r);
-    test_random_seed(seed);
-    r.det = &det;
-    r.noise_n = 0.15;
-    r.acc_noise_g = 0.004;
+    void *mem = start(&r, &det, &stroke_default, seed, 0.15, 0.004);
     for (int i = 0; i < 600; i++) {
         r.force_offset_n = 0.5 * sin(2.0 * M_PI * i / 200.0) + 0.1 * sin(2.0 * M_PI * i / 23.0);
         rest(&r, 0.1);
@@ -183,14 +189,8 @@ static void test_zero_drift(uint64_t seed)
 static void test_no_lift_pair(uint64_t seed)
 {
     stroke_t det;
-    void *mem;
-    setup(&det, &stroke_default, &mem);
     run_t r;
-    memset(&r, 0, sizeof r);
-    test_random_seed(seed);
-    r.det = &det;
-    r.noise_n = 0.1;
-    r.acc_noise_g = 0.004;
+    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
     rest(&r, 2.0);
     double up[3] = {0.8, 0.0, 0.6}, down[3] = {-0.8, 0.0, -0.6};
     double t0 = r.t;
@@ -222,17 +222,10 @@ static void test_long_stroke(uint64_t seed)
     stroke_settings_t set = stroke_default;
     set.buffer_s = 1.0; /* the ring holds about 2 s */
     stroke_t det;
-    void *mem;
-    setup(&det, &set, &mem);
     run_t r;
-    memset(&r, 0, sizeof r);
-    test_random_seed(seed);
-    r.det = &det;
-    r.noise_n = 0.1;
-    rest(&r, 2.0);
+    void *mem = start(&r, &det, &set, seed, 0.1, 0.0);
     piece_t p = {4.0, {1.0, 0.0, 0.0}, 0.40, 10.0, 0.0, 0.0};
-    run_piece(&r, &p);
-    rest(&r, 1.0);
+    run_alone(&r, &p);
     CHECK_EQ_INT(r.n_found, 1);
     if (r.n_found == 1) {
         CHECK(r.found[0].over_buffer);
@@ -248,17 +241,10 @@ static void test_long_stroke(uint64_t seed)
 static void test_bump(uint64_t seed)
 {
     stroke_t det;
-    void *mem;
-    setup(&det, &stroke_default, &mem);
     run_t r;
-    memset(&r, 0, sizeof r);
-    test_random_seed(seed);
-    r.det = &det;
-    r.noise_n = 0.05;
-    rest(&r, 2.0);
+    void *mem = start(&r, &det, &stroke_default, seed, 0.05, 0.0);
     piece_t tap = {0.04, {1, 0, 0}, 0.0, 6.0, 0.0, 0.0};
-    run_piece(&r, &tap);
-    rest(&r, 1.0);
+    run_alone(&r, &tap);
     CHECK_EQ_INT(r.n_found, 0);
     CHECK_EQ_INT((int)det.bumps, 1);
     free(mem);
