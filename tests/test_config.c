@@ -4,6 +4,7 @@
 #include "check.h"
 #include "config.h"
 #include "log.h"
+#include "test_dir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -675,10 +676,7 @@ static void test_mqtt(void)
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_config.XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    test_dir_make(dir);
     test_example_file();
     test_every_key_set();
     test_defaults_and_empty();
@@ -701,10 +699,6 @@ int main(void)
     test_stderr_when_no_callback();
     test_write_round_trip();
     test_mqtt();
-
-    char command[128];
-    snprintf(command, sizeof command, "rm -rf '%s'", dir);
-    if (system(command) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    test_dir_remove(dir);
     return CHECK_DONE();
 }

@@ -3,6 +3,7 @@
  * history counting what it is given. */
 #include "check.h"
 #include "history.h"
+#include "test_dir.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -151,16 +152,10 @@ static void test_no_history(void)
 
 int main(void)
 {
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    test_dir_make(dir);
     test_rows_are_written_and_read_back();
     test_a_foreign_file_is_refused();
     test_no_history();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    test_dir_remove(dir);
     return CHECK_DONE();
 }
