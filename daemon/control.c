@@ -389,15 +389,9 @@ static void cmd_status(control_t *ctl, client_t *c)
     json_key(&j, "recording");
     json_bool(&j, rs.active);
     json_key(&j, "file");
-    if (rs.file[0])
-        json_string(&j, rs.file);
-    else
-        json_null(&j);
+    json_string_or_null(&j, rs.file);
     json_key(&j, "error");
-    if (rs.error[0])
-        json_string(&j, rs.error);
-    else
-        json_null(&j);
+    json_string_or_null(&j, rs.error);
     json_key(&j, "bytes");
     json_uint(&j, rs.bytes);
     json_key(&j, "samples");

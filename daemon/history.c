@@ -67,15 +67,9 @@ void history_status_json(history_t *h, json_t *j)
     json_key(j, "history");
     json_bool(j, st.active);
     json_key(j, "history_db");
-    if (st.db[0])
-        json_string(j, st.db);
-    else
-        json_null(j);
+    json_string_or_null(j, st.db);
     json_key(j, "history_error");
-    if (st.error[0])
-        json_string(j, st.error);
-    else
-        json_null(j);
+    json_string_or_null(j, st.error);
     json_key(j, "history_sessions");
     json_uint(j, st.sessions);
     json_key(j, "history_lost");

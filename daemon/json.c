@@ -217,6 +217,14 @@ void json_null(json_t *j)
     after_value(j);
 }
 
+void json_string_or_null(json_t *j, const char *s)
+{
+    if (s[0])
+        json_string(j, s);
+    else
+        json_null(j);
+}
+
 static const uint64_t pow10_table[10] = {1,      10,      100,      1000,      10000,
                                          100000, 1000000, 10000000, 100000000, 1000000000};
 

@@ -44,6 +44,9 @@ void json_int(json_t *j, int64_t v);
 void json_uint(json_t *j, uint64_t v);
 void json_bool(json_t *j, bool v);
 void json_null(json_t *j);
+/* Writes s, or null where s is empty: how a status says "no file", "no
+ * error". */
+void json_string_or_null(json_t *j, const char *s);
 /* Writes v with `decimals` digits after the point (0..9), trailing zeros
  * trimmed; non-finite values become null, as JSON has no NaN. */
 void json_fixed(json_t *j, double v, int decimals);

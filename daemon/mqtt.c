@@ -650,10 +650,7 @@ void mqtt_status_json(mqtt_t *m, json_t *j)
     json_key(j, "mqtt_connected");
     json_bool(j, n.connected);
     json_key(j, "mqtt_error");
-    if (n.error[0])
-        json_string(j, n.error);
-    else
-        json_null(j);
+    json_string_or_null(j, n.error);
     json_key(j, "mqtt_sent");
     json_uint(j, n.sent);
     json_key(j, "mqtt_queued");

@@ -1057,15 +1057,9 @@ void recorder_status_json(recorder_t *rec, json_t *j)
     json_key(j, "recording");
     json_bool(j, st.active);
     json_key(j, "recording_file");
-    if (st.file[0])
-        json_string(j, st.file);
-    else
-        json_null(j);
+    json_string_or_null(j, st.file);
     json_key(j, "recording_error");
-    if (st.error[0])
-        json_string(j, st.error);
-    else
-        json_null(j);
+    json_string_or_null(j, st.error);
     json_key(j, "recording_dropped");
     json_uint(j, st.dropped);
     json_key(j, "recording_bytes");

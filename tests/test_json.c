@@ -29,10 +29,14 @@ static void test_nesting_and_commas(void)
     json_array_end(&j);
     json_key(&j, "d");
     json_string(&j, "x");
+    json_key(&j, "e");
+    json_string_or_null(&j, "");
+    json_key(&j, "f");
+    json_string_or_null(&j, "y");
     json_object_end(&j);
     size_t len = 0;
     CHECK_EQ_INT(json_finish(&j, &len), 0);
-    CHECK_STR(buf, "{\"a\":-3,\"b\":[1,{\"c\":true},null],\"d\":\"x\"}");
+    CHECK_STR(buf, "{\"a\":-3,\"b\":[1,{\"c\":true},null],\"d\":\"x\",\"e\":null,\"f\":\"y\"}");
     CHECK_EQ_INT(len, strlen(buf));
 }
 
