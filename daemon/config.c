@@ -1066,18 +1066,27 @@ static bool set_path(parse_t *p, const char *path)
     return true;
 }
 
-int config_load(const char *path, config_t *out, config_error_fn on_error, void *ctx)
+/* Sets out to the defaults and p up to parse into it what path (a file's
+ * path, or a name for a buffer) holds; false, reported, if path is too long. */
+static bool parse_begin(parse_t *p, const char *path, config_t *out, config_error_fn on_error,
+                        void *ctx)
 {
     config_set_defaults(out);
-    /* About 8 KiB of parse state, on the stack: nothing to free. */
-    parse_t p = {
+    *p = (parse_t){
         .path = path,
         .cfg = out,
         .on_error = on_error,
         .error_ctx = ctx,
         .section = SECTION_NONE,
     };
-    if (!set_path(&p, path))
+    return set_path(p, path);
+}
+
+int config_load(const char *path, config_t *out, config_error_fn on_error, void *ctx)
+{
+    /* About 8 KiB of parse state, on the stack: nothing to free. */
+    parse_t p;
+    if (!parse_begin(&p, path, out, on_error, ctx))
         return -ENAMETOOLONG;
 
     p.file = fopen(path, "r");
@@ -1103,18 +1112,11 @@ int config_load(const char *path, config_t *out, config_error_fn on_error, void 
 int config_load_buffer(const char *name, const char *text, size_t len, config_t *out,
                        config_error_fn on_error, void *ctx)
 {
-    config_set_defaults(out);
-    parse_t p = {
-        .buf = text,
-        .buf_len = len,
-        .path = name,
-        .cfg = out,
-        .on_error = on_error,
-        .error_ctx = ctx,
-        .section = SECTION_NONE,
-    };
-    if (!set_path(&p, name))
+    parse_t p;
+    if (!parse_begin(&p, name, out, on_error, ctx))
         return -ENAMETOOLONG;
+    p.buf = text;
+    p.buf_len = len;
     return parse_all(&p);
 }
 
