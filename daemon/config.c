@@ -228,6 +228,27 @@ static bool is_host_name(const char *host, size_t len)
     return true;
 }
 
+/* NULL if the len characters at host are an address of family (AF_INET or
+ * AF_INET6), else why not (why, or a constant). */
+static const char *check_ip(int family, const char *host, size_t len, char *why,
+                            size_t why_size)
+{
+    const char *name = family == AF_INET ? "IPv4" : "IPv6";
+    char addr[64];
+    unsigned char binary[sizeof(struct in6_addr)];
+    if (len >= (family == AF_INET ? 32 : sizeof addr)) {
+        snprintf(why, why_size, "%s address too long", name);
+        return why;
+    }
+    memcpy(addr, host, len);
+    addr[len] = '\0';
+    if (inet_pton(family, addr, binary) != 1) {
+        snprintf(why, why_size, "'%s' is not a valid %s address", addr, name);
+        return why;
+    }
+    return NULL;
+}
+
 static const char *check_tcp(const char *hostport, char *why, size_t why_size)
 {
     const char *host = hostport, *host_end, *port;
@@ -240,17 +261,9 @@ static const char *check_tcp(const char *hostport, char *why, size_t why_size)
         if (host_end[1] != ':')
             return "missing :PORT after the host";
         port = host_end + 2;
-        char addr[64];
-        struct in6_addr in6;
-        size_t len = (size_t)(host_end - host);
-        if (len >= sizeof addr)
-            return "IPv6 address too long";
-        memcpy(addr, host, len);
-        addr[len] = '\0';
-        if (inet_pton(AF_INET6, addr, &in6) != 1) {
-            snprintf(why, why_size, "'%s' is not a valid IPv6 address", addr);
-            return why;
-        }
+        const char *bad = check_ip(AF_INET6, host, (size_t)(host_end - host), why, why_size);
+        if (bad)
+            return bad;
     } else {
         host_end = strrchr(hostport, ':');
         if (!host_end)
@@ -265,16 +278,9 @@ static const char *check_tcp(const char *hostport, char *why, size_t why_size)
             /* every interface */
         } else if (strspn(host, "0123456789.") >= len) {
             /* Only digits and dots: it means to be an IPv4 address, never a name. */
-            char addr[32];
-            struct in_addr in4;
-            if (len >= sizeof addr)
-                return "IPv4 address too long";
-            memcpy(addr, host, len);
-            addr[len] = '\0';
-            if (inet_pton(AF_INET, addr, &in4) != 1) {
-                snprintf(why, why_size, "'%s' is not a valid IPv4 address", addr);
-                return why;
-            }
+            const char *bad = check_ip(AF_INET, host, len, why, why_size);
+            if (bad)
+                return bad;
         } else if (!is_host_name(host, len)) {
             snprintf(why, why_size,
                      "host '%.*s' is not an IP address, *, localhost or a host or interface name",
