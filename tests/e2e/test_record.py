@@ -302,19 +302,19 @@ def test_replay_publishes_the_live_events_and_tools_read_it(daemon_factory, subs
             break
         published.append(m)
     assert [event_key(e) for e in published] == [event_key(e) for e in live]
-    # host times come from the recorded mapping: close to the live ones
+    # Host times are not compared here (only printed): the session is written
+    # as fast as the reader takes it (90 device seconds in under 2 host
+    # seconds), a device clock no device has, which the mapping takes for a
+    # host clock step every host second and restarts its fit at. Live it
+    # restarts at the frames the reader happened to read late, replay at
+    # other frames, so an event decided in between moves by up to a minute
+    # when the machine is loaded (docs/RECORDING.md). What is physical is
+    # checked by test_replay_of_a_real_time_session_reproduces_the_host_times.
     diffs = [p["payload"]["t_host"] - e["t_host"] for p, e in zip(printed, live)]
     dev_span = live[-1]["t_dev"] - live[0]["t_dev"]
     host_span = live[-1]["t_host"] - live[0]["t_host"]
     print("t_host replay - live: max %.4f s; live spans: device %.2f s, host %.2f s" %
           (max(abs(x) for x in diffs), dev_span, host_span))
-    # The session is written as fast as the reader takes it, so its clock
-    # mapping is not physical (90 device seconds in under 2 host seconds).
-    # Natively the replay reproduces it exactly; under qemu-user a flex start
-    # moved by over a minute (docs/PI.md, "Not passing under emulation"):
-    # checked natively only.
-    if not os.environ.get("MASSAGED_EXEC_WRAPPER"):
-        assert max(abs(x) for x in diffs) < 0.05, diffs
 
     csv_dir = tmp_path / "csv"
     out = subprocess.run([tool("massaged-export"), "-o", str(csv_dir), *files],
