@@ -1,12 +1,15 @@
 """Fixtures for end-to-end tests: the real daemon binary, real pseudo-terminals
 playing devices, and real ZeroMQ subscribers."""
+import fcntl
 import json
 import os
 import pty
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import termios
 import threading
 import time
@@ -101,6 +104,45 @@ def instrumented():
                        for line in f)
     except OSError:
         return False
+
+
+def npm_package(spec, exe):
+    """An npm package (spec as `npm install` takes it, e.g.
+    "bids-validator@1.15") installed once per machine into
+    ~/.cache/massaged-npm/SPEC (XDG_CACHE_HOME is honoured), outside every
+    build tree, so that the build trees of one machine (CI has three)
+    download it once. Returns (path of node_modules/.bin/EXE, None), or
+    (None, why) when node or npm is missing or the install fails. Tests run
+    in parallel: one installs under a lock, into a temporary folder renamed
+    into place whole."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        return None, "node or npm missing"
+    cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                         "massaged-npm")
+    prefix = os.path.join(cache, spec)
+    path = os.path.join(prefix, "node_modules", ".bin", exe)
+    os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(path):
+            work = tempfile.mkdtemp(dir=cache, prefix=".install-")
+            r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", work,
+                                spec], capture_output=True, text=True, timeout=900)
+            if r.returncode != 0:
+                shutil.rmtree(work, ignore_errors=True)
+                return None, "npm install %s failed: %s" % (spec, r.stderr[-500:])
+            shutil.rmtree(prefix, ignore_errors=True)  # a partial one, if any
+            os.rename(work, prefix)
+    return path, None
+
+
+def skip_without_npm(why):
+    """Skips a test whose npm package could not be had, with the reason; where
+    the registry must be reachable (MASSAGED_REQUIRE_NPM=1, as CI sets) it
+    fails instead."""
+    if os.environ.get("MASSAGED_REQUIRE_NPM") == "1":
+        pytest.fail("npm package required (MASSAGED_REQUIRE_NPM=1): " + why)
+    pytest.skip(why)
 
 
 def rss_kib(pid):

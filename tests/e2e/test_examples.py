@@ -10,9 +10,7 @@ import subprocess
 import threading
 import time
 
-import pytest
-
-from conftest import events_until_disconnected, start_sim, wait_subscribed
+from conftest import events_until_disconnected, skip_without_npm, start_sim, wait_subscribed
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 PYTHON_EXAMPLE = os.path.join(ROOT, "examples", "python", "subscribe.py")
@@ -96,7 +94,7 @@ def test_python_example(tmp_path, daemon_factory, subscriber_factory):
 def test_node_example(tmp_path, daemon_factory, subscriber_factory):
     why = node_ready()
     if why:
-        pytest.skip(why)
+        skip_without_npm(why)
     events, lines = run_example(tmp_path, daemon_factory, subscriber_factory,
                                 ["node", "subscribe.js"], cwd=NODE_DIR)
     check_output(events, lines)

@@ -5,20 +5,17 @@ packet, a command split across packets), while a pty device streams; the
 files must carry the names and labels asked for and every sample sent
 between start and stop, read back by the strict reader."""
 import json
-import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
 import time
 
 import numpy as np
-import pytest
 
 import proto
 import xdf_strict
-from conftest import BUILD, free_port, start_sim, tool, wait_subscribed
+from conftest import free_port, npm_package, skip_without_npm, start_sim, tool, wait_subscribed
 from test_record import SAMPLE_INDEX, SENSORS, expected, make_samples, send, wait_raw
 
 
@@ -259,27 +256,12 @@ def test_massaged_ctl(daemon_factory, subscriber_factory, pty_factory, tmp_path)
     assert r.returncode == 1 and "cannot connect" in r.stderr
 
 
-def bids_validator():
-    """The official BIDS validator from the npm registry (bids-validator 1.15),
-    installed once into the build tree; returns its path, or why not."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        return None, "node or npm missing"
-    prefix = os.path.join(BUILD, "npm", "bids-validator")
-    exe = os.path.join(prefix, "node_modules", ".bin", "bids-validator")
-    if not os.path.exists(exe):
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", prefix,
-                            "bids-validator@1.15"], capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            return None, "npm install bids-validator failed: " + r.stderr[-500:]
-    return exe, None
-
-
 def test_bids_export_of_two_participants_and_two_sessions(daemon_factory, subscriber_factory,
                                                           pty_factory, tmp_path):
     """Four study recordings of a ball and a scraper (two participants, two
     sessions each) exported with massaged-export --bids; the official
     validator must report no error, and the files must hold every sample."""
-    validator, why = bids_validator()
+    validator, why = npm_package("bids-validator@1.15", "bids-validator")
     root = tmp_path / "study"
     port = free_port()
     ball_dev = pty_factory(name="ball")
@@ -355,7 +337,7 @@ def test_bids_export_of_two_participants_and_two_sessions(daemon_factory, subscr
     assert json.loads((out / "dataset_description.json").read_text())["BIDSVersion"] >= "1.9"
 
     if validator is None:
-        pytest.skip(why)
+        skip_without_npm(why)
     r = subprocess.run([validator, "--json", str(out)], capture_output=True, text=True,
                        timeout=300)
     report = json.loads(r.stdout)
