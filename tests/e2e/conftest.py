@@ -386,6 +386,9 @@ def events_until_disconnected(sub, names, timeout, poll=0.5):
     return events, ended
 
 
-def wait_subscribed(sub, timeout=5.0):
-    """Waits for the first status.daemon, proving the subscription is live."""
+def wait_subscribed(sub, timeout=30.0):
+    """Waits for the first status.daemon, proving the subscription is live.
+    The bound is generous: it includes the daemon's start, which under
+    valgrind on a loaded machine took over 5 s (it costs nothing when the
+    daemon is quick)."""
     sub.wait_for(lambda t, m: t == "status.daemon", timeout)
