@@ -422,10 +422,18 @@ history_t *history_start(const char *path)
              err ? ": " : "", err ? strerror(err) : "");
         return h;
     }
+    /* No lookaside (SQLite's per-connection 120 KB of small-allocation
+     * slots, for speed): one row every few minutes does not need it, and
+     * the daemon's memory budget does (docs/BENCHMARKS.md "Resident
+     * memory"). Allowed only before the connection's first use. */
+    sqlite3_db_config(h->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
     sqlite3_extended_result_codes(h->db, 1);
     sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
     if (check_and_migrate(h) != 0 || prepare(h) != 0)
         return h;
+    /* The check and the migration read the whole file through the page
+     * cache; the writer needs only the pages its inserts touch. */
+    sqlite3_db_release_memory(h->db);
     h->status.active = true;
     if (pthread_create(&h->thread, NULL, history_main, h) != 0) {
         fail(h, "cannot start its thread");

@@ -7,6 +7,7 @@
 #include "device_kind.h"
 #include "ring.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <mosquitto.h>
 #include <pthread.h>
@@ -25,6 +26,40 @@
 #define MQTT_QOS0_PENDING 64    /* QoS 0 messages handed over and not yet written */
 #define MQTT_STOP_DELIVER_S 2.0 /* how long mqtt_stop waits for the outbox to drain */
 #define MQTT_OFFLINE "{\"v\":1,\"online\":false}"
+
+/* libmosquitto, loaded by its soname (MQTT_LIBMOSQUITTO, from the build) the
+ * first time a client starts: a daemon without [mqtt] broker never maps it
+ * nor the libssl and libcrypto it needs (docs/ARCHITECTURE.md). Each
+ * function's type is the header's. Written once under lib_once, read-only
+ * after. */
+#define LIB_FUNCTIONS(X)                                                                           \
+    X(mosquitto_connack_string)                                                                    \
+    X(mosquitto_connect_async)                                                                     \
+    X(mosquitto_connect_v5_callback_set)                                                           \
+    X(mosquitto_destroy)                                                                           \
+    X(mosquitto_disconnect)                                                                        \
+    X(mosquitto_disconnect_callback_set)                                                           \
+    X(mosquitto_int_option)                                                                        \
+    X(mosquitto_lib_init)                                                                          \
+    X(mosquitto_log_callback_set)                                                                  \
+    X(mosquitto_loop)                                                                              \
+    X(mosquitto_max_inflight_messages_set)                                                         \
+    X(mosquitto_new)                                                                               \
+    X(mosquitto_publish)                                                                           \
+    X(mosquitto_publish_v5_callback_set)                                                           \
+    X(mosquitto_reason_string)                                                                     \
+    X(mosquitto_reconnect_async)                                                                   \
+    X(mosquitto_strerror)                                                                          \
+    X(mosquitto_tls_set)                                                                           \
+    X(mosquitto_username_pw_set)                                                                   \
+    X(mosquitto_will_set)
+
+static struct {
+#define X(name) __typeof__(name) *name;
+    LIB_FUNCTIONS(X)
+#undef X
+} lib;
+static char lib_load_error[256]; /* why the library could not be loaded, or "" */
 
 /* What the pipeline hands over: a ZeroMQ topic and its payload. */
 typedef struct {
@@ -203,8 +238,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     if (rc != 0) {
         /* libmosquitto closes the connection itself; mosquitto_loop reports it. */
         set_error(m, "the broker refused the connection: %s",
-                  m->protocol == MQTT_PROTOCOL_V5 ? mosquitto_reason_string(rc)
-                                                  : mosquitto_connack_string(rc));
+                  m->protocol == MQTT_PROTOCOL_V5 ? lib.mosquitto_reason_string(rc)
+                                                  : lib.mosquitto_connack_string(rc));
         return;
     }
     m->connected = true;
@@ -225,7 +260,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
     mqtt_t *m = obj;
     if (m->connected && rc != 0)
         log_warn("mqtt %s:%d: connection lost (%s); events are queued until it is back", m->host,
-                 m->port, mosquitto_strerror(rc));
+                 m->port, lib.mosquitto_strerror(rc));
     m->connected = m->connecting = false;
 }
 
@@ -256,7 +291,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason_co
             if (m->refused == 0)
                 log_error("mqtt %s:%d: the broker refused an event under %s: %s (does its ACL "
                           "let this user write there? refusals are counted in mqtt_refused)",
-                          m->host, m->port, m->prefix, mosquitto_reason_string(reason_code));
+                          m->host, m->port, m->prefix, lib.mosquitto_reason_string(reason_code));
             m->refused++;
         }
     }
@@ -286,14 +321,14 @@ static void connection_failed(mqtt_t *m, int rc)
     } else if (rc == MOSQ_ERR_ERRNO) {
         set_error(m, "%s", strerror(errno));
     } else if (rc == MOSQ_ERR_EAI) {
-        set_error(m, "cannot resolve the host name (%s)", mosquitto_strerror(rc));
+        set_error(m, "cannot resolve the host name (%s)", lib.mosquitto_strerror(rc));
     } else if (rc == MOSQ_ERR_TLS || (m->tls && !was_connected && m->lib_error[0])) {
         set_error(m, "TLS handshake failed: %s",
-                  m->lib_error[0] ? m->lib_error : mosquitto_strerror(rc));
+                  m->lib_error[0] ? m->lib_error : lib.mosquitto_strerror(rc));
     } else if (!was_connected) {
-        set_error(m, "%s", mosquitto_strerror(rc));
+        set_error(m, "%s", lib.mosquitto_strerror(rc));
     } else {
-        set_error(m, "connection lost: %s", mosquitto_strerror(rc));
+        set_error(m, "connection lost: %s", lib.mosquitto_strerror(rc));
     }
     m->lib_error[0] = '\0';
     m->next_attempt = now_mono() + m->backoff_ms / 1000.0;
@@ -306,8 +341,8 @@ static void try_connect(mqtt_t *m)
 {
     m->lib_error[0] = '\0';
     int rc = m->connects == 0 && !m->error[0]
-                 ? mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s)
-                 : mosquitto_reconnect_async(m->mosq);
+                 ? lib.mosquitto_connect_async(m->mosq, m->host, m->port, m->keepalive_s)
+                 : lib.mosquitto_reconnect_async(m->mosq);
     if (rc == MOSQ_ERR_SUCCESS) {
         m->connecting = true;
         /* libmosquitto gives up after keepalive_s itself (MOSQ_ERR_KEEPALIVE);
@@ -327,7 +362,8 @@ static bool send_message(mqtt_t *m, const mqtt_item_t *item, topic_class_t cls)
     int mid = 0;
     m->in_qos0_publish = qos == 0;
     m->written_in_call = false;
-    int rc = mosquitto_publish(m->mosq, &mid, m->topic, (int)item->len, item->payload, qos, retain);
+    int rc =
+        lib.mosquitto_publish(m->mosq, &mid, m->topic, (int)item->len, item->payload, qos, retain);
     m->in_qos0_publish = false;
     if (rc != MOSQ_ERR_SUCCESS)
         return false;
@@ -392,7 +428,7 @@ static void turn(mqtt_t *m)
         /* Short sleeps while messages flow, long ones when the ring was
          * empty: an idle daemon wakes 4 times a second for MQTT, and a
          * message after a quiet spell waits at most MQTT_IDLE_LOOP_MS. */
-        int rc = mosquitto_loop(m->mosq, m->took ? MQTT_LOOP_MS : MQTT_IDLE_LOOP_MS, 1);
+        int rc = lib.mosquitto_loop(m->mosq, m->took ? MQTT_LOOP_MS : MQTT_IDLE_LOOP_MS, 1);
         if (rc != MOSQ_ERR_SUCCESS) {
             connection_failed(m, rc);
         } else if (m->connecting && now_mono() > m->connect_deadline) {
@@ -473,7 +509,7 @@ static void publish_discovery(mqtt_t *m)
             snprintf(topic, sizeof topic, "homeassistant/%s/%s/%s_%s/config",
                      ha_entities[e].component, m->site, device, ha_entities[e].entity);
             int mid;
-            if (mosquitto_publish(m->mosq, &mid, topic, (int)len, item->payload, 1, true) ==
+            if (lib.mosquitto_publish(m->mosq, &mid, topic, (int)len, item->payload, 1, true) ==
                 MOSQ_ERR_SUCCESS)
                 m->inflight++;
         }
@@ -503,13 +539,13 @@ static void *mqtt_main(void *arg)
     if (m->connected) {
         /* A clean disconnect does not fire the will: say offline ourselves. */
         int mid;
-        mosquitto_publish(m->mosq, &mid, m->daemon_topic, (int)strlen(MQTT_OFFLINE), MQTT_OFFLINE,
-                          1, true);
+        lib.mosquitto_publish(m->mosq, &mid, m->daemon_topic, (int)strlen(MQTT_OFFLINE),
+                              MQTT_OFFLINE, 1, true);
         m->inflight++;
         while (m->connected && m->inflight > 0 && now_mono() < deadline + 0.5)
             turn(m);
-        mosquitto_disconnect(m->mosq);
-        mosquitto_loop(m->mosq, 10, 1);
+        lib.mosquitto_disconnect(m->mosq);
+        lib.mosquitto_loop(m->mosq, 10, 1);
     }
     if (m->outbox.count > 0 || m->inflight > 0)
         log_warn("mqtt: stopping with %zu queued and %d unacknowledged event%s not delivered",
@@ -528,43 +564,70 @@ static int setup_client(mqtt_t *m, const config_t *cfg, const char *site)
         snprintf(client_id, sizeof client_id, "%s", cfg->mqtt.client_id);
     else
         snprintf(client_id, sizeof client_id, "massaged-%s", site);
-    m->mosq = mosquitto_new(client_id, true, m);
+    m->mosq = lib.mosquitto_new(client_id, true, m);
     if (!m->mosq)
         return -errno;
-    mosquitto_connect_v5_callback_set(m->mosq, on_connect);
-    mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-    mosquitto_publish_v5_callback_set(m->mosq, on_publish);
-    mosquitto_log_callback_set(m->mosq, on_log);
-    mosquitto_max_inflight_messages_set(m->mosq, MQTT_INFLIGHT);
-    int rc = mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, m->protocol);
+    lib.mosquitto_connect_v5_callback_set(m->mosq, on_connect);
+    lib.mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
+    lib.mosquitto_publish_v5_callback_set(m->mosq, on_publish);
+    lib.mosquitto_log_callback_set(m->mosq, on_log);
+    lib.mosquitto_max_inflight_messages_set(m->mosq, MQTT_INFLIGHT);
+    int rc = lib.mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, m->protocol);
     if (rc == MOSQ_ERR_SUCCESS && cfg->mqtt.username[0])
-        rc = mosquitto_username_pw_set(m->mosq, cfg->mqtt.username,
-                                       cfg->mqtt.password[0] ? cfg->mqtt.password : NULL);
+        rc = lib.mosquitto_username_pw_set(m->mosq, cfg->mqtt.username,
+                                           cfg->mqtt.password[0] ? cfg->mqtt.password : NULL);
     if (rc == MOSQ_ERR_SUCCESS)
-        rc = mosquitto_will_set(m->mosq, m->daemon_topic, (int)strlen(MQTT_OFFLINE), MQTT_OFFLINE,
-                                1, true);
+        rc = lib.mosquitto_will_set(m->mosq, m->daemon_topic, (int)strlen(MQTT_OFFLINE),
+                                    MQTT_OFFLINE, 1, true);
     if (rc == MOSQ_ERR_SUCCESS && m->tls) {
         const char *ca_file = cfg->mqtt.ca_file[0] ? cfg->mqtt.ca_file : NULL;
-        rc = mosquitto_tls_set(m->mosq, ca_file, ca_file ? NULL : "/etc/ssl/certs",
-                               cfg->mqtt.cert_file[0] ? cfg->mqtt.cert_file : NULL,
-                               cfg->mqtt.key_file[0] ? cfg->mqtt.key_file : NULL, NULL);
+        rc = lib.mosquitto_tls_set(m->mosq, ca_file, ca_file ? NULL : "/etc/ssl/certs",
+                                   cfg->mqtt.cert_file[0] ? cfg->mqtt.cert_file : NULL,
+                                   cfg->mqtt.key_file[0] ? cfg->mqtt.key_file : NULL, NULL);
     }
     if (rc != MOSQ_ERR_SUCCESS) {
-        log_error("mqtt: cannot set up the client: %s", mosquitto_strerror(rc));
+        log_error("mqtt: cannot set up the client: %s", lib.mosquitto_strerror(rc));
         return -EINVAL;
     }
     return 0;
 }
 
-static void lib_init(void)
+static void lib_load(void)
 {
-    mosquitto_lib_init(); /* always succeeds on POSIX systems */
+    void *handle = dlopen(MQTT_LIBMOSQUITTO, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        snprintf(lib_load_error, sizeof lib_load_error, "cannot load %s: %s", MQTT_LIBMOSQUITTO,
+                 dlerror());
+        return;
+    }
+#define X(name)                                                                                    \
+    if (!lib_load_error[0]) {                                                                      \
+        void *sym = dlsym(handle, #name);                                                          \
+        if (sym)                                                                                   \
+            memcpy(&lib.name, &sym, sizeof sym);                                                   \
+        else                                                                                       \
+            snprintf(lib_load_error, sizeof lib_load_error, "%s has no %s", MQTT_LIBMOSQUITTO,     \
+                     #name);                                                                       \
+    }
+    LIB_FUNCTIONS(X)
+#undef X
+    if (lib_load_error[0]) {
+        dlclose(handle);
+        return;
+    }
+    lib.mosquitto_lib_init(); /* always succeeds on POSIX systems */
 }
 
 mqtt_t *mqtt_start(const config_t *cfg, int *err)
 {
     static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-    pthread_once(&lib_once, lib_init);
+    pthread_once(&lib_once, lib_load);
+    if (lib_load_error[0]) {
+        log_error("mqtt: %s; MQTT is off (streaming goes on)", lib_load_error);
+        if (err)
+            *err = 0;
+        return NULL;
+    }
     int rc = -ENOMEM;
     mqtt_t *m = calloc(1, sizeof *m);
     if (!m)
@@ -629,7 +692,7 @@ void mqtt_stop(mqtt_t **mp)
         pthread_join(m->thread, NULL);
     }
     if (m->mosq)
-        mosquitto_destroy(m->mosq);
+        lib.mosquitto_destroy(m->mosq);
     ring_destroy(&m->ring);
     outbox_free(&m->outbox);
     pthread_mutex_destroy(&m->lock);
@@ -650,7 +713,7 @@ void mqtt_status_json(mqtt_t *m, json_t *j)
     json_key(j, "mqtt_connected");
     json_bool(j, n.connected);
     json_key(j, "mqtt_error");
-    json_string_or_null(j, n.error);
+    json_string_or_null(j, n.error[0] ? n.error : lib_load_error);
     json_key(j, "mqtt_sent");
     json_uint(j, n.sent);
     json_key(j, "mqtt_queued");

@@ -58,8 +58,9 @@ typedef struct mqtt mqtt_t;
 /* Starts the client thread for cfg->mqtt (broker non-empty), which connects
  * in the background: an unreachable broker is not an error here. Returns
  * NULL with *err set (negative errno) when the client cannot be set up
- * (out of memory, TLS files libmosquitto refuses), after logging why. Main
- * thread. */
+ * (out of memory, TLS files libmosquitto refuses), after logging why; NULL
+ * with *err 0 when libmosquitto cannot be loaded (MQTT off, logged, shown as
+ * mqtt_error in the status). Main thread. */
 mqtt_t *mqtt_start(const config_t *cfg, int *err);
 
 /* Stops the thread: pending events are delivered for at most 2 s while

@@ -680,8 +680,9 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
         goto fail;
     }
     if (cfg->mqtt.broker[0]) {
+        rc = 0;
         p->mqtt = mqtt_start(cfg, &rc);
-        if (!p->mqtt)
+        if (!p->mqtt && rc != 0)
             goto fail;
     }
     if (cfg->history.db[0]) {

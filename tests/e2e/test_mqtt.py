@@ -3,6 +3,8 @@ Mosquitto broker (tests/e2e/broker.py: password file, per-site ACL,
 persistence, a TLS listener with a test CA), read by mosquitto_sub. What
 arrives over MQTT is compared with what the daemon published on ZeroMQ."""
 import json
+import os
+import re
 import shutil
 import socket
 import signal
@@ -13,7 +15,7 @@ import pytest
 
 import proto
 from broker import Broker, MqttSubscriber, make_ca, unique_events
-from conftest import wait_subscribed
+from conftest import BUILD, wait_subscribed
 
 pytestmark = pytest.mark.skipif(not shutil.which("mosquitto") or not shutil.which("mosquitto_sub"),
                                 reason="Debian's mosquitto and mosquitto-clients are not installed")
@@ -29,6 +31,7 @@ class Place:
         self.subscriber_factory = subscriber_factory
         self.pty_factory = pty_factory
         self.processes = []
+        self.daemon_env = None  # extra environment of the daemon
 
     def broker(self, sites=("place1",), tls=False):
         b = Broker(self.tmp_path / "broker", sites, tls)
@@ -53,7 +56,8 @@ class Place:
         # The device answers only once the subscription is live, so that the
         # ZeroMQ subscriber sees the first event (connected) too.
         dev = self.pty_factory(name="ball", answer_hello=False)
-        d = self.daemon_factory(devices=[("ball", "ball", dev.link)], extra=mqtt_section)
+        d = self.daemon_factory(devices=[("ball", "ball", dev.link)], extra=mqtt_section,
+                                env=self.daemon_env)
         sub = self.subscriber_factory(d.endpoint)
         wait_subscribed(sub)
         dev.send_hello()
@@ -276,6 +280,28 @@ def test_an_unknown_host_is_reported(place):
     press(dev, 1)
     sub.until("mark")
     assert d.stop() == 0
+
+
+def test_without_libmosquitto_mqtt_is_off_and_streaming_goes_on(place, tmp_path):
+    # The daemon loads libmosquitto by the soname the build found, only when
+    # a broker is configured; here the dynamic loader finds a file of that
+    # name that is no library, as if the package were missing or broken.
+    with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+        soname = re.search(r"^MOSQUITTO_SONAME:INTERNAL=(.+)$", f.read(), re.M).group(1)
+    libdir = tmp_path / "nolib"
+    libdir.mkdir()
+    (libdir / soname).write_text("not a library\n")
+    broker = place.broker()
+    place.daemon_env = {"LD_LIBRARY_PATH": str(libdir)}
+    d, sub, dev = place.start(broker.config("place1"))
+    st = sub.status(lambda m: m["mqtt_error"] is not None)
+    assert "cannot load " + soname in st["mqtt_error"] and not st["mqtt_connected"]
+    press(dev, 2)
+    sub.status(lambda m: len(sub.events) >= 3)
+    assert [m["type"] for t, m in sub.events] == ["connected", "mark", "mark"]
+    assert d.stop() == 0
+    assert "MQTT is off (streaming goes on)" in d.log_text()
+    assert "New client connected" not in broker.log()
 
 
 def test_raw_every_sends_every_nth_block_with_the_same_payload(place):
