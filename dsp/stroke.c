@@ -36,7 +36,7 @@ static bool settings_valid(const stroke_settings_t *set, float rate_hz)
            set->zero_tau_s > 0.0 && set->min_duration_s >= 0.0 && set->end_wait_s >= 0.0 &&
            set->back_s >= 0.0 && set->split_dip_ratio > 0.0 && set->split_dip_ratio < 1.0 &&
            set->split_rise_ratio > 0.0 && set->split_rest_ratio > 0.0 && set->level_deg >= 0.0 &&
-           set->level_deg < 90.0 && set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
+           set->level_deg < 90.0 && set->up_tau_s >= 0.0 && set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
 }
 
 size_t stroke_mem_size(const stroke_settings_t *set, float rate_hz)
@@ -88,6 +88,7 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     }
     d->lp_noise_gain = gain;
     d->sin_level = (float)sin(set->level_deg * M_PI / 180.0);
+    d->up_tau_sq = set->up_tau_s * set->up_tau_s;
     d->noise_on_sq = (float)(set->noise_on * set->noise_on);
     d->noise_off_sq = (float)(set->noise_off * set->noise_off);
     d->noise_low_sq = (float)(set->noise_low * set->noise_low);
@@ -114,6 +115,42 @@ static inline uint64_t oldest(const stroke_t *d)
 {
     uint64_t cap = (uint64_t)d->mask + 1;
     return d->head > cap ? d->head - cap : 0;
+}
+
+/* The rise of displacement disp, along the stroke's own "up". The tool
+ * rests when a stroke starts and ends, so its true acceleration averages to
+ * zero over the stroke and the mean specific force is gravity alone: the
+ * velocity the world-frame acceleration gained over the stroke (v_end over
+ * duration_s seconds), plus g up, points up. The orientation's tilt error
+ * (the gyroscope's bias and noise integrated while the accelerometer is
+ * rejected) turns world z away from it and leaks the stroke's travel into
+ * its rise; measured along the mean specific force it does not. The ends
+ * are dated from the force, so the tool may still move a little there, and
+ * over a short stroke that velocity is a large mean acceleration: the
+ * stroke's own mean counts with weight T^2 / (T^2 + up_tau_s^2), nothing
+ * for a stroke much shorter than up_tau_s, all of it for a long one. */
+static double rise_along_up(const stroke_t *d, const double disp[3], const double v_end[3],
+                            double duration_s)
+{
+    if (duration_s <= 0.0)
+        return disp[2];
+    double t2 = duration_s * duration_s;
+    double w = t2 / (t2 + d->up_tau_sq) / duration_s;
+    double up[3];
+    for (int k = 0; k < 3; k++)
+        up[k] = v_end[k] * w;
+    up[2] += ORIENT_G_MPS2;
+    double norm = sqrt(up[0] * up[0] + up[1] * up[1] + up[2] * up[2]);
+    if (!(norm > 0.5 * ORIENT_G_MPS2))
+        return disp[2];
+    return (disp[0] * up[0] + disp[1] * up[1] + disp[2] * up[2]) / norm;
+}
+
+static stroke_direction_t direction_of(const stroke_t *d, double rise_m, double length_m)
+{
+    if (fabs(rise_m) < d->sin_level * length_m)
+        return STROKE_LEVEL;
+    return rise_m > 0.0 ? STROKE_UP : STROKE_DOWN;
 }
 
 /* Measures the stroke of samples [from, to) from the buffer. The velocity
@@ -158,13 +195,10 @@ static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
         path += sqrt(vc[0] * vc[0] + vc[1] * vc[1] + vc[2] * vc[2]) * dt;
     }
     r->length_m = path;
-    r->rise_m = disp[2];
+    r->rise_m = rise_along_up(d, disp, v_end, (double)n * dt);
     r->peak_force_n = f_peak;
     r->mean_force_n = f_sum * inv_n;
-    if (fabs(disp[2]) < d->sin_level * path)
-        r->direction = STROKE_LEVEL;
-    else
-        r->direction = disp[2] > 0.0 ? STROKE_UP : STROKE_DOWN;
+    r->direction = direction_of(d, r->rise_m, path);
 }
 
 /* Finishes the stroke [seg_start, to) ending at t_end; returns 1 if it
@@ -188,13 +222,10 @@ static int finalize(stroke_t *d, uint64_t to, double t_end, bool split, stroke_r
         for (int k = 0; k < 3; k++)
             disp[k] = d->run_p[k] - d->run_v[k] * d->dt * (n + 1.0) * 0.5;
         out->length_m = sqrt(disp[0] * disp[0] + disp[1] * disp[1] + disp[2] * disp[2]);
-        out->rise_m = disp[2];
+        out->rise_m = rise_along_up(d, disp, d->run_v, n * d->dt);
         out->mean_force_n = d->run_f_sum / n;
         out->peak_force_n = d->run_f_peak;
-        if (fabs(disp[2]) < d->sin_level * out->length_m)
-            out->direction = STROKE_LEVEL;
-        else
-            out->direction = disp[2] > 0.0 ? STROKE_UP : STROKE_DOWN;
+        out->direction = direction_of(d, out->rise_m, out->length_m);
     }
     if (duration < d->set.min_duration_s || out->peak_force_n < d->set.min_peak_n) {
         d->bumps++;

@@ -26,9 +26,11 @@
  * makes the velocity zero at both ends (the blade rests on the skin when a
  * stroke starts and ends, and the line also absorbs a constant bias or tilt
  * error), and integrated again. length_m is the path length (the integral
- * of the corrected speed), the direction comes from the net displacement D:
- * "level" if |D_z| < sin(level_deg) length, else "up" if D_z > 0, else
- * "down". A stroke longer than the buffer (buffer_s) is measured from
+ * of the corrected speed), the direction comes from the net displacement D
+ * and its rise R, D's component along the stroke's mean specific force
+ * (gravity as the tool felt it, which the orientation's tilt error does not
+ * turn; rise_m): "level" if |R| < sin(level_deg) length, else "up" if R > 0,
+ * else "down". A stroke longer than the buffer (buffer_s) is measured from
  * running sums over all its samples instead: the force figures exactly,
  * the direction from the net displacement, and the length as the net
  * displacement (a lower bound of the path; over_buffer is set).
@@ -66,6 +68,7 @@ typedef struct {
     double split_rest_ratio;  /* ... and the speed at the dip is below this share of the
                                  first part's peak speed, or the tool reversed */
     double level_deg;         /* "level" when the rise is under sin(level_deg) of the length */
+    double up_tau_s;          /* strokes this long weigh their own "up" half, seconds */
     double buffer_s;          /* longest stroke measured from its samples, seconds */
     orient_settings_t orient; /* fs_hz is overridden by the rate */
 } stroke_settings_t;
@@ -73,7 +76,7 @@ typedef struct {
 /* 30 Hz low-pass; on 1.5 N, off 0.8 N, low 0.3 N (at least 7, 4 and 2
  * sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms and 2 N;
  * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
- * the peak, rise 0.25, rest 0.3; level 10 degrees; buffer 5 s; orient
+ * the peak, rise 0.25, rest 0.3; level 10 degrees; up 0.1 s; buffer 5 s; orient
  * defaults. */
 /* The defaults as an initialiser, so that settings structs embedding a
  * stroke_settings_t (scraper_settings_t) start from the same values. */
@@ -83,7 +86,7 @@ typedef struct {
         .noise_off = 4.0, .noise_low = 2.0, .debounce_s = 0.006, .zero_tau_s = 0.5,                \
         .min_duration_s = 0.08, .min_peak_n = 2.0, .end_wait_s = 0.06, .back_s = 0.3,              \
         .split_dip_ratio = 0.5, .split_rise_ratio = 0.25, .split_rest_ratio = 0.7,                 \
-        .level_deg = 10.0, .buffer_s = 5.0,                                                        \
+        .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0,                                                        \
         .orient = {                                                                                \
             .fs_hz = 1000.0,                                                                       \
             .kp = 0.5,                                                                             \
@@ -107,7 +110,7 @@ typedef struct {
     double t_start_dev;    /* seconds, device time of the first contact */
     double t_end_dev;      /* seconds, device time the force was back to zero (or the split) */
     double length_m;       /* path length along the skin, metres */
-    double rise_m;         /* net displacement against gravity (world z), metres */
+    double rise_m;         /* net displacement against gravity (the mean specific force), m */
     double peak_force_n;   /* maximum of the zero-corrected low-passed force, newton */
     double mean_force_n;   /* mean of the zero-corrected force, newton */
     double mean_speed_mps; /* length_m / duration, metres per second */
@@ -140,6 +143,7 @@ typedef struct {
     stroke_settings_t set;
     double dt; /* seconds per sample */
     double zero_alpha;
+    double up_tau_sq; /* up_tau_s squared */
     double lp_noise_gain; /* white-noise power gain of the force low-pass */
     float prev_p;         /* newton: the previous raw force */
     float lp_delay_s;     /* group delay of the force low-pass at DC, seconds */
