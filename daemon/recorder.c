@@ -65,6 +65,14 @@ typedef struct {
     } u;
 } item_t;
 
+/* What the current file holds of one stream (a device's or the markers),
+ * for its footer and its ClockOffset chunks. */
+typedef struct {
+    double first, last; /* time stamps, host clock seconds */
+    uint64_t count;
+    bool offset_due; /* samples arrived since the last ClockOffset chunk */
+} written_t;
+
 typedef struct {
     char name[CONFIG_NAME_MAX];
     device_kind_t kind;
@@ -75,10 +83,7 @@ typedef struct {
     double *stamps;
     double *values;
     size_t n; /* pending samples */
-    /* per file, for the footer */
-    double first, last;
-    uint64_t count;
-    bool offset_due; /* samples arrived since the last ClockOffset chunk */
+    written_t written;
 } stream_t;
 
 struct recorder {
@@ -121,9 +126,7 @@ struct recorder {
     double event_stamp[PENDING_EVENTS];
     size_t n_events;
     bool assembling; /* the last event item had `more` set */
-    bool marker_offset_due;
-    uint64_t marker_count;
-    double marker_first, marker_last;
+    written_t markers;
     uint8_t *out_mem;
     xdf_buf_t out;
     char xml[8192];
@@ -404,15 +407,26 @@ static void put_stream_header(recorder_t *rec, stream_t *s)
     xdf_put_stream_header(&rec->out, s->id, s->header, s->header_len);
 }
 
-static void footer(recorder_t *rec, uint32_t id, double first, double last, uint64_t count)
+static void footer(recorder_t *rec, uint32_t id, const written_t *w)
 {
     int n = snprintf(rec->xml, sizeof rec->xml,
                      "<?xml version=\"1.0\"?>\n<info>\n<first_timestamp>%.17g</first_timestamp>\n"
                      "<last_timestamp>%.17g</last_timestamp>\n<sample_count>%llu</sample_count>\n"
                      "</info>\n",
-                     count ? first : 0.0, count ? last : 0.0, (unsigned long long)count);
+                     w->count ? w->first : 0.0, w->count ? w->last : 0.0,
+                     (unsigned long long)w->count);
     room(rec, (size_t)n + 16);
     xdf_put_stream_footer(&rec->out, id, rec->xml, (size_t)n);
+}
+
+/* Counts n samples with these time stamps as written to the file. */
+static void written_add(written_t *w, const double *stamps, size_t n)
+{
+    if (w->count == 0)
+        w->first = stamps[0];
+    w->last = stamps[n - 1];
+    w->count += n;
+    w->offset_due = true;
 }
 
 static void flush_stream(recorder_t *rec, stream_t *s)
@@ -422,11 +436,7 @@ static void flush_stream(recorder_t *rec, stream_t *s)
     if (rec->fd >= 0) {
         room(rec, xdf_samples_double_size(XDF_CHANNELS, s->n));
         xdf_put_samples_double(&rec->out, s->id, XDF_CHANNELS, s->n, s->stamps, s->values);
-        if (s->count == 0)
-            s->first = s->stamps[0];
-        s->last = s->stamps[s->n - 1];
-        s->count += s->n;
-        s->offset_due = true;
+        written_add(&s->written, s->stamps, s->n);
         rec->samples_written += s->n;
     } else if (rec->failed) {
         rec->not_recorded += s->n;
@@ -442,11 +452,7 @@ static void flush_events(recorder_t *rec)
         room(rec, xdf_samples_string_size(rec->n_events, rec->event_len));
         xdf_put_samples_string(&rec->out, MARKER_STREAM_ID, rec->n_events, rec->event_stamp,
                                rec->event_ptr, rec->event_len);
-        if (rec->marker_count == 0)
-            rec->marker_first = rec->event_stamp[0];
-        rec->marker_last = rec->event_stamp[rec->n_events - 1];
-        rec->marker_count += rec->n_events;
-        rec->marker_offset_due = true;
+        written_add(&rec->markers, rec->event_stamp, rec->n_events);
         rec->events_written += rec->n_events;
     }
     rec->n_events = 0;
@@ -460,6 +466,16 @@ static void flush_all(recorder_t *rec)
     flush_events(rec);
 }
 
+/* A ClockOffset chunk for stream id, if samples came since its last one. */
+static void clock_offset(recorder_t *rec, uint32_t id, written_t *w)
+{
+    if (!w->offset_due)
+        return;
+    room(rec, 32);
+    xdf_put_clock_offset(&rec->out, id, w->last, 0.0);
+    w->offset_due = false;
+}
+
 /* The daemon has already mapped device time onto the host clock, so each
  * stream's time stamps are in the recording host's clock and the offset is
  * zero by construction; readers that apply ClockOffset chunks (pyxdf,
@@ -469,19 +485,9 @@ static void clock_offsets(recorder_t *rec)
 {
     if (rec->fd < 0) /* failed, or between a study's recordings */
         return;
-    if (rec->marker_offset_due) {
-        room(rec, 32);
-        xdf_put_clock_offset(&rec->out, MARKER_STREAM_ID, rec->marker_last, 0.0);
-        rec->marker_offset_due = false;
-    }
-    for (int i = 0; i < rec->n_streams; i++) {
-        stream_t *s = &rec->streams[i];
-        if (!s->offset_due)
-            continue;
-        room(rec, 32);
-        xdf_put_clock_offset(&rec->out, s->id, s->last, 0.0);
-        s->offset_due = false;
-    }
+    clock_offset(rec, MARKER_STREAM_ID, &rec->markers);
+    for (int i = 0; i < rec->n_streams; i++)
+        clock_offset(rec, rec->streams[i].id, &rec->streams[i].written);
 }
 
 static void boundary(recorder_t *rec)
@@ -620,9 +626,9 @@ static int open_file(recorder_t *rec)
     int n = marker_header(rec);
     room(rec, (size_t)n + 16);
     xdf_put_stream_header(&rec->out, MARKER_STREAM_ID, rec->xml, (size_t)n);
-    rec->marker_count = 0;
+    rec->markers.count = 0;
     for (int i = 0; i < rec->n_streams; i++) {
-        rec->streams[i].count = 0;
+        rec->streams[i].written.count = 0;
         put_stream_header(rec, &rec->streams[i]);
     }
     boundary(rec);
@@ -638,11 +644,9 @@ static void close_file(recorder_t *rec)
     flush_all(rec);
     if (!rec->failed && rec->fd >= 0) {
         clock_offsets(rec);
-        footer(rec, MARKER_STREAM_ID, rec->marker_first, rec->marker_last, rec->marker_count);
-        for (int i = 0; i < rec->n_streams; i++) {
-            stream_t *s = &rec->streams[i];
-            footer(rec, s->id, s->first, s->last, s->count);
-        }
+        footer(rec, MARKER_STREAM_ID, &rec->markers);
+        for (int i = 0; i < rec->n_streams; i++)
+            footer(rec, rec->streams[i].id, &rec->streams[i].written);
         boundary(rec);
         write_out(rec);
         sync_file(rec, true);
@@ -789,9 +793,9 @@ static void restart_streams(recorder_t *rec)
             continue;
         }
         s->id = MARKER_STREAM_ID + 1 + (uint32_t)kept;
-        s->count = 0;
+        s->written.count = 0;
         s->n = 0;
-        s->offset_due = false;
+        s->written.offset_due = false;
         map[i] = kept;
         if (kept != i)
             rec->streams[kept] = *s;
