@@ -323,44 +323,37 @@ class PtyDevice:
                 self.master = None
 
 
+def _factory(make_one, close):
+    """A fixture's maker of objects, each closed when the test ends."""
+    made = []
+
+    def make(*args, **kwargs):
+        obj = make_one(*args, **kwargs)
+        made.append(obj)
+        return obj
+    yield make
+    for obj in made:
+        close(obj)
+
+
+def _stop_if_running(d):
+    if d.proc.poll() is None:
+        d.stop(signal.SIGKILL)
+
+
 @pytest.fixture
 def subscriber_factory():
-    subs = []
-
-    def make(endpoint, topics=("",)):
-        s = Subscriber(endpoint, topics)
-        subs.append(s)
-        return s
-    yield make
-    for s in subs:
-        s.close()
+    yield from _factory(Subscriber, Subscriber.close)
 
 
 @pytest.fixture
 def daemon_factory(tmp_path):
-    daemons = []
-
-    def make(*args, **kwargs):
-        d = Daemon(tmp_path, *args, **kwargs)
-        daemons.append(d)
-        return d
-    yield make
-    for d in daemons:
-        if d.proc.poll() is None:
-            d.stop(signal.SIGKILL)
+    yield from _factory(lambda *a, **kw: Daemon(tmp_path, *a, **kw), _stop_if_running)
 
 
 @pytest.fixture
 def pty_factory(tmp_path):
-    devs = []
-
-    def make(*args, **kwargs):
-        d = PtyDevice(tmp_path, *args, **kwargs)
-        devs.append(d)
-        return d
-    yield make
-    for d in devs:
-        d.close()
+    yield from _factory(lambda *a, **kw: PtyDevice(tmp_path, *a, **kw), PtyDevice.close)
 
 
 def start_sim(kind, link, seed, *options):

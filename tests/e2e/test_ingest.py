@@ -41,6 +41,13 @@ def wait_connected(sub, name, timeout=5.0):
                         (t == "status." + name and m["connected"]), timeout)
 
 
+def start_ball(daemon_factory, subscriber_factory, pty_factory):
+    """start() with one ball, returned once it streams: (daemon, subscriber, ball)."""
+    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
+    wait_connected(sub, "ball")
+    return d, sub, dev
+
+
 def collect_raw(sub, name, n_samples, timeout=20.0):
     got = []
     deadline = time.monotonic() + timeout
@@ -80,8 +87,7 @@ def bursts(arrivals):
 def test_every_sample_arrives_once_in_order_in_physical_units(daemon_factory, subscriber_factory,
                                                               pty_factory):
     rng = random.Random(1)
-    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
-    wait_connected(sub, "ball")
+    d, sub, dev = start_ball(daemon_factory, subscriber_factory, pty_factory)
     sent = []
     for _ in range(300):
         batch = make_samples(rng, rng.randint(1, 30))
@@ -114,8 +120,7 @@ def test_every_sample_arrives_once_in_order_in_physical_units(daemon_factory, su
 def test_garbage_and_lost_frames_are_counted_exactly(daemon_factory, subscriber_factory,
                                                      pty_factory):
     rng = random.Random(2)
-    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
-    wait_connected(sub, "ball")
+    d, sub, dev = start_ball(daemon_factory, subscriber_factory, pty_factory)
     sent_samples = lost_frames = lost_samples = corrupted = noise_chunks = garbage = 0
     delivered = []
     for i in range(400):
@@ -205,8 +210,7 @@ def test_absurd_hello_is_refused_with_a_clear_message(daemon_factory, subscriber
 
 
 def test_status_frames_and_button_marks(daemon_factory, subscriber_factory, pty_factory):
-    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
-    wait_connected(sub, "ball")
+    d, sub, dev = start_ball(daemon_factory, subscriber_factory, pty_factory)
     dev.t_us = 5_000_000
     dev.write(dev.next_frame(proto.STATUS, proto.status_payload(3900, -512, 0b101)))
     dev.write(dev.next_frame(proto.BUTTON, bytes([1])))
@@ -224,8 +228,7 @@ def test_status_frames_and_button_marks(daemon_factory, subscriber_factory, pty_
 
 def test_unplug_and_replug(daemon_factory, subscriber_factory, pty_factory):
     rng = random.Random(5)
-    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
-    wait_connected(sub, "ball")
+    d, sub, dev = start_ball(daemon_factory, subscriber_factory, pty_factory)
     dev.send_samples(make_samples(rng, 10))
     collect_raw(sub, "ball", 10)
     dev.unplug()
@@ -243,8 +246,7 @@ def test_unplug_and_replug(daemon_factory, subscriber_factory, pty_factory):
 
 def test_silence_means_gone(daemon_factory, subscriber_factory, pty_factory):
     rng = random.Random(6)
-    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
-    wait_connected(sub, "ball")
+    d, sub, dev = start_ball(daemon_factory, subscriber_factory, pty_factory)
     dev.answer_hello = False
     dev.send_samples(make_samples(rng, 10))
     t0 = time.monotonic()
@@ -350,8 +352,7 @@ def test_port_auto_devices_searching_together_each_get_a_port(daemon_factory, su
 def test_device_reboot_keeps_time_and_index_increasing(daemon_factory, subscriber_factory,
                                                        pty_factory):
     rng = random.Random(9)
-    d, sub, (dev,) = start(daemon_factory, subscriber_factory, pty_factory)
-    wait_connected(sub, "ball")
+    d, sub, dev = start_ball(daemon_factory, subscriber_factory, pty_factory)
     dev.t_us = 600_000_000  # ten minutes after power-up
     for _ in range(20):
         dev.send_samples(make_samples(rng, 10))
