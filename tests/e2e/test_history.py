@@ -234,15 +234,24 @@ def test_sessions_add_up_and_land_in_the_history(daemon_factory, subscriber_fact
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def scraper_daemon(daemon_factory, subscriber_factory, tmp_path, extra, history,
+                   topics=("event.", "status.daemon")):
+    """The daemon with one scraper on tmp_path/scraper.tty, extra sections and
+    [history] keys, and a subscriber to topics that it serves: (daemon,
+    subscriber, link)."""
+    link = tmp_path / "scraper.tty"
+    d = daemon_factory(devices=[("scraper", "scraper", str(link))], extra=extra, history=history)
+    sub = subscriber_factory(d.endpoint, topics=topics)
+    wait_subscribed(sub)
+    return d, sub, link
+
+
 def scraper_run(daemon_factory, subscriber_factory, tmp_path, db, extra="", linger="0.3"):
     """The daemon with one scraper (idle_s 2) and a fast simulated run of it:
     several sessions end by idle while it streams, the last one ends 2 s
     after the device is lost."""
-    link = tmp_path / "scraper.tty"
-    d = daemon_factory(devices=[("scraper", "scraper", str(link))],
-                       extra="[session]\nidle_s = 2\n\n" + extra, history="db = %s\n" % db)
-    sub = subscriber_factory(d.endpoint, topics=("event.", "status.daemon"))
-    wait_subscribed(sub)
+    d, sub, link = scraper_daemon(daemon_factory, subscriber_factory, tmp_path,
+                                  "[session]\nidle_s = 2\n\n" + extra, "db = %s\n" % db)
     sim = start_sim("scraper", link, 22, "--fast", "--duration", "240", "--linger", linger)
     return d, sub, sim
 
@@ -421,11 +430,9 @@ def test_a_full_disk_stops_history_not_streaming(daemon_factory, subscriber_fact
     try:
         db = small / "history.db"
         rec = tmp_path / "rec"
-        link = tmp_path / "scraper.tty"
-        d = daemon_factory(devices=[("scraper", "scraper", str(link))],
-                           extra="[session]\nidle_s = 2\n\n[record]\ndir = %s\n\n" % rec,
-                           history="db = %s\n" % db)
-        sub = subscriber_factory(d.endpoint, topics=("event.", "status.daemon"))
+        d, sub, link = scraper_daemon(daemon_factory, subscriber_factory, tmp_path,
+                                      "[session]\nidle_s = 2\n\n[record]\ndir = %s\n\n" % rec,
+                                      "db = %s\n" % db)
         daemon_status(sub, lambda m: m["history"] is True)
         # The database is open (its WAL index allocated): now the disk fills.
         fd = os.open(small / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
@@ -512,12 +519,10 @@ def test_a_study_names_its_sessions_and_its_stop_ends_them(daemon_factory, subsc
     port = free_port()
     db = tmp_path / "history.db"
     root = tmp_path / "study"
-    link = tmp_path / "scraper.tty"
-    d = daemon_factory(devices=[("scraper", "scraper", str(link))],
-                       extra="[control]\nrcs = 127.0.0.1:%d\n\n[session]\nidle_s = 60\n\n" % port,
-                       history="db = %s\nparticipant = NOBODY\n" % db)
-    sub = subscriber_factory(d.endpoint, topics=("event.scraper.session", "status.daemon"))
-    wait_subscribed(sub)
+    d, sub, link = scraper_daemon(
+        daemon_factory, subscriber_factory, tmp_path,
+        "[control]\nrcs = 127.0.0.1:%d\n\n[session]\nidle_s = 60\n\n" % port,
+        "db = %s\nparticipant = NOBODY\n" % db, topics=("event.scraper.session", "status.daemon"))
     rcs = Rcs.once_listening(port)
     rcs.send(b"filename {root:%s} {participant:P07} {session:2} {task:calf}\nstart\n"
              % str(root).encode())
