@@ -50,13 +50,20 @@ static uint16_t crc_bitwise(const uint8_t *p, size_t n)
     return crc;
 }
 
-static frame_t make_hello(uint16_t seq, uint32_t t_us)
+/* A frame of type with its header set and every other field zero. */
+static frame_t frame_header(uint8_t type, uint16_t seq, uint32_t t_us)
 {
     frame_t f;
     memset(&f, 0, sizeof f);
-    f.type = FRAME_HELLO;
+    f.type = type;
     f.seq = seq;
     f.t_us = t_us;
+    return f;
+}
+
+static frame_t make_hello(uint16_t seq, uint32_t t_us)
+{
+    frame_t f = frame_header(FRAME_HELLO, seq, t_us);
     f.u.hello.kind = DEVICE_KIND_BALL;
     f.u.hello.fw_major = 2;
     f.u.hello.fw_minor = 7;
@@ -70,11 +77,7 @@ static frame_t make_hello(uint16_t seq, uint32_t t_us)
 
 static frame_t make_samples(uint16_t seq, uint32_t t_us, unsigned count)
 {
-    frame_t f;
-    memset(&f, 0, sizeof f);
-    f.type = FRAME_SAMPLES;
-    f.seq = seq;
-    f.t_us = t_us;
+    frame_t f = frame_header(FRAME_SAMPLES, seq, t_us);
     f.u.samples.count = (uint8_t)count;
     for (unsigned i = 0; i < count; i++) {
         frame_sample_t *s = &f.u.samples.s[i];
@@ -92,11 +95,7 @@ static frame_t make_samples(uint16_t seq, uint32_t t_us, unsigned count)
 
 static frame_t make_status(uint16_t seq, uint32_t t_us)
 {
-    frame_t f;
-    memset(&f, 0, sizeof f);
-    f.type = FRAME_STATUS;
-    f.seq = seq;
-    f.t_us = t_us;
+    frame_t f = frame_header(FRAME_STATUS, seq, t_us);
     f.u.status.battery_mv = 3987;
     f.u.status.temperature_centi_c = -1234;
     f.u.status.flags = 0x5;
@@ -105,11 +104,7 @@ static frame_t make_status(uint16_t seq, uint32_t t_us)
 
 static frame_t make_button(uint16_t seq, uint32_t t_us, uint8_t pressed)
 {
-    frame_t f;
-    memset(&f, 0, sizeof f);
-    f.type = FRAME_BUTTON;
-    f.seq = seq;
-    f.t_us = t_us;
+    frame_t f = frame_header(FRAME_BUTTON, seq, t_us);
     f.u.button = pressed;
     return f;
 }
@@ -196,6 +191,13 @@ static void test_crc(void)
 
 /* ---- COBS --------------------------------------------------------------- */
 
+/* Writes the n byte values first, first + 1, ... at dst. */
+static void count_up(uint8_t *dst, int first, int n)
+{
+    for (int i = 0; i < n; i++)
+        dst[i] = (uint8_t)(first + i);
+}
+
 /* Encodes in and compares with the expected encoding (which includes the
  * delimiter), then feeds the encoding to a decoder and checks that its buffer
  * holds in again (white box: buf and len keep the last candidate). */
@@ -243,58 +245,37 @@ static void test_cobs(void)
 
     uint8_t in[300], ex[300];
     /* 01 02 .. FE (254 bytes) -> FF 01 .. FE 00 */
-    for (int i = 0; i < 254; i++) {
-        in[i] = (uint8_t)(i + 1);
-        ex[1 + i] = (uint8_t)(i + 1);
-    }
+    count_up(in, 0x01, 254);
     ex[0] = 0xFF;
+    count_up(ex + 1, 0x01, 254);
     ex[255] = 0x00;
     cobs_vector(in, 254, ex, 256);
     /* 00 01 .. FE (255 bytes) -> 01 FF 01 .. FE 00 */
-    for (int i = 0; i < 255; i++) {
-        in[i] = (uint8_t)i;
-    }
+    count_up(in, 0x00, 255);
     ex[0] = 0x01;
     ex[1] = 0xFF;
-    for (int i = 0; i < 254; i++) {
-        ex[2 + i] = (uint8_t)(i + 1);
-    }
+    count_up(ex + 2, 0x01, 254);
     ex[256] = 0x00;
     cobs_vector(in, 255, ex, 257);
     /* 01 02 .. FF (255 bytes) -> FF 01 .. FE 02 FF 00 */
-    for (int i = 0; i < 255; i++) {
-        in[i] = (uint8_t)(i + 1);
-    }
+    count_up(in, 0x01, 255);
     ex[0] = 0xFF;
-    for (int i = 0; i < 254; i++) {
-        ex[1 + i] = (uint8_t)(i + 1);
-    }
-    ex[255] = 0x02;
-    ex[256] = 0xFF;
-    ex[257] = 0x00;
+    count_up(ex + 1, 0x01, 254);
+    memcpy(ex + 255, (const uint8_t[]){0x02, 0xFF, 0x00}, 3);
     cobs_vector(in, 255, ex, 258);
     /* 02 03 .. FF 00 (255 bytes) -> FF 02 .. FF 01 01 00 */
-    for (int i = 0; i < 254; i++) {
-        in[i] = (uint8_t)(i + 2);
-        ex[1 + i] = (uint8_t)(i + 2);
-    }
+    count_up(in, 0x02, 254);
     in[254] = 0x00;
     ex[0] = 0xFF;
-    ex[255] = 0x01;
-    ex[256] = 0x01;
-    ex[257] = 0x00;
+    count_up(ex + 1, 0x02, 254);
+    memcpy(ex + 255, (const uint8_t[]){0x01, 0x01, 0x00}, 3);
     cobs_vector(in, 255, ex, 258);
     /* 03 04 .. FF 00 01 (255 bytes) -> FE 03 .. FF 02 01 00 */
-    for (int i = 0; i < 253; i++) {
-        in[i] = (uint8_t)(i + 3);
-        ex[1 + i] = (uint8_t)(i + 3);
-    }
-    in[253] = 0x00;
-    in[254] = 0x01;
+    count_up(in, 0x03, 253);
+    memcpy(in + 253, (const uint8_t[]){0x00, 0x01}, 2);
     ex[0] = 0xFE;
-    ex[254] = 0x02;
-    ex[255] = 0x01;
-    ex[256] = 0x00;
+    count_up(ex + 1, 0x03, 253);
+    memcpy(ex + 254, (const uint8_t[]){0x02, 0x01, 0x00}, 3);
     cobs_vector(in, 255, ex, 257);
 
     /* Random bodies: encode has no zero before the delimiter and decodes back. */
@@ -370,8 +351,7 @@ static void test_types(void)
     roundtrip(&f);
     f = make_button(1, 43, 0);
     roundtrip(&f);
-    memset(&f, 0, sizeof f);
-    f.type = FRAME_HELLO_REQUEST;
+    f = frame_header(FRAME_HELLO_REQUEST, 0, 0);
     roundtrip(&f);
     uint8_t req[16];
     CHECK_EQ_INT(frame_encode(&f, req, sizeof req), 12);
@@ -385,9 +365,7 @@ static void test_types(void)
     CHECK_EQ_INT(frame_encode(&f, buf, sizeof buf), 0);
     f.type = 0x05;
     CHECK_EQ_INT(frame_encode(&f, buf, sizeof buf), 0);
-    memset(&f, 0, sizeof f);
-    f.type = FRAME_HELLO_REQUEST;
-    f.seq = 1;
+    f = frame_header(FRAME_HELLO_REQUEST, 1, 0);
     CHECK_EQ_INT(frame_encode(&f, buf, sizeof buf), 0);
 
     /* The longest frame is exactly FRAME_ENCODE_MAX when no byte is zero. */
@@ -980,8 +958,7 @@ static void test_seq(void)
     start(&d);
     f = make_status(40, 1);
     feed_frame(&d, &f);
-    memset(&f, 0, sizeof f);
-    f.type = FRAME_HELLO_REQUEST;
+    f = frame_header(FRAME_HELLO_REQUEST, 0, 0);
     feed_frame(&d, &f);
     f = make_status(41, 2);
     feed_frame(&d, &f);
