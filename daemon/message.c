@@ -35,10 +35,18 @@ static int finish(const json_t *j)
     return rc < 0 ? rc : (int)len;
 }
 
-static void common_fields(json_t *j, const char *device, device_kind_t kind)
+void message_begin(json_t *j, char *buf, size_t cap)
 {
+    json_init(j, buf, cap);
+    json_object_begin(j);
     json_key(j, "v");
     json_int(j, MESSAGE_SCHEMA_VERSION);
+}
+
+void message_begin_device(json_t *j, char *buf, size_t cap, const char *device,
+                          device_kind_t kind)
+{
+    message_begin(j, buf, cap);
     json_key(j, "device");
     json_string(j, device);
     json_key(j, "kind");
@@ -49,9 +57,7 @@ int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, u
                 const message_block_t *block)
 {
     json_t j;
-    json_init(&j, buf, cap);
-    json_object_begin(&j);
-    common_fields(&j, device, kind);
+    message_begin_device(&j, buf, cap, device, kind);
     json_key(&j, "rate_hz");
     json_uint(&j, rate_hz);
     json_key(&j, "i0");
@@ -104,9 +110,7 @@ int message_event(char *buf, size_t cap, const char *device, device_kind_t kind,
                   const event_t *event, double t_host)
 {
     json_t j;
-    json_init(&j, buf, cap);
-    json_object_begin(&j);
-    common_fields(&j, device, kind);
+    message_begin_device(&j, buf, cap, device, kind);
     json_key(&j, "type");
     json_string(&j, event->type);
     json_key(&j, "phase");

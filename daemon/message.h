@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "json.h"
 #include "sample.h"
 
 #include <stddef.h>
@@ -24,6 +25,14 @@ typedef struct {
     unsigned n;
     sample_t s[30];
 } message_block_t;
+
+/* Start a payload in buf: they open its object and write the fields it
+ * begins with, "v" (message_begin), then "device" and "kind" for a device's
+ * message (message_begin_device). The caller writes its own fields, closes
+ * the object and finishes j. */
+void message_begin(json_t *j, char *buf, size_t cap);
+void message_begin_device(json_t *j, char *buf, size_t cap, const char *device,
+                          device_kind_t kind);
 
 /* Writes "<prefix>.<device>[.<type>]" into topic (MESSAGE_TOPIC_MAX bytes). */
 void message_topic(char *topic, const char *prefix, const char *device, const char *type);

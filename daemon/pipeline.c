@@ -191,14 +191,7 @@ static void publish_device_status(pipeline_t *p, slot_t *slot, double now)
     const chain_t *c = &slot->chain;
     const device_stats_t *s = &slot->stats;
     json_t j;
-    json_init(&j, p->payload, sizeof p->payload);
-    json_object_begin(&j);
-    json_key(&j, "v");
-    json_int(&j, MESSAGE_SCHEMA_VERSION);
-    json_key(&j, "device");
-    json_string(&j, slot->cfg.name);
-    json_key(&j, "kind");
-    json_string(&j, device_kind_name(slot->cfg.kind));
+    message_begin_device(&j, p->payload, sizeof p->payload, slot->cfg.name, slot->cfg.kind);
     json_key(&j, "t_host");
     json_fixed(&j, now, 6);
     json_key(&j, "connected");
@@ -262,10 +255,7 @@ static void publish_daemon_status(pipeline_t *p, double now)
 {
     publisher_stats_t ps = publisher_stats(p->pub);
     json_t j;
-    json_init(&j, p->payload, sizeof p->payload);
-    json_object_begin(&j);
-    json_key(&j, "v");
-    json_int(&j, MESSAGE_SCHEMA_VERSION);
+    message_begin(&j, p->payload, sizeof p->payload);
     json_key(&j, "version");
     json_string(&j, MASSAGED_VERSION);
     json_key(&j, "t_host");
