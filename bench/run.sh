@@ -103,3 +103,6 @@ echo "== 10. MQTT fleet: $fleet_n daemons with a simulated ball and scraper each
 echo
 echo "== 11. history of sessions: CPU and memory with [history] db against without, same run; the database's size per session (bench/history.py, $hist_s s)"
 /usr/bin/python3 "$here/bench/history.py" --build "$build" --seconds "$hist_s" --device-s "$hist_dev"
+echo
+echo "== 12. resident memory in the default configuration (history on), by mapping (bench/memory.py, $hist_s s)"
+/usr/bin/python3 "$here/bench/memory.py" --seconds "$hist_s" "$build"

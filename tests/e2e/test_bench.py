@@ -42,8 +42,12 @@ def number(pattern, text):
 
 
 def test_every_part_runs(output):
-    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8.", "9.", "10.", "11."):
+    for part in ("1.", "1b.", "2.", "3.", "4-6.", "6b.", "6c.", "7.", "8.", "9.", "10.", "11.", "12."):
         assert "\n== %s " % part in output, part
+
+
+def test_memory_prints_the_daemons_resident_memory(output):
+    assert number(r"MEMORY build 0 \S+ rss_kb ([0-9]+)", output) > 1000
 
 
 def test_pipeline_replay_prints_its_rate(output):
