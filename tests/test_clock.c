@@ -211,36 +211,35 @@ static void test_index_overlaps(void)
     uint64_t i0 = 99, lost = 99;
     clock_index_init(&x, 1000);
     CHECK_EQ_INT(clock_index_frame(&x, 5000000, 0, &i0, &lost), -EINVAL);
-    CHECK_EQ_INT(clock_index_frame(&x, 5000000, 10, &i0, &lost), 0);
-    CHECK_EQ_INT(i0, 0);
-    CHECK_EQ_INT(lost, 0);
-    CHECK_EQ_INT(clock_index_frame(&x, 5010000, 10, &i0, &lost), 0);
-    CHECK_EQ_INT(i0, 10);
-    /* The same frame again. */
-    CHECK_EQ_INT(clock_index_frame(&x, 5010000, 10, &i0, &lost), -ERANGE);
-    CHECK_EQ_INT(i0, 10);
-    CHECK_EQ_INT(lost, 0);
-    CHECK_EQ_INT(x.overlap_frames, 1);
-    CHECK_EQ_INT(x.overlap_samples, 10);
-    /* The next one in order reports no false loss. */
-    CHECK_EQ_INT(clock_index_frame(&x, 5020000, 10, &i0, &lost), 0);
-    CHECK_EQ_INT(i0, 20);
-    CHECK_EQ_INT(lost, 0);
-    /* Half overlapping: 5 old samples, 10 new. */
-    CHECK_EQ_INT(clock_index_frame(&x, 5025000, 15, &i0, &lost), -ERANGE);
-    CHECK_EQ_INT(i0, 25);
-    CHECK_EQ_INT(x.overlap_samples, 15);
-    CHECK_EQ_INT(x.next_index, 40);
-    /* A gap of 7 samples. */
-    CHECK_EQ_INT(clock_index_frame(&x, 5047000, 3, &i0, &lost), 0);
-    CHECK_EQ_INT(i0, 47);
-    CHECK_EQ_INT(lost, 7);
-    CHECK_EQ_INT(x.samples_lost, 7);
-    CHECK_EQ_INT(x.gaps, 1);
-    /* Before sample 0. */
-    CHECK_EQ_INT(clock_index_frame(&x, 4000000, 3, &i0, &lost), -ERANGE);
-    CHECK_EQ_INT(i0, 0);
-    CHECK_EQ_INT(x.overlap_frames, 3);
+    /* Frames in turn, at 1000 Hz: what each returns and the counts after it
+     * (-1: not checked). An overlap reports no loss and keeps the high-water
+     * mark next_index, so the next frame in order reports no false loss. */
+    static const struct {
+        uint64_t t_us;
+        unsigned count;
+        int rc;
+        long long i0, lost, overlap_frames, overlap_samples, samples_lost, gaps, next_index;
+    } frames[] = {
+        {5000000, 10, 0, 0, 0, 0, 0, 0, 0, 10},
+        {5010000, 10, 0, 10, 0, 0, 0, 0, 0, 20},
+        {5010000, 10, -ERANGE, 10, 0, 1, 10, 0, 0, 20}, /* the same frame again */
+        {5020000, 10, 0, 20, 0, 1, 10, 0, 0, 30},
+        {5025000, 15, -ERANGE, 25, 0, 2, 15, 0, 0, 40}, /* 5 old samples, 10 new */
+        {5047000, 3, 0, 47, 7, 2, 15, 7, 1, 50},         /* a gap of 7 samples */
+        {4000000, 3, -ERANGE, 0, 0, 3, -1, 7, 1, 50},    /* before sample 0 */
+    };
+    for (size_t k = 0; k < sizeof frames / sizeof frames[0]; k++) {
+        CHECK_EQ_INT(clock_index_frame(&x, frames[k].t_us, frames[k].count, &i0, &lost),
+                     frames[k].rc);
+        CHECK_EQ_INT(i0, frames[k].i0);
+        CHECK_EQ_INT(lost, frames[k].lost);
+        CHECK_EQ_INT(x.overlap_frames, frames[k].overlap_frames);
+        if (frames[k].overlap_samples >= 0)
+            CHECK_EQ_INT(x.overlap_samples, frames[k].overlap_samples);
+        CHECK_EQ_INT(x.samples_lost, frames[k].samples_lost);
+        CHECK_EQ_INT(x.gaps, frames[k].gaps);
+        CHECK_EQ_INT(x.next_index, frames[k].next_index);
+    }
     /* Rounding: 3 Hz samples are 333333.33 us apart. */
     clock_index_init(&x, 3);
     clock_index_frame(&x, 1000, 1, NULL, NULL);
