@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -127,11 +128,38 @@ static void put_escaped(json_t *j, const char *s)
     put_char(j, '"');
 }
 
+/* Length of s if none of its characters needs an escape, else -1. */
+static ptrdiff_t plain_length(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *p; p++)
+        if (*p == '"' || *p == '\\' || *p < 0x20)
+            return -1;
+    return (const char *)p - s;
+}
+
 void json_key(json_t *j, const char *key)
 {
-    before_item(j);
-    put_escaped(j, key);
-    put_char(j, ':');
+    /* Every key the daemon writes is a plain name: the comma, the quoted
+     * key and the colon in one bounds check and one copy (the general path
+     * was a fifth of a raw message's formatting). */
+    ptrdiff_t n = plain_length(key);
+    if (n >= 0 && !j->overflow && j->len + (size_t)n + 5 <= j->cap) {
+        char *out = j->buf + j->len;
+        if (j->need_comma[j->depth])
+            *out++ = ',';
+        *out++ = '"';
+        memcpy(out, key, (size_t)n);
+        out += n;
+        *out++ = '"';
+        *out++ = ':';
+        *out = '\0';
+        j->len = (size_t)(out - j->buf);
+    } else {
+        before_item(j);
+        put_escaped(j, key);
+        put_char(j, ':');
+    }
     j->need_comma[j->depth] = false; /* the value follows without a comma */
 }
 

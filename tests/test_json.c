@@ -101,6 +101,41 @@ static void test_overflow_is_reported(void)
     CHECK_EQ_INT(json_finish(&j, &len), -EINVAL);
 }
 
+/* A key is written the same at every capacity whether it needs escapes or
+ * not: the whole of it with its comma and colon, or overflow and a
+ * terminated prefix; the value after it gets no comma. */
+static void test_keys_at_every_capacity(void)
+{
+    const char *keys[] = {"t_host", "q\"k", "tab\t", ""};
+    const char *want[] = {"{\"a\":1,\"t_host\":2}", "{\"a\":1,\"q\\\"k\":2}",
+                          "{\"a\":1,\"tab\\u0009\":2}", "{\"a\":1,\"\":2}"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        for (size_t cap = 1; cap <= strlen(want[k]) + 1; cap++) {
+            char buf[64];
+            memset(buf, 'x', sizeof buf);
+            json_t j;
+            json_init(&j, buf, cap);
+            json_object_begin(&j);
+            json_key(&j, "a");
+            json_uint(&j, 1);
+            json_key(&j, keys[k]);
+            json_uint(&j, 2);
+            json_object_end(&j);
+            size_t len;
+            int rc = json_finish(&j, &len);
+            CHECK(strlen(buf) < cap);
+            CHECK(buf[cap] == 'x'); /* nothing written past the buffer */
+            if (cap > strlen(want[k])) {
+                CHECK_EQ_INT(rc, 0);
+                CHECK_STR(buf, want[k]);
+            } else {
+                CHECK_EQ_INT(rc, -ENOBUFS);
+                CHECK(strncmp(buf, want[k], strlen(buf)) == 0);
+            }
+        }
+    }
+}
+
 /* json_fixed_array writes what array_begin, json_fixed per value and
  * array_end write: the same text, commas, overflow and state, at every
  * capacity, for sensor-like, huge, tiny, negative and non-finite values. */
@@ -158,6 +193,7 @@ int main(void)
     test_escaping();
     test_fixed();
     test_overflow_is_reported();
+    test_keys_at_every_capacity();
     test_fixed_array_matches_fixed();
     return CHECK_DONE();
 }
