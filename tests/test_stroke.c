@@ -167,6 +167,48 @@ static void test_known_stroke(const double dir[3], const char *expect, uint64_t 
     free(mem);
 }
 
+/* A level stroke read through an orientation that is 20 degrees off: just
+ * before the stroke the gyroscope reports a turn the accelerometer does not
+ * show (a glitch), the filter rejects the accelerometer for disagreeing and
+ * world z leans towards the travel. Measured along world z the stroke rises
+ * (as it does with up_tau_s so long that the stroke's own "up" weighs
+ * nothing); measured along the stroke's mean specific force it is level. */
+static void test_tilt_error(uint64_t seed)
+{
+    static const double level[3] = {0.9962, 0.0, 0.0872}; /* rises 5 degrees */
+    for (int own_up = 0; own_up < 2; own_up++) {
+        stroke_settings_t set = stroke_default;
+        if (!own_up)
+            set.up_tau_s = 1e3;
+        stroke_t det;
+        run_t r;
+        void *mem = start(&r, &det, &set, seed, 0.1, 0.004);
+        rest(&r, 2.0);
+        for (int i = 0; i < 50; i++) { /* 200 dps about y for 0.1 s */
+            sample_t s = {.t_dev = r.t, .acc = {0.0f, 0.0f, 1.0f}, .gyr = {0.0f, 200.0f, 0.0f}};
+            s.p = (float)(r.noise_n * gaussian());
+            push(&r, &s);
+            r.t += 1.0 / RATE;
+        }
+        piece_t p = {1.0, {level[0], level[1], level[2]}, 0.20, 12.0, 0.0, 0.0};
+        run_piece(&r, &p);
+        rest(&r, 1.0);
+        CHECK_EQ_INT(r.n_found, 1);
+        if (r.n_found == 1) {
+            double rise_deg = asin(r.found[0].rise_m / r.found[0].length_m) * 180.0 / M_PI;
+            fprintf(stderr, "test_stroke: tilt error, own up %d: rise %.1f deg\n", own_up,
+                    rise_deg);
+            if (own_up) {
+                CHECK_STR(stroke_direction_name(r.found[0].direction), "level");
+                CHECK_NEAR(rise_deg, 5.0, 2.0);
+            } else {
+                CHECK(fabs(rise_deg) > 10.0);
+            }
+        }
+        free(mem);
+    }
+}
+
 /* The force sensor's zero wanders by +-0.5 N with noise, the tool is never
  * pressed: no stroke. */
 static void test_zero_drift(uint64_t seed)
@@ -373,6 +415,7 @@ int main(int argc, char **argv)
     test_zero_drift(seed + 3);
     test_no_lift_pair(seed + 4);
     test_long_stroke(seed + 5);
+    test_tilt_error(seed + 8);
     test_bump(seed + 6);
     test_scraper(seed + 7);
     test_settings();

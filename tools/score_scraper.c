@@ -154,6 +154,16 @@ static void scenario(uint64_t seed, double duration_s, int hard, session_setting
         s->hard_cases &= ~SIM_SCRAPER_NOISY;
 }
 
+/* The floors --check asserts (and the tables print): issue #19's targets
+ * for F1, exact counts, direction and peak force; the length error and the
+ * publication delay as before. */
+#define FLOOR_F1 0.995
+#define FLOOR_EXACT 0.95
+#define FLOOR_DIR 0.99
+#define FLOOR_LEN_MED 0.15
+#define FLOOR_PEAK_MED 0.03
+#define FLOOR_DELAY_P99 0.1
+
 /* A stress session: beyond the development draws on the side where the
  * detector suffers (never tuned on): nearly level limbs (0-10 deg, the sole
  * any way), tool tilt 45-60 deg, sensor noise x2-4, force zero drift x2-4 in
@@ -571,27 +581,27 @@ int main(int argc, char **argv)
     printf("| metric | value | floor |\n|---|---|---|\n");
     printf("| precision | %.4f | |\n", precision);
     printf("| recall | %.4f | |\n", recall);
-    printf("| F1 | %.4f | 0.99 |\n", f1);
-    printf("| exact stroke count (sessions) | %.3f | 0.95 |\n", exact);
-    printf("| direction right | %.4f | 0.98 |\n", dir);
+    printf("| F1 | %.4f | %.3f |\n", f1, FLOOR_F1);
+    printf("| exact stroke count (sessions) | %.3f | %.2f |\n", exact, FLOOR_EXACT);
+    printf("| direction right | %.4f | %.2f |\n", dir, FLOOR_DIR);
     printf("| onset error median / p90 (signed median) | %.0f / %.0f ms (%+.0f ms) | |\n",
            1e3 * score_values_quantile(&tot.onset, 0.5),
            1e3 * score_values_quantile(&tot.onset, 0.9), 1e3 * onset_bias);
     printf("| offset error median / p90 (signed median) | %.0f / %.0f ms (%+.0f ms) | |\n",
            1e3 * score_values_quantile(&tot.offset, 0.5),
            1e3 * score_values_quantile(&tot.offset, 0.9), 1e3 * offset_bias);
-    printf("| length relative error median / p90 | %.3f / %.3f | 0.15 (median) |\n", len_med,
-           len_p90);
-    printf("| peak force relative error median / p90 | %.3f / %.3f | 0.05 (median) |\n", peak_med,
-           peak_p90);
+    printf("| length relative error median / p90 | %.3f / %.3f | %.2f (median) |\n", len_med,
+           len_p90, FLOOR_LEN_MED);
+    printf("| peak force relative error median / p90 | %.3f / %.3f | %.2f (median) |\n", peak_med,
+           peak_p90, FLOOR_PEAK_MED);
     printf("| mean force relative error median / p90 | %.3f / %.3f | |\n",
            score_values_quantile(&tot.mean_force, 0.5),
            score_values_quantile(&tot.mean_force, 0.9));
     printf("| mean speed relative error median / p90 | %.3f / %.3f | |\n",
            score_values_quantile(&tot.speed, 0.5), score_values_quantile(&tot.speed, 0.9));
     printf("| publication delay after the true end median / p99 / max | %.0f / %.0f / %.0f ms | "
-           "100 (p99) |\n",
-           1e3 * lat_med, 1e3 * lat_p99, 1e3 * lat_max);
+           "%.0f (p99) |\n",
+           1e3 * lat_med, 1e3 * lat_p99, 1e3 * lat_max, 1e3 * FLOOR_DELAY_P99);
     static const char *kinds[] = {"ordinary", "hesitant", "no_lift", "?", "short", "?",
                                   "?",        "?",        "noisy",   "?", "?",     "?",
                                   "?",        "?",        "?",       "?", "fast"};
@@ -604,8 +614,9 @@ int main(int argc, char **argv)
 
     int rc = 0;
     if (check) {
-        bool ok = f1 >= 0.99 && exact >= 0.95 && dir >= 0.98 && len_med <= 0.15 &&
-                  peak_med <= 0.05 && lat_p99 <= 0.1;
+        bool ok = f1 >= FLOOR_F1 && exact >= FLOOR_EXACT && dir >= FLOOR_DIR &&
+                  len_med <= FLOOR_LEN_MED && peak_med <= FLOOR_PEAK_MED &&
+                  lat_p99 <= FLOOR_DELAY_P99;
         printf("check: %s\n", ok ? "PASS" : "FAIL");
         rc = ok ? 0 : 1;
     }
