@@ -16,6 +16,7 @@
 #define SLOPE_SPAN 5        /* history entries over which a slope is taken (20 ms) */
 /* A ramp's foot: where the slope falls under this share of its steepest. */
 #define RAMP_FOOT 0.25
+#define RAMP_HALF 0.5 /* ... and the second point on the slope's rise */
 #define HIGH_OVER_LOW 1.5625   /* the high rotation level over the low one */
 #define REVERSAL_SHARE 0.5     /* a reversal turns past this share of the low level */
 #define HALF_LOAD 0.5          /* holds begin and end where half their load is on */
@@ -187,6 +188,27 @@ static double hist_slope(const ball_t *b, unsigned i)
     return dt > 0 ? (b->hist[k0] - b->hist[k1]) / dt : 0.0;
 }
 
+/* Walking back from entry i_max (at most to `last`), the time at which the
+ * slope fell below `level`: the middle of the last span still at or above
+ * it, moved towards the first one under it in proportion (both middles, as
+ * the walk goes, are SLOPE_SPAN-entry spans one entry apart). */
+static double slope_crossing(const ball_t *b, unsigned i_max, unsigned last, double level)
+{
+    unsigned i = i_max;
+    while (i < last && hist_slope(b, i) >= level)
+        i++;
+    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
+    double t_below = 0.5 * (b->hist_t[k0] + b->hist_t[k1]);
+    if (i == i_max)
+        return t_below;
+    unsigned a0 = hist_index(b, i - 1), a1 = hist_index(b, i - 1 + SLOPE_SPAN);
+    double t_above = 0.5 * (b->hist_t[a0] + b->hist_t[a1]);
+    double s_below = hist_slope(b, i), s_above = hist_slope(b, i - 1);
+    if (s_above <= s_below)
+        return t_below;
+    return t_below + (t_above - t_below) * (level - s_below) / (s_above - s_below);
+}
+
 /* The time a rise that is under way began (see flex_frame). */
 static double onset_search(const ball_t *b)
 {
@@ -207,16 +229,30 @@ static double onset_search(const ball_t *b)
      * the steepest, so a rising breath does not carry the onset back. */
     double t_now = b->t_last, lb = b->set.lookback_s;
     double trend = (hist_at(b, t_now - lb) - hist_at(b, t_now - 2.0 * lb)) / lb;
-    double foot = RAMP_FOOT * s_max;
-    if (trend > 0.0 && trend < s_max)
-        foot = trend + RAMP_FOOT * (s_max - trend);
-    unsigned i = i_max;
-    while (i < last && hist_slope(b, i) >= foot)
-        i++;
-    /* Middle of the last slope span still on the ramp, less the delay of
-     * the smoothing. */
-    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
-    return 0.5 * (b->hist_t[k0] + b->hist_t[k1]) - b->smooth_delay_s;
+    double base = trend > 0.0 && trend < s_max ? trend : 0.0;
+    double foot = base + RAMP_FOOT * (s_max - base);
+    double half = base + RAMP_HALF * (s_max - base);
+    double t_half = slope_crossing(b, i_max, last, half);
+    double t_foot = slope_crossing(b, i_max, last, foot);
+    /* The slope of a smooth onset grows from the trend's: the foot where
+     * it reaches a quarter of the way lies after the onset by as much as
+     * the slope took to get there. The line through the quarter and half
+     * crossings, extended back to the trend, finds where the slope left it
+     * (a raised cosine's or a linear onset's start within a few
+     * milliseconds). It is taken only when the slope climbed from a
+     * quarter to half no slower than from half to the steepest (sway under
+     * the foot stretches the first part: that foot is not an onset's), and
+     * it is at most what a slope rising linearly all the way to the
+     * steepest would give. */
+    unsigned m0 = hist_index(b, i_max), m1 = hist_index(b, i_max + SLOPE_SPAN);
+    double t_steep = 0.5 * (b->hist_t[m0] + b->hist_t[m1]);
+    double back = 0.0;
+    if (t_half > t_foot && t_half - t_foot <= t_steep - t_half)
+        back = (RAMP_FOOT / (RAMP_HALF - RAMP_FOOT)) * (t_half - t_foot);
+    double most = (RAMP_FOOT / (1.0 - RAMP_FOOT)) * (t_steep - t_foot);
+    if (back > most)
+        back = most > 0.0 ? most : 0.0;
+    return t_foot - back - b->smooth_delay_s;
 }
 
 /* The end of the relax ramp of a flex whose rise was last near its peak at
