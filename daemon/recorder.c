@@ -864,24 +864,16 @@ static bool file_full(const recorder_t *rec)
  * what the streams hold pending. */
 static void consume(recorder_t *rec)
 {
+    static void (*const on_item[])(recorder_t *, const item_t *) = {
+        [ITEM_STREAM] = on_stream,
+        [ITEM_BLOCK] = on_block,
+        [ITEM_EVENT] = on_event_piece,
+        [ITEM_COMMAND] = on_command_piece,
+    };
     const item_t *it;
     while (!file_full(rec) && (it = ring_peek(rec->ring)) != NULL) {
-        switch (it->kind) {
-        case ITEM_STREAM:
-            on_stream(rec, it);
-            break;
-        case ITEM_BLOCK:
-            on_block(rec, it);
-            break;
-        case ITEM_EVENT:
-            on_event_piece(rec, it);
-            break;
-        case ITEM_COMMAND:
-            on_command_piece(rec, it);
-            break;
-        default:
-            break;
-        }
+        if (it->kind < sizeof on_item / sizeof on_item[0])
+            on_item[it->kind](rec, it);
         ring_release(rec->ring);
     }
 }
