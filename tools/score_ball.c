@@ -9,7 +9,8 @@
  *
  * Prints, for the development seeds and the held-out seeds, per event type:
  * precision, recall, F1, onset and offset errors (median and p90 of the
- * absolute error), and the flex start publication delay. With --check it
+ * absolute error), the flex start publication delay, the weak flexes'
+ * recall and the false flexes per 4-minute session. With --check it
  * exits 1 when a figure is below the floors in this file. --explain lists
  * every false negative and false positive with the seed's hard case, the
  * kind of error (missed, merged, split, extra, timing) and what truth lies
@@ -103,6 +104,8 @@ static void on_event(void *ctx, const event_t *e, double t_host)
 typedef struct {
     score_tally_t tally[N_TYPES];
     score_values_t flex_delay; /* publication delay of matched flex starts */
+    uint64_t weak_true, weak_found; /* true weak flexes, and those matched */
+    double seconds;                 /* of sessions */
     uint64_t samples;
 } result_t;
 
@@ -282,12 +285,18 @@ static int run_session(const session_settings_t *set_in, result_t *r, session_ev
         score_tally_free(&one);
         if (explain_on)
             explain(seed, k, ev, match);
-        if (k == T_FLEX)
+        if (k == T_FLEX) {
             for (size_t d = 0; d < ev->n_det[k]; d++)
                 if (match[d] >= 0 && !isnan(ev->det_decided[k][d]))
                     score_values_add(&r->flex_delay,
                                      ev->det_decided[k][d] - ev->truth[k][match[d]].t_start);
+            for (size_t i = 0; i < ev->n_truth[k]; i++)
+                r->weak_true += (ev->truth_flags[k][i] & TF_WEAK) != 0;
+            for (size_t d = 0; d < ev->n_det[k]; d++)
+                r->weak_found += match[d] >= 0 && (ev->truth_flags[k][match[d]] & TF_WEAK);
+        }
     }
+    r->seconds += set.ball.duration_s;
     if (verbose > 1)
         for (int k = 0; k < N_TYPES; k++) {
             for (size_t i = 0; i < ev->n_truth[k]; i++)
@@ -497,6 +506,13 @@ static int report(const char *title, result_t *r, int check, const world_t *w)
     printf("flex start publication delay (decision sample - true onset): median %.0f ms, p90 "
            "%.0f ms\n",
            1e3 * d50, 1e3 * d90);
+    const score_tally_t *fx = &r->tally[T_FLEX];
+    printf("weak flexes found: %llu of %llu (recall %.3f); false flexes per 4-minute session: "
+           "%.2f (%llu in %.0f s)\n",
+           (unsigned long long)r->weak_found, (unsigned long long)r->weak_true,
+           r->weak_true ? (double)r->weak_found / (double)r->weak_true : NAN,
+           r->seconds > 0 ? (double)(fx->n_detected - fx->n_matched) * 240.0 / r->seconds : NAN,
+           (unsigned long long)(fx->n_detected - fx->n_matched), r->seconds);
     if (check && !(d50 <= w->delay_median_s)) {
         printf("CHECK FAILED: flex publication delay median %.0f ms > %.0f ms\n", 1e3 * d50,
                1e3 * w->delay_median_s);
