@@ -12,6 +12,7 @@ const orient_settings_t orient_default = {
     .still_gyro_dps = 5.0,
     .still_acc_g = 0.05,
     .still_time_s = 0.5,
+    .still_smooth_s = 0.1,
     .bias_tau_s = 1.0,
     .initial_bias_dps = {0.0, 0.0, 0.0},
 };
@@ -21,7 +22,8 @@ int orient_init(orient_t *o, const orient_settings_t *set)
     if (!(set->fs_hz > 0.0) || !(set->kp >= 0.0) || !(set->accel_reject_g >= 0.0) ||
         !(set->reject_angle_deg > 0.0) || !(set->recovery_s >= 0.0) ||
         !(set->still_gyro_dps >= 0.0) || !(set->still_acc_g >= 0.0) ||
-        !(set->still_time_s >= 0.0) || !(set->bias_tau_s > 0.0))
+        !(set->still_time_s >= 0.0) || !(set->still_smooth_s >= 0.0) ||
+        !(set->bias_tau_s > 0.0))
         return -EINVAL;
 
     o->half_dt = (float)(0.5 / set->fs_hz);
@@ -40,6 +42,14 @@ int orient_init(orient_t *o, const orient_settings_t *set)
     o->reject_sin =
         set->reject_angle_deg >= 90.0 ? 2.0f : (float)sin(set->reject_angle_deg * M_PI / 180.0);
     o->bias_alpha = (float)-expm1(-1.0 / (set->bias_tau_s * set->fs_hz));
+    o->moving_gyro_sq = 9.0f * o->still_gyro_sq;
+    lo = 1.0 - 3.0 * set->still_acc_g;
+    hi = 1.0 + 3.0 * set->still_acc_g;
+    o->moving_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
+    o->moving_hi_sq = (float)(hi * hi);
+    o->still_alpha = set->still_smooth_s > 0.0
+                         ? (float)-expm1(-1.0 / (set->still_smooth_s * set->fs_hz))
+                         : 1.0f;
     double still = floor(set->still_time_s * set->fs_hz + 0.5);
     o->still_needed = still < 1.0 ? 1u : still > 4e9 ? 4000000000u : (uint32_t)still;
     double recovery = floor(set->recovery_s * set->fs_hz + 0.5);
@@ -97,12 +107,25 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_g[3])
 {
     float ax = acc_g[0], ay = acc_g[1], az = acc_g[2];
     float a_sq = ax * ax + ay * ay + az * az;
-    float g_sq = gyr_dps[0] * gyr_dps[0] + gyr_dps[1] * gyr_dps[1] + gyr_dps[2] * gyr_dps[2];
 
-    if (o->samples++ == 0)
+    if (o->samples++ == 0) {
         set_from_accel(o, ax, ay, az);
-
-    bool still_now = g_sq < o->still_gyro_sq && a_sq > o->still_lo_sq && a_sq < o->still_hi_sq;
+        for (int i = 0; i < 3; i++) {
+            o->still_acc[i] = acc_g[i];
+            o->still_gyr[i] = gyr_dps[i];
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        o->still_acc[i] += o->still_alpha * (acc_g[i] - o->still_acc[i]);
+        o->still_gyr[i] += o->still_alpha * (gyr_dps[i] - o->still_gyr[i]);
+    }
+    const float *sa = o->still_acc, *sg = o->still_gyr;
+    float sa_sq = sa[0] * sa[0] + sa[1] * sa[1] + sa[2] * sa[2];
+    float sg_sq = sg[0] * sg[0] + sg[1] * sg[1] + sg[2] * sg[2];
+    float g_sq = gyr_dps[0] * gyr_dps[0] + gyr_dps[1] * gyr_dps[1] + gyr_dps[2] * gyr_dps[2];
+    bool still_now = sg_sq < o->still_gyro_sq && sa_sq > o->still_lo_sq &&
+                     sa_sq < o->still_hi_sq && g_sq < o->moving_gyro_sq &&
+                     a_sq > o->moving_lo_sq && a_sq < o->moving_hi_sq;
     if (!still_now)
         o->still_count = 0;
     else if (o->still_count < o->still_needed)

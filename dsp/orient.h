@@ -23,7 +23,12 @@
  * so a wrong estimate cannot lock itself out.
  *
  * The device counts as still while |gyro| < still_gyro_dps and
- * | |a| - 1 g | < still_acc_g on every sample for still_time_s; while still,
+ * | |a| - 1 g | < still_acc_g for still_time_s, both tested on the readings
+ * smoothed by a one-pole low-pass of time constant still_smooth_s (0: raw),
+ * so that sensor noise alone (a noisy accelerometer's |a| leaves the 0.05 g
+ * band on one sample in ten) does not break a rest, and a raw reading
+ * beyond three times either bound (motion, which the smoothing would let
+ * through for a while) breaks it at once; while still,
  * the bias estimate follows the raw gyro with time constant bias_tau_s
  * (this also learns the yaw-axis bias, which the accelerometer cannot).
  *
@@ -47,12 +52,14 @@ typedef struct {
     double still_gyro_dps;      /* still: raw |gyro| below this, deg/s */
     double still_acc_g;         /* still: | |a| - 1 | below this, g */
     double still_time_s;        /* still: for at least this long, seconds */
+    double still_smooth_s;      /* still: readings smoothed with this time constant, s */
     double bias_tau_s;          /* time constant of the bias estimate while still, seconds */
     double initial_bias_dps[3]; /* bias to start from (e.g. a stored calibration), deg/s */
 } orient_settings_t;
 
 /* 1 kHz, kp 2 /s, reject beyond 0.1 g or 10 degrees, recover after 3 s;
- * still below 5 deg/s and 0.05 g for 0.5 s, bias time constant 1 s. */
+ * still below 5 deg/s and 0.05 g for 0.5 s (smoothed over 0.1 s), bias
+ * time constant 1 s. */
 extern const orient_settings_t orient_default;
 
 typedef struct {
@@ -79,6 +86,10 @@ typedef struct {
     uint32_t still_needed;    /* samples */
     uint32_t recovery_needed; /* samples */
     uint32_t still_count;
+    float still_alpha;                /* one-pole coefficient of the still test */
+    float moving_gyro_sq;             /* raw: (3 still_gyro_dps)^2, dps^2 */
+    float moving_lo_sq, moving_hi_sq; /* raw: (1 -+ 3 still_acc_g)^2, g^2 */
+    float still_acc[3], still_gyr[3]; /* the smoothed readings, g and deg/s */
     uint32_t rejected_count;
     float initial_bias_dps[3];
 } orient_t;

@@ -96,6 +96,7 @@ typedef struct {
             .still_gyro_dps = 5.0,                                                                 \
             .still_acc_g = 0.05,                                                                   \
             .still_time_s = 0.5,                                                                   \
+            .still_smooth_s = 0.1,                                                                 \
             .bias_tau_s = 1.0,                                                                     \
             .initial_bias_dps = {0.0, 0.0, 0.0},                                                   \
         },                                                                                         \
