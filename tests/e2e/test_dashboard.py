@@ -351,6 +351,21 @@ JSON.stringify({
 """
 
 
+def history_ready(path):
+    """True once the daemon has committed the history database's schema."""
+    import sqlite3
+    if not os.path.exists(path):
+        return False
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=1)
+        try:
+            return con.execute("PRAGMA application_id").fetchone()[0] != 0
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return False
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_history_view_shows_the_sessions_and_follows_their_ends(tmp_path, daemon_factory):
     """The page's history view (GET /history, massaged-history's overview)
@@ -360,6 +375,13 @@ def test_history_view_shows_the_sessions_and_follows_their_ends(tmp_path, daemon
     link = tmp_path / "scraper.tty"
     d = daemon_factory(devices=[("scraper", "scraper", str(link))],
                        extra="[session]\nidle_s = 2\n\n[web]\nlisten = 127.0.0.1:%d\n\n" % port)
+    # The daemon creates its history database at start, which under qemu
+    # takes seconds: until its schema is committed massaged-history rightly
+    # refuses the file (application_id 0).
+    deadline = time.monotonic() + 30
+    while not history_ready(d.history_db):
+        assert time.monotonic() < deadline, "the daemon did not create its history database"
+        time.sleep(0.1)
     web_log = open(tmp_path / "web.log", "wb")
     web = subprocess.Popen([WEB, "--config", str(d.config)], stdout=web_log,
                            stderr=subprocess.STDOUT)
