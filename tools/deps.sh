@@ -18,10 +18,11 @@ runtime=(
   libsqlite3-dev sqlite3                          # history of sessions ([history], docs/HISTORY.md)
   libmicrohttpd-dev                               # dashboard: massaged-web
   libmosquitto-dev                                # MQTT client ([mqtt], docs/FLEET.md)
+  python3                                         # massaged-history (the demo's session list, the dashboard's history view)
 )
 test_only=(
   libck-dev libfftw3-dev                          # benchmark references only
-  python3 python3-pytest python3-zmq python3-numpy strace  # end-to-end tests and tools
+  python3-pytest python3-zmq python3-numpy strace # end-to-end tests and tools
   socat valgrind clang libclang-rt-14-dev         # tests, fuzzing, sanitizers
   g++ libxdf-dev python3-matplotlib               # recording: libxdf cross-check, massaged-plot
   chromium                                        # the dashboard's headless browser test
