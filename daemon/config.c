@@ -1136,22 +1136,25 @@ static void write_keys(const config_t *cfg, const char *section, int device, FIL
         const void *field = field_of((config_t *)cfg, key, device < 0 ? 0 : device);
         switch (key->type) {
         case KEY_INT:
-            fprintf(out, "%s = %d\n", key->name, *(const int *)field);
+            fprintf(out, "%s=%d\n", key->name, *(const int *)field);
             break;
         case KEY_STRING: {
-            /* inih reads ';' after whitespace as the start of a comment, so a
-             * value beginning with ';' is written right after the '='. */
-            const char *value = field;
-            fprintf(out, "%s =%s%s\n", key->name, value[0] == ';' ? "" : " ", value);
+            /* Written as key=value, the shortest line that holds the value:
+             * any line the value was read from was at least this long, so
+             * the written line never passes the reader's line limit (found
+             * by fuzz_config with a port at the limit). No space before the
+             * value also keeps a value beginning with ';' from being read
+             * as a comment. */
+            fprintf(out, "%s=%s\n", key->name, (const char *)field);
             break;
         }
         case KEY_BOOL:
-            fprintf(out, "%s = %s\n", key->name, *(const bool *)field ? "true" : "false");
+            fprintf(out, "%s=%s\n", key->name, *(const bool *)field ? "true" : "false");
             break;
         case KEY_ENUM:
             for (const key_choice_t *c = key->choices; c->name; c++) {
                 if (c->value == *(const int *)field) {
-                    fprintf(out, "%s = %s\n", key->name, c->name);
+                    fprintf(out, "%s=%s\n", key->name, c->name);
                     break;
                 }
             }

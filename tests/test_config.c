@@ -587,8 +587,8 @@ static void test_stderr_when_no_callback(void)
 }
 
 /* config_write's text loads back to the same settings, also for a value
- * inih would take for a comment if written after a space (found by
- * fuzz_config). */
+ * inih would take for a comment if written after a space, and for a value
+ * as long as a line may hold (both found by fuzz_config). */
 static void test_write_round_trip(void)
 {
     CHECK_EQ_INT(load_text("semicolon", "[auto]\nextra_ports =;ev/rfc*\n"
@@ -602,11 +602,27 @@ static void test_write_round_trip(void)
     long len = ftell(f);
     fclose(f);
     text[len] = '\0';
-    CHECK(strstr(text, "extra_ports =;ev/rfc*\n") != NULL);
+    CHECK(strstr(text, "extra_ports=;ev/rfc*\n") != NULL);
     static config_t again;
     CHECK_EQ_INT(config_load_buffer("written", text, (size_t)len, &again, collect, &msgs), 0);
     CHECK_STR(again.autodetect.extra_ports, ";ev/rfc*");
     CHECK_STR(again.devices[0].port, "auto");
+
+    /* "port=" and the value fill the longest line the reader takes. */
+    char input[512], port[256];
+    int n = snprintf(port, sizeof port, "/dev/");
+    while (n < 198 - (int)strlen("port="))
+        port[n++] = 'p';
+    port[n] = '\0';
+    snprintf(input, sizeof input, "[device.b]\nkind = ball\nport=%s\n", port);
+    CHECK_EQ_INT(load_text("longest", input), 0);
+    f = fmemopen(text, sizeof text, "w");
+    CHECK(f != NULL);
+    CHECK_EQ_INT(config_write(&cfg, f), 0);
+    len = ftell(f);
+    fclose(f);
+    CHECK_EQ_INT(config_load_buffer("written", text, (size_t)len, &again, collect, &msgs), 0);
+    CHECK_STR(again.devices[0].port, port);
 }
 
 static void test_mqtt(void)
