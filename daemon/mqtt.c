@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <poll.h>
 #include <mosquitto.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,11 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define MQTT_LOOP_MS 50         /* its sleep while messages come: how soon it sees them */
 #define MQTT_IDLE_LOOP_MS 250   /* its sleep after a turn that found the ring empty */
+#define MQTT_WAKE_ITEMS (MQTT_RING_CAPACITY / 4) /* a ring this full wakes the thread early */
 #define MQTT_QOS0_PENDING 64    /* QoS 0 messages handed over and not yet written */
 #define MQTT_STOP_DELIVER_S 2.0 /* how long mqtt_stop waits for the outbox to drain */
 #define MQTT_OFFLINE "{\"v\":1,\"online\":false}"
@@ -49,9 +51,11 @@
     X(mosquitto_publish_v5_callback_set)                                                           \
     X(mosquitto_reason_string)                                                                     \
     X(mosquitto_reconnect_async)                                                                   \
+    X(mosquitto_socket)                                                                            \
     X(mosquitto_strerror)                                                                          \
     X(mosquitto_tls_set)                                                                           \
     X(mosquitto_username_pw_set)                                                                   \
+    X(mosquitto_want_write)                                                                        \
     X(mosquitto_will_set)
 
 static struct {
@@ -95,6 +99,7 @@ struct mqtt {
 
     /* Between the threads. */
     ring_t *ring;
+    int wake_fd; /* eventfd: the thread must stop, or the ring filled past MQTT_WAKE_ITEMS */
     atomic_bool stop;
     atomic_uint_fast64_t ring_dropped; /* written by the producer only */
     pthread_t thread;
@@ -179,6 +184,13 @@ static bool raw_wanted(mqtt_t *m, const char *topic)
     return false;
 }
 
+static void wake(mqtt_t *m)
+{
+    uint64_t one = 1;
+    ssize_t w = write(m->wake_fd, &one, sizeof one);
+    (void)w; /* a full eventfd counter still wakes the thread */
+}
+
 void mqtt_offer(mqtt_t *m, const char *topic, const char *payload, size_t len)
 {
     if (!m)
@@ -196,6 +208,11 @@ void mqtt_offer(mqtt_t *m, const char *topic, const char *payload, size_t len)
     memcpy(item->topic, topic, topic_len + 1);
     memcpy(item->payload, payload, len);
     ring_commit(m->ring);
+    /* The thread sleeps up to MQTT_IDLE_LOOP_MS: a burst that takes the ring
+     * past a quarter wakes it, once per crossing, so the burst reaches the
+     * outbox instead of overflowing the ring. */
+    if (ring_count(m->ring) == MQTT_WAKE_ITEMS)
+        wake(m);
 }
 
 /* ---- The MQTT thread ----------------------------------------------------- */
@@ -418,28 +435,47 @@ static void send_outbox(mqtt_t *m)
     }
 }
 
-/* One turn: connect when due, exchange with the broker for at most
- * MQTT_LOOP_MS. */
+/* Sleeps until the broker's socket (sock, or -1 for none) has something to
+ * read, the pipeline wakes the thread (a stop, or a ring past
+ * MQTT_WAKE_ITEMS), or timeout_ms passes. */
+static void wait(mqtt_t *m, int sock, int timeout_ms)
+{
+    struct pollfd pfd[2] = {{.fd = m->wake_fd, .events = POLLIN}, {.fd = sock, .events = POLLIN}};
+    if (poll(pfd, 2, timeout_ms) > 0 && (pfd[0].revents & POLLIN)) {
+        uint64_t value;
+        ssize_t r = read(m->wake_fd, &value, sizeof value);
+        (void)r;
+    }
+}
+
+/* One turn: connect when due, wait, exchange with the broker. */
 static void turn(mqtt_t *m)
 {
     if (!m->connected && !m->connecting && now_mono() >= m->next_attempt)
         try_connect(m);
-    if (m->connected || m->connecting) {
+    bool online = m->connected || m->connecting;
+    int rc;
+    if (online && lib.mosquitto_want_write(m->mosq)) {
+        /* Bytes to write (or a handshake under way): libmosquitto's own wait
+         * watches the socket for room and drives TLS. */
+        rc = lib.mosquitto_loop(m->mosq, MQTT_LOOP_MS, 1);
+    } else {
         /* Short sleeps while messages flow, long ones when the ring was
          * empty: an idle daemon wakes 4 times a second for MQTT, and a
          * message after a quiet spell waits at most MQTT_IDLE_LOOP_MS. */
-        int rc = lib.mosquitto_loop(m->mosq, m->took ? MQTT_LOOP_MS : MQTT_IDLE_LOOP_MS, 1);
-        if (rc != MOSQ_ERR_SUCCESS) {
-            connection_failed(m, rc);
-        } else if (m->connecting && now_mono() > m->connect_deadline) {
-            /* A host that drops the handshake, or a server that never
-             * answers CONNECT. The next attempt (mosquitto_reconnect_async)
-             * closes this socket first. */
-            connection_failed(m, MOSQ_ERR_TIMEOUT);
-        }
-    } else {
-        struct timespec ts = {0, (m->took ? MQTT_LOOP_MS : MQTT_IDLE_LOOP_MS) * 1000000L};
-        nanosleep(&ts, NULL);
+        wait(m, online ? lib.mosquitto_socket(m->mosq) : -1,
+             m->took ? MQTT_LOOP_MS : MQTT_IDLE_LOOP_MS);
+        if (!online)
+            return;
+        rc = lib.mosquitto_loop(m->mosq, 0, 1);
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        connection_failed(m, rc);
+    } else if (m->connecting && now_mono() > m->connect_deadline) {
+        /* A host that drops the handshake, or a server that never answers
+         * CONNECT. The next attempt (mosquitto_reconnect_async) closes this
+         * socket first. */
+        connection_failed(m, MOSQ_ERR_TIMEOUT);
     }
 }
 
@@ -633,6 +669,7 @@ mqtt_t *mqtt_start(const config_t *cfg, int *err)
     if (!m)
         goto fail;
     pthread_mutex_init(&m->lock, NULL);
+    m->wake_fd = -1;
     if (config_mqtt_broker_parse(cfg->mqtt.broker, m->host, sizeof m->host, &m->port, &m->tls) !=
         0) {
         rc = -EINVAL;
@@ -661,6 +698,11 @@ mqtt_t *mqtt_start(const config_t *cfg, int *err)
     }
     m->backoff_ms = MQTT_BACKOFF_MIN_MS;
     m->ring = ring_create(sizeof(mqtt_item_t), MQTT_RING_CAPACITY);
+    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->wake_fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
     if (outbox_init(&m->outbox, (size_t)cfg->mqtt.queue_kib * 1024) != 0 || !m->ring)
         goto fail;
     rc = setup_client(m, cfg, site);
@@ -689,8 +731,11 @@ void mqtt_stop(mqtt_t **mp)
     mqtt_t *m = *mp;
     if (m->thread_started) {
         atomic_store(&m->stop, true);
+        wake(m);
         pthread_join(m->thread, NULL);
     }
+    if (m->wake_fd >= 0)
+        close(m->wake_fd);
     if (m->mosq)
         lib.mosquitto_destroy(m->mosq);
     ring_destroy(&m->ring);

@@ -203,10 +203,10 @@ def test_queue_overflow_is_counted_and_the_newest_events_are_delivered(place):
     msub = place.mqtt_subscriber(broker)
     broker.kill(signal.SIGTERM)  # saves the subscriber's session, then away
     d, sub, dev = place.start(broker.config("place1", queue_kib=16))
-    # 150 marks, in groups that the ring to the MQTT thread holds (it takes
-    # them every 250 ms when idle), each taken before the next is sent: so
-    # the drops are the full queue's, oldest first, however slow the
-    # machine, never the ring's (which would drop from the middle).
+    # 150 marks, in groups that the ring to the MQTT thread holds, each taken
+    # before the next is sent: so the drops are the full queue's, oldest
+    # first, however slow the machine, never the ring's (which would drop
+    # from the middle).
     marks = 0
     for _ in range(5):
         press(dev, MQTT_RING_CAPACITY // 2, 0.002)
@@ -225,6 +225,23 @@ def test_queue_overflow_is_counted_and_the_newest_events_are_delivered(place):
     # The oldest were dropped: what arrives is the end of what was published.
     assert len(got) == len(published) - dropped
     assert got == published[dropped:]
+
+
+def test_a_burst_larger_than_the_ring_reaches_the_queue_whole(place):
+    broker = place.broker()
+    broker.kill(signal.SIGTERM)  # away: every event waits in the queue
+    d, sub, dev = place.start(broker.config("place1"))
+    # The MQTT thread has been idle (its long sleep); three rings' worth of
+    # marks come faster than it would wake by itself. The ring waking it at a
+    # quarter full brings them all to the queue.
+    sub.status(lambda m: m["mqtt_queued"] > 0)  # the connected event is queued
+    queued = sub.status(lambda m: True)["mqtt_queued"]
+    time.sleep(0.6)
+    marks = 3 * MQTT_RING_CAPACITY
+    press(dev, marks, 0.001)
+    st = sub.status(lambda m: m["mqtt_queued"] + m["mqtt_dropped"] >= queued + marks)
+    assert st["mqtt_dropped"] == 0 and st["mqtt_queued"] == queued + marks, st
+    assert d.stop() == 0
 
 
 def test_acl_refuses_a_publish_outside_the_sites_prefix(place):
