@@ -376,8 +376,8 @@ def test_history_view_shows_the_sessions_and_follows_their_ends(tmp_path, daemon
     d = daemon_factory(devices=[("scraper", "scraper", str(link))],
                        extra="[session]\nidle_s = 2\n\n[web]\nlisten = 127.0.0.1:%d\n\n" % port)
     # The daemon creates its history database at start, which under qemu
-    # takes seconds: until its schema is committed massaged-history rightly
-    # refuses the file (application_id 0).
+    # takes seconds: the view is tested on the committed schema (before it,
+    # massaged-history reads the empty file as no sessions).
     deadline = time.monotonic() + 30
     while not history_ready(d.history_db):
         assert time.monotonic() < deadline, "the daemon did not create its history database"

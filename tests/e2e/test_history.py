@@ -392,6 +392,28 @@ def test_a_file_that_is_not_ours_is_refused_and_left_alone(daemon_factory, subsc
     assert not os.path.exists(str(db) + "-wal")
 
 
+def test_the_tool_reads_an_empty_database_as_no_sessions_and_refuses_a_foreign_one(tmp_path):
+    """Between the daemon creating its database and committing the schema the
+    file is empty: no sessions yet, not an error. Another program's file is
+    still refused."""
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    run = lambda db, *args: subprocess.run([PYTHON, HISTORY, "--db", str(db), *args],
+                                           capture_output=True, text=True, timeout=30)
+    out = run(empty, "list")
+    assert out.returncode == 0 and "no sessions yet" in out.stderr, out
+    out = run(empty, "overview")
+    assert out.returncode == 0, out
+    overview = json.loads(out.stdout)
+    assert overview["sessions"] == [] and overview["by_week"] == []
+    assert json.loads(run(empty, "--json").stdout) == []
+    foreign = tmp_path / "foreign.db"
+    make_foreign(foreign)
+    out = run(foreign, "list")
+    assert out.returncode != 0 and "not a massaged history" in out.stderr, out
+    assert empty.read_bytes() == b""
+
+
 def small_tmpfs(path, options):
     path.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
