@@ -69,6 +69,8 @@ echo "live dashboard: http://$web_listen/ (log: $run/massaged-web.log)" >&2
 topics=(--brief --topic event. --topic status.)
 [ "${1:-}" = "--raw" ] && topics=()
 echo "massaged is running with a simulated ball and scraper; events from $endpoint:" >&2
+echo "(the scraper is unplugged from 8 s to 18 s: its session ends, it reconnects, and" \
+  "its status counts the 10 s it did not send, 5000 samples, in samples_lost)" >&2
 if [ -n "${DEMO_SECONDS:-}" ]; then
   timeout --foreground "$DEMO_SECONDS" build/tools/massaged-sub --endpoint "$endpoint" \
     "${topics[@]}" || true
