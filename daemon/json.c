@@ -314,50 +314,126 @@ void json_fixed(json_t *j, double v, int decimals)
 }
 
 /* The common case of json_fixed: a scaled magnitude below 2^32, so 32-bit
- * arithmetic (cheaper multiplications for the divisions by constants) and a
- * text of at most 10 digits, '.', '-'. FIXED_SMALL_MAX bytes are stored at
- * dst (a fixed-size move); returns the text's length. */
+ * arithmetic and a text of at most 10 digits, '.', '-' (12 bytes), written
+ * at dst (which has FIXED_SMALL_MAX bytes of room); returns its length.
+ * The text is the same as json_fixed's: the integer part, then '.' and the
+ * fraction's digits without the trailing zeros, none of them if all are
+ * zero; a minus unless the text is a bare 0.
+ *
+ * Inlined with `decimals` a constant (json_fixed_array's switch), every
+ * division is by a constant (a multiplication) and the loops over the
+ * fraction are unrolled. The fraction's digits are gathered in a register
+ * (its first character in the low byte), where the trailing zeros are
+ * counted without reading the text back, and every byte is stored once,
+ * in place: a load of bytes just stored in pieces stalls the processor. */
 #define FIXED_SMALL_MAX 16
+#define ASCII_ZEROS 0x3030303030303030ull /* "00000000" as a little-endian word */
 
-static size_t fixed_small(char *dst, uint32_t units, int digits, bool negative)
+static inline __attribute__((always_inline)) size_t fixed_small(char *dst, uint32_t units,
+                                                                int decimals, bool negative)
 {
-    while (digits > 0 && units % 10 == 0) {
-        units /= 10;
-        digits--;
+    uint32_t scale = (uint32_t)pow10_table[decimals];
+    uint32_t integer = units / scale, fraction = units % scale;
+    /* The fraction: a ninth digit on its own, the first eight in a word. */
+    char ninth = '0';
+    int d = decimals;
+    if (d > 8) {
+        ninth = (char)('0' + fraction % 10);
+        fraction /= 10;
+        d = 8;
     }
-    char text[2 * FIXED_SMALL_MAX];
-    char *end = text + FIXED_SMALL_MAX;
-    char *p = end;
-    if (digits > 0) {
-        int d = digits;
-        for (; d >= 2; d -= 2) {
-            unsigned r = units % 100;
-            units /= 100;
-            p -= 2;
-            memcpy(p, &digit_pairs[2 * r], 2);
-        }
-        if (d) {
-            *--p = (char)('0' + units % 10);
-            units /= 10;
-        }
-        *--p = '.';
+    uint64_t word = 0;
+    if (d & 1) {
+        word = (uint64_t)('0' + fraction % 10) << (8 * (d - 1));
+        fraction /= 10;
+        d--;
     }
-    while (units >= 100) {
-        unsigned r = units % 100;
-        units /= 100;
+#pragma GCC unroll 4
+    while (d > 0) {
+        d -= 2;
+        uint16_t pair;
+        memcpy(&pair, &digit_pairs[2 * (fraction % 100)], 2);
+        word |= (uint64_t)pair << (8 * d);
+        fraction /= 100;
+    }
+    /* The digits kept: up to the last that is not '0', the highest byte of
+     * the word that differs from '0'. */
+    size_t kept = 0;
+    if (decimals > 8 && ninth != '0') {
+        kept = 9;
+    } else if (decimals > 0) {
+        uint64_t differs = word ^ ASCII_ZEROS;
+        if (decimals < 8)
+            differs &= (1ull << (8 * decimals)) - 1;
+        if (differs)
+            kept = 8 - (size_t)__builtin_clzll(differs) / 8;
+    }
+    /* The integer part's length from its bit length (1233 / 4096 is just
+     * over log10(2)), then its digits from the right. integer | 1 has the
+     * same number of digits, and 0 has one. */
+    uint32_t odd = integer | 1;
+    unsigned guess = ((32u - (unsigned)__builtin_clz(odd)) * 1233u) >> 12;
+    size_t digits = guess + 1 - (odd < pow10_table[guess]);
+    char *out = dst;
+    if (negative && units != 0) /* the text is a bare 0 only when units is 0 */
+        *out++ = '-';
+    char *dot = out + digits;
+    char *p = dot;
+    while (integer >= 100) {
         p -= 2;
-        memcpy(p, &digit_pairs[2 * r], 2);
+        memcpy(p, &digit_pairs[2 * (integer % 100)], 2);
+        integer /= 100;
     }
-    if (units >= 10) {
-        p -= 2;
-        memcpy(p, &digit_pairs[2 * units], 2);
-    } else {
-        *--p = (char)('0' + units);
+    if (integer >= 10)
+        memcpy(p - 2, &digit_pairs[2 * integer], 2);
+    else
+        p[-1] = (char)('0' + integer);
+    if (decimals > 0) {
+        *dot = '.';
+        memcpy(dot + 1, &word, decimals < 8 ? (size_t)decimals : 8);
+        if (decimals > 8)
+            dot[9] = ninth;
     }
-    if (negative && (p[0] != '0' || p + 1 != end))
-        *--p = '-';
-    memcpy(dst, p, FIXED_SMALL_MAX);
-    return (size_t)(end - p);
+    return (size_t)(dot - dst) + (kept > 0 ? kept + 1 : 0);
+}
+
+/* json_fixed_array's loop for one number of decimals (a constant once
+ * inlined). The writer's length and comma state are kept in registers
+ * through the short texts and stored back around the general path. */
+static inline __attribute__((always_inline)) void fixed_values(json_t *j, const double *v, size_t n,
+                                                               int decimals)
+{
+    double scale = (double)pow10_table[decimals];
+    size_t len = j->len;
+    size_t cap = j->overflow ? 0 : j->cap;
+    bool comma = j->need_comma[j->depth];
+    for (size_t i = 0; i < n; i++) {
+        /* The same double arithmetic as json_fixed, so the same rounding;
+         * NaN fails the comparison and takes the general path. */
+        double scaled = fabs(v[i]) * scale + 0.5;
+        /* Room for a comma, the longest short text and the terminator. */
+        if (scaled < 4294967296.0 && len + 1 + FIXED_SMALL_MAX + 1 <= cap) {
+            char *out = j->buf + len;
+            *out = ',';
+            out += comma;
+            comma = true;
+            out += fixed_small(out, (uint32_t)scaled, decimals, v[i] < 0);
+            len = (size_t)(out - j->buf);
+        } else {
+            if (!j->overflow)
+                j->buf[len] = '\0';
+            j->len = len;
+            j->need_comma[j->depth] = comma;
+            json_fixed(j, v[i], decimals);
+            len = j->len;
+            cap = j->overflow ? 0 : j->cap;
+            comma = true;
+        }
+    }
+    if (!j->overflow)
+        j->buf[len] = '\0';
+    j->len = len;
+    j->need_comma[j->depth] = comma;
 }
 
 void json_fixed_array(json_t *j, const double *v, size_t n, int decimals)
@@ -367,23 +443,37 @@ void json_fixed_array(json_t *j, const double *v, size_t n, int decimals)
         decimals = 0;
     if (decimals > 9)
         decimals = 9;
-    double scale = (double)pow10_table[decimals];
-    for (size_t i = 0; i < n; i++) {
-        /* The same double arithmetic as json_fixed, so the same rounding;
-         * NaN fails the comparison and takes the general path. */
-        double scaled = fabs(v[i]) * scale + 0.5;
-        /* Room for a comma, the longest short text and the terminator. */
-        if (scaled < 4294967296.0 && !j->overflow && j->len + 1 + FIXED_SMALL_MAX + 1 <= j->cap) {
-            char *out = j->buf + j->len;
-            if (j->need_comma[j->depth])
-                *out++ = ',';
-            j->need_comma[j->depth] = true;
-            out += fixed_small(out, (uint32_t)scaled, decimals, v[i] < 0);
-            *out = '\0';
-            j->len = (size_t)(out - j->buf);
-        } else {
-            json_fixed(j, v[i], decimals);
-        }
+    switch (decimals) {
+    case 0:
+        fixed_values(j, v, n, 0);
+        break;
+    case 1:
+        fixed_values(j, v, n, 1);
+        break;
+    case 2:
+        fixed_values(j, v, n, 2);
+        break;
+    case 3:
+        fixed_values(j, v, n, 3);
+        break;
+    case 4:
+        fixed_values(j, v, n, 4);
+        break;
+    case 5:
+        fixed_values(j, v, n, 5);
+        break;
+    case 6:
+        fixed_values(j, v, n, 6);
+        break;
+    case 7:
+        fixed_values(j, v, n, 7);
+        break;
+    case 8:
+        fixed_values(j, v, n, 8);
+        break;
+    default:
+        fixed_values(j, v, n, 9);
+        break;
     }
     json_array_end(j);
 }

@@ -187,6 +187,50 @@ static void test_fixed_array_matches_fixed(void)
     CHECK_EQ_INT(mismatches, 0);
 }
 
+/* Every short text json_fixed_array writes by its own path, checked
+ * against json_fixed: for each number of decimals, every scaled magnitude
+ * below 200 000 and the ones around each power of ten and 2^32, positive
+ * and negative, on the unit and a fraction of a unit either side (so that
+ * every length of the integer part and of the fraction, every count of
+ * trailing zeros and the rounding to a bare 0 are met). */
+static void test_fixed_array_every_short_text(void)
+{
+    int mismatches = 0;
+    char a[64], b[64];
+    for (int decimals = 0; decimals <= 9; decimals++) {
+        double scale = pow(10.0, decimals);
+        for (uint64_t k = 0; k < 200000 + 11 * 2000; k++) {
+            uint64_t units = k;
+            if (k >= 200000) { /* 2000 around 10^e for e = 6..15, and below 2^32 */
+                uint64_t e = (k - 200000) / 2000, off = (k - 200000) % 2000;
+                uint64_t centre = e < 10 ? (uint64_t)pow(10.0, (double)e + 6) : 4294967296ull;
+                units = centre - 1000 + off;
+            }
+            for (int variant = 0; variant < 6; variant++) {
+                double x = (double)units / scale;
+                if (variant / 2 == 1)
+                    x += 0.3 / scale;
+                else if (variant / 2 == 2)
+                    x -= 0.3 / scale;
+                if (variant % 2)
+                    x = -x;
+                json_t y;
+                json_init(&y, b, sizeof b);
+                json_fixed(&y, x, decimals);
+                json_t z;
+                json_init(&z, a, sizeof a);
+                json_fixed_array(&z, &x, 1, decimals);
+                /* "[text]" against "text" */
+                if (z.len != y.len + 2 || memcmp(a + 1, b, y.len) != 0) {
+                    if (mismatches++ < 5)
+                        fprintf(stderr, "decimals %d: %s != [%s]\n", decimals, a, b);
+                }
+            }
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 int main(void)
 {
     test_nesting_and_commas();
@@ -195,5 +239,6 @@ int main(void)
     test_overflow_is_reported();
     test_keys_at_every_capacity();
     test_fixed_array_matches_fixed();
+    test_fixed_array_every_short_text();
     return CHECK_DONE();
 }
