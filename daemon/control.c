@@ -5,6 +5,7 @@
 #include "netaddr.h"
 #include "recorder.h"
 #include "study.h"
+#include "worker.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,9 +58,7 @@ typedef struct {
 
 struct control {
     int listen_fd;
-    int wake_fd; /* eventfd: stop */
-    atomic_bool stop;
-    pthread_t thread;
+    worker_t worker; /* woken only to stop */
     pipeline_t *pipeline;
     /* Control thread only from here on. */
     client_t clients[CONTROL_MAX_CLIENTS];
@@ -521,8 +519,8 @@ static void *control_main(void *arg)
     control_t *ctl = arg;
     pthread_setname_np(pthread_self(), "control");
     struct pollfd pfd[CONTROL_MAX_CLIENTS + 2];
-    while (!atomic_load(&ctl->stop)) {
-        pfd[0] = (struct pollfd){.fd = ctl->wake_fd, .events = POLLIN};
+    while (!worker_stopping(&ctl->worker)) {
+        pfd[0] = (struct pollfd){.fd = worker_fd(&ctl->worker), .events = POLLIN};
         pfd[1] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
         for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
             pfd[2 + i] = (struct pollfd){.fd = ctl->clients[i].fd, .events = POLLIN};
@@ -544,7 +542,10 @@ control_t *control_start(const char *rcs, const char *default_root, pipeline_t *
     control_t *ctl = calloc(1, sizeof *ctl);
     if (!ctl)
         goto fail;
-    ctl->listen_fd = ctl->wake_fd = -1;
+    ctl->listen_fd = -1;
+    rc = worker_open(&ctl->worker);
+    if (rc != 0)
+        goto fail;
     ctl->pipeline = pipeline;
     for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
         ctl->clients[i].fd = -1;
@@ -568,12 +569,7 @@ control_t *control_start(const char *rcs, const char *default_root, pipeline_t *
         log_error("[control] rcs: cannot listen on %s: %s", rcs, strerror(errno));
         goto fail;
     }
-    ctl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (ctl->wake_fd < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    rc = -pthread_create(&ctl->thread, NULL, control_main, ctl);
+    rc = worker_start(&ctl->worker, control_main, ctl);
     if (rc != 0)
         goto fail;
     log_info("remote control (LabRecorder's) on %s", rcs);
@@ -583,8 +579,7 @@ fail:
     if (ctl) {
         if (ctl->listen_fd >= 0)
             close(ctl->listen_fd);
-        if (ctl->wake_fd >= 0)
-            close(ctl->wake_fd);
+        worker_close(&ctl->worker);
         free(ctl);
     }
     if (err)
@@ -597,16 +592,11 @@ void control_stop(control_t **pc)
     if (!pc || !*pc)
         return;
     control_t *ctl = *pc;
-    atomic_store(&ctl->stop, true);
-    uint64_t one = 1;
-    ssize_t w = write(ctl->wake_fd, &one, sizeof one);
-    (void)w;
-    pthread_join(ctl->thread, NULL);
+    worker_close(&ctl->worker);
     for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
         if (ctl->clients[i].fd >= 0)
             close(ctl->clients[i].fd);
     close(ctl->listen_fd);
-    close(ctl->wake_fd);
     free(ctl);
     *pc = NULL;
 }

@@ -3,17 +3,15 @@
 #include "code_pages.h"
 #include "log.h"
 #include "ring.h"
+#include "worker.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define RING_ROWS 64         /* sessions finish minutes apart: a ring this size never fills */
@@ -22,10 +20,7 @@
 struct history {
     sqlite3 *db;
     ring_t *ring;
-    int wake_fd;
-    atomic_bool stop;
-    pthread_t thread;
-    bool thread_started;
+    worker_t worker; /* woken by each row and by the stop */
     sqlite3_stmt *insert_session, *insert_file;
     pthread_mutex_t lock; /* guards status */
     history_status_t status;
@@ -102,11 +97,8 @@ bool history_push(history_t *h, const history_row_t *row)
     if (!h)
         return false;
     /* A stopped history still counts what it was given. */
-    if (h->thread_started && !atomic_load_explicit(&h->stop, memory_order_relaxed) &&
-        ring_push(h->ring, row)) {
-        uint64_t one = 1;
-        ssize_t w = write(h->wake_fd, &one, sizeof one);
-        (void)w;
+    if (worker_running(&h->worker) && ring_push(h->ring, row)) {
+        worker_wake(&h->worker);
         return true;
     }
     pthread_mutex_lock(&h->lock);
@@ -380,15 +372,10 @@ static void *history_main(void *arg)
 {
     history_t *h = arg;
     pthread_setname_np(pthread_self(), "history");
-    while (!atomic_load(&h->stop)) {
-        struct pollfd wake = {.fd = h->wake_fd, .events = POLLIN};
-        /* Rows and the stop both write the eventfd: no timeout, so an idle
+    while (!worker_stopping(&h->worker)) {
+        /* Rows and the stop both wake the thread: no timeout, so an idle
          * history never wakes. */
-        if (poll(&wake, 1, -1) > 0 && (wake.revents & POLLIN)) {
-            uint64_t value;
-            ssize_t r = read(h->wake_fd, &value, sizeof value);
-            (void)r;
-        }
+        worker_wait(&h->worker, -1);
         drain(h);
         release_code();
     }
@@ -403,13 +390,12 @@ history_t *history_start(const char *path)
     history_t *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
-    h->wake_fd = -1;
+    int woken = worker_open(&h->worker);
     pthread_mutex_init(&h->lock, NULL);
     snprintf(h->status.db, sizeof h->status.db, "%s", path);
     h->ring = ring_create(sizeof(history_row_t), RING_ROWS);
-    h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (!h->ring || h->wake_fd < 0) {
-        fail(h, "out of resources: %s", strerror(h->ring ? errno : ENOMEM));
+    if (!h->ring || woken != 0) {
+        fail(h, "out of resources: %s", strerror(h->ring ? -woken : ENOMEM));
         return h;
     }
     /* No CREATE of the directory: it is the service's state directory,
@@ -447,11 +433,10 @@ history_t *history_start(const char *path)
     sqlite3_db_release_memory(h->db);
     release_code();
     h->status.active = true;
-    if (pthread_create(&h->thread, NULL, history_main, h) != 0) {
+    if (worker_start(&h->worker, history_main, h) != 0) {
         fail(h, "cannot start its thread");
         return h;
     }
-    h->thread_started = true;
     log_info("history: sessions are written to %s", path);
     return h;
 }
@@ -461,20 +446,12 @@ void history_stop(history_t **hp)
     if (!hp || !*hp)
         return;
     history_t *h = *hp;
-    if (h->thread_started) {
-        atomic_store(&h->stop, true);
-        uint64_t one = 1;
-        ssize_t w = write(h->wake_fd, &one, sizeof one);
-        (void)w;
-        pthread_join(h->thread, NULL);
-    }
+    worker_close(&h->worker);
     sqlite3_finalize(h->insert_session);
     sqlite3_finalize(h->insert_file);
     if (h->db)
         sqlite3_close(h->db);
     ring_destroy(&h->ring);
-    if (h->wake_fd >= 0)
-        close(h->wake_fd);
     pthread_mutex_destroy(&h->lock);
     free(h);
     *hp = NULL;

@@ -6,6 +6,7 @@
 #include "outbox.h"
 #include "device_kind.h"
 #include "ring.h"
+#include "worker.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -19,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define MQTT_LOOP_MS 50         /* its sleep while messages come: how soon it sees them */
@@ -99,11 +99,8 @@ struct mqtt {
 
     /* Between the threads. */
     ring_t *ring;
-    int wake_fd; /* eventfd: the thread must stop, or the ring filled past MQTT_WAKE_ITEMS */
-    atomic_bool stop;
+    worker_t worker; /* woken to stop, or by a ring filled past MQTT_WAKE_ITEMS */
     atomic_uint_fast64_t ring_dropped; /* written by the producer only */
-    pthread_t thread;
-    bool thread_started;
     pthread_mutex_t lock; /* guards numbers */
     mqtt_numbers_t numbers;
 
@@ -184,13 +181,6 @@ static bool raw_wanted(mqtt_t *m, const char *topic)
     return false;
 }
 
-static void wake(mqtt_t *m)
-{
-    uint64_t one = 1;
-    ssize_t w = write(m->wake_fd, &one, sizeof one);
-    (void)w; /* a full eventfd counter still wakes the thread */
-}
-
 void mqtt_offer(mqtt_t *m, const char *topic, const char *payload, size_t len)
 {
     if (!m)
@@ -212,7 +202,7 @@ void mqtt_offer(mqtt_t *m, const char *topic, const char *payload, size_t len)
      * past a quarter wakes it, once per crossing, so the burst reaches the
      * outbox instead of overflowing the ring. */
     if (ring_count(m->ring) == MQTT_WAKE_ITEMS)
-        wake(m);
+        worker_wake(&m->worker);
 }
 
 /* ---- The MQTT thread ----------------------------------------------------- */
@@ -440,12 +430,10 @@ static void send_outbox(mqtt_t *m)
  * MQTT_WAKE_ITEMS), or timeout_ms passes. */
 static void wait(mqtt_t *m, int sock, int timeout_ms)
 {
-    struct pollfd pfd[2] = {{.fd = m->wake_fd, .events = POLLIN}, {.fd = sock, .events = POLLIN}};
-    if (poll(pfd, 2, timeout_ms) > 0 && (pfd[0].revents & POLLIN)) {
-        uint64_t value;
-        ssize_t r = read(m->wake_fd, &value, sizeof value);
-        (void)r;
-    }
+    struct pollfd pfd[2] = {{.fd = worker_fd(&m->worker), .events = POLLIN},
+                            {.fd = sock, .events = POLLIN}};
+    if (poll(pfd, 2, timeout_ms) > 0 && (pfd[0].revents & POLLIN))
+        worker_drain(&m->worker);
 }
 
 /* One turn: connect when due, wait, exchange with the broker. */
@@ -557,7 +545,7 @@ static void *mqtt_main(void *arg)
 {
     mqtt_t *m = arg;
     pthread_setname_np(pthread_self(), "mqtt");
-    while (!atomic_load(&m->stop)) {
+    while (!worker_stopping(&m->worker)) {
         take_ring(m);
         if (m->connected && m->announce)
             publish_discovery(m);
@@ -669,7 +657,11 @@ mqtt_t *mqtt_start(const config_t *cfg, int *err)
     if (!m)
         goto fail;
     pthread_mutex_init(&m->lock, NULL);
-    m->wake_fd = -1;
+    int woken = worker_open(&m->worker);
+    if (woken != 0) {
+        rc = woken;
+        goto fail;
+    }
     if (config_mqtt_broker_parse(cfg->mqtt.broker, m->host, sizeof m->host, &m->port, &m->tls) !=
         0) {
         rc = -EINVAL;
@@ -698,20 +690,14 @@ mqtt_t *mqtt_start(const config_t *cfg, int *err)
     }
     m->backoff_ms = MQTT_BACKOFF_MIN_MS;
     m->ring = ring_create(sizeof(mqtt_item_t), MQTT_RING_CAPACITY);
-    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (m->wake_fd < 0) {
-        rc = -errno;
-        goto fail;
-    }
     if (outbox_init(&m->outbox, (size_t)cfg->mqtt.queue_kib * 1024) != 0 || !m->ring)
         goto fail;
     rc = setup_client(m, cfg, site);
     if (rc != 0)
         goto fail;
-    rc = -pthread_create(&m->thread, NULL, mqtt_main, m);
+    rc = worker_start(&m->worker, mqtt_main, m);
     if (rc != 0)
         goto fail;
-    m->thread_started = true;
     log_info("mqtt: publishing to %s under %s (queue %d KiB)", cfg->mqtt.broker, m->prefix,
              cfg->mqtt.queue_kib);
     return m;
@@ -729,13 +715,7 @@ void mqtt_stop(mqtt_t **mp)
     if (!mp || !*mp)
         return;
     mqtt_t *m = *mp;
-    if (m->thread_started) {
-        atomic_store(&m->stop, true);
-        wake(m);
-        pthread_join(m->thread, NULL);
-    }
-    if (m->wake_fd >= 0)
-        close(m->wake_fd);
+    worker_close(&m->worker);
     if (m->mosq)
         lib.mosquitto_destroy(m->mosq);
     ring_destroy(&m->ring);

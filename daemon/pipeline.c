@@ -14,6 +14,7 @@
 #include "now.h"
 #include "study.h"
 #include "treatment.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -22,7 +23,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,10 +69,7 @@ struct pipeline {
     _Atomic int idle_s;                  /* [session] idle_s */
     int idle_applied;                    /* pipeline thread: the idle_s the chains have */
     atomic_uint end_requested, end_done; /* pipeline_end_sessions requests, served */
-    int wake_fd;
-    atomic_bool stop;
-    pthread_t thread;
-    bool thread_started;
+    worker_t worker; /* woken by commands, devices handed over, a search's end, the stop */
     double started_at;
     slot_t slots[CONFIG_MAX_DEVICES];
     _Atomic int status_interval_ms;
@@ -463,10 +460,10 @@ static void *pipeline_main(void *arg)
     slot_t *polled[1 + CONFIG_MAX_DEVICES];
     for (;;) {
         /* The slots the main thread handed over or asked back. */
-        bool stopping = atomic_load(&p->stop);
+        bool stopping = worker_stopping(&p->worker);
         double due = next_status;
         nfds_t n = 1;
-        pfd[0] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
+        pfd[0] = (struct pollfd){.fd = worker_fd(&p->worker), .events = POLLIN};
         for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
             slot_t *slot = &p->slots[i];
             int state = atomic_load_explicit(&slot->state, memory_order_acquire);
@@ -497,17 +494,14 @@ static void *pipeline_main(void *arg)
             log_error("pipeline: poll failed: %s", strerror(errno));
             ready = 0;
         }
-        if (ready > 0 && (pfd[0].revents & POLLIN)) {
-            uint64_t value;
-            ssize_t r = read(p->wake_fd, &value, sizeof value);
-            (void)r;
-        }
+        if (ready > 0 && (pfd[0].revents & POLLIN))
+            worker_drain(&p->worker);
         /* Coalescing: let the frames of the next batch_ms gather in the
          * kernel's buffers, then read and publish them in one go, so this
          * thread and ZeroMQ's I/O thread wake once per batch, not once per
          * frame. */
         int batch_ms = atomic_load(&p->batch_ms);
-        if (batch_ms > 0 && ready > 0 && !atomic_load(&p->stop)) {
+        if (batch_ms > 0 && ready > 0 && !worker_stopping(&p->worker)) {
             sleep_ms(batch_ms, next_status);
             if (poll(pfd, n, 0) < 0)
                 ready = 0;
@@ -544,13 +538,6 @@ static void *pipeline_main(void *arg)
     return NULL;
 }
 
-static void wake_pipeline(pipeline_t *p)
-{
-    uint64_t one = 1;
-    ssize_t w = write(p->wake_fd, &one, sizeof one);
-    (void)w; /* a full eventfd counter still wakes the thread */
-}
-
 /* Prepares a device in a free slot and hands it to the pipeline thread,
  * which opens it at once. Main thread. */
 static int add_device(pipeline_t *p, const config_device_t *dev)
@@ -575,7 +562,7 @@ static int add_device(pipeline_t *p, const config_device_t *dev)
     device_setup_t setup = {.cfg = *dev,
                             .on_msg = on_device_msg,
                             .ctx = slot,
-                            .wake_fd = p->wake_fd,
+                            .wake_fd = worker_fd(&p->worker),
                             .claims = &p->claims,
                             .probe_ms = p->cfg.autodetect.probe_ms};
     snprintf(setup.extra_ports, sizeof setup.extra_ports, "%s", p->cfg.autodetect.extra_ports);
@@ -588,7 +575,7 @@ static int add_device(pipeline_t *p, const config_device_t *dev)
         return rc;
     }
     atomic_store_explicit(&slot->state, SLOT_ACTIVE, memory_order_release);
-    wake_pipeline(p);
+    worker_wake(&p->worker);
     return 0;
 }
 
@@ -597,7 +584,7 @@ static int add_device(pipeline_t *p, const config_device_t *dev)
 static void remove_device(pipeline_t *p, slot_t *slot)
 {
     atomic_store_explicit(&slot->state, SLOT_REMOVING, memory_order_release);
-    wake_pipeline(p);
+    worker_wake(&p->worker);
     while (atomic_load_explicit(&slot->state, memory_order_acquire) != SLOT_FREE)
         usleep(2000);
     chain_destroy(&slot->chain);
@@ -634,18 +621,15 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
     int rc = -ENOMEM;
     if (!p)
         goto fail;
-    p->wake_fd = -1;
     p->cfg = *cfg;
     pthread_mutex_init(&p->labels_lock, NULL);
     snprintf(p->participant, sizeof p->participant, "%s", cfg->history.participant);
     atomic_store(&p->idle_s, cfg->session.idle_s);
     p->idle_applied = cfg->session.idle_s;
     p->started_at = now_mono();
-    p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (p->wake_fd < 0) {
-        rc = -errno;
+    rc = worker_open(&p->worker);
+    if (rc != 0)
         goto fail;
-    }
     rc = device_claims_init(&p->claims);
     if (rc != 0)
         goto fail;
@@ -693,10 +677,9 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
                  watchdog_us / 1e6, cfg->publish.status_interval_ms);
     /* The publisher is handed to the pipeline thread here and used by no
      * other thread from now on. */
-    rc = -pthread_create(&p->thread, NULL, pipeline_main, p);
+    rc = worker_start(&p->worker, pipeline_main, p);
     if (rc != 0)
         goto fail;
-    p->thread_started = true;
     for (int i = 0; i < cfg->n_devices; i++) {
         if (!cfg->devices[i].enabled)
             continue;
@@ -787,11 +770,7 @@ void pipeline_stop(pipeline_t **pp)
         return;
     pipeline_t *p = *pp;
     /* The pipeline thread stops the devices and publishes their losses. */
-    if (p->thread_started) {
-        atomic_store(&p->stop, true);
-        wake_pipeline(p);
-        pthread_join(p->thread, NULL);
-    }
+    worker_close(&p->worker);
     /* Their only producer, the pipeline thread, has stopped: drain and close. */
     recorder_stop(&p->recorder);
     ring_destroy(&p->commands);
@@ -801,8 +780,6 @@ void pipeline_stop(pipeline_t **pp)
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
         if (p->slots[i].chain_ready)
             chain_destroy(&p->slots[i].chain);
-    if (p->wake_fd >= 0)
-        close(p->wake_fd);
     if (p->claims_ready)
         device_claims_destroy(&p->claims);
     pthread_mutex_destroy(&p->labels_lock);
@@ -819,7 +796,7 @@ int pipeline_record(pipeline_t *p, const recorder_command_t *cmd)
         return -EBUSY;
     *slot = *cmd;
     ring_commit(p->commands);
-    wake_pipeline(p);
+    worker_wake(&p->worker);
     return 0;
 }
 
@@ -831,11 +808,11 @@ void pipeline_recording_status(pipeline_t *p, recorder_status_t *out)
 void pipeline_end_sessions(pipeline_t *p)
 {
     unsigned request = atomic_fetch_add(&p->end_requested, 1) + 1;
-    wake_pipeline(p);
+    worker_wake(&p->worker);
     /* The pipeline thread turns at least every status interval; a stopping
      * pipeline serves the request on its way out. */
     for (int waited_ms = 0; waited_ms < 10000; waited_ms++) {
-        if ((int)(atomic_load(&p->end_done) - request) >= 0 || !p->thread_started)
+        if ((int)(atomic_load(&p->end_done) - request) >= 0 || !p->worker.started)
             return;
         usleep(1000);
     }

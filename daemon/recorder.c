@@ -3,6 +3,7 @@
 #include "log.h"
 #include "path.h"
 #include "ring.h"
+#include "worker.h"
 #include "xdf.h"
 #include "now.h"
 
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,9 +88,7 @@ typedef struct {
 
 struct recorder {
     ring_t *ring;
-    pthread_t thread;
-    atomic_bool stop;
-    int wake_fd; /* eventfd: the thread must stop, or the ring filled past WAKE_ITEMS */
+    worker_t worker; /* woken to stop, or by a ring filled past WAKE_ITEMS */
     atomic_uint_fast64_t dropped; /* producer-side count */
 
     /* Recorder thread only from here on. */
@@ -149,13 +147,6 @@ static bool room_for(recorder_t *rec, size_t n)
     return false;
 }
 
-static void wake(recorder_t *rec)
-{
-    uint64_t one = 1;
-    ssize_t w = write(rec->wake_fd, &one, sizeof one);
-    (void)w; /* a full eventfd counter still wakes the thread */
-}
-
 /* The recorder sleeps up to a batch period; a producer much faster than real
  * time (a fast simulated session) wakes it when the n items just committed
  * took the ring past a quarter, once per crossing, so a burst cannot fill the
@@ -164,7 +155,7 @@ static void committed(recorder_t *rec, size_t n)
 {
     size_t count = ring_count(rec->ring);
     if (count >= WAKE_ITEMS && count - n < WAKE_ITEMS)
-        wake(rec);
+        worker_wake(&rec->worker);
 }
 
 void recorder_stream(recorder_t *rec, int slot, const char *name, device_kind_t kind,
@@ -255,7 +246,7 @@ bool recorder_command(recorder_t *rec, const recorder_command_t *cmd)
     if (ring_capacity(rec->ring) - ring_count(rec->ring) < pieces)
         return false;
     push_pieces(rec, ITEM_COMMAND, 0.0, cmd, sizeof *cmd, pieces);
-    wake(rec); /* a start or stop takes effect now, not at the next batch */
+    worker_wake(&rec->worker); /* a start or stop takes effect now, not at the next batch */
     return true;
 }
 
@@ -897,7 +888,7 @@ static void *recorder_main(void *arg)
     double next_batch = now + RECORDER_BATCH_MS / 1000.0;
     double next_sync = now + RECORDER_SYNC_MS / 1000.0;
     double next_boundary = now + RECORDER_BOUNDARY_MS / 1000.0;
-    while (!atomic_load(&rec->stop)) {
+    while (!worker_stopping(&rec->worker)) {
         consume(rec);
         bool stopped_full = file_full(rec);
         now = now_mono();
@@ -929,12 +920,8 @@ static void *recorder_main(void *arg)
         if (next_boundary < next)
             next = next_boundary;
         int timeout_ms = (int)((next - now_mono()) * 1000.0) + 1;
-        struct pollfd pfd = {.fd = rec->wake_fd, .events = POLLIN};
-        if (timeout_ms > 0 && poll(&pfd, 1, timeout_ms) > 0) {
-            uint64_t value;
-            ssize_t r = read(rec->wake_fd, &value, sizeof value);
-            (void)r; /* a stop is seen in `stop` above */
-        }
+        if (timeout_ms > 0)
+            worker_wait(&rec->worker, timeout_ms); /* a stop ends the loop above */
     }
     /* The producer has stopped: everything it handed over is in the ring. */
     consume(rec);
@@ -961,11 +948,10 @@ recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, i
         goto fail;
     rec->fd = -1;
     pthread_mutex_init(&rec->status_lock, NULL);
-    rec->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (rec->wake_fd < 0) {
-        rc = -errno;
+    rc = worker_open(&rec->worker);
+    if (rc != 0)
         goto fail;
-    }
+    rc = -ENOMEM;
     snprintf(rec->dir, sizeof rec->dir, "%s", dir ? dir : "");
     rec->rotate_bytes = (uint64_t)rotate_mb * 1024 * 1024;
     rec->rotate_s = rotate_minutes * 60.0;
@@ -991,7 +977,7 @@ recorder_t *recorder_start(const char *dir, int rotate_mb, int rotate_minutes, i
         log_error("recording: cannot start in %s: %s", dir, rec->status.error);
         goto fail;
     }
-    rc = -pthread_create(&rec->thread, NULL, recorder_main, rec);
+    rc = worker_start(&rec->worker, recorder_main, rec);
     if (rc != 0)
         goto fail;
     return rec;
@@ -1000,8 +986,7 @@ fail:
     if (rec) {
         if (rec->fd >= 0)
             close(rec->fd);
-        if (rec->wake_fd >= 0)
-            close(rec->wake_fd);
+        worker_close(&rec->worker);
         ring_destroy(&rec->ring);
         free(rec->event_text);
         free(rec->out_mem);
@@ -1018,10 +1003,7 @@ void recorder_stop(recorder_t **pr)
     if (!pr || !*pr)
         return;
     recorder_t *rec = *pr;
-    atomic_store(&rec->stop, true);
-    wake(rec);
-    pthread_join(rec->thread, NULL);
-    close(rec->wake_fd);
+    worker_close(&rec->worker);
     for (int i = 0; i < rec->n_streams; i++) {
         free(rec->streams[i].stamps);
         free(rec->streams[i].values);
