@@ -7,11 +7,13 @@
 #include <stdlib.h>
 
 /* One row of operations per device kind, as chrony's refclock drivers: a
- * third tool kind is one more table and one more row in kinds[]. The state
- * pointer is the kind's own detector object. */
+ * third tool kind is one DETECTOR_OPS line and one more row in kinds[]. The
+ * state is the kind's own detector object, placed at the start of the
+ * analysis's one block and followed by the detector's caller memory. */
 typedef struct {
-    void *(*create)(float rate_hz);
-    void (*destroy)(void *state);
+    size_t state_size;                 /* bytes of the detector object */
+    size_t (*mem_size)(float rate_hz); /* its caller memory; 0 for a bad rate */
+    int (*init)(void *state, float rate_hz, void *mem, size_t len);
     void (*push)(void *state, const sample_t *s, uint32_t *next_id, event_sink_fn sink, void *ctx);
     void (*gap)(void *state, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,
                 event_sink_fn sink, void *ctx);
@@ -19,120 +21,61 @@ typedef struct {
     void (*finish)(void *state, uint32_t *next_id, event_sink_fn sink, void *ctx);
 } analysis_ops_t;
 
-struct analysis {
-    const analysis_ops_t *ops;
-    void *state;
-};
-
-/* ---- massage ball ---- */
-
-/* The detectors and their spectra's memory in one block. */
-typedef struct {
-    ball_t ball;
-    max_align_t mem[];
-} ball_block_t;
-
-static void *ball_ops_create(float rate_hz)
-{
-    size_t len = ball_mem_size(&ball_default, rate_hz);
-    if (len == 0)
-        return NULL;
-    ball_block_t *block = malloc(sizeof *block + len);
-    if (block && ball_init(&block->ball, &ball_default, rate_hz, block->mem, len) != 0) {
-        free(block);
-        return NULL;
+/* The row of a detector K of the shared shape (dsp/ball.h, dsp/scraper.h):
+ * K_mem_size and K_init into caller memory with the settings K_default,
+ * then K_push, K_gap, K_mark and K_finish on a K_t. Only the state's type
+ * differs from kind to kind, so the adapters from the table's untyped state
+ * are written here once. */
+#define DETECTOR_OPS(K)                                                                            \
+    static size_t K##_ops_mem_size(float rate_hz)                                                  \
+    {                                                                                              \
+        return K##_mem_size(&K##_default, rate_hz);                                                \
+    }                                                                                              \
+    static int K##_ops_init(void *state, float rate_hz, void *mem, size_t len)                     \
+    {                                                                                              \
+        return K##_init(state, &K##_default, rate_hz, mem, len);                                   \
+    }                                                                                              \
+    static void K##_ops_push(void *state, const sample_t *s, uint32_t *next_id,                    \
+                             event_sink_fn sink, void *ctx)                                        \
+    {                                                                                              \
+        K##_push(state, s, next_id, sink, ctx);                                                    \
+    }                                                                                              \
+    static void K##_ops_gap(void *state, double t_dev_resume, uint64_t samples_lost,               \
+                            uint32_t *next_id, event_sink_fn sink, void *ctx)                      \
+    {                                                                                              \
+        K##_gap(state, t_dev_resume, samples_lost, next_id, sink, ctx);                            \
+    }                                                                                              \
+    static void K##_ops_mark(void *state, double t_dev, uint32_t *next_id, event_sink_fn sink,     \
+                             void *ctx)                                                            \
+    {                                                                                              \
+        K##_mark(state, t_dev, next_id, sink, ctx);                                                \
+    }                                                                                              \
+    static void K##_ops_finish(void *state, uint32_t *next_id, event_sink_fn sink, void *ctx)      \
+    {                                                                                              \
+        K##_finish(state, next_id, sink, ctx);                                                     \
+    }                                                                                              \
+    static const analysis_ops_t K##_ops = {                                                        \
+        .state_size = sizeof(K##_t),                                                               \
+        .mem_size = K##_ops_mem_size,                                                              \
+        .init = K##_ops_init,                                                                      \
+        .push = K##_ops_push,                                                                      \
+        .gap = K##_ops_gap,                                                                        \
+        .mark = K##_ops_mark,                                                                      \
+        .finish = K##_ops_finish,                                                                  \
     }
-    return block;
-}
 
-static void ball_ops_destroy(void *state)
-{
-    free(state);
-}
-
-static void ball_ops_push(void *state, const sample_t *s, uint32_t *next_id, event_sink_fn sink,
-                          void *ctx)
-{
-    ball_push(state, s, next_id, sink, ctx);
-}
-
-static void ball_ops_gap(void *state, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,
-                         event_sink_fn sink, void *ctx)
-{
-    ball_gap(state, t_dev_resume, samples_lost, next_id, sink, ctx);
-}
-
-static void ball_ops_mark(void *state, double t_dev, uint32_t *next_id, event_sink_fn sink,
-                          void *ctx)
-{
-    ball_mark(state, t_dev, next_id, sink, ctx);
-}
-
-static void ball_ops_finish(void *state, uint32_t *next_id, event_sink_fn sink, void *ctx)
-{
-    ball_finish(state, next_id, sink, ctx);
-}
-
-static const analysis_ops_t ball_ops = {
-    .create = ball_ops_create,
-    .destroy = ball_ops_destroy,
-    .push = ball_ops_push,
-    .gap = ball_ops_gap,
-    .mark = ball_ops_mark,
-    .finish = ball_ops_finish,
-};
-
-/* ---- gua-sha scraper ---- */
-
-static void *scraper_ops_create(float rate_hz)
-{
-    return scraper_create(&scraper_default, rate_hz);
-}
-
-static void scraper_ops_destroy(void *state)
-{
-    scraper_t *sc = state;
-    scraper_destroy(&sc);
-}
-
-static void scraper_ops_push(void *state, const sample_t *s, uint32_t *next_id, event_sink_fn sink,
-                             void *ctx)
-{
-    scraper_push(state, s, next_id, sink, ctx);
-}
-
-static void scraper_ops_gap(void *state, double t_dev_resume, uint64_t samples_lost,
-                            uint32_t *next_id, event_sink_fn sink, void *ctx)
-{
-    scraper_gap(state, t_dev_resume, samples_lost, next_id, sink, ctx);
-}
-
-static void scraper_ops_mark(void *state, double t_dev, uint32_t *next_id, event_sink_fn sink,
-                             void *ctx)
-{
-    scraper_mark(state, t_dev, next_id, sink, ctx);
-}
-
-static void scraper_ops_finish(void *state, uint32_t *next_id, event_sink_fn sink, void *ctx)
-{
-    scraper_finish(state, next_id, sink, ctx);
-}
-
-static const analysis_ops_t scraper_ops = {
-    .create = scraper_ops_create,
-    .destroy = scraper_ops_destroy,
-    .push = scraper_ops_push,
-    .gap = scraper_ops_gap,
-    .mark = scraper_ops_mark,
-    .finish = scraper_ops_finish,
-};
-
-/* ---- dispatch ---- */
+DETECTOR_OPS(ball);    /* massage ball */
+DETECTOR_OPS(scraper); /* gua-sha scraper */
 
 /* The kinds with detectors, indexed by device_kind_t. */
 static const analysis_ops_t *const kinds[] = {
     [DEVICE_KIND_BALL] = &ball_ops,
     [DEVICE_KIND_SCRAPER] = &scraper_ops,
+};
+
+struct analysis {
+    const analysis_ops_t *ops;
+    max_align_t state[]; /* the detector object, then its caller memory */
 };
 
 static const analysis_ops_t *ops_of(device_kind_t kind)
@@ -147,14 +90,19 @@ analysis_t *analysis_create(device_kind_t kind, float rate_hz)
     const analysis_ops_t *ops = ops_of(kind);
     if (!ops)
         return NULL;
-    analysis_t *a = calloc(1, sizeof *a);
-    if (!a)
+    size_t len = ops->mem_size(rate_hz);
+    if (len == 0)
         return NULL;
-    a->ops = ops;
-    a->state = ops->create(rate_hz);
-    if (!a->state) {
-        free(a);
-        return NULL;
+    /* The detector's memory starts at the first max_align_t after it. */
+    size_t state_len =
+        (ops->state_size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    analysis_t *a = malloc(sizeof *a + state_len + len);
+    if (a) {
+        a->ops = ops;
+        if (ops->init(a->state, rate_hz, (unsigned char *)a->state + state_len, len) != 0) {
+            free(a);
+            a = NULL;
+        }
     }
     return a;
 }
@@ -163,7 +111,6 @@ void analysis_destroy(analysis_t **a)
 {
     if (!a || !*a)
         return;
-    (*a)->ops->destroy((*a)->state);
     free(*a);
     *a = NULL;
 }

@@ -1,53 +1,20 @@
 #include "scraper.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 const scraper_settings_t scraper_default = {
     .stroke = STROKE_SETTINGS_DEFAULT,
 };
 
-/* What an area has counted since the last press. */
-typedef struct {
-    double t_start; /* seconds: the previous press or the first sample */
-    bool have_start;
-    uint32_t strokes;
-    uint32_t by_dir[3]; /* indexed by stroke_direction_t */
-    double first_start, last_end;
-    double force_sum, length_sum;
-} area_t;
-
-struct scraper {
-    stroke_t stroke;
-    area_t area;
-    double last_t;
-    void *mem;
-};
-
-scraper_t *scraper_create(const scraper_settings_t *s, float rate_hz)
+size_t scraper_mem_size(const scraper_settings_t *s, float rate_hz)
 {
-    size_t len = stroke_mem_size(&s->stroke, rate_hz);
-    if (len == 0)
-        return NULL;
-    scraper_t *sc = calloc(1, sizeof *sc);
-    if (!sc)
-        return NULL;
-    sc->mem = malloc(len);
-    if (!sc->mem || stroke_init(&sc->stroke, &s->stroke, rate_hz, sc->mem, len) != 0) {
-        free(sc->mem);
-        free(sc);
-        return NULL;
-    }
-    return sc;
+    return stroke_mem_size(&s->stroke, rate_hz);
 }
 
-void scraper_destroy(scraper_t **sc)
+int scraper_init(scraper_t *sc, const scraper_settings_t *s, float rate_hz, void *mem, size_t len)
 {
-    if (!sc || !*sc)
-        return;
-    free((*sc)->mem);
-    free(*sc);
-    *sc = NULL;
+    memset(sc, 0, sizeof *sc);
+    return stroke_init(&sc->stroke, &s->stroke, rate_hz, mem, len);
 }
 
 static void publish_stroke(scraper_t *sc, const stroke_result_t *r, uint32_t *next_id,
@@ -68,7 +35,7 @@ static void publish_stroke(scraper_t *sc, const stroke_result_t *r, uint32_t *ne
     e.text_value = stroke_direction_name(r->direction);
     sink(&e, ctx);
 
-    area_t *a = &sc->area;
+    scraper_area_t *a = &sc->area;
     if (a->strokes == 0)
         a->first_start = r->t_start_dev;
     a->strokes++;
@@ -81,7 +48,7 @@ static void publish_stroke(scraper_t *sc, const stroke_result_t *r, uint32_t *ne
 static void publish_area(scraper_t *sc, double t_end, uint32_t *next_id, event_sink_fn sink,
                          void *ctx)
 {
-    area_t *a = &sc->area;
+    scraper_area_t *a = &sc->area;
     event_t e;
     memset(&e, 0, sizeof e);
     e.type = "area";

@@ -18,7 +18,9 @@
  *    and text direction = the majority direction ("none" without strokes).
  *
  * Ids come from the device's counter: e.id = (*next_id)++. One thread owns
- * a scraper_t; everything is allocated by scraper_create.
+ * a scraper_t. The stroke buffer lives in caller memory (scraper_mem_size,
+ * scraper_init), as the ball detector's spectra do: pushing samples never
+ * allocates.
  */
 #ifndef MASSAGED_SCRAPER_H
 #define MASSAGED_SCRAPER_H
@@ -27,6 +29,8 @@
 #include "sample.h"
 #include "stroke.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -36,14 +40,31 @@ typedef struct {
 /* stroke_default. */
 extern const scraper_settings_t scraper_default;
 
-typedef struct scraper scraper_t;
+/* What an area has counted since the last press. */
+typedef struct {
+    double t_start; /* seconds: the previous press or the first sample */
+    bool have_start;
+    uint32_t strokes;
+    uint32_t by_dir[3];           /* indexed by stroke_direction_t */
+    double first_start, last_end; /* seconds: the first stroke's start, the last one's end */
+    double force_sum, length_sum; /* newton, metre: sums of the strokes' means and lengths */
+} scraper_area_t;
 
-/* Creates the analysis for a tool sampling at rate_hz; all its memory is
- * allocated here. Returns NULL for bad settings or when out of memory. */
-scraper_t *scraper_create(const scraper_settings_t *s, float rate_hz);
+/* Plain state, owned by the caller; treat as opaque. */
+typedef struct {
+    stroke_t stroke;
+    scraper_area_t area;
+    double last_t; /* seconds: the last sample's device time */
+} scraper_t;
 
-/* Frees it; accepts NULL and NULLs the caller's pointer. */
-void scraper_destroy(scraper_t **sc);
+/* Bytes of caller memory for these settings at rate_hz, or 0 if invalid. */
+size_t scraper_mem_size(const scraper_settings_t *s, float rate_hz);
+
+/* Sets up sc for a tool sampling at rate_hz using mem (aligned for a
+ * double, at least scraper_mem_size bytes, owned by sc afterwards and not
+ * shared). Returns 0, -EINVAL (bad settings or rate) or -ENOMEM (mem too
+ * small). */
+int scraper_init(scraper_t *sc, const scraper_settings_t *s, float rate_hz, void *mem, size_t len);
 
 /* One sample in device time order; completed strokes go to sink. */
 void scraper_push(scraper_t *sc, const sample_t *s, uint32_t *next_id, event_sink_fn sink,

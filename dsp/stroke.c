@@ -249,6 +249,25 @@ static inline void run_add(stroke_t *d, const stroke_sample_t *e)
     d->run_n++;
 }
 
+/* Takes sample i into the stroke: its motion and force (run_add), and the
+ * peak of the smoothed force with the deepest dip after it (in contact and
+ * while ending: a no-lift dip of a light stroke may reach under the off
+ * level). */
+static inline void follow(stroke_t *d, uint64_t i)
+{
+    const stroke_sample_t *e = at(d, i);
+    run_add(d, e);
+    float f = e->force_lp_n;
+    if (f > d->peak_lp) {
+        d->peak_lp = f;
+        d->have_dip = false;
+    } else if (!d->have_dip || f < d->dip_lp) {
+        d->dip_lp = f;
+        d->dip_index = i;
+        d->have_dip = true;
+    }
+}
+
 /* Starts a stroke at index start; the peak and dip follow the samples
  * from there up to the newest. */
 static void begin(stroke_t *d, uint64_t start)
@@ -262,18 +281,8 @@ static void begin(stroke_t *d, uint64_t start)
     d->run_f_sum = 0.0;
     d->run_f_peak = 0.0f;
     d->run_n = 0;
-    for (uint64_t i = start; i < d->head; i++) {
-        run_add(d, at(d, i));
-        float f = at(d, i)->force_lp_n;
-        if (f > d->peak_lp) {
-            d->peak_lp = f;
-            d->have_dip = false;
-        } else if (!d->have_dip || f < d->dip_lp) {
-            d->dip_lp = f;
-            d->dip_index = i;
-            d->have_dip = true;
-        }
-    }
+    for (uint64_t i = start; i < d->head; i++)
+        follow(d, i);
     d->off_count = 0;
     d->state = STROKE_CONTACT;
 }
@@ -384,17 +393,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         }
         return 0;
     }
-    run_add(d, e);
-    /* The peak and the deepest dip after it, in contact and while ending
-     * (a no-lift dip of a light stroke may reach under the off level). */
-    if (flp > d->peak_lp) {
-        d->peak_lp = flp;
-        d->have_dip = false;
-    } else if (!d->have_dip || flp < d->dip_lp) {
-        d->dip_lp = flp;
-        d->dip_index = idx;
-        d->have_dip = true;
-    }
+    follow(d, idx);
     if (d->state == STROKE_CONTACT) {
         if (d->have_dip && d->dip_lp < d->set.split_dip_ratio * d->peak_lp &&
             flp - d->dip_lp > d->set.split_rise_ratio * d->peak_lp &&

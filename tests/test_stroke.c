@@ -298,8 +298,10 @@ static void scraper_session(run_t *r, uint64_t seed)
 {
     memset(r, 0, sizeof *r);
     test_random_seed(seed);
-    r->sc = scraper_create(&scraper_default, RATE);
-    CHECK(r->sc != NULL);
+    size_t len = scraper_mem_size(&scraper_default, RATE);
+    void *mem = malloc(len);
+    r->sc = malloc(sizeof *r->sc);
+    CHECK(mem && r->sc && scraper_init(r->sc, &scraper_default, RATE, mem, len) == 0);
     r->noise_n = 0.1;
     r->acc_noise_g = 0.004;
     rest(r, 1.0);
@@ -311,8 +313,9 @@ static void scraper_session(run_t *r, uint64_t seed)
     }
     scraper_mark(r->sc, r->t, &r->next_id, on_event, r);
     scraper_finish(r->sc, &r->next_id, on_event, r);
-    scraper_destroy(&r->sc);
-    CHECK(r->sc == NULL);
+    free(r->sc);
+    r->sc = NULL;
+    free(mem);
 }
 
 static void test_scraper(uint64_t seed)
@@ -363,7 +366,7 @@ static void test_settings(void)
     char small[16];
     CHECK_EQ_INT(stroke_init(&det, &stroke_default, RATE, small, sizeof small), -ENOMEM);
     CHECK_EQ_INT(stroke_init(&det, &bad, RATE, small, sizeof small), -EINVAL);
-    CHECK(scraper_create(&scraper_default, 0.0f) == NULL);
+    CHECK_EQ_INT((int)scraper_mem_size(&scraper_default, 0.0f), 0);
     /* The scraper's defaults are the detector's. */
     CHECK(memcmp(&scraper_default.stroke, &stroke_default, sizeof stroke_default) == 0);
 }

@@ -10,7 +10,7 @@
  *
  * The publication delay (device time of the sample at which a stroke was
  * published, less its true end) is not visible through the chain, so the
- * same session is run a second time straight through the scraper module
+ * same session is run a second time straight through the scraper's analysis
  * (the chain hands it the same samples, only quantised) and each matched
  * stroke's delay is recorded there.
  *
@@ -21,8 +21,8 @@
  * --check exits 1 if a figure misses its floor. --map sweeps one physical
  * condition at a time (map_conditions) and prints the scores per value.
  */
+#include "analysis.h"
 #include "score_match.h"
-#include "scraper.h"
 #include "session.h"
 #include "sim_rng.h"
 #include "sim_scraper.h"
@@ -194,8 +194,8 @@ static void stress_scenario(uint64_t seed, double duration_s, int hard, session_
 static void direct_pass(const session_settings_t *ss, run_t *r)
 {
     sim_scraper_t *sim = malloc(sizeof *sim);
-    scraper_t *sc = scraper_create(&scraper_default, ss->scraper.rate_hz);
-    if (!sim || !sc || sim_scraper_init(sim, &ss->scraper, ss->seed) != 0) {
+    analysis_t *detector = analysis_create(DEVICE_KIND_SCRAPER, ss->scraper.rate_hz);
+    if (!sim || !detector || sim_scraper_init(sim, &ss->scraper, ss->seed) != 0) {
         fprintf(stderr, "direct pass: setup failed\n");
         exit(2);
     }
@@ -204,12 +204,12 @@ static void direct_pass(const session_settings_t *ss, run_t *r)
         sample_t s;
         int flags = sim_scraper_step(sim, &s, no_truth, NULL);
         r->t_now = s.t_dev;
-        scraper_push(sc, &s, &id, on_direct, r);
+        analysis_push(detector, &s, &id, on_direct, r);
         if (flags & SIM_SCRAPER_END)
             break;
     }
-    scraper_finish(sc, &id, on_direct, r);
-    scraper_destroy(&sc);
+    analysis_finish(detector, &id, on_direct, r);
+    analysis_destroy(&detector);
     free(sim);
 }
 
