@@ -94,17 +94,12 @@ int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, u
     return finish(&j);
 }
 
-static const char *phase_name(event_phase_t phase)
-{
-    switch (phase) {
-    case EVENT_START:
-        return "start";
-    case EVENT_END:
-        return "end";
-    default:
-        return "instant";
-    }
-}
+/* The `phase` of an event message (events.md), indexed by event_phase_t. */
+static const char *const phase_names[] = {
+    [EVENT_START] = "start",
+    [EVENT_END] = "end",
+    [EVENT_INSTANT] = "instant",
+};
 
 int message_event(char *buf, size_t cap, const char *device, device_kind_t kind,
                   const event_t *event, double t_host)
@@ -114,7 +109,7 @@ int message_event(char *buf, size_t cap, const char *device, device_kind_t kind,
     json_key(&j, "type");
     json_string(&j, event->type);
     json_key(&j, "phase");
-    json_string(&j, phase_name(event->phase));
+    json_string(&j, phase_names[event->phase]);
     json_key(&j, "t_dev");
     json_fixed(&j, event->t_dev, 6);
     json_key(&j, "t_host");

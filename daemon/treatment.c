@@ -64,19 +64,13 @@ void treatment_set_idle(treatment_t *t, double idle_s)
     t->settings.idle_s = idle_s;
 }
 
-static const char *reason_name(treatment_end_t reason)
-{
-    switch (reason) {
-    case TREATMENT_END_IDLE:
-        return "idle";
-    case TREATMENT_END_DISCONNECTED:
-        return "disconnected";
-    case TREATMENT_END_STUDY:
-        return "study";
-    default:
-        return "stopped";
-    }
-}
+/* The `reason` of a session's end event, indexed by treatment_end_t. */
+static const char *const reason_names[] = {
+    [TREATMENT_END_IDLE] = "idle",
+    [TREATMENT_END_DISCONNECTED] = "disconnected",
+    [TREATMENT_END_STOPPED] = "stopped",
+    [TREATMENT_END_STUDY] = "study",
+};
 
 static bool is(const event_t *e, const char *type, event_phase_t phase)
 {
@@ -246,7 +240,7 @@ static void finish(treatment_t *t, double t_end, treatment_end_t reason, uint32_
         figure(&e, TREATMENT_AREAS, t->areas);
     }
     e.text_name = "reason";
-    e.text_value = reason_name(reason);
+    e.text_value = reason_names[reason];
     t->open = false;
     t->roll_open = t->hold_open = false;
     sink(&e, ctx);

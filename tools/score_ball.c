@@ -420,14 +420,13 @@ static const score_condition_t map_conditions[] = {
 };
 #define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
 
-/* Sessions of one map bin: the same seeds in every bin (so only the
- * condition changes), no hard cases but the condition's own, noise 1,
- * 1000 Hz. */
-#define MAP_SEED0 300001
-
-static int map_condition(const score_condition_t *c, int n_seeds, double duration_s,
-                         session_events_t *ev, FILE *csv)
+/* One condition's sweep (score_map_condition_fn); ctx is the session's
+ * event buffer. Sessions of one map bin: no hard cases but the condition's
+ * own, noise 1, 1000 Hz. */
+static int map_condition(const score_condition_t *c, int n_seeds, double duration_s, FILE *csv,
+                         void *ctx)
 {
+    session_events_t *ev = ctx;
     printf("\n%s (%s)\n", c->name, c->unit);
     printf("| %s | roll F1 | hold F1 | flex F1 | flex P / R | false flexes per session | rock F1 "
            "| flex onset median (ms) | flex delay median / p90 (ms) |\n",
@@ -437,7 +436,8 @@ static int map_condition(const score_condition_t *c, int n_seeds, double duratio
         result_t r = {0};
         for (int k = 0; k < n_seeds; k++) {
             session_settings_t set;
-            session_settings_default(&set, DEVICE_KIND_BALL, (uint64_t)(MAP_SEED0 + k), duration_s);
+            session_settings_default(&set, DEVICE_KIND_BALL, (uint64_t)(SCORE_MAP_SEED0 + k),
+                                     duration_s);
             set.ball.hard_cases = c->hard;
             c->apply(&set, c->values[b]);
             if (run_session(&set, &r, ev, 0, 0) != 0)
@@ -528,31 +528,6 @@ static void result_free(result_t *r)
     score_values_free(&r->flex_delay);
 }
 
-/* --map: one condition (or all) swept, a table per condition. */
-static int run_map(const char *name, int n_seeds, double duration_s, const char *csv_path)
-{
-    const score_condition_t *one;
-    FILE *csv;
-    int opened = score_map_open(map_conditions, N_MAP, name, csv_path, &one, &csv);
-    if (opened != 0)
-        return opened;
-    if (n_seeds < 1)
-        n_seeds = 1;
-    session_events_t *ev = malloc(sizeof *ev);
-    if (!ev)
-        return 1;
-    printf("massaged-score-ball robustness map: %d seeds from %d per bin, %.0f s each\n", n_seeds,
-           MAP_SEED0, duration_s);
-    int rc = 0;
-    for (size_t i = 0; i < N_MAP && rc == 0; i++)
-        if (!one || one == &map_conditions[i])
-            rc = map_condition(&map_conditions[i], n_seeds, duration_s, ev, csv);
-    free(ev);
-    if (csv)
-        fclose(csv);
-    return rc ? 1 : 0;
-}
-
 /* Runs and reports one set of n seeds from first; returns the check's
  * verdict (1 passed, 0 failed) or -1 when a session could not run. */
 static int run_set(const char *title, long first, int n, const sim_ball_world_t *sim_world,
@@ -572,10 +547,9 @@ static int run_set(const char *title, long first, int n, const sim_ball_world_t 
 
 int main(int argc, char **argv)
 {
-    int n_dev = 20, n_held = 20, n_stress = 0, check = 0, verbose = 0, explain_on = 0,
-        map_seeds = 4;
+    int n_dev = 20, n_held = 20, n_stress = 0, check = 0, verbose = 0, explain_on = 0;
     long first_seed = 0;
-    const char *map = NULL, *map_csv = NULL;
+    score_map_options_t map = {.n_seeds = 4};
     const world_t *world = &worlds[1];
     double duration = 300.0;
     for (int i = 1; i < argc; i++) {
@@ -605,28 +579,24 @@ int main(int argc, char **argv)
             explain_on = 1;
         else if (strcmp(argv[i], "-v") == 0)
             verbose++;
-        else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc)
-            map = argv[++i];
-        else if (strcmp(argv[i], "--map-seeds") == 0 && i + 1 < argc)
-            map_seeds = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--map-csv") == 0 && i + 1 < argc)
-            map_csv = argv[++i];
-        else {
+        else if (!score_map_option(&map, argc, argv, &i)) {
             fprintf(stderr,
                     "usage: %s [--dev N] [--heldout N] [--stress N] [--world typical|wide] "
                     "[--duration S] [--seed FIRST] "
-                    "[--check] [--explain] [-v]\n"
-                    "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] "
-                    "[--duration S]\n",
+                    "[--check] [--explain] [-v]\n" SCORE_MAP_USAGE,
                     argv[0], argv[0]);
             return 2;
         }
     }
-    if (map)
-        return run_map(map, map_seeds, duration, map_csv);
     session_events_t *ev = malloc(sizeof *ev);
     if (!ev)
         return 1;
+    if (map.condition) {
+        int rc = score_map_run("massaged-score-ball", map_conditions, N_MAP, &map, duration,
+                               map_condition, ev);
+        free(ev);
+        return rc;
+    }
     int ok = 1;
     /* Development seeds 1..n_dev (or from --seed), held-out seeds from
      * 100001, both from the widened world; stress seeds from 200001, from the

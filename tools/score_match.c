@@ -148,8 +148,11 @@ void score_tally_free(score_tally_t *t)
     score_values_free(&t->offset_err);
 }
 
-int score_map_open(const score_condition_t *table, size_t n, const char *name, const char *csv_path,
-                   const score_condition_t **one, FILE **csv)
+/* Resolves the condition name (*one = NULL for "all") and opens the CSV
+ * with its header (else *csv = NULL). Returns 0, 2 for an unknown name or 1
+ * when the CSV cannot be opened. */
+static int map_open(const score_condition_t *table, size_t n, const char *name,
+                    const char *csv_path, const score_condition_t **one, FILE **csv)
 {
     *one = NULL;
     *csv = NULL;
@@ -174,6 +177,42 @@ int score_map_open(const score_condition_t *table, size_t n, const char *name, c
         fprintf(*csv, "detector,condition,unit,value,metric,score\n");
     }
     return 0;
+}
+
+bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc)
+        return false;
+    if (strcmp(argv[*i], "--map") == 0)
+        o->condition = argv[++*i];
+    else if (strcmp(argv[*i], "--map-seeds") == 0)
+        o->n_seeds = atoi(argv[++*i]);
+    else if (strcmp(argv[*i], "--map-csv") == 0)
+        o->csv_path = argv[++*i];
+    else
+        return false;
+    return true;
+}
+
+int score_map_run(const char *tool, const score_condition_t *table, size_t n,
+                  const score_map_options_t *o, double duration_s, score_map_condition_fn sweep,
+                  void *ctx)
+{
+    const score_condition_t *one;
+    FILE *csv;
+    int opened = map_open(table, n, o->condition, o->csv_path, &one, &csv);
+    if (opened != 0)
+        return opened;
+    int n_seeds = o->n_seeds < 1 ? 1 : o->n_seeds;
+    printf("%s robustness map: %d seeds from %d per bin, %.0f s each\n", tool, n_seeds,
+           SCORE_MAP_SEED0, duration_s);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!one || one == &table[i])
+            rc = sweep(&table[i], n_seeds, duration_s, csv, ctx);
+    if (csv)
+        fclose(csv);
+    return rc ? 1 : 0;
 }
 
 void score_map_csv_row(FILE *f, const char *detector, const score_condition_t *c, double value,

@@ -439,10 +439,12 @@ static const score_condition_t map_conditions[] = {
     {"sensor_noise", "x typical", 0, set_sensor_noise, 5, {0.5, 1, 2, 4, 8}},
 };
 #define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
-#define MAP_SEED0 300001
 
-static int map_condition(const score_condition_t *c, int n_seeds, double duration_s, FILE *csv)
+/* One condition's sweep (score_map_condition_fn). */
+static int map_condition(const score_condition_t *c, int n_seeds, double duration_s, FILE *csv,
+                         void *ctx)
 {
+    (void)ctx;
     printf("\n%s (%s)\n", c->name, c->unit);
     printf("| %s | F1 | count exact | direction right | length err median | peak force err "
            "median | delay p99 (ms) |\n",
@@ -453,7 +455,7 @@ static int map_condition(const score_condition_t *c, int n_seeds, double duratio
         memset(&tot, 0, sizeof tot);
         for (int k = 0; k < n_seeds; k++) {
             session_settings_t ss;
-            session_settings_default(&ss, DEVICE_KIND_SCRAPER, (uint64_t)(MAP_SEED0 + k),
+            session_settings_default(&ss, DEVICE_KIND_SCRAPER, (uint64_t)(SCORE_MAP_SEED0 + k),
                                      duration_s);
             ss.scraper.hard_cases = c->hard;
             c->apply(&ss, c->values[b]);
@@ -480,32 +482,13 @@ static int map_condition(const score_condition_t *c, int n_seeds, double duratio
     return 0;
 }
 
-/* --map: one condition (or all) swept, a table per condition. */
-static int run_map(const char *name, int n_seeds, double duration_s, const char *csv_path)
-{
-    const score_condition_t *one;
-    FILE *csv;
-    int opened = score_map_open(map_conditions, N_MAP, name, csv_path, &one, &csv);
-    if (opened != 0)
-        return opened;
-    printf("massaged-score-scraper robustness map: %d seeds from %d per bin, %.0f s each\n",
-           n_seeds < 1 ? 1 : n_seeds, MAP_SEED0, duration_s);
-    int rc = 0;
-    for (size_t i = 0; i < N_MAP && rc == 0; i++)
-        if (!one || one == &map_conditions[i])
-            rc = map_condition(&map_conditions[i], n_seeds < 1 ? 1 : n_seeds, duration_s, csv);
-    if (csv)
-        fclose(csv);
-    return rc ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     unsigned long long seed_lo = 1, seed_hi = 20;
     double duration = 240.0;
     bool check = false, verbose = false, stress = false;
-    int hard = SIM_SCRAPER_HARD_ALL, map_seeds = 6;
-    const char *map = NULL, *map_csv = NULL;
+    int hard = SIM_SCRAPER_HARD_ALL;
+    score_map_options_t map = {.n_seeds = 6};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
             if (sscanf(argv[++i], "%llu-%llu", &seed_lo, &seed_hi) != 2)
@@ -523,24 +506,17 @@ int main(int argc, char **argv)
             verbose = true;
         } else if (strcmp(argv[i], "--stress") == 0) {
             stress = true;
-        } else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc) {
-            map = argv[++i];
-        } else if (strcmp(argv[i], "--map-seeds") == 0 && i + 1 < argc) {
-            map_seeds = atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--map-csv") == 0 && i + 1 < argc) {
-            map_csv = argv[++i];
-        } else {
+        } else if (!score_map_option(&map, argc, argv, &i)) {
             fprintf(stderr,
                     "usage: %s [--seeds A-B] [--duration S] [--hard LIST] [--stress] [--check] "
-                    "[--verbose]\n"
-                    "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] "
-                    "[--duration S]\n",
+                    "[--verbose]\n" SCORE_MAP_USAGE,
                     argv[0], argv[0]);
             return 2;
         }
     }
-    if (map)
-        return run_map(map, map_seeds, duration, map_csv);
+    if (map.condition)
+        return score_map_run("massaged-score-scraper", map_conditions, N_MAP, &map, duration,
+                             map_condition, NULL);
     if (seed_hi < seed_lo || duration <= 0.0) {
         fprintf(stderr, "bad seeds or duration\n");
         return 2;
