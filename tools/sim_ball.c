@@ -1,4 +1,5 @@
 #include "sim_ball.h"
+#include "flag_names.h"
 #include "sim_quat.h"
 
 #include <errno.h>
@@ -1112,10 +1113,7 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
 
 int sim_ball_hard_cases_parse(const char *text, int *flags)
 {
-    static const struct {
-        const char *name;
-        int flag;
-    } names[] = {
+    static const flag_name_t names[] = {
         {"breathing", SIM_BALL_BREATHING},
         {"sway", SIM_BALL_SWAY},
         {"tremor", SIM_BALL_TREMOR},
@@ -1127,21 +1125,5 @@ int sim_ball_hard_cases_parse(const char *text, int *flags)
         {"all", SIM_BALL_HARD_ALL},
         {"none", 0},
     };
-    int result = 0;
-    const char *p = text;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        size_t i;
-        for (i = 0; i < sizeof names / sizeof names[0]; i++)
-            if (strlen(names[i].name) == len && strncmp(names[i].name, p, len) == 0)
-                break;
-        if (i == sizeof names / sizeof names[0])
-            return -EINVAL;
-        result |= names[i].flag;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    *flags = result;
-    return 0;
+    return flag_names_parse(text, names, sizeof names / sizeof names[0], flags);
 }

@@ -249,8 +249,8 @@ void sim_ball_finish(sim_ball_t *s, event_sink_fn truth, void *truth_ctx);
 
 /* Parses a comma-separated list of hard-case names ("breathing", "sway",
  * "tremor", "weak_flex", "partial_flex", "rock_no_flex", "weight_shift",
- * "handling", "all", "none") into SIM_BALL_* flags. Returns 0, or -EINVAL
- * naming nothing (unknown name). */
+ * "handling", "all", "none") into SIM_BALL_* flags (util/flag_names).
+ * Returns 0, or -EINVAL (unknown name; *flags untouched). */
 int sim_ball_hard_cases_parse(const char *text, int *flags);
 
 #endif

@@ -1,4 +1,5 @@
 #include "sim_scraper.h"
+#include "flag_names.h"
 #include "sim_quat.h"
 
 #include <errno.h>
@@ -1078,10 +1079,7 @@ const char *sim_scraper_area_name(int area)
 
 int sim_scraper_hard_cases_parse(const char *text, int *flags)
 {
-    static const struct {
-        const char *name;
-        int flag;
-    } names[] = {
+    static const flag_name_t names[] = {
         {"hesitant", SIM_SCRAPER_HESITANT},
         {"no_lift", SIM_SCRAPER_NO_LIFT},
         {"short", SIM_SCRAPER_SHORT},
@@ -1090,25 +1088,5 @@ int sim_scraper_hard_cases_parse(const char *text, int *flags)
         {"all", SIM_SCRAPER_HARD_ALL},
         {"none", 0},
     };
-    int result = 0;
-    const char *p = text;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        int found = 0;
-        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-            if (strlen(names[i].name) == len && strncmp(names[i].name, p, len) == 0) {
-                result |= names[i].flag;
-                found = 1;
-                break;
-            }
-        }
-        if (!found && len > 0)
-            return -EINVAL;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    *flags = result;
-    return 0;
+    return flag_names_parse(text, names, sizeof names / sizeof names[0], flags);
 }

@@ -209,8 +209,8 @@ void sim_scraper_world_state(const sim_scraper_t *s, sim_scraper_world_t *out);
 const char *sim_scraper_area_name(int area);
 
 /* Parses a comma-separated list of hard-case names ("hesitant", "no_lift",
- * "short", "noisy", "fast", "all", "none") into SIM_SCRAPER_* flags.
- * Returns 0, or -EINVAL (unknown name; *flags untouched). */
+ * "short", "noisy", "fast", "all", "none") into SIM_SCRAPER_* flags
+ * (util/flag_names). Returns 0, or -EINVAL (unknown name; *flags untouched). */
 int sim_scraper_hard_cases_parse(const char *text, int *flags);
 
 #endif
