@@ -35,7 +35,8 @@ static bool settings_valid(const stroke_settings_t *set, float rate_hz)
            set->noise_off >= 0.0 && set->noise_low >= 0.0 && set->debounce_s >= 0.0 &&
            set->zero_tau_s > 0.0 && set->min_duration_s >= 0.0 && set->end_wait_s >= 0.0 &&
            set->back_s >= 0.0 && set->split_dip_ratio > 0.0 && set->split_dip_ratio < 1.0 &&
-           set->split_rise_ratio > 0.0 && set->split_rest_ratio > 0.0 && set->level_deg >= 0.0 &&
+           set->split_rise_ratio > 0.0 && set->split_rest_ratio > 0.0 &&
+           set->split_peak_share > 0.0 && set->split_peak_share <= 1.0 && set->level_deg >= 0.0 &&
            set->level_deg < 90.0 && set->up_tau_s >= 0.0 && set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
 }
 
@@ -289,8 +290,15 @@ static void begin(stroke_t *d, uint64_t start)
 
 /* Does the motion agree that the tool stopped at the dip? The velocity
  * from the segment start (at rest) to the dip, with the linear drift left
- * in, is compared with its peak: a tool that decelerated to rest or turned
- * back ends near zero or reversed. */
+ * in, is compared with the velocity the tool reached: a tool that
+ * decelerated to rest or turned back ends near zero or reversed along it.
+ * The velocity reached is the fastest of the part's first split_peak_share:
+ * a stroke between two rests reaches its top speed near its middle, while
+ * the gravity leak of a tilt error grows with time (the error grows as the
+ * gyroscope's bias turns the estimate), so over a long slow stroke its
+ * ramp, across the motion as often as along it, overtakes the stroke's own
+ * velocity near the end; taken there, the "peak" would be the leak itself
+ * and the velocity at the dip would always match it. */
 static bool motion_stopped(stroke_t *d)
 {
     /* The tool rested just before the stroke: the acceleration it read
@@ -307,13 +315,15 @@ static bool motion_stopped(stroke_t *d)
         for (int k = 0; k < 3; k++)
             bias[k] /= (double)(d->seg_start - from);
     }
+    uint64_t peak_end =
+        d->seg_start + (uint64_t)((double)(d->dip_index - d->seg_start) * d->set.split_peak_share);
     double v[3] = {0, 0, 0}, vmax[3] = {0, 0, 0}, peak_sq = 0.0;
     for (uint64_t i = d->seg_start; i <= d->dip_index; i++) {
         const stroke_sample_t *s = at(d, i);
         for (int k = 0; k < 3; k++)
             v[k] += (s->acc[k] - bias[k]) * d->dt;
         double sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
-        if (sq > peak_sq) {
+        if (i <= peak_end && sq > peak_sq) {
             peak_sq = sq;
             memcpy(vmax, v, sizeof v);
         }

@@ -17,9 +17,10 @@
  *  - two strokes without a lift are split where the force dips deep (to
  *    less than split_dip_ratio of the stroke's peak so far) and rises again
  *    (by split_rise_ratio of that peak) while the motion confirms a stop:
- *    the tool decelerated to rest (speed at the dip below split_rest_ratio
- *    of the first part's peak speed) or reversed. The boundary is the
- *    force minimum.
+ *    the tool decelerated to rest (velocity at the dip, along the fastest
+ *    velocity of the first part's first split_peak_share, below
+ *    split_rest_ratio of it) or reversed. The boundary is the force
+ *    minimum.
  *
  * A stroke's motion is measured from the linear acceleration buffered over
  * its samples: integrated to velocity, corrected by the straight line that
@@ -67,6 +68,7 @@ typedef struct {
     double split_rise_ratio;  /* ... once the force rose again by this share of that peak */
     double split_rest_ratio;  /* ... and the speed at the dip is below this share of the
                                  first part's peak speed, or the tool reversed */
+    double split_peak_share;  /* ... that peak taken over this share of the first part */
     double level_deg;         /* "level" when the rise is under sin(level_deg) of the length */
     double up_tau_s;          /* strokes this long weigh their own "up" half, seconds */
     double buffer_s;          /* longest stroke measured from its samples, seconds */
@@ -76,8 +78,8 @@ typedef struct {
 /* 30 Hz low-pass; on 1.5 N, off 0.8 N, low 0.3 N (at least 7, 4 and 2
  * sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms and 2 N;
  * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
- * the peak, rise 0.25, rest 0.3; level 10 degrees; up 0.1 s; buffer 5 s; orient
- * defaults. */
+ * the peak, rise 0.25, rest 0.7 of the first part's peak over its first
+ * 0.6; level 10 degrees; up 0.1 s; buffer 5 s; orient defaults. */
 /* The defaults as an initialiser, so that settings structs embedding a
  * stroke_settings_t (scraper_settings_t) start from the same values. */
 #define STROKE_SETTINGS_DEFAULT                                                                    \
@@ -86,6 +88,7 @@ typedef struct {
         .noise_off = 4.0, .noise_low = 2.0, .debounce_s = 0.006, .zero_tau_s = 0.5,                \
         .min_duration_s = 0.08, .min_peak_n = 2.0, .end_wait_s = 0.06, .back_s = 0.3,              \
         .split_dip_ratio = 0.5, .split_rise_ratio = 0.25, .split_rest_ratio = 0.7,                 \
+        .split_peak_share = 0.6,                                                                   \
         .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0,                                                        \
         .orient = {                                                                                \
             .fs_hz = 1000.0,                                                                       \
