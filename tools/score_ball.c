@@ -18,6 +18,7 @@
  * physical condition at a time (map_conditions) and prints each detector's
  * scores per value, optionally as CSV for tools/massaged-map-plot.
  */
+#include "score_map.h"
 #include "score_match.h"
 #include "session.h"
 
@@ -420,52 +421,51 @@ static const score_condition_t map_conditions[] = {
 };
 #define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
 
-/* One condition's sweep (score_map_condition_fn); ctx is the session's
- * event buffer. Sessions of one map bin: no hard cases but the condition's
- * own, noise 1, 1000 Hz. */
-static int map_condition(const score_condition_t *c, int n_seeds, double duration_s, FILE *csv,
-                         void *ctx)
+/* A map bin's tally: its sessions' results, and the event buffer they run
+ * with. Sessions of one map bin: no hard cases but the condition's own,
+ * noise 1, 1000 Hz. */
+typedef struct {
+    result_t r;
+    session_events_t *ev;
+} map_bin_t;
+
+static int map_session(const session_settings_t *s, void *ctx)
 {
-    session_events_t *ev = ctx;
-    printf("\n%s (%s)\n", c->name, c->unit);
-    printf("| %s | roll F1 | hold F1 | flex F1 | flex P / R | false flexes per session | rock F1 "
-           "| flex onset median (ms) | flex delay median / p90 (ms) |\n",
-           c->name);
-    printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for (int b = 0; b < c->n_values; b++) {
-        result_t r = {0};
-        for (int k = 0; k < n_seeds; k++) {
-            session_settings_t set;
-            session_settings_default(&set, DEVICE_KIND_BALL, (uint64_t)(SCORE_MAP_SEED0 + k),
-                                     duration_s);
-            set.ball.hard_cases = c->hard;
-            c->apply(&set, c->values[b]);
-            if (run_session(&set, &r, ev, 0, 0) != 0)
-                return -1;
-        }
-        score_tally_t *fx = &r.tally[T_FLEX];
-        double false_flex = (double)(fx->n_detected - fx->n_matched) / n_seeds;
-        double onset = abs_quantile(&fx->onset_err, 0.5);
-        double d50 = score_values_quantile(&r.flex_delay, 0.5);
-        double d90 = score_values_quantile(&r.flex_delay, 0.9);
-        printf("| %g | %.3f | %.3f | %.3f | %.3f / %.3f | %.2f | %.3f | %.0f | %.0f / %.0f |\n",
-               c->values[b], score_f1(&r.tally[T_ROLL]), score_f1(&r.tally[T_HOLD]), score_f1(fx),
-               score_precision(fx), score_recall(fx), false_flex, score_f1(&r.tally[T_ROCK]),
-               1e3 * onset, 1e3 * d50, 1e3 * d90);
-        if (csv) {
-            score_map_csv_row(csv, "ball", c, c->values[b], "roll_f1", score_f1(&r.tally[T_ROLL]));
-            score_map_csv_row(csv, "ball", c, c->values[b], "hold_f1", score_f1(&r.tally[T_HOLD]));
-            score_map_csv_row(csv, "ball", c, c->values[b], "flex_f1", score_f1(fx));
-            score_map_csv_row(csv, "ball", c, c->values[b], "flex_recall", score_recall(fx));
-            score_map_csv_row(csv, "ball", c, c->values[b], "rock_f1", score_f1(&r.tally[T_ROCK]));
-            score_map_csv_row(csv, "ball", c, c->values[b], "false_flexes", false_flex);
-            score_map_csv_row(csv, "ball", c, c->values[b], "flex_onset_ms", 1e3 * onset);
-            score_map_csv_row(csv, "ball", c, c->values[b], "flex_delay_ms", 1e3 * d50);
-        }
-        result_free(&r);
-    }
-    return 0;
+    map_bin_t *bin = ctx;
+    return run_session(s, &bin->r, bin->ev, 0, 0);
 }
+
+static void map_bin(const score_condition_t *c, double value, int n_seeds, FILE *csv, void *ctx)
+{
+    map_bin_t *bin = ctx;
+    result_t *r = &bin->r;
+    score_tally_t *fx = &r->tally[T_FLEX];
+    double false_flex = (double)(fx->n_detected - fx->n_matched) / n_seeds;
+    double onset = abs_quantile(&fx->onset_err, 0.5);
+    double d50 = score_values_quantile(&r->flex_delay, 0.5);
+    double d90 = score_values_quantile(&r->flex_delay, 0.9);
+    printf("| %g | %.3f | %.3f | %.3f | %.3f / %.3f | %.2f | %.3f | %.0f | %.0f / %.0f |\n", value,
+           score_f1(&r->tally[T_ROLL]), score_f1(&r->tally[T_HOLD]), score_f1(fx),
+           score_precision(fx), score_recall(fx), false_flex, score_f1(&r->tally[T_ROCK]),
+           1e3 * onset, 1e3 * d50, 1e3 * d90);
+    if (csv) {
+        score_map_csv_row(csv, "ball", c, value, "roll_f1", score_f1(&r->tally[T_ROLL]));
+        score_map_csv_row(csv, "ball", c, value, "hold_f1", score_f1(&r->tally[T_HOLD]));
+        score_map_csv_row(csv, "ball", c, value, "flex_f1", score_f1(fx));
+        score_map_csv_row(csv, "ball", c, value, "flex_recall", score_recall(fx));
+        score_map_csv_row(csv, "ball", c, value, "rock_f1", score_f1(&r->tally[T_ROCK]));
+        score_map_csv_row(csv, "ball", c, value, "false_flexes", false_flex);
+        score_map_csv_row(csv, "ball", c, value, "flex_onset_ms", 1e3 * onset);
+        score_map_csv_row(csv, "ball", c, value, "flex_delay_ms", 1e3 * d50);
+    }
+    result_free(r);
+    *r = (result_t){0};
+}
+
+/* The map table's columns after the value. */
+#define MAP_COLUMNS                                                                                \
+    "roll F1 | hold F1 | flex F1 | flex P / R | false flexes per session | rock F1 | flex onset "  \
+    "median (ms) | flex delay median / p90 (ms)"
 
 static double abs_quantile(const score_values_t *v, double p)
 {
@@ -592,8 +592,9 @@ int main(int argc, char **argv)
     if (!ev)
         return 1;
     if (map.condition) {
-        int rc = score_map_run("massaged-score-ball", map_conditions, N_MAP, &map, duration,
-                               map_condition, ev);
+        map_bin_t bin = {.ev = ev};
+        int rc = score_map_run("massaged-score-ball", DEVICE_KIND_BALL, MAP_COLUMNS, map_conditions,
+                               N_MAP, &map, duration, map_session, map_bin, &bin);
         free(ev);
         return rc;
     }

@@ -22,6 +22,7 @@
  * condition at a time (map_conditions) and prints the scores per value.
  */
 #include "analysis.h"
+#include "score_map.h"
 #include "score_match.h"
 #include "session.h"
 #include "sim_rng.h"
@@ -440,47 +441,39 @@ static const score_condition_t map_conditions[] = {
 };
 #define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
 
-/* One condition's sweep (score_map_condition_fn). */
-static int map_condition(const score_condition_t *c, int n_seeds, double duration_s, FILE *csv,
-                         void *ctx)
+/* A map bin's tally is a totals_t. */
+static int map_session(const session_settings_t *s, void *ctx)
 {
-    (void)ctx;
-    printf("\n%s (%s)\n", c->name, c->unit);
-    printf("| %s | F1 | count exact | direction right | length err median | peak force err "
-           "median | delay p99 (ms) |\n",
-           c->name);
-    printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for (int b = 0; b < c->n_values; b++) {
-        totals_t tot;
-        memset(&tot, 0, sizeof tot);
-        for (int k = 0; k < n_seeds; k++) {
-            session_settings_t ss;
-            session_settings_default(&ss, DEVICE_KIND_SCRAPER, (uint64_t)(SCORE_MAP_SEED0 + k),
-                                     duration_s);
-            ss.scraper.hard_cases = c->hard;
-            c->apply(&ss, c->values[b]);
-            if (run_scored(&ss, &tot, false) != 0)
-                return -1;
-        }
-        double f1 = tot.tp ? 2.0 * (double)tot.tp / (double)(2 * tot.tp + tot.fp + tot.fn) : 0.0;
-        double exact = (double)tot.exact / (double)tot.sessions;
-        double dir = tot.tp ? (double)tot.dir_ok / (double)tot.tp : 0;
-        double len = score_values_quantile(&tot.length, 0.5);
-        double peak = score_values_quantile(&tot.peak, 0.5);
-        double lat = score_values_quantile(&tot.latency, 0.99);
-        printf("| %g | %.4f | %.2f | %.4f | %.3f | %.3f | %.0f |\n", c->values[b], f1, exact, dir,
-               len, peak, 1e3 * lat);
-        if (csv) {
-            score_map_csv_row(csv, "scraper", c, c->values[b], "stroke_f1", f1);
-            score_map_csv_row(csv, "scraper", c, c->values[b], "count_exact", exact);
-            score_map_csv_row(csv, "scraper", c, c->values[b], "direction_right", dir);
-            score_map_csv_row(csv, "scraper", c, c->values[b], "length_err", len);
-            score_map_csv_row(csv, "scraper", c, c->values[b], "peak_force_err", peak);
-        }
-        totals_free(&tot);
-    }
-    return 0;
+    return run_scored(s, ctx, false);
 }
+
+static void map_bin(const score_condition_t *c, double value, int n_seeds, FILE *csv, void *ctx)
+{
+    (void)n_seeds;
+    totals_t *tot = ctx;
+    double f1 = tot->tp ? 2.0 * (double)tot->tp / (double)(2 * tot->tp + tot->fp + tot->fn) : 0.0;
+    double exact = (double)tot->exact / (double)tot->sessions;
+    double dir = tot->tp ? (double)tot->dir_ok / (double)tot->tp : 0;
+    double len = score_values_quantile(&tot->length, 0.5);
+    double peak = score_values_quantile(&tot->peak, 0.5);
+    double lat = score_values_quantile(&tot->latency, 0.99);
+    printf("| %g | %.4f | %.2f | %.4f | %.3f | %.3f | %.0f |\n", value, f1, exact, dir, len, peak,
+           1e3 * lat);
+    if (csv) {
+        score_map_csv_row(csv, "scraper", c, value, "stroke_f1", f1);
+        score_map_csv_row(csv, "scraper", c, value, "count_exact", exact);
+        score_map_csv_row(csv, "scraper", c, value, "direction_right", dir);
+        score_map_csv_row(csv, "scraper", c, value, "length_err", len);
+        score_map_csv_row(csv, "scraper", c, value, "peak_force_err", peak);
+    }
+    totals_free(tot);
+    memset(tot, 0, sizeof *tot);
+}
+
+/* The map table's columns after the value. */
+#define MAP_COLUMNS                                                                                \
+    "F1 | count exact | direction right | length err median | peak force err median | delay p99 "  \
+    "(ms)"
 
 int main(int argc, char **argv)
 {
@@ -514,9 +507,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (map.condition)
-        return score_map_run("massaged-score-scraper", map_conditions, N_MAP, &map, duration,
-                             map_condition, NULL);
+    if (map.condition) {
+        totals_t bin;
+        memset(&bin, 0, sizeof bin);
+        return score_map_run("massaged-score-scraper", DEVICE_KIND_SCRAPER, MAP_COLUMNS,
+                             map_conditions, N_MAP, &map, duration, map_session, map_bin, &bin);
+    }
     if (seed_hi < seed_lo || duration <= 0.0) {
         fprintf(stderr, "bad seeds or duration\n");
         return 2;

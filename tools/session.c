@@ -23,6 +23,14 @@ void session_settings_default(session_settings_t *s, device_kind_t kind, uint64_
     s->scraper.duration_s = duration_s;
 }
 
+void session_settings_hard_cases(session_settings_t *s, int flags)
+{
+    if (s->kind == DEVICE_KIND_BALL)
+        s->ball.hard_cases = flags;
+    else
+        s->scraper.hard_cases = flags;
+}
+
 typedef struct {
     const session_output_t *out;
     session_stats_t *stats;

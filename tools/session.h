@@ -33,6 +33,10 @@ typedef struct {
 void session_settings_default(session_settings_t *s, device_kind_t kind, uint64_t seed,
                               double duration_s);
 
+/* Sets the hard-case flags of the kind's simulator (SIM_BALL_* for a ball,
+ * SIM_SCRAPER_* for a scraper). */
+void session_settings_hard_cases(session_settings_t *s, int flags);
+
 typedef struct {
     event_sink_fn truth; /* every true interval or instant, from the physics */
     void *truth_ctx;
