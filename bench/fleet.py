@@ -9,12 +9,10 @@ reference daemon with the same simulated tools and MQTT off, in the same run.
 
 Usage: /usr/bin/python3 bench/fleet.py [--build DIR] [--daemons N] [--seconds S]
 """
-import argparse
 import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,7 @@ import zmq
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "tests", "e2e"))
 from broker import Broker, MqttSubscriber, unique_events  # noqa: E402
+from place import Place, arguments, memory_kib, wait_for  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -35,67 +34,16 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def memory_kib(pid):
-    """(VmRSS, VmHWM) in KiB."""
-    got = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            key = line.split(":")[0]
-            if key in ("VmRSS", "VmHWM"):
-                got[key] = int(line.split()[1])
-    return got["VmRSS"], got["VmHWM"]
-
-
-class Place:
-    def __init__(self, build, root, name, broker, seed):
-        self.name = name
-        self.dir = os.path.join(root, name)
-        os.makedirs(self.dir)
-        sim = os.path.join(build, "tools", "massaged-sim")
-        self.sims = []
-        devices = ""
-        for kind, offset in (("ball", 0), ("scraper", 1)):
-            link = os.path.join(self.dir, kind + ".tty")
-            self.sims.append(subprocess.Popen(
-                [sim, "--kind", kind, "--seed", str(seed + offset), "--link", link, "--quiet"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            devices += "[device.%s]\nkind = %s\nport = %s\n\n" % (kind, kind, link)
-        self.endpoint = "ipc://%s/pub.sock" % self.dir
-        config = os.path.join(self.dir, "massaged.ini")
-        with open(config, "w") as f:
-            f.write("[publish]\nendpoint = %s\n\n%s%s" % (
-                self.endpoint, broker.config(name) if broker else "", devices))
-        os.chmod(config, 0o644)
-        wait_for(lambda: all(os.path.exists(os.path.join(self.dir, k + ".tty"))
-                             for k in ("ball", "scraper")), 10, "simulator links")
-        self.log = open(os.path.join(self.dir, "daemon.log"), "wb")
-        self.proc = subprocess.Popen([os.path.join(build, "daemon", "massaged"), "--config",
-                                      config], stdout=self.log, stderr=subprocess.STDOUT)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(20)
-        for s in self.sims:
-            if s.poll() is None:
-                s.terminate()
-                s.wait(5)
-        self.log.close()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for " + what)
-        time.sleep(0.05)
+def place(build, root, name, broker, seed):
+    """A place with a ball (seed) and a scraper (seed + 1) whose daemon
+    publishes to broker as site name (MQTT off without a broker)."""
+    return Place(build, root, name, {"ball": seed, "scraper": seed + 1},
+                 broker.config(name) if broker else "")
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(here, "..", "build"))
+    ap = arguments(60)
     ap.add_argument("--daemons", type=int, default=12)
-    ap.add_argument("--seconds", type=float, default=60)
     args = ap.parse_args()
     for tool in ("mosquitto", "mosquitto_sub", "mosquitto_passwd"):
         if not shutil.which(tool):
@@ -110,9 +58,9 @@ def main():
     places, subs = [], []
     try:
         for i, name in enumerate(names):
-            places.append(Place(args.build, root, name, broker, 1000 + 10 * i))
+            places.append(place(args.build, root, name, broker, 1000 + 10 * i))
         # The reference: the same tools as place01, MQTT off.
-        reference = Place(args.build, root, "reference", None, 1000)
+        reference = place(args.build, root, "reference", None, 1000)
         for p in places:
             s = ctx.socket(zmq.SUB)
             s.setsockopt(zmq.RCVHWM, 1000000)

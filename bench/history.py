@@ -14,22 +14,16 @@ docs/BENCHMARKS.md).
 
 Usage: /usr/bin/python3 bench/history.py [--build DIR] [--seconds S] [--device-s S]
 """
-import argparse
-import json
 import os
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 
-import zmq
-
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from fleet import memory_kib  # noqa: E402
+from place import Place, arguments, memory_kib  # noqa: E402
 
 
 def cpu_s(pid):
@@ -46,55 +40,19 @@ def cpu_s(pid):
     return total / 1e9
 
 
-class Daemon:
-    def __init__(self, build, root, name, db, idle_s, seeds, sim_args=(), extra=""):
-        self.dir = os.path.join(root, name)
-        os.makedirs(self.dir)
-        self.endpoint = "ipc://%s/pub.sock" % self.dir
-        sim = os.path.join(build, "tools", "massaged-sim")
-        self.sims, devices = [], ""
-        for kind in sorted(seeds):
-            link = os.path.join(self.dir, kind + ".tty")
-            self.sims.append(subprocess.Popen(
-                [sim, "--kind", kind, "--seed", str(seeds[kind]), "--link", link, "--quiet",
-                 *sim_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            devices += "[device.%s]\nkind = %s\nport = %s\n" % (kind, kind, link)
-        cfg = os.path.join(self.dir, "massaged.ini")
-        with open(cfg, "w") as f:
-            f.write("[publish]\nendpoint = %s\n[log]\nlevel = warn\n[session]\nidle_s = %d\n"
-                    "[history]\ndb = %s\n%s%s" % (self.endpoint, idle_s, db, extra, devices))
-        os.chmod(cfg, 0o644)
-        self.log = open(os.path.join(self.dir, "daemon.log"), "wb")
-        self.proc = subprocess.Popen([os.path.join(build, "daemon", "massaged"), "--config", cfg],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def status(self, timeout=5.0):
-        ctx = zmq.Context.instance()
-        s = ctx.socket(zmq.SUB)
-        s.setsockopt_string(zmq.SUBSCRIBE, "status.daemon")
-        s.connect(self.endpoint)
-        try:
-            if s.poll(int(timeout * 1000)):
-                return json.loads(s.recv_multipart()[1])
-            return None
-        finally:
-            s.close(linger=0)
-
-    def stop(self):
-        for p in self.sims:
-            p.terminate()
-        for p in self.sims:
-            p.wait(10)
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(20)
-        self.log.close()
-        return rc
+def history_place(build, root, name, db, idle_s, seeds, sim_args=(), extra=""):
+    """A place (bench/place.py) whose daemon writes its sessions to db ("":
+    no history), ending them after idle_s without activity; extra: more of
+    its configuration."""
+    return Place(build, root, name, seeds,
+                 "[log]\nlevel = warn\n[session]\nidle_s = %d\n[history]\ndb = %s\n%s"
+                 % (idle_s, db, extra), sim_args)
 
 
 def cost(build, root, seconds):
     seeds = {"ball": 31, "scraper": 32}
-    on = Daemon(build, root, "on", os.path.join(root, "on.db"), 1, seeds)
-    off = Daemon(build, root, "off", "", 1, seeds)
+    on = history_place(build, root, "on", os.path.join(root, "on.db"), 1, seeds)
+    off = history_place(build, root, "off", "", 1, seeds)
     time.sleep(min(5.0, seconds))  # connected, detectors warmed up
     t0 = time.monotonic()
     c0 = {d: cpu_s(d.proc.pid) for d in (on, off)}
@@ -131,13 +89,13 @@ def used_bytes(db):
 def size(build, root, device_s):
     # An empty history: a daemon without devices creates the schema.
     empty_db = os.path.join(root, "empty.db")
-    empty = Daemon(build, root, "empty", empty_db, 2, {})
+    empty = history_place(build, root, "empty", empty_db, 2, {})
     time.sleep(1.5)
     assert empty.stop() == 0
     db = os.path.join(root, "size.db")
-    d = Daemon(build, root, "size", db, 2, {"ball": 41, "scraper": 42},
-               ("--fast", "--duration", str(device_s), "--linger", "0.3"),
-               "[record]\ndir = %s\n" % os.path.join(root, "rec"))
+    d = history_place(build, root, "size", db, 2, {"ball": 41, "scraper": 42},
+                      ("--fast", "--duration", str(device_s), "--linger", "0.3"),
+                      "[record]\ndir = %s\n" % os.path.join(root, "rec"))
     for p in d.sims:
         p.wait(600)
     time.sleep(4)  # lost after 2 s of silence, the last sessions end idle_s later
@@ -160,9 +118,7 @@ def size(build, root, device_s):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(here, "..", "build"))
-    ap.add_argument("--seconds", type=float, default=60)
+    ap = arguments(60)
     ap.add_argument("--device-s", type=float, default=3600)
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="massaged-history-bench.")

@@ -13,7 +13,6 @@ command.
 
 Usage: /usr/bin/python3 bench/memory.py [--seconds S] BUILD [BUILD ...]
 """
-import argparse
 import collections
 import os
 import shutil
@@ -23,8 +22,8 @@ import time
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from fleet import memory_kib  # noqa: E402
-from history import Daemon  # noqa: E402
+from history import history_place  # noqa: E402
+from place import arguments, memory_kib  # noqa: E402
 
 
 def by_mapping(pid):
@@ -43,15 +42,15 @@ def by_mapping(pid):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=20)
+    ap = arguments(20, build=False)
     ap.add_argument("builds", nargs="+")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="massaged-memory-bench.")
     seeds = {"ball": 31, "scraper": 32}
     try:
-        daemons = [Daemon(os.path.abspath(b), root, "d%d" % i, os.path.join(root, "h%d.db" % i),
-                          1, seeds) for i, b in enumerate(args.builds)]
+        daemons = [history_place(os.path.abspath(b), root, "d%d" % i,
+                                 os.path.join(root, "h%d.db" % i), 1, seeds)
+                   for i, b in enumerate(args.builds)]
         time.sleep(5 + args.seconds)  # connected, detectors warmed up, sessions written
         got = [(memory_kib(d.proc.pid), by_mapping(d.proc.pid), d.status()) for d in daemons]
         for d in daemons:
