@@ -103,6 +103,7 @@ void scraper_gap(scraper_t *sc, double t_dev_resume, uint64_t samples_lost, uint
 void scraper_mark(scraper_t *sc, double t_dev, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     publish_area(sc, t_dev, next_id, sink, ctx);
+    stroke_new_area(&sc->stroke);
 }
 
 void scraper_finish(scraper_t *sc, uint32_t *next_id, event_sink_fn sink, void *ctx)

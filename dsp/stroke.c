@@ -37,7 +37,10 @@ static bool settings_valid(const stroke_settings_t *set, float rate_hz)
            set->back_s >= 0.0 && set->split_dip_ratio > 0.0 && set->split_dip_ratio < 1.0 &&
            set->split_rise_ratio > 0.0 && set->split_rest_ratio > 0.0 &&
            set->split_peak_share > 0.0 && set->split_peak_share <= 1.0 && set->level_deg >= 0.0 &&
-           set->level_deg < 90.0 && set->up_tau_s >= 0.0 && set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
+           set->level_deg < 90.0 && set->up_tau_s >= 0.0 && set->pool_n <= STROKE_POOL_MAX &&
+           set->pool_deg >= 0.0 && set->pool_deg <= 90.0 && set->pool_margin_deg >= 0.0 &&
+           set->pool_band_deg >= 0.0 &&
+           set->level_deg + set->pool_margin_deg < 90.0 && set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
 }
 
 size_t stroke_mem_size(const stroke_settings_t *set, float rate_hz)
@@ -90,6 +93,11 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->lp_noise_gain = gain;
     d->sin_level = (float)sin(set->level_deg * M_PI / 180.0);
     d->up_tau_sq = set->up_tau_s * set->up_tau_s;
+    d->pool_cos = (float)cos(set->pool_deg * M_PI / 180.0);
+    d->pool_sin_hi = (float)sin((set->level_deg + set->pool_margin_deg) * M_PI / 180.0);
+    d->pool_sin_lo = (float)sin(fmax(set->level_deg - set->pool_margin_deg, 0.0) * M_PI / 180.0);
+    d->band_sin_lo = (float)sin(fmax(set->level_deg - set->pool_band_deg, 0.0) * M_PI / 180.0);
+    d->band_sin_hi = (float)sin(fmin(set->level_deg + set->pool_band_deg, 90.0) * M_PI / 180.0);
     d->noise_on_sq = (float)(set->noise_on * set->noise_on);
     d->noise_off_sq = (float)(set->noise_off * set->noise_off);
     d->noise_low_sq = (float)(set->noise_low * set->noise_low);
@@ -197,9 +205,73 @@ static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
     }
     r->length_m = path;
     r->rise_m = rise_along_up(d, disp, v_end, (double)n * dt);
+    memcpy(r->disp_m, disp, sizeof disp);
     r->peak_force_n = f_peak;
     r->mean_force_n = f_sum * inv_n;
     r->direction = direction_of(d, r->rise_m, path);
+}
+
+/* The direction of stroke r decided with its peers in the area's pool: the
+ * pooled strokes whose displacement lies within pool_deg of r's, either
+ * way (strokes along one limb axis, up or down; level strokes across it
+ * are peers of each other). The limb's inclination does not change from
+ * stroke to stroke, while each stroke's own slope |rise| / length carries
+ * a few degrees of error (the orientation's tilt, noise): with pool_min
+ * peers or more, r included, their median slope decides for an r whose
+ * own slope is within pool_band_deg of level_deg: a median at least
+ * pool_margin_deg above level_deg makes r up or down by the sign of its
+ * own rise, as far below makes it level. A stroke clearly sloped or
+ * clearly level on its own keeps its own call (peers by direction alone
+ * may mix strokes of different slopes: along a nearly level limb,
+ * strokes along its axis and level ones along its side point the same
+ * way), and so do strokes with fewer peers or a median near level_deg.
+ * r then joins the pool, which keeps the area's last pool_n strokes. */
+static void pool_direction(stroke_t *d, stroke_result_t *r)
+{
+    uint32_t cap = d->set.pool_n;
+    if (cap == 0)
+        return;
+    double norm = sqrt(r->disp_m[0] * r->disp_m[0] + r->disp_m[1] * r->disp_m[1] +
+                       r->disp_m[2] * r->disp_m[2]);
+    if (!(norm > 0.0) || !(r->length_m > 0.0))
+        return;
+    float dir[3], slope = (float)(fabs(r->rise_m) / r->length_m);
+    for (int k = 0; k < 3; k++)
+        dir[k] = (float)(r->disp_m[k] / norm);
+    float peers[STROKE_POOL_MAX + 1];
+    uint32_t n = 0;
+    peers[n++] = slope;
+    for (uint32_t i = 0; i < d->pool_count; i++) {
+        const float *p = d->pool_dir[i];
+        if (fabsf(p[0] * dir[0] + p[1] * dir[1] + p[2] * dir[2]) >= d->pool_cos)
+            peers[n++] = d->pool_slope[i];
+    }
+    if (n >= d->set.pool_min) {
+        /* Insertion sort: at most 33 values. */
+        for (uint32_t i = 1; i < n; i++) {
+            float v = peers[i];
+            uint32_t j = i;
+            for (; j > 0 && peers[j - 1] > v; j--)
+                peers[j] = peers[j - 1];
+            peers[j] = v;
+        }
+        float median = n % 2 ? peers[n / 2] : 0.5f * (peers[n / 2 - 1] + peers[n / 2]);
+        if (median >= d->pool_sin_hi && r->rise_m != 0.0 && slope >= d->band_sin_lo)
+            r->direction = r->rise_m > 0.0 ? STROKE_UP : STROKE_DOWN;
+        else if (median <= d->pool_sin_lo && slope <= d->band_sin_hi)
+            r->direction = STROKE_LEVEL;
+    }
+    memcpy(d->pool_dir[d->pool_next], dir, sizeof dir);
+    d->pool_slope[d->pool_next] = slope;
+    d->pool_next = (d->pool_next + 1) % cap;
+    if (d->pool_count < cap)
+        d->pool_count++;
+}
+
+void stroke_new_area(stroke_t *d)
+{
+    d->pool_count = 0;
+    d->pool_next = 0;
 }
 
 /* Finishes the stroke [seg_start, to) ending at t_end; returns 1 if it
@@ -224,6 +296,7 @@ static int finalize(stroke_t *d, uint64_t to, double t_end, bool split, stroke_r
             disp[k] = d->run_p[k] - d->run_v[k] * d->dt * (n + 1.0) * 0.5;
         out->length_m = sqrt(disp[0] * disp[0] + disp[1] * disp[1] + disp[2] * disp[2]);
         out->rise_m = rise_along_up(d, disp, d->run_v, n * d->dt);
+        memcpy(out->disp_m, disp, sizeof disp);
         out->mean_force_n = d->run_f_sum / n;
         out->peak_force_n = d->run_f_peak;
         out->direction = direction_of(d, out->rise_m, out->length_m);
@@ -233,6 +306,7 @@ static int finalize(stroke_t *d, uint64_t to, double t_end, bool split, stroke_r
         return 0;
     }
     out->mean_speed_mps = out->length_m / duration;
+    pool_direction(d, out);
     d->strokes++;
     return 1;
 }
@@ -442,6 +516,9 @@ void stroke_gap(stroke_t *d)
         d->bumps++;
     d->state = STROKE_IDLE;
     orient_reset(&d->orient);
+    /* The heading starts over with the orientation: the pooled
+     * displacements no longer compare. */
+    stroke_new_area(d);
 }
 
 int stroke_finish(stroke_t *d, stroke_result_t *out)

@@ -31,7 +31,10 @@
  * and its rise R, D's component along the stroke's mean specific force
  * (gravity as the tool felt it, which the orientation's tilt error does not
  * turn; rise_m): "level" if |R| < sin(level_deg) length, else "up" if R > 0,
- * else "down". A stroke longer than the buffer (buffer_s) is measured from
+ * else "down"; a stroke whose slope |R| / length is within pool_band_deg
+ * of level_deg is decided instead by the median slope of its peers, the
+ * area's recent strokes pointing its way (pool_direction in stroke.c;
+ * stroke_new_area empties the pool). A stroke longer than the buffer (buffer_s) is measured from
  * running sums over all its samples instead: the force figures exactly,
  * the direction from the net displacement, and the length as the net
  * displacement (a lower bound of the path; over_buffer is set).
@@ -71,6 +74,11 @@ typedef struct {
     double split_peak_share;  /* ... that peak taken over this share of the first part */
     double level_deg;         /* "level" when the rise is under sin(level_deg) of the length */
     double up_tau_s;          /* strokes this long weigh their own "up" half, seconds */
+    uint32_t pool_n;          /* the area's last strokes pooled for the direction (<= STROKE_POOL_MAX) */
+    uint32_t pool_min;        /* peers (the stroke included) needed to decide by the pool */
+    double pool_deg;          /* peers: displacements within this angle, either way, degrees */
+    double pool_margin_deg;   /* pooled slope this far above / below level_deg decides, degrees */
+    double pool_band_deg;     /* ... for strokes whose own slope is this near level_deg, degrees */
     double buffer_s;          /* longest stroke measured from its samples, seconds */
     orient_settings_t orient; /* fs_hz is overridden by the rate */
 } stroke_settings_t;
@@ -79,7 +87,9 @@ typedef struct {
  * sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms and 2 N;
  * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
  * the peak, rise 0.25, rest 0.7 of the first part's peak over its first
- * 0.6; level 10 degrees; up 0.1 s; buffer 5 s; orient defaults. */
+ * 0.6; level 10 degrees; up 0.1 s; buffer 5 s; direction pool of the
+ * area's last 12 strokes, peers within 15 degrees, at least 3, median 1
+ * degree from level, for strokes within 4 degrees of it; orient defaults. */
 /* The defaults as an initialiser, so that settings structs embedding a
  * stroke_settings_t (scraper_settings_t) start from the same values. */
 #define STROKE_SETTINGS_DEFAULT                                                                    \
@@ -89,7 +99,8 @@ typedef struct {
         .min_duration_s = 0.08, .min_peak_n = 2.0, .end_wait_s = 0.06, .back_s = 0.3,              \
         .split_dip_ratio = 0.5, .split_rise_ratio = 0.25, .split_rest_ratio = 0.7,                 \
         .split_peak_share = 0.6,                                                                   \
-        .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0,                                                        \
+        .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0, .pool_n = 12, .pool_min = 3,             \
+        .pool_deg = 15.0, .pool_margin_deg = 1.0, .pool_band_deg = 4.0,                            \
         .orient = {                                                                                \
             .fs_hz = 1000.0,                                                                       \
             .kp = 0.5,                                                                             \
@@ -109,12 +120,16 @@ extern const stroke_settings_t stroke_default;
 
 typedef enum { STROKE_LEVEL = 0, STROKE_UP = 1, STROKE_DOWN = 2 } stroke_direction_t;
 
+/* Most strokes an area's direction pool holds. */
+#define STROKE_POOL_MAX 32
+
 /* One measured stroke. */
 typedef struct {
     double t_start_dev;    /* seconds, device time of the first contact */
     double t_end_dev;      /* seconds, device time the force was back to zero (or the split) */
     double length_m;       /* path length along the skin, metres */
     double rise_m;         /* net displacement against gravity (the mean specific force), m */
+    double disp_m[3];      /* net displacement, world frame, metres */
     double peak_force_n;   /* maximum of the zero-corrected low-passed force, newton */
     double mean_force_n;   /* mean of the zero-corrected force, newton */
     double mean_speed_mps; /* length_m / duration, metres per second */
@@ -179,6 +194,13 @@ typedef struct {
     uint64_t run_n;
     uint64_t motion_checked; /* dip index whose motion was judged, + 1 (0: none) */
     bool motion_ok;
+
+    /* The area's last strokes: unit displacement and slope |rise| / length. */
+    float pool_dir[STROKE_POOL_MAX][3];
+    float pool_slope[STROKE_POOL_MAX];
+    uint32_t pool_count, pool_next;
+    float pool_cos, pool_sin_hi, pool_sin_lo; /* cos pool_deg, sin of the median's bounds */
+    float band_sin_lo, band_sin_hi;           /* sin of level_deg -+ pool_band_deg */
 } stroke_t;
 
 /* Bytes of caller memory for these settings at rate_hz, or 0 if invalid. */
@@ -202,6 +224,9 @@ void stroke_gap(stroke_t *d);
 /* The stream ended: a stroke in progress ends at the last sample. Returns
  * 0 or 1 strokes written to *out. */
 int stroke_finish(stroke_t *d, stroke_result_t *out);
+
+/* A new area begins (the button was pressed): the direction pool empties. */
+void stroke_new_area(stroke_t *d);
 
 /* "up", "down" or "level" (static strings). */
 const char *stroke_direction_name(stroke_direction_t dir);

@@ -326,6 +326,54 @@ static void test_eased_glide(uint64_t seed)
     free(mem);
 }
 
+/* The direction pool: strokes along one axis share the area's slope. Four
+ * strokes rising 16 degrees, then one of 8 degrees the same way: the pool
+ * (median 16) calls it up, while on its own, or after a new area emptied
+ * the pool, it is level; four strokes of 3 degrees then one of 12: level
+ * by the pool. A stroke of 8 degrees across the first ones (no peers) and
+ * one of 30 degrees among 3-degree peers (clearly sloped on its own) keep
+ * their own calls. */
+static void test_direction_pool(uint64_t seed)
+{
+    stroke_t det;
+    run_t r;
+    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.002);
+    rest(&r, 1.0);
+    const double deg = M_PI / 180.0;
+    /* Along x, rising by angle a (down it: a negative), or along y. */
+#define ALONG_X(a) {copysign(cos((a)*deg), (a)), 0.0, sin((a)*deg)}
+#define ALONG_Y(a) {0.0, cos((a)*deg), sin((a)*deg)}
+    struct {
+        double dir[3];
+        const char *expect;
+        int new_area; /* stroke_new_area before it */
+    } plan[] = {
+        {ALONG_X(16), "up", 0},  {ALONG_X(-16), "down", 0}, {ALONG_X(16), "up", 0},
+        {ALONG_X(16), "up", 0},  {ALONG_Y(8), "level", 0},  {ALONG_X(8), "up", 0},
+        {ALONG_X(-8), "down", 0}, {ALONG_X(8), "level", 1}, {ALONG_X(3), "level", 1},
+        {ALONG_X(-3), "level", 0}, {ALONG_X(3), "level", 0}, {ALONG_X(12), "level", 0},
+        {ALONG_X(30), "up", 0},
+    };
+#undef ALONG_X
+#undef ALONG_Y
+    int n = (int)(sizeof plan / sizeof plan[0]);
+    for (int i = 0; i < n; i++) {
+        if (plan[i].new_area)
+            stroke_new_area(&det);
+        piece_t p = {0.8, {plan[i].dir[0], plan[i].dir[1], plan[i].dir[2]}, 0.15, 12.0, 0.0, 0.0};
+        run_piece(&r, &p);
+        rest(&r, 0.6);
+    }
+    CHECK_EQ_INT(r.n_found, n);
+    for (int i = 0; i < n && i < r.n_found; i++) {
+        if (strcmp(stroke_direction_name(r.found[i].direction), plan[i].expect) != 0)
+            fprintf(stderr, "test_stroke: pool stroke %d: rise %.1f deg\n", i,
+                    asin(r.found[i].rise_m / r.found[i].length_m) / deg);
+        CHECK_STR(stroke_direction_name(r.found[i].direction), plan[i].expect);
+    }
+    free(mem);
+}
+
 /* A stroke longer than the buffer is still one stroke, measured roughly. */
 static void test_long_stroke(uint64_t seed)
 {
@@ -487,6 +535,7 @@ int main(int argc, char **argv)
     test_no_lift_pair(seed + 4);
     test_no_lift_leak(seed + 9);
     test_eased_glide(seed + 10);
+    test_direction_pool(seed + 11);
     test_long_stroke(seed + 5);
     test_tilt_error(seed + 8);
     test_bump(seed + 6);
