@@ -11,6 +11,16 @@
 
 static int check_failures;
 
+/* The seed of a randomised test: argv[1] when given (as strtoull reads it,
+ * in any base), else fallback; printed on stderr with the program's name, so
+ * that a failure can be re-run with it. */
+static inline uint64_t test_seed(int argc, char **argv, uint64_t fallback)
+{
+    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : fallback;
+    fprintf(stderr, "%s seed %" PRIu64 "\n", argv[0], seed);
+    return seed;
+}
+
 #define CHECK(cond)                                                                     \
     do {                                                                                \
         if (!(cond)) {                                                                  \

@@ -218,8 +218,7 @@ static void test_delay_dc(void)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20240611ull;
-    fprintf(stderr, "seed %llu\n", (unsigned long long)seed);
+    uint64_t seed = test_seed(argc, argv, 20240611);
 
     biquad_t bq;
     biquad_settings_t bad = biquad_default;

@@ -10,6 +10,7 @@
  * device's clock drifts 80 ppm against the host's. */
 #include "chain.h"
 #include "check.h"
+#include "grow.h"
 #include "message.h"
 #include "session.h"
 #include "sim_device.h"
@@ -37,13 +38,11 @@ typedef struct {
     size_t n_blocks, cap_blocks;
 } output_t;
 
-/* The array p with room for element n (cap allocated, doubled when full). */
-static void *grow(void *p, size_t n, size_t *cap, size_t size)
+/* The array p with room for element n (util/grow), or the end of the test
+ * when out of memory. */
+static void *room(void *p, size_t n, size_t *cap, size_t size)
 {
-    if (n < *cap)
-        return p;
-    *cap = *cap ? *cap * 2 : 4096;
-    p = realloc(p, *cap * size);
+    p = grow(p, cap, n, size, 4096);
     if (!p)
         abort();
     return p;
@@ -54,7 +53,7 @@ static void keep(output_t *o, const char *text, int len)
     CHECK(len > 0);
     if (len <= 0)
         return;
-    o->msgs = grow(o->msgs, o->n, &o->cap, sizeof *o->msgs);
+    o->msgs = room(o->msgs, o->n, &o->cap, sizeof *o->msgs);
     o->msgs[o->n++] = strndup(text, (size_t)len);
 }
 
@@ -63,7 +62,7 @@ static void on_block(void *ctx, const message_block_t *block)
     output_t *o = ctx;
     static char buf[MESSAGE_MAX];
     keep(o, buf, message_raw(buf, sizeof buf, "dev", o->kind, o->rate_hz, block));
-    o->blocks = grow(o->blocks, o->n_blocks, &o->cap_blocks, sizeof *o->blocks);
+    o->blocks = room(o->blocks, o->n_blocks, &o->cap_blocks, sizeof *o->blocks);
     o->blocks[o->n_blocks++] = *block;
 }
 
@@ -87,7 +86,7 @@ static void keep_frame(void *ctx, frame_t *f, double t_dev)
     inputs_t *x = ctx;
     if (f->type == FRAME_SAMPLES && ++x->sample_frames % SKIP_EVERY == 0)
         return;
-    x->in = grow(x->in, x->n, &x->cap, sizeof *x->in);
+    x->in = room(x->in, x->n, &x->cap, sizeof *x->in);
     x->in[x->n].frame = *f;
     x->in[x->n++].t_arrival = T_HOST0 + t_dev * (1.0 - 80e-6) + 0.002;
 }

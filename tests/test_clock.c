@@ -496,9 +496,7 @@ static void test_map_warmup(void)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed =
-        argc > 1 ? strtoull(argv[1], NULL, 0) : ((uint64_t)time(NULL) << 20) ^ (uint64_t)clock();
-    fprintf(stderr, "test_clock seed %" PRIu64 "\n", seed);
+    uint64_t seed = test_seed(argc, argv, ((uint64_t)time(NULL) << 20) ^ (uint64_t)clock());
     test_unwrap_long(seed);
     test_unwrap_backward();
     test_unwrap_epochs();

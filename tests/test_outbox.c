@@ -103,7 +103,7 @@ static void test_against_model(uint64_t seed)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : (uint64_t)time(NULL) | 1;
+    uint64_t seed = test_seed(argc, argv, (uint64_t)time(NULL) | 1);
     test_order_and_wrap();
     test_against_model(seed);
     return CHECK_DONE();

@@ -536,7 +536,7 @@ static void test_stress_big(uint64_t items)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
+    uint64_t seed = test_seed(argc, argv, (uint64_t)time(NULL));
     uint64_t items = 100000000;
     const char *env = getenv("MASSAGED_RING_STRESS_ITEMS");
     if (env && *env)

@@ -606,8 +606,7 @@ static void check_session(uint64_t seed, int hard, double duration)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20240611;
-    fprintf(stderr, "test_sim_ball seed %" PRIu64 "\n", seed);
+    uint64_t seed = test_seed(argc, argv, 20240611);
     check_settings();
     check_determinism(seed);
     check_end(seed);

@@ -518,8 +518,7 @@ static void test_settings(void)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20240611;
-    fprintf(stderr, "seed %" PRIu64 "\n", seed);
+    uint64_t seed = test_seed(argc, argv, 20240611);
     test_settings();
     test_determinism(seed);
     test_default_session(seed);

@@ -188,8 +188,7 @@ static void test_band_noise(uint64_t seed)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20240611ull;
-    fprintf(stderr, "seed %llu\n", (unsigned long long)seed);
+    uint64_t seed = test_seed(argc, argv, 20240611);
     test_synthetic();
     test_sine_peak();
     test_band_noise(seed ? seed : 1);

@@ -207,8 +207,7 @@ static void test_two_tones(void)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 20240611ull;
-    fprintf(stderr, "seed %llu\n", (unsigned long long)seed);
+    uint64_t seed = test_seed(argc, argv, 20240611);
 
     stft_settings_t bad = stft_default;
     bad.n_fft = 250;

@@ -524,8 +524,7 @@ static void test_noise_gain(void)
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 20240611u;
-    fprintf(stderr, "test_stroke: seed %llu\n", (unsigned long long)seed);
+    uint64_t seed = test_seed(argc, argv, 20240611);
     double up[3] = {0.0, 0.866, 0.5}, down[3] = {0.0, -0.866, -0.5};
     double level[3] = {0.9962, 0.0, 0.0872}; /* rises 5 degrees */
     test_known_stroke(up, "up", seed);
