@@ -426,12 +426,15 @@ history_t *history_start(const char *path)
     sqlite3_db_config(h->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
     sqlite3_extended_result_codes(h->db, 1);
     sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
-    if (check_and_migrate(h) != 0 || prepare(h) != 0)
+    bool ready = check_and_migrate(h) == 0 && prepare(h) == 0;
+    /* Given back whether or not the file was taken: a refused file leaves
+     * the daemon streaming without history, and SQLite's code unused. */
+    release_code();
+    if (!ready)
         return h;
     /* The check and the migration read the whole file through the page
      * cache; the writer needs only the pages its inserts touch. */
     sqlite3_db_release_memory(h->db);
-    release_code();
     h->status.active = true;
     if (worker_start(&h->worker, history_main, h) != 0) {
         fail(h, "cannot start its thread");
