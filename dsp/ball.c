@@ -28,6 +28,9 @@
 #define BASE_FAST_WEIGHT 0.3   /* ... with this weight per frame */
 #define BASE_LOUD_SLOWDOWN 0.1 /* a loud band is learnt this much slower */
 #define STRONG_AT_ONCE 0.5     /* one frame decides above power_ratio^2 times this */
+/* A frame whose band rose broadly above power_ratio^2 times this takes the
+ * flex's rise from the least smoothed pressure of the lookback window. */
+#define STRONG_RISE 1.0
 #define LOG_FLOOR 1e-3         /* a bin's power is at least this share of the bin floor */
 #define RATIO_SMOOTH 0.3       /* weight per frame of the smoothed band ratio in a flex */
 #define PEAK_NEAR 0.8          /* "near the peak": above this share of the flex's rise */
@@ -709,6 +712,16 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
             b->sum_med += med, b->n_med++;
         b->n_frames++;
         return;
+    }
+    if (ratio > s->power_ratio * s->power_ratio * STRONG_RISE && b->breadth > s->breadth_ratio) {
+        /* Unmistakable vibration: the rise is the contraction's own ramp,
+         * measured from the least pressure before it. The hold's resting
+         * pressure (a 1 s average) trails a falling load (a release after
+         * the previous flex, breathing or sway going down) and hid small
+         * rises under a strong MMG for a second or more. */
+        double ramp = b->p_lp_value - hist_min(b, b->set.lookback_s);
+        if (ramp > r)
+            r = ramp;
     }
     if (ready && vib && still && r > s->rise_fraction * b->level) {
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
