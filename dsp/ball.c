@@ -28,6 +28,11 @@
 #define BASE_FAST_WEIGHT 0.3   /* ... with this weight per frame */
 #define BASE_LOUD_SLOWDOWN 0.1 /* a loud band is learnt this much slower */
 #define STRONG_AT_ONCE 0.5     /* one frame decides above power_ratio^2 times this */
+#define RAMP_BREADTH 1.0 /* a ramp's start needs the band to have risen on the whole */
+/* ... and the ball stiller than this share of the low rotation level: the
+ * ramp decides before the MMG has grown, when a roll stroke's push would
+ * look the same. */
+#define RAMP_STILL_SHARE 0.5
 /* A frame whose band rose broadly above power_ratio^2 times this takes the
  * flex's rise from the least smoothed pressure of the lookback window. */
 #define STRONG_RISE 1.0
@@ -60,6 +65,7 @@ const ball_settings_t ball_default = {
     .power_ratio = 4.0f,
     .breadth_ratio = 2.0,
     .rise_fraction = 0.015f,
+    .ramp_z = 5.0,
     .end_fraction = 0.5f,
     .min_flex_s = 0.25f,
     .pressure_lp_hz = 8.0,
@@ -71,6 +77,7 @@ const ball_settings_t ball_default = {
     .sway_max_dps = 20.0,
     .baseline_tau_s = 1.0,
     .baseline_ready_s = 0.25,
+    .slope_tau_s = 4.0,
     .hold_confirm_s = 0.6,
     .hold_confirm_share = 0.6,
     .hold_confirm_max_s = 3.0,
@@ -429,6 +436,7 @@ static int settings_valid(const ball_settings_t *s, float rate_hz)
            s->pressure_lp_hz < 0.5 * rate_hz && s->rate_lp_hz > 0.0 &&
            s->rate_lp_hz < 0.5 * rate_hz && s->unloaded_tau_s > 0.0 && s->rest_tau_s > 0.0 &&
            s->gyro_bias_tau_s > 0.0 && s->sway_tau_s > 0.0 && s->baseline_tau_s > 0.0 &&
+           s->slope_tau_s > 0.0 && s->ramp_z > 0.0 &&
            s->breadth_ratio >= 0.0;
 }
 
@@ -502,6 +510,7 @@ int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, siz
     b->hb_a = weight(s->rest_tau_s, rate_hz);
     b->rate_ms_a = weight(s->sway_tau_s, rate_hz);
     b->base_a_w = weight(s->baseline_tau_s, rate_hz / ss.hop);
+    b->slope_w = weight(s->slope_tau_s, rate_hz / ss.hop);
     b->base_ready_samples = (int)(s->baseline_ready_s * b->fs);
     b->bin_floor = POWER_FLOOR_PA2 / (b->detect.k_last - b->detect.k_first + 1);
     b->hist_dec = (unsigned)lround(rate_hz / HIST_RATE);
@@ -654,6 +663,31 @@ static int vibrating(const ball_t *b)
     return b->ratio_s > sqrt(b->set.power_ratio);
 }
 
+/* A contraction's ramp under weaker vibration (called once per frame while
+ * no flex is open): the smoothed pressure's slope over the last 20 ms
+ * against the hold's resting slope rms, which breathing and sway set and
+ * which is learnt from the frames that are not ramps. The MMG grows with
+ * the force, so a slow rise's vibration is not yet loud when the ramp is
+ * already plain; a weight shift's ramp has no vibration, breathing's and
+ * sway's are slower. Returns the rise to test (from the lookback's least
+ * pressure) or 0 when this is not a ramp. */
+static double ramp_rise(ball_t *b, double ratio, int ready)
+{
+    const ball_settings_t *s = &b->set;
+    double sl = b->hist_n > SLOPE_SPAN ? hist_slope(b, 0) : 0.0;
+    if (b->base_frames == 0)
+        b->slope_ms = sl * sl;
+    double rms = sqrt(b->slope_ms);
+    int ramp = sl > s->ramp_z * rms;
+    double w = b->base_frames < BASE_FAST_FRAMES ? BASE_FAST_WEIGHT : b->slope_w;
+    if (!ramp || b->base_frames < BASE_FAST_FRAMES)
+        b->slope_ms += w * (sl * sl - b->slope_ms);
+    if (!ramp || !ready || ratio <= sqrt(s->power_ratio) || b->breadth <= RAMP_BREADTH ||
+        b->rate >= RAMP_STILL_SHARE * rate_low(b))
+        return 0.0;
+    return b->p_lp_value - hist_min(b, s->lookback_s);
+}
+
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     double pp = spectrum_band_power(&b->band, stft_power(&b->sp));
@@ -723,6 +757,9 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         if (ramp > r)
             r = ramp;
     }
+    double ramp = ramp_rise(b, ratio, ready);
+    if (ramp > s->rise_fraction * b->level)
+        vib = 1, r = ramp > r ? ramp : r;
     if (ready && vib && still && r > s->rise_fraction * b->level) {
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;

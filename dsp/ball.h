@@ -61,6 +61,9 @@ typedef struct {
                              each bin's power over its own baseline above this: a
                              contraction's MMG is broadband, a tremor's peak narrow */
     float rise_fraction;  /* pressure rise over the hold's resting load pressure to start */
+    double ramp_z;        /* ... or, with weaker vibration (sqrt(power_ratio), breadth over 1),
+                             the smoothed pressure rising this many times faster than the
+                             hold's resting slope rms (breathing, sway): a contraction's ramp */
     float end_fraction;   /* a flex ends when its rise falls below this share of its peak */
     float min_flex_s;     /* shorter flexes are dropped */
 
@@ -74,6 +77,7 @@ typedef struct {
     double sway_max_dps;     /* rotation faster than this is not postural sway, deg/s */
     double baseline_tau_s;   /* the band power baselines follow the hold, seconds */
     double baseline_ready_s; /* a hold's baseline decides once it has seen this long, s */
+    double slope_tau_s;      /* the hold's resting slope rms follows the hold, seconds */
 
     /* Hold after a roll, and flex timing. */
     double hold_confirm_s;     /* a hold after a roll is published once loaded this long after */
@@ -174,6 +178,9 @@ typedef struct {
     int base_frames;
     int base_ready_samples; /* samples of baseline before it decides */
     double base_a_w;        /* baseline EMA weight per frame */
+    double slope_ms;        /* the hold's resting slope of the smoothed pressure, mean square,
+                               (pascal/s)^2 */
+    double slope_w;         /* its EMA weight per frame */
     double flex_rest;       /* resting pressure before the flex */
     double r_peak, t80, t50;
     double sum_p, sum_a, sum_ratio, sum_med;

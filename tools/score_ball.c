@@ -44,8 +44,8 @@ typedef struct {
 } world_t;
 
 static const world_t worlds[] = {
-    {"typical", &sim_ball_world_default, {0.99, 0.99, 0.95, 0.98}, 0.020, 0.150},
-    {"wide", &sim_ball_world_wide, {0.97, 0.98, 0.93, 0.95}, 0.020, 0.180},
+    {"typical", &sim_ball_world_default, {0.99, 0.99, 0.95, 0.98}, 0.020, 0.110},
+    {"wide", &sim_ball_world_wide, {0.97, 0.98, 0.93, 0.95}, 0.020, 0.150},
 };
 
 #define MAX_EV 20000
