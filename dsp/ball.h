@@ -90,7 +90,8 @@ typedef struct {
 
 /* The values docs/DSP.md documents (2.0 kPa on / 1.2 kPa off, 10 and 3 deg/s,
  * 45 degrees, 128 ms frames every 32 ms, 5-50 Hz, 4x band power and 1.5 %
- * rise; 8 Hz smoothing, and the time constants listed there). */
+ * rise, a ramp 5x the resting slope; 8 Hz smoothing, and the time constants
+ * listed there). */
 extern const ball_settings_t ball_default;
 
 /* An interval event that has been started and not yet ended. */

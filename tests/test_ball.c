@@ -229,6 +229,12 @@ static void test_init_rejects(void)
     bad = ball_default;
     bad.pressure_lp_hz = 600.0; /* above Nyquist */
     CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
+    bad = ball_default;
+    bad.ramp_z = 0.0; /* every slope would be a ramp */
+    CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
+    bad = ball_default;
+    bad.slope_tau_s = 0.0;
+    CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
     CHECK_EQ_INT(ball_init(&b, &ball_default, 1000.0f, mem, len - 1), -ENOMEM);
     CHECK_EQ_INT(ball_init(&b, &ball_default, 1000.0f, mem, len), 0);
     free(mem);
