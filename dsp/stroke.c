@@ -480,7 +480,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
     follow(d, idx);
     if (d->state == STROKE_CONTACT) {
         if (d->have_dip && d->dip_lp < d->set.split_dip_ratio * d->peak_lp &&
-            flp - d->dip_lp > d->set.split_rise_ratio * d->peak_lp &&
+            flp - d->dip_lp > d->set.split_rise_ratio * (d->peak_lp - d->dip_lp) &&
             d->dip_index - d->seg_start >= d->min_samples && dip_motion_stopped(d)) {
             uint64_t dip = d->dip_index;
             n_out += finalize(d, dip, at(d, dip)->t_dev - d->lp_delay_s, true, &out[n_out]);

@@ -16,7 +16,8 @@
  *    delay;
  *  - two strokes without a lift are split where the force dips deep (to
  *    less than split_dip_ratio of the stroke's peak so far) and rises again
- *    (by split_rise_ratio of that peak) while the motion confirms a stop:
+ *    (by split_rise_ratio of the dip's depth under that peak, so that a
+ *    lighter second stroke still counts) while the motion confirms a stop:
  *    the tool decelerated to rest (velocity at the dip, along the fastest
  *    velocity of the first part's first split_peak_share, below
  *    split_rest_ratio of it) or reversed. The boundary is the force
@@ -68,7 +69,7 @@ typedef struct {
     double end_wait_s;        /* after the off level, wait at most this for the low level, s */
     double back_s;            /* how far the start is searched back, seconds */
     double split_dip_ratio;   /* a dip below this share of the peak so far may split */
-    double split_rise_ratio;  /* ... once the force rose again by this share of that peak */
+    double split_rise_ratio;  /* ... once the force rose again by this share of the dip's depth */
     double split_rest_ratio;  /* ... and the speed at the dip is below this share of the
                                  first part's peak speed, or the tool reversed */
     double split_peak_share;  /* ... that peak taken over this share of the first part */
@@ -86,7 +87,7 @@ typedef struct {
 /* 30 Hz low-pass; on 1.5 N, off 0.8 N, low 0.3 N (at least 7, 4 and 2
  * sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms and 2 N;
  * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
- * the peak, rise 0.25, rest 0.7 of the first part's peak over its first
+ * the peak, rise 0.25 of its depth, rest 0.7 of the first part's peak over its first
  * 0.6; level 10 degrees; up 0.1 s; buffer 5 s; direction pool of the
  * area's last 12 strokes, peers within 15 degrees, at least 3, median 1
  * degree from level, for strokes within 4 degrees of it; orient defaults. */

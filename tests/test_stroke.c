@@ -374,6 +374,31 @@ static void test_direction_pool(uint64_t seed)
     free(mem);
 }
 
+/* A no-lift pair whose second stroke is pressed less than half as hard
+ * as the first (24 N, a dip to 6 N, then 11 N): the force rises again by
+ * less than a quarter of the first's peak but by more than a quarter of
+ * the dip's depth: two strokes. */
+static void test_no_lift_lighter(uint64_t seed)
+{
+    stroke_t det;
+    run_t r;
+    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
+    rest(&r, 2.0);
+    piece_t a = {0.8, {1.0, 0.0, 0.0}, 0.16, 24.0, 6.0, 0.0};
+    run_piece(&r, &a);
+    double t_mid = r.t;
+    piece_t b = {0.7, {-1.0, 0.0, 0.0}, 0.12, 11.0, 0.0, 6.0};
+    run_piece(&r, &b);
+    rest(&r, 1.0);
+    CHECK_EQ_INT(r.n_found, 2);
+    if (r.n_found == 2) {
+        CHECK(r.found[0].split);
+        CHECK_NEAR(r.found[0].t_end_dev, t_mid, 0.05);
+        CHECK_NEAR(r.found[1].peak_force_n, 11.0, 0.8);
+    }
+    free(mem);
+}
+
 /* A stroke longer than the buffer is still one stroke, measured roughly. */
 static void test_long_stroke(uint64_t seed)
 {
@@ -533,6 +558,7 @@ int main(int argc, char **argv)
     test_zero_drift(seed + 3);
     test_no_lift_pair(seed + 4);
     test_no_lift_leak(seed + 9);
+    test_no_lift_lighter(seed + 12);
     test_eased_glide(seed + 10);
     test_direction_pool(seed + 11);
     test_long_stroke(seed + 5);
