@@ -663,6 +663,16 @@ static int vibrating(const ball_t *b)
     return b->ratio_s > sqrt(b->set.power_ratio);
 }
 
+/* An open flex's vibration is still there at all: the smoothed band ratio
+ * is over power_ratio^(1/4) (half the vibrating level, in log terms). A
+ * weak flex's MMG under the noise keeps its smoothed ratio between that
+ * and the vibrating level; ended as a weight shift once it had stayed under
+ * the vibrating level for vib_gone_s, it was cut short and often split. */
+static int vibration_present(const ball_t *b)
+{
+    return b->ratio_s > sqrt(sqrt(b->set.power_ratio));
+}
+
 /* A contraction's ramp under weaker vibration (called once per frame while
  * no flex is open): the smoothed pressure's slope over the last 20 ms
  * against the hold's resting slope rms, which breathing and sway set and
@@ -736,7 +746,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     if (b->flex.open) {
         b->t_vib_lag = b->t_vib;
         b->ratio_s += RATIO_SMOOTH * (ratio - b->ratio_s);
-        if (vibrating(b))
+        if (vibration_present(b))
             b->t_vib = b->t_last;
         b->sum_p += pp;
         b->sum_a += pa;

@@ -188,7 +188,8 @@ typedef struct {
     int n_frames, n_med;
     double prev_ratio; /* ... and in the frame before it (0 when none) */
     double ratio_s;    /* band ratio smoothed over a few frames, in a flex */
-    double t_vib;      /* last frame of the flex with its vibration present */
+    double t_vib;      /* last frame of the flex with its vibration present (over
+                          power_ratio^(1/4)) */
     double t_vib_lag;  /* t_vib one frame earlier (before a new burst) */
     double flex_t_end; /* end of the hold's last flex, seconds */
 } ball_t;
