@@ -436,6 +436,20 @@ static inline __attribute__((always_inline)) void fixed_values(json_t *j, const 
     j->need_comma[j->depth] = comma;
 }
 
+/* Each number of decimals json_fixed_array accepts, with fixed_values
+ * specialised once for each (its decimals a constant) and looked up by
+ * decimals in a table. */
+#define FIXED_DECIMALS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9)
+#define FIXED_VALUES_FOR(D)                                                                        \
+    static void fixed_values_##D(json_t *j, const double *v, size_t n)                             \
+    {                                                                                              \
+        fixed_values(j, v, n, D);                                                                  \
+    }
+#define FIXED_VALUES_ROW(D) fixed_values_##D,
+typedef void fixed_values_fn(json_t *j, const double *v, size_t n);
+FIXED_DECIMALS(FIXED_VALUES_FOR)
+static fixed_values_fn *const fixed_values_by_decimals[] = {FIXED_DECIMALS(FIXED_VALUES_ROW)};
+
 void json_fixed_array(json_t *j, const double *v, size_t n, int decimals)
 {
     json_array_begin(j);
@@ -443,38 +457,7 @@ void json_fixed_array(json_t *j, const double *v, size_t n, int decimals)
         decimals = 0;
     if (decimals > 9)
         decimals = 9;
-    switch (decimals) {
-    case 0:
-        fixed_values(j, v, n, 0);
-        break;
-    case 1:
-        fixed_values(j, v, n, 1);
-        break;
-    case 2:
-        fixed_values(j, v, n, 2);
-        break;
-    case 3:
-        fixed_values(j, v, n, 3);
-        break;
-    case 4:
-        fixed_values(j, v, n, 4);
-        break;
-    case 5:
-        fixed_values(j, v, n, 5);
-        break;
-    case 6:
-        fixed_values(j, v, n, 6);
-        break;
-    case 7:
-        fixed_values(j, v, n, 7);
-        break;
-    case 8:
-        fixed_values(j, v, n, 8);
-        break;
-    default:
-        fixed_values(j, v, n, 9);
-        break;
-    }
+    fixed_values_by_decimals[decimals](j, v, n);
     json_array_end(j);
 }
 
