@@ -38,23 +38,20 @@ typedef struct {
     size_t n_blocks, cap_blocks;
 } output_t;
 
-/* The array p with room for element n (util/grow), or the end of the test
+/* Appends an item to one of the test's arrays (util/grow); the test ends
  * when out of memory. */
-static void *room(void *p, size_t n, size_t *cap, size_t size)
-{
-    p = grow(p, cap, n, size, 4096);
-    if (!p)
-        abort();
-    return p;
-}
+#define APPEND(items, cap, n, ...)                                                                 \
+    do {                                                                                           \
+        if (GROW_APPEND(items, cap, n, 4096, __VA_ARGS__) != 0)                                    \
+            abort();                                                                               \
+    } while (0)
 
 static void keep(output_t *o, const char *text, int len)
 {
     CHECK(len > 0);
     if (len <= 0)
         return;
-    o->msgs = room(o->msgs, o->n, &o->cap, sizeof *o->msgs);
-    o->msgs[o->n++] = strndup(text, (size_t)len);
+    APPEND(o->msgs, o->cap, o->n, strndup(text, (size_t)len));
 }
 
 static void on_block(void *ctx, const message_block_t *block)
@@ -62,8 +59,7 @@ static void on_block(void *ctx, const message_block_t *block)
     output_t *o = ctx;
     static char buf[MESSAGE_MAX];
     keep(o, buf, message_raw(buf, sizeof buf, "dev", o->kind, o->rate_hz, block));
-    o->blocks = room(o->blocks, o->n_blocks, &o->cap_blocks, sizeof *o->blocks);
-    o->blocks[o->n_blocks++] = *block;
+    APPEND(o->blocks, o->cap_blocks, o->n_blocks, *block);
 }
 
 static void on_event(void *ctx, const event_t *event, double t_host)
@@ -86,9 +82,7 @@ static void keep_frame(void *ctx, frame_t *f, double t_dev)
     inputs_t *x = ctx;
     if (f->type == FRAME_SAMPLES && ++x->sample_frames % SKIP_EVERY == 0)
         return;
-    x->in = room(x->in, x->n, &x->cap, sizeof *x->in);
-    x->in[x->n].frame = *f;
-    x->in[x->n++].t_arrival = T_HOST0 + t_dev * (1.0 - 80e-6) + 0.002;
+    APPEND(x->in, x->cap, x->n, (input_t){*f, T_HOST0 + t_dev * (1.0 - 80e-6) + 0.002});
 }
 
 /* The frames a simulated tool of this kind sends in SECONDS, each with the

@@ -106,16 +106,16 @@ static int add_sample(recording_stream_t *s, double stamp, const double *v)
 
 static int add_event(recording_t *rec, double stamp, const char *str, size_t len)
 {
-    recording_event_t *e = grow(rec->events, &rec->cap_events, rec->n_events, sizeof *e, 256);
-    if (!e)
-        return -ENOMEM;
-    rec->events = e;
     char *copy = malloc(len + 1);
     if (!copy)
         return -ENOMEM;
     memcpy(copy, str, len);
     copy[len] = '\0';
-    rec->events[rec->n_events++] = (recording_event_t){stamp, copy, len};
+    if (GROW_APPEND(rec->events, rec->cap_events, rec->n_events, 256,
+                    (recording_event_t){stamp, copy, len}) != 0) {
+        free(copy);
+        return -ENOMEM;
+    }
     return 0;
 }
 

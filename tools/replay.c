@@ -90,12 +90,7 @@ static void on_event(void *ctx, const event_t *event, double t_host)
 
 static int push(device_t *d, action_t a)
 {
-    action_t *acts = grow(d->acts, &d->cap, d->n, sizeof *acts, 1024);
-    if (!acts)
-        return -ENOMEM;
-    d->acts = acts;
-    d->acts[d->n++] = a;
-    return 0;
+    return GROW_APPEND(d->acts, d->cap, d->n, 1024, a);
 }
 
 static int cmp_frame(const void *a, const void *b)

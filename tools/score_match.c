@@ -27,14 +27,11 @@ static int pair_cmp(const void *a, const void *b)
 int score_match(const score_rule_t *rule, const score_interval_t *truth, size_t n_truth,
                 const score_interval_t *det, size_t n_det, int *match_of_det)
 {
-    size_t cap = 64, n = 0;
-    pair_t *pairs = malloc(cap * sizeof *pairs);
+    size_t cap = 0, n = 0;
+    pair_t *pairs = NULL;
     char *used = calloc(n_truth + 1, 1);
-    if (!pairs || !used) {
-        free(pairs);
-        free(used);
+    if (!used)
         return -ENOMEM;
-    }
     for (size_t d = 0; d < n_det; d++) {
         match_of_det[d] = -1;
         for (size_t t = 0; t < n_truth; t++) {
@@ -44,20 +41,15 @@ int score_match(const score_rule_t *rule, const score_interval_t *truth, size_t 
             double off_tol = fmax(rule->offset_tol_s, rule->offset_frac * len);
             if (on > rule->onset_tol_s || off > off_tol)
                 continue;
-            if (n == cap) {
-                pair_t *p = realloc(pairs, 2 * cap * sizeof *pairs);
-                if (!p) {
-                    free(pairs);
-                    free(used);
-                    return -ENOMEM;
-                }
-                pairs = p;
-                cap *= 2;
+            if (GROW_APPEND(pairs, cap, n, 64, (pair_t){on + off, (int)t, (int)d}) != 0) {
+                free(pairs);
+                free(used);
+                return -ENOMEM;
             }
-            pairs[n++] = (pair_t){on + off, (int)t, (int)d};
         }
     }
-    qsort(pairs, n, sizeof *pairs, pair_cmp);
+    if (n > 0) /* pairs is NULL when there are none */
+        qsort(pairs, n, sizeof *pairs, pair_cmp);
     int matched = 0;
     for (size_t i = 0; i < n; i++) {
         if (used[pairs[i].t] || match_of_det[pairs[i].d] >= 0)
@@ -73,12 +65,7 @@ int score_match(const score_rule_t *rule, const score_interval_t *truth, size_t 
 
 int score_values_add(score_values_t *s, double x)
 {
-    double *v = grow(s->v, &s->cap, s->n, sizeof *v, 256);
-    if (!v)
-        return -ENOMEM;
-    s->v = v;
-    s->v[s->n++] = x;
-    return 0;
+    return GROW_APPEND(s->v, s->cap, s->n, 256, x);
 }
 
 void score_values_free(score_values_t *s)

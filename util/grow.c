@@ -8,7 +8,8 @@ void *grow(void *items, size_t *cap, size_t n, size_t item_size, size_t first)
         return items;
     size_t want = *cap ? *cap * 2 : first;
     void *bigger = realloc(items, want * item_size);
-    if (bigger)
-        *cap = want;
+    if (!bigger)
+        return items;
+    *cap = want;
     return bigger;
 }
