@@ -33,7 +33,8 @@ static bool settings_valid(const stroke_settings_t *set, float rate_hz)
            set->force_lp_hz < 0.5 * rate_hz && set->off_n > 0.0 && set->off_n <= set->on_n &&
            set->low_n > 0.0 && set->low_n <= set->off_n && set->noise_on >= 0.0 &&
            set->noise_off >= 0.0 && set->noise_low >= 0.0 && set->debounce_s >= 0.0 &&
-           set->zero_tau_s > 0.0 && set->min_duration_s >= 0.0 && set->end_wait_s >= 0.0 &&
+           set->zero_tau_s > 0.0 && set->min_duration_s >= 0.0 && set->min_length_m >= 0.0 &&
+           set->end_wait_s >= 0.0 &&
            set->back_s >= 0.0 && set->split_dip_ratio > 0.0 && set->split_dip_ratio < 1.0 &&
            set->split_rise_ratio > 0.0 && set->split_rest_ratio > 0.0 &&
            set->split_peak_share > 0.0 && set->split_peak_share <= 1.0 && set->level_deg >= 0.0 &&
@@ -301,7 +302,8 @@ static int finalize(stroke_t *d, uint64_t to, double t_end, bool split, stroke_r
         out->peak_force_n = d->run_f_peak;
         out->direction = direction_of(d, out->rise_m, out->length_m);
     }
-    if (duration < d->set.min_duration_s || out->peak_force_n < d->set.min_peak_n) {
+    if (duration < d->set.min_duration_s || out->peak_force_n < d->set.min_peak_n ||
+        out->length_m < d->set.min_length_m) {
         d->bumps++;
         return 0;
     }

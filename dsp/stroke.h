@@ -66,6 +66,7 @@ typedef struct {
     double zero_tau_s;        /* time constant of the zero and noise estimates, seconds */
     double min_duration_s;    /* shorter contacts are bumps, not strokes, seconds */
     double min_peak_n;        /* contacts whose peak force stays below are ignored, newton */
+    double min_length_m;      /* contacts that glide less are presses, not strokes, metres */
     double end_wait_s;        /* after the off level, wait at most this for the low level, s */
     double back_s;            /* how far the start is searched back, seconds */
     double split_dip_ratio;   /* a dip below this share of the peak so far may split */
@@ -85,7 +86,7 @@ typedef struct {
 } stroke_settings_t;
 
 /* 30 Hz low-pass; on 1.5 N, off 0.8 N, low 0.3 N (at least 7, 4 and 2
- * sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms and 2 N;
+ * sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms, 2 N and 5 mm;
  * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
  * the peak, rise 0.25 of its depth, rest 0.7 of the first part's peak over its first
  * 0.6; level 10 degrees; up 0.1 s; buffer 5 s; direction pool of the
@@ -97,7 +98,8 @@ typedef struct {
     {                                                                                              \
         .force_lp_hz = 30.0, .on_n = 1.5, .off_n = 0.8, .low_n = 0.3, .noise_on = 7.0,             \
         .noise_off = 4.0, .noise_low = 2.0, .debounce_s = 0.006, .zero_tau_s = 0.5,                \
-        .min_duration_s = 0.08, .min_peak_n = 2.0, .end_wait_s = 0.06, .back_s = 0.3,              \
+        .min_duration_s = 0.08, .min_peak_n = 2.0, .min_length_m = 0.005, .end_wait_s = 0.06,      \
+        .back_s = 0.3,                                                                             \
         .split_dip_ratio = 0.5, .split_rise_ratio = 0.25, .split_rest_ratio = 0.7,                 \
         .split_peak_share = 0.6,                                                                   \
         .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0, .pool_n = 12, .pool_min = 3,             \
@@ -157,7 +159,7 @@ typedef struct {
     stroke_state_t state;
     uint64_t samples;
     uint64_t strokes; /* strokes reported */
-    uint64_t bumps;   /* contacts too short or too light to be strokes */
+    uint64_t bumps;   /* contacts too short, too light or too still to be strokes */
 
     /* Private, precomputed. */
     stroke_settings_t set;

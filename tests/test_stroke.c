@@ -420,7 +420,8 @@ static void test_long_stroke(uint64_t seed)
     free(mem);
 }
 
-/* A touch too short or too light is not a stroke. */
+/* A touch too short or too light is not a stroke, nor a press that does
+ * not glide. */
 static void test_bump(uint64_t seed)
 {
     stroke_t det;
@@ -430,6 +431,10 @@ static void test_bump(uint64_t seed)
     run_alone(&r, &tap);
     CHECK_EQ_INT(r.n_found, 0);
     CHECK_EQ_INT((int)det.bumps, 1);
+    piece_t press = {0.5, {1, 0, 0}, 0.0, 6.0, 0.0, 0.0};
+    run_alone(&r, &press);
+    CHECK_EQ_INT(r.n_found, 0);
+    CHECK_EQ_INT((int)det.bumps, 2);
     free(mem);
 }
 
