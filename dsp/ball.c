@@ -19,6 +19,9 @@
 #define RAMP_HALF 0.5 /* ... and the second point on the slope's rise */
 #define HIGH_OVER_LOW 1.5625   /* the high rotation level over the low one */
 #define REVERSAL_SHARE 0.5     /* a reversal turns past this share of the low level */
+/* A climb of the rotation rate restarts where it dipped this share of the
+ * low level under its highest. */
+#define CLIMB_DIP_SHARE 0.1
 #define HALF_LOAD 0.5          /* holds begin and end where half their load is on */
 #define ONSET_SEARCH_S 4.0     /* how far back a settled hold's start is searched, seconds */
 #define SETTLE_STILL_SHARE 0.5 /* a settling load must have been still this share of settle_s */
@@ -94,6 +97,12 @@ enum { EP_NONE, EP_ROLL, EP_ROCK };
 static double weight(double tau_s, double fs)
 {
     return 1.0 - exp(-1.0 / (tau_s * fs));
+}
+
+static void climb_restart(ball_t *b)
+{
+    b->climb_min = b->climb_peak = b->rate;
+    b->t_climb = b->t_last;
 }
 
 static void begin(event_t *e, const char *type, event_phase_t phase, double t)
@@ -534,6 +543,17 @@ static double rate_high(const ball_t *b)
     return k > b->set.rate_high_dps ? k : b->set.rate_high_dps;
 }
 
+/* The start of the rotation rate's last climb: its latest least value,
+ * restarted when the rate dips CLIMB_DIP_SHARE of the low level under the
+ * highest since. */
+static void track_climb(ball_t *b, double lo)
+{
+    if (b->rate <= b->climb_min || b->rate < b->climb_peak - CLIMB_DIP_SHARE * lo)
+        climb_restart(b);
+    else if (b->rate > b->climb_peak)
+        b->climb_peak = b->rate;
+}
+
 /* Motion episodes: onset when the rate passes the high level (dated back
  * to when it left the low level), end after quiet_s below the low level. */
 static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, event_sink_fn sink,
@@ -544,10 +564,17 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
     if (!ep->active) {
         if (b->rate < lo)
             b->t_below = t;
+        track_climb(b, lo);
         if (b->rate > hi && (b->state == ST_PENDING || b->state == ST_HOLD)) {
             reset_episode(b);
             ep->active = 1;
+            /* Dated back to where the rate left the low level or, when it
+             * never came back under it since its last climb began
+             * (postural sway or a tilt while loading kept it up), to that
+             * climb's start. */
             ep->t_onset = b->t_below;
+            if (b->climb_min > lo && b->t_climb > ep->t_onset)
+                ep->t_onset = b->t_climb;
             ep->t_last_active = t;
             double n = sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
             for (int i = 0; i < 3; i++)
@@ -609,6 +636,7 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
         }
         reset_episode(b);
         b->t_below = t;
+        climb_restart(b);
         b->t_still = t_end;
     }
 }
@@ -882,6 +910,7 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
         b->after_roll = 0;
         reset_episode(b);
         b->t_below = t;
+        climb_restart(b);
     } else if (b->loaded && rise < set->load_off_pa) {
         b->loaded = 0;
         if (b->hold.open) {

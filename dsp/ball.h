@@ -143,6 +143,8 @@ typedef struct {
     double rate_ms;   /* the hold's still rotation, mean square, (deg/s)^2 */
     double rate_ms_a; /* its EMA weight per sample */
     double t_below;   /* last time the rate was below the low level */
+    double t_climb;   /* start of the rate's last climb, seconds ... */
+    double climb_min, climb_peak; /* ... its least and highest rate since, deg/s */
     ball_episode_t ep;
 
     /* State. */
