@@ -31,7 +31,8 @@ static bool settings_valid(const stroke_settings_t *set, float rate_hz)
 {
     return rate_hz > 0.0f && isfinite(rate_hz) && set->force_lp_hz > 0.0 &&
            set->force_lp_hz < 0.5 * rate_hz && set->off_n > 0.0 && set->off_n <= set->on_n &&
-           set->low_n > 0.0 && set->low_n <= set->off_n && set->noise_on >= 0.0 &&
+           set->low_n > 0.0 && set->low_n <= set->off_n && set->off_peak_ratio >= 0.0 &&
+           set->off_peak_ratio < 0.5 && set->noise_on >= 0.0 &&
            set->noise_off >= 0.0 && set->noise_low >= 0.0 && set->debounce_s >= 0.0 &&
            set->zero_tau_s > 0.0 && set->min_duration_s >= 0.0 && set->min_length_m >= 0.0 &&
            set->end_wait_s >= 0.0 &&
@@ -94,6 +95,7 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->lp_noise_gain = gain;
     d->sin_level = (float)sin(set->level_deg * M_PI / 180.0);
     d->up_tau_sq = set->up_tau_s * set->up_tau_s;
+    d->off_peak = (float)set->off_peak_ratio;
     d->pool_cos = (float)cos(set->pool_deg * M_PI / 180.0);
     d->pool_sin_hi = (float)sin((set->level_deg + set->pool_margin_deg) * M_PI / 180.0);
     d->pool_sin_lo = (float)sin(fmax(set->level_deg - set->pool_margin_deg, 0.0) * M_PI / 180.0);
@@ -489,7 +491,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
             begin(d, dip);
             return n_out;
         }
-        if (flp >= d->off_level) {
+        if (flp >= fmaxf(d->off_level, d->off_peak * d->peak_lp)) {
             d->off_count = 0;
             return n_out;
         }
@@ -499,7 +501,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         d->ending_n = 0;
         /* The first ending sample may already be below the low level. */
     }
-    if (flp > d->on_level) {
+    if (flp > fmaxf(d->on_level, 2.0f * d->off_peak * d->peak_lp)) {
         /* The blade pressed again before it left: one contact. */
         d->state = STROKE_CONTACT;
         d->off_count = 0;
@@ -508,6 +510,11 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
     if (flp < d->low_level || d->ending_n++ >= d->end_wait_n) {
         n_out += finalize(d, idx, s->t_dev - d->lp_delay_s, false, &out[n_out]);
         d->state = STROKE_IDLE;
+        /* The blade left but the force did not come back to the zero: the
+         * zero moved during the contact (it is frozen there); the force
+         * now is the new zero. */
+        if (flp >= d->low_level)
+            d->zero_n += flp;
     }
     return n_out;
 }

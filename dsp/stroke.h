@@ -10,7 +10,10 @@
  *    the noise of the filtered force is tracked the same way;
  *  - contact is a Schmitt trigger on the zero-corrected filtered force
  *    (on above on_n, off below off_n, each level raised to a multiple of
- *    the noise when the sensor is noisier). The start is dated back to the
+ *    the noise when the sensor is noisier; off also below off_peak_ratio
+ *    of the stroke's peak, so that a zero that moved during the contact
+ *    does not hold it open; a contact that ends above the low level moves
+ *    the zero to the force there). The start is dated back to the
  *    last sample below the low level (low_n, or a multiple of the noise),
  *    the end forward to the first sample below it, both less the filter's
  *    delay;
@@ -58,6 +61,8 @@ typedef struct {
     double force_lp_hz;       /* corner of the force low-pass, hertz */
     double on_n;              /* contact begins above zero + this, newton */
     double off_n;             /* contact ends below zero + this, newton (< on_n) */
+    double off_peak_ratio;    /* ... or below this share of the stroke's peak; it presses
+                                 again above twice that (and on_n) */
     double low_n;             /* start and end are dated where the force crosses this, newton */
     double noise_on;          /* on level at least this many noise sigmas */
     double noise_off;         /* off level at least this many noise sigmas */
@@ -85,8 +90,8 @@ typedef struct {
     orient_settings_t orient; /* fs_hz is overridden by the rate */
 } stroke_settings_t;
 
-/* 30 Hz low-pass; on 1.5 N, off 0.8 N, low 0.3 N (at least 7, 4 and 2
- * sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms, 2 N and 5 mm;
+/* 30 Hz low-pass; on 1.5 N, off 0.8 N or 0.1 of the peak, low 0.3 N (at
+ * least 7, 4 and 2 sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms, 2 N and 5 mm;
  * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
  * the peak, rise 0.25 of its depth, rest 0.7 of the first part's peak over its first
  * 0.6; level 10 degrees; up 0.1 s; buffer 5 s; direction pool of the
@@ -96,7 +101,8 @@ typedef struct {
  * stroke_settings_t (scraper_settings_t) start from the same values. */
 #define STROKE_SETTINGS_DEFAULT                                                                    \
     {                                                                                              \
-        .force_lp_hz = 30.0, .on_n = 1.5, .off_n = 0.8, .low_n = 0.3, .noise_on = 7.0,             \
+        .force_lp_hz = 30.0, .on_n = 1.5, .off_n = 0.8, .off_peak_ratio = 0.1, .low_n = 0.3,       \
+        .noise_on = 7.0,                                                                           \
         .noise_off = 4.0, .noise_low = 2.0, .debounce_s = 0.006, .zero_tau_s = 0.5,                \
         .min_duration_s = 0.08, .min_peak_n = 2.0, .min_length_m = 0.005, .end_wait_s = 0.06,      \
         .back_s = 0.3,                                                                             \
@@ -170,6 +176,7 @@ typedef struct {
     float prev_p;         /* newton: the previous raw force */
     float lp_delay_s;     /* group delay of the force low-pass at DC, seconds */
     float sin_level;
+    float off_peak; /* off_peak_ratio */
     float noise_on_sq, noise_off_sq, noise_low_sq; /* noise multiples squared */
     uint32_t debounce_n, min_samples, end_wait_n, back_n;
     uint32_t rest_n; /* samples before a stroke taken as its rest (0.1 s) */

@@ -399,6 +399,30 @@ static void test_no_lift_lighter(uint64_t seed)
     free(mem);
 }
 
+/* The sensor's zero steps up by 1.2 N while the blade is on the skin (the
+ * zero is frozen there): after the lift the force reads 1.2 N, above the
+ * off level. The contact still ends (under a tenth of the 12 N peak), the
+ * zero takes the new level, and the next stroke is a stroke of its own. */
+static void test_zero_moves_in_contact(uint64_t seed)
+{
+    stroke_t det;
+    run_t r;
+    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
+    rest(&r, 2.0);
+    piece_t p = {0.8, {1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 0.0};
+    run_piece(&r, &p);
+    double t_end = r.t;
+    r.force_offset_n = 1.2;
+    rest(&r, 1.0);
+    run_piece(&r, &p);
+    rest(&r, 1.0);
+    CHECK_EQ_INT(r.n_found, 2);
+    if (r.n_found == 2)
+        CHECK_NEAR(r.found[0].t_end_dev, t_end, 0.08);
+    CHECK_NEAR(det.zero_n, 1.2, 0.3);
+    free(mem);
+}
+
 /* A stroke longer than the buffer is still one stroke, measured roughly. */
 static void test_long_stroke(uint64_t seed)
 {
@@ -563,6 +587,7 @@ int main(int argc, char **argv)
     test_zero_drift(seed + 3);
     test_no_lift_pair(seed + 4);
     test_no_lift_leak(seed + 9);
+    test_zero_moves_in_contact(seed + 13);
     test_no_lift_lighter(seed + 12);
     test_eased_glide(seed + 10);
     test_direction_pool(seed + 11);
