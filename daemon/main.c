@@ -5,6 +5,7 @@
  * then sleeps in sigsuspend until a signal handler has set a flag. SIGINT and
  * SIGTERM stop everything in reverse order and exit 0.
  */
+#include "cli.h"
 #include "config.h"
 #include "control.h"
 #include "log.h"
@@ -232,21 +233,17 @@ int main(int argc, char **argv)
         case 'c': config_path = optarg; break;
         case 'k': check_path = optarg; break;
         case 'l': level = optarg; break;
-        case 'h': usage(stdout); return 0;
         case 'V': printf("massaged %s\n", MASSAGED_VERSION); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_usage_status(opt, usage); /* --help, or a usage error */
         }
     }
     if (optind < argc) {
         fprintf(stderr, "massaged: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
+        return cli_usage_error(usage);
     }
     if (check_path)
         return check_config(check_path);
-    if (!config_path) {
-        usage(stderr);
-        return 2;
-    }
+    if (!config_path)
+        return cli_usage_error(usage);
     return run(config_path, level);
 }

@@ -13,6 +13,7 @@
  * with a line end). Replies carry no line end, so the tool sends its lines,
  * half-closes the connection and reads until the daemon closes its side.
  */
+#include "cli.h"
 #include "config.h"
 #include "netaddr.h"
 
@@ -106,13 +107,13 @@ static int converse(const char *rcs, const char *lines, char *reply, size_t cap)
 
 int main(int argc, char **argv)
 {
-    enum { O_CONFIG = 1, O_RCS, O_HELP, O_LABEL };
+    enum { O_CONFIG = 1, O_RCS, O_LABEL };
     static const char *const labels[] = {"participant", "session",  "task", "run",
                                          "acquisition", "modality", "root", "template"};
     static const struct option global[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"rcs", required_argument, NULL, O_RCS},
-        {"help", no_argument, NULL, O_HELP},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *rcs = NULL;
@@ -122,15 +123,11 @@ int main(int argc, char **argv)
         switch (opt) {
         case O_CONFIG: config_path = optarg; break;
         case O_RCS: rcs = optarg; break;
-        case 'h':
-        case O_HELP: usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return cli_usage_status(opt, usage); /* --help, or a usage error */
         }
     }
-    if (argc - optind < 2 || strcmp(argv[optind], "record") != 0) {
-        usage(stderr);
-        return 2;
-    }
+    if (argc - optind < 2 || strcmp(argv[optind], "record") != 0)
+        return cli_usage_error(usage);
     const char *verb = argv[optind + 1];
     static config_t cfg;
     if (!rcs && config_path) {
@@ -155,10 +152,8 @@ int main(int argc, char **argv)
         start_opts[sizeof labels / sizeof labels[0]] = (struct option){NULL, 0, NULL, 0};
         optind += 2;
         while ((opt = getopt_long(argc, argv, "", start_opts, NULL)) != -1) {
-            if (opt < O_LABEL) {
-                usage(stderr);
-                return 2;
-            }
+            if (opt < O_LABEL)
+                return cli_usage_error(usage);
             if (option(filename, sizeof filename, labels[opt - O_LABEL], optarg) != 0)
                 return 2;
             given++;
@@ -168,8 +163,7 @@ int main(int argc, char **argv)
         optind += 2;
         line = strcmp(verb, "stop") == 0 ? "stop\n" : "status\n";
     } else {
-        usage(stderr);
-        return 2;
+        return cli_usage_error(usage);
     }
     if (optind < argc) {
         fprintf(stderr, "massaged-ctl: unexpected argument '%s'\n", argv[optind]);

@@ -10,6 +10,7 @@
  * With --bids OUT, study recordings become a BIDS dataset instead (bids.h).
  */
 #include "bids.h"
+#include "cli.h"
 #include "json_read.h"
 #include "recording.h"
 
@@ -110,14 +111,11 @@ int main(int argc, char **argv)
             bids = optarg;
             break;
         default: /* --help, or a usage error */
-            usage(opt == 'h' ? stdout : stderr);
-            return opt == 'h' ? 0 : 2;
+            return cli_usage_status(opt, usage);
         }
     }
-    if (!dir == !bids || optind >= argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (!dir == !bids || optind >= argc)
+        return cli_usage_error(usage);
     if (bids)
         return bids_export(bids, argv + optind, argc - optind) == 0 ? 0 : 1;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {

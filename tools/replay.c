@@ -11,6 +11,7 @@
  * t_dev and fields come out the same.
  */
 #include "chain.h"
+#include "cli.h"
 #include "config.h"
 #include "json_read.h"
 #include "log.h"
@@ -304,14 +305,11 @@ static int parse_options(int argc, char **argv, options_t *o)
             break;
         }
         default: /* --help, or a usage error */
-            usage(opt == 'h' ? stdout : stderr);
-            return opt == 'h' ? 0 : 2;
+            return cli_usage_status(opt, usage);
         }
     }
-    if (optind >= argc || o->speed <= 0) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind >= argc || o->speed <= 0)
+        return cli_usage_error(usage);
     return -1;
 }
 

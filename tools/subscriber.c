@@ -15,6 +15,7 @@
  * expires after at least one message; 1 when --timeout expires with no
  * message at all; 2 for a usage or ZeroMQ set-up error.
  */
+#include "cli.h"
 #include "json.h"
 #include "json_read.h"
 #include "now.h"
@@ -282,14 +283,11 @@ static int parse_options(int argc, char **argv, options_t *o)
             }
             break;
         default: /* --help, or a usage error */
-            usage(opt == 'h' ? stdout : stderr);
-            return opt == 'h' ? 0 : 2;
+            return cli_usage_status(opt, usage);
         }
     }
-    if (optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind != argc)
+        return cli_usage_error(usage);
     return -1;
 }
 

@@ -34,6 +34,7 @@
  * configuration is invalid or the server or subscriber cannot start; 2 for a
  * usage error.
  */
+#include "cli.h"
 #include "config.h"
 #include "json_read.h"
 #include "netaddr.h"
@@ -698,14 +699,11 @@ static int parse_options(int argc, char **argv, options_t *o)
             web_root = optarg;
             break;
         default: /* --help, or a usage error */
-            usage(opt == 'h' ? stdout : stderr);
-            return opt == 'h' ? 0 : 2;
+            return cli_usage_status(opt, usage);
         }
     }
-    if (optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    if (optind != argc)
+        return cli_usage_error(usage);
     return -1;
 }
 
