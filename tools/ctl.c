@@ -152,7 +152,8 @@ int main(int argc, char **argv)
         start_opts[sizeof labels / sizeof labels[0]] = (struct option){NULL, 0, NULL, 0};
         optind += 2;
         while ((opt = getopt_long(argc, argv, "", start_opts, NULL)) != -1) {
-            if (opt < O_LABEL)
+            /* getopt's '?' for an unknown option is no label either */
+            if (opt < O_LABEL || opt >= O_LABEL + (int)(sizeof labels / sizeof labels[0]))
                 return cli_usage_error(usage);
             if (option(filename, sizeof filename, labels[opt - O_LABEL], optarg) != 0)
                 return 2;

@@ -250,6 +250,8 @@ def test_massaged_ctl(daemon_factory, subscriber_factory, pty_factory, tmp_path)
         time.sleep(0.05)
     r = run("bogus")
     assert r.returncode == 2
+    r = run("start", "--bogus", "x")  # an unknown start option is a usage error
+    assert r.returncode == 2 and "Usage: massaged-ctl" in r.stderr, r.stderr
     assert d.stop(signal.SIGTERM) == 0
     assert len(ball(xdf_strict.read(path)).values) == 200
     r = run("status")  # the daemon is gone: a clear message
