@@ -181,9 +181,9 @@ static void map_forget(clock_map_t *m)
     } else {
         m->beta = 0;
     }
-    m->n_warm = 0;
-    m->sum_v = 0;
-    m->win_has_point = false;
+    m->warm.n = 0;
+    m->warm.sum_v = 0;
+    m->win.has_point = false;
     m->ring_head = m->ring_count = 0;
     m->fit_n = 0;
     m->fit_sigma = 0;
@@ -203,14 +203,8 @@ static void map_start(clock_map_t *m, double dev_s, double host_s)
     m->ref_host_s = host_s;
     m->last_x = 0;
     m->alpha = 0;
-    m->alpha_x = 0;
-    m->sum_v = 0;
-    m->n_warm = 1;
-    m->win_index = 0;
-    m->win_has_point = true;
-    m->win_min = (clock_map_point_t){0, 0, 0};
-    m->win_n = 1;
-    m->win_sum_v = 0;
+    m->warm = (clock_map_warm_t){.alpha_x = 0, .sum_v = 0, .n = 1};
+    m->win = (clock_map_window_t){.index = 0, .has_point = true, .min = {0, 0, 0}, .n = 1};
 }
 
 static void sort_doubles(double *v, unsigned n)
@@ -370,49 +364,46 @@ static void map_fit(clock_map_t *m)
 /* Closes the current window and opens window idx. */
 static void map_next_window(clock_map_t *m, int64_t idx)
 {
-    if (m->win_has_point) {
+    if (m->win.has_point) {
         /* With exponential jitter the fastest of n deliveries lies above the
          * envelope by the mean jitter / n on average. */
-        double v_min = m->win_min.y - m->beta * m->win_min.x;
-        m->win_min.e = (m->win_sum_v / m->win_n - v_min) / m->win_n;
+        double v_min = m->win.min.y - m->beta * m->win.min.x;
+        m->win.min.e = (m->win.sum_v / m->win.n - v_min) / m->win.n;
         unsigned cap = m->s.windows;
         if (m->ring_count == cap) {
             m->ring_head = (m->ring_head + 1) % CLOCK_MAP_MAX_WINDOWS;
             m->ring_count--;
         }
-        m->ring[(m->ring_head + m->ring_count) % CLOCK_MAP_MAX_WINDOWS] = m->win_min;
+        m->ring[(m->ring_head + m->ring_count) % CLOCK_MAP_MAX_WINDOWS] = m->win.min;
         m->ring_count++;
         if (m->ring_count >= 2)
             map_fit(m);
     }
-    m->win_index = idx;
-    m->win_has_point = false;
-    m->win_n = 0;
-    m->win_sum_v = 0;
+    m->win = (clock_map_window_t){.index = idx, .has_point = false};
 }
 
 /* Adds a frame that is not part of a step run to the envelope. */
 static void map_feed(clock_map_t *m, double x, double y)
 {
     int64_t idx = (int64_t)floor(x / m->s.window_s);
-    if (idx > m->win_index)
+    if (idx > m->win.index)
         map_next_window(m, idx);
     double v = y - m->beta * x;
-    if (!m->win_has_point || v < m->win_min.y - m->beta * m->win_min.x) {
-        m->win_min = (clock_map_point_t){x, y, 0};
-        m->win_has_point = true;
+    if (!m->win.has_point || v < m->win.min.y - m->beta * m->win.min.x) {
+        m->win.min = (clock_map_point_t){x, y, 0};
+        m->win.has_point = true;
     }
-    m->win_n++;
-    m->win_sum_v += v;
+    m->win.n++;
+    m->win.sum_v += v;
     if (!m->fitted) {
         /* Before two windows exist, the fastest delivery so far is the best
          * estimate of the offset. */
-        if (m->n_warm == 0 || v < m->alpha) {
+        if (m->warm.n == 0 || v < m->alpha) {
             m->alpha = v;
-            m->alpha_x = x;
+            m->warm.alpha_x = x;
         }
-        m->sum_v += v;
-        m->n_warm++;
+        m->warm.sum_v += v;
+        m->warm.n++;
     }
 }
 
@@ -496,9 +487,9 @@ double clock_map_uncertainty_s(const clock_map_t *m)
         /* The fastest of n deliveries with exponential jitter lies above the
          * envelope by about the mean jitter / n; the unknown slope adds up
          * with the distance from that delivery. */
-        double jitter = (m->sum_v / m->n_warm - m->alpha) / m->n_warm;
+        double jitter = (m->warm.sum_v / m->warm.n - m->alpha) / m->warm.n;
         double ppm = m->have_slope ? KEPT_SLOPE_PPM : m->s.max_drift_ppm;
-        return jitter + ppm * 1e-6 * fabs(m->last_x - m->alpha_x);
+        return jitter + ppm * 1e-6 * fabs(m->last_x - m->warm.alpha_x);
     }
     /* The spread of the minima about the line, pooled with the windows' own
      * estimate of their height (worth two degrees of freedom) so that a fit

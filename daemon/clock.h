@@ -131,6 +131,24 @@ typedef struct {
     double e; /* expected height of this minimum above the envelope, seconds */
 } clock_map_point_t;
 
+/* Before the first fit: the model's alpha is the least y - beta*x seen (the
+ * fastest delivery), at alpha_x; sum_v / n is the mean of y - beta*x. */
+typedef struct {
+    double alpha_x;
+    double sum_v;
+    uint64_t n;
+} clock_map_warm_t;
+
+/* The current window: its index, its fastest frame, its frames' count and
+ * sum of y - beta*x. */
+typedef struct {
+    int64_t index;
+    bool has_point;
+    clock_map_point_t min;
+    uint64_t n;
+    double sum_v;
+} clock_map_window_t;
+
 /* Host mapping state of one device. Fields are read-only for the caller. */
 typedef struct {
     clock_map_settings_t s;
@@ -148,19 +166,8 @@ typedef struct {
     bool have_prior; /* prior_beta holds the slope from before a reset or restart */
     double prior_beta;
 
-    /* Before the first fit: alpha is the least y - beta*x seen (the fastest
-     * delivery), at alpha_x; sum_v / n_warm is the mean of y - beta*x. */
-    double alpha_x;
-    double sum_v;
-    uint64_t n_warm;
-
-    /* Current window: its index, its fastest frame, its frames' count and
-     * sum of y - beta*x. */
-    int64_t win_index;
-    bool win_has_point;
-    clock_map_point_t win_min;
-    uint64_t win_n;
-    double win_sum_v;
+    clock_map_warm_t warm;
+    clock_map_window_t win;
 
     /* Completed windows' fastest frames, oldest first from ring_head. */
     clock_map_point_t ring[CLOCK_MAP_MAX_WINDOWS];
