@@ -277,10 +277,10 @@ static void check_end(uint64_t seed)
     /* Stop 100 s in or later, once a hold is under way (peeking at the
      * state), so finish() has something to close. */
     for (int i = 0;
-         i < 400000 && (i < 100000 || s->hold_open == UINT64_MAX || s->hold_open >= s->n); i++)
+         i < 400000 && (i < 100000 || s->hold_open == UINT64_MAX || s->hold_open >= s->run.n); i++)
         ended |= sim_ball_step(s, &x, NULL, NULL) & SIM_BALL_END;
     CHECK(!ended);
-    double stop = s->n / (double)set.rate_hz;
+    double stop = s->run.n / (double)set.rate_hz;
     r->n_truth = 0;
     sim_ball_finish(s, collect, r);
     CHECK(r->n_truth >= 1);

@@ -93,7 +93,7 @@ const sim_ball_world_t sim_ball_world_stress = {
 
 static double uni(sim_ball_t *s, double lo, double hi)
 {
-    return lo + (hi - lo) * sim_rng_uniform(&s->rng);
+    return lo + (hi - lo) * sim_rng_uniform(&s->run.rng);
 }
 
 /* A draw from a range that has always been drawn (the random stream is the
@@ -113,12 +113,12 @@ static double draw_new(sim_ball_t *s, sim_range_t r)
 
 static int chance(sim_ball_t *s, double p)
 {
-    return sim_rng_uniform(&s->rng) < p;
+    return sim_rng_uniform(&s->run.rng) < p;
 }
 
 static double gauss(sim_ball_t *s)
 {
-    return sim_rng_gauss(&s->rng);
+    return sim_rng_gauss(&s->run.rng);
 }
 
 static uint64_t samples(const sim_ball_t *s, double seconds)
@@ -261,7 +261,7 @@ static double pressure_rise(const sim_ball_t *s, double load_n)
 
 static void emit(sim_ball_t *s, event_sink_fn truth, void *ctx, event_t *e)
 {
-    e->id = s->next_id++;
+    e->id = s->run.next_id++;
     if (truth)
         truth(e, ctx);
 }
@@ -282,7 +282,7 @@ static void close_flex(sim_ball_t *s, uint64_t end, event_sink_fn truth, void *c
         return;
     const sim_ball_activity_t *a = &s->plan[s->plan_i];
     event_t e;
-    truth_begin(&e, "flex", EVENT_END, s->flex_open * s->dt, end * s->dt);
+    truth_begin(&e, "flex", EVENT_END, s->flex_open * s->run.dt, end * s->run.dt);
     event_add_field(&e, "pressure_rise_pa", s->flex_rise_pa);
     event_add_field(&e, "rise_fraction", a->rise);
     event_add_field(&e, "mmg_hz", a->mmg_hz);
@@ -305,10 +305,10 @@ static void close_rock(sim_ball_t *s, uint64_t end, event_sink_fn truth, void *c
     const sim_ball_activity_t *a = &s->plan[s->plan_i];
     double rest = s->base_target_n;
     event_t e;
-    truth_begin(&e, "rock", EVENT_END, s->rock_open * s->dt, end * s->dt);
+    truth_begin(&e, "rock", EVENT_END, s->rock_open * s->run.dt, end * s->run.dt);
     event_add_field(&e, "freq_hz", a->freq_hz);
     event_add_field(&e, "amplitude_deg", a->amplitude_deg);
-    event_add_field(&e, "cycles", (end - s->rock_open) * s->dt * a->freq_hz);
+    event_add_field(&e, "cycles", (end - s->rock_open) * s->run.dt * a->freq_hz);
     event_add_field(&e, "load_mod", a->load_mod);
     event_add_field(&e, "pressure_mod_pa",
                     0.5 * (pressure_rise(s, rest * (1.0 + a->load_mod)) -
@@ -322,7 +322,7 @@ static void close_roll(sim_ball_t *s, uint64_t end, event_sink_fn truth, void *c
     if (s->roll_open == NONE)
         return;
     event_t e;
-    truth_begin(&e, "roll", EVENT_END, s->roll_open * s->dt, end * s->dt);
+    truth_begin(&e, "roll", EVENT_END, s->roll_open * s->run.dt, end * s->run.dt);
     event_add_field(&e, "mean_rate_dps",
                     s->roll_rate_count ? s->roll_rate_sum / (double)s->roll_rate_count : 0.0);
     event_add_field(&e, "strokes", s->roll_strokes);
@@ -340,7 +340,7 @@ static void close_hold(sim_ball_t *s, uint64_t end, event_sink_fn truth, void *c
         return;
     }
     event_t e;
-    truth_begin(&e, "hold", EVENT_END, s->hold_open * s->dt, end * s->dt);
+    truth_begin(&e, "hold", EVENT_END, s->hold_open * s->run.dt, end * s->run.dt);
     event_add_field(&e, "load_n", s->hold_load_start_n);
     event_add_field(&e, "flexes", s->hold_flexes);
     event_add_field(&e, "rocks", s->hold_rocks);
@@ -363,7 +363,7 @@ static void close_hold(sim_ball_t *s, uint64_t end, event_sink_fn truth, void *c
 static void set_segment(sim_ball_t *s, int phase, uint64_t len)
 {
     s->phase = phase;
-    s->seg_start = s->n;
+    s->seg_start = s->run.n;
     s->seg_len = len;
 }
 
@@ -374,7 +374,7 @@ static void start_idle(sim_ball_t *s, double seconds)
     s->hand_start = s->hand_end = NONE;
     if ((s->set.hard_cases & SIM_BALL_HANDLING) && seconds > 3.0 && chance(s, 0.6)) {
         double len = uni(s, 1.0, fmin(3.0, seconds - 1.5));
-        s->hand_start = s->n + samples(s, uni(s, 0.5, seconds - len - 0.5));
+        s->hand_start = s->run.n + samples(s, uni(s, 0.5, seconds - len - 0.5));
         s->hand_end = s->hand_start + samples(s, len);
         for (int i = 0; i < 3; i++) {
             s->hand_hz[i] = (float)uni(s, 0.4, 2.0);
@@ -384,7 +384,7 @@ static void start_idle(sim_ball_t *s, double seconds)
         s->hand_squeeze_n = (float)uni(s, 5.0, 40.0);
     }
     if (chance(s, 0.05) && s->press_at == NONE) { /* a stray press now and then */
-        s->press_at = s->n + samples(s, uni(s, 0.0, seconds));
+        s->press_at = s->run.n + samples(s, uni(s, 0.0, seconds));
         s->release_at = s->press_at + samples(s, uni(s, 0.08, 0.3));
     }
 }
@@ -424,7 +424,7 @@ static double plan_seconds(const sim_ball_t *s)
     uint64_t total = 0;
     for (int i = 0; i < s->plan_n; i++)
         total += s->plan[i].len;
-    return total * s->dt;
+    return total * s->run.dt;
 }
 
 static void add_flex(sim_ball_t *s, int index, double release)
@@ -457,7 +457,7 @@ static void add_flex(sim_ball_t *s, int index, double release)
 static void add_rock(sim_ball_t *s, double max_seconds)
 {
     double f = exp(uni(s, log(0.3), log(3.0)));
-    int cycles = 3 + (int)(sim_rng_next(&s->rng) % 23);
+    int cycles = 3 + (int)(sim_rng_next(&s->run.rng) % 23);
     while (cycles > 3 && cycles / f > fmin(30.0, max_seconds))
         cycles--;
     if (cycles / f > max_seconds)
@@ -494,7 +494,7 @@ static void plan_hold(sim_ball_t *s, double budget)
         }
         add_activity(s, ACT_REST, uni(s, 1.5, 2.0));
     } else {
-        int want = 2 + (int)(sim_rng_next(&s->rng) % 5);
+        int want = 2 + (int)(sim_rng_next(&s->run.rng) % 5);
         if (budget > HOLD_BUDGET_S) /* long holds: about a flex every 12 s more */
             want += (int)((budget - HOLD_BUDGET_S) / 12.0);
         int rock = chance(s, s->set.rock_probability);
@@ -531,7 +531,7 @@ static void plan_hold(sim_ball_t *s, double budget)
         int extras = s->plan_n - n_flex_part;
         if (extras > 0) {
             int gaps = (n_flex_part - 1) / 2; /* positions after each rest */
-            int at = 1 + 2 * (int)(sim_rng_next(&s->rng) % (uint64_t)(gaps + 1));
+            int at = 1 + 2 * (int)(sim_rng_next(&s->run.rng) % (uint64_t)(gaps + 1));
             sim_ball_activity_t tmp[SIM_BALL_MAX_PLAN];
             memcpy(tmp, &s->plan[n_flex_part], extras * sizeof tmp[0]);
             memmove(&s->plan[at + extras], &s->plan[at], (n_flex_part - at) * sizeof tmp[0]);
@@ -552,12 +552,12 @@ static void start_hold(sim_ball_t *s, double budget, event_sink_fn truth, void *
     /* Settling onto the knot: the load goes on rising for a while. */
     const sim_ball_world_t *w = &s->set.world;
     s->settle_target_n = (float)(draw_new(s, w->settle_step) * s->base_target_n);
-    s->settle_a = (float)(s->dt / draw_new(s, w->settle_tau_s));
+    s->settle_a = (float)(s->run.dt / draw_new(s, w->settle_tau_s));
     plan_hold(s, budget);
     double planned = plan_seconds(s);
     if ((s->set.hard_cases & SIM_BALL_TREMOR) && chance(s, 0.7)) {
         double len = uni(s, 3.0, fmin(15.0, planned - 1.0));
-        s->tremor_start = s->n + samples(s, uni(s, 0.0, planned - len));
+        s->tremor_start = s->run.n + samples(s, uni(s, 0.0, planned - len));
         s->tremor_end = s->tremor_start + samples(s, len);
     }
     s->phase = PH_HOLD;
@@ -582,11 +582,11 @@ static void start_stroke(sim_ball_t *s)
 
 static void start_roll(sim_ball_t *s)
 {
-    s->roll_open = s->n;
+    s->roll_open = s->run.n;
     s->roll_rate_sum = 0.0;
     s->roll_rate_count = 0;
     s->roll_strokes = 0;
-    s->roll_target_end = s->n * s->dt + uni(s, 2.0, 15.0);
+    s->roll_target_end = s->run.n * s->run.dt + uni(s, 2.0, 15.0);
     s->roll_axis_deg = (float)uni(s, 0.0, 360.0);
     s->base_target_n = s->load_n * (float)uni(s, 0.7, 1.0);
     s->roll_load_n = s->base_target_n;
@@ -600,7 +600,7 @@ static void start_activity(sim_ball_t *s, event_sink_fn truth, void *ctx)
     set_segment(s, PH_HOLD, a->len);
     if (a->kind == ACT_FLEX) {
         double rest = s->base_target_n;
-        s->flex_open = s->n;
+        s->flex_open = s->run.n;
         s->hold_flexes++;
         s->flex_rest_n = (float)rest;
         s->flex_rest_pa = (float)pressure_rise(s, rest);
@@ -621,7 +621,7 @@ static void start_activity(sim_ball_t *s, event_sink_fn truth, void *ctx)
         s->mmg_norm = cascade_norm(&s->mmg, samples(s, 1.0));
         a->mmg_median_hz = (float)cascade_median_hz(&s->mmg, fs, 5.0, 50.0);
     } else if (a->kind == ACT_ROCK) {
-        s->rock_open = s->n;
+        s->rock_open = s->run.n;
         s->hold_rocks++;
     } else if (a->kind == ACT_SHIFT) {
         s->base_target_n *= 1.0f + a->release;
@@ -640,10 +640,10 @@ static void end_activity(sim_ball_t *s, event_sink_fn truth, void *ctx)
         s->flex_n = 0.0f;
         s->mmg_level = 0.0f;
         s->hold_last_rest_pa = (float)pressure_rise(s, s->base_target_n);
-        close_flex(s, s->n, truth, ctx);
+        close_flex(s, s->run.n, truth, ctx);
     } else if (a->kind == ACT_ROCK) {
         s->flex_n = 0.0f;
-        close_rock(s, s->n, truth, ctx);
+        close_rock(s, s->run.n, truth, ctx);
     }
 }
 
@@ -659,24 +659,24 @@ static void advance(sim_ball_t *s, event_sink_fn truth, void *ctx)
         start_ramp(s, PH_LOAD_ON, 0.0f, 1.0f);
         s->next_after_ramp = to_hold ? PH_HOLD : PH_STROKE;
         if (to_hold) /* a hold from unloaded starts when half the load is on */
-            open_hold(s, s->n + s->seg_len / 2);
+            open_hold(s, s->run.n + s->seg_len / 2);
         break;
     }
     case PH_LOAD_ON:
         s->on_body = 1.0f;
         if (s->next_after_ramp == PH_HOLD) {
-            double half = (s->n - s->hold_open) * s->dt;
+            double half = (s->run.n - s->hold_open) * s->run.dt;
             start_hold(s, s->hold_budget_s - half, truth, ctx);
         } else {
             start_roll(s);
         }
         break;
     case PH_STROKE:
-        if (s->n * s->dt >= s->roll_target_end) {
-            close_roll(s, s->n, truth, ctx);
+        if (s->run.n * s->run.dt >= s->roll_target_end) {
+            close_roll(s, s->run.n, truth, ctx);
             if (chance(s, 0.85)) {
                 s->base_target_n = s->load_n * (float)uni(s, 0.85, 1.15);
-                open_hold(s, s->n);
+                open_hold(s, s->run.n);
                 start_hold(s, s->hold_budget_s, truth, ctx);
             } else {
                 start_ramp(s, PH_UNLOAD, 1.0f, 0.0f);
@@ -697,11 +697,11 @@ static void advance(sim_ball_t *s, event_sink_fn truth, void *ctx)
         if (++s->plan_i < s->plan_n) {
             start_activity(s, truth, ctx);
         } else if (chance(s, 0.75)) {
-            close_hold(s, s->n, truth, ctx);
+            close_hold(s, s->run.n, truth, ctx);
             start_roll(s);
         } else {
             start_ramp(s, PH_UNLOAD, 1.0f, 0.0f);
-            s->hold_close_at = s->n + s->seg_len / 2; /* half the load is off */
+            s->hold_close_at = s->run.n + s->seg_len / 2; /* half the load is off */
         }
         break;
     case PH_UNLOAD:
@@ -735,9 +735,7 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
         return -EINVAL;
     memset(s, 0, sizeof *s);
     s->set = *c;
-    sim_rng_seed(&s->rng, seed);
-    s->dt = 1.0 / c->rate_hz;
-    s->n_end = c->duration_s > 0.0 ? samples(s, c->duration_s) : 0;
+    sim_run_start(&s->run, seed, c->rate_hz, c->duration_s > 0.0 ? samples(s, c->duration_s) : 0);
     double fs = c->rate_hz, nz = c->noise;
 
     /* The person. */
@@ -753,11 +751,11 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
     s->p_inflation = (float)uni(s, 0.0, 800.0);
     build_table(s, c->ambient_pa + s->p_inflation, draw(s, w->shell_n_per_m));
     s->thermal_target_pa = (float)(PA_PER_KELVIN * draw(s, w->warm_k));
-    s->thermal_a_on = (float)(s->dt / 300.0);
-    s->thermal_a_off = (float)(s->dt / 900.0);
-    s->p_lag_a = (float)(s->dt / P_LAG_TAU_S);
-    s->creep_a = (float)(s->dt / CREEP_TAU_S);
-    s->base_a = (float)(s->dt / BASE_TAU_S);
+    s->thermal_a_on = (float)(s->run.dt / 300.0);
+    s->thermal_a_off = (float)(s->run.dt / 900.0);
+    s->p_lag_a = (float)(s->run.dt / P_LAG_TAU_S);
+    s->creep_a = (float)(s->run.dt / CREEP_TAU_S);
+    s->base_a = (float)(s->run.dt / BASE_TAU_S);
 
     /* The sensors: noise and bias scale together with `noise`. */
     s->sigma_p = (float)(draw(s, w->noise_p_pa) * nz);
@@ -814,14 +812,14 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
 
 void sim_ball_finish(sim_ball_t *s, event_sink_fn truth, void *truth_ctx)
 {
-    if (s->finished)
+    if (s->run.finished)
         return;
-    uint64_t end = s->n;
+    uint64_t end = s->run.n;
     close_flex(s, end, truth, truth_ctx);
     close_rock(s, end, truth, truth_ctx);
     close_roll(s, end, truth, truth_ctx);
     close_hold(s, end, truth, truth_ctx);
-    s->finished = 1;
+    s->run.finished = 1;
 }
 
 /* World angular rate (deg/s) and the part of it that rolls the ball on the
@@ -846,7 +844,7 @@ static void motion(sim_ball_t *s, uint64_t k, float rate[3], float *rolling_dps,
         double r = (double)a->up, len = (double)s->seg_len, kk = (double)k;
         double env = ramp(kk / r) * (1.0 - ramp((kk - (len - r)) / r));
         double denv = (ramp_slope(kk / r) - ramp_slope((kk - (len - r)) / r)) * s->set.rate_hz / r;
-        double w = 2.0 * PI * a->freq_hz, t = kk * s->dt;
+        double w = 2.0 * PI * a->freq_hz, t = kk * s->run.dt;
         double dtheta = a->amplitude_deg * (denv * sin(w * t) + env * w * cos(w * t));
         double h = s->rock_axis_deg * PI / 180.0;
         rate[0] = (float)(dtheta * cos(h));
@@ -863,36 +861,36 @@ static void motion(sim_ball_t *s, uint64_t k, float rate[3], float *rolling_dps,
 static int step_script(sim_ball_t *s, event_sink_fn truth, void *truth_ctx)
 {
     int ret = 0;
-    if (s->n_end && s->n >= s->n_end) {
+    if (s->run.n_end && s->run.n >= s->run.n_end) {
         /* Past the end: an unloaded, still ball and no truth. */
-        if (!s->finished)
+        if (!s->run.finished)
             sim_ball_finish(s, truth, truth_ctx);
         if (s->phase != PH_IDLE || s->seg_len != NONE) {
             s->phase = PH_IDLE;
-            s->seg_start = s->n;
+            s->seg_start = s->run.n;
             s->seg_len = NONE;
             s->on_body = 0.0f;
             s->hand_start = s->hand_end = s->press_at = s->release_at = NONE;
         }
         ret |= SIM_BALL_END;
     }
-    event_sink_fn sink = s->finished ? NULL : truth;
+    event_sink_fn sink = s->run.finished ? NULL : truth;
 
-    while (s->seg_len != NONE && s->n >= s->seg_start + s->seg_len)
+    while (s->seg_len != NONE && s->run.n >= s->seg_start + s->seg_len)
         advance(s, sink, truth_ctx);
-    if (s->hold_close_at != NONE && s->n >= s->hold_close_at)
+    if (s->hold_close_at != NONE && s->run.n >= s->hold_close_at)
         close_hold(s, s->hold_close_at, sink, truth_ctx);
 
-    if (s->n == s->press_at) {
+    if (s->run.n == s->press_at) {
         event_t e;
-        truth_begin(&e, "mark", EVENT_INSTANT, 0.0, s->n * s->dt);
-        if (!s->finished)
+        truth_begin(&e, "mark", EVENT_INSTANT, 0.0, s->run.n * s->run.dt);
+        if (!s->run.finished)
             emit(s, sink, truth_ctx, &e);
         ret |= SIM_BALL_BUTTON_DOWN;
         s->press_at = NONE;
         s->click_env = 1.0f;
     }
-    if (s->n == s->release_at) {
+    if (s->run.n == s->release_at) {
         ret |= SIM_BALL_BUTTON_UP;
         s->release_at = NONE;
         s->click_env = 0.6f;
@@ -921,12 +919,12 @@ static double step_load(sim_ball_t *s, uint64_t k, double t, float rate[3], floa
     s->fluct_gain += (fluct_gain - s->fluct_gain) * s->base_a;
     double rel = s->fluct_gain * fluct + load_mod;
     if (hard & SIM_BALL_BREATHING) {
-        s->breath_phase += 2.0 * PI * s->breath_hz * s->dt;
+        s->breath_phase += 2.0 * PI * s->breath_hz * s->run.dt;
         rel += s->breath_depth * sin(s->breath_phase);
     }
     *sway_c = 0.0;
     if (hard & SIM_BALL_SWAY) {
-        s->sway_phase += 2.0 * PI * s->sway_hz * s->dt;
+        s->sway_phase += 2.0 * PI * s->sway_hz * s->run.dt;
         rel += s->sway_depth * sin(s->sway_phase);
         *sway_c = cos(s->sway_phase);
     }
@@ -950,8 +948,8 @@ static double step_load(sim_ball_t *s, uint64_t k, double t, float rate[3], floa
     float settle_to = s->phase == PH_HOLD ? s->settle_target_n : 0.0f;
     s->settle_n += (settle_to - s->settle_n) * s->settle_a;
     double load = s->on_body * (s->base_n * (1.0 + rel) + s->flex_n + s->settle_n);
-    if (s->hand_start != NONE && s->n >= s->hand_start && s->n < s->hand_end) {
-        double u = (double)(s->n - s->hand_start) / (s->hand_end - s->hand_start);
+    if (s->hand_start != NONE && s->run.n >= s->hand_start && s->run.n < s->hand_end) {
+        double u = (double)(s->run.n - s->hand_start) / (s->hand_end - s->hand_start);
         double env = ramp(u / 0.2) * (1.0 - ramp((u - 0.8) / 0.2));
         load += s->hand_squeeze_n * env;
         for (int i = 0; i < 3; i++)
@@ -977,7 +975,7 @@ static double step_pressure(sim_ball_t *s, double load)
     s->creep_pa += (float)((CREEP_FRACTION * dp - s->creep_pa) * s->creep_a);
     s->thermal_pa += (s->on_body > 0.5f ? s->thermal_a_on * (s->thermal_target_pa - s->thermal_pa)
                                         : -s->thermal_a_off * s->thermal_pa);
-    if (s->n % SLOW_DECIMATION == 0) {
+    if (s->run.n % SLOW_DECIMATION == 0) {
         s->weather_pa += s->weather_walk_pa * gauss(s);
         for (int i = 0; i < 3; i++)
             s->gyr_bias[i] += (float)(s->bias_walk_dps * gauss(s));
@@ -1004,11 +1002,11 @@ static void step_vibration(sim_ball_t *s, double *p, double vib[3])
         for (int i = 0; i < 3; i++)
             vib[i] += 0.4 * amp_g * y * s->mmg_lateral[i];
     }
-    if (s->tremor_start != NONE && s->n >= s->tremor_start) {
-        if (s->n >= s->tremor_end) {
+    if (s->tremor_start != NONE && s->run.n >= s->tremor_start) {
+        if (s->run.n >= s->tremor_end) {
             s->tremor_start = s->tremor_end = NONE;
         } else {
-            double u = (double)(s->n - s->tremor_start) / (s->tremor_end - s->tremor_start);
+            double u = (double)(s->run.n - s->tremor_start) / (s->tremor_end - s->tremor_start);
             double env = ramp(u / 0.1) * (1.0 - ramp((u - 0.9) / 0.1));
             double x = env * s->tremor_norm * biquad_cascade_step(&s->tremor_bp, (float)gauss(s));
             *p += s->tremor_scale * s->tremor_pa * x * s->on_body;
@@ -1017,9 +1015,9 @@ static void step_vibration(sim_ball_t *s, double *p, double vib[3])
         }
     }
     if (s->click_env > 1e-3f) {
-        s->click_phase += 2.0 * PI * 150.0 * s->dt;
+        s->click_phase += 2.0 * PI * 150.0 * s->run.dt;
         vib[2] += 0.005 * s->click_env * sin(s->click_phase);
-        s->click_env *= (float)(1.0 - s->dt / 0.01);
+        s->click_env *= (float)(1.0 - s->run.dt / 0.01);
     }
 }
 
@@ -1074,7 +1072,7 @@ static void step_sensors(sim_ball_t *s, double t, double p, const float rate[3],
 {
     /* Orientation: q <- exp(w dt / 2) q, with w in the world frame. */
     double w[3] = {rate[0] * PI / 180.0, rate[1] * PI / 180.0, rate[2] * PI / 180.0};
-    quat_turn_world(s->q, w, s->dt);
+    quat_turn_world(s->q, w, s->run.dt);
     /* Sensor readings of the world vectors. */
     double rate_w[3] = {rate[0], rate[1], rate[2]}, acc_b[3], rate_b[3];
     quat_rotate_inv(s->q, acc_w, acc_b);
@@ -1090,8 +1088,8 @@ static void step_sensors(sim_ball_t *s, double t, double p, const float rate[3],
 int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth_ctx)
 {
     int ret = step_script(s, truth, truth_ctx);
-    const uint64_t k = s->n - s->seg_start;
-    const double t = s->n * s->dt;
+    const uint64_t k = s->run.n - s->seg_start;
+    const double t = s->run.n * s->run.dt;
 
     float rate[3], rolling_dps;
     double sway_c;
@@ -1103,8 +1101,8 @@ int sim_ball_step(sim_ball_t *s, sample_t *out, event_sink_fn truth, void *truth
     step_motion(s, t, rate, rolling_dps, sway_c, vib, acc_w);
     step_sensors(s, t, p, rate, acc_w, out);
 
-    s->n++;
-    if (s->n_end && s->n == s->n_end) {
+    s->run.n++;
+    if (s->run.n_end && s->run.n == s->run.n_end) {
         sim_ball_finish(s, truth, truth_ctx);
         ret |= SIM_BALL_END;
     }

@@ -20,7 +20,7 @@
 #include "biquad.h"
 #include "event.h"
 #include "sample.h"
-#include "sim_rng.h"
+#include "sim_run.h"
 
 /* Hard cases: phenomena that look a little like an event but are not one
  * (or are a weak form of one). Off by default; see docs/SIMULATOR.md. */
@@ -136,12 +136,7 @@ typedef struct {
  * indices are uint64_t; UINT64_MAX means "none". */
 typedef struct sim_ball {
     sim_ball_settings_t set;
-    sim_rng_t rng;
-    double dt;        /* seconds per sample */
-    uint64_t n;       /* index of the next sample */
-    uint64_t n_end;   /* samples in the session; 0 = endless */
-    int finished;     /* truth closed; no more truth is emitted */
-    uint32_t next_id; /* id of the next truth event */
+    sim_run_t run; /* rng, dt, next sample n, n_end, truth's finished and next_id */
 
     /* Person, ball and sensors, drawn per session. */
     float load_n;                         /* typical body load, newton */

@@ -114,12 +114,12 @@ static double clampd(double x, double lo, double hi)
 
 static double uniform(sim_scraper_t *s, double lo, double hi)
 {
-    return lo + (hi - lo) * sim_rng_uniform(&s->rng);
+    return lo + (hi - lo) * sim_rng_uniform(&s->run.rng);
 }
 
 static double gauss(sim_scraper_t *s)
 {
-    return sim_rng_gauss(&s->rng);
+    return sim_rng_gauss(&s->run.rng);
 }
 
 /* Glide progress S(tau) of a stroke and its derivatives in tau. A hesitant
@@ -238,7 +238,7 @@ static void new_area(sim_scraper_t *s, const double near[3])
     static const double roll_deg[AREA_COUNT] = {180.0, 90.0, 180.0, 0.0, 90.0};
     static const double roll_jitter_deg[AREA_COUNT] = {25.0, 20.0, 20.0, 25.0, 30.0};
     double roll = roll_deg[s->area] + uniform(s, -1.0, 1.0) * roll_jitter_deg[s->area];
-    if (sim_rng_uniform(&s->rng) < 0.5)
+    if (sim_rng_uniform(&s->run.rng) < 0.5)
         roll = -roll;
     for (int i = 0; i < 3; i++)
         s->skin_normal[i] = cos(roll * DEG) * s->limb_up[i] + sin(roll * DEG) * s->limb_side[i];
@@ -249,9 +249,9 @@ static void new_area(sim_scraper_t *s, const double near[3])
     s->tilt_a_deg = uniform(s, -1.0, 1.0) * set->tilt_deg_max;
     s->tilt_b_deg = uniform(s, -1.0, 1.0) * set->tilt_deg_max;
     s->yaw_deg = uniform(s, -15.0, 15.0);
-    s->hold_flip = sim_rng_uniform(&s->rng) < 0.3;
+    s->hold_flip = sim_rng_uniform(&s->run.rng) < 0.3;
     int smin = set->strokes_per_area_min, smax = set->strokes_per_area_max;
-    s->strokes_left = smin + (int)(sim_rng_uniform(&s->rng) * (smax - smin + 1));
+    s->strokes_left = smin + (int)(sim_rng_uniform(&s->run.rng) * (smax - smin + 1));
 }
 
 /* Stick-slip resonator: a band-pass biquad (constant 0 dB peak gain) at a
@@ -261,7 +261,7 @@ static void plan_vibration(sim_scraper_t *s, sim_scraper_stroke_t *st)
     double f0 = uniform(s, 60.0, 180.0), q = uniform(s, 1.5, 4.0);
     if (f0 > 0.4 * s->set.rate_hz)
         f0 = 0.4 * s->set.rate_hz;
-    double w0 = 2.0 * PI * f0 * s->dt, alpha = sin(w0) / (2.0 * q);
+    double w0 = 2.0 * PI * f0 * s->run.dt, alpha = sin(w0) / (2.0 * q);
     st->vib_b0 = alpha / (1.0 + alpha);
     st->vib_a1 = -2.0 * cos(w0) / (1.0 + alpha);
     st->vib_a2 = (1.0 - alpha) / (1.0 + alpha);
@@ -352,9 +352,9 @@ static int draw_hard_kind(sim_scraper_t *s)
     for (int i = 0; i < 4; i++)
         if (s->set.hard_cases & kinds[i])
             enabled[n++] = kinds[i];
-    if (n == 0 || sim_rng_uniform(&s->rng) >= s->set.hard_case_share)
+    if (n == 0 || sim_rng_uniform(&s->run.rng) >= s->set.hard_case_share)
         return 0;
-    int kind = enabled[(int)(sim_rng_uniform(&s->rng) * n)];
+    int kind = enabled[(int)(sim_rng_uniform(&s->run.rng) * n)];
     if (kind == SIM_SCRAPER_NO_LIFT && s->strokes_left < 2)
         return 0;
     return kind;
@@ -372,7 +372,7 @@ static void plan_stroke(sim_scraper_t *s, sim_scraper_stroke_t *st)
                            set->tilt_deg_max);
     s->yaw_deg = clampd(s->yaw_deg + 4.0 * gauss(s), -20.0, 20.0);
 
-    double u = sim_rng_uniform(&s->rng);
+    double u = sim_rng_uniform(&s->run.rng);
     const double *n0 = s->skin_normal;
     if (u < set->down_fraction + set->level_fraction && u >= set->down_fraction) {
         /* Level: horizontal and in the skin plane, turned a little about the
@@ -383,7 +383,7 @@ static void plan_stroke(sim_scraper_t *s, sim_scraper_stroke_t *st)
         if (vec3_norm(d) < 0.2)
             memcpy(d, s->limb_side, sizeof d);
         vec3_normalize(d);
-        if (sim_rng_uniform(&s->rng) < 0.5)
+        if (sim_rng_uniform(&s->run.rng) < 0.5)
             vec3_set(d, -d[0], -d[1], -d[2]);
         double j = uniform(s, -5.0, 5.0) * DEG, nd[3];
         vec3_cross(n0, d, nd);
@@ -441,7 +441,7 @@ static void plan_pair_second(sim_scraper_t *s, const sim_scraper_stroke_t *a,
     const sim_scraper_settings_t *set = &s->set;
     memset(st, 0, sizeof *st);
     st->hard_kind = SIM_SCRAPER_NO_LIFT;
-    int reverse = sim_rng_uniform(&s->rng) < 0.5;
+    int reverse = sim_rng_uniform(&s->run.rng) < 0.5;
     for (int i = 0; i < 3; i++) {
         st->dir[i] = reverse ? -a->dir[i] : a->dir[i];
         st->normal[i] = a->normal[i];
@@ -546,10 +546,10 @@ static void seg_final(sim_scraper_t *s, double t, const double p[3], const doubl
 static int stroke_fits(const sim_scraper_t *s, double t, double lead,
                        const sim_scraper_stroke_t *st)
 {
-    if (s->n_end == 0)
+    if (s->run.n_end == 0)
         return 1;
     double end = t + lead + st->pause_s + st->duration_s + (st->pair_next ? 2.0 : 0.0);
-    return end < (double)(s->n_end - 1) * s->dt - 0.05;
+    return end < (double)(s->run.n_end - 1) * s->run.dt - 0.05;
 }
 
 /* From the hold point p (tool orientation q), lift and carry the tool to the
@@ -570,7 +570,7 @@ static void end_segment(sim_scraper_t *s, event_sink_fn truth, void *truth_ctx);
 static void emit_stroke(sim_scraper_t *s, double t_end, int truncated, event_sink_fn truth,
                         void *truth_ctx)
 {
-    if (s->finished || !truth)
+    if (s->run.finished || !truth)
         return;
     const sim_scraper_stroke_t *st = &s->cur;
     event_t ev;
@@ -579,7 +579,7 @@ static void emit_stroke(sim_scraper_t *s, double t_end, int truncated, event_sin
     ev.phase = EVENT_END;
     ev.t_start_dev = s->seg_t0;
     ev.t_dev = t_end;
-    ev.id = s->next_id++;
+    ev.id = s->run.next_id++;
     double dur = t_end - s->seg_t0;
     double length = st->length_m;
     if (truncated) {
@@ -616,7 +616,7 @@ static void begin_return(sim_scraper_t *s, double t, const double end[3], const 
     double speed = s->cur.speed_mps * uniform(s, 1.0, 1.6);
     double dur = fmax(0.25, dist / speed + 0.1);
     double h = uniform(s, 0.01, 0.05);
-    double wrist = uniform(s, 10.0, 35.0) * DEG * (sim_rng_uniform(&s->rng) < 0.5 ? -1 : 1);
+    double wrist = uniform(s, 10.0, 35.0) * DEG * (sim_rng_uniform(&s->run.rng) < 0.5 ? -1 : 1);
     if (!stroke_fits(s, t, dur, &s->next)) {
         seg_final(s, t, end, q);
         return;
@@ -671,14 +671,14 @@ static void end_lift(sim_scraper_t *s, double t)
     quat_mul(s->seg_q0, ax, q);
     double t_press = t + uniform(s, 0.3, 0.6);
     double t_release = t_press + uniform(s, 0.10, 0.30);
-    if (s->n_end != 0 && t + dur + 3.0 >= (double)(s->n_end - 1) * s->dt) {
+    if (s->run.n_end != 0 && t + dur + 3.0 >= (double)(s->run.n_end - 1) * s->run.dt) {
         seg_rest(s, t, HUGE_VAL, p, q);
         s->phase = PH_FINAL;
         return;
     }
     seg_rest(s, t, dur, p, q);
-    s->press_at = (uint64_t)ceil(t_press / s->dt);
-    s->release_at = (uint64_t)ceil(t_release / s->dt);
+    s->press_at = (uint64_t)ceil(t_press / s->run.dt);
+    s->release_at = (uint64_t)ceil(t_release / s->run.dt);
     s->press_area = s->area;
     s->phase = PH_BUTTON;
 }
@@ -789,12 +789,11 @@ int sim_scraper_init(sim_scraper_t *s, const sim_scraper_settings_t *settings, u
         return -EINVAL;
     memset(s, 0, sizeof *s);
     s->set = *settings;
-    sim_rng_seed(&s->rng, seed);
-    s->dt = 1.0 / settings->rate_hz;
-    s->n_end =
+    uint64_t n_end =
         settings->duration_s > 0.0 ? (uint64_t)ceil(settings->duration_s * settings->rate_hz) : 0;
-    if (s->n_end == 1)
-        s->n_end = 2; /* keeps the "last sample" arithmetic simple */
+    if (n_end == 1)
+        n_end = 2; /* keeps the "last sample" arithmetic simple */
+    sim_run_start(&s->run, seed, settings->rate_hz, n_end);
     s->press_at = UINT64_MAX;
     s->release_at = UINT64_MAX;
 
@@ -811,13 +810,13 @@ int sim_scraper_init(sim_scraper_t *s, const sim_scraper_settings_t *settings, u
     /* Force zero: an Ornstein-Uhlenbeck wander, 0.25 N rms, 20 s
      * correlation time, bounded to +-0.5 N (all times noise and zero_drift). */
     double tau = 20.0, sd = 0.25 * settings->noise * settings->zero_drift;
-    s->offset_a = s->dt / tau;
+    s->offset_a = s->run.dt / tau;
     s->offset_g = sd * sqrt(2.0 * s->offset_a);
     s->offset_max_n = 0.5 * settings->noise * settings->zero_drift;
     s->offset_n = clampd(sd * gauss(s), -s->offset_max_n, s->offset_max_n);
     /* Hand wobble: white noise through two one-pole low-passes at 3 Hz;
      * wobble_g scales the input so the output has unit rms. */
-    double a = 1.0 - exp(-2.0 * PI * 3.0 * s->dt), r2 = (1.0 - a) * (1.0 - a);
+    double a = 1.0 - exp(-2.0 * PI * 3.0 * s->run.dt), r2 = (1.0 - a) * (1.0 - a);
     s->wobble_a = a;
     s->wobble_g = 1.0 / sqrt(a * a * a * a * (1.0 + r2) / ((1.0 - r2) * (1.0 - r2) * (1.0 - r2)));
 
@@ -979,7 +978,7 @@ static void turn(sim_scraper_t *s, const double w[3])
     double wn = vec3_norm(w);
     if (wn > 0.0) {
         double axis[3] = {w[0] / wn, w[1] / wn, w[2] / wn}, dq[4];
-        quat_axis_angle(axis, wn * s->dt, dq);
+        quat_axis_angle(axis, wn * s->run.dt, dq);
         quat_mul(s->q, dq, s->q);
         quat_normalize(s->q);
     }
@@ -990,9 +989,9 @@ static void turn(sim_scraper_t *s, const double w[3])
 static int button(sim_scraper_t *s, double t, event_sink_fn truth, void *truth_ctx)
 {
     int bits = 0;
-    if (s->n == s->press_at) {
+    if (s->run.n == s->press_at) {
         s->press_at = UINT64_MAX;
-        if (!s->finished) {
+        if (!s->run.finished) {
             bits |= SIM_SCRAPER_BUTTON_DOWN;
             if (truth) {
                 event_t ev;
@@ -1000,7 +999,7 @@ static int button(sim_scraper_t *s, double t, event_sink_fn truth, void *truth_c
                 ev.type = "mark";
                 ev.phase = EVENT_INSTANT;
                 ev.t_dev = t;
-                ev.id = s->next_id++;
+                ev.id = s->run.next_id++;
                 event_add_field(&ev, "area_index", s->press_area);
                 ev.text_name = "area";
                 ev.text_value = sim_scraper_area_name(s->press_area);
@@ -1008,7 +1007,7 @@ static int button(sim_scraper_t *s, double t, event_sink_fn truth, void *truth_c
             }
         }
     }
-    if (s->n == s->release_at) {
+    if (s->run.n == s->release_at) {
         s->release_at = UINT64_MAX;
         bits |= SIM_SCRAPER_BUTTON_UP;
     }
@@ -1017,7 +1016,7 @@ static int button(sim_scraper_t *s, double t, event_sink_fn truth, void *truth_c
 
 int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void *truth_ctx)
 {
-    double t = (double)s->n * s->dt;
+    double t = (double)s->run.n * s->run.dt;
     int bits = 0;
     while (t >= s->seg_t1)
         end_segment(s, truth, truth_ctx);
@@ -1040,25 +1039,25 @@ int sim_scraper_step(sim_scraper_t *s, sample_t *out, event_sink_fn truth, void 
     record_world(s, pos, vel, acc, w, force);
     turn(s, w);
     bits |= button(s, t, truth, truth_ctx);
-    if (s->n_end != 0 && s->n + 1 >= s->n_end) {
+    if (s->run.n_end != 0 && s->run.n + 1 >= s->run.n_end) {
         bits |= SIM_SCRAPER_END;
-        s->finished = 1;
+        s->run.finished = 1;
     }
-    s->n++;
+    s->run.n++;
     return bits;
 }
 
 void sim_scraper_finish(sim_scraper_t *s, event_sink_fn truth, void *truth_ctx)
 {
-    if (!s->finished && s->seg_kind == SIM_SCRAPER_SEG_CONTACT && s->force_count > 0)
-        emit_stroke(s, (double)s->n * s->dt, 1, truth, truth_ctx);
-    s->finished = 1;
+    if (!s->run.finished && s->seg_kind == SIM_SCRAPER_SEG_CONTACT && s->force_count > 0)
+        emit_stroke(s, (double)s->run.n * s->run.dt, 1, truth, truth_ctx);
+    s->run.finished = 1;
 }
 
 void sim_scraper_world_state(const sim_scraper_t *s, sim_scraper_world_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (s->n == 0)
+    if (s->run.n == 0)
         return;
     memcpy(out->pos_m, s->w_pos, sizeof out->pos_m);
     memcpy(out->vel_mps, s->w_vel, sizeof out->vel_mps);

@@ -28,7 +28,7 @@
 
 #include "event.h"
 #include "sample.h"
-#include "sim_rng.h"
+#include "sim_run.h"
 
 /* Hard cases, off by default; see docs/SIMULATOR.md. A share
  * (hard_case_share) of the strokes is drawn as one of the enabled kinds. */
@@ -101,12 +101,7 @@ typedef struct {
 /* The whole state. Plain data, owned by the caller; treat as opaque. */
 typedef struct sim_scraper {
     sim_scraper_settings_t set;
-    sim_rng_t rng;
-    double dt;        /* seconds per sample */
-    uint64_t n;       /* index of the next sample */
-    uint64_t n_end;   /* samples in the session; 0 = endless */
-    int finished;     /* no more truth is emitted */
-    uint32_t next_id; /* id of the next truth event */
+    sim_run_t run; /* rng, dt, next sample n, n_end, truth's finished and next_id */
 
     /* Sensor imperfections, drawn per session. */
     double sigma_acc_g, sigma_gyr_dps, sigma_force_n;
