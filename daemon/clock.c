@@ -1,6 +1,7 @@
 /* clock: unwrapping, sample indexing and host mapping of a device clock.
  * See clock.h for the contracts and docs/CLOCK.md for the model. */
 #include "clock.h"
+#include "median.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -207,22 +208,6 @@ static void map_start(clock_map_t *m, double dev_s, double host_s)
     m->win = (clock_map_window_t){.index = 0, .has_point = true, .min = {0, 0, 0}, .n = 1};
 }
 
-static void sort_doubles(double *v, unsigned n)
-{
-    for (unsigned i = 1; i < n; i++) {
-        double t = v[i];
-        unsigned j = i;
-        for (; j > 0 && v[j - 1] > t; j--)
-            v[j] = v[j - 1];
-        v[j] = t;
-    }
-}
-
-static double median_sorted(const double *v, unsigned n)
-{
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Least squares over the points with keep[i]; returns false if they span no
  * device time. Sums are centred for precision. */
 static bool fit_line(clock_map_t *m, const clock_map_point_t *p, const bool *keep, unsigned n)
@@ -340,12 +325,10 @@ static void map_fit(clock_map_t *m)
     for (unsigned i = 0; i < n; i++)
         r[i] = p[i].y - (m->alpha + m->beta * p[i].x);
     memcpy(a, r, n * sizeof r[0]);
-    sort_doubles(a, n);
-    double med = median_sorted(a, n);
+    double med = median_sort(a, n);
     for (unsigned i = 0; i < n; i++)
         a[i] = fabs(r[i] - med);
-    sort_doubles(a, n);
-    double limit = TRIM_SIGMAS * 1.4826 * median_sorted(a, n);
+    double limit = TRIM_SIGMAS * 1.4826 * median_sort(a, n);
     if (limit < TRIM_FLOOR_S)
         limit = TRIM_FLOOR_S;
     unsigned dropped = 0;
