@@ -22,6 +22,7 @@
  * condition at a time (map_conditions) and prints the scores per value.
  */
 #include "analysis.h"
+#include "grow.h"
 #include "score_map.h"
 #include "score_match.h"
 #include "session.h"
@@ -46,20 +47,15 @@ typedef struct {
 
 typedef struct {
     stroke_rec_t *v;
-    int n, cap;
+    size_t n, cap;
 } stroke_list_t;
 
 static void list_add(stroke_list_t *l, const stroke_rec_t *r)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 256;
-        l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
-        if (!l->v) {
-            perror("realloc");
-            exit(2);
-        }
+    if (GROW_APPEND(l->v, l->cap, l->n, 256, *r) != 0) {
+        perror("realloc");
+        exit(2);
     }
-    l->v[l->n++] = *r;
 }
 
 static stroke_rec_t record(const event_t *e)
@@ -235,24 +231,24 @@ static void values_add(score_values_t *s, double x)
  * index into found of truth i, or -1. */
 static void match_lists(const stroke_list_t *truth, const stroke_list_t *found, int *match)
 {
-    score_interval_t *ti = malloc(((size_t)truth->n + 1) * sizeof *ti);
-    score_interval_t *di = malloc(((size_t)found->n + 1) * sizeof *di);
-    int *of_det = malloc(((size_t)found->n + 1) * sizeof *of_det);
+    score_interval_t *ti = malloc((truth->n + 1) * sizeof *ti);
+    score_interval_t *di = malloc((found->n + 1) * sizeof *di);
+    int *of_det = malloc((found->n + 1) * sizeof *of_det);
     if (!ti || !di || !of_det) {
         fprintf(stderr, "out of memory\n");
         exit(2);
     }
-    for (int i = 0; i < truth->n; i++)
+    for (size_t i = 0; i < truth->n; i++)
         ti[i] = (score_interval_t){truth->v[i].t0, truth->v[i].t1};
-    for (int j = 0; j < found->n; j++)
+    for (size_t j = 0; j < found->n; j++)
         di[j] = (score_interval_t){found->v[j].t0, found->v[j].t1};
-    if (score_match(&score_rule_default, ti, (size_t)truth->n, di, (size_t)found->n, of_det) < 0) {
+    if (score_match(&score_rule_default, ti, truth->n, di, found->n, of_det) < 0) {
         fprintf(stderr, "out of memory\n");
         exit(2);
     }
-    for (int i = 0; i < truth->n; i++)
+    for (size_t i = 0; i < truth->n; i++)
         match[i] = -1;
-    for (int j = 0; j < found->n; j++)
+    for (size_t j = 0; j < found->n; j++)
         if (of_det[j] >= 0)
             match[of_det[j]] = j;
     free(ti), free(di), free(of_det);
@@ -265,10 +261,10 @@ static double rel(double est, double truth)
 
 static void score_session(run_t *r, totals_t *tot, bool verbose, uint64_t seed)
 {
-    int *match = malloc(((size_t)r->truth.n + 1) * sizeof *match);
+    int *match = malloc((r->truth.n + 1) * sizeof *match);
     match_lists(&r->truth, &r->found, match);
     uint64_t tp = 0;
-    for (int i = 0; i < r->truth.n; i++) {
+    for (size_t i = 0; i < r->truth.n; i++) {
         const stroke_rec_t *t = &r->truth.v[i];
         int kind = t->hard & 31;
         tot->truth_by_kind[kind]++;
@@ -294,11 +290,11 @@ static void score_session(run_t *r, totals_t *tot, bool verbose, uint64_t seed)
                    (unsigned long long)seed, t->t0, t->t1, t->dir, d->dir, t->length);
     }
     if (verbose) {
-        char *hit = calloc((size_t)r->found.n + 1, 1);
-        for (int i = 0; i < r->truth.n; i++)
+        char *hit = calloc(r->found.n + 1, 1);
+        for (size_t i = 0; i < r->truth.n; i++)
             if (match[i] >= 0)
                 hit[match[i]] = 1;
-        for (int j = 0; j < r->found.n; j++)
+        for (size_t j = 0; j < r->found.n; j++)
             if (!hit[j])
                 printf("  seed %llu extra  %.3f-%.3f len %.3f peak %.1f\n",
                        (unsigned long long)seed, r->found.v[j].t0, r->found.v[j].t1,
@@ -306,15 +302,15 @@ static void score_session(run_t *r, totals_t *tot, bool verbose, uint64_t seed)
         free(hit);
     }
     tot->tp += tp;
-    tot->fn += (uint64_t)r->truth.n - tp;
-    tot->fp += (uint64_t)r->found.n - tp;
+    tot->fn += r->truth.n - tp;
+    tot->fp += r->found.n - tp;
     tot->sessions++;
     if (r->found.n == r->truth.n)
         tot->exact++;
 
     /* Publication delay, from the direct pass. */
     match_lists(&r->truth, &r->direct, match);
-    for (int i = 0; i < r->truth.n; i++)
+    for (size_t i = 0; i < r->truth.n; i++)
         if (match[i] >= 0) {
             double delay = r->direct.v[match[i]].emitted_at - r->truth.v[i].t1;
             values_add(&tot->latency, delay);
@@ -347,7 +343,7 @@ static int run_scored(const session_settings_t *ss, totals_t *tot, bool verbose)
     direct_pass(ss, &r);
     if (verbose)
         printf("seed %llu: tilt %.0f limb %.0f-%.0f deg, speed %.2f-%.2f m/s, force "
-               "%.0f-%.0f N, noise %.1f, hard 0x%x: truth %d found %d\n",
+               "%.0f-%.0f N, noise %.1f, hard 0x%x: truth %zu found %zu\n",
                (unsigned long long)ss->seed, ss->scraper.tilt_deg_max,
                ss->scraper.limb_incline_deg_min, ss->scraper.limb_incline_deg_max,
                ss->scraper.speed_min_mps, ss->scraper.speed_max_mps, ss->scraper.force_min_n,
