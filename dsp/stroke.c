@@ -1,4 +1,5 @@
 #include "stroke.h"
+#include "median.h"
 
 #include <errno.h>
 #include <math.h>
@@ -250,15 +251,7 @@ static void pool_direction(stroke_t *d, stroke_result_t *r)
             peers[n++] = d->pool_slope[i];
     }
     if (n >= d->set.pool_min) {
-        /* Insertion sort: at most 33 values. */
-        for (uint32_t i = 1; i < n; i++) {
-            float v = peers[i];
-            uint32_t j = i;
-            for (; j > 0 && peers[j - 1] > v; j--)
-                peers[j] = peers[j - 1];
-            peers[j] = v;
-        }
-        float median = n % 2 ? peers[n / 2] : 0.5f * (peers[n / 2 - 1] + peers[n / 2]);
+        float median = median_sortf(peers, n); /* at most 33 values */
         if (median >= d->pool_sin_hi && r->rise_m != 0.0 && slope >= d->band_sin_lo)
             r->direction = r->rise_m > 0.0 ? STROKE_UP : STROKE_DOWN;
         else if (median <= d->pool_sin_lo && slope <= d->band_sin_hi)
