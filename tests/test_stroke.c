@@ -33,7 +33,9 @@ typedef struct {
     double acc_noise_g;
     double gyr_bias_dps; /* added to the gyroscope's x axis (a bias not learnt) */
     double mid_force_n;  /* > 0: a pressed piece's force dips to this at its centre */
-    stroke_t *det;
+    stroke_t *det;     /* the detector samples go to, or NULL */
+    stroke_t stroke;   /* start's detector */
+    void *mem;         /* and its memory */
     scraper_t *sc;
     stroke_result_t found[64];
     int n_found;
@@ -126,31 +128,35 @@ static void run_alone(run_t *r, const piece_t *p)
     rest(r, 1.0);
 }
 
-/* Starts a run through det, set up with set at RATE, with the random
- * generator at seed and white noise of noise_n (newton) on the force and
- * acc_noise_g (g) on each acceleration axis. Returns det's memory, for the
- * caller to free. */
-static void *start(run_t *r, stroke_t *det, const stroke_settings_t *set, uint64_t seed,
-                   double noise_n, double acc_noise_g)
+/* Starts a run through its own detector, set up with set at RATE, with the
+ * random generator seeded, noise_n (N) on the force and acc_noise_g (g) on
+ * each acceleration axis. finish() frees the detector's memory. */
+static void start(run_t *r, const stroke_settings_t *set, uint64_t seed, double noise_n,
+                  double acc_noise_g)
 {
-    size_t len = stroke_mem_size(set, RATE);
-    void *mem = malloc(len);
-    CHECK(mem != NULL);
-    CHECK_EQ_INT(stroke_init(det, set, RATE, mem, len), 0);
     memset(r, 0, sizeof *r);
+    size_t len = stroke_mem_size(set, RATE);
+    r->mem = malloc(len);
+    CHECK(r->mem != NULL);
+    CHECK_EQ_INT(stroke_init(&r->stroke, set, RATE, r->mem, len), 0);
     test_random_seed(seed);
-    r->det = det;
+    r->det = &r->stroke;
     r->noise_n = noise_n;
     r->acc_noise_g = acc_noise_g;
-    return mem;
+}
+
+static void finish(run_t *r)
+{
+    free(r->mem);
+    r->mem = NULL;
+    r->det = NULL;
 }
 
 /* One stroke along dir: its length, direction, force and timing. */
 static void test_known_stroke(const double dir[3], const char *expect, uint64_t seed)
 {
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
+    start(&r, &stroke_default, seed, 0.1, 0.004);
     r.force_offset_n = 0.3;
     rest(&r, 2.0);
     double t0 = r.t;
@@ -171,7 +177,7 @@ static void test_known_stroke(const double dir[3], const char *expect, uint64_t 
         CHECK(!s->split);
         CHECK(!s->over_buffer);
     }
-    free(mem);
+    finish(&r);
 }
 
 /* A level stroke read through an orientation that is 20 degrees off: just
@@ -187,9 +193,8 @@ static void test_tilt_error(uint64_t seed)
         stroke_settings_t set = stroke_default;
         if (!own_up)
             set.up_tau_s = 1e3;
-        stroke_t det;
         run_t r;
-        void *mem = start(&r, &det, &set, seed, 0.1, 0.004);
+        start(&r, &set, seed, 0.1, 0.004);
         rest(&r, 2.0);
         for (int i = 0; i < 50; i++) { /* 200 dps about y for 0.1 s */
             sample_t s = {.t_dev = r.t, .acc = {0.0f, 0.0f, 1.0f}, .gyr = {0.0f, 200.0f, 0.0f}};
@@ -212,7 +217,7 @@ static void test_tilt_error(uint64_t seed)
                 CHECK(fabs(rise_deg) > 10.0);
             }
         }
-        free(mem);
+        finish(&r);
     }
 }
 
@@ -220,26 +225,35 @@ static void test_tilt_error(uint64_t seed)
  * pressed: no stroke. */
 static void test_zero_drift(uint64_t seed)
 {
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &stroke_default, seed, 0.15, 0.004);
+    start(&r, &stroke_default, seed, 0.15, 0.004);
     for (int i = 0; i < 600; i++) {
         r.force_offset_n = 0.5 * sin(2.0 * M_PI * i / 200.0) + 0.1 * sin(2.0 * M_PI * i / 23.0);
         rest(&r, 0.1);
     }
     CHECK_EQ_INT(r.n_found, 0);
-    CHECK_EQ_INT((int)det.strokes, 0);
-    CHECK(fabs(det.zero_n) < 0.7);
-    free(mem);
+    CHECK_EQ_INT((int)r.stroke.strokes, 0);
+    CHECK(fabs(r.stroke.zero_n) < 0.7);
+    finish(&r);
+}
+
+/* The run found two strokes, the first split where the tool turned at
+ * t_turn (a no-lift pair). */
+static void check_split_at(const run_t *r, double t_turn)
+{
+    CHECK_EQ_INT(r->n_found, 2);
+    if (r->n_found == 2) {
+        CHECK(r->found[0].split);
+        CHECK_NEAR(r->found[0].t_end_dev, t_turn, 0.05);
+    }
 }
 
 /* Two strokes without a lift: the force dips to a quarter while the tool
  * stops and turns back. */
 static void test_no_lift_pair(uint64_t seed)
 {
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
+    start(&r, &stroke_default, seed, 0.1, 0.004);
     rest(&r, 2.0);
     double up[3] = {0.8, 0.0, 0.6}, down[3] = {-0.8, 0.0, -0.6};
     double t0 = r.t;
@@ -250,19 +264,17 @@ static void test_no_lift_pair(uint64_t seed)
     run_piece(&r, &b);
     double t1 = r.t;
     rest(&r, 1.0);
-    CHECK_EQ_INT(r.n_found, 2);
+    check_split_at(&r, t_mid);
     if (r.n_found == 2) {
         CHECK_NEAR(r.found[0].t_start_dev, t0, 0.03);
-        CHECK_NEAR(r.found[0].t_end_dev, t_mid, 0.05);
         CHECK_NEAR(r.found[1].t_start_dev, t_mid, 0.05);
         CHECK_NEAR(r.found[1].t_end_dev, t1, 0.03);
-        CHECK(r.found[0].split);
         CHECK_STR(stroke_direction_name(r.found[0].direction), "up");
         CHECK_STR(stroke_direction_name(r.found[1].direction), "down");
         CHECK_NEAR(r.found[0].length_m, 0.16, 0.025);
         CHECK_NEAR(r.found[1].length_m, 0.12, 0.025);
     }
-    free(mem);
+    finish(&r);
 }
 
 /* A no-lift pair whose first stroke is long and slow (0.3 m in 1.9 s)
@@ -279,9 +291,8 @@ static void test_no_lift_leak(uint64_t seed)
         stroke_settings_t set = stroke_default;
         if (whole)
             set.split_peak_share = 1.0;
-        stroke_t det;
         run_t r;
-        void *mem = start(&r, &det, &set, seed, 0.1, 0.004);
+        start(&r, &set, seed, 0.1, 0.004);
         rest(&r, 2.0);
         r.gyr_bias_dps = 2.5;
         piece_t a = {1.9, {1.0, 0.0, 0.0}, 0.30, 12.0, 3.0, 0.0};
@@ -291,16 +302,11 @@ static void test_no_lift_leak(uint64_t seed)
         run_piece(&r, &b);
         r.gyr_bias_dps = 0.0;
         rest(&r, 1.0);
-        if (whole) {
+        if (whole)
             CHECK_EQ_INT(r.n_found, 1); /* merged */
-        } else {
-            CHECK_EQ_INT(r.n_found, 2);
-            if (r.n_found == 2) {
-                CHECK(r.found[0].split);
-                CHECK_NEAR(r.found[0].t_end_dev, t_mid, 0.05);
-            }
-        }
-        free(mem);
+        else
+            check_split_at(&r, t_mid);
+        finish(&r);
     }
 }
 
@@ -308,9 +314,8 @@ static void test_no_lift_leak(uint64_t seed)
  * presses again while the tool keeps moving: one stroke. */
 static void test_eased_glide(uint64_t seed)
 {
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
+    start(&r, &stroke_default, seed, 0.1, 0.004);
     r.mid_force_n = 2.4;
     static const double dirs[2][3] = {{1.0, 0.0, 0.0}, {0.0, 0.8, 0.6}};
     for (int i = 0; i < 2; i++) {
@@ -323,7 +328,7 @@ static void test_eased_glide(uint64_t seed)
     CHECK_EQ_INT(r.n_found, 4);
     for (int i = 0; i < r.n_found; i++)
         CHECK(!r.found[i].split);
-    free(mem);
+    finish(&r);
 }
 
 /* The direction pool: strokes along one axis share the area's slope. Four
@@ -335,9 +340,8 @@ static void test_eased_glide(uint64_t seed)
  * their own calls. */
 static void test_direction_pool(uint64_t seed)
 {
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.002);
+    start(&r, &stroke_default, seed, 0.1, 0.002);
     rest(&r, 1.0);
     const double deg = M_PI / 180.0;
     /* Along x, rising by angle a (down it: a negative), or along y. */
@@ -359,7 +363,7 @@ static void test_direction_pool(uint64_t seed)
     int n = (int)(sizeof plan / sizeof plan[0]);
     for (int i = 0; i < n; i++) {
         if (plan[i].new_area)
-            stroke_new_area(&det);
+            stroke_new_area(&r.stroke);
         piece_t p = {0.8, {plan[i].dir[0], plan[i].dir[1], plan[i].dir[2]}, 0.15, 12.0, 0.0, 0.0};
         run_piece(&r, &p);
         rest(&r, 0.6);
@@ -371,7 +375,7 @@ static void test_direction_pool(uint64_t seed)
                     asin(r.found[i].rise_m / r.found[i].length_m) / deg);
         CHECK_STR(stroke_direction_name(r.found[i].direction), plan[i].expect);
     }
-    free(mem);
+    finish(&r);
 }
 
 /* A no-lift pair whose second stroke is pressed less than half as hard
@@ -380,9 +384,8 @@ static void test_direction_pool(uint64_t seed)
  * the dip's depth: two strokes. */
 static void test_no_lift_lighter(uint64_t seed)
 {
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
+    start(&r, &stroke_default, seed, 0.1, 0.004);
     rest(&r, 2.0);
     piece_t a = {0.8, {1.0, 0.0, 0.0}, 0.16, 24.0, 6.0, 0.0};
     run_piece(&r, &a);
@@ -390,13 +393,10 @@ static void test_no_lift_lighter(uint64_t seed)
     piece_t b = {0.7, {-1.0, 0.0, 0.0}, 0.12, 11.0, 0.0, 6.0};
     run_piece(&r, &b);
     rest(&r, 1.0);
-    CHECK_EQ_INT(r.n_found, 2);
-    if (r.n_found == 2) {
-        CHECK(r.found[0].split);
-        CHECK_NEAR(r.found[0].t_end_dev, t_mid, 0.05);
+    check_split_at(&r, t_mid);
+    if (r.n_found == 2)
         CHECK_NEAR(r.found[1].peak_force_n, 11.0, 0.8);
-    }
-    free(mem);
+    finish(&r);
 }
 
 /* The sensor's zero steps up by 1.2 N while the blade is on the skin (the
@@ -405,9 +405,8 @@ static void test_no_lift_lighter(uint64_t seed)
  * zero takes the new level, and the next stroke is a stroke of its own. */
 static void test_zero_moves_in_contact(uint64_t seed)
 {
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &stroke_default, seed, 0.1, 0.004);
+    start(&r, &stroke_default, seed, 0.1, 0.004);
     rest(&r, 2.0);
     piece_t p = {0.8, {1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 0.0};
     run_piece(&r, &p);
@@ -419,8 +418,8 @@ static void test_zero_moves_in_contact(uint64_t seed)
     CHECK_EQ_INT(r.n_found, 2);
     if (r.n_found == 2)
         CHECK_NEAR(r.found[0].t_end_dev, t_end, 0.08);
-    CHECK_NEAR(det.zero_n, 1.2, 0.3);
-    free(mem);
+    CHECK_NEAR(r.stroke.zero_n, 1.2, 0.3);
+    finish(&r);
 }
 
 /* A stroke longer than the buffer is still one stroke, measured roughly. */
@@ -428,9 +427,8 @@ static void test_long_stroke(uint64_t seed)
 {
     stroke_settings_t set = stroke_default;
     set.buffer_s = 1.0; /* the ring holds about 2 s */
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &set, seed, 0.1, 0.0);
+    start(&r, &set, seed, 0.1, 0.0);
     piece_t p = {4.0, {1.0, 0.0, 0.0}, 0.40, 10.0, 0.0, 0.0};
     run_alone(&r, &p);
     CHECK_EQ_INT(r.n_found, 1);
@@ -441,25 +439,24 @@ static void test_long_stroke(uint64_t seed)
         CHECK_NEAR(r.found[0].peak_force_n, 10.0, 0.6);
         CHECK_STR(stroke_direction_name(r.found[0].direction), "level");
     }
-    free(mem);
+    finish(&r);
 }
 
 /* A touch too short or too light is not a stroke, nor a press that does
  * not glide. */
 static void test_bump(uint64_t seed)
 {
-    stroke_t det;
     run_t r;
-    void *mem = start(&r, &det, &stroke_default, seed, 0.05, 0.0);
+    start(&r, &stroke_default, seed, 0.05, 0.0);
     piece_t tap = {0.04, {1, 0, 0}, 0.0, 6.0, 0.0, 0.0};
     run_alone(&r, &tap);
     CHECK_EQ_INT(r.n_found, 0);
-    CHECK_EQ_INT((int)det.bumps, 1);
+    CHECK_EQ_INT((int)r.stroke.bumps, 1);
     piece_t press = {0.5, {1, 0, 0}, 0.0, 6.0, 0.0, 0.0};
     run_alone(&r, &press);
     CHECK_EQ_INT(r.n_found, 0);
-    CHECK_EQ_INT((int)det.bumps, 2);
-    free(mem);
+    CHECK_EQ_INT((int)r.stroke.bumps, 2);
+    finish(&r);
 }
 
 /* The scraper: stroke events with ids and fields, the area at a press,
