@@ -641,6 +641,13 @@ static void track_rotation(ball_t *b, const double w[3], uint32_t *next_id, even
     }
 }
 
+/* How far the smoothed pressure rose from its least over the lookback
+ * window: a contraction's rise measured from the foot of its own ramp. */
+static double rise_from_least(const ball_t *b)
+{
+    return b->p_lp_value - hist_min(b, b->set.lookback_s);
+}
+
 static void flex_open(ball_t *b, double pp, double pa, double ratio, double ratio_full,
                       uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
@@ -723,7 +730,7 @@ static double ramp_rise(ball_t *b, double ratio, int ready)
     if (!ramp || !ready || ratio <= sqrt(s->power_ratio) || b->breadth <= RAMP_BREADTH ||
         b->rate >= RAMP_STILL_SHARE * rate_low(b))
         return 0.0;
-    return b->p_lp_value - hist_min(b, s->lookback_s);
+    return rise_from_least(b);
 }
 
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
@@ -763,7 +770,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
      * shakes the ball: no flex while the ball turns. */
     int still = b->rate < rate_low(b);
     if (b->flex.open && vib && still && b->t_last - b->t_vib_lag > s->restart_s &&
-        b->p_lp_value - hist_min(b, b->set.lookback_s) > s->rise_fraction * b->level) {
+        rise_from_least(b) > s->rise_fraction * b->level) {
         /* The open flex had gone quiet (a weight shift or sway taken for
          * one) and a contraction begins: the quiet one ends where its
          * vibration went, the new one starts. */
@@ -791,13 +798,16 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
          * pressure (a 1 s average) trails a falling load (a release after
          * the previous flex, breathing or sway going down) and hid small
          * rises under a strong MMG for a second or more. */
-        double ramp = b->p_lp_value - hist_min(b, b->set.lookback_s);
+        double ramp = rise_from_least(b);
         if (ramp > r)
             r = ramp;
     }
     double ramp = ramp_rise(b, ratio, ready);
-    if (ramp > s->rise_fraction * b->level)
-        vib = 1, r = ramp > r ? ramp : r;
+    if (ramp > s->rise_fraction * b->level) {
+        vib = 1;
+        if (ramp > r)
+            r = ramp;
+    }
     if (ready && vib && still && r > s->rise_fraction * b->level) {
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;
