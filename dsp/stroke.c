@@ -33,17 +33,17 @@ static bool settings_valid(const stroke_settings_t *set, float rate_hz)
     return rate_hz > 0.0f && isfinite(rate_hz) && set->force_lp_hz > 0.0 &&
            set->force_lp_hz < 0.5 * rate_hz && set->off_n > 0.0 && set->off_n <= set->on_n &&
            set->low_n > 0.0 && set->low_n <= set->off_n && set->off_peak_ratio >= 0.0 &&
-           set->off_peak_ratio < 0.5 && set->noise_on >= 0.0 &&
-           set->noise_off >= 0.0 && set->noise_low >= 0.0 && set->debounce_s >= 0.0 &&
-           set->zero_tau_s > 0.0 && set->min_duration_s >= 0.0 && set->min_length_m >= 0.0 &&
-           set->end_wait_s >= 0.0 &&
+           set->off_peak_ratio < 0.5 && set->repress_peak_ratio > set->off_peak_ratio &&
+           set->repress_peak_ratio < 1.0 && set->noise_on >= 0.0 && set->noise_off >= 0.0 &&
+           set->noise_low >= 0.0 && set->debounce_s >= 0.0 && set->zero_tau_s > 0.0 &&
+           set->min_duration_s >= 0.0 && set->min_length_m >= 0.0 && set->end_wait_s >= 0.0 &&
            set->back_s >= 0.0 && set->split_dip_ratio > 0.0 && set->split_dip_ratio < 1.0 &&
            set->split_rise_ratio > 0.0 && set->split_rest_ratio > 0.0 &&
            set->split_peak_share > 0.0 && set->split_peak_share <= 1.0 && set->level_deg >= 0.0 &&
            set->level_deg < 90.0 && set->up_tau_s >= 0.0 && set->pool_n <= STROKE_POOL_MAX &&
            set->pool_deg >= 0.0 && set->pool_deg <= 90.0 && set->pool_margin_deg >= 0.0 &&
-           set->pool_band_deg >= 0.0 &&
-           set->level_deg + set->pool_margin_deg < 90.0 && set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
+           set->pool_band_deg >= 0.0 && set->level_deg + set->pool_margin_deg < 90.0 &&
+           set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
 }
 
 size_t stroke_mem_size(const stroke_settings_t *set, float rate_hz)
@@ -97,6 +97,7 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->sin_level = (float)sin(set->level_deg * M_PI / 180.0);
     d->up_tau_sq = set->up_tau_s * set->up_tau_s;
     d->off_peak = (float)set->off_peak_ratio;
+    d->repress_peak = (float)set->repress_peak_ratio;
     d->pool_cos = (float)cos(set->pool_deg * M_PI / 180.0);
     d->pool_sin_hi = (float)sin((set->level_deg + set->pool_margin_deg) * M_PI / 180.0);
     d->pool_sin_lo = (float)sin(fmax(set->level_deg - set->pool_margin_deg, 0.0) * M_PI / 180.0);
@@ -494,7 +495,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         d->ending_n = 0;
         /* The first ending sample may already be below the low level. */
     }
-    if (flp > fmaxf(d->on_level, 2.0f * d->off_peak * d->peak_lp)) {
+    if (flp > fmaxf(d->on_level, d->repress_peak * d->peak_lp)) {
         /* The blade pressed again before it left: one contact. */
         d->state = STROKE_CONTACT;
         d->off_count = 0;

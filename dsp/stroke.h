@@ -12,8 +12,10 @@
  *    (on above on_n, off below off_n, each level raised to a multiple of
  *    the noise when the sensor is noisier; off also below off_peak_ratio
  *    of the stroke's peak, so that a zero that moved during the contact
- *    does not hold it open; a contact that ends above the low level moves
- *    the zero to the force there). The start is dated back to the
+ *    does not hold it open; while it ends, a force back above
+ *    repress_peak_ratio of the peak and the on level continues it, the
+ *    hysteresis between the two shares; a contact that ends above the low
+ *    level moves the zero to the force there). The start is dated back to the
  *    last sample below the low level (low_n, or a multiple of the noise),
  *    the end forward to the first sample below it, both less the filter's
  *    delay;
@@ -58,57 +60,57 @@
 #include <stdint.h>
 
 typedef struct {
-    double force_lp_hz;       /* corner of the force low-pass, hertz */
-    double on_n;              /* contact begins above zero + this, newton */
-    double off_n;             /* contact ends below zero + this, newton (< on_n) */
-    double off_peak_ratio;    /* ... or below this share of the stroke's peak; it presses
-                                 again above twice that (and on_n) */
-    double low_n;             /* start and end are dated where the force crosses this, newton */
-    double noise_on;          /* on level at least this many noise sigmas */
-    double noise_off;         /* off level at least this many noise sigmas */
-    double noise_low;         /* low level at least this many noise sigmas */
-    double debounce_s;        /* the off condition must hold this long, seconds */
-    double zero_tau_s;        /* time constant of the zero and noise estimates, seconds */
-    double min_duration_s;    /* shorter contacts are bumps, not strokes, seconds */
-    double min_peak_n;        /* contacts whose peak force stays below are ignored, newton */
-    double min_length_m;      /* contacts that glide less are presses, not strokes, metres */
-    double end_wait_s;        /* after the off level, wait at most this for the low level, s */
-    double back_s;            /* how far the start is searched back, seconds */
-    double split_dip_ratio;   /* a dip below this share of the peak so far may split */
-    double split_rise_ratio;  /* ... once the force rose again by this share of the dip's depth */
-    double split_rest_ratio;  /* ... and the speed at the dip is below this share of the
-                                 first part's peak speed, or the tool reversed */
-    double split_peak_share;  /* ... that peak taken over this share of the first part */
-    double level_deg;         /* "level" when the rise is under sin(level_deg) of the length */
-    double up_tau_s;          /* strokes this long weigh their own "up" half, seconds */
-    uint32_t pool_n;          /* the area's last strokes pooled for the direction (<= STROKE_POOL_MAX) */
-    uint32_t pool_min;        /* peers (the stroke included) needed to decide by the pool */
-    double pool_deg;          /* peers: displacements within this angle, either way, degrees */
+    double force_lp_hz;        /* corner of the force low-pass, hertz */
+    double on_n;               /* contact begins above zero + this, newton */
+    double off_n;              /* contact ends below zero + this, newton (< on_n) */
+    double off_peak_ratio;     /* ... or below this share of the stroke's peak */
+    double repress_peak_ratio; /* ending: the blade presses again (one contact) above this
+                                  share of the stroke's peak and on_n (> off_peak_ratio) */
+    double low_n;              /* start and end are dated where the force crosses this, newton */
+    double noise_on;           /* on level at least this many noise sigmas */
+    double noise_off;          /* off level at least this many noise sigmas */
+    double noise_low;          /* low level at least this many noise sigmas */
+    double debounce_s;         /* the off condition must hold this long, seconds */
+    double zero_tau_s;         /* time constant of the zero and noise estimates, seconds */
+    double min_duration_s;     /* shorter contacts are bumps, not strokes, seconds */
+    double min_peak_n;         /* contacts whose peak force stays below are ignored, newton */
+    double min_length_m;       /* contacts that glide less are presses, not strokes, metres */
+    double end_wait_s;         /* after the off level, wait at most this for the low level, s */
+    double back_s;             /* how far the start is searched back, seconds */
+    double split_dip_ratio;    /* a dip below this share of the peak so far may split */
+    double split_rise_ratio;   /* ... once the force rose again by this share of the dip's depth */
+    double split_rest_ratio;   /* ... and the speed at the dip is below this share of the
+                                  first part's peak speed, or the tool reversed */
+    double split_peak_share;   /* ... that peak taken over this share of the first part */
+    double level_deg;          /* "level" when the rise is under sin(level_deg) of the length */
+    double up_tau_s;           /* strokes this long weigh their own "up" half, seconds */
+    uint32_t pool_n;   /* the area's last strokes pooled for the direction (<= STROKE_POOL_MAX) */
+    uint32_t pool_min; /* peers (the stroke included) needed to decide by the pool */
+    double pool_deg;   /* peers: displacements within this angle, either way, degrees */
     double pool_margin_deg;   /* pooled slope this far above / below level_deg decides, degrees */
     double pool_band_deg;     /* ... for strokes whose own slope is this near level_deg, degrees */
     double buffer_s;          /* longest stroke measured from its samples, seconds */
     orient_settings_t orient; /* fs_hz is overridden by the rate */
 } stroke_settings_t;
 
-/* 30 Hz low-pass; on 1.5 N, off 0.8 N or 0.1 of the peak, low 0.3 N (at
- * least 7, 4 and 2 sigma); debounce 6 ms; zero time constant 2 s; at least 80 ms, 2 N and 5 mm;
- * end wait 60 ms; start searched 0.3 s back; split at a dip under 0.5 of
- * the peak, rise 0.25 of its depth, rest 0.7 of the first part's peak over its first
- * 0.6; level 10 degrees; up 0.1 s; buffer 5 s; direction pool of the
- * area's last 12 strokes, peers within 15 degrees, at least 3, median 1
- * degree from level, for strokes within 4 degrees of it; orient defaults. */
+/* 30 Hz low-pass; on 1.5 N, off 0.8 N or 0.1 of the peak (pressed again
+ * above 0.2 of it), low 0.3 N (at least 7, 4 and 2 sigma); debounce 6 ms;
+ * zero time constant 0.5 s; at least 80 ms, 2 N and 5 mm; end wait 60 ms;
+ * start searched 0.3 s back; split at a dip under 0.5 of the peak, rise
+ * 0.25 of its depth, rest 0.7 of the first part's peak over its first 0.6;
+ * level 10 degrees; up 0.1 s; buffer 5 s; direction pool of the area's last
+ * 12 strokes, peers within 15 degrees, at least 3, median 1 degree from
+ * level, for strokes within 4 degrees of it; orient defaults. */
 /* The defaults as an initialiser, so that settings structs embedding a
  * stroke_settings_t (scraper_settings_t) start from the same values. */
 #define STROKE_SETTINGS_DEFAULT                                                                    \
     {                                                                                              \
         .force_lp_hz = 30.0, .on_n = 1.5, .off_n = 0.8, .off_peak_ratio = 0.1, .low_n = 0.3,       \
-        .noise_on = 7.0,                                                                           \
-        .noise_off = 4.0, .noise_low = 2.0, .debounce_s = 0.006, .zero_tau_s = 0.5,                \
-        .min_duration_s = 0.08, .min_peak_n = 2.0, .min_length_m = 0.005, .end_wait_s = 0.06,      \
-        .back_s = 0.3,                                                                             \
-        .split_dip_ratio = 0.5, .split_rise_ratio = 0.25, .split_rest_ratio = 0.7,                 \
-        .split_peak_share = 0.6,                                                                   \
-        .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0, .pool_n = 12, .pool_min = 3,             \
+        .repress_peak_ratio = 0.2, .noise_on = 7.0, .noise_off = 4.0, .noise_low = 2.0,            \
+        .debounce_s = 0.006, .zero_tau_s = 0.5, .min_duration_s = 0.08, .min_peak_n = 2.0,         \
+        .min_length_m = 0.005, .end_wait_s = 0.06, .back_s = 0.3, .split_dip_ratio = 0.5,          \
+        .split_rise_ratio = 0.25, .split_rest_ratio = 0.7, .split_peak_share = 0.6,                \
+        .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0, .pool_n = 12, .pool_min = 3,          \
         .pool_deg = 15.0, .pool_margin_deg = 1.0, .pool_band_deg = 4.0,                            \
         .orient = {                                                                                \
             .fs_hz = 1000.0,                                                                       \
@@ -171,12 +173,13 @@ typedef struct {
     stroke_settings_t set;
     double dt; /* seconds per sample */
     double zero_alpha;
-    double up_tau_sq; /* up_tau_s squared */
+    double up_tau_sq;     /* up_tau_s squared */
     double lp_noise_gain; /* white-noise power gain of the force low-pass */
     float prev_p;         /* newton: the previous raw force */
     float lp_delay_s;     /* group delay of the force low-pass at DC, seconds */
     float sin_level;
-    float off_peak; /* off_peak_ratio */
+    float off_peak;                                /* off_peak_ratio */
+    float repress_peak;                            /* repress_peak_ratio */
     float noise_on_sq, noise_off_sq, noise_low_sq; /* noise multiples squared */
     uint32_t debounce_n, min_samples, end_wait_n, back_n;
     uint32_t rest_n; /* samples before a stroke taken as its rest (0.1 s) */

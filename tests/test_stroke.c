@@ -529,6 +529,10 @@ static void test_settings(void)
     stroke_settings_t bad = stroke_default;
     bad.off_n = 2.0 * bad.on_n;
     CHECK_EQ_INT((int)stroke_mem_size(&bad, RATE), 0);
+    /* Pressing again needs more force than ending: no hysteresis is an error. */
+    stroke_settings_t flat = stroke_default;
+    flat.repress_peak_ratio = flat.off_peak_ratio;
+    CHECK_EQ_INT((int)stroke_mem_size(&flat, RATE), 0);
     stroke_t det;
     char small[16];
     CHECK_EQ_INT(stroke_init(&det, &stroke_default, RATE, small, sizeof small), -ENOMEM);
