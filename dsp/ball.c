@@ -51,8 +51,10 @@
 #define RELAX_GUARD_S 0.01 /* seconds */
 
 const ball_settings_t ball_default = {
-    .load_on_pa = 2000.0f,
-    .load_off_pa = 1200.0f,
+    .load_on_pa = 1000.0f,
+    .load_off_pa = 600.0f,
+    .load_off_share = 0.4,
+    .load_tau_s = 2.0,
     .settle_s = 1.5f,
     .rate_low_dps = 3.0f,
     .rate_high_dps = 6.0f,
@@ -438,6 +440,7 @@ static void end_all(ball_t *b, double t, event_sink_fn sink, void *ctx)
 static int settings_valid(const ball_settings_t *s, float rate_hz)
 {
     return s && rate_hz >= 100.0f && rate_hz <= 10000.0f && s->load_off_pa < s->load_on_pa &&
+           s->load_off_share >= 0.0 && s->load_off_share < 1.0 && s->load_tau_s > 0.0 &&
            s->band_lo_hz > 0.0f && s->band_hi_hz > s->band_lo_hz &&
            s->detect_lo_hz >= s->band_lo_hz && s->detect_lo_hz < s->band_hi_hz &&
            s->band_hi_hz < 0.5f * rate_hz && s->window_s > 0.0f && s->hop_s > 0.0f &&
@@ -516,6 +519,7 @@ int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, siz
     b->smooth_delay_s = biquad_cascade_delay_dc(&b->p_lp) * b->dt;
     b->bias_a = weight(s->gyro_bias_tau_s, rate_hz);
     b->p0_a = weight(s->unloaded_tau_s, rate_hz);
+    b->load_a = weight(s->load_tau_s, rate_hz);
     b->hb_a = weight(s->rest_tau_s, rate_hz);
     b->rate_ms_a = weight(s->sway_tau_s, rate_hz);
     b->base_a_w = weight(s->baseline_tau_s, rate_hz / ss.hop);
@@ -914,6 +918,7 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
     /* Load. */
     if (!b->loaded && rise > set->load_on_pa) {
         b->loaded = 1;
+        b->load_pa = rise;
         b->t_loaded = t;
         b->t_still = t;
         b->state = ST_PENDING;
@@ -921,8 +926,15 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
         reset_episode(b);
         b->t_below = t;
         climb_restart(b);
-    } else if (b->loaded && rise < set->load_off_pa) {
+    } else if (b->loaded &&
+               (rise < set->load_off_pa || rise < set->load_off_share * b->load_pa)) {
+        /* Off the ball: under the fixed level, or under a share of the
+         * load's pressure (a ball warmed under the load stays over the
+         * fixed level once unloaded; its pressure now is its unloaded
+         * pressure). */
         b->loaded = 0;
+        if (rise >= set->load_off_pa)
+            b->p0 = plp;
         if (b->hold.open) {
             close_hold(b, b->t_half_down, sink, ctx);
         } else if (b->roll.open) {
@@ -934,6 +946,7 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
     }
 
     if (b->loaded) {
+        b->load_pa += b->load_a * (rise - b->load_pa);
         /* The still rotation floor (postural sway) is learnt from the slow
          * part of the rotation only: strokes and rocking are faster. */
         if (b->rate < set->sway_max_dps)

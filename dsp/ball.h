@@ -35,9 +35,11 @@
 
 typedef struct {
     /* Load: pressure above the unloaded ball's pressure. */
-    float load_on_pa;  /* loaded above this rise, pascal */
-    float load_off_pa; /* unloaded below this rise, pascal (< load_on_pa) */
-    float settle_s;    /* a load-on with no motion for this long becomes a hold */
+    float load_on_pa;      /* loaded above this rise, pascal */
+    float load_off_pa;     /* unloaded below this rise, pascal (< load_on_pa) */
+    double load_off_share; /* ... or below this share of the load's pressure (0..1) */
+    double load_tau_s;     /* the load's pressure follows the rise while loaded, seconds */
+    float settle_s;        /* a load-on with no motion for this long becomes a hold */
 
     /* Rotation (roll and rock). */
     float rate_low_dps;   /* floor of the "still" rotation level, deg/s */
@@ -132,6 +134,7 @@ typedef struct {
     double p0_a;
     double p_lp_value; /* smoothed pressure, pascal */
     int loaded;
+    double load_pa, load_a; /* the load's pressure (rise) while loaded, and its EMA weight */
 
     /* History of the smoothed pressure, for onset search. */
     float hist[BALL_HIST_LEN];    /* pascal */

@@ -224,6 +224,12 @@ static void test_init_rejects(void)
     bad.load_off_pa = bad.load_on_pa + 1.0f;
     CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
     bad = ball_default;
+    bad.load_off_share = 1.0; /* every load would be off at once */
+    CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
+    bad = ball_default;
+    bad.load_tau_s = 0.0;
+    CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
+    bad = ball_default;
     bad.detect_lo_hz = bad.band_lo_hz - 1.0f; /* the detection band lies in the band */
     CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
     bad = ball_default;
