@@ -370,7 +370,26 @@ static void begin(stroke_t *d, uint64_t start)
  * gyroscope's bias turns the estimate), so over a long slow stroke its
  * ramp, across the motion as often as along it, overtakes the stroke's own
  * velocity near the end; taken there, the "peak" would be the leak itself
- * and the velocity at the dip would always match it. */
+ * and the velocity at the dip would always match it.
+ *
+ * The offset read at rest is not constant either: while the orientation
+ * corrects its tilt by the accelerometer (gain kp), a tilt error decays
+ * and the tilt follows the tool's own horizontal acceleration, so the
+ * horizontal world acceleration the stroke reads is the true one less its
+ * own low-pass: a_read' + kp a_read = a_true'. From rest, the true
+ * velocity is then the velocity less the offset at rest plus kp times the
+ * displacement integrated from what was read while the tilt followed.
+ * The stop is judged both ways, and either confirms it: with the offset
+ * at rest alone (right when the accelerometer was rejected for much of the
+ * stroke, or the gyroscope's bias rather than the filter moved the tilt)
+ * and with the filter's own correction undone (right over a slow stroke
+ * of 1.5-2 s, where an offset of 0.05 g at the start has decayed by half
+ * at the dip and its constant subtraction leaves 0.3-0.6 m/s). */
+static bool stopped_along(const double v[3], const double vmax[3], double peak_sq, double ratio)
+{
+    return v[0] * vmax[0] + v[1] * vmax[1] + v[2] * vmax[2] < ratio * peak_sq;
+}
+
 static bool motion_stopped(stroke_t *d)
 {
     /* The tool rested just before the stroke: the acceleration it read
@@ -389,20 +408,39 @@ static bool motion_stopped(stroke_t *d)
     }
     uint64_t peak_end =
         d->seg_start + (uint64_t)((double)(d->dip_index - d->seg_start) * d->set.split_peak_share);
-    double v[3] = {0, 0, 0}, vmax[3] = {0, 0, 0}, peak_sq = 0.0;
+    /* v: less the offset at rest; u: the filter's correction undone too
+     * (horizontal axes; the tilt does not turn vertical acceleration);
+     * w and x: velocity and displacement from what was read while the
+     * tilt followed the accelerometer. */
+    double v[3] = {0, 0, 0}, u[3] = {0, 0, 0}, w[2] = {0, 0}, x[2] = {0, 0};
+    double vmax[3] = {0, 0, 0}, umax[3] = {0, 0, 0}, v_peak_sq = 0.0, u_peak_sq = 0.0;
+    double kp = d->set.orient.kp, dt = d->dt;
     for (uint64_t i = d->seg_start; i <= d->dip_index; i++) {
         const stroke_sample_t *s = at(d, i);
         for (int k = 0; k < 3; k++)
-            v[k] += (s->acc[k] - bias[k]) * d->dt;
-        double sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
-        if (i <= peak_end && sq > peak_sq) {
-            peak_sq = sq;
+            v[k] += (s->acc[k] - bias[k]) * dt;
+        for (int k = 0; k < 2; k++) {
+            if (s->tilt_follows)
+                w[k] += s->acc[k] * dt;
+            x[k] += w[k] * dt;
+            u[k] = v[k] + kp * x[k];
+        }
+        u[2] = v[2];
+        if (i > peak_end)
+            continue;
+        double v_sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+        if (v_sq > v_peak_sq) {
+            v_peak_sq = v_sq;
             memcpy(vmax, v, sizeof v);
         }
+        double u_sq = u[0] * u[0] + u[1] * u[1] + u[2] * u[2];
+        if (u_sq > u_peak_sq) {
+            u_peak_sq = u_sq;
+            memcpy(umax, u, sizeof u);
+        }
     }
-    double along = (v[0] * vmax[0] + v[1] * vmax[1] + v[2] * vmax[2]);
     double r = d->set.split_rest_ratio;
-    return along < r * peak_sq;
+    return stopped_along(v, vmax, v_peak_sq, r) || stopped_along(u, umax, u_peak_sq, r);
 }
 
 /* The motion check costs a pass over the stroke: once per dip. */
@@ -438,6 +476,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
     memcpy(e->acc, d->orient.lin_acc_world, sizeof e->acc);
     e->force_n = s->p - zero;
     e->force_lp_n = flp;
+    e->tilt_follows = !d->orient.accel_rejected;
 
     if (d->state == STROKE_IDLE) {
         float var = (float)d->noise_var;

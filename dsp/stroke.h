@@ -25,8 +25,10 @@
  *    lighter second stroke still counts) while the motion confirms a stop:
  *    the tool decelerated to rest (velocity at the dip, along the fastest
  *    velocity of the first part's first split_peak_share, below
- *    split_rest_ratio of it) or reversed. The boundary is the force
- *    minimum.
+ *    split_rest_ratio of it) or reversed, by the velocity less the offset
+ *    read at rest before the stroke, or by that velocity with the
+ *    orientation's own tilt correction (orient kp) undone: either
+ *    confirms. The boundary is the force minimum.
  *
  * A stroke's motion is measured from the linear acceleration buffered over
  * its samples: integrated to velocity, corrected by the straight line that
@@ -151,10 +153,11 @@ typedef struct {
 
 /* One buffered sample. */
 typedef struct {
-    double t_dev;     /* seconds */
-    float acc[3];     /* linear acceleration, world frame, m/s^2 */
-    float force_n;    /* zero-corrected raw force, newton */
-    float force_lp_n; /* zero-corrected low-passed force, newton */
+    double t_dev;      /* seconds */
+    float acc[3];      /* linear acceleration, world frame, m/s^2 */
+    float force_n;     /* zero-corrected raw force, newton */
+    float force_lp_n;  /* zero-corrected low-passed force, newton */
+    bool tilt_follows; /* the orientation corrected its tilt by the accelerometer here */
 } stroke_sample_t;
 
 typedef enum { STROKE_IDLE, STROKE_CONTACT, STROKE_ENDING } stroke_state_t;
