@@ -62,7 +62,7 @@ typedef struct {
     uint8_t kind;    /* device_msg_kind_t */
     double t_host;   /* CLOCK_REALTIME seconds when the bytes were read */
     union {
-        frame_t frame;
+        const frame_t *frame; /* the decoder's own: not copied */
         device_stats_t stats;
         char text[256];
     } u;
@@ -102,7 +102,8 @@ typedef struct {
  * thread; from then on the device belongs to the thread that services it. */
 device_t *device_create(const device_setup_t *setup, int *err);
 
-/* The descriptor to poll for POLLIN while the device streams, else -1. */
+/* The descriptor to poll for POLLIN while the device streams, else -1. It
+ * is open from DEVICE_MSG_CONNECTED until just before DEVICE_MSG_DISCONNECTED. */
 int device_fd(const device_t *dev);
 
 /* When device_service must be called even if the port stays silent:
@@ -113,9 +114,11 @@ double device_due(const device_t *dev);
 
 /* Does what is due: opens the port or takes the one a search found, reads
  * and decodes what came (revents: the poll result for device_fd, 0 when not
- * polled), requests the HELLO, detects a loss, reports counters. Hands every
- * result to on_msg before it returns. The owning thread. */
-void device_service(device_t *dev, short revents);
+ * polled), requests the HELLO, detects a loss, reports counters. now is the
+ * caller's CLOCK_MONOTONIC reading, taken after its poll returned: one
+ * reading serves a whole turn. Hands every result to on_msg before it
+ * returns. The owning thread. */
+void device_service(device_t *dev, short revents, double now);
 
 /* Stops a search, closes the port, hands on the final counters (and
  * DISCONNECTED "stopped" when it streamed) and frees the device. Accepts

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ typedef struct {
     device_stats_t stats; /* the device's last snapshot */
     bool chain_ready;     /* chain_init done and chain_destroy due (main thread) */
     bool port_open;
+    int polled_fd;        /* the port's descriptor in the pipeline's epoll set, or -1 */
+    char raw_topic[MESSAGE_TOPIC_MAX]; /* raw.<name>, made once */
     char port_path[256];
     char last_loss[256];
     double connected_since;                /* Unix seconds, 0 when not streaming */
@@ -72,6 +75,14 @@ struct pipeline {
     worker_t worker; /* woken by commands, devices handed over, a search's end, the stop */
     double started_at;
     slot_t slots[CONFIG_MAX_DEVICES];
+    /* Pipeline thread: the slots it services (ACTIVE when last looked at),
+     * looked for again only after the wake-up eventfd fired, since every
+     * change of a slot's state comes with a wake-up. */
+    slot_t *active[CONFIG_MAX_DEVICES];
+    int n_active;
+    int epfd;             /* epoll set: the wake-up eventfd and every streaming port */
+    bool lost_pending;    /* pipeline thread: a slot may have a session to end by idle_s */
+    bool commands_pending; /* pipeline thread: the command ring may hold commands */
     _Atomic int status_interval_ms;
     _Atomic int batch_ms; /* [publish] batch_ms: 0 = wake per frame */
     bool watchdog;        /* systemd's WatchdogSec is set: ping at every status tick */
@@ -81,14 +92,15 @@ struct pipeline {
     history_row_t row; /* pipeline thread: a finished session's row, built here */
 };
 
-static void publish(pipeline_t *p, int len)
+static void publish(pipeline_t *p, const char *topic, int len)
 {
     if (len < 0) {
-        log_error("publish: a %s message did not fit its buffer", p->topic);
+        log_error("publish: a %s message did not fit its buffer", topic);
         return;
     }
-    publisher_send(p->pub, p->topic, p->payload, (size_t)len);
-    mqtt_offer(p->mqtt, p->topic, p->payload, (size_t)len);
+    publisher_send(p->pub, topic, p->payload, (size_t)len);
+    if (p->mqtt)
+        mqtt_offer(p->mqtt, topic, p->payload, (size_t)len);
 }
 
 /* Sinks need both the pipeline and the slot; a small context pairs them. */
@@ -100,9 +112,10 @@ typedef struct {
 static void on_block(void *ctx, const message_block_t *block)
 {
     sink_ctx_t *c = ctx;
-    message_topic(c->p->topic, "raw", c->slot->cfg.name, NULL);
-    publish(c->p, message_raw(c->p->payload, sizeof c->p->payload, c->slot->cfg.name,
-                              c->slot->cfg.kind, c->slot->chain.hello.rate_hz, block));
+    slot_t *slot = c->slot;
+    publish(c->p, slot->raw_topic,
+            message_raw(c->p->payload, sizeof c->p->payload, slot->cfg.name, slot->cfg.kind,
+                        slot->chain.hello.rate_hz, block));
     recorder_block(c->p->recorder, (int)(c->slot - c->p->slots), block);
 }
 
@@ -164,7 +177,7 @@ static void on_event(void *ctx, const event_t *event, double t_host)
     message_topic(c->p->topic, "event", c->slot->cfg.name, event->type);
     int len = message_event(c->p->payload, sizeof c->p->payload, c->slot->cfg.name,
                             c->slot->cfg.kind, event, t_host);
-    publish(c->p, len);
+    publish(c->p, c->p->topic, len);
     if (len > 0)
         recorder_event(c->p->recorder, t_host, c->p->payload, (size_t)len);
     if (strcmp(event->type, "session") == 0) {
@@ -245,7 +258,7 @@ static void publish_device_status(pipeline_t *p, slot_t *slot, double now)
     json_object_end(&j);
     size_t len;
     message_topic(p->topic, "status", slot->cfg.name, NULL);
-    publish(p, json_finish(&j, &len) == 0 ? (int)len : -ENOBUFS);
+    publish(p, p->topic, json_finish(&j, &len) == 0 ? (int)len : -ENOBUFS);
 }
 
 static void publish_daemon_status(pipeline_t *p, double now)
@@ -289,7 +302,32 @@ static void publish_daemon_status(pipeline_t *p, double now)
     json_object_end(&j);
     size_t len;
     snprintf(p->topic, sizeof p->topic, "status.daemon");
-    publish(p, json_finish(&j, &len) == 0 ? (int)len : -ENOBUFS);
+    publish(p, p->topic, json_finish(&j, &len) == 0 ? (int)len : -ENOBUFS);
+}
+
+/* device_service takes poll(2)'s revents; epoll's bits are the same. */
+_Static_assert(EPOLLIN == POLLIN && EPOLLHUP == POLLHUP && EPOLLERR == POLLERR,
+               "epoll and poll event bits differ");
+
+/* A port that opened joins the epoll set, with its slot as the event's
+ * data; one that closed has left it (closing its only descriptor removed
+ * it), and the removal here only makes sure. */
+static void unwatch_port(pipeline_t *p, slot_t *slot)
+{
+    if (slot->polled_fd >= 0)
+        (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, slot->polled_fd, NULL);
+    slot->polled_fd = -1;
+}
+
+static void watch_port(pipeline_t *p, slot_t *slot)
+{
+    unwatch_port(p, slot);
+    int fd = device_fd(slot->device);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = slot};
+    if (fd >= 0 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        log_error("device %s: cannot watch its port: %s", slot->cfg.name, strerror(errno));
+    else
+        slot->polled_fd = fd;
 }
 
 /* What a device hands on, at once, on the pipeline thread. */
@@ -302,10 +340,10 @@ static void on_device_msg(void *arg, const device_msg_t *msg)
     switch (msg->kind) {
     case DEVICE_MSG_FRAME: {
         bool was_streaming = slot->chain.streaming;
-        chain_frame(&slot->chain, &msg->u.frame, msg->t_host, &sink);
+        chain_frame(&slot->chain, msg->u.frame, msg->t_host, &sink);
         if (slot->chain.streaming)
             slot->lost_at = 0.0;
-        if (msg->u.frame.type == FRAME_HELLO && slot->chain.streaming)
+        if (msg->u.frame->type == FRAME_HELLO && slot->chain.streaming)
             recorder_stream(p->recorder, (int)(slot - p->slots), slot->cfg.name, slot->cfg.kind,
                             &slot->chain.hello);
         if (!was_streaming && slot->chain.streaming)
@@ -313,14 +351,18 @@ static void on_device_msg(void *arg, const device_msg_t *msg)
         break;
     }
     case DEVICE_MSG_CONNECTED:
+        watch_port(p, slot);
         slot->port_open = true;
         snprintf(slot->port_path, sizeof slot->port_path, "%s", msg->u.text);
         chain_port_opened(&slot->chain);
         break;
     case DEVICE_MSG_DISCONNECTED:
+        unwatch_port(p, slot);
         slot->port_open = false;
-        if (slot->chain.streaming)
+        if (slot->chain.streaming) {
             slot->lost_at = msg->t_host;
+            p->lost_pending = true;
+        }
         snprintf(slot->last_loss, sizeof slot->last_loss, "%s", msg->u.text);
         if (slot->chain.streaming) {
             chain_disconnected(&slot->chain, msg->t_host, &sink);
@@ -357,6 +399,7 @@ static void forward_commands(pipeline_t *p)
     const recorder_command_t *cmd;
     while ((cmd = ring_peek(p->commands)) != NULL && recorder_command(p->recorder, cmd))
         ring_release(p->commands);
+    p->commands_pending = cmd != NULL;
 }
 
 /* Ends the sessions that only the wall clock can end (the device stayed
@@ -367,12 +410,15 @@ static void end_sessions(pipeline_t *p, double now, bool all, treatment_end_t re
     int idle_s = atomic_load(&p->idle_s);
     bool idle_changed = idle_s != p->idle_applied;
     p->idle_applied = idle_s;
+    bool lost = false;
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
         slot_t *slot = &p->slots[i];
         if (atomic_load_explicit(&slot->state, memory_order_acquire) != SLOT_ACTIVE)
             continue;
         if (idle_changed)
             treatment_set_idle(&slot->chain.treatment, idle_s);
+        if (slot->lost_at > 0)
+            lost = true;
         if (!slot->chain.treatment.open)
             continue;
         sink_ctx_t ctx = {p, slot};
@@ -382,12 +428,17 @@ static void end_sessions(pipeline_t *p, double now, bool all, treatment_end_t re
         else if (!slot->chain.streaming && slot->lost_at > 0 && now - slot->lost_at >= idle_s)
             chain_end_session(&slot->chain, TREATMENT_END_DISCONNECTED, &sink);
     }
+    p->lost_pending = lost;
 }
 
+/* Nothing to do, the common case, costs a few loads: no study stop asked,
+ * idle_s as applied and no device lost since the last look. */
 static void check_sessions(pipeline_t *p)
 {
     unsigned requested = atomic_load(&p->end_requested);
     bool study_stop = requested != atomic_load(&p->end_done);
+    if (!study_stop && !p->lost_pending && atomic_load(&p->idle_s) == p->idle_applied)
+        return;
     end_sessions(p, now_real(), study_stop, TREATMENT_END_STUDY);
     if (study_stop)
         atomic_store(&p->end_done, requested);
@@ -447,78 +498,92 @@ static void status_tick(pipeline_t *p)
         notify_send("WATCHDOG=1");
 }
 
-/* The daemon's one loop: a poll(2) over the wake-up eventfd and every
- * streaming device's port, as gpsd's main loop polls its devices. A frame
- * is read, decoded, interpreted, published and handed to the recorder's
- * ring in the wake-up its bytes caused. */
+/* The slots the main thread handed over or asked back: those being
+ * removed (all of them when stopping) are retired, the active ones listed.
+ * Returns false when the pipeline stops. */
+static bool take_slots(pipeline_t *p)
+{
+    bool stopping = worker_stopping(&p->worker);
+    p->n_active = 0;
+    for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
+        slot_t *slot = &p->slots[i];
+        int state = atomic_load_explicit(&slot->state, memory_order_acquire);
+        if (state == SLOT_REMOVING || (state == SLOT_ACTIVE && stopping))
+            retire(p, slot);
+        else if (state == SLOT_ACTIVE)
+            p->active[p->n_active++] = slot;
+    }
+    return !stopping;
+}
+
+/* The daemon's one loop: an epoll_wait(2) over the wake-up eventfd and
+ * every streaming device's port, as gpsd's main loop polls its devices. A
+ * frame is read, decoded, interpreted, published and handed to the
+ * recorder's ring in the wake-up its bytes caused. A turn costs what its
+ * wake-up brought: the set is kept across turns (a port joins it when it
+ * opens), only ready descriptors are looked at, and the slots are looked
+ * for again only after the eventfd fired. */
 static void *pipeline_main(void *arg)
 {
     pipeline_t *p = arg;
     pthread_setname_np(pthread_self(), "pipeline");
     double next_status = now_mono() + atomic_load(&p->status_interval_ms) / 1000.0;
-    struct pollfd pfd[1 + CONFIG_MAX_DEVICES];
-    slot_t *polled[1 + CONFIG_MAX_DEVICES];
+    struct epoll_event ev[1 + CONFIG_MAX_DEVICES];
+    bool woken = true; /* the slots handed over before the thread started */
     for (;;) {
-        /* The slots the main thread handed over or asked back. */
-        bool stopping = worker_stopping(&p->worker);
+        if (woken && !take_slots(p))
+            break;
+        woken = false;
         double due = next_status;
-        nfds_t n = 1;
-        pfd[0] = (struct pollfd){.fd = worker_fd(&p->worker), .events = POLLIN};
-        for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
-            slot_t *slot = &p->slots[i];
-            int state = atomic_load_explicit(&slot->state, memory_order_acquire);
-            if (state == SLOT_REMOVING || (state == SLOT_ACTIVE && stopping))
-                retire(p, slot);
-            if (state != SLOT_ACTIVE || stopping)
-                continue;
-            double d = device_due(slot->device);
+        for (int k = 0; k < p->n_active; k++) {
+            double d = device_due(p->active[k]->device);
             if (d < due)
                 due = d;
-            int fd = device_fd(slot->device);
-            if (fd >= 0) {
-                polled[n] = slot;
-                pfd[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
-            }
         }
-        if (stopping)
-            break;
-        /* Only our descriptors are waited on, with plain poll(2): a zmq_poll
-         * that includes the socket costs libzmq's command processing (and a
-         * getpid) on every wake-up, hundreds a second. Subscription messages
-         * are rare and only feed a status counter, so they are read at each
-         * status tick. */
+        /* Only our descriptors are waited on: a zmq_poll that includes the
+         * socket costs libzmq's command processing (and a getpid) on every
+         * wake-up, hundreds a second. Subscription messages are rare and
+         * only feed a status counter, so they are read at each status
+         * tick. */
         double wait_s = due - now_mono();
         int timeout_ms = wait_s <= 0 ? 0 : (int)(wait_s * 1000.0) + 1;
-        int ready = poll(pfd, n, timeout_ms);
-        if (ready < 0 && errno != EINTR) {
-            log_error("pipeline: poll failed: %s", strerror(errno));
+        int ready = epoll_wait(p->epfd, ev, 1 + CONFIG_MAX_DEVICES, timeout_ms);
+        if (ready < 0) {
+            if (errno != EINTR)
+                log_error("pipeline: epoll_wait failed: %s", strerror(errno));
             ready = 0;
         }
-        if (ready > 0 && (pfd[0].revents & POLLIN))
-            worker_drain(&p->worker);
         /* Coalescing: let the frames of the next batch_ms gather in the
          * kernel's buffers, then read and publish them in one go, so this
          * thread and ZeroMQ's I/O thread wake once per batch, not once per
-         * frame. */
+         * frame. The set is level-triggered: the second look reports every
+         * descriptor still ready, those of the first included. */
         int batch_ms = atomic_load(&p->batch_ms);
         if (batch_ms > 0 && ready > 0 && !worker_stopping(&p->worker)) {
             sleep_ms(batch_ms, next_status);
-            if (poll(pfd, n, 0) < 0)
-                ready = 0;
+            int again = epoll_wait(p->epfd, ev, 1 + CONFIG_MAX_DEVICES, 0);
+            if (again >= 0)
+                ready = again;
         }
         double now = now_mono();
-        for (nfds_t k = 1; k < n; k++)
-            if (pfd[k].revents)
-                device_service(polled[k]->device, pfd[k].revents);
+        for (int k = 0; k < ready; k++) {
+            slot_t *slot = ev[k].data.ptr;
+            if (!slot) {
+                worker_drain(&p->worker);
+                woken = true;
+            } else if (slot->polled_fd >= 0) {
+                device_service(slot->device, (short)ev[k].events, now);
+            }
+        }
         /* The devices whose time has come (a retry, a search that ended, a
          * HELLO REQUEST, the silence limit), including those just read. */
-        for (int i = 0; i < CONFIG_MAX_DEVICES; i++) {
-            slot_t *slot = &p->slots[i];
-            if (atomic_load_explicit(&slot->state, memory_order_acquire) == SLOT_ACTIVE &&
-                device_due(slot->device) <= now)
-                device_service(slot->device, 0);
+        for (int k = 0; k < p->n_active; k++) {
+            device_t *dev = p->active[k]->device;
+            if (device_due(dev) <= now)
+                device_service(dev, 0, now);
         }
-        forward_commands(p);
+        if (woken || p->commands_pending)
+            forward_commands(p);
         check_sessions(p);
         test_hold(p);
         if (now >= next_status) {
@@ -557,6 +622,8 @@ static int add_device(pipeline_t *p, const config_device_t *dev)
     slot->session_files[0] = '\0';
     memset(&slot->stats, 0, sizeof slot->stats);
     slot->port_open = false;
+    slot->polled_fd = -1;
+    message_topic(slot->raw_topic, "raw", dev->name, NULL);
     slot->port_path[0] = slot->last_loss[0] = '\0';
 
     device_setup_t setup = {.cfg = *dev,
@@ -627,9 +694,16 @@ pipeline_t *pipeline_start(const config_t *cfg, int *err)
     atomic_store(&p->idle_s, cfg->session.idle_s);
     p->idle_applied = cfg->session.idle_s;
     p->started_at = now_mono();
+    p->epfd = -1;
     rc = worker_open(&p->worker);
     if (rc != 0)
         goto fail;
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event wake = {.events = EPOLLIN, .data.ptr = NULL};
+    if (p->epfd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, worker_fd(&p->worker), &wake) != 0) {
+        rc = -errno;
+        goto fail;
+    }
     rc = device_claims_init(&p->claims);
     if (rc != 0)
         goto fail;
@@ -771,6 +845,8 @@ void pipeline_stop(pipeline_t **pp)
     pipeline_t *p = *pp;
     /* The pipeline thread stops the devices and publishes their losses. */
     worker_close(&p->worker);
+    if (p->epfd >= 0)
+        close(p->epfd);
     /* Their only producer, the pipeline thread, has stopped: drain and close. */
     recorder_stop(&p->recorder);
     ring_destroy(&p->commands);
