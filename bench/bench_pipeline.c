@@ -97,6 +97,7 @@ typedef struct {
     uint64_t samples, frames, messages, events, bytes_out;
     char topic[MESSAGE_TOPIC_MAX];
     char payload[MESSAGE_MAX];
+    message_raw_head_t head; /* as the pipeline's slot keeps it */
 } run_t;
 
 static void on_block(void *ctx, const message_block_t *block)
@@ -106,8 +107,10 @@ static void on_block(void *ctx, const message_block_t *block)
     if (r->stage < ST_FULL)
         return;
     message_topic(r->topic, "raw", r->chain.name, NULL);
-    int len = message_raw(r->payload, sizeof r->payload, r->chain.name, r->chain.kind,
-                          r->chain.hello.rate_hz, block);
+    if (r->head.device != r->chain.name || r->head.kind != r->chain.kind ||
+        r->head.rate_hz != r->chain.hello.rate_hz)
+        message_raw_head(&r->head, r->chain.name, r->chain.kind, r->chain.hello.rate_hz);
+    int len = message_raw_after(r->payload, sizeof r->payload, &r->head, block);
     r->messages++;
     if (len > 0) {
         r->bytes_out += (uint64_t)len;

@@ -17,6 +17,20 @@ void json_init(json_t *j, char *buf, size_t cap)
         j->overflow = true;
 }
 
+void json_init_object_after(json_t *j, char *buf, size_t cap, const char *text, size_t n)
+{
+    json_init(j, buf, cap);
+    if (j->overflow || n + 1 > cap) {
+        j->overflow = true;
+        return;
+    }
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    j->len = n;
+    j->depth = 1;
+    j->need_comma[0] = j->need_comma[1] = true;
+}
+
 static void put(json_t *j, const char *s, size_t n)
 {
     if (j->overflow)

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define JSON_MAX_DEPTH 8
 
@@ -30,6 +31,12 @@ typedef struct {
 /* Starts writing into buf (capacity cap bytes, including the terminating NUL). */
 void json_init(json_t *j, char *buf, size_t cap);
 
+/* Starts writing into buf with the n bytes of text first: the start of an
+ * object with at least one member, as a writer at depth 1 left it (a part
+ * every message of a kind begins with, made once). The next key gets its
+ * comma. Overflow when text does not fit. */
+void json_init_object_after(json_t *j, char *buf, size_t cap, const char *text, size_t n);
+
 void json_object_begin(json_t *j);
 void json_object_end(json_t *j);
 void json_array_begin(json_t *j);
@@ -37,6 +44,30 @@ void json_array_end(json_t *j);
 
 /* Writes a key inside an object; the next value call writes its value. */
 void json_key(json_t *j, const char *key);
+
+/* json_key for a key that is a string literal of plain characters (no '"',
+ * '\\' or control character, like every key of events.md): its length is a
+ * constant, so the comma, the quoted key and the colon are a few moves
+ * instead of a scan and a copy of unknown length. For the raw messages'
+ * keys, written hundreds of times a second. */
+#define json_key_literal(j, key) json_key_plain((j), "" key, sizeof(key) - 1)
+
+static inline void json_key_plain(json_t *j, const char *key, size_t n)
+{
+    if (j->overflow || j->len + n + 5 > j->cap) {
+        json_key(j, key);
+        return;
+    }
+    char *out = j->buf + j->len;
+    *out = ','; /* overwritten by the quote when no comma is needed */
+    out += j->need_comma[j->depth];
+    *out++ = '"';
+    memcpy(out, key, n);
+    out += n;
+    memcpy(out, "\":", 3); /* with the terminator */
+    j->len = (size_t)(out + 2 - j->buf);
+    j->need_comma[j->depth] = false; /* the value follows without a comma */
+}
 
 /* Values; inside an object each must follow json_key. Strings are escaped. */
 void json_string(json_t *j, const char *s);

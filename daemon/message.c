@@ -53,24 +53,45 @@ void message_begin_device(json_t *j, char *buf, size_t cap, const char *device,
     json_string(j, device_kind_name(kind));
 }
 
-int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, unsigned rate_hz,
-                const message_block_t *block)
+/* The fields every raw message of a stream begins with. */
+static void raw_begin(json_t *j, char *buf, size_t cap, const char *device, device_kind_t kind,
+                      unsigned rate_hz)
+{
+    message_begin_device(j, buf, cap, device, kind);
+    json_key(j, "rate_hz");
+    json_uint(j, rate_hz);
+}
+
+void message_raw_head(message_raw_head_t *head, const char *device, device_kind_t kind,
+                      unsigned rate_hz)
+{
+    head->device = device;
+    head->kind = kind;
+    head->rate_hz = rate_hz;
+    json_t j;
+    raw_begin(&j, head->text, sizeof head->text, device, kind, rate_hz);
+    head->len = j.overflow ? 0 : j.len;
+}
+
+int message_raw_after(char *buf, size_t cap, const message_raw_head_t *head,
+                      const message_block_t *block)
 {
     json_t j;
-    message_begin_device(&j, buf, cap, device, kind);
-    json_key(&j, "rate_hz");
-    json_uint(&j, rate_hz);
-    json_key(&j, "i0");
+    if (head->len > 0)
+        json_init_object_after(&j, buf, cap, head->text, head->len);
+    else
+        raw_begin(&j, buf, cap, head->device, head->kind, head->rate_hz);
+    json_key_literal(&j, "i0");
     json_uint(&j, block->i0);
-    json_key(&j, "t_dev");
+    json_key_literal(&j, "t_dev");
     json_fixed(&j, block->t_dev, 6);
-    json_key(&j, "t_host");
+    json_key_literal(&j, "t_host");
     json_fixed(&j, block->t_host, 6);
-    json_key(&j, "n");
+    json_key_literal(&j, "n");
     json_uint(&j, block->n);
     /* Decimals chosen below each sensor's resolution: 0.01 Pa or 0.1 mN,
      * 1 micro-g, 0.0001 deg/s. */
-    int p_decimals = kind == DEVICE_KIND_BALL ? 2 : 4;
+    int p_decimals = head->kind == DEVICE_KIND_BALL ? 2 : 4;
     /* Each array is gathered and written in one call: the per-value
      * bookkeeping of json_fixed was most of the cost of a raw message. */
     enum { BLOCK_MAX = sizeof block->s / sizeof block->s[0] };
@@ -78,20 +99,28 @@ int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, u
     unsigned n = block->n < BLOCK_MAX ? block->n : BLOCK_MAX;
     for (unsigned i = 0; i < n; i++)
         v[i] = block->s[i].p;
-    json_key(&j, "p");
+    json_key_literal(&j, "p");
     json_fixed_array(&j, v, n, p_decimals);
     for (unsigned i = 0; i < n; i++)
         for (int a = 0; a < 3; a++)
             v[3 * i + (unsigned)a] = block->s[i].acc[a];
-    json_key(&j, "acc");
+    json_key_literal(&j, "acc");
     json_fixed_array(&j, v, 3 * (size_t)n, 6);
     for (unsigned i = 0; i < n; i++)
         for (int a = 0; a < 3; a++)
             v[3 * i + (unsigned)a] = block->s[i].gyr[a];
-    json_key(&j, "gyr");
+    json_key_literal(&j, "gyr");
     json_fixed_array(&j, v, 3 * (size_t)n, 4);
     json_object_end(&j);
     return finish(&j);
+}
+
+int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, unsigned rate_hz,
+                const message_block_t *block)
+{
+    message_raw_head_t head;
+    message_raw_head(&head, device, kind, rate_hz);
+    return message_raw_after(buf, cap, &head, block);
 }
 
 /* The `phase` of an event message (events.md), indexed by event_phase_t. */

@@ -41,6 +41,24 @@ void message_topic(char *topic, const char *prefix, const char *device, const ch
 int message_raw(char *buf, size_t cap, const char *device, device_kind_t kind, unsigned rate_hz,
                 const message_block_t *block);
 
+/* The same raw messages with their first four fields ("v" to "rate_hz",
+ * the same in every message of a stream) made once by message_raw_head
+ * and copied by message_raw_after: the pipeline sends a hundred a second
+ * per device. The head keeps device (not copied): it must outlive it. */
+#define MESSAGE_RAW_HEAD_MAX 256
+typedef struct {
+    const char *device;
+    device_kind_t kind;
+    unsigned rate_hz;
+    size_t len; /* of text; 0 when it did not fit: message_raw_after writes it each time */
+    char text[MESSAGE_RAW_HEAD_MAX];
+} message_raw_head_t;
+
+void message_raw_head(message_raw_head_t *head, const char *device, device_kind_t kind,
+                      unsigned rate_hz);
+int message_raw_after(char *buf, size_t cap, const message_raw_head_t *head,
+                      const message_block_t *block);
+
 /* event.<device>.<type>: the fields every event carries, then the event's own. */
 int message_event(char *buf, size_t cap, const char *device, device_kind_t kind,
                   const event_t *event, double t_host);

@@ -48,6 +48,7 @@ typedef struct {
     bool port_open;
     int polled_fd;        /* the port's descriptor in the pipeline's epoll set, or -1 */
     char raw_topic[MESSAGE_TOPIC_MAX]; /* raw.<name>, made once */
+    message_raw_head_t raw_head;       /* made again when the rate changes */
     char port_path[256];
     char last_loss[256];
     double connected_since;                /* Unix seconds, 0 when not streaming */
@@ -113,9 +114,11 @@ static void on_block(void *ctx, const message_block_t *block)
 {
     sink_ctx_t *c = ctx;
     slot_t *slot = c->slot;
+    if (slot->raw_head.rate_hz != slot->chain.hello.rate_hz)
+        message_raw_head(&slot->raw_head, slot->cfg.name, slot->cfg.kind,
+                         slot->chain.hello.rate_hz);
     publish(c->p, slot->raw_topic,
-            message_raw(c->p->payload, sizeof c->p->payload, slot->cfg.name, slot->cfg.kind,
-                        slot->chain.hello.rate_hz, block));
+            message_raw_after(c->p->payload, sizeof c->p->payload, &slot->raw_head, block));
     recorder_block(c->p->recorder, (int)(c->slot - c->p->slots), block);
 }
 
@@ -624,6 +627,7 @@ static int add_device(pipeline_t *p, const config_device_t *dev)
     slot->port_open = false;
     slot->polled_fd = -1;
     message_topic(slot->raw_topic, "raw", dev->name, NULL);
+    message_raw_head(&slot->raw_head, slot->cfg.name, dev->kind, 0); /* rate from the HELLO */
     slot->port_path[0] = slot->last_loss[0] = '\0';
 
     device_setup_t setup = {.cfg = *dev,

@@ -136,6 +136,61 @@ static void test_keys_at_every_capacity(void)
     }
 }
 
+/* json_key_literal writes what json_key writes (first key or after a
+ * value, any capacity: the same text, overflow and state), and a writer
+ * started by json_init_object_after on a written head goes on as the
+ * writer that wrote it would have. */
+static void test_literal_keys_and_heads(void)
+{
+    const char *want = "{\"v\":1,\"t_host\":2,\"n\":3}";
+    for (size_t cap = 1; cap <= strlen(want) + 1; cap++) {
+        char a[64], b[64], c[64];
+        memset(a, 'x', sizeof a);
+        memset(b, 'x', sizeof b);
+        memset(c, 'x', sizeof c);
+        json_t ja, jb, jc;
+        json_init(&ja, a, cap);
+        json_init(&jb, b, cap);
+        json_object_begin(&ja);
+        json_object_begin(&jb);
+        json_key(&ja, "v");
+        json_key_literal(&jb, "v");
+        json_uint(&ja, 1);
+        json_uint(&jb, 1);
+        /* the head "{"v":1" as written at a capacity that holds it */
+        json_init_object_after(&jc, c, cap, "{\"v\":1", 6);
+        json_key(&ja, "t_host");
+        json_key_literal(&jb, "t_host");
+        json_key_literal(&jc, "t_host");
+        json_uint(&ja, 2);
+        json_uint(&jb, 2);
+        json_uint(&jc, 2);
+        json_key(&ja, "n");
+        json_key_literal(&jb, "n");
+        json_key_literal(&jc, "n");
+        json_uint(&ja, 3);
+        json_uint(&jb, 3);
+        json_uint(&jc, 3);
+        json_object_end(&ja);
+        json_object_end(&jb);
+        json_object_end(&jc);
+        size_t la = 0, lb = 0, lc = 0;
+        int ra = json_finish(&ja, &la), rb = json_finish(&jb, &lb), rc = json_finish(&jc, &lc);
+        CHECK_EQ_INT(ra, cap > strlen(want) ? 0 : -ENOBUFS);
+        CHECK_EQ_INT(rb, ra);
+        CHECK_EQ_INT(rc, ra);
+        CHECK(memcmp(a, b, sizeof a) == 0); /* the same bytes, nothing past the buffer */
+        if (ra == 0) {
+            CHECK_STR(a, want);
+            CHECK_STR(c, want);
+            CHECK(la == lb && la == lc);
+        } else {
+            CHECK(strlen(c) < cap);
+            CHECK(c[cap] == 'x');
+        }
+    }
+}
+
 /* json_fixed_array writes what array_begin, json_fixed per value and
  * array_end write: the same text, commas, overflow and state, at every
  * capacity, for sensor-like, huge, tiny, negative and non-finite values. */
@@ -238,6 +293,7 @@ int main(void)
     test_fixed();
     test_overflow_is_reported();
     test_keys_at_every_capacity();
+    test_literal_keys_and_heads();
     test_fixed_array_matches_fixed();
     test_fixed_array_every_short_text();
     return CHECK_DONE();

@@ -48,6 +48,51 @@ static void test_raw_message(void)
     CHECK(!json_read_number(buf, (size_t)len, "device", &rate)); /* a string */
 }
 
+/* A raw message from a head made once is message_raw's, byte for byte,
+ * and a buffer too small is refused alike at every capacity: for both kinds, a name with escapes, and a name too
+ * long for the head (written each time). */
+static void test_raw_head(void)
+{
+    message_block_t b;
+    memset(&b, 0, sizeof b);
+    b.n = 10;
+    b.i0 = 987654321;
+    b.t_dev = 1234.5678905;
+    b.t_host = 1764950000.123456;
+    for (unsigned i = 0; i < b.n; i++) {
+        b.s[i].p = 101325.0f + 3.25f * (float)i;
+        for (int a = 0; a < 3; a++) {
+            b.s[i].acc[a] = 0.001f * (float)(i * 3 + (unsigned)a) - 0.01f;
+            b.s[i].gyr[a] = -12.5f * (float)a + (float)i;
+        }
+    }
+    char long_name[400];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    const char *names[] = {"ball", "left \"ball\"\t", long_name};
+    const device_kind_t kinds[] = {DEVICE_KIND_BALL, DEVICE_KIND_SCRAPER};
+    static char want[MESSAGE_MAX], got[MESSAGE_MAX];
+    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+        for (size_t k = 0; k < 2; k++) {
+            message_raw_head_t head;
+            message_raw_head(&head, names[n], kinds[k], 1000);
+            CHECK(n < 2 ? head.len > 0 : head.len == 0);
+            int full = message_raw(want, sizeof want, names[n], kinds[k], 1000, &b);
+            CHECK(full > 0);
+            for (size_t cap = 0; cap <= (size_t)full + 1; cap++) {
+                memset(want, 'x', sizeof want);
+                memset(got, 'x', sizeof got);
+                int a = message_raw(want, cap, names[n], kinds[k], 1000, &b);
+                int g = message_raw_after(got, cap, &head, &b);
+                CHECK_EQ_INT(g, a);
+                if (a > 0)
+                    CHECK(memcmp(want, got, (size_t)a + 1) == 0);
+                CHECK(got[cap] == 'x'); /* nothing written past the buffer */
+            }
+        }
+    }
+}
+
 static void test_walk_and_nesting(void)
 {
     const char *text = " { \"a\" : 1 , \"b\":{\"a\":2,\"c\":[1,{\"d\":\"}\"}]}, \"s\":\"x,y\"}";
@@ -97,6 +142,7 @@ static void test_cut_messages(void)
 int main(void)
 {
     test_raw_message();
+    test_raw_head();
     test_walk_and_nesting();
     test_cut_messages();
     return CHECK_DONE();

@@ -57,6 +57,7 @@ typedef struct {
     unsigned rate_hz;
     char topic[MESSAGE_TOPIC_MAX];
     char payload[MESSAGE_MAX];
+    message_raw_head_t head; /* of the current stream's raw messages */
     uint64_t events, blocks, samples;
 } out_t;
 
@@ -69,8 +70,10 @@ static void on_block(void *ctx, const message_block_t *block)
     if (!out.pub)
         return;
     message_topic(out.topic, "raw", out.device, NULL);
-    int len =
-        message_raw(out.payload, sizeof out.payload, out.device, out.kind, out.rate_hz, block);
+    if (out.head.device != out.device || out.head.kind != out.kind ||
+        out.head.rate_hz != out.rate_hz)
+        message_raw_head(&out.head, out.device, out.kind, out.rate_hz);
+    int len = message_raw_after(out.payload, sizeof out.payload, &out.head, block);
     if (len > 0)
         publisher_send(out.pub, out.topic, out.payload, (size_t)len);
 }
