@@ -541,6 +541,17 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         return n_out;
     }
     if (flp < d->low_level || d->ending_n++ >= d->end_wait_n) {
+        if (flp >= d->low_level && d->have_dip &&
+            flp - d->dip_lp > d->set.split_rise_ratio * (d->peak_lp - d->dip_lp)) {
+            /* The wait ran out with the force rising again from its dip
+             * by as much as a no-lift split asks: a light stroke's dip
+             * went under the off level and the blade presses again (a
+             * zero that moved stays flat). One contact still; the split
+             * test judges the dip. */
+            d->state = STROKE_CONTACT;
+            d->off_count = 0;
+            return n_out;
+        }
         n_out += finalize(d, idx, s->t_dev - d->lp_delay_s, false, &out[n_out]);
         d->state = STROKE_IDLE;
         /* The blade left but the force did not come back to the zero: the

@@ -15,7 +15,9 @@
  *    does not hold it open; while it ends, a force back above
  *    repress_peak_ratio of the peak and the on level continues it, the
  *    hysteresis between the two shares; a contact that ends above the low
- *    level moves the zero to the force there). The start is dated back to the
+ *    level moves the zero to the force there, unless the force has risen
+ *    again from its dip by split_rise_ratio of the dip's depth: then the
+ *    blade presses again and the contact goes on). The start is dated back to the
  *    last sample below the low level (low_n, or a multiple of the noise),
  *    the end forward to the first sample below it, both less the filter's
  *    delay;
