@@ -72,6 +72,7 @@ const ball_settings_t ball_default = {
     .rise_fraction = 0.015f,
     .ramp_z = 5.0,
     .end_fraction = 0.5f,
+    .relax_z = 3.0,
     .min_flex_s = 0.25f,
     .pressure_lp_hz = 8.0,
     .rate_lp_hz = 8.0,
@@ -448,7 +449,7 @@ static int settings_valid(const ball_settings_t *s, float rate_hz)
            s->pressure_lp_hz < 0.5 * rate_hz && s->rate_lp_hz > 0.0 &&
            s->rate_lp_hz < 0.5 * rate_hz && s->unloaded_tau_s > 0.0 && s->rest_tau_s > 0.0 &&
            s->gyro_bias_tau_s > 0.0 && s->sway_tau_s > 0.0 && s->baseline_tau_s > 0.0 &&
-           s->slope_tau_s > 0.0 && s->ramp_z > 0.0 &&
+           s->slope_tau_s > 0.0 && s->ramp_z > 0.0 && s->relax_z >= 0.0 &&
            s->breadth_ratio >= 0.0;
 }
 
@@ -669,6 +670,7 @@ static void flex_open(ball_t *b, double pp, double pa, double ratio, double rati
     b->flex_rest = m;
     b->r_peak = now - m;
     b->t80 = b->t50 = b->t_last;
+    b->fall_min = 0.0;
     b->sum_p = pp, b->sum_a = pa, b->sum_ratio = ratio_full, b->sum_med = 0.0;
     b->n_frames = 1, b->n_med = 0;
     b->ratio_s = ratio;
@@ -837,8 +839,14 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         b->r_peak = r;
         b->t80 = b->t50 = b->t_last;
     }
-    if (r > PEAK_NEAR * b->r_peak)
+    if (r > PEAK_NEAR * b->r_peak) {
         b->t80 = b->t_last;
+        b->fall_min = 0.0;
+    } else if (b->hist_n > SLOPE_SPAN) {
+        double sl = hist_slope(b, 0);
+        if (sl < b->fall_min)
+            b->fall_min = sl;
+    }
     if (b->t_last - b->t_vib > b->set.vib_gone_s) {
         /* The load stays up but the muscle is quiet: a weight shift (or
          * sway) that coincided with a burst of vibration, not a held
@@ -857,6 +865,12 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
      * smoothed ratio decides: one frame's band power scatters (a few
      * degrees of freedom), and a single quiet frame ended flexes early. */
     if (vibrating(b))
+        return;
+    /* A contraction relaxes in 0.15-0.4 s; breathing and sway pull the
+     * plateau down as slowly as they set the hold's resting slope rms. No
+     * fall steeper than relax_z times that since the flex was last near its
+     * peak: the muscle has not let go yet. */
+    if (!(b->fall_min < -b->set.relax_z * sqrt(b->slope_ms)))
         return;
     /* Falling past half the peak: the end is the foot of the relax ramp
      * (relax_search); failing that, a raised-cosine relaxation ends about

@@ -67,6 +67,8 @@ typedef struct {
                              the smoothed pressure rising this many times faster than the
                              hold's resting slope rms (breathing, sway): a contraction's ramp */
     float end_fraction;   /* a flex ends when its rise falls below this share of its peak */
+    double relax_z;       /* ... after a fall steeper than this many times the hold's resting
+                             slope rms since it was last near its peak */
     float min_flex_s;     /* shorter flexes are dropped */
 
     /* Front end and adaptation: corners and time constants. */
@@ -184,6 +186,8 @@ typedef struct {
     int base_frames;
     int base_ready_samples; /* samples of baseline before it decides */
     double base_a_w;        /* baseline EMA weight per frame */
+    double fall_min;        /* steepest fall of the smoothed pressure since the open flex was
+                               last near its peak, pascal per second */
     double slope_ms;        /* the hold's resting slope of the smoothed pressure, mean square,
                                (pascal/s)^2 */
     double slope_w;         /* its EMA weight per frame */

@@ -230,6 +230,9 @@ static void test_init_rejects(void)
     bad.load_tau_s = 0.0;
     CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
     bad = ball_default;
+    bad.relax_z = -1.0;
+    CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
+    bad = ball_default;
     bad.detect_lo_hz = bad.band_lo_hz - 1.0f; /* the detection band lies in the band */
     CHECK_EQ_INT(ball_init(&b, &bad, 1000.0f, mem, len), -EINVAL);
     bad = ball_default;
