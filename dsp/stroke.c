@@ -532,6 +532,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
             return n_out;
         d->state = STROKE_ENDING;
         d->ending_n = 0;
+        d->ending_extended = false;
         /* The first ending sample may already be below the low level. */
     }
     if (flp > fmaxf(d->on_level, d->repress_peak * d->peak_lp)) {
@@ -540,7 +541,8 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         d->off_count = 0;
         return n_out;
     }
-    if (flp < d->low_level || d->ending_n++ >= d->end_wait_n) {
+    bool fell_back = d->ending_extended && flp < d->ending_rising_n;
+    if (flp < d->low_level || fell_back || d->ending_n++ >= d->end_wait_n) {
         if (flp >= d->low_level && d->have_dip &&
             flp - d->dip_lp > d->set.split_rise_ratio * (d->peak_lp - d->dip_lp)) {
             /* The wait ran out with the force rising again from its dip
@@ -550,6 +552,17 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
              * test judges the dip. */
             d->state = STROKE_CONTACT;
             d->off_count = 0;
+            return n_out;
+        }
+        if (flp >= d->low_level && !fell_back && !d->ending_extended && d->have_dip &&
+            flp - d->dip_lp > d->low_level) {
+            /* Rising from the dip, not yet by that much: a light stroke
+             * pressing again slowly, or the noise of a zero that moved.
+             * The wait is extended once, while the force stays above
+             * where it is now (the noise falls back within a few ms). */
+            d->ending_extended = true;
+            d->ending_rising_n = flp;
+            d->ending_n = 0;
             return n_out;
         }
         n_out += finalize(d, idx, s->t_dev - d->lp_delay_s, false, &out[n_out]);

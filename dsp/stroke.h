@@ -17,10 +17,11 @@
  *    hysteresis between the two shares; a contact that ends above the low
  *    level moves the zero to the force there, unless the force has risen
  *    again from its dip by split_rise_ratio of the dip's depth: then the
- *    blade presses again and the contact goes on). The start is dated back to the
- *    last sample below the low level (low_n, or a multiple of the noise),
- *    the end forward to the first sample below it, both less the filter's
- *    delay;
+ *    blade presses again and the contact goes on; a force risen by the low
+ *    level only extends the wait once, for as long as it stays above).
+ *    The start is dated back to the last sample below the low level
+ *    (low_n, or a multiple of the noise), the end forward to the first
+ *    sample below it, both less the filter's delay;
  *  - two strokes without a lift are split where the force dips deep (to
  *    less than split_dip_ratio of the stroke's peak so far) and rises again
  *    (by split_rise_ratio of the dip's depth under that peak, so that a
@@ -202,8 +203,10 @@ typedef struct {
     uint64_t end_index;                   /* ENDING: index of the last sample at or above low */
     uint32_t off_count;
     uint32_t ending_n;
-    float peak_lp; /* peak of the filtered force since seg_start */
-    float dip_lp;  /* minimum since the peak */
+    bool ending_extended;  /* the wait was extended once for a force rising from its dip */
+    float ending_rising_n; /* newton: the force when it was; under it the extension ends */
+    float peak_lp;         /* peak of the filtered force since seg_start */
+    float dip_lp;          /* minimum since the peak */
     uint64_t dip_index;
     bool have_dip;
     double run_v[3], run_p[3]; /* running sums from seg_start: m/s, m */
