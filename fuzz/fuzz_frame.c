@@ -193,9 +193,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef FUZZ_FRAME_GEN_CORPUS
 /* The seed corpus in fuzz/corpus/frame/ was written by this, built without
- * libFuzzer:
- *   cc -std=c11 -DFUZZ_FRAME_GEN_CORPUS -Idaemon fuzz/fuzz_frame.c daemon/frame.c -o gen
+ * libFuzzer, from test_frame's fixture frames:
+ *   cc -std=c11 -DFUZZ_FRAME_GEN_CORPUS -Iproto -Itests fuzz/fuzz_frame.c proto/frame.c -o gen
  *   ./gen fuzz/corpus/frame */
+#include "frame_fixture.h"
+
 static uint8_t seed_buf[8192];
 static size_t seed_len;
 
@@ -239,46 +241,21 @@ static void seed_write(const char *dir, const char *name)
     REQUIRE(fclose(fp) == 0);
 }
 
+/* The fixture frame of type (tests/frame_fixture.h), samples frames full. */
 static frame_t seed_make(uint8_t type, uint16_t seq, uint32_t t_us)
 {
-    frame_t f;
-    memset(&f, 0, sizeof f);
-    f.type = type;
-    f.seq = seq;
-    f.t_us = t_us;
     switch (type) {
     case FRAME_HELLO:
-        f.u.hello.kind = DEVICE_KIND_SCRAPER;
-        f.u.hello.fw_major = 1;
-        f.u.hello.fw_minor = 4;
-        strcpy(f.u.hello.serial, "GS-2024-0042");
-        f.u.hello.rate_hz = 500;
-        f.u.hello.p_scale = 0.001f;
-        f.u.hello.acc_scale = 1.0f / 2048.0f;
-        f.u.hello.gyr_scale = 0.07f;
-        break;
+        return make_hello(seq, t_us);
     case FRAME_SAMPLES:
-        f.u.samples.count = FRAME_MAX_SAMPLES;
-        for (unsigned i = 0; i < FRAME_MAX_SAMPLES; i++) {
-            f.u.samples.s[i].p = 1200 + (int32_t)i * 5;
-            for (int a = 0; a < 3; a++) {
-                f.u.samples.s[i].acc[a] = (int16_t)(a == 2 ? 2048 : (int)i - 15);
-                f.u.samples.s[i].gyr[a] = (int16_t)(a * 100 - (int)i);
-            }
-        }
-        break;
+        return make_samples(seq, t_us, FRAME_MAX_SAMPLES);
     case FRAME_STATUS:
-        f.u.status.battery_mv = 3900;
-        f.u.status.temperature_centi_c = 2875;
-        f.u.status.flags = 1;
-        break;
+        return make_status(seq, t_us);
     case FRAME_BUTTON:
-        f.u.button = 1;
-        break;
+        return make_button(seq, t_us, 1);
     default:
-        break;
+        return frame_header(type, seq, t_us);
     }
-    return f;
 }
 
 int main(int argc, char **argv)
