@@ -159,18 +159,19 @@ static void test_literal_keys_and_heads(void)
         json_uint(&jb, 1);
         /* the head "{"v":1" as written at a capacity that holds it */
         json_init_object_after(&jc, c, cap, "{\"v\":1", 6);
-        json_key(&ja, "t_host");
-        json_key_literal(&jb, "t_host");
-        json_key_literal(&jc, "t_host");
-        json_uint(&ja, 2);
-        json_uint(&jb, 2);
-        json_uint(&jc, 2);
-        json_key(&ja, "n");
-        json_key_literal(&jb, "n");
-        json_key_literal(&jc, "n");
-        json_uint(&ja, 3);
-        json_uint(&jb, 3);
-        json_uint(&jc, 3);
+/* key and value to each writer: ja by json_key, jb and jc by json_key_literal */
+#define EACH_KEY_UINT(key, value)                                                                  \
+    do {                                                                                           \
+        json_key(&ja, key);                                                                        \
+        json_key_literal(&jb, key);                                                                \
+        json_key_literal(&jc, key);                                                                \
+        json_uint(&ja, value);                                                                     \
+        json_uint(&jb, value);                                                                     \
+        json_uint(&jc, value);                                                                     \
+    } while (0)
+        EACH_KEY_UINT("t_host", 2);
+        EACH_KEY_UINT("n", 3);
+#undef EACH_KEY_UINT
         json_object_end(&ja);
         json_object_end(&jb);
         json_object_end(&jc);

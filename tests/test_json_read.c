@@ -8,20 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void test_raw_message(void)
+/* A block of n samples whose values all differ and need several decimals. */
+static message_block_t test_block(unsigned n, uint64_t i0, double t_dev)
 {
     message_block_t b;
     memset(&b, 0, sizeof b);
-    b.n = 3;
-    b.i0 = 1234;
-    b.t_dev = 12.5;
+    b.n = n;
+    b.i0 = i0;
+    b.t_dev = t_dev;
     for (unsigned i = 0; i < b.n; i++) {
-        b.s[i].p = 1000.0f + (float)i;
+        b.s[i].p = 101325.0f + 3.25f * (float)i;
         for (int a = 0; a < 3; a++) {
-            b.s[i].acc[a] = 0.25f * (float)a;
-            b.s[i].gyr[a] = -1.5f * (float)a;
+            b.s[i].acc[a] = 0.001f * (float)(i * 3 + (unsigned)a) - 0.01f;
+            b.s[i].gyr[a] = -12.5f * (float)a + (float)i;
         }
     }
+    return b;
+}
+
+static void test_raw_message(void)
+{
+    message_block_t b = test_block(3, 1234, 12.5);
     char buf[MESSAGE_MAX];
     int len = message_raw(buf, sizeof buf, "left \"ball\"", DEVICE_KIND_BALL, 1000, &b);
     CHECK(len > 0);
@@ -36,9 +43,9 @@ static void test_raw_message(void)
     CHECK(json_read_number(buf, (size_t)len, "i0", &i0));
     CHECK_NEAR(i0, 1234.0, 0.0);
     CHECK_EQ_INT(json_read_numbers(buf, (size_t)len, "p", p, 8), 3);
-    CHECK_NEAR(p[2], 1002.0, 1e-9);
+    CHECK_NEAR(p[2], 101331.5, 1e-9);
     CHECK_EQ_INT(json_read_numbers(buf, (size_t)len, "acc", acc, 24), 9);
-    CHECK_NEAR(acc[8], 0.5, 1e-9);
+    CHECK_NEAR(acc[8], -0.002, 1e-6);
     CHECK_EQ_INT(json_read_numbers(buf, (size_t)len, "acc", acc, 4), 4); /* at most max */
     /* too small for the name: refused, and the output left empty */
     char tiny[4] = "xyz";
@@ -49,23 +56,12 @@ static void test_raw_message(void)
 }
 
 /* A raw message from a head made once is message_raw's, byte for byte,
- * and a buffer too small is refused alike at every capacity: for both kinds, a name with escapes, and a name too
- * long for the head (written each time). */
+ * and a buffer too small is refused alike at every capacity: for both kinds, a name with escapes,
+ * and a name too long for the head (written each time). */
 static void test_raw_head(void)
 {
-    message_block_t b;
-    memset(&b, 0, sizeof b);
-    b.n = 10;
-    b.i0 = 987654321;
-    b.t_dev = 1234.5678905;
+    message_block_t b = test_block(10, 987654321, 1234.5678905);
     b.t_host = 1764950000.123456;
-    for (unsigned i = 0; i < b.n; i++) {
-        b.s[i].p = 101325.0f + 3.25f * (float)i;
-        for (int a = 0; a < 3; a++) {
-            b.s[i].acc[a] = 0.001f * (float)(i * 3 + (unsigned)a) - 0.01f;
-            b.s[i].gyr[a] = -12.5f * (float)a + (float)i;
-        }
-    }
     char long_name[400];
     memset(long_name, 'n', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
