@@ -15,6 +15,9 @@ const orient_settings_t orient_default = {
     .still_smooth_s = 0.1,
     .bias_tau_s = 1.0,
     .initial_bias_dps = {0.0, 0.0, 0.0},
+    .acc_bias_rest_s = 0.1,
+    .acc_bias_prior_s = 0.2,
+    .acc_bias_max_g = 0.1,
 };
 
 int orient_init(orient_t *o, const orient_settings_t *set)
@@ -23,7 +26,9 @@ int orient_init(orient_t *o, const orient_settings_t *set)
         !(set->reject_angle_deg > 0.0) || !(set->recovery_s >= 0.0) ||
         !(set->still_gyro_dps >= 0.0) || !(set->still_acc_g >= 0.0) ||
         !(set->still_time_s >= 0.0) || !(set->still_smooth_s >= 0.0) ||
-        !(set->bias_tau_s > 0.0))
+        !(set->bias_tau_s > 0.0) || !(set->acc_bias_prior_s >= 0.0) ||
+        !(set->acc_bias_rest_s >= 0.0) ||
+        !(set->acc_bias_max_g >= 0.0))
         return -EINVAL;
 
     o->half_dt = (float)(0.5 / set->fs_hz);
@@ -56,6 +61,20 @@ int orient_init(orient_t *o, const orient_settings_t *set)
     o->recovery_needed = recovery > 4e9 ? 4000000000u : (uint32_t)recovery;
     for (int i = 0; i < 3; i++)
         o->initial_bias_dps[i] = (float)set->initial_bias_dps[i];
+    double tp = set->acc_bias_prior_s, tm = set->acc_bias_max_g;
+    o->acc_bias_on = tp > 0.0 && tm > 0.0;
+    o->acc_prior = tp * set->fs_hz;
+    o->acc_max_g = (float)tm;
+    double rn = floor(set->acc_bias_rest_s * set->fs_hz + 0.5);
+    o->acc_rest_needed = rn < 1.0 ? 1u : rn > 4e9 ? 4000000000u : (uint32_t)rn;
+    lo = 1.0 - set->still_acc_g - tm;
+    hi = 1.0 + set->still_acc_g + tm;
+    o->acc_rest_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
+    o->acc_rest_hi_sq = (float)(hi * hi);
+    lo = 1.0 - 3.0 * set->still_acc_g - tm;
+    hi = 1.0 + 3.0 * set->still_acc_g + tm;
+    o->acc_raw_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
+    o->acc_raw_hi_sq = (float)(hi * hi);
     orient_reset(o);
     return 0;
 }
@@ -68,7 +87,12 @@ void orient_reset(orient_t *o)
         o->up_sensor[i] = i == 2 ? 1.0f : 0.0f;
         o->lin_acc_world[i] = 0.0f;
         o->bias_dps[i] = o->initial_bias_dps[i];
+        o->acc_bias_g[i] = 0.0f;
+        o->acc_aty[i] = 0.0;
     }
+    for (int i = 0; i < 6; i++)
+        o->acc_ata[i] = 0.0;
+    o->acc_since_solve = 0;
     o->still = false;
     o->accel_rejected = false;
     o->samples = 0;
@@ -103,23 +127,71 @@ static void set_from_accel(orient_t *o, float ax, float ay, float az)
     o->q[3] = 0.0f;
 }
 
-void orient_step(orient_t *o, const float gyr_dps[3], const float acc_g[3])
+/* Adds one rest sample's smoothed reading m to the accelerometer bias's
+ * least squares: at rest |m - b| = 1 g, so to first order in b,
+ * u . b = |m| - 1 with u = m / |m|. Rests in different orientations see
+ * different components of b. */
+static void acc_bias_add(orient_t *o, const float m[3])
 {
+    double n = sqrt((double)m[0] * m[0] + (double)m[1] * m[1] + (double)m[2] * m[2]);
+    if (!(n > 0.5))
+        return;
+    double u[3] = {m[0] / n, m[1] / n, m[2] / n}, r = n - 1.0;
+    o->acc_ata[0] += u[0] * u[0];
+    o->acc_ata[1] += u[0] * u[1];
+    o->acc_ata[2] += u[0] * u[2];
+    o->acc_ata[3] += u[1] * u[1];
+    o->acc_ata[4] += u[1] * u[2];
+    o->acc_ata[5] += u[2] * u[2];
+    for (int i = 0; i < 3; i++)
+        o->acc_aty[i] += u[i] * r;
+    o->acc_since_solve++;
+}
+
+/* b = (prior I + sum u u^T)^-1 sum u r, its length capped. */
+static void acc_bias_solve(orient_t *o)
+{
+    o->acc_since_solve = 0;
+    const double *s = o->acc_ata;
+    double a = s[0] + o->acc_prior, b = s[1], c = s[2], d = s[3] + o->acc_prior, e = s[4],
+           f = s[5] + o->acc_prior;
+    /* Cofactors of the symmetric matrix [a b c; b d e; c e f]. */
+    double c00 = d * f - e * e, c01 = c * e - b * f, c02 = b * e - c * d;
+    double c11 = a * f - c * c, c12 = b * c - a * e, c22 = a * d - b * b;
+    double det = a * c00 + b * c01 + c * c02;
+    if (!(det > 0.0))
+        return;
+    const double *y = o->acc_aty;
+    double x[3] = {(c00 * y[0] + c01 * y[1] + c02 * y[2]) / det,
+                   (c01 * y[0] + c11 * y[1] + c12 * y[2]) / det,
+                   (c02 * y[0] + c12 * y[1] + c22 * y[2]) / det};
+    double len = sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
+    double k = len > o->acc_max_g ? o->acc_max_g / len : 1.0;
+    for (int i = 0; i < 3; i++)
+        o->acc_bias_g[i] = (float)(x[i] * k);
+}
+
+void orient_step(orient_t *o, const float gyr_dps[3], const float acc_raw_g[3])
+{
+    const float acc_g[3] = {acc_raw_g[0] - o->acc_bias_g[0], acc_raw_g[1] - o->acc_bias_g[1],
+                            acc_raw_g[2] - o->acc_bias_g[2]};
     float ax = acc_g[0], ay = acc_g[1], az = acc_g[2];
     float a_sq = ax * ax + ay * ay + az * az;
 
     if (o->samples++ == 0) {
         set_from_accel(o, ax, ay, az);
         for (int i = 0; i < 3; i++) {
-            o->still_acc[i] = acc_g[i];
+            o->still_acc[i] = acc_raw_g[i];
             o->still_gyr[i] = gyr_dps[i];
         }
     }
     for (int i = 0; i < 3; i++) {
-        o->still_acc[i] += o->still_alpha * (acc_g[i] - o->still_acc[i]);
+        o->still_acc[i] += o->still_alpha * (acc_raw_g[i] - o->still_acc[i]);
         o->still_gyr[i] += o->still_alpha * (gyr_dps[i] - o->still_gyr[i]);
     }
-    const float *sa = o->still_acc, *sg = o->still_gyr;
+    const float sa[3] = {o->still_acc[0] - o->acc_bias_g[0], o->still_acc[1] - o->acc_bias_g[1],
+                         o->still_acc[2] - o->acc_bias_g[2]};
+    const float *sg = o->still_gyr;
     float sa_sq = sa[0] * sa[0] + sa[1] * sa[1] + sa[2] * sa[2];
     float sg_sq = sg[0] * sg[0] + sg[1] * sg[1] + sg[2] * sg[2];
     float g_sq = gyr_dps[0] * gyr_dps[0] + gyr_dps[1] * gyr_dps[1] + gyr_dps[2] * gyr_dps[2];
@@ -131,6 +203,30 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_g[3])
     else if (o->still_count < o->still_needed)
         o->still_count++;
     o->still = o->still_count >= o->still_needed;
+    if (o->acc_bias_on) {
+        /* The bias's own rest test: the gyro's less its bias, the
+         * accelerometer's bands widened by the cap (a large bias would keep
+         * the still test from ever holding). */
+        float bx = sg[0] - o->bias_dps[0], by = sg[1] - o->bias_dps[1], bz = sg[2] - o->bias_dps[2];
+        float rx = gyr_dps[0] - o->bias_dps[0], ry = gyr_dps[1] - o->bias_dps[1],
+              rz = gyr_dps[2] - o->bias_dps[2];
+        const float *m = o->still_acc;
+        float m_sq = m[0] * m[0] + m[1] * m[1] + m[2] * m[2];
+        float r_sq = acc_raw_g[0] * acc_raw_g[0] + acc_raw_g[1] * acc_raw_g[1] +
+                     acc_raw_g[2] * acc_raw_g[2];
+        bool rest = bx * bx + by * by + bz * bz < o->still_gyro_sq &&
+                    rx * rx + ry * ry + rz * rz < o->moving_gyro_sq && m_sq > o->acc_rest_lo_sq &&
+                    m_sq < o->acc_rest_hi_sq && r_sq > o->acc_raw_lo_sq && r_sq < o->acc_raw_hi_sq;
+        if (!rest)
+            o->acc_rest_count = 0;
+        else if (o->acc_rest_count < o->acc_rest_needed)
+            o->acc_rest_count++;
+        rest = o->acc_rest_count >= o->acc_rest_needed;
+        if (rest)
+            acc_bias_add(o, o->still_acc);
+        if (o->acc_since_solve > 0 && (!rest || o->acc_since_solve >= 1000u))
+            acc_bias_solve(o);
+    }
     if (o->still) {
         /* At rest the gyro reads its bias plus noise; averaging it is the
          * only way to see the bias about the vertical axis. */

@@ -55,6 +55,10 @@ typedef struct {
     double still_smooth_s;      /* still: readings smoothed with this time constant, s */
     double bias_tau_s;          /* time constant of the bias estimate while still, seconds */
     double initial_bias_dps[3]; /* bias to start from (e.g. a stored calibration), deg/s */
+    double acc_bias_rest_s;     /* accelerometer bias: rest needed, seconds */
+    double acc_bias_prior_s;    /* accelerometer bias: weight of the zero prior, seconds of rest
+                                   (0: no accelerometer bias estimate) */
+    double acc_bias_max_g;      /* accelerometer bias: length cap, g */
 } orient_settings_t;
 
 /* 1 kHz, kp 2 /s, reject beyond 0.1 g or 10 degrees, recover after 3 s;
@@ -70,6 +74,7 @@ typedef struct {
     float lin_acc_world[3]; /* acceleration in the world frame, z up, gravity
                                removed, m/s^2 */
     float bias_dps[3];      /* gyroscope bias estimate, deg/s */
+    float acc_bias_g[3];    /* accelerometer bias estimate, g (subtracted from every reading) */
     bool still;             /* the still condition currently holds */
     bool accel_rejected;    /* the last step ignored the accelerometer */
     uint64_t samples;
@@ -92,6 +97,16 @@ typedef struct {
     float still_acc[3], still_gyr[3]; /* the smoothed readings, g and deg/s */
     uint32_t rejected_count;
     float initial_bias_dps[3];
+    bool acc_bias_on;
+    double acc_prior; /* samples */
+    float acc_max_g;
+    double acc_ata[6]; /* rests: sums of u u^T (xx, xy, xz, yy, yz, zz) */
+    double acc_aty[3]; /* rests: sums of u (|a| - 1) */
+    uint32_t acc_since_solve;
+    uint32_t acc_rest_count;
+    uint32_t acc_rest_needed; /* samples */
+    float acc_rest_lo_sq, acc_rest_hi_sq; /* smoothed: (1 -+ (still_acc_g + cap))^2, g^2 */
+    float acc_raw_lo_sq, acc_raw_hi_sq;   /* raw: (1 -+ (3 still_acc_g + cap))^2, g^2 */
 } orient_t;
 
 /* Precomputes the constants; the first step sets the tilt from that
