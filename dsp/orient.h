@@ -32,6 +32,14 @@
  * the bias estimate follows the raw gyro with time constant bias_tau_s
  * (this also learns the yaw-axis bias, which the accelerometer cannot).
  *
+ * The accelerometer's bias b is learnt from rests as well and subtracted
+ * from every reading: at rest |a - b| = 1 g, to first order u . b = |a| - 1
+ * (u = a / |a|), and rests in different tilts see different components of
+ * b: a running least squares over the smoothed readings with a zero prior
+ * (acc_bias_prior_s seconds of rest), its length capped at acc_bias_max_g.
+ * Its own rest test takes the gyro less its learnt bias and widens the
+ * accelerometer bands by the cap, for acc_bias_rest_s.
+ *
  * An orient_t belongs to one thread; the step does no allocation and no
  * division by a setting.
  */
