@@ -93,6 +93,7 @@ void orient_reset(orient_t *o)
     for (int i = 0; i < 6; i++)
         o->acc_ata[i] = 0.0;
     o->acc_since_solve = 0;
+    o->acc_rest_count = 0;
     o->still = false;
     o->accel_rejected = false;
     o->samples = 0;
