@@ -248,6 +248,16 @@ static void check_split_at(const run_t *r, double t_turn)
     }
 }
 
+/* A no-lift pair, a then b, and a second of rest: split where a ends. */
+static void run_no_lift_pair(run_t *r, const piece_t *a, const piece_t *b)
+{
+    run_piece(r, a);
+    double t_mid = r->t;
+    run_piece(r, b);
+    rest(r, 1.0);
+    check_split_at(r, t_mid);
+}
+
 /* Two strokes without a lift: the force dips to a quarter while the tool
  * stops and turns back. */
 static void test_no_lift_pair(uint64_t seed)
@@ -330,12 +340,8 @@ static void test_no_lift_tilt_decays(uint64_t seed)
     }
     rest(&r, 0.15);
     piece_t a = {1.9, {1.0, 0.0, 0.0}, 0.25, 12.0, 3.0, 0.0};
-    run_piece(&r, &a);
-    double t_mid = r.t;
     piece_t b = {0.8, {-1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 3.0};
-    run_piece(&r, &b);
-    rest(&r, 1.0);
-    check_split_at(&r, t_mid);
+    run_no_lift_pair(&r, &a, &b);
     finish(&r);
 }
 
@@ -450,12 +456,8 @@ static void test_no_lift_lighter(uint64_t seed)
     start(&r, &stroke_default, seed, 0.1, 0.004);
     rest(&r, 2.0);
     piece_t a = {0.8, {1.0, 0.0, 0.0}, 0.16, 24.0, 6.0, 0.0};
-    run_piece(&r, &a);
-    double t_mid = r.t;
     piece_t b = {0.7, {-1.0, 0.0, 0.0}, 0.12, 11.0, 0.0, 6.0};
-    run_piece(&r, &b);
-    rest(&r, 1.0);
-    check_split_at(&r, t_mid);
+    run_no_lift_pair(&r, &a, &b);
     if (r.n_found == 2)
         CHECK_NEAR(r.found[1].peak_force_n, 11.0, 0.8);
     finish(&r);
