@@ -1049,7 +1049,7 @@ static int parse_option(sim_options_t *o, int opt, const char *arg, const char *
             return parse_double(number_options[i].name, arg, number_options[i].lo,
                                 number_options[i].hi,
                                 (double *)((char *)o + number_options[i].offset));
-    uint64_t u;
+    uint64_t u = 0; /* 0 when parse_u64 refuses the text */
     int rc = 0;
     switch (opt) {
     case OPT_KIND: {
