@@ -739,15 +739,13 @@ static double ramp_rise(ball_t *b, double ratio, int ready)
     return rise_from_least(b);
 }
 
+/* One spectrum frame of a hold with no endpoint being looked for. */
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     double pp = spectrum_band_power(&b->band, stft_power(&b->sp));
     double pd = spectrum_band_power(&b->detect, stft_power(&b->sp));
     double pa = spectrum_band_power(&b->band, stft_power(&b->sa));
     const ball_settings_t *s = &b->set;
-    if (b->state != ST_HOLD || b->ep.active) {
-        return;
-    }
     const float *power = stft_power(&b->sp);
     if (b->base_frames == 0) {
         b->base_d = pd;
@@ -998,11 +996,15 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
             flex_sample(b, sink, ctx);
     }
 
-    /* Spectra: an FFT only every hop. */
-    bool frame = stft_push(&b->sp, php);
-    stft_push(&b->sa, av);
-    if (frame)
+    /* Spectra: a frame every hop, its FFTs only when flex_frame reads them
+     * (in a hold with no endpoint being looked for). */
+    bool frame = stft_push_due(&b->sp, php);
+    stft_push_due(&b->sa, av);
+    if (frame && b->state == ST_HOLD && !b->ep.active) {
+        stft_compute(&b->sp);
+        stft_compute(&b->sa);
         flex_frame(b, next_id, sink, ctx);
+    }
 }
 
 void ball_gap(ball_t *b, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,

@@ -130,7 +130,7 @@ void stft_reset(stft_t *s)
     s->frames = 0;
 }
 
-static void compute_frame(stft_t *s)
+void stft_compute(stft_t *s)
 {
     /* history[pos .. pos + n) is the last n samples in order, thanks to the
      * mirrored copy: no wrap-around in this loop. */
@@ -146,10 +146,9 @@ static void compute_frame(stft_t *s)
         s->power[k] = (X[k].r * X[k].r + X[k].i * X[k].i) * s->scale_inner;
     s->power[last] = (X[last].r * X[last].r + X[last].i * X[last].i) * s->scale_edge;
     s->frames++;
-    s->until_frame = s->hop;
 }
 
-bool stft_push(stft_t *s, float x)
+bool stft_push_due(stft_t *s, float x)
 {
     s->history[s->pos] = x;
     s->history[s->pos + s->n_fft] = x;
@@ -157,7 +156,15 @@ bool stft_push(stft_t *s, float x)
     s->samples++;
     if (--s->until_frame > 0)
         return false;
-    compute_frame(s);
+    s->until_frame = s->hop;
+    return true;
+}
+
+bool stft_push(stft_t *s, float x)
+{
+    if (!stft_push_due(s, x))
+        return false;
+    stft_compute(s);
     return true;
 }
 
@@ -180,7 +187,8 @@ size_t stft_push_block(stft_t *s, const float *x, size_t n, bool *frame_ready)
         s->until_frame -= (int)run;
         used += run;
         if (s->until_frame == 0) {
-            compute_frame(s);
+            s->until_frame = s->hop;
+            stft_compute(s);
             *frame_ready = true;
             break;
         }

@@ -90,6 +90,17 @@ void stft_reset(stft_t *s);
  * every hop samples. */
 bool stft_push(stft_t *s, float x);
 
+/* Pushes one sample like stft_push, but only says that a frame is due: the
+ * caller then either calls stft_compute before the next push, or skips the
+ * frame when it will not read its power (the FFT is most of the cost of a
+ * frame). A skipped frame leaves stft_power as it was and is not counted in
+ * frames. */
+bool stft_push_due(stft_t *s, float x);
+
+/* Computes the power spectrum of the last n_fft samples pushed (the frame
+ * stft_push_due just announced). */
+void stft_compute(stft_t *s);
+
 /* Pushes up to n samples from x, stopping right after the sample that
  * completes a frame. Returns how many were consumed and sets *frame_ready.
  * Loop until all are consumed to see every frame:
