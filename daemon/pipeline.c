@@ -89,6 +89,11 @@ struct pipeline {
     bool watchdog;        /* systemd's WatchdogSec is set: ping at every status tick */
     int test_hold_ms;     /* MASSAGED_TEST_HOLD_MS: hold the loop up once (tests only) */
     char payload[MESSAGE_MAX];
+    /* The topic of an event or status message, made when it is sent: an
+     * event's topic names its type and status comes once a second, so one
+     * buffer of the pipeline thread serves them all. A raw message's topic
+     * is the same for every frame of a device, so each slot keeps its own,
+     * made once (raw_topic): no formatting per frame. */
     char topic[MESSAGE_TOPIC_MAX];
     history_row_t row; /* pipeline thread: a finished session's row, built here */
 };
