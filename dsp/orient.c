@@ -16,9 +16,37 @@ const orient_settings_t orient_default = {
     .bias_tau_s = 1.0,
     .initial_bias_dps = {0.0, 0.0, 0.0},
     .acc_bias_rest_s = 0.1,
+    .acc_bias_solve_s = 1.0,
     .acc_bias_prior_s = 0.2,
     .acc_bias_max_g = 0.1,
 };
+
+/* The squares of 1 g -+ half, the band's bounds on |a|^2 (a lower bound
+ * under zero is none). */
+static void band_sq(double half, float *lo_sq, float *hi_sq)
+{
+    double lo = 1.0 - half, hi = 1.0 + half;
+    *lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
+    *hi_sq = (float)(hi * hi);
+}
+
+/* seconds at fs in whole samples, at least least. */
+static uint32_t samples_of(double seconds, double fs_hz, uint32_t least)
+{
+    double n = floor(seconds * fs_hz + 0.5);
+    return n < (double)least ? least : n > 4e9 ? 4000000000u : (uint32_t)n;
+}
+
+/* A run of samples for which a test holds: counts up to needed, back to
+ * zero when it fails; true once the run is needed long. */
+static bool run_held(uint32_t *count, bool now, uint32_t needed)
+{
+    if (!now)
+        *count = 0;
+    else if (*count < needed)
+        (*count)++;
+    return *count >= needed;
+}
 
 int orient_init(orient_t *o, const orient_settings_t *set)
 {
@@ -27,54 +55,38 @@ int orient_init(orient_t *o, const orient_settings_t *set)
         !(set->still_gyro_dps >= 0.0) || !(set->still_acc_g >= 0.0) ||
         !(set->still_time_s >= 0.0) || !(set->still_smooth_s >= 0.0) ||
         !(set->bias_tau_s > 0.0) || !(set->acc_bias_prior_s >= 0.0) ||
-        !(set->acc_bias_rest_s >= 0.0) ||
+        !(set->acc_bias_rest_s >= 0.0) || !(set->acc_bias_solve_s > 0.0) ||
         !(set->acc_bias_max_g >= 0.0))
         return -EINVAL;
 
     o->half_dt = (float)(0.5 / set->fs_hz);
     o->kp = (float)set->kp;
     o->deg_to_rad = (float)(M_PI / 180.0);
-    double lo = 1.0 - set->accel_reject_g, hi = 1.0 + set->accel_reject_g;
-    o->reject_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
-    o->reject_hi_sq = (float)(hi * hi);
+    band_sq(set->accel_reject_g, &o->reject_lo_sq, &o->reject_hi_sq);
     o->still_gyro_sq = (float)(set->still_gyro_dps * set->still_gyro_dps);
-    lo = 1.0 - set->still_acc_g;
-    hi = 1.0 + set->still_acc_g;
-    o->still_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
-    o->still_hi_sq = (float)(hi * hi);
+    band_sq(set->still_acc_g, &o->still_lo_sq, &o->still_hi_sq);
     /* Beyond 90 degrees the cross product shrinks again; the sign of the
      * dot product catches that case separately. */
     o->reject_sin =
         set->reject_angle_deg >= 90.0 ? 2.0f : (float)sin(set->reject_angle_deg * M_PI / 180.0);
     o->bias_alpha = (float)-expm1(-1.0 / (set->bias_tau_s * set->fs_hz));
     o->moving_gyro_sq = 9.0f * o->still_gyro_sq;
-    lo = 1.0 - 3.0 * set->still_acc_g;
-    hi = 1.0 + 3.0 * set->still_acc_g;
-    o->moving_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
-    o->moving_hi_sq = (float)(hi * hi);
+    band_sq(3.0 * set->still_acc_g, &o->moving_lo_sq, &o->moving_hi_sq);
     o->still_alpha = set->still_smooth_s > 0.0
                          ? (float)-expm1(-1.0 / (set->still_smooth_s * set->fs_hz))
                          : 1.0f;
-    double still = floor(set->still_time_s * set->fs_hz + 0.5);
-    o->still_needed = still < 1.0 ? 1u : still > 4e9 ? 4000000000u : (uint32_t)still;
-    double recovery = floor(set->recovery_s * set->fs_hz + 0.5);
-    o->recovery_needed = recovery > 4e9 ? 4000000000u : (uint32_t)recovery;
+    o->still_needed = samples_of(set->still_time_s, set->fs_hz, 1u);
+    o->recovery_needed = samples_of(set->recovery_s, set->fs_hz, 0u);
     for (int i = 0; i < 3; i++)
         o->initial_bias_dps[i] = (float)set->initial_bias_dps[i];
     double tp = set->acc_bias_prior_s, tm = set->acc_bias_max_g;
     o->acc_bias_on = tp > 0.0 && tm > 0.0;
     o->acc_prior = tp * set->fs_hz;
     o->acc_max_g = (float)tm;
-    double rn = floor(set->acc_bias_rest_s * set->fs_hz + 0.5);
-    o->acc_rest_needed = rn < 1.0 ? 1u : rn > 4e9 ? 4000000000u : (uint32_t)rn;
-    lo = 1.0 - set->still_acc_g - tm;
-    hi = 1.0 + set->still_acc_g + tm;
-    o->acc_rest_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
-    o->acc_rest_hi_sq = (float)(hi * hi);
-    lo = 1.0 - 3.0 * set->still_acc_g - tm;
-    hi = 1.0 + 3.0 * set->still_acc_g + tm;
-    o->acc_raw_lo_sq = lo > 0.0 ? (float)(lo * lo) : 0.0f;
-    o->acc_raw_hi_sq = (float)(hi * hi);
+    o->acc_rest_needed = samples_of(set->acc_bias_rest_s, set->fs_hz, 1u);
+    o->acc_solve_every = samples_of(set->acc_bias_solve_s, set->fs_hz, 1u);
+    band_sq(set->still_acc_g + tm, &o->acc_rest_lo_sq, &o->acc_rest_hi_sq);
+    band_sq(3.0 * set->still_acc_g + tm, &o->acc_raw_lo_sq, &o->acc_raw_hi_sq);
     orient_reset(o);
     return 0;
 }
@@ -199,11 +211,7 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_raw_g[3])
     bool still_now = sg_sq < o->still_gyro_sq && sa_sq > o->still_lo_sq &&
                      sa_sq < o->still_hi_sq && g_sq < o->moving_gyro_sq &&
                      a_sq > o->moving_lo_sq && a_sq < o->moving_hi_sq;
-    if (!still_now)
-        o->still_count = 0;
-    else if (o->still_count < o->still_needed)
-        o->still_count++;
-    o->still = o->still_count >= o->still_needed;
+    o->still = run_held(&o->still_count, still_now, o->still_needed);
     if (o->acc_bias_on) {
         /* The bias's own rest test: the gyro's less its bias, the
          * accelerometer's bands widened by the cap (a large bias would keep
@@ -218,14 +226,10 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_raw_g[3])
         bool rest = bx * bx + by * by + bz * bz < o->still_gyro_sq &&
                     rx * rx + ry * ry + rz * rz < o->moving_gyro_sq && m_sq > o->acc_rest_lo_sq &&
                     m_sq < o->acc_rest_hi_sq && r_sq > o->acc_raw_lo_sq && r_sq < o->acc_raw_hi_sq;
-        if (!rest)
-            o->acc_rest_count = 0;
-        else if (o->acc_rest_count < o->acc_rest_needed)
-            o->acc_rest_count++;
-        rest = o->acc_rest_count >= o->acc_rest_needed;
+        rest = run_held(&o->acc_rest_count, rest, o->acc_rest_needed);
         if (rest)
             acc_bias_add(o, o->still_acc);
-        if (o->acc_since_solve > 0 && (!rest || o->acc_since_solve >= 1000u))
+        if (o->acc_since_solve > 0 && (!rest || o->acc_since_solve >= o->acc_solve_every))
             acc_bias_solve(o);
     }
     if (o->still) {

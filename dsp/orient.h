@@ -38,7 +38,8 @@
  * b: a running least squares over the smoothed readings with a zero prior
  * (acc_bias_prior_s seconds of rest), its length capped at acc_bias_max_g.
  * Its own rest test takes the gyro less its learnt bias and widens the
- * accelerometer bands by the cap, for acc_bias_rest_s.
+ * accelerometer bands by the cap, for acc_bias_rest_s. The sums are solved
+ * at a rest's end, and every acc_bias_solve_s within a long rest.
  *
  * An orient_t belongs to one thread; the step does no allocation and no
  * division by a setting.
@@ -64,6 +65,7 @@ typedef struct {
     double bias_tau_s;          /* time constant of the bias estimate while still, seconds */
     double initial_bias_dps[3]; /* bias to start from (e.g. a stored calibration), deg/s */
     double acc_bias_rest_s;     /* accelerometer bias: rest needed, seconds */
+    double acc_bias_solve_s;    /* accelerometer bias: solved at least this often in a rest, s */
     double acc_bias_prior_s;    /* accelerometer bias: weight of the zero prior, seconds of rest
                                    (0: no accelerometer bias estimate) */
     double acc_bias_max_g;      /* accelerometer bias: length cap, g */
@@ -113,6 +115,7 @@ typedef struct {
     uint32_t acc_since_solve;
     uint32_t acc_rest_count;
     uint32_t acc_rest_needed; /* samples */
+    uint32_t acc_solve_every; /* samples */
     float acc_rest_lo_sq, acc_rest_hi_sq; /* smoothed: (1 -+ (still_acc_g + cap))^2, g^2 */
     float acc_raw_lo_sq, acc_raw_hi_sq;   /* raw: (1 -+ (3 still_acc_g + cap))^2, g^2 */
 } orient_t;

@@ -130,6 +130,7 @@ typedef struct {
             .bias_tau_s = 1.0,                                                                     \
             .initial_bias_dps = {0.0, 0.0, 0.0},                                                   \
             .acc_bias_rest_s = 0.1,                                                                \
+            .acc_bias_solve_s = 2.0,                                                               \
             .acc_bias_prior_s = 0.2,                                                               \
             .acc_bias_max_g = 0.1,                                                                 \
         },                                                                                         \
