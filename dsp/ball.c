@@ -88,6 +88,7 @@ const ball_settings_t ball_default = {
     .hold_confirm_share = 0.6,
     .hold_confirm_max_s = 3.0,
     .lookback_s = 0.6,
+    .steep_s = 0.4,
     .vib_gone_s = 0.8,
     .restart_s = 0.25,
 };
@@ -231,7 +232,11 @@ static double slope_crossing(const ball_t *b, unsigned i_max, unsigned last, dou
     return t_below + (t_above - t_below) * (level - s_below) / (s_above - s_below);
 }
 
-/* The time a rise that is under way began (see flex_frame). */
+/* The time a rise that is under way began (see flex_frame). The steepest
+ * slope is searched over the last steep_s only: a flex decided early in its
+ * ramp (a loud MMG at once) has not reached its steepest yet, and a breath
+ * or sway rising before it, within the whole lookback, was steeper and drew
+ * the onset 0.3-0.8 s back. */
 static double onset_search(const ball_t *b)
 {
     if (b->hist_n <= SLOPE_SPAN + 1)
@@ -239,7 +244,7 @@ static double onset_search(const ball_t *b)
     unsigned last = b->hist_n - SLOPE_SPAN - 1, i_max = 0;
     double s_max = 0.0;
     for (unsigned i = 0; i <= last; i++) {
-        if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > b->set.lookback_s)
+        if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > b->set.steep_s)
             break;
         double sl = hist_slope(b, i);
         if (sl > s_max)
@@ -450,6 +455,7 @@ static int settings_valid(const ball_settings_t *s, float rate_hz)
            s->rate_lp_hz < 0.5 * rate_hz && s->unloaded_tau_s > 0.0 && s->rest_tau_s > 0.0 &&
            s->gyro_bias_tau_s > 0.0 && s->sway_tau_s > 0.0 && s->baseline_tau_s > 0.0 &&
            s->slope_tau_s > 0.0 && s->ramp_z > 0.0 && s->relax_z >= 0.0 &&
+           s->steep_s > 0.0 && s->steep_s <= s->lookback_s &&
            s->breadth_ratio >= 0.0;
 }
 
@@ -657,7 +663,7 @@ static void flex_open(ball_t *b, double pp, double pa, double ratio, double rati
                       uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     /* Onset: the foot of the rise. The steepest 20 ms of the last
-     * lookback_s is on the flex's ramp; walking back from it to where
+     * steep_s is on the flex's ramp; walking back from it to where
      * the slope falls below a quarter of that finds the ramp's foot,
      * while a slower breathing or sway slope before it stops the walk. */
     double m = hist_min(b, b->set.lookback_s);

@@ -88,6 +88,7 @@ typedef struct {
     double hold_confirm_share; /* ... with the load at least this share of the roll's end load */
     double hold_confirm_max_s; /* ... or after this long whatever the load, seconds */
     double lookback_s;         /* a flex onset is searched this far back, seconds */
+    double steep_s;            /* ... from the steepest slope of this last part, seconds */
     double vib_gone_s;         /* a flex whose vibration has been gone this long ends, s */
     double restart_s;          /* a flex quiet this long may be followed by a new one, s */
 } ball_settings_t;
