@@ -232,23 +232,33 @@ static double slope_crossing(const ball_t *b, unsigned i_max, unsigned last, dou
     return t_below + (t_above - t_below) * (level - s_below) / (s_above - s_below);
 }
 
-/* The time a rise that is under way began (see flex_frame). The steepest
- * slope is searched over the last steep_s only: a flex decided early in its
- * ramp (a loud MMG at once) has not reached its steepest yet, and a breath
- * or sway rising before it, within the whole lookback, was steeper and drew
- * the onset 0.3-0.8 s back. */
+/* The time a rise that is under way began (see flex_frame). A flex
+ * decided early in its ramp (a loud MMG at once) has not reached its
+ * steepest yet, and a breath or sway rising before it, within the whole
+ * lookback, was steeper and drew the onset 0.3-0.8 s back: while the
+ * newest slope shows the ramp still under way, only the last steep_s is
+ * searched. */
 static double onset_search(const ball_t *b)
 {
     if (b->hist_n <= SLOPE_SPAN + 1)
         return b->t_last;
     unsigned last = b->hist_n - SLOPE_SPAN - 1, i_max = 0;
     double s_max = 0.0;
-    for (unsigned i = 0; i <= last; i++) {
-        if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > b->set.steep_s)
+    /* Still on the ramp (the newest slope over a quarter of the steepest
+     * of the last steep_s): the ramp is within that; otherwise (decided
+     * late, on the plateau) the whole lookback is searched. */
+    double span = b->set.steep_s;
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i <= last; i++) {
+            if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > span)
+                break;
+            double sl = hist_slope(b, i);
+            if (sl > s_max)
+                s_max = sl, i_max = i;
+        }
+        if (hist_slope(b, 0) > RAMP_FOOT * s_max)
             break;
-        double sl = hist_slope(b, i);
-        if (sl > s_max)
-            s_max = sl, i_max = i;
+        span = b->set.lookback_s;
     }
     /* The load's trend before the flex (breathing, sway): the mean slope
      * over the lookback window before the one searched. The ramp's foot is
