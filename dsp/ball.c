@@ -247,9 +247,12 @@ static double onset_search(const ball_t *b)
     /* Still on the ramp (the newest slope over a quarter of the steepest
      * of the last steep_s): the ramp is within that; otherwise (decided
      * late, on the plateau) the whole lookback is searched. */
+    /* The slopes are read newest first; the wider search goes on from
+     * where the first stopped. */
     double span = b->set.steep_s;
+    unsigned i = 0;
     for (int pass = 0; pass < 2; pass++) {
-        for (unsigned i = 0; i <= last; i++) {
+        for (; i <= last; i++) {
             if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > span)
                 break;
             double sl = hist_slope(b, i);
@@ -672,8 +675,8 @@ static double rise_from_least(const ball_t *b)
 static void flex_open(ball_t *b, double pp, double pa, double ratio, double ratio_full,
                       uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
-    /* Onset: the foot of the rise. The steepest 20 ms of the last
-     * steep_s is on the flex's ramp; walking back from it to where
+    /* Onset: the foot of the rise. The steepest 20 ms found by
+     * onset_search is on the flex's ramp; walking back from it to where
      * the slope falls below a quarter of that finds the ramp's foot,
      * while a slower breathing or sway slope before it stops the walk. */
     double m = hist_min(b, b->set.lookback_s);
