@@ -10,6 +10,7 @@ const orient_settings_t orient_default = {
     .reject_angle_deg = 10.0,
     .recovery_s = 3.0,
     .still_gyro_dps = 5.0,
+    .steady_gyro_dps = 2.5,
     .still_acc_g = 0.05,
     .still_time_s = 0.5,
     .still_smooth_s = 0.1,
@@ -52,11 +53,11 @@ int orient_init(orient_t *o, const orient_settings_t *set)
 {
     if (!(set->fs_hz > 0.0) || !(set->kp >= 0.0) || !(set->accel_reject_g >= 0.0) ||
         !(set->reject_angle_deg > 0.0) || !(set->recovery_s >= 0.0) ||
-        !(set->still_gyro_dps >= 0.0) || !(set->still_acc_g >= 0.0) ||
-        !(set->still_time_s >= 0.0) || !(set->still_smooth_s >= 0.0) ||
-        !(set->bias_tau_s > 0.0) || !(set->acc_bias_prior_s >= 0.0) ||
-        !(set->acc_bias_rest_s >= 0.0) || !(set->acc_bias_solve_s > 0.0) ||
-        !(set->acc_bias_max_g >= 0.0))
+        !(set->still_gyro_dps >= 0.0) || !(set->steady_gyro_dps >= 0.0) ||
+        !(set->still_acc_g >= 0.0) || !(set->still_time_s >= 0.0) ||
+        !(set->still_smooth_s >= 0.0) || !(set->bias_tau_s > 0.0) ||
+        !(set->acc_bias_prior_s >= 0.0) || !(set->acc_bias_rest_s >= 0.0) ||
+        !(set->acc_bias_solve_s > 0.0) || !(set->acc_bias_max_g >= 0.0))
         return -EINVAL;
 
     o->half_dt = (float)(0.5 / set->fs_hz);
@@ -76,6 +77,8 @@ int orient_init(orient_t *o, const orient_settings_t *set)
                          ? (float)-expm1(-1.0 / (set->still_smooth_s * set->fs_hz))
                          : 1.0f;
     o->still_needed = samples_of(set->still_time_s, set->fs_hz, 1u);
+    o->steady_alpha = (float)-expm1(-1.0 / (double)o->still_needed);
+    o->steady_gyro_sq = (float)(set->steady_gyro_dps * set->steady_gyro_dps);
     o->recovery_needed = samples_of(set->recovery_s, set->fs_hz, 0u);
     for (int i = 0; i < 3; i++)
         o->initial_bias_dps[i] = (float)set->initial_bias_dps[i];
@@ -196,11 +199,13 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_raw_g[3])
         for (int i = 0; i < 3; i++) {
             o->still_acc[i] = acc_raw_g[i];
             o->still_gyr[i] = gyr_dps[i];
+            o->steady_gyr[i] = gyr_dps[i];
         }
     }
     for (int i = 0; i < 3; i++) {
         o->still_acc[i] += o->still_alpha * (acc_raw_g[i] - o->still_acc[i]);
         o->still_gyr[i] += o->still_alpha * (gyr_dps[i] - o->still_gyr[i]);
+        o->steady_gyr[i] += o->steady_alpha * (gyr_dps[i] - o->steady_gyr[i]);
     }
     const float sa[3] = {o->still_acc[0] - o->acc_bias_g[0], o->still_acc[1] - o->acc_bias_g[1],
                          o->still_acc[2] - o->acc_bias_g[2]};
@@ -208,7 +213,12 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_raw_g[3])
     float sa_sq = sa[0] * sa[0] + sa[1] * sa[1] + sa[2] * sa[2];
     float sg_sq = sg[0] * sg[0] + sg[1] * sg[1] + sg[2] * sg[2];
     float g_sq = gyr_dps[0] * gyr_dps[0] + gyr_dps[1] * gyr_dps[1] + gyr_dps[2] * gyr_dps[2];
-    bool still_now = sg_sq < o->still_gyro_sq && sa_sq > o->still_lo_sq &&
+    /* Or steady: a gyroscope whose bias is over still_gyro_dps reads it at
+     * rest, plus noise the smoothing has taken out. */
+    float ex0 = sg[0] - o->steady_gyr[0], ex1 = sg[1] - o->steady_gyr[1],
+          ex2 = sg[2] - o->steady_gyr[2];
+    bool steady = ex0 * ex0 + ex1 * ex1 + ex2 * ex2 < o->steady_gyro_sq;
+    bool still_now = (sg_sq < o->still_gyro_sq || steady) && sa_sq > o->still_lo_sq &&
                      sa_sq < o->still_hi_sq && g_sq < o->moving_gyro_sq &&
                      a_sq > o->moving_lo_sq && a_sq < o->moving_hi_sq;
     o->still = run_held(&o->still_count, still_now, o->still_needed);

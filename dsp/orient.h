@@ -28,7 +28,11 @@
  * so that sensor noise alone (a noisy accelerometer's |a| leaves the 0.05 g
  * band on one sample in ten) does not break a rest, and a raw reading
  * beyond three times either bound (motion, which the smoothing would let
- * through for a while) breaks it at once; while still,
+ * through for a while) breaks it at once. A gyroscope whose bias is over
+ * still_gyro_dps would never be still, and its bias never learnt: the gyro
+ * test also holds while the smoothed gyro lies within steady_gyro_dps of
+ * its own mean over still_time_s (a steady reading, whatever its value).
+ * While still,
  * the bias estimate follows the raw gyro with time constant bias_tau_s
  * (this also learns the yaw-axis bias, which the accelerometer cannot).
  *
@@ -59,6 +63,8 @@ typedef struct {
     double reject_angle_deg;    /* reject when a and the estimate differ by more, degrees */
     double recovery_s;          /* accept again after this long rejected, seconds */
     double still_gyro_dps;      /* still: raw |gyro| below this, deg/s */
+    double steady_gyro_dps;     /* still, or: gyro within this of its mean over still_time_s, deg/s
+                                   (0: off) */
     double still_acc_g;         /* still: | |a| - 1 | below this, g */
     double still_time_s;        /* still: for at least this long, seconds */
     double still_smooth_s;      /* still: readings smoothed with this time constant, s */
@@ -105,6 +111,9 @@ typedef struct {
     float moving_gyro_sq;             /* raw: (3 still_gyro_dps)^2, dps^2 */
     float moving_lo_sq, moving_hi_sq; /* raw: (1 -+ 3 still_acc_g)^2, g^2 */
     float still_acc[3], still_gyr[3]; /* the smoothed readings, g and deg/s */
+    float steady_gyr[3];              /* the raw gyro over still_time_s, deg/s */
+    float steady_alpha;
+    float steady_gyro_sq;             /* dps^2 */
     uint32_t rejected_count;
     float initial_bias_dps[3];
     bool acc_bias_on;

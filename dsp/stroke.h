@@ -124,6 +124,7 @@ typedef struct {
             .reject_angle_deg = 10.0,                                                              \
             .recovery_s = 3.0,                                                                     \
             .still_gyro_dps = 5.0,                                                                 \
+            .steady_gyro_dps = 2.5,                                                                \
             .still_acc_g = 0.05,                                                                   \
             .still_time_s = 0.5,                                                                   \
             .still_smooth_s = 0.1,                                                                 \

@@ -274,10 +274,26 @@ int main(int argc, char **argv)
      * corrects it) but the bias stays unknown. */
     orient_settings_t no_still = orient_default;
     no_still.still_gyro_dps = 0.0;
+    no_still.steady_gyro_dps = 0.0;
     sim_result_t nb = simulate(&no_still, seed);
     report("no bias learning", &nb);
     CHECK(nb.still_bias_err_dps > 1.0);
     CHECK(nb.rotate_rms_deg > r.rotate_rms_deg);
+
+    /* A bias over still_gyro_dps (1.5 deg/s against 1): the rest is found
+     * by the gyro's steadiness, and the bias learnt; without that test it
+     * never is. */
+    orient_settings_t low = orient_default;
+    low.still_gyro_dps = 1.0;
+    sim_result_t lb = simulate(&low, seed);
+    report("bias over the still test's bound", &lb);
+    CHECK(lb.still_flag);
+    CHECK(lb.still_bias_err_dps < 0.1);
+    CHECK_EQ_INT(lb.still_during_motion, 0);
+    low.steady_gyro_dps = 0.0;
+    sim_result_t ls = simulate(&low, seed);
+    report("same without the steady test", &ls);
+    CHECK(ls.still_bias_err_dps > 1.0);
 
     /* Without acceleration rejection the strokes drag the tilt away: the
      * rejection is what keeps it within bounds. */
