@@ -91,6 +91,8 @@ const ball_settings_t ball_default = {
     .steep_s = 0.4,
     .vib_gone_s = 0.8,
     .restart_s = 0.25,
+    .louder_after_s = 1.0,
+    .louder_ratio = 12.0,
 };
 
 enum { ST_UNLOADED, ST_PENDING, ST_ROLL, ST_HOLD };
@@ -469,7 +471,7 @@ static int settings_valid(const ball_settings_t *s, float rate_hz)
            s->gyro_bias_tau_s > 0.0 && s->sway_tau_s > 0.0 && s->baseline_tau_s > 0.0 &&
            s->slope_tau_s > 0.0 && s->ramp_z > 0.0 && s->relax_z >= 0.0 &&
            s->steep_s > 0.0 && s->steep_s <= s->lookback_s &&
-           s->breadth_ratio >= 0.0;
+           s->breadth_ratio >= 0.0 && s->louder_after_s >= 0.0 && s->louder_ratio > 1.0;
 }
 
 /* The spectra's frames: the window rounded up to a power of two, and the
@@ -758,6 +760,18 @@ static double ramp_rise(ball_t *b, double ratio, int ready)
     return rise_from_least(b);
 }
 
+/* An open flex, open for louder_after_s at least, meets an unmistakable
+ * (broad, over power_ratio^2) vibration louder_ratio times its own mean
+ * band ratio. A contraction's MMG grows through its ramp, within the first
+ * second; it does not jump tenfold on its plateau. */
+static int louder(const ball_t *b, double ratio, double ratio_full)
+{
+    const ball_settings_t *s = &b->set;
+    return b->n_frames > 0 && b->t_last - b->flex.t_start > s->louder_after_s &&
+           ratio > s->power_ratio * s->power_ratio * STRONG_RISE && b->breadth > s->breadth_ratio &&
+           ratio_full > s->louder_ratio * b->sum_ratio / b->n_frames;
+}
+
 /* One spectrum frame of a hold with no endpoint being looked for. */
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
@@ -798,6 +812,18 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
          * one) and a contraction begins: the quiet one ends where its
          * vibration went, the new one starts. */
         close_flex(b, b->t_vib_lag, sink, ctx);
+        flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
+        return;
+    }
+    if (b->flex.open && still && louder(b, ratio, ratio_full) &&
+        rise_from_least(b) > s->rise_fraction * b->level) {
+        /* A contraction far louder than the open flex, which began long
+         * before it: the open one (a weight shift, a turn of the ball or a
+         * weaker burst taken for a flex, whose vibration never went) ends
+         * where the new one's ramp begins. Before, the new contraction was
+         * merged into it and dated seconds early. */
+        double t0 = onset_search(b);
+        close_flex(b, t0 > b->flex.t_start ? t0 : b->t_last, sink, ctx);
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;
     }

@@ -91,6 +91,9 @@ typedef struct {
     double steep_s;            /* ... from the steepest slope of this last part, seconds */
     double vib_gone_s;         /* a flex whose vibration has been gone this long ends, s */
     double restart_s;          /* a flex quiet this long may be followed by a new one, s */
+    double louder_after_s;     /* a flex open this long ... */
+    double louder_ratio;       /* ... gives way to a new one on a frame whose band ratio is
+                                  this many times its own mean (and over power_ratio^2) */
 } ball_settings_t;
 
 /* The values docs/DSP.md documents (2.0 kPa on / 1.2 kPa off, 10 and 3 deg/s,
