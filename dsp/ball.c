@@ -49,6 +49,19 @@
  * many (80 % -> 50 %) intervals after its 50 % crossing, less a guard. */
 #define RELAX_INTERVALS 2.0
 #define RELAX_GUARD_S 0.01 /* seconds */
+/* The hold's slow pressure predictor: an AR(BALL_AR_ORDER) model of the
+ * frames PRED_STRIDE apart, predicting PRED_AHEAD frames ahead, forgetting
+ * PRED_FORGET per frame, with its inverse correlation started at PRED_P0
+ * (the pressure over the load, so about 1); it learns for
+ * PRED_LEARN_FRAMES frames (its residual's rest level from the second
+ * half) before it is used, and then not from a frame whose residual is
+ * over PRED_FREEZE_Z times that level's rms. */
+#define PRED_STRIDE 2
+#define PRED_AHEAD 10
+#define PRED_FORGET 0.998
+#define PRED_P0 100.0
+#define PRED_LEARN_FRAMES 60
+#define PRED_FREEZE_Z 3.0
 
 const ball_settings_t ball_default = {
     .load_on_pa = 1000.0f,
@@ -270,7 +283,9 @@ static double onset_search(const ball_t *b)
      * where the slope comes down to that trend plus a quarter of the way to
      * the steepest, so a rising breath does not carry the onset back. */
     double t_now = b->t_last, lb = b->set.lookback_s;
-    double trend = (hist_at(b, t_now - lb) - hist_at(b, t_now - 2.0 * lb)) / lb;
+    double trend = b->pred_frames >= PRED_LEARN_FRAMES
+                       ? b->pred_slope
+                       : (hist_at(b, t_now - lb) - hist_at(b, t_now - 2.0 * lb)) / lb;
     double base = trend > 0.0 && trend < s_max ? trend : 0.0;
     double foot = base + RAMP_FOOT * (s_max - base);
     double half = base + RAMP_HALF * (s_max - base);
@@ -417,6 +432,104 @@ static void close_hold(ball_t *b, double t, event_sink_fn sink, void *ctx)
     emit(&e, sink, ctx);
 }
 
+/* ---- the hold's slow pressure predictor ---- */
+
+/* The frame i back from the newest (0 = newest). */
+static double fr_at(const ball_t *b, unsigned i)
+{
+    return b->fr[(b->fr_pos + BALL_FR_LEN - 1 - i) % BALL_FR_LEN];
+}
+
+static void pred_reset(ball_t *b)
+{
+    memset(b->ar, 0, sizeof b->ar);
+    memset(b->ar_p, 0, sizeof b->ar_p);
+    b->ar[0] = 1.0; /* flat until learnt */
+    for (int i = 0; i <= BALL_AR_ORDER; i++)
+        b->ar_p[i][i] = PRED_P0;
+    b->fr_n = 0;
+    b->res_ms = 0.0;
+    b->pred_frames = 0;
+}
+
+/* The newest frame predicted from the frames up to PRED_AHEAD back. */
+static double pred_ahead(const ball_t *b)
+{
+    unsigned steps = (PRED_AHEAD + PRED_STRIDE - 1) / PRED_STRIDE;
+    double x[BALL_AR_ORDER];
+    for (unsigned j = 0; j < BALL_AR_ORDER; j++)
+        x[j] = fr_at(b, (steps + j) * PRED_STRIDE);
+    double xn = x[0];
+    for (unsigned k = 0; k < steps; k++) {
+        xn = b->ar[BALL_AR_ORDER];
+        for (int j = 0; j < BALL_AR_ORDER; j++)
+            xn += b->ar[j] * x[j];
+        for (int j = BALL_AR_ORDER - 1; j > 0; j--)
+            x[j] = x[j - 1];
+        x[0] = xn;
+    }
+    return xn;
+}
+
+/* One recursive least squares step: the newest frame from the ones before. */
+static void pred_learn(ball_t *b)
+{
+    enum { N = BALL_AR_ORDER + 1 };
+    double phi[N], pphi[N];
+    for (unsigned j = 0; j < BALL_AR_ORDER; j++)
+        phi[j] = fr_at(b, PRED_STRIDE * (1u + j));
+    phi[BALL_AR_ORDER] = 1.0;
+    double den = PRED_FORGET, err = fr_at(b, 0);
+    for (int i = 0; i < N; i++) {
+        pphi[i] = 0.0;
+        for (int j = 0; j < N; j++)
+            pphi[i] += b->ar_p[i][j] * phi[j];
+        den += phi[i] * pphi[i];
+        err -= b->ar[i] * phi[i];
+    }
+    for (int i = 0; i < N; i++)
+        b->ar[i] += pphi[i] / den * err;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            b->ar_p[i][j] = (b->ar_p[i][j] - pphi[i] * pphi[j] / den) / PRED_FORGET;
+}
+
+/* One spectrum frame of the hold: the smoothed pressure joins the frames
+ * (restarted after skipped ones, a motion episode), the slope the model
+ * predicts from PRED_AHEAD frames back to now is what breathing and sway
+ * would have done, and the model and its residual's rest level learn from
+ * frames outside flexes that are not a rise (the residual's rest level
+ * slowly even then, BASE_LOUD_SLOWDOWN, so a lasting change is learnt). */
+static void pred_frame(ball_t *b)
+{
+    if (b->fr_n && b->t_last - b->fr_t > 1.5 * b->sp.hop * b->dt)
+        b->fr_n = 0;
+    b->fr_t = b->t_last;
+    b->fr[b->fr_pos] = b->level0 > 0.0 ? (b->p_lp_value - b->p0) / b->level0 : 0.0;
+    b->fr_pos = (b->fr_pos + 1) % BALL_FR_LEN;
+    if (b->fr_n < BALL_FR_LEN)
+        b->fr_n++;
+    if (b->fr_n < PRED_AHEAD + (BALL_AR_ORDER + 1) * PRED_STRIDE + 1)
+        return;
+    double xh = pred_ahead(b);
+    double res = (fr_at(b, 0) - xh) * b->level0;
+    b->pred_slope = (xh - fr_at(b, PRED_AHEAD)) * b->level0 / (PRED_AHEAD * b->sp.hop * b->dt);
+    if (b->flex.open)
+        return;
+    int learning = b->pred_frames < PRED_LEARN_FRAMES;
+    int quiet = learning || fabs(res) <= PRED_FREEZE_Z * sqrt(b->res_ms);
+    if (quiet)
+        pred_learn(b);
+    int half = PRED_LEARN_FRAMES / 2;
+    double w = b->pred_frames < half ? 0.0
+               : learning            ? 1.0 / (b->pred_frames - half + 1)
+                                     : b->slope_w;
+    if (!quiet)
+        w *= BASE_LOUD_SLOWDOWN;
+    b->res_ms += w * (res * res - b->res_ms);
+    b->pred_frames++;
+}
+
 /* ---- state changes ---- */
 
 static void reset_episode(ball_t *b)
@@ -438,6 +551,7 @@ static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     b->prev_ratio = 0.0;
     b->flex_t_end = t;
     b->t_half_down = t;
+    pred_reset(b);
     open_interval(b, &b->hold, "hold", t, next_id, sink, ctx);
 }
 
@@ -788,6 +902,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
             b->base_bins[k] = power[k];
     }
     b->breadth = breadth(b, power);
+    pred_frame(b);
     double floor_p = POWER_FLOOR_PA2, floor_a = POWER_FLOOR_G2;
     /* The ratio that decides is the detection band's; the fields report
      * the whole band's. */

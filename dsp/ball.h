@@ -102,6 +102,9 @@ typedef struct {
  * listed there). */
 extern const ball_settings_t ball_default;
 
+#define BALL_AR_ORDER 4 /* order of the hold's slow pressure predictor */
+#define BALL_FR_LEN 32  /* frames of smoothed pressure kept for it */
+
 /* An interval event that has been started and not yet ended. */
 typedef struct {
     int open;
@@ -205,6 +208,18 @@ typedef struct {
                           power_ratio^(1/4)) */
     double t_vib_lag;  /* t_vib one frame earlier (before a new burst) */
     double flex_t_end; /* end of the hold's last flex, seconds */
+
+    /* The hold's slow pressure (breathing, sway) predicted at frame rate
+     * (docs/DSP.md "Flex"): an AR model with an intercept, fitted by
+     * recursive least squares on frames that are not a rise. */
+    double ar[BALL_AR_ORDER + 1];                        /* coefficients, intercept last */
+    double ar_p[BALL_AR_ORDER + 1][BALL_AR_ORDER + 1];   /* inverse correlation */
+    double fr[BALL_FR_LEN]; /* smoothed pressure at the last frames over level0 */
+    unsigned fr_pos, fr_n;
+    double fr_t;       /* time of the newest frame, seconds */
+    int pred_frames;   /* frames of the hold the predictor has learnt from */
+    double res_ms;     /* its residual's mean square at rest, pascal^2 */
+    double pred_slope; /* breathing's and sway's slope it predicts now, pascal/s */
 } ball_t;
 
 /* Bytes of caller memory for these settings at rate_hz, or 0 if invalid. */
