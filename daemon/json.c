@@ -270,6 +270,91 @@ void json_string_or_null(json_t *j, const char *s)
 static const uint64_t pow10_table[10] = {1,      10,      100,      1000,      10000,
                                          100000, 1000000, 10000000, 100000000, 1000000000};
 
+/* The text of a fixed-decimal number from its scaled magnitude `units`
+ * (below FIXED_TEXT_MAX) and `decimals` (0..8), written at dst, which has
+ * FIXED_ROOM bytes of room (the stores run past the text); returns its
+ * length. The text: a minus unless it is a bare 0, the integer part, then
+ * '.' and the fraction's digits without the trailing zeros, none of them if
+ * all are zero. json_fixed and json_fixed_array both write it here.
+ *
+ * Method: no division and no digit table. units is cut into two 8-digit
+ * halves (a division by the constant 10^8 is a multiplication, and the
+ * usual magnitude needs none); each half's digits come out at once, one per
+ * byte, most significant in the low byte, from three multiplications by
+ * fixed-point reciprocals on packed lanes (digits8). The leading zeros of
+ * the integer part and the trailing zeros of the fraction are then counted
+ * on those bytes (ctz, clz), and every byte is stored once, from registers,
+ * in whole words: a load of bytes just stored in pieces stalls the
+ * processor. Inlined with `decimals` a constant (json_fixed_array's
+ * switch), every shift and mask is a constant. */
+#define FIXED_ROOM 32
+/* fixed_text's bound on units: under 10^16 (two halves of 8 digits) and
+ * under json_fixed's 9e15, over which it writes %.9g. */
+#define FIXED_TEXT_MAX 9e15
+#define ASCII_ZEROS 0x3030303030303030ull /* "00000000" as a little-endian word */
+
+/* The 8 decimal digits of n < 10^8, zero-padded, one per byte (values
+ * 0..9, the first digit in the low byte). n is split into 4-digit halves
+ * in two 32-bit lanes, each lane into 2-digit quarters in 16-bit lanes
+ * (x / 100 as x * 10486 >> 20, exact below 10^4), each quarter into its
+ * two digits in bytes (x / 10 as x * 103 >> 10, exact below 100); the masks
+ * drop what a shift brought over from the lane above. */
+static inline uint64_t digits8(uint32_t n)
+{
+    uint64_t halves = (uint64_t)(n / 10000) | ((uint64_t)(n % 10000) << 32);
+    uint64_t hundreds = ((halves * 10486) >> 20) & 0x0000007F0000007Full;
+    uint64_t quarters = ((halves - 100 * hundreds) << 16) + hundreds;
+    uint64_t tens = ((quarters * 103) >> 10) & 0x000F000F000F000Full;
+    return tens + ((quarters - 10 * tens) << 8);
+}
+
+static inline __attribute__((always_inline)) size_t fixed_text(char *dst, uint64_t units,
+                                                               int decimals, bool negative)
+{
+    /* A minus unless the text is a bare 0, which it is only when units is 0. */
+    *dst = '-';
+    char *out = dst + (negative && units != 0);
+    uint64_t high = 0, low;
+    if (units < 100000000) {
+        low = digits8((uint32_t)units);
+    } else {
+        uint64_t h = units / 100000000;
+        high = digits8((uint32_t)h);
+        low = digits8((uint32_t)(units - h * 100000000));
+    }
+    /* The integer part: the low half's first 8 - decimals digits after the
+     * high half's, from the first digit that is not 0, or the last one. */
+    if (high == 0 && decimals < 8) {
+        /* The bit at the integer part's last digit stops the count there. */
+        unsigned zeros = (unsigned)__builtin_ctzll(low | 1ull << (8 * (7 - decimals))) / 8;
+        uint64_t text = (low + ASCII_ZEROS) >> (8 * zeros);
+        memcpy(out, &text, 8);
+        out += 8 - (unsigned)decimals - zeros;
+    } else if (high == 0) {
+        *out++ = '0';
+    } else {
+        unsigned zeros = (unsigned)__builtin_ctzll(high) / 8;
+        uint64_t text = (high + ASCII_ZEROS) >> (8 * zeros);
+        memcpy(out, &text, 8);
+        out += 8 - zeros;
+        text = low + ASCII_ZEROS;
+        memcpy(out, &text, 8);
+        out += 8 - decimals;
+    }
+    /* The fraction: the low half's last `decimals` digits, moved to the low
+     * bytes; kept up to the highest byte that is not 0. */
+    if (decimals > 0) {
+        uint64_t fraction = low >> (8 * (8 - decimals));
+        if (fraction != 0) {
+            uint64_t text = (low + ASCII_ZEROS) >> (8 * (8 - decimals));
+            out[0] = '.';
+            memcpy(out + 1, &text, 8);
+            out += 9 - (unsigned)__builtin_clzll(fraction) / 8;
+        }
+    }
+    return (size_t)(out - dst);
+}
+
 void json_fixed(json_t *j, double v, int decimals)
 {
     if (!isfinite(v) || fabs(v) >= 9e15) {
@@ -288,6 +373,21 @@ void json_fixed(json_t *j, double v, int decimals)
     uint64_t scale = pow10_table[decimals];
     bool negative = v < 0;
     double scaled = fabs(v) * (double)scale + 0.5;
+    if (decimals <= 8 && scaled < FIXED_TEXT_MAX) {
+        /* Below 2^63, so the signed conversion (one instruction) serves. */
+        uint64_t units = (uint64_t)(int64_t)scaled;
+        before_item(j);
+        if (!j->overflow && j->len + FIXED_ROOM + 1 <= j->cap) {
+            j->len += fixed_text(j->buf + j->len, units, decimals, negative);
+            j->buf[j->len] = '\0';
+        } else {
+            char text[FIXED_ROOM];
+            put(j, text, fixed_text(text, units, decimals, negative));
+        }
+        after_value(j);
+        return;
+    }
+    /* The general path: 9 decimals, or a scaled magnitude of 9e15 or more. */
     if (scaled >= 1.8e19) {
         json_double(j, v);
         return;
@@ -327,90 +427,6 @@ void json_fixed(json_t *j, double v, int decimals)
     after_value(j);
 }
 
-/* The common case of json_fixed: a scaled magnitude below 2^32, so 32-bit
- * arithmetic and a text of at most 10 digits, '.', '-' (12 bytes), written
- * at dst (which has FIXED_SMALL_MAX bytes of room); returns its length.
- * The text is the same as json_fixed's: the integer part, then '.' and the
- * fraction's digits without the trailing zeros, none of them if all are
- * zero; a minus unless the text is a bare 0.
- *
- * Inlined with `decimals` a constant (json_fixed_array's switch), every
- * division is by a constant (a multiplication) and the loops over the
- * fraction are unrolled. The fraction's digits are gathered in a register
- * (its first character in the low byte), where the trailing zeros are
- * counted without reading the text back, and every byte is stored once,
- * in place: a load of bytes just stored in pieces stalls the processor. */
-#define FIXED_SMALL_MAX 16
-#define ASCII_ZEROS 0x3030303030303030ull /* "00000000" as a little-endian word */
-
-static inline __attribute__((always_inline)) size_t fixed_small(char *dst, uint32_t units,
-                                                                int decimals, bool negative)
-{
-    uint32_t scale = (uint32_t)pow10_table[decimals];
-    uint32_t integer = units / scale, fraction = units % scale;
-    /* The fraction: a ninth digit on its own, the first eight in a word. */
-    char ninth = '0';
-    int d = decimals;
-    if (d > 8) {
-        ninth = (char)('0' + fraction % 10);
-        fraction /= 10;
-        d = 8;
-    }
-    uint64_t word = 0;
-    if (d & 1) {
-        word = (uint64_t)('0' + fraction % 10) << (8 * (d - 1));
-        fraction /= 10;
-        d--;
-    }
-#pragma GCC unroll 4
-    while (d > 0) {
-        d -= 2;
-        uint16_t pair;
-        memcpy(&pair, &digit_pairs[2 * (fraction % 100)], 2);
-        word |= (uint64_t)pair << (8 * d);
-        fraction /= 100;
-    }
-    /* The digits kept: up to the last that is not '0', the highest byte of
-     * the word that differs from '0'. */
-    size_t kept = 0;
-    if (decimals > 8 && ninth != '0') {
-        kept = 9;
-    } else if (decimals > 0) {
-        uint64_t differs = word ^ ASCII_ZEROS;
-        if (decimals < 8)
-            differs &= (1ull << (8 * decimals)) - 1;
-        if (differs)
-            kept = 8 - (size_t)__builtin_clzll(differs) / 8;
-    }
-    /* The integer part's length from its bit length (1233 / 4096 is just
-     * over log10(2)), then its digits from the right. integer | 1 has the
-     * same number of digits, and 0 has one. */
-    uint32_t odd = integer | 1;
-    unsigned guess = ((32u - (unsigned)__builtin_clz(odd)) * 1233u) >> 12;
-    size_t digits = guess + 1 - (odd < pow10_table[guess]);
-    char *out = dst;
-    if (negative && units != 0) /* the text is a bare 0 only when units is 0 */
-        *out++ = '-';
-    char *dot = out + digits;
-    char *p = dot;
-    while (integer >= 100) {
-        p -= 2;
-        memcpy(p, &digit_pairs[2 * (integer % 100)], 2);
-        integer /= 100;
-    }
-    if (integer >= 10)
-        memcpy(p - 2, &digit_pairs[2 * integer], 2);
-    else
-        p[-1] = (char)('0' + integer);
-    if (decimals > 0) {
-        *dot = '.';
-        memcpy(dot + 1, &word, decimals < 8 ? (size_t)decimals : 8);
-        if (decimals > 8)
-            dot[9] = ninth;
-    }
-    return (size_t)(dot - dst) + (kept > 0 ? kept + 1 : 0);
-}
-
 /* json_fixed_array's loop for one number of decimals (a constant once
  * inlined). The writer's length and comma state are kept in registers
  * through the short texts and stored back around the general path. */
@@ -418,6 +434,7 @@ static inline __attribute__((always_inline)) void fixed_values(json_t *j, const 
                                                                int decimals)
 {
     double scale = (double)pow10_table[decimals];
+    char *buf = j->buf; /* a local, so the stores through it need no reload */
     size_t len = j->len;
     size_t cap = j->overflow ? 0 : j->cap;
     bool comma = j->need_comma[j->depth];
@@ -425,14 +442,16 @@ static inline __attribute__((always_inline)) void fixed_values(json_t *j, const 
         /* The same double arithmetic as json_fixed, so the same rounding;
          * NaN fails the comparison and takes the general path. */
         double scaled = fabs(v[i]) * scale + 0.5;
-        /* Room for a comma, the longest short text and the terminator. */
-        if (scaled < 4294967296.0 && len + 1 + FIXED_SMALL_MAX + 1 <= cap) {
-            char *out = j->buf + len;
+        /* Room for a comma, fixed_text's stores and the terminator. */
+        if (decimals <= 8 && scaled < FIXED_TEXT_MAX && len + 1 + FIXED_ROOM + 1 <= cap) {
+            char *out = buf + len;
             *out = ',';
             out += comma;
             comma = true;
-            out += fixed_small(out, (uint32_t)scaled, decimals, v[i] < 0);
-            len = (size_t)(out - j->buf);
+            /* Below 2^63, so the signed conversion (one instruction) serves;
+             * the sign bit is v < 0 wherever units is not 0. */
+            out += fixed_text(out, (uint64_t)(int64_t)scaled, decimals, signbit(v[i]));
+            len = (size_t)(out - buf);
         } else {
             if (!j->overflow)
                 j->buf[len] = '\0';

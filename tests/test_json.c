@@ -243,16 +243,51 @@ static void test_fixed_array_matches_fixed(void)
     CHECK_EQ_INT(mismatches, 0);
 }
 
-/* Every short text json_fixed_array writes by its own path, checked
- * against json_fixed: for each number of decimals, every scaled magnitude
- * below 200 000 and the ones around each power of ten and 2^32, positive
- * and negative, on the unit and a fraction of a unit either side (so that
- * every length of the integer part and of the fraction, every count of
- * trailing zeros and the rounding to a bare 0 are met). */
+/* The text json_fixed writes for x, made the slow obvious way, one digit
+ * at a time by division: the magnitude scaled and rounded as json_fixed
+ * does, the integer part, then '.' and the fraction zero-padded with its
+ * trailing zeros cut; a minus unless the text is a bare 0. For finite x
+ * under 9e15. */
+static void reference_fixed(char *out, double x, int decimals)
+{
+    uint64_t p10 = 1;
+    for (int d = 0; d < decimals; d++)
+        p10 *= 10;
+    uint64_t units = (uint64_t)(fabs(x) * (double)p10 + 0.5);
+    char rev[48];
+    size_t n = 0;
+    uint64_t fraction = units % p10, integer = units / p10;
+    bool any = false;
+    for (int d = 0; d < decimals; d++, fraction /= 10) {
+        if (fraction % 10 != 0 || any) {
+            rev[n++] = (char)('0' + fraction % 10);
+            any = true;
+        }
+    }
+    if (any)
+        rev[n++] = '.';
+    do {
+        rev[n++] = (char)('0' + integer % 10);
+        integer /= 10;
+    } while (integer > 0);
+    if (x < 0 && units != 0)
+        rev[n++] = '-';
+    for (size_t i = 0; i < n; i++)
+        out[i] = rev[n - 1 - i];
+    out[n] = '\0';
+}
+
+/* Every text json_fixed and json_fixed_array write by their short path,
+ * checked against reference_fixed and each other: for each number of
+ * decimals, every scaled magnitude below 200 000 and the ones around each
+ * power of ten up to 10^15 and 2^32, positive and negative, on the unit and
+ * a fraction of a unit either side (so that every length of the integer
+ * part and of the fraction, every count of trailing zeros and the rounding
+ * to a bare 0 are met). */
 static void test_fixed_array_every_short_text(void)
 {
     int mismatches = 0;
-    char a[64], b[64];
+    char a[64], b[64], want[64];
     for (int decimals = 0; decimals <= 9; decimals++) {
         double scale = pow(10.0, decimals);
         for (uint64_t k = 0; k < 200000 + 11 * 2000; k++) {
@@ -280,6 +315,11 @@ static void test_fixed_array_every_short_text(void)
                 if (z.len != y.len + 2 || memcmp(a + 1, b, y.len) != 0) {
                     if (mismatches++ < 5)
                         fprintf(stderr, "decimals %d: %s != [%s]\n", decimals, a, b);
+                }
+                reference_fixed(want, x, decimals);
+                if (strcmp(b, want) != 0) {
+                    if (mismatches++ < 5)
+                        fprintf(stderr, "decimals %d: %s != %s\n", decimals, b, want);
                 }
             }
         }
