@@ -15,6 +15,7 @@ const orient_settings_t orient_default = {
     .still_time_s = 0.5,
     .still_smooth_s = 0.1,
     .bias_tau_s = 1.0,
+    .bias_prior_s = 1.0,
     .initial_bias_dps = {0.0, 0.0, 0.0},
     .acc_bias_rest_s = 0.1,
     .acc_bias_solve_s = 1.0,
@@ -56,6 +57,7 @@ int orient_init(orient_t *o, const orient_settings_t *set)
         !(set->still_gyro_dps >= 0.0) || !(set->steady_gyro_dps >= 0.0) ||
         !(set->still_acc_g >= 0.0) || !(set->still_time_s >= 0.0) ||
         !(set->still_smooth_s >= 0.0) || !(set->bias_tau_s > 0.0) ||
+        !(set->bias_prior_s >= 0.0) ||
         !(set->acc_bias_prior_s >= 0.0) || !(set->acc_bias_rest_s >= 0.0) ||
         !(set->acc_bias_solve_s > 0.0) || !(set->acc_bias_max_g >= 0.0))
         return -EINVAL;
@@ -71,6 +73,7 @@ int orient_init(orient_t *o, const orient_settings_t *set)
     o->reject_sin =
         set->reject_angle_deg >= 90.0 ? 2.0f : (float)sin(set->reject_angle_deg * M_PI / 180.0);
     o->bias_alpha = (float)-expm1(-1.0 / (set->bias_tau_s * set->fs_hz));
+    o->bias_prior_n = (float)(set->bias_prior_s * set->fs_hz);
     o->moving_gyro_sq = 9.0f * o->still_gyro_sq;
     band_sq(3.0 * set->still_acc_g, &o->moving_lo_sq, &o->moving_hi_sq);
     o->still_alpha = set->still_smooth_s > 0.0
@@ -109,6 +112,7 @@ void orient_reset(orient_t *o)
         o->acc_ata[i] = 0.0;
     o->acc_since_solve = 0;
     o->acc_rest_count = 0;
+    o->bias_n = 0.0f;
     o->still = false;
     o->accel_rejected = false;
     o->samples = 0;
@@ -245,8 +249,10 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_raw_g[3])
     if (o->still) {
         /* At rest the gyro reads its bias plus noise; averaging it is the
          * only way to see the bias about the vertical axis. */
+        o->bias_n += 1.0f;
+        float alpha = fmaxf(1.0f / (o->bias_n + o->bias_prior_n), o->bias_alpha);
         for (int i = 0; i < 3; i++)
-            o->bias_dps[i] += o->bias_alpha * (gyr_dps[i] - o->bias_dps[i]);
+            o->bias_dps[i] += alpha * (gyr_dps[i] - o->bias_dps[i]);
     }
 
     float wx = (gyr_dps[0] - o->bias_dps[0]) * o->deg_to_rad;

@@ -69,6 +69,7 @@ typedef struct {
     double still_time_s;        /* still: for at least this long, seconds */
     double still_smooth_s;      /* still: readings smoothed with this time constant, s */
     double bias_tau_s;          /* time constant of the bias estimate while still, seconds */
+    double bias_prior_s;        /* the initial bias weighs as much as this much rest, seconds */
     double initial_bias_dps[3]; /* bias to start from (e.g. a stored calibration), deg/s */
     double acc_bias_rest_s;     /* accelerometer bias: rest needed, seconds */
     double acc_bias_solve_s;    /* accelerometer bias: solved at least this often in a rest, s */
@@ -104,6 +105,8 @@ typedef struct {
     float still_lo_sq, still_hi_sq;   /* (1 -+ still_acc_g)^2, g^2 */
     float reject_sin;                 /* sin(reject_angle), or 2 to disable */
     float bias_alpha;
+    float bias_prior_n; /* bias_prior_s in samples */
+    float bias_n;       /* still samples averaged into the bias since the reset */
     uint32_t still_needed;    /* samples */
     uint32_t recovery_needed; /* samples */
     uint32_t still_count;

@@ -128,7 +128,8 @@ typedef struct {
             .still_acc_g = 0.05,                                                                   \
             .still_time_s = 0.5,                                                                   \
             .still_smooth_s = 0.1,                                                                 \
-            .bias_tau_s = 1.0,                                                                     \
+            .bias_tau_s = 10.0,                                                                    \
+            .bias_prior_s = 0.2,                                                                   \
             .initial_bias_dps = {0.0, 0.0, 0.0},                                                   \
             .acc_bias_rest_s = 0.1,                                                                \
             .acc_bias_solve_s = 2.0,                                                               \
