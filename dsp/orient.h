@@ -33,8 +33,11 @@
  * test also holds while the smoothed gyro lies within steady_gyro_dps of
  * its own mean over still_time_s (a steady reading, whatever its value).
  * While still,
- * the bias estimate follows the raw gyro with time constant bias_tau_s
- * (this also learns the yaw-axis bias, which the accelerometer cannot).
+ * the bias estimate follows the raw gyro (this also learns the yaw-axis
+ * bias, which the accelerometer cannot) as a growing mean: initial_bias_dps
+ * weighs as much as bias_prior_s of rest, and each still sample is averaged
+ * in until the weight falls to an EMA's of time constant bias_tau_s (a held
+ * tool's wobble averages out; bias_prior_s = bias_tau_s is the plain EMA).
  *
  * The accelerometer's bias b is learnt from rests as well and subtracted
  * from every reading: at rest |a - b| = 1 g, to first order u . b = |a| - 1
