@@ -164,6 +164,25 @@ static void cobs_vector(const uint8_t *in, size_t n, const uint8_t *expect, size
     CHECK_EQ_INT(d.counters.frames_ok + d.counters.crc_errors + d.counters.malformed, 1);
 }
 
+/* COBS undone the plain way, block by block from the definition: the n
+ * bytes before the delimiter into out; false if a block runs past the end. */
+static bool reference_cobs_decode(const uint8_t *in, size_t n, uint8_t *out, size_t *out_n)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        unsigned code = in[i++];
+        for (unsigned k = 1; k < code; k++) {
+            if (i >= n)
+                return false;
+            out[o++] = in[i++];
+        }
+        if (i < n && code != 0xFF)
+            out[o++] = 0;
+    }
+    *out_n = o;
+    return true;
+}
+
 static void test_cobs(void)
 {
     /* The examples of the COBS article on Wikipedia (after Cheshire & Baker). */
@@ -246,6 +265,21 @@ static void test_cobs(void)
             frame_decoder_init(&d);
             frame_decoder_feed(&d, enc, m, NULL, NULL);
             CHECK(d.len == n && memcmp(d.buf, body, n) == 0);
+            /* One byte changed (a code byte or a data byte, never to 0):
+             * decoded as reference_cobs_decode does, or malformed where a
+             * block runs past the end. */
+            size_t at = rng() % (m - 1);
+            enc[at] = (uint8_t)(1 + rng() % 255);
+            uint8_t want[530];
+            size_t want_n;
+            bool valid = reference_cobs_decode(enc, m - 1, want, &want_n);
+            frame_decoder_init(&d);
+            frame_decoder_feed(&d, enc, m, NULL, NULL);
+            if (valid) {
+                CHECK(d.len == want_n && memcmp(d.buf, want, want_n) == 0);
+            } else {
+                CHECK_EQ_INT(d.counters.malformed, 1);
+            }
         }
     }
 }
