@@ -491,8 +491,17 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
             uint64_t limit = idx > d->back_n ? idx - d->back_n : 0;
             if (limit < first)
                 limit = first;
+            /* The contact began where the force left its floor just
+             * before, not the zero: a zero that wandered in the last
+             * contact (frozen there, slow to follow off the skin) leaves
+             * the air's force over the low level, and the start was dated
+             * at the search's limit, in the approach. */
+            float floor_n = at(d, limit)->force_lp_n;
+            for (uint64_t i = limit + 1; i < idx; i++)
+                floor_n = fminf(floor_n, at(d, i)->force_lp_n);
+            floor_n = fmaxf(floor_n, 0.0f);
             uint64_t start = idx;
-            while (start > limit && at(d, start - 1)->force_lp_n >= d->low_level)
+            while (start > limit && at(d, start - 1)->force_lp_n >= floor_n + d->low_level)
                 start--;
             begin(d, start);
         } else {

@@ -486,6 +486,30 @@ static void test_zero_moves_in_contact(uint64_t seed)
     finish(&r);
 }
 
+/* A zero that moved in the air just before a stroke (1 N, 0.4 s before it;
+ * the zero's mean has caught up a little over half): the air's force is
+ * still over the low level through the whole onset search, and the start
+ * was dated at the search's limit, 0.3 s early, in the approach. Dated from
+ * the force's floor just before, it is the stroke's own. */
+static void test_zero_behind_at_onset(uint64_t seed)
+{
+    run_t r;
+    start(&r, &stroke_default, seed, 0.1, 0.004);
+    rest(&r, 2.0);
+    r.force_offset_n = 1.0;
+    rest(&r, 0.4);
+    double t0 = r.t;
+    piece_t p = {0.8, {1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 0.0};
+    run_piece(&r, &p);
+    rest(&r, 1.0);
+    CHECK_EQ_INT(r.n_found, 1);
+    if (r.n_found == 1) {
+        fprintf(stderr, "zero behind at the onset: start %+.3f s\n", r.found[0].t_start_dev - t0);
+        CHECK_NEAR(r.found[0].t_start_dev, t0, 0.03);
+    }
+    finish(&r);
+}
+
 /* A stroke longer than the buffer is still one stroke, measured roughly. */
 static void test_long_stroke(uint64_t seed)
 {
@@ -654,6 +678,7 @@ int main(int argc, char **argv)
     test_no_lift_leak(seed + 9);
     test_no_lift_tilt_decays(seed + 14);
     test_zero_moves_in_contact(seed + 13);
+    test_zero_behind_at_onset(seed + 16);
     test_no_lift_lighter(seed + 12);
     test_no_lift_light(seed + 15);
     test_eased_glide(seed + 10);
