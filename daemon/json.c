@@ -275,7 +275,7 @@ static const uint64_t pow10_table[10] = {1,      10,      100,      1000,      1
  * FIXED_ROOM bytes of room (the stores run past the text); returns its
  * length. The text: a minus unless it is a bare 0, the integer part, then
  * '.' and the fraction's digits without the trailing zeros, none of them if
- * all are zero. json_fixed and json_fixed_array both write it here.
+ * all are zero. json_fixed and json_fixed_array write it (fixed_values).
  *
  * Method: no division and no digit table. units is cut into two 8-digit
  * halves (a division by the constant 10^8 is a multiplication, and the
@@ -289,7 +289,7 @@ static const uint64_t pow10_table[10] = {1,      10,      100,      1000,      1
  * switch), every shift and mask is a constant. */
 #define FIXED_ROOM 32
 /* fixed_text's bound on units: under 10^16 (two halves of 8 digits) and
- * under json_fixed's 9e15, over which it writes %.9g. */
+ * under fixed_general's 9e15, over which it writes %.9g. */
 #define FIXED_TEXT_MAX 9e15
 #define ASCII_ZEROS 0x3030303030303030ull /* "00000000" as a little-endian word */
 
@@ -349,13 +349,18 @@ static inline __attribute__((always_inline)) size_t fixed_text(char *dst, uint64
             uint64_t text = (low + ASCII_ZEROS) >> (8 * (8 - decimals));
             out[0] = '.';
             memcpy(out + 1, &text, 8);
-            out += 9 - (unsigned)__builtin_clzll(fraction) / 8;
+            out += 1 + (71 - (unsigned)__builtin_clzll(fraction)) / 8; /* 1 + bytes */
         }
     }
     return (size_t)(out - dst);
 }
 
-void json_fixed(json_t *j, double v, int decimals)
+/* json_fixed the general way, for any value (decimals 0..9) and room: what
+ * fixed_values does not write by fixed_text (9 decimals, a scaled magnitude
+ * of 9e15 or more, non-finite values, too little room left for fixed_text's
+ * stores).
+ * Its text is the same as fixed_text's where both write one. */
+static void fixed_general(json_t *j, double v, int decimals)
 {
     if (!isfinite(v) || fabs(v) >= 9e15) {
         if (isfinite(v))
@@ -364,30 +369,11 @@ void json_fixed(json_t *j, double v, int decimals)
             json_null(j);
         return;
     }
-    if (decimals < 0)
-        decimals = 0;
-    if (decimals > 9)
-        decimals = 9;
     /* Integer arithmetic is several times faster than printf's %f and
      * exact for the magnitudes sensors produce. */
     uint64_t scale = pow10_table[decimals];
     bool negative = v < 0;
     double scaled = fabs(v) * (double)scale + 0.5;
-    if (decimals <= 8 && scaled < FIXED_TEXT_MAX) {
-        /* Below 2^63, so the signed conversion (one instruction) serves. */
-        uint64_t units = (uint64_t)(int64_t)scaled;
-        before_item(j);
-        if (!j->overflow && j->len + FIXED_ROOM + 1 <= j->cap) {
-            j->len += fixed_text(j->buf + j->len, units, decimals, negative);
-            j->buf[j->len] = '\0';
-        } else {
-            char text[FIXED_ROOM];
-            put(j, text, fixed_text(text, units, decimals, negative));
-        }
-        after_value(j);
-        return;
-    }
-    /* The general path: 9 decimals, or a scaled magnitude of 9e15 or more. */
     if (scaled >= 1.8e19) {
         json_double(j, v);
         return;
@@ -457,7 +443,7 @@ static inline __attribute__((always_inline)) void fixed_values(json_t *j, const 
                 j->buf[len] = '\0';
             j->len = len;
             j->need_comma[j->depth] = comma;
-            json_fixed(j, v[i], decimals);
+            fixed_general(j, v[i], decimals);
             len = j->len;
             cap = j->overflow ? 0 : j->cap;
             comma = true;
@@ -482,6 +468,16 @@ static inline __attribute__((always_inline)) void fixed_values(json_t *j, const 
 typedef void fixed_values_fn(json_t *j, const double *v, size_t n);
 FIXED_DECIMALS(FIXED_VALUES_FOR)
 static fixed_values_fn *const fixed_values_by_decimals[] = {FIXED_DECIMALS(FIXED_VALUES_ROW)};
+
+/* One value is an array of one without the brackets. */
+void json_fixed(json_t *j, double v, int decimals)
+{
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 9)
+        decimals = 9;
+    fixed_values_by_decimals[decimals](j, &v, 1);
+}
 
 void json_fixed_array(json_t *j, const double *v, size_t n, int decimals)
 {
