@@ -14,6 +14,10 @@
 #define BAND_HP_ORDER 4     /* Butterworth order of the band signals' high-pass */
 #define WARMUP_SAMPLES 2000 /* the smoothing is run this long on the first sample */
 #define SLOPE_SPAN 5        /* history entries over which a slope is taken (20 ms) */
+/* A flex's onset is searched on slopes over twice SLOPE_SPAN (40 ms) when
+ * the 20 ms slope's noise (the hold's jitter_ms, rms) is over this share
+ * of the flex's steepest 20 ms slope. */
+#define ONSET_JITTER_SHARE 0.05
 /* A ramp's foot: where the slope falls under this share of its steepest. */
 #define RAMP_FOOT 0.25
 #define RAMP_HALF 0.5 /* ... and the second point on the slope's rise */
@@ -217,31 +221,38 @@ static double hist_min(const ball_t *b, double span)
     return m;
 }
 
-/* Slope of the smoothed pressure, pascal per second, over SLOPE_SPAN
- * entries ending at entry i back from the newest. */
-static double hist_slope(const ball_t *b, unsigned i)
+/* Slope of the smoothed pressure, pascal per second, over `span` entries
+ * ending at entry i back from the newest. */
+static double hist_slope_over(const ball_t *b, unsigned span, unsigned i)
 {
-    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
+    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + span);
     double dt = b->hist_t[k0] - b->hist_t[k1];
     return dt > 0 ? (b->hist[k0] - b->hist[k1]) / dt : 0.0;
+}
+
+/* ... over SLOPE_SPAN entries (20 ms). */
+static double hist_slope(const ball_t *b, unsigned i)
+{
+    return hist_slope_over(b, SLOPE_SPAN, i);
 }
 
 /* Walking back from entry i_max (at most to `last`), the time at which the
  * slope fell below `level`: the middle of the last span still at or above
  * it, moved towards the first one under it in proportion (both middles, as
- * the walk goes, are SLOPE_SPAN-entry spans one entry apart). */
-static double slope_crossing(const ball_t *b, unsigned i_max, unsigned last, double level)
+ * the walk goes, are `span`-entry spans one entry apart). */
+static double slope_crossing(const ball_t *b, unsigned span, unsigned i_max, unsigned last,
+                             double level)
 {
     unsigned i = i_max;
-    while (i < last && hist_slope(b, i) >= level)
+    while (i < last && hist_slope_over(b, span, i) >= level)
         i++;
-    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + SLOPE_SPAN);
+    unsigned k0 = hist_index(b, i), k1 = hist_index(b, i + span);
     double t_below = 0.5 * (b->hist_t[k0] + b->hist_t[k1]);
     if (i == i_max)
         return t_below;
-    unsigned a0 = hist_index(b, i - 1), a1 = hist_index(b, i - 1 + SLOPE_SPAN);
+    unsigned a0 = hist_index(b, i - 1), a1 = hist_index(b, i - 1 + span);
     double t_above = 0.5 * (b->hist_t[a0] + b->hist_t[a1]);
-    double s_below = hist_slope(b, i), s_above = hist_slope(b, i - 1);
+    double s_below = hist_slope_over(b, span, i), s_above = hist_slope_over(b, span, i - 1);
     if (s_above <= s_below)
         return t_below;
     return t_below + (t_above - t_below) * (level - s_below) / (s_above - s_below);
@@ -253,30 +264,30 @@ static double slope_crossing(const ball_t *b, unsigned i_max, unsigned last, dou
  * lookback, was steeper and drew the onset 0.3-0.8 s back: while the
  * newest slope shows the ramp still under way, only the last steep_s is
  * searched. */
-static double onset_search(const ball_t *b)
+static double onset_on(const ball_t *b, unsigned span, double *steepest)
 {
-    if (b->hist_n <= SLOPE_SPAN + 1)
+    if (b->hist_n <= span + 1)
         return b->t_last;
-    unsigned last = b->hist_n - SLOPE_SPAN - 1, i_max = 0;
+    unsigned last = b->hist_n - span - 1, i_max = 0;
     double s_max = 0.0;
     /* Still on the ramp (the newest slope over a quarter of the steepest
      * of the last steep_s): the ramp is within that; otherwise (decided
      * late, on the plateau) the whole lookback is searched. */
     /* The slopes are read newest first; the wider search goes on from
      * where the first stopped. */
-    double span = b->set.steep_s;
+    double window = b->set.steep_s;
     unsigned i = 0;
     for (int pass = 0; pass < 2; pass++) {
         for (; i <= last; i++) {
-            if (b->t_last - b->hist_t[hist_index(b, i + SLOPE_SPAN)] > span)
+            if (b->t_last - b->hist_t[hist_index(b, i + span)] > window)
                 break;
-            double sl = hist_slope(b, i);
+            double sl = hist_slope_over(b, span, i);
             if (sl > s_max)
                 s_max = sl, i_max = i;
         }
-        if (hist_slope(b, 0) > RAMP_FOOT * s_max)
+        if (hist_slope_over(b, span, 0) > RAMP_FOOT * s_max)
             break;
-        span = b->set.lookback_s;
+        window = b->set.lookback_s;
     }
     /* The load's trend before the flex (breathing, sway): the mean slope
      * over the lookback window before the one searched. The ramp's foot is
@@ -289,8 +300,8 @@ static double onset_search(const ball_t *b)
     double base = trend > 0.0 && trend < s_max ? trend : 0.0;
     double foot = base + RAMP_FOOT * (s_max - base);
     double half = base + RAMP_HALF * (s_max - base);
-    double t_half = slope_crossing(b, i_max, last, half);
-    double t_foot = slope_crossing(b, i_max, last, foot);
+    double t_half = slope_crossing(b, span, i_max, last, half);
+    double t_foot = slope_crossing(b, span, i_max, last, foot);
     /* The slope of a smooth onset grows from the trend's: the foot where
      * it reaches a quarter of the way lies after the onset by as much as
      * the slope took to get there. The line through the quarter and half
@@ -301,7 +312,7 @@ static double onset_search(const ball_t *b)
      * the foot stretches the first part: that foot is not an onset's), and
      * it is at most what a slope rising linearly all the way to the
      * steepest would give. */
-    unsigned m0 = hist_index(b, i_max), m1 = hist_index(b, i_max + SLOPE_SPAN);
+    unsigned m0 = hist_index(b, i_max), m1 = hist_index(b, i_max + span);
     double t_steep = 0.5 * (b->hist_t[m0] + b->hist_t[m1]);
     double back = 0.0;
     if (t_half > t_foot && t_half - t_foot <= t_steep - t_half)
@@ -309,7 +320,28 @@ static double onset_search(const ball_t *b)
     double most = (RAMP_FOOT / (1.0 - RAMP_FOOT)) * (t_steep - t_foot);
     if (back > most)
         back = most > 0.0 ? most : 0.0;
+    if (steepest)
+        *steepest = s_max;
     return t_foot - back - b->smooth_delay_s;
+}
+
+/* The onset, on 20 ms slopes; on 40 ms slopes when the sensor's noise is
+ * a plain share of the flex's steepest slope. A 20 ms slope's noise under
+ * a noisy sensor (20-80 Pa) dipped under the foot's level on the ramp and
+ * stopped the walk back there, dating a slow or weak flex 0.2-0.5 s late;
+ * a clean hold keeps the 20 ms slope, which dates a fast (50 ms) ramp
+ * better. The 40 ms onset is taken at most steep_s before the 20 ms one:
+ * further back, a small flex's foot had walked into the breath before it. */
+static double onset_search(const ball_t *b)
+{
+    double s_max = 0.0;
+    double t0 = onset_on(b, SLOPE_SPAN, &s_max);
+    if (sqrt(b->jitter_ms) > ONSET_JITTER_SHARE * s_max) {
+        double t_wide = onset_on(b, 2 * SLOPE_SPAN, NULL);
+        if (t0 - t_wide <= b->set.steep_s)
+            t0 = t_wide;
+    }
+    return t0;
 }
 
 /* The end of the relax ramp of a flex whose rise was last near its peak at
@@ -861,13 +893,18 @@ static double ramp_rise(ball_t *b, double ratio, int ready)
 {
     const ball_settings_t *s = &b->set;
     double sl = b->hist_n > SLOPE_SPAN ? hist_slope(b, 0) : 0.0;
+    /* The 20 ms slope less the 40 ms one: breathing and sway are the same
+     * in both, the sensor's noise is not. */
+    double jit = b->hist_n > 2 * SLOPE_SPAN ? sl - hist_slope_over(b, 2 * SLOPE_SPAN, 0) : 0.0;
     if (b->base_frames == 0)
-        b->slope_ms = sl * sl;
+        b->slope_ms = sl * sl, b->jitter_ms = jit * jit;
     double rms = sqrt(b->slope_ms);
     int ramp = sl > s->ramp_z * rms;
     double w = b->base_frames < BASE_FAST_FRAMES ? BASE_FAST_WEIGHT : b->slope_w;
-    if (!ramp || b->base_frames < BASE_FAST_FRAMES)
+    if (!ramp || b->base_frames < BASE_FAST_FRAMES) {
         b->slope_ms += w * (sl * sl - b->slope_ms);
+        b->jitter_ms += w * (jit * jit - b->jitter_ms);
+    }
     if (!ramp || !ready || ratio <= sqrt(s->power_ratio) || b->breadth <= RAMP_BREADTH ||
         b->rate >= RAMP_STILL_SHARE * rate_low(b))
         return 0.0;

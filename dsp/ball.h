@@ -198,6 +198,8 @@ typedef struct {
     double slope_ms;        /* the hold's resting slope of the smoothed pressure, mean square,
                                (pascal/s)^2 */
     double slope_w;         /* its EMA weight per frame */
+    double jitter_ms;       /* the hold's resting mean square of the 20 ms slope less the
+                               40 ms slope: the sensor noise's share of a slope, (pascal/s)^2 */
     double flex_rest;       /* resting pressure before the flex */
     double r_peak, t80, t50;
     double sum_p, sum_a, sum_ratio, sum_med;
