@@ -18,6 +18,11 @@
  * the 20 ms slope's noise (the hold's jitter_ms, rms) is over this share
  * of the flex's steepest 20 ms slope. */
 #define ONSET_JITTER_SHARE 0.05
+/* An open flex's fall since it was last near its peak is read on slopes
+ * over this many entries (40 ms): a 20 ms slope's noise under a noisy
+ * sensor passed for a relax ramp's fall and ended flexes on their
+ * plateau. */
+#define FALL_SPAN (2 * SLOPE_SPAN)
 /* A ramp's foot: where the slope falls under this share of its steepest. */
 #define RAMP_FOOT 0.25
 #define RAMP_HALF 0.5 /* ... and the second point on the slope's rise */
@@ -1037,8 +1042,8 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
     if (r > PEAK_NEAR * b->r_peak) {
         b->t80 = b->t_last;
         b->fall_min = 0.0;
-    } else if (b->hist_n > SLOPE_SPAN) {
-        double sl = hist_slope(b, 0);
+    } else if (b->hist_n > FALL_SPAN) {
+        double sl = hist_slope_over(b, FALL_SPAN, 0);
         if (sl < b->fall_min)
             b->fall_min = sl;
     }
