@@ -461,6 +461,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         /* Start the zero and the filter at the first reading, so the filter
          * does not ring up from 0 N. */
         d->zero_n = s->p;
+        d->zero_w = 1.0;
         d->prev_p = s->p;
         for (int i = 0; i < 200; i++)
             biquad_step(&d->force_lp, s->p);
@@ -514,12 +515,20 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
                 step = clamp;
             else if (step < -clamp)
                 step = -clamp;
-            d->zero_n += d->zero_alpha * step;
+            /* From the first reading the zero and the noise are growing
+             * means, until their weight is the EMA's: one reading alone
+             * (noise, a sensor settling) is no zero to judge a contact by. */
+            double w = d->zero_alpha;
+            if (d->zero_w > w) {
+                w = d->zero_w;
+                d->zero_w = w / (1.0 + w);
+            }
+            d->zero_n += w * step;
             /* The noise from sample-to-sample differences of the raw force
              * (twice its variance), blind to the zero and its errors,
              * scaled by the low-pass's white-noise power gain. */
             double diff = (double)s->p - prev_p;
-            d->noise_var += d->zero_alpha * (0.5 * diff * diff * d->lp_noise_gain - d->noise_var);
+            d->noise_var += w * (0.5 * diff * diff * d->lp_noise_gain - d->noise_var);
         }
         return 0;
     }

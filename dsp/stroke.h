@@ -185,6 +185,7 @@ typedef struct {
     stroke_settings_t set;
     double dt; /* seconds per sample */
     double zero_alpha;
+    double zero_w; /* weight of the zero's next step: a growing mean's, then zero_alpha */
     double up_tau_sq;     /* up_tau_s squared */
     double lp_noise_gain; /* white-noise power gain of the force low-pass */
     float prev_p;         /* newton: the previous raw force */
