@@ -964,10 +964,14 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
      * shakes the ball: no flex while the ball turns. */
     int still = b->rate < rate_low(b);
     if (b->flex.open && vib && still && b->t_last - b->t_vib_lag > s->restart_s &&
-        rise_from_least(b) > s->rise_fraction * b->level) {
+        rise_from_least(b) > s->rise_fraction * b->level &&
+        (b->n_frames == 0 || ratio_full > s->louder_ratio * b->sum_ratio / b->n_frames)) {
         /* The open flex had gone quiet (a weight shift or sway taken for
          * one) and a contraction begins: the quiet one ends where its
-         * vibration went, the new one starts. */
+         * vibration went, the new one starts. The new vibration must be
+         * louder_ratio times the open flex's mean band ratio: a real flex's
+         * MMG under a noisy sensor dips for half a second on its plateau
+         * and comes back no louder than it was. */
         close_flex(b, b->t_vib_lag, sink, ctx);
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;
