@@ -549,6 +549,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         if (++d->off_count < d->debounce_n)
             return n_out;
         d->state = STROKE_ENDING;
+        d->off_index = idx + 1 - d->debounce_n;
         d->ending_n = 0;
         d->ending_extended = false;
         /* The first ending sample may already be below the low level. */
@@ -583,12 +584,16 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
             d->ending_n = 0;
             return n_out;
         }
-        n_out += finalize(d, idx, s->t_dev - d->lp_delay_s, false, &out[n_out]);
-        d->state = STROKE_IDLE;
         /* The blade left but the force did not come back to the zero: the
          * zero moved during the contact (it is frozen there); the force
-         * now is the new zero. */
-        if (flp >= d->low_level)
+         * now is the new zero, and the contact ended where the force went
+         * under the off level (the wait, extended or not, only told a lift
+         * from a press). */
+        bool zero_moved = flp >= d->low_level;
+        double t_end = zero_moved ? at(d, d->off_index)->t_dev : s->t_dev;
+        n_out += finalize(d, idx, t_end - d->lp_delay_s, false, &out[n_out]);
+        d->state = STROKE_IDLE;
+        if (zero_moved)
             d->zero_n += flp;
     }
     return n_out;

@@ -207,7 +207,7 @@ typedef struct {
     float on_level, off_level, low_level; /* newton, frozen at contact start */
     uint64_t seg_start;                   /* index of the current stroke's first sample */
     double seg_t_start;                   /* seconds, its start time */
-    uint64_t end_index;                   /* ENDING: index of the last sample at or above low */
+    uint64_t off_index;                   /* ENDING: index of the first sample under the off level */
     uint32_t off_count;
     uint32_t ending_n;
     bool ending_extended;  /* the wait was extended once for a force rising from its dip */
