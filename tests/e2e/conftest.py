@@ -213,6 +213,7 @@ class PtyDevice:
         self.seq = 0
         self.t_us = 0
         self.requests = 0
+        self.hellos = 0  # HELLO frames sent (one per request answered)
         self.lock = threading.Lock()
         self.master = None
         self.plug()
@@ -291,6 +292,7 @@ class PtyDevice:
         kw = dict(self.hello_kwargs)
         kw.update(overrides)
         self.write(self.next_frame(proto.HELLO, proto.hello_payload(**kw)))
+        self.hellos += 1
 
     def samples_frame(self, samples):
         """Builds the frame for samples (LSB tuples) at the current time and

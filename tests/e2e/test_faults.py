@@ -374,8 +374,9 @@ def test_flooding_device_is_counted_and_disturbs_no_other(daemon_factory, subscr
     # Every frame after the first overlaps device time already indexed: each
     # is counted in index_errors; its samples are still published, at the
     # next indices (i0 stays contiguous), so nothing is silently discarded
-    # and no buffer grows. (frames also counts the HELLO.)
-    assert st["frames"] == n_frames + 1
+    # and no buffer grows. (frames also counts the HELLOs: the daemon asks
+    # again after 100 ms, so a loaded machine may answer twice.)
+    assert st["frames"] == n_frames + flood.hellos
     assert st["index_errors"] == n_frames - 1
     assert st["samples"] == 10 * n_frames and st["samples_lost"] == 0
     assert instrumented() or max(rss) - rss[0] < 512, "memory grows under a flood"
