@@ -17,7 +17,7 @@ static const double fs = 1000.0;
 static const double deg = M_PI / 180.0;
 static const double true_bias_dps[3] = {0.8, -1.2, 0.5};
 
-/* Quaternion helpers in double for the truth: sim_quat (quat_mul). */
+/* Quaternion helpers in double for the truth: sim_quat. */
 /* v_world = R(q) v_sensor, or its transpose. */
 static void rotate(const double q[4], const double v[3], double out[3], bool transpose)
 {
@@ -91,12 +91,7 @@ static sim_result_t simulate(const orient_settings_t *set, uint64_t seed)
         /* The rate at the middle of the step moves the truth from t to
          * t + dt; the sensors sample at t + dt. */
         motion(t + 0.5 * dt, rate, acc_world);
-        double mag = sqrt(rate[0] * rate[0] + rate[1] * rate[1] + rate[2] * rate[2]);
-        if (mag > 0.0) {
-            double h = 0.5 * mag * dt, s = sin(h) / mag;
-            double dq[4] = {cos(h), rate[0] * s, rate[1] * s, rate[2] * s};
-            quat_mul(q, dq, q);
-        }
+        quat_turn_body(q, rate, dt);
         double rate_now[3];
         motion(t + dt, rate_now, acc_world);
 
@@ -284,12 +279,7 @@ static void bias_under_wobble(const orient_settings_t *set, uint64_t seed, doubl
             f[k][1] += a * (f[k][0] - f[k][1]);
             w[k] = f[k][1] * deg + 20.0 * err[k];
         }
-        double mag = sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
-        if (mag > 0.0) {
-            double h = 0.5 * mag * dt, s = sin(h) / mag;
-            double dq[4] = {cos(h), w[0] * s, w[1] * s, w[2] * s};
-            quat_mul(q, dq, q);
-        }
+        quat_turn_body(q, w, dt);
         double up[3];
         rotate(q, up_world, up, true);
         float gyr[3], acc[3];

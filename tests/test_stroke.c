@@ -493,6 +493,21 @@ static void test_zero_moves_in_contact(uint64_t seed)
     finish(&r);
 }
 
+/* A 12 N stroke from now and a second of rest: found alone, its start
+ * dated within 30 ms. */
+static void check_one_start(run_t *r, const char *what)
+{
+    double t0 = r->t;
+    piece_t p = {0.8, {1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 0.0};
+    run_piece(r, &p);
+    rest(r, 1.0);
+    CHECK_EQ_INT(r->n_found, 1);
+    if (r->n_found == 1) {
+        fprintf(stderr, "%s: start %+.3f s\n", what, r->found[0].t_start_dev - t0);
+        CHECK_NEAR(r->found[0].t_start_dev, t0, 0.03);
+    }
+}
+
 /* A zero that moved in the air just before a stroke (1 N, 0.4 s before it;
  * the zero's mean has caught up a little over half): the air's force is
  * still over the low level through the whole onset search, and the start
@@ -505,15 +520,7 @@ static void test_zero_behind_at_onset(uint64_t seed)
     rest(&r, 2.0);
     r.force_offset_n = 1.0;
     rest(&r, 0.4);
-    double t0 = r.t;
-    piece_t p = {0.8, {1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 0.0};
-    run_piece(&r, &p);
-    rest(&r, 1.0);
-    CHECK_EQ_INT(r.n_found, 1);
-    if (r.n_found == 1) {
-        fprintf(stderr, "zero behind at the onset: start %+.3f s\n", r.found[0].t_start_dev - t0);
-        CHECK_NEAR(r.found[0].t_start_dev, t0, 0.03);
-    }
+    check_one_start(&r, "zero behind at the onset");
     finish(&r);
 }
 
@@ -530,15 +537,7 @@ static void test_first_reading_off(uint64_t seed)
     rest(&r, 1.0 / RATE);
     r.force_offset_n = 0.0;
     rest(&r, 1.0);
-    double t0 = r.t;
-    piece_t p = {0.8, {1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 0.0};
-    run_piece(&r, &p);
-    rest(&r, 1.0);
-    CHECK_EQ_INT(r.n_found, 1);
-    if (r.n_found == 1) {
-        fprintf(stderr, "first reading off: start %+.3f s\n", r.found[0].t_start_dev - t0);
-        CHECK_NEAR(r.found[0].t_start_dev, t0, 0.03);
-    }
+    check_one_start(&r, "first reading off");
     CHECK_NEAR(r.stroke.zero_n, 0.0, 0.2);
     finish(&r);
 }

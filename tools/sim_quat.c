@@ -1,6 +1,7 @@
 #include "sim_quat.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 double vec3_dot(const double a[3], const double b[3])
@@ -131,15 +132,30 @@ void quat_rotate_inv(const double q[4], const double w[3], double out[3])
     memcpy(out, r, sizeof r);
 }
 
-void quat_turn_world(double q[4], const double w[3], double dt)
+/* q turned by the constant rate w (rad/s) for dt seconds, in the world
+ * frame (exp(w dt / 2) q) or the body frame (q exp(w dt / 2)). */
+static void quat_turn(double q[4], const double w[3], double dt, bool body)
 {
     double wn = sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
     if (wn > 0.0) {
         double half = 0.5 * wn * dt, sn = sin(half) / wn, cs = cos(half);
         double dq[4] = {cs, w[0] * sn, w[1] * sn, w[2] * sn}, r[4];
-        quat_mul(dq, q, r);
+        if (body)
+            quat_mul(q, dq, r);
+        else
+            quat_mul(dq, q, r);
         double inv = 1.0 / sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2] + r[3] * r[3]);
         for (int i = 0; i < 4; i++)
             q[i] = r[i] * inv;
     }
+}
+
+void quat_turn_world(double q[4], const double w[3], double dt)
+{
+    quat_turn(q, w, dt, false);
+}
+
+void quat_turn_body(double q[4], const double w[3], double dt)
+{
+    quat_turn(q, w, dt, true);
 }

@@ -30,5 +30,7 @@ void quat_rotate_inv(const double q[4], const double w[3], double out[3]);
 /* q <- exp(w dt / 2) q, renormalised: turned by the constant world-frame
  * rate w (rad/s) for dt seconds. */
 void quat_turn_world(double q[4], const double w[3], double dt);
+/* q <- q exp(w dt / 2), renormalised: turned by the body-frame rate w. */
+void quat_turn_body(double q[4], const double w[3], double dt);
 
 #endif
