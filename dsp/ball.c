@@ -916,6 +916,13 @@ static double ramp_rise(ball_t *b, double ratio, int ready)
     return rise_from_least(b);
 }
 
+/* A band ratio louder_ratio times the open flex's own mean (any, before
+ * its first frame). */
+static int over_own_mean(const ball_t *b, double ratio_full)
+{
+    return b->n_frames == 0 || ratio_full > b->set.louder_ratio * b->sum_ratio / b->n_frames;
+}
+
 /* An open flex, open for louder_after_s at least, meets an unmistakable
  * (broad, over power_ratio^2) vibration louder_ratio times its own mean
  * band ratio. A contraction's MMG grows through its ramp, within the first
@@ -925,7 +932,7 @@ static int louder(const ball_t *b, double ratio, double ratio_full)
     const ball_settings_t *s = &b->set;
     return b->n_frames > 0 && b->t_last - b->flex.t_start > s->louder_after_s &&
            ratio > s->power_ratio * s->power_ratio * STRONG_RISE && b->breadth > s->breadth_ratio &&
-           ratio_full > s->louder_ratio * b->sum_ratio / b->n_frames;
+           over_own_mean(b, ratio_full);
 }
 
 /* One spectrum frame of a hold with no endpoint being looked for. */
@@ -965,7 +972,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     int still = b->rate < rate_low(b);
     if (b->flex.open && vib && still && b->t_last - b->t_vib_lag > s->restart_s &&
         rise_from_least(b) > s->rise_fraction * b->level &&
-        (b->n_frames == 0 || ratio_full > s->louder_ratio * b->sum_ratio / b->n_frames)) {
+        over_own_mean(b, ratio_full)) {
         /* The open flex had gone quiet (a weight shift or sway taken for
          * one) and a contraction begins: the quiet one ends where its
          * vibration went, the new one starts. The new vibration must be
