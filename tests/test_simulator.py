@@ -409,6 +409,27 @@ def test_hello_request_answered_mid_stream(tmp_path, sims):
     assert elapsed > 1.2, elapsed
 
 
+def test_speed_paces_faster_than_real_time(tmp_path, sims):
+    """--speed 8: 4 s of device time arrive, complete and in order, paced,
+    in about half a second: not at once, and not in real time."""
+    sim = Sim(tmp_path, "--kind", "ball", "--seed", SEED, "--duration", 4, "--wait-request",
+              "--speed", 8)
+    sims.append(sim)
+    fd = open_raw(sim.slave)
+    try:
+        os.write(fd, HELLO_REQUEST_FRAME)
+        start = time.monotonic()
+        assert sim.read_until_closed(fd)
+        elapsed = time.monotonic() - start
+    finally:
+        os.close(fd)
+    summary = sim.finish()[-1]
+    assert summary["samples_sent"] == 4000
+    assert check_seq_and_samples(sim.stream.frames, 1000) == 0
+    # paced: 0.5 s at 8 x (the last frame waits for its time); never real time
+    assert 0.45 < elapsed < 3.0, elapsed
+
+
 def test_pause_replug_and_link(tmp_path, sims):
     """--pause-at/--pause-for: the line disappears (reads fail), the link is
     removed, a new pty appears with a HELLO, seq and device time continue."""
@@ -538,7 +559,8 @@ def test_overflow_when_reader_stalls(tmp_path, sims):
 
 def test_bad_options_are_refused():
     for args in (["--kind", "kite"], [], ["--kind", "ball", "--samples-per-frame", "31"],
-                 ["--kind", "ball", "--drop-rate", "1.5"], ["--kind", "ball", "--serial", "X" * 17]):
+                 ["--kind", "ball", "--drop-rate", "1.5"], ["--kind", "ball", "--serial", "X" * 17],
+                 ["--kind", "ball", "--speed", "0.5"], ["--kind", "ball", "--fast", "--speed", "2"]):
         r = subprocess.run([SIM, *args], capture_output=True, text=True, timeout=10)
         assert r.returncode == 2, args
         assert "massaged-sim" in r.stderr

@@ -11,7 +11,7 @@
  * k * 1e6 / rate_hz microseconds after the first sample; the device clock
  * t_us is t0_us plus that, truncated to 32 bits. A frame is written when its
  * last sample's time has come on CLOCK_MONOTONIC (absolute deadlines, so no
- * drift accumulates), scaled by --clock-ppm. Between deadlines the tool
+ * drift accumulates), scaled by --clock-ppm and --speed. Between deadlines the tool
  * reads what the host writes and answers HELLO REQUESTs at once.
  */
 #include <errno.h>
@@ -77,6 +77,7 @@ typedef struct {
     bool t0_given;
     uint16_t seq0;
     double clock_ppm;
+    double speed; /* real-time pacing this many times faster; 1: real time */
     double linger_s;
     double write_timeout_s; /* < 0: the default for the mode */
 } sim_options_t;
@@ -958,6 +959,7 @@ static void usage(FILE *out)
           "  --t0-us N              device clock at the first sample (default: random)\n"
           "  --seq0 N               seq of the first frame (default 0)\n"
           "  --clock-ppm X          device clock runs X ppm fast against the host\n"
+          "  --speed X              real-time pacing X times faster (default 1)\n"
           "  --linger S             keep the line open S seconds after the end\n"
           "  --write-timeout S      how long a full pty may block a write (fast 5, else 0.2)\n"
           "  --quiet                no messages on stderr\n",
@@ -1016,6 +1018,7 @@ enum {
     OPT_T0,
     OPT_SEQ0,
     OPT_PPM,
+    OPT_SPEED,
     OPT_LINGER,
     OPT_WRITE_TIMEOUT,
     OPT_HELP,
@@ -1037,6 +1040,7 @@ static const struct {
     {OPT_PAUSE_EVERY, "pause-every", 0.001, 1e7, offsetof(sim_options_t, pause_every_s)},
     {OPT_NOISE, "noise", 0.0, 1000.0, offsetof(sim_options_t, noise)},
     {OPT_PPM, "clock-ppm", -100000.0, 100000.0, offsetof(sim_options_t, clock_ppm)},
+    {OPT_SPEED, "speed", 1.0, 10000.0, offsetof(sim_options_t, speed)},
     {OPT_LINGER, "linger", 0.0, 1e6, offsetof(sim_options_t, linger_s)},
     {OPT_WRITE_TIMEOUT, "write-timeout", 0.0, 3600.0, offsetof(sim_options_t, write_timeout_s)},
 };
@@ -1131,6 +1135,10 @@ static int check_options(const sim_options_t *o, int argc)
         fprintf(stderr, "massaged-sim: --link names a pty; it makes no sense with --port\n");
         return -EINVAL;
     }
+    if (o->fast && o->speed != 1.0) {
+        fprintf(stderr, "massaged-sim: --speed sets the pacing; --fast has none\n");
+        return -EINVAL;
+    }
     if (o->pause_every_s > 0.0 && o->pause_every_s <= o->pause_for_s) {
         fprintf(stderr, "massaged-sim: --pause-every must be longer than --pause-for\n");
         return -EINVAL;
@@ -1195,6 +1203,7 @@ static int parse_options(int argc, char **argv, sim_options_t *o)
         {"t0-us", required_argument, NULL, OPT_T0},
         {"seq0", required_argument, NULL, OPT_SEQ0},
         {"clock-ppm", required_argument, NULL, OPT_PPM},
+        {"speed", required_argument, NULL, OPT_SPEED},
         {"linger", required_argument, NULL, OPT_LINGER},
         {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
@@ -1204,6 +1213,7 @@ static int parse_options(int argc, char **argv, sim_options_t *o)
     o->noise = -1.0;
     o->pause_at_s = -1.0;
     o->pause_for_s = 2.0;
+    o->speed = 1.0;
     o->write_timeout_s = -1.0;
     const char *serial = NULL;
     int opt, rc = 0;
@@ -1228,7 +1238,7 @@ int main(int argc, char **argv)
     sim->slave_fd = -1;
     sim->seq = o->seq0;
     sim->next_pause_us = o->pause_at_s >= 0.0 ? (uint64_t)llround(o->pause_at_s * 1e6) : UINT64_MAX;
-    sim->host_ns_per_dev_us = 1000.0 / (1.0 + o->clock_ppm * 1e-6);
+    sim->host_ns_per_dev_us = 1000.0 / ((1.0 + o->clock_ppm * 1e-6) * o->speed);
     sim->total_samples = o->duration_s > 0.0 ? (uint64_t)llround(o->duration_s * o->rate_hz) : 0;
     sim_rng_seed(&sim->fault_rng, o->seed ^ 0xfa017u);
     sim_rng_seed(&sim->status_rng, o->seed ^ 0x57a7u);

@@ -265,9 +265,16 @@ def test_replay_publishes_the_live_events_and_tools_read_it(daemon_factory, subs
     d = daemon_factory(devices=[("ball", "ball", str(link))], extra=record_config(rec))
     sub = subscriber_factory(d.endpoint, topics=("event.", "status.daemon"))
     wait_subscribed(sub)
-    sim = start_sim("ball", link, 5, "--duration", "90", "--fast", "--linger", "0.5")
+    # 15 x real time: 90 device seconds in 6 s. Not --fast: at full speed a
+    # ball fills the recorder's ring (about 40 s of one ball) in well under a
+    # second, so a loaded machine that held the recorder up (a slow
+    # fdatasync) made it drop blocks by design (recording_dropped), and the
+    # replay then lacked samples the live chain had. At 15 x the ring
+    # covers a recorder held up for 2.7 s.
+    sim = start_sim("ball", link, 5, "--duration", "90", "--speed", "15", "--linger", "0.5")
     live = [m for _, m in events_until_disconnected(sub, ("ball",), 50, poll=1.0)[0]]
     sim.wait(10)
+    assert daemon_status(sub)["recording_dropped"] == 0, "the recorder fell behind"
     assert d.stop(signal.SIGTERM) == 0
     assert live and live[-1]["type"] == "disconnected"
     files = [str(p) for p in sorted(rec.glob("massaged-*.xdf"))]
@@ -303,8 +310,7 @@ def test_replay_publishes_the_live_events_and_tools_read_it(daemon_factory, subs
         published.append(m)
     assert [event_key(e) for e in published] == [event_key(e) for e in live]
     # Host times are not compared here (only printed): the session is written
-    # as fast as the reader takes it (90 device seconds in under 2 host
-    # seconds), a device clock no device has, which the mapping takes for a
+    # 15 times faster than real time, a device clock no device has, which the mapping takes for a
     # host clock step every host second and restarts its fit at. Live it
     # restarts at the frames the reader happened to read late, replay at
     # other frames, so an event decided in between moves by up to a minute
