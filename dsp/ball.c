@@ -23,6 +23,8 @@
  * sensor passed for a relax ramp's fall and ended flexes on their
  * plateau. */
 #define FALL_SPAN (2 * SLOPE_SPAN)
+/* The widest slope the onset is searched on in a noisy hold (80 ms). */
+#define ONSET_WIDEST_SPAN (4 * SLOPE_SPAN)
 /* A ramp's foot: where the slope falls under this share of its steepest. */
 #define RAMP_FOOT 0.25
 #define RAMP_HALF 0.5 /* ... and the second point on the slope's rise */
@@ -36,8 +38,7 @@
 #define SETTLE_STILL_SHARE 0.5 /* a settling load must have been still this share of settle_s */
 #define POWER_FLOOR_PA2 1e-2   /* band power baselines are at least this, pascal^2 */
 #define POWER_FLOOR_G2 1e-12   /* ... and this, g^2 */
-#define BASE_FAST_FRAMES 8     /* the first frames of a hold set its baseline fast ... */
-#define BASE_FAST_WEIGHT 0.3   /* ... with this weight per frame */
+#define BASE_FAST_FRAMES 8     /* the first frames of a hold learn the resting slope even on a ramp */
 #define BASE_LOUD_SLOWDOWN 0.1 /* a loud band is learnt this much slower */
 #define STRONG_AT_ONCE 0.5     /* one frame decides above power_ratio^2 times this */
 #define RAMP_BREADTH 1.0 /* a ramp's start needs the band to have risen on the whole */
@@ -125,6 +126,17 @@ enum { EP_NONE, EP_ROLL, EP_ROCK };
 static double weight(double tau_s, double fs)
 {
     return 1.0 - exp(-1.0 / (tau_s * fs));
+}
+
+/* The weight of frame n (0 = first) of an estimate that is a growing mean
+ * (1 / (n + 1)) until that falls to the EMA's weight w: the mean of what
+ * there is, then the EMA. Set from a few frames at a fixed 0.3 instead, the
+ * early baselines scattered over a few effective frames, and a hold's first
+ * seconds had a flex start on noise alone. */
+static double growing(int n, double w)
+{
+    double g = 1.0 / (n + 1.0);
+    return g > w ? g : w;
 }
 
 static void climb_restart(ball_t *b)
@@ -241,6 +253,22 @@ static double hist_slope(const ball_t *b, unsigned i)
     return hist_slope_over(b, SLOPE_SPAN, i);
 }
 
+/* The predictor's trend (pred_frame) at the frame nearest t, from the
+ * frames before it: the newest when t is not within the frames kept. A
+ * flex decided late, on its plateau, had the trend read now, when the
+ * predictor's frames 0.32 s back were already on the ramp: the trend took
+ * the ramp's slope, the foot's level rose with it and the walk back stopped
+ * partway up (the stress world's noisiest holds). */
+static double pred_slope_at(const ball_t *b, double t)
+{
+    double frame_s = b->sp.hop * b->dt;
+    double back = (b->fr_t - t) / frame_s + 0.5;
+    if (!(back >= 0.0) || back >= (double)b->fr_n)
+        return b->pred_slope;
+    unsigned i = (unsigned)back;
+    return b->fr_slope[(b->fr_pos + BALL_FR_LEN - 1 - i) % BALL_FR_LEN];
+}
+
 /* Walking back from entry i_max (at most to `last`), the time at which the
  * slope fell below `level`: the middle of the last span still at or above
  * it, moved towards the first one under it in proportion (both middles, as
@@ -294,13 +322,17 @@ static double onset_on(const ball_t *b, unsigned span, double *steepest)
             break;
         window = b->set.lookback_s;
     }
-    /* The load's trend before the flex (breathing, sway): the mean slope
-     * over the lookback window before the one searched. The ramp's foot is
-     * where the slope comes down to that trend plus a quarter of the way to
-     * the steepest, so a rising breath does not carry the onset back. */
+    /* The load's trend before the flex (breathing, sway): what the hold's
+     * predictor said at the steepest slope (from the frames before it; the
+     * mean slope over the lookback window before the one searched while it
+     * has not learnt). The ramp's foot is where the slope comes down to
+     * that trend plus a quarter of the way to the steepest, so a rising
+     * breath does not carry the onset back. */
     double t_now = b->t_last, lb = b->set.lookback_s;
+    unsigned m0 = hist_index(b, i_max), m1 = hist_index(b, i_max + span);
+    double t_steep = 0.5 * (b->hist_t[m0] + b->hist_t[m1]);
     double trend = b->pred_frames >= PRED_LEARN_FRAMES
-                       ? b->pred_slope
+                       ? pred_slope_at(b, t_steep)
                        : (hist_at(b, t_now - lb) - hist_at(b, t_now - 2.0 * lb)) / lb;
     double base = trend > 0.0 && trend < s_max ? trend : 0.0;
     double foot = base + RAMP_FOOT * (s_max - base);
@@ -317,8 +349,6 @@ static double onset_on(const ball_t *b, unsigned span, double *steepest)
      * the foot stretches the first part: that foot is not an onset's), and
      * it is at most what a slope rising linearly all the way to the
      * steepest would give. */
-    unsigned m0 = hist_index(b, i_max), m1 = hist_index(b, i_max + span);
-    double t_steep = 0.5 * (b->hist_t[m0] + b->hist_t[m1]);
     double back = 0.0;
     if (t_half > t_foot && t_half - t_foot <= t_steep - t_half)
         back = (RAMP_FOOT / (RAMP_HALF - RAMP_FOOT)) * (t_half - t_foot);
@@ -330,21 +360,25 @@ static double onset_on(const ball_t *b, unsigned span, double *steepest)
     return t_foot - back - b->smooth_delay_s;
 }
 
-/* The onset, on 20 ms slopes; on 40 ms slopes when the sensor's noise is
- * a plain share of the flex's steepest slope. A 20 ms slope's noise under
- * a noisy sensor (20-80 Pa) dipped under the foot's level on the ramp and
- * stopped the walk back there, dating a slow or weak flex 0.2-0.5 s late;
- * a clean hold keeps the 20 ms slope, which dates a fast (50 ms) ramp
- * better. The 40 ms onset is taken at most steep_s before the 20 ms one:
- * further back, a small flex's foot had walked into the breath before it. */
+/* The onset, on 20 ms slopes; when the sensor's noise is a plain share of
+ * the flex's steepest slope, on 40 ms slopes, or on 80 ms ones where they
+ * date it earlier. A 20 ms slope's noise under a noisy sensor (20-80 Pa)
+ * dipped under the foot's level on the ramp and stopped the walk back
+ * there, dating a slow or weak flex 0.2-0.5 s late; under the noisiest
+ * (100-200 Pa) a 40 ms slope's did too. A clean hold keeps the 20 ms
+ * slope, which dates a fast (50 ms) ramp better. A wider onset is taken at
+ * most steep_s before the 20 ms one: further back, a small flex's foot had
+ * walked into the breath before it. */
 static double onset_search(const ball_t *b)
 {
     double s_max = 0.0;
-    double t0 = onset_on(b, SLOPE_SPAN, &s_max);
+    double t20 = onset_on(b, SLOPE_SPAN, &s_max), t0 = t20;
     if (sqrt(b->jitter_ms) > ONSET_JITTER_SHARE * s_max) {
-        double t_wide = onset_on(b, 2 * SLOPE_SPAN, NULL);
-        if (t0 - t_wide <= b->set.steep_s)
-            t0 = t_wide;
+        for (unsigned span = 2 * SLOPE_SPAN; span <= ONSET_WIDEST_SPAN; span *= 2) {
+            double t = onset_on(b, span, NULL);
+            if (t20 - t <= b->set.steep_s && (span == 2 * SLOPE_SPAN || t < t0))
+                t0 = t;
+        }
     }
     return t0;
 }
@@ -543,6 +577,7 @@ static void pred_frame(ball_t *b)
         b->fr_n = 0;
     b->fr_t = b->t_last;
     b->fr[b->fr_pos] = b->level0 > 0.0 ? (b->p_lp_value - b->p0) / b->level0 : 0.0;
+    b->fr_slope[b->fr_pos] = b->pred_slope;
     b->fr_pos = (b->fr_pos + 1) % BALL_FR_LEN;
     if (b->fr_n < BALL_FR_LEN)
         b->fr_n++;
@@ -551,6 +586,7 @@ static void pred_frame(ball_t *b)
     double xh = pred_ahead(b);
     double res = (fr_at(b, 0) - xh) * b->level0;
     b->pred_slope = (xh - fr_at(b, PRED_AHEAD)) * b->level0 / (PRED_AHEAD * b->sp.hop * b->dt);
+    b->fr_slope[(b->fr_pos + BALL_FR_LEN - 1) % BALL_FR_LEN] = b->pred_slope;
     if (b->flex.open)
         return;
     int learning = b->pred_frames < PRED_LEARN_FRAMES;
@@ -905,7 +941,7 @@ static double ramp_rise(ball_t *b, double ratio, int ready)
         b->slope_ms = sl * sl, b->jitter_ms = jit * jit;
     double rms = sqrt(b->slope_ms);
     int ramp = sl > s->ramp_z * rms;
-    double w = b->base_frames < BASE_FAST_FRAMES ? BASE_FAST_WEIGHT : b->slope_w;
+    double w = growing(b->base_frames, b->slope_w);
     if (!ramp || b->base_frames < BASE_FAST_FRAMES) {
         b->slope_ms += w * (sl * sl - b->slope_ms);
         b->jitter_ms += w * (jit * jit - b->jitter_ms);
@@ -1031,7 +1067,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     }
     /* Baselines follow the hold, slowly when the band is loud so that a
      * persistent disturbance (tremor) is learnt but a flex is not. */
-    double w = b->base_frames < BASE_FAST_FRAMES ? BASE_FAST_WEIGHT : b->base_a_w;
+    double w = growing(b->base_frames, b->base_a_w);
     if (ratio > s->power_ratio)
         w *= BASE_LOUD_SLOWDOWN;
     b->base_p += w * (pp - b->base_p);
