@@ -15,7 +15,7 @@ elif [ "$quick" = 1 ]; then
     replay_s=60 reps=3 stft_n=500000 stft_reps=7 ring_items=2000000 ring_reps=3 lat_s=8 scale_s=5 floor_s=10 floor_rounds=2
     fleet_n=12 fleet_s=15 hist_s=20 hist_dev=1800
 else
-    replay_s=300 reps=5 stft_n=2000000 stft_reps=7 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10 floor_s=10 floor_rounds=12
+    replay_s=300 reps=5 stft_n=2000000 stft_reps=7 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10 floor_s=4 floor_rounds=40
     fleet_n=12 fleet_s=60 hist_s=60 hist_dev=3600
 fi
 b=$build/bench
