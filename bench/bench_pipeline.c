@@ -21,7 +21,16 @@
  * median samples per second (thread CPU time); the ratios are taken against
  * the decode stage and the memcpy of the same bytes in the same run.
  *
- * Usage: bench_pipeline [seconds_per_session] [reps] [--publish]
+ * With --per-frame it measures instead what one frame costs at real time,
+ * where each frame comes alone after the machine did other things: the two
+ * streams' frames are fed one at a time, interleaved as they arrive, through
+ * the stages decode to full, each frame timed alone (CLOCK_MONOTONIC), warm
+ * (frame after frame) and cold (before each frame 32 MB are written, which
+ * evicts the caches, and a system call is made, which on a kernel with page
+ * table isolation and no PCID empties the TLB, as the wake-up's epoll_wait
+ * and read do); the median and mean per frame of each, and cold less warm.
+ *
+ * Usage: bench_pipeline [seconds_per_session] [reps] [--publish | --per-frame]
  *        (defaults 300 s and 5)
  */
 #include "chain.h"
@@ -39,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -157,16 +167,22 @@ static void on_frame_chain(const frame_t *frame, void *ctx)
 
 static uint8_t *copy_dst;
 
-/* Runs one stage over one stream; returns thread CPU seconds. */
-static double run_stage(run_t *r, int stage, stream_t *s, publisher_t *pub)
+/* A run of one stage over one stream, from its start. */
+static void start_run(run_t *r, int stage, stream_t *s)
 {
     memset(r, 0, offsetof(run_t, topic));
     r->stage = stage;
     r->stream = s;
-    r->pub = stage == ST_PUBLISH ? pub : NULL;
     frame_decoder_init(&r->decoder);
     chain_init(&r->chain, s->name, s->kind);
     chain_port_opened(&r->chain);
+}
+
+/* Runs one stage over one stream; returns thread CPU seconds. */
+static double run_stage(run_t *r, int stage, stream_t *s, publisher_t *pub)
+{
+    start_run(r, stage, s);
+    r->pub = stage == ST_PUBLISH ? pub : NULL;
     double t0 = now_thread_cpu();
     if (stage == ST_MEMCPY) {
         for (size_t off = 0; off < s->len; off += READ_CHUNK) {
@@ -313,27 +329,105 @@ static void report(const stream_t streams[2], const kind_result_t res[2], int n_
            res[1].messages ? (double)res[1].bytes_out / (double)res[1].messages : 0.0);
 }
 
+/* --per-frame: the streams' frames one at a time, interleaved, each timed
+ * alone through each stage, warm and cold (see the top of this file). */
+enum { SCRUB_BYTES = 32 << 20 };
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void per_frame(stream_t streams[2])
+{
+    /* Each encoded frame ends with its 0 delimiter. */
+    size_t *ends[2], n_frames[2];
+    for (int k = 0; k < 2; k++) {
+        ends[k] = malloc(sizeof(size_t) * streams[k].len);
+        n_frames[k] = 0;
+        for (size_t i = 0; i < streams[k].len; i++)
+            if (streams[k].bytes[i] == 0)
+                ends[k][n_frames[k]++] = i + 1;
+    }
+    /* The ball sends a frame every 10 ms and so does the scraper: pairs. */
+    size_t pairs = n_frames[0] < n_frames[1] ? n_frames[0] : n_frames[1];
+    double *t = malloc(sizeof(double) * 2 * pairs);
+    volatile uint8_t *scrub = calloc(1, SCRUB_BYTES);
+    run_t *runs = calloc(2, sizeof *runs);
+    printf("per frame at real time, %zu frames (ball and scraper interleaved), us: median / mean\n",
+           2 * pairs);
+    printf("%-8s %18s %18s %18s\n", "stage", "warm", "cold", "cold - warm");
+    for (int stage = ST_DECODE; stage <= ST_FULL; stage++) {
+        double med[2], mean[2];
+        for (int cold = 0; cold < 2; cold++) {
+            size_t start[2] = {0, 0}, m = 0;
+            for (int k = 0; k < 2; k++)
+                start_run(&runs[k], stage, &streams[k]);
+            frame_handler_fn h = stage == ST_DECODE ? on_frame_count : on_frame_chain;
+            for (size_t f = 0; f < pairs; f++)
+                for (int k = 0; k < 2; k++) {
+                    if (cold) {
+                        for (size_t i = 0; i < SCRUB_BYTES; i += 64)
+                            scrub[i]++;
+                        syscall(SYS_getppid);
+                    }
+                    double t0 = mono_s();
+                    frame_decoder_feed(&runs[k].decoder, streams[k].bytes + start[k],
+                                       ends[k][f] - start[k], h, &runs[k]);
+                    t[m++] = mono_s() - t0;
+                    start[k] = ends[k][f];
+                }
+            for (int k = 0; k < 2; k++)
+                chain_destroy(&runs[k].chain);
+            double sum = 0;
+            for (size_t i = 0; i < m; i++)
+                sum += t[i];
+            qsort(t, m, sizeof(double), cmp_double);
+            med[cold] = t[m / 2] * 1e6;
+            mean[cold] = sum / (double)m * 1e6;
+        }
+        printf("%-8s %8.2f / %7.2f %8.2f / %7.2f %8.2f / %7.2f\n", stage_name[stage], med[0],
+               mean[0], med[1], mean[1], med[1] - med[0], mean[1] - mean[0]);
+    }
+    free(runs);
+    free((void *)scrub);
+    free(t);
+    free(ends[0]);
+    free(ends[1]);
+}
+
 int main(int argc, char **argv)
 {
     double seconds = 300.0;
     int reps = 5;
-    bool publish = false;
+    bool publish = false, frames = false;
     int pos = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--publish") == 0)
             publish = true;
+        else if (strcmp(argv[i], "--per-frame") == 0)
+            frames = true;
         else if (pos++ == 0)
             seconds = atof(argv[i]);
         else
             reps = atoi(argv[i]);
     }
     if (seconds <= 0 || reps < 1) {
-        fprintf(stderr, "usage: %s [seconds_per_session] [reps] [--publish]\n", argv[0]);
+        fprintf(stderr, "usage: %s [seconds_per_session] [reps] [--publish | --per-frame]\n",
+                argv[0]);
         return 2;
     }
     stream_t streams[2];
     generate(&streams[0], DEVICE_KIND_BALL, seconds, 11);
     generate(&streams[1], DEVICE_KIND_SCRAPER, seconds, 12);
+    if (frames) {
+        per_frame(streams);
+        free(streams[0].bytes);
+        free(streams[1].bytes);
+        return 0;
+    }
     size_t max_len = streams[0].len > streams[1].len ? streams[0].len : streams[1].len;
     copy_dst = malloc(max_len);
     run_t *r = calloc(1, sizeof *r);

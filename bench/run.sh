@@ -9,13 +9,13 @@ build=${1:-$here/build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 quick=${QUICK:-0}
 if [ "${SMOKE:-0}" = 1 ]; then
-    replay_s=10 reps=1 stft_n=20000 stft_reps=1 ring_items=200000 ring_reps=1 lat_s=6 scale_s=3 floor_s=4 floor_rounds=1
+    replay_s=10 reps=1 stft_n=20000 stft_reps=1 ring_items=200000 ring_reps=1 lat_s=6 scale_s=3 floor_s=4 floor_rounds=1 frame_s=2
     fleet_n=2 fleet_s=3 hist_s=2 hist_dev=300
 elif [ "$quick" = 1 ]; then
-    replay_s=60 reps=3 stft_n=500000 stft_reps=7 ring_items=2000000 ring_reps=3 lat_s=8 scale_s=5 floor_s=10 floor_rounds=2
+    replay_s=60 reps=3 stft_n=500000 stft_reps=7 ring_items=2000000 ring_reps=3 lat_s=8 scale_s=5 floor_s=10 floor_rounds=2 frame_s=10
     fleet_n=12 fleet_s=15 hist_s=20 hist_dev=1800
 else
-    replay_s=300 reps=5 stft_n=2000000 stft_reps=7 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10 floor_s=4 floor_rounds=40
+    replay_s=300 reps=5 stft_n=2000000 stft_reps=7 ring_items=5000000 ring_reps=5 lat_s=20 scale_s=10 floor_s=4 floor_rounds=40 frame_s=10
     fleet_n=12 fleet_s=60 hist_s=60 hist_dev=3600
 fi
 b=$build/bench
@@ -95,6 +95,8 @@ echo "== 8. idle: one device unplugged, one silent port (bench/idle.sh)"
 echo
 echo "== 9. the floor: the daemon against a one-thread relay, each alone on the same streams, alternating (bench/floor.sh $floor_s s, $floor_rounds rounds)"
 "$here/bench/floor.sh" "$build" "$floor_s" "$floor_rounds"
+echo "where the daemon's own work goes at real time: each frame alone, warm and cold (bench_pipeline $frame_s --per-frame)"
+"$b/bench_pipeline" "$frame_s" --per-frame
 
 echo
 echo "== 10. MQTT fleet: $fleet_n daemons with a simulated ball and scraper each, one Mosquitto broker (bench/fleet.py, $fleet_s s)"

@@ -114,6 +114,11 @@ def test_floor_compares_daemon_and_relay_on_every_frame(output):
     assert re.search(r"bench_relay threads, .* bench_relay \d+", part)
     assert number(r"FLOOR cpu_ratio ([0-9.]+)", part) > 0
     assert number(r"wakeup_ratio ([0-9.]+)", part) > 0
+    # Each frame alone: every stage, warm and cold, each a median and a mean.
+    stages = re.findall(r"^(decode|chain|detect|full)\s+([0-9.]+) /\s+([0-9.]+)\s+([0-9.]+) /\s+([0-9.]+)",
+                        part, re.M)
+    assert [s[0] for s in stages] == ["decode", "chain", "detect", "full"], part
+    assert all(float(x) > 0 for s in stages for x in s[1:]), part
 
 
 def test_fleet_delivers_every_event_of_every_site(output):
