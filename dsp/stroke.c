@@ -113,6 +113,9 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->end_wait_n = (uint32_t)lround(set->end_wait_s * rate_hz);
     d->back_n = (uint32_t)lround(set->back_s * rate_hz);
     d->rest_n = (uint32_t)lround(0.1 * rate_hz);
+    d->stop_n = (uint32_t)lround(0.02 * rate_hz);
+    if (d->stop_n < 2)
+        d->stop_n = 2;
     d->ring = mem;
     d->mask = ring_capacity(set, rate_hz) - 1;
     d->state = STROKE_IDLE;
@@ -360,6 +363,50 @@ static void begin(stroke_t *d, uint64_t start)
     d->state = STROKE_CONTACT;
 }
 
+/* Mean vibration and force of samples [from, to). */
+static void vib_mean(stroke_t *d, uint64_t from, uint64_t to, double *vib, double *force)
+{
+    double v = 0.0, f = 0.0;
+    for (uint64_t i = from; i < to; i++) {
+        v += at(d, i)->vib;
+        f += at(d, i)->force_lp_n;
+    }
+    double n = to > from ? (double)(to - from) : 1.0;
+    *vib = v / n;
+    *force = f / n;
+}
+
+/* Did the glide stop at the dip? A blade sliding on skin vibrates (stick
+ * and slip), the more the faster it slides and the harder it presses; at
+ * a stop it does not slide. The accelerometer's sample-to-sample change
+ * (blind to the stroke's own slow motion, the hand's wobble and the
+ * tilt) carries that vibration over the sensor's noise, which is read at
+ * rest before the stroke. Over the glide (the middle half of the part) and
+ * around the dip (stop_n either side, as far as read), the vibration over
+ * the noise per newton of force is compared: a glide that goes on through
+ * a lighter press keeps it, a stop loses it. Its power goes with the
+ * speed squared, so the speed's share split_rest_ratio is its square here.
+ * Only a glide whose vibration stands clearly over the noise (four times
+ * its power) gives evidence. Nothing integrates: no tilt error leaks in. */
+static bool glide_stopped(stroke_t *d, uint64_t rest_from)
+{
+    if (rest_from >= d->seg_start)
+        return false;
+    double floor_v, floor_f, glide_v, glide_f, dip_v, dip_f;
+    vib_mean(d, rest_from, d->seg_start, &floor_v, &floor_f);
+    uint64_t len = d->dip_index - d->seg_start;
+    vib_mean(d, d->seg_start + len / 4, d->seg_start + 3 * len / 4, &glide_v, &glide_f);
+    uint64_t from = d->dip_index > d->seg_start + d->stop_n ? d->dip_index - d->stop_n : d->seg_start;
+    uint64_t to = d->dip_index + d->stop_n;
+    if (to > d->head)
+        to = d->head;
+    vib_mean(d, from, to, &dip_v, &dip_f);
+    if (!(glide_v > 4.0 * floor_v) || !(glide_f > 0.0))
+        return false;
+    double r = d->set.split_rest_ratio;
+    return (dip_v - floor_v) * glide_f < r * r * (glide_v - floor_v) * fmax(dip_f, 0.0);
+}
+
 /* Does the motion agree that the tool stopped at the dip? The velocity
  * from the segment start (at rest) to the dip, with the linear drift left
  * in, is compared with the velocity the tool reached: a tool that
@@ -440,7 +487,8 @@ static bool motion_stopped(stroke_t *d)
         }
     }
     double r = d->set.split_rest_ratio;
-    return stopped_along(v, vmax, v_peak_sq, r) || stopped_along(u, umax, u_peak_sq, r);
+    return stopped_along(v, vmax, v_peak_sq, r) || stopped_along(u, umax, u_peak_sq, r) ||
+           glide_stopped(d, from);
 }
 
 /* The motion check costs a pass over the stroke: once per dip. */
@@ -463,6 +511,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
         d->zero_n = s->p;
         d->zero_w = 1.0;
         d->prev_p = s->p;
+        memcpy(d->prev_acc, s->acc, sizeof d->prev_acc);
         for (int i = 0; i < 200; i++)
             biquad_step(&d->force_lp, s->p);
     }
@@ -478,6 +527,10 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
     e->force_n = s->p - zero;
     e->force_lp_n = flp;
     e->tilt_follows = !d->orient.accel_rejected;
+    float dax = s->acc[0] - d->prev_acc[0], day = s->acc[1] - d->prev_acc[1],
+          daz = s->acc[2] - d->prev_acc[2];
+    e->vib = dax * dax + day * day + daz * daz;
+    memcpy(d->prev_acc, s->acc, sizeof d->prev_acc);
 
     if (d->state == STROKE_IDLE) {
         float var = (float)d->noise_var;

@@ -166,6 +166,7 @@ typedef struct {
     float acc[3];      /* linear acceleration, world frame, m/s^2 */
     float force_n;     /* zero-corrected raw force, newton */
     float force_lp_n;  /* zero-corrected low-passed force, newton */
+    float vib;         /* the accelerometer's change since the last sample, squared, g^2 */
     bool tilt_follows; /* the orientation corrected its tilt by the accelerometer here */
 } stroke_sample_t;
 
@@ -189,6 +190,7 @@ typedef struct {
     double up_tau_sq;     /* up_tau_s squared */
     double lp_noise_gain; /* white-noise power gain of the force low-pass */
     float prev_p;         /* newton: the previous raw force */
+    float prev_acc[3];    /* g: the previous raw accelerometer reading */
     float lp_delay_s;     /* group delay of the force low-pass at DC, seconds */
     float sin_level;
     float off_peak;                                /* off_peak_ratio */
@@ -196,6 +198,7 @@ typedef struct {
     float noise_on_sq, noise_off_sq, noise_low_sq; /* noise multiples squared */
     uint32_t debounce_n, min_samples, end_wait_n, back_n;
     uint32_t rest_n; /* samples before a stroke taken as its rest (0.1 s) */
+    uint32_t stop_n; /* samples either side of a dip where a stop stills the glide (20 ms) */
     biquad_t force_lp;
 
     /* Ring buffer of the newest samples; index i lives at ring[i & mask]. */
