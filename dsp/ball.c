@@ -46,6 +46,11 @@
  * ramp decides before the MMG has grown, when a roll stroke's push would
  * look the same. */
 #define RAMP_STILL_SHARE 0.5
+/* A roll stroke starting: the rotation rate, still under the low level,
+ * grew over the last spectrum frame (32 ms) by this factor ... */
+#define TURN_GROWTH 1.5
+/* ... and by this share of the low level. */
+#define TURN_SHARE 0.1
 /* A frame whose band rose broadly above power_ratio^2 times this takes the
  * flex's rise from the least smoothed pressure of the lookback window. */
 #define STRONG_RISE 1.0
@@ -988,6 +993,15 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     }
     b->breadth = breadth(b, power);
     pred_frame(b);
+    if (b->base_frames == 0)
+        b->rate_frame = b->rate;
+    /* The ball starts to turn: the rate jumped since the last frame. A roll
+     * stroke's push changes the load at once, and that step leaks into the
+     * detection band's lowest bins as a broad, loud frame while the rate
+     * is still under the low level; a contraction does not turn the ball. */
+    int turning = b->rate > TURN_GROWTH * b->rate_frame &&
+                  b->rate - b->rate_frame > TURN_SHARE * rate_low(b);
+    b->rate_frame = b->rate;
     double floor_p = POWER_FLOOR_PA2, floor_a = POWER_FLOOR_G2;
     /* The ratio that decides is the detection band's; the fields report
      * the whole band's. */
@@ -1005,7 +1019,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
               b->breadth > s->breadth_ratio;
     /* A stroke starting (a roll about to be recognised) pushes the load and
      * shakes the ball: no flex while the ball turns. */
-    int still = b->rate < rate_low(b);
+    int still = b->rate < rate_low(b) && !turning;
     if (b->flex.open && vib && still && b->t_last - b->t_vib_lag > s->restart_s &&
         rise_from_least(b) > s->rise_fraction * b->level &&
         over_own_mean(b, ratio_full)) {

@@ -157,6 +157,7 @@ typedef struct {
     double t_below;   /* last time the rate was below the low level */
     double t_climb;   /* start of the rate's last climb, seconds ... */
     double climb_min, climb_peak; /* ... its least and highest rate since, deg/s */
+    double rate_frame; /* the rate at the hold's previous spectrum frame, deg/s */
     ball_episode_t ep;
 
     /* State. */
