@@ -30,7 +30,13 @@
  * table isolation and no PCID empties the TLB, as the wake-up's epoll_wait
  * and read do); the median and mean per frame of each, and cold less warm.
  *
- * Usage: bench_pipeline [seconds_per_session] [reps] [--publish | --per-frame]
+ * With --footprint the same interleaved frames go once, warm, through the
+ * full stage only, each between a store to `footprint_begin` and one to
+ * `footprint_end`: bench/footprint.py runs this under valgrind's lackey and
+ * counts, frame by frame, the instructions and the distinct cache lines of
+ * code and data between the two.
+ *
+ * Usage: bench_pipeline [seconds_per_session] [reps] [--publish | --per-frame | --footprint]
  *        (defaults 300 s and 5)
  */
 #include "chain.h"
@@ -340,7 +346,10 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void per_frame(stream_t streams[2])
+/* Stored to before and after each frame in --footprint (addresses printed). */
+static volatile uint64_t footprint_begin, footprint_end;
+
+static void per_frame(stream_t streams[2], bool footprint)
 {
     /* Each encoded frame ends with its 0 delimiter. */
     size_t *ends[2], n_frames[2];
@@ -356,12 +365,19 @@ static void per_frame(stream_t streams[2])
     double *t = malloc(sizeof(double) * 2 * pairs);
     volatile uint8_t *scrub = calloc(1, SCRUB_BYTES);
     run_t *runs = calloc(2, sizeof *runs);
-    printf("per frame at real time, %zu frames (ball and scraper interleaved), us: median / mean\n",
-           2 * pairs);
-    printf("%-8s %18s %18s %18s\n", "stage", "warm", "cold", "cold - warm");
-    for (int stage = ST_DECODE; stage <= ST_FULL; stage++) {
+    if (footprint)
+        printf("footprint: %zu frames (ball and scraper interleaved), marks %p %p\n", 2 * pairs,
+               (void *)&footprint_begin, (void *)&footprint_end);
+    else
+        printf("per frame at real time, %zu frames (ball and scraper interleaved), us: median / "
+               "mean\n",
+               2 * pairs);
+    if (!footprint)
+        printf("%-8s %18s %18s %18s\n", "stage", "warm", "cold", "cold - warm");
+    fflush(stdout);
+    for (int stage = footprint ? ST_FULL : ST_DECODE; stage <= ST_FULL; stage++) {
         double med[2], mean[2];
-        for (int cold = 0; cold < 2; cold++) {
+        for (int cold = 0; cold < (footprint ? 1 : 2); cold++) {
             size_t start[2] = {0, 0}, m = 0;
             for (int k = 0; k < 2; k++)
                 start_run(&runs[k], stage, &streams[k]);
@@ -374,8 +390,12 @@ static void per_frame(stream_t streams[2])
                         syscall(SYS_getppid);
                     }
                     double t0 = mono_s();
+                    if (footprint)
+                        footprint_begin = f;
                     frame_decoder_feed(&runs[k].decoder, streams[k].bytes + start[k],
                                        ends[k][f] - start[k], h, &runs[k]);
+                    if (footprint)
+                        footprint_end = f;
                     t[m++] = mono_s() - t0;
                     start[k] = ends[k][f];
                 }
@@ -388,6 +408,8 @@ static void per_frame(stream_t streams[2])
             med[cold] = t[m / 2] * 1e6;
             mean[cold] = sum / (double)m * 1e6;
         }
+        if (footprint)
+            break;
         printf("%-8s %8.2f / %7.2f %8.2f / %7.2f %8.2f / %7.2f\n", stage_name[stage], med[0],
                mean[0], med[1], mean[1], med[1] - med[0], mean[1] - mean[0]);
     }
@@ -402,20 +424,23 @@ int main(int argc, char **argv)
 {
     double seconds = 300.0;
     int reps = 5;
-    bool publish = false, frames = false;
+    bool publish = false, frames = false, footprint = false;
     int pos = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--publish") == 0)
             publish = true;
         else if (strcmp(argv[i], "--per-frame") == 0)
             frames = true;
+        else if (strcmp(argv[i], "--footprint") == 0)
+            frames = footprint = true;
         else if (pos++ == 0)
             seconds = atof(argv[i]);
         else
             reps = atoi(argv[i]);
     }
     if (seconds <= 0 || reps < 1) {
-        fprintf(stderr, "usage: %s [seconds_per_session] [reps] [--publish | --per-frame]\n",
+        fprintf(stderr,
+                "usage: %s [seconds_per_session] [reps] [--publish | --per-frame | --footprint]\n",
                 argv[0]);
         return 2;
     }
@@ -423,7 +448,7 @@ int main(int argc, char **argv)
     generate(&streams[0], DEVICE_KIND_BALL, seconds, 11);
     generate(&streams[1], DEVICE_KIND_SCRAPER, seconds, 12);
     if (frames) {
-        per_frame(streams);
+        per_frame(streams, footprint);
         free(streams[0].bytes);
         free(streams[1].bytes);
         return 0;
