@@ -115,8 +115,7 @@ int main(int argc, char **argv)
                 continue;
             inside = false;
             frames++;
-            printf("F %llu %zu %zu\n", (unsigned long long)instructions, code.n_used,
-                   data.n_used);
+            printf("F %llu %zu %zu\n", (unsigned long long)instructions, code.n_used, data.n_used);
             for (size_t j = 0; j < code.n_used; j++) {
                 uint32_t i = code.used[j];
                 printf("C %llx %llx %llu\n", (unsigned long long)(code.key[i] - 1),
