@@ -77,6 +77,7 @@
 #define PRED_P0 100.0
 #define PRED_LEARN_FRAMES 60
 #define PRED_FREEZE_Z 3.0
+#define AGREE_Z 4.0 /* the residual's z for a start by agreement (flex_frame) */
 
 const ball_settings_t ball_default = {
     .load_on_pa = 1000.0f,
@@ -525,6 +526,7 @@ static void pred_reset(ball_t *b)
         b->ar_p[i][i] = PRED_P0;
     b->fr_n = 0;
     b->res_ms = 0.0;
+    b->res_z = 0.0;
     b->pred_frames = 0;
 }
 
@@ -592,6 +594,7 @@ static void pred_frame(ball_t *b)
     double res = (fr_at(b, 0) - xh) * b->level0;
     b->pred_slope = (xh - fr_at(b, PRED_AHEAD)) * b->level0 / (PRED_AHEAD * b->sp.hop * b->dt);
     b->fr_slope[(b->fr_pos + BALL_FR_LEN - 1) % BALL_FR_LEN] = b->pred_slope;
+    b->res_z = b->pred_frames >= PRED_LEARN_FRAMES && b->res_ms > 0.0 ? res / sqrt(b->res_ms) : 0.0;
     if (b->flex.open)
         return;
     int learning = b->pred_frames < PRED_LEARN_FRAMES;
@@ -976,6 +979,21 @@ static int louder(const ball_t *b, double ratio, double ratio_full)
            over_own_mean(b, ratio_full);
 }
 
+/* A weak contraction seen by two weak evidences agreeing rather than by
+ * either passing its own level: the pressure over what the breathing and
+ * sway model predicted (residual over AGREE_Z times its resting rms) and the
+ * detection band over sqrt(power_ratio) in this frame and the one before,
+ * broadly risen, with the rise from the lookback's least pressure over the
+ * rise fraction. Breathing is predicted, an MMG-less weight shift has no band,
+ * a lone noisy frame does not last two. */
+static int agree(const ball_t *b, double ratio, double prev, int ok)
+{
+    const ball_settings_t *s = &b->set;
+    double half = sqrt(s->power_ratio);
+    return ok && b->res_z > AGREE_Z && ratio > half && prev > half && b->breadth > RAMP_BREADTH &&
+           rise_from_least(b) > s->rise_fraction * b->level;
+}
+
 /* One spectrum frame of a hold with no endpoint being looked for. */
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
@@ -1074,6 +1092,14 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         vib = 1;
         if (ramp > r)
             r = ramp;
+    }
+    if (agree(b, ratio, prev, ready && still)) {
+        /* Two weak evidences at once: the rise the breathing model did not
+         * predict and a broad, moderate MMG in two frames running. */
+        vib = 1;
+        double rr = rise_from_least(b);
+        if (rr > r)
+            r = rr;
     }
     if (ready && vib && still && r > s->rise_fraction * b->level) {
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);

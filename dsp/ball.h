@@ -222,6 +222,7 @@ typedef struct {
     double fr_t;       /* time of the newest frame, seconds */
     int pred_frames;   /* frames of the hold the predictor has learnt from */
     double res_ms;     /* its residual's mean square at rest, pascal^2 */
+    double res_z;      /* the newest frame's residual over its rest rms (0 until learnt) */
     double pred_slope; /* breathing's and sway's slope it predicts now, pascal/s */
     double fr_slope[BALL_FR_LEN]; /* pred_slope at each of those frames */
 } ball_t;
