@@ -99,6 +99,7 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->off_peak = (float)set->off_peak_ratio;
     d->repress_peak = (float)set->repress_peak_ratio;
     d->pool_cos = (float)cos(set->pool_deg * M_PI / 180.0);
+    d->pool_near_cos = (float)cos(fmin(set->pool_deg, set->level_deg) * M_PI / 180.0);
     d->pool_sin_hi = (float)sin((set->level_deg + set->pool_margin_deg) * M_PI / 180.0);
     d->pool_sin_lo = (float)sin(fmax(set->level_deg - set->pool_margin_deg, 0.0) * M_PI / 180.0);
     d->band_sin_lo = (float)sin(fmax(set->level_deg - set->pool_band_deg, 0.0) * M_PI / 180.0);
@@ -222,7 +223,10 @@ static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
 /* The direction of stroke r decided with its peers in the area's pool: the
  * pooled strokes whose displacement lies within pool_deg of r's, either
  * way (strokes along one limb axis, up or down; level strokes across it
- * are peers of each other). The limb's inclination does not change from
+ * are peers of each other), or only those within level_deg when there are
+ * pool_min of them, r included (along a nearly level limb, level strokes
+ * along its side and sloped ones along its axis lie about 13 degrees
+ * apart: inside pool_deg, outside level_deg). The limb's inclination does not change from
  * stroke to stroke, while each stroke's own slope |rise| / length carries
  * a few degrees of error (the orientation's tilt, noise): with pool_min
  * peers or more, r included, their median slope decides for an r whose
@@ -246,13 +250,21 @@ static void pool_direction(stroke_t *d, stroke_result_t *r)
     float dir[3], slope = (float)(fabs(r->rise_m) / r->length_m);
     for (int k = 0; k < 3; k++)
         dir[k] = (float)(r->disp_m[k] / norm);
-    float peers[STROKE_POOL_MAX + 1];
-    uint32_t n = 0;
+    float peers[STROKE_POOL_MAX + 1], near[STROKE_POOL_MAX + 1];
+    uint32_t n = 0, n_near = 0;
     peers[n++] = slope;
+    near[n_near++] = slope;
     for (uint32_t i = 0; i < d->pool_count; i++) {
         const float *p = d->pool_dir[i];
-        if (fabsf(p[0] * dir[0] + p[1] * dir[1] + p[2] * dir[2]) >= d->pool_cos)
+        float c = fabsf(p[0] * dir[0] + p[1] * dir[1] + p[2] * dir[2]);
+        if (c >= d->pool_cos)
             peers[n++] = d->pool_slope[i];
+        if (c >= d->pool_near_cos)
+            near[n_near++] = d->pool_slope[i];
+    }
+    if (n_near >= d->set.pool_min) {
+        memcpy(peers, near, n_near * sizeof near[0]);
+        n = n_near;
     }
     if (n >= d->set.pool_min) {
         float median = median_sortf(peers, n); /* at most 33 values */

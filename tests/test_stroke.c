@@ -421,6 +421,38 @@ static void test_eased_glide(uint64_t seed)
     }
 }
 
+/* A nearly level limb whose side faces sideways: level strokes along the
+ * side and strokes along the axis, rising 13 degrees, point the same way,
+ * 13 degrees apart. Two level strokes to each sloped one, the sloped ones
+ * alternating up and down: within the 15 degree cone the level strokes
+ * are the majority and their median would call the sloped ones level;
+ * the nearer cone (level_deg) holds only the sloped strokes once there
+ * are pool_min of them, so every stroke keeps its direction. */
+static void test_direction_pool_level_limb(uint64_t seed)
+{
+    run_t r;
+    start(&r, &stroke_default, seed, 0.1, 0.002);
+    rest(&r, 1.0);
+    const double deg = M_PI / 180.0;
+    static const int rise_deg[] = {0, 13, -13, 0, 0, 13, 0, 0, -13, 0, 0, 13, 0, 0, -13};
+    int n = (int)(sizeof rise_deg / sizeof rise_deg[0]);
+    for (int i = 0; i < n; i++) {
+        double a = rise_deg[i] * deg, x = rise_deg[i] < 0 ? -cos(a) : cos(a);
+        piece_t p = {0.8, {x, 0.0, sin(a)}, 0.15, 12.0, 0.0, 0.0};
+        run_piece(&r, &p);
+        rest(&r, 0.6);
+    }
+    CHECK_EQ_INT(r.n_found, n);
+    for (int i = 0; i < n && i < r.n_found; i++) {
+        const char *expect = rise_deg[i] > 0 ? "up" : rise_deg[i] < 0 ? "down" : "level";
+        if (strcmp(stroke_direction_name(r.found[i].direction), expect) != 0)
+            fprintf(stderr, "test_stroke: level limb stroke %d: rise %.1f deg\n", i,
+                    asin(r.found[i].rise_m / r.found[i].length_m) / deg);
+        CHECK_STR(stroke_direction_name(r.found[i].direction), expect);
+    }
+    finish(&r);
+}
+
 /* The direction pool: strokes along one axis share the area's slope. Four
  * strokes rising 16 degrees, then one of 8 degrees the same way: the pool
  * (median 16) calls it up, while on its own, or after a new area emptied
@@ -768,6 +800,7 @@ int main(int argc, char **argv)
     test_no_lift_light(seed + 15);
     test_eased_glide(seed + 10);
     test_direction_pool(seed + 11);
+    test_direction_pool_level_limb(seed + 19);
     test_long_stroke(seed + 5);
     test_tilt_error(seed + 8);
     test_bump(seed + 6);
