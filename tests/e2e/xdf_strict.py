@@ -151,6 +151,9 @@ def parse(buf):
     while pos < size:
         start = pos
         try:
+            if buf[pos] in (1, 4, 8) and pos + 1 + buf[pos] > size:
+                f.truncated = True  # cut inside the chunk's length
+                raise Damage("chunk length runs past the end of the file")
             body, pos = _varlen(buf, pos, size)
             if body > size - pos:
                 f.truncated = True
