@@ -14,9 +14,11 @@
  * exits 1 when a figure is below the floors in this file. --explain lists
  * every false negative and false positive with the seed's hard case, the
  * kind of error (missed, merged, split, extra, timing) and what truth lies
- * around it, then counts them per type and hard case. --map sweeps one
- * physical condition at a time (map_conditions) and prints each detector's
- * scores per value, optionally as CSV for tools/massaged-map-plot.
+ * around it (for a missed flex, its drawn rise and MMG), then the weak
+ * flexes' drawn conditions, found against missed, and counts them per type
+ * and hard case. --map sweeps one physical condition at a time
+ * (map_conditions) and prints each detector's scores per value, optionally
+ * as CSV for tools/massaged-map-plot.
  */
 #include "score_map.h"
 #include "score_match.h"
@@ -56,6 +58,9 @@ static const world_t worlds[] = {
 typedef struct {
     score_interval_t truth[N_TYPES][MAX_EV];
     int truth_flags[N_TYPES][MAX_EV]; /* TF_* of a true flex */
+    /* A true flex's drawn conditions: its rise over the resting load (a
+     * share) and its plateau MMG (pascal rms). */
+    double truth_rise[MAX_EV], truth_mmg[MAX_EV];
     size_t n_truth[N_TYPES];
     score_interval_t det[N_TYPES][MAX_EV];
     double det_decided[N_TYPES][MAX_EV];
@@ -82,6 +87,10 @@ static void on_truth(const event_t *e, void *ctx)
         return;
     s->truth_flags[k][s->n_truth[k]] = (event_get_field(e, "weak") > 0 ? TF_WEAK : 0) |
                                        (event_get_field(e, "partial") > 0 ? TF_PARTIAL : 0);
+    if (k == T_FLEX) {
+        s->truth_rise[s->n_truth[k]] = event_get_field(e, "rise_fraction");
+        s->truth_mmg[s->n_truth[k]] = event_get_field(e, "mmg_rms_pa");
+    }
     s->truth[k][s->n_truth[k]++] = (score_interval_t){e->t_start_dev, e->t_dev};
 }
 
@@ -107,9 +116,12 @@ static void on_event(void *ctx, const event_t *e, double t_host)
 
 typedef struct {
     score_tally_t tally[N_TYPES];
-    score_values_t flex_delay; /* publication delay of matched flex starts */
+    score_values_t flex_delay;      /* publication delay of matched flex starts */
     uint64_t weak_true, weak_found; /* true weak flexes, and those matched */
-    double seconds;                 /* of sessions */
+    /* The weak flexes' drawn conditions, found [1] and missed [0], for
+     * --explain: rise share, MMG rms (Pa), the seed's sensor noise factor. */
+    score_values_t weak_rise[2], weak_mmg[2], weak_noise[2];
+    double seconds; /* of sessions */
     uint64_t samples;
 } result_t;
 
@@ -209,8 +221,9 @@ static void explain(uint64_t seed, int k, const session_events_t *ev, const int 
         if (!isnan(near_s))
             printf(" det %.3f-%.3f", near_s, near_e);
         if (k == T_FLEX)
-            printf("%s%s", ev->truth_flags[k][i] & TF_WEAK ? " weak" : "",
-                   ev->truth_flags[k][i] & TF_PARTIAL ? " partial" : "");
+            printf("%s%s rise %.3f mmg %.0f Pa", ev->truth_flags[k][i] & TF_WEAK ? " weak" : "",
+                   ev->truth_flags[k][i] & TF_PARTIAL ? " partial" : "", ev->truth_rise[i],
+                   ev->truth_mmg[i]);
         printf(" %s\n", context_of(ev, &tr[i]));
     }
     for (size_t d = 0; d < ev->n_det[k]; d++) {
@@ -260,6 +273,42 @@ static void explain_summary(void)
     memset(explain_count, 0, sizeof explain_count);
 }
 
+/* Adds each true weak flex's drawn conditions to the found or the missed
+ * ones. */
+static void weak_conditions(result_t *r, const session_events_t *ev, const int *match, float noise)
+{
+    static int found[MAX_EV];
+    size_t n = ev->n_truth[T_FLEX];
+    for (size_t i = 0; i < n; i++)
+        found[i] = 0;
+    for (size_t d = 0; d < ev->n_det[T_FLEX]; d++)
+        if (match[d] >= 0)
+            found[match[d]] = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!(ev->truth_flags[T_FLEX][i] & TF_WEAK))
+            continue;
+        score_values_add(&r->weak_rise[found[i]], ev->truth_rise[i]);
+        score_values_add(&r->weak_mmg[found[i]], ev->truth_mmg[i]);
+        score_values_add(&r->weak_noise[found[i]], noise);
+    }
+}
+
+/* The weak flexes' drawn conditions, found and missed (--explain). */
+static void weak_conditions_report(result_t *r)
+{
+    printf("weak flexes' drawn conditions, median (10th-90th percentile):\n");
+    for (int f = 1; f >= 0; f--) {
+        score_values_t *rv = &r->weak_rise[f], *mv = &r->weak_mmg[f], *nv = &r->weak_noise[f];
+        printf("  %-6s %3zu: rise %.3f (%.3f-%.3f) of the load, MMG %.0f (%.0f-%.0f) Pa rms, "
+               "sensor noise x%.1f (x%.1f-%.1f)\n",
+               f ? "found" : "missed", rv->n, score_values_quantile(rv, 0.5),
+               score_values_quantile(rv, 0.1), score_values_quantile(rv, 0.9),
+               score_values_quantile(mv, 0.5), score_values_quantile(mv, 0.1),
+               score_values_quantile(mv, 0.9), score_values_quantile(nv, 0.5),
+               score_values_quantile(nv, 0.1), score_values_quantile(nv, 0.9));
+    }
+}
+
 static int run_session(const session_settings_t *set_in, result_t *r, session_events_t *ev,
                        int verbose, int explain_on)
 {
@@ -298,6 +347,8 @@ static int run_session(const session_settings_t *set_in, result_t *r, session_ev
                 r->weak_true += (ev->truth_flags[k][i] & TF_WEAK) != 0;
             for (size_t d = 0; d < ev->n_det[k]; d++)
                 r->weak_found += match[d] >= 0 && (ev->truth_flags[k][match[d]] & TF_WEAK);
+            if (explain_on)
+                weak_conditions(r, ev, match, set.ball.noise);
         }
     }
     r->seconds += set.ball.duration_s;
@@ -529,6 +580,11 @@ static void result_free(result_t *r)
     for (int k = 0; k < N_TYPES; k++)
         score_tally_free(&r->tally[k]);
     score_values_free(&r->flex_delay);
+    for (int f = 0; f < 2; f++) {
+        score_values_free(&r->weak_rise[f]);
+        score_values_free(&r->weak_mmg[f]);
+        score_values_free(&r->weak_noise[f]);
+    }
 }
 
 /* Runs and reports one set of n seeds from first; returns the check's
@@ -542,8 +598,10 @@ static int run_set(const char *title, long first, int n, const sim_ball_world_t 
         if (run_seed((uint64_t)s, duration_s, sim_world, &r, ev, verbose, explain_on) != 0)
             return -1;
     int ok = report(title, &r, check, floors);
-    if (explain_on)
+    if (explain_on) {
+        weak_conditions_report(&r);
         explain_summary();
+    }
     result_free(&r);
     return ok;
 }
