@@ -114,7 +114,7 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->end_wait_n = (uint32_t)lround(set->end_wait_s * rate_hz);
     d->back_n = (uint32_t)lround(set->back_s * rate_hz);
     d->rest_n = (uint32_t)lround(0.1 * rate_hz);
-    d->stop_n = (uint32_t)lround(0.02 * rate_hz);
+    d->stop_n = (uint32_t)lround(0.06 * rate_hz);
     if (d->stop_n < 2)
         d->stop_n = 2;
     d->ring = mem;
@@ -394,12 +394,20 @@ static void vib_mean(stroke_t *d, uint64_t from, uint64_t to, double *vib, doubl
  * (blind to the stroke's own slow motion, the hand's wobble and the
  * tilt) carries that vibration over the sensor's noise, which is read at
  * rest before the stroke. Over the glide (the middle half of the part) and
- * around the dip (stop_n either side, as far as read), the vibration over
- * the noise per newton of force is compared: a glide that goes on through
- * a lighter press keeps it, a stop loses it. Its power goes with the
- * speed squared, so the speed's share split_rest_ratio is its square here.
- * Only a glide whose vibration stands clearly over the noise (four times
- * its power) gives evidence. Nothing integrates: no tilt error leaks in. */
+ * over the stop_n samples up to the dip (the first stroke coming to rest:
+ * after the dip a fast second stroke is already gliding, and its onset's
+ * jerk changes the acceleration from sample to sample too; the dip of the
+ * low-passed force is dated back by the filter's delay), the vibration
+ * over the noise per newton of force is compared: a glide that goes on
+ * through a lighter press keeps it, a stop loses it. Its power goes with
+ * the speed squared, so the speed's share split_rest_ratio is its square
+ * here. The comparison is evidence only where it can tell: the vibration
+ * a glide going on would show there must stand VIB_SIGMAS standard errors
+ * of the window's mean over the noise, the error from the spread of the
+ * rest's own readings (neighbouring changes share a reading, which makes
+ * the variance of their mean 1.5 times that of independent ones). Nothing
+ * integrates: no tilt error leaks in. */
+#define VIB_SIGMAS 4.0
 static bool glide_stopped(stroke_t *d, uint64_t rest_from)
 {
     if (rest_from >= d->seg_start)
@@ -408,15 +416,26 @@ static bool glide_stopped(stroke_t *d, uint64_t rest_from)
     vib_mean(d, rest_from, d->seg_start, &floor_v, &floor_f);
     uint64_t len = d->dip_index - d->seg_start;
     vib_mean(d, d->seg_start + len / 4, d->seg_start + 3 * len / 4, &glide_v, &glide_f);
-    uint64_t from = d->dip_index > d->seg_start + d->stop_n ? d->dip_index - d->stop_n : d->seg_start;
-    uint64_t to = d->dip_index + d->stop_n;
-    if (to > d->head)
-        to = d->head;
+    /* The stop is where the raw force dipped: the low-pass's delay earlier. */
+    uint64_t delay = (uint64_t)lround(d->lp_delay_s / d->dt);
+    uint64_t to = d->dip_index + 1 > d->seg_start + delay ? d->dip_index + 1 - delay : d->seg_start;
+    uint64_t from = to > d->seg_start + d->stop_n ? to - d->stop_n : d->seg_start;
+    if (to <= from)
+        return false;
     vib_mean(d, from, to, &dip_v, &dip_f);
-    if (!(glide_v > 4.0 * floor_v) || !(glide_f > 0.0))
+    if (!(glide_v > floor_v) || !(glide_f > 0.0))
+        return false;
+    double var = 0.0; /* of the rest's readings */
+    for (uint64_t i = rest_from; i < d->seg_start; i++) {
+        double e = at(d, i)->vib - floor_v;
+        var += e * e;
+    }
+    var /= (double)(d->seg_start - rest_from);
+    double expect = (glide_v - floor_v) * fmax(dip_f, 0.0) / glide_f; /* a glide's, at the dip */
+    if (!(expect * expect * (double)(to - from) > VIB_SIGMAS * VIB_SIGMAS * 1.5 * var))
         return false;
     double r = d->set.split_rest_ratio;
-    return (dip_v - floor_v) * glide_f < r * r * (glide_v - floor_v) * fmax(dip_f, 0.0);
+    return dip_v - floor_v < r * r * expect;
 }
 
 /* Does the motion agree that the tool stopped at the dip? The velocity

@@ -198,7 +198,7 @@ typedef struct {
     float noise_on_sq, noise_off_sq, noise_low_sq; /* noise multiples squared */
     uint32_t debounce_n, min_samples, end_wait_n, back_n;
     uint32_t rest_n; /* samples before a stroke taken as its rest (0.1 s) */
-    uint32_t stop_n; /* samples either side of a dip where a stop stills the glide (20 ms) */
+    uint32_t stop_n; /* samples up to a dip where a stop stills the glide (60 ms) */
     biquad_t force_lp;
 
     /* Ring buffer of the newest samples; index i lives at ring[i & mask]. */

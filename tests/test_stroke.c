@@ -370,6 +370,36 @@ static void test_no_lift_glide_stops(uint64_t seed)
     }
 }
 
+/* The same pair with a glide that vibrates faintly (about 3 times the
+ * sensor's noise power, not the 1000 times above) and a fast second
+ * stroke: the 60 ms up to the dip, as the first stroke comes to rest,
+ * stand at the noise, while after the dip the second stroke already
+ * glides. The faint vibration still tells: a glide going on would show
+ * many standard errors over the noise there. Without the vibration it
+ * merges. */
+static void test_no_lift_faint_glide(uint64_t seed)
+{
+    for (int vib = 0; vib < 2; vib++) {
+        run_t r;
+        start(&r, &stroke_default, seed, 0.1, 0.004);
+        r.vib_g = vib ? 0.007 : 0.0;
+        rest(&r, 2.0);
+        r.gyr_bias_dps = 4.0;
+        piece_t a = {1.9, {1.0, 0.0, 0.0}, 0.30, 12.0, 3.0, 0.0};
+        run_piece(&r, &a);
+        double t_mid = r.t;
+        piece_t b = {0.3, {-1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 3.0};
+        run_piece(&r, &b);
+        r.gyr_bias_dps = 0.0;
+        rest(&r, 1.0);
+        if (vib)
+            check_split_at(&r, t_mid);
+        else
+            CHECK_EQ_INT(r.n_found, 1); /* merged */
+        finish(&r);
+    }
+}
+
 /* A no-lift pair whose first stroke starts right after the orientation's
  * tilt went 4 degrees wrong (a 0.02 s turn the gyroscope read and the
  * tool did not make): the 0.1 s of rest before it read an offset of
@@ -792,6 +822,7 @@ int main(int argc, char **argv)
     test_no_lift_pair(seed + 4);
     test_no_lift_leak(seed + 9);
     test_no_lift_glide_stops(seed + 18);
+    test_no_lift_faint_glide(seed + 20);
     test_no_lift_tilt_decays(seed + 14);
     test_zero_moves_in_contact(seed + 13);
     test_zero_behind_at_onset(seed + 16);
