@@ -13,7 +13,11 @@ apart), and the functions with the most lines of code (each line named by
 the first instruction run in it). Deterministic: the same build gives the
 same figures. About two minutes (lackey's trace is large).
 
-The last lines are `FOOTPRINT kind instructions I code_lines C data_lines D`.
+The last lines are `FOOTPRINT kind instructions I code_lines C data_lines D
+stack_lines S code_bytes B`, B being the bytes of the distinct instructions
+run: the lines move by several per cent with where functions happen to fall
+against line boundaries (any change elsewhere in the program moves them);
+the bytes do not, so a build variant is judged by both.
 Used in docs/BENCHMARKS.md, section "The floor".
 """
 import argparse
@@ -104,6 +108,7 @@ def main():
                 f = line.split()
                 total[kinds[k]]["instructions"] += int(f[1])
                 total[kinds[k]]["code_lines"] += int(f[2])
+                total[kinds[k]]["code_bytes"] += int(f[4])
             continue
         if not use:
             continue
@@ -133,9 +138,11 @@ def main():
             fn_lines["scraper"][name] / counted[1], fn_instr["scraper"][name] / counted[1]))
     for k, kind in enumerate(kinds):
         t = total[kind]
-        print("FOOTPRINT %s instructions %.0f code_lines %.1f data_lines %.1f stack_lines %.1f" %
+        print("FOOTPRINT %s instructions %.0f code_lines %.1f data_lines %.1f stack_lines %.1f "
+              "code_bytes %.0f" %
               (kind, t["instructions"] / counted[k], t["code_lines"] / counted[k],
-               t["data_lines"] / counted[k], t["stack_lines"] / counted[k]))
+               t["data_lines"] / counted[k], t["stack_lines"] / counted[k],
+               t["code_bytes"] / counted[k]))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@
  * store to BEGIN_ADDR and the next store to END_ADDR (bench_pipeline
  * --footprint makes one such window per frame). For each window it prints
  *
- *   F instructions code_lines data_lines
+ *   F instructions code_lines data_lines code_bytes
  *   C line first_instruction_address instructions     (one per code line)
  *   D line accesses                                   (one per data line)
  *
- * lines being 64-byte cache lines (address / 64, in hex). bench/footprint.py
+ * lines being 64-byte cache lines (address / 64, in hex), code_bytes the
+ * bytes of the distinct instructions run (what the code would take packed
+ * together: unlike the lines, it does not move with where the functions fall
+ * against line boundaries, so it tells a smaller path from a luckier
+ * layout). bench/footprint.py
  * reads this and names the code by the program's symbols. The trace of a
  * whole run is hundreds of millions of lines, too many for Python.
  */
@@ -33,6 +37,37 @@ typedef struct {
 } line_set_t;
 
 static line_set_t code, data;
+
+/* The distinct instructions of a window, by address, and their bytes. */
+enum { INSN_SLOTS = 1 << 15 };
+static uint64_t insn_key[INSN_SLOTS]; /* address + 1; 0 = empty */
+static uint32_t insn_used[INSN_SLOTS];
+static size_t insn_n;
+static uint64_t insn_bytes;
+
+static void insn_add(uint64_t addr, uint64_t size)
+{
+    size_t i = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 49) & (INSN_SLOTS - 1);
+    while (insn_key[i] != 0 && insn_key[i] != addr + 1)
+        i = (i + 1) & (INSN_SLOTS - 1);
+    if (insn_key[i] != 0)
+        return;
+    if (insn_n >= INSN_SLOTS / 2) {
+        fprintf(stderr, "lackey_lines: more than %d instructions in a frame\n", INSN_SLOTS / 2);
+        exit(1);
+    }
+    insn_key[i] = addr + 1;
+    insn_used[insn_n++] = (uint32_t)i;
+    insn_bytes += size;
+}
+
+static void insn_clear(void)
+{
+    for (size_t j = 0; j < insn_n; j++)
+        insn_key[insn_used[j]] = 0;
+    insn_n = 0;
+    insn_bytes = 0;
+}
 
 static void set_add(line_set_t *s, uint64_t line, uint64_t addr)
 {
@@ -96,6 +131,7 @@ int main(int argc, char **argv)
         if (buf[0] == 'I' && buf[1] == ' ') {
             if (inside && parse_access(buf + 3, &addr, &size)) {
                 instructions++;
+                insn_add(addr, size);
                 for (uint64_t l = addr >> 6; l <= (addr + size - 1) >> 6; l++)
                     set_add(&code, l, addr);
             }
@@ -108,6 +144,7 @@ int main(int argc, char **argv)
         if (store && addr == begin) {
             set_clear(&code);
             set_clear(&data);
+            insn_clear();
             instructions = 0;
             inside = true;
         } else if (store && addr == end) {
@@ -115,7 +152,8 @@ int main(int argc, char **argv)
                 continue;
             inside = false;
             frames++;
-            printf("F %llu %zu %zu\n", (unsigned long long)instructions, code.n_used, data.n_used);
+            printf("F %llu %zu %zu %llu\n", (unsigned long long)instructions, code.n_used,
+                   data.n_used, (unsigned long long)insn_bytes);
             for (size_t j = 0; j < code.n_used; j++) {
                 uint32_t i = code.used[j];
                 printf("C %llx %llx %llu\n", (unsigned long long)(code.key[i] - 1),
