@@ -44,10 +44,11 @@
 
 #define SIM_HELLO_PERIOD_US 5000000u
 #define SIM_STATUS_PERIOD_US 1000000u
-#define SIM_MAX_PENDING 16      /* control frames waiting for the next write */
-#define SIM_GARBAGE_MAX 40      /* bytes in one burst of line noise */
-#define SIM_DRAIN_TIMEOUT_S 2.0 /* at exit, how long the reader gets to empty the pty */
-#define SIM_UNPLUG_DRAIN_S 0.2  /* the same before an unplug */
+#define SIM_MAX_PENDING 16           /* control frames waiting for the next write */
+#define SIM_GARBAGE_MAX 40           /* bytes in one burst of line noise */
+#define SIM_DRAIN_TIMEOUT_S 2.0      /* at exit, how long the reader gets to empty the pty */
+#define SIM_UNPLUG_DRAIN_S 0.2       /* the same before an unplug */
+#define SIM_FAST_UNPLUG_DRAIN_S 10.0 /* ... in --fast mode */
 
 /* Physics-neutral button bits (the two physics modules have their own). */
 #define PHYS_BUTTON_DOWN 0x1
@@ -841,8 +842,11 @@ static void unplug(sim_t *sim)
     if (!sim->opt.port_path) {
         /* In --fast mode nothing waits on the real clock, so give a slow
          * reader (a test on a loaded machine) time to take every byte the
-         * summary will count as sent before the line goes. */
-        drain(sim, sim->opt.fast ? 10 * SIM_UNPLUG_DRAIN_S : SIM_UNPLUG_DRAIN_S);
+         * summary will count as sent before the line goes. A whole segment
+         * lies queued at once, and such a reader may not even have opened
+         * the line yet: a 2 s wait once lost a segment. The wait ends as
+         * soon as the queue is empty. */
+        drain(sim, sim->opt.fast ? SIM_FAST_UNPLUG_DRAIN_S : SIM_UNPLUG_DRAIN_S);
         line_close(sim, true);
     }
     sim->n_pending = 0;
