@@ -986,11 +986,11 @@ static int louder(const ball_t *b, double ratio, double ratio_full)
  * broadly risen, with the rise from the lookback's least pressure over the
  * rise fraction. Breathing is predicted, an MMG-less weight shift has no band,
  * a lone noisy frame does not last two. */
-static int agree(const ball_t *b, double ratio, double prev, int ok)
+static int agree(const ball_t *b, double ratio, double prev)
 {
     const ball_settings_t *s = &b->set;
     double half = sqrt(s->power_ratio);
-    return ok && b->res_z > AGREE_Z && ratio > half && prev > half && b->breadth > RAMP_BREADTH &&
+    return b->res_z > AGREE_Z && ratio > half && prev > half && b->breadth > RAMP_BREADTH &&
            rise_from_least(b) > s->rise_fraction * b->level;
 }
 
@@ -1093,15 +1093,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         if (ramp > r)
             r = ramp;
     }
-    if (agree(b, ratio, prev, ready && still)) {
-        /* Two weak evidences at once: the rise the breathing model did not
-         * predict and a broad, moderate MMG in two frames running. */
-        vib = 1;
-        double rr = rise_from_least(b);
-        if (rr > r)
-            r = rr;
-    }
-    if (ready && vib && still && r > s->rise_fraction * b->level) {
+    if (ready && still && ((vib && r > s->rise_fraction * b->level) || agree(b, ratio, prev))) {
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;
     }

@@ -262,12 +262,11 @@ static void pool_direction(stroke_t *d, stroke_result_t *r)
         if (c >= d->pool_near_cos)
             near[n_near++] = d->pool_slope[i];
     }
-    if (n_near >= d->set.pool_min) {
-        memcpy(peers, near, n_near * sizeof near[0]);
-        n = n_near;
-    }
+    float *vote = peers;
+    if (n_near >= d->set.pool_min)
+        vote = near, n = n_near;
     if (n >= d->set.pool_min) {
-        float median = median_sortf(peers, n); /* at most 33 values */
+        float median = median_sortf(vote, n); /* at most 33 values */
         if (median >= d->pool_sin_hi && r->rise_m != 0.0 && slope >= d->band_sin_lo)
             r->direction = r->rise_m > 0.0 ? STROKE_UP : STROKE_DOWN;
         else if (median <= d->pool_sin_lo && slope <= d->band_sin_hi)
