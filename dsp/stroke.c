@@ -39,11 +39,13 @@ static bool settings_valid(const stroke_settings_t *set, float rate_hz)
            set->min_duration_s >= 0.0 && set->min_length_m >= 0.0 && set->end_wait_s >= 0.0 &&
            set->back_s >= 0.0 && set->split_dip_ratio > 0.0 && set->split_dip_ratio < 1.0 &&
            set->split_rise_ratio > 0.0 && set->split_rest_ratio > 0.0 &&
-           set->split_peak_share > 0.0 && set->split_peak_share <= 1.0 && set->level_deg >= 0.0 &&
-           set->level_deg < 90.0 && set->up_tau_s >= 0.0 && set->pool_n <= STROKE_POOL_MAX &&
-           set->pool_deg >= 0.0 && set->pool_deg <= 90.0 && set->pool_margin_deg >= 0.0 &&
-           set->pool_band_deg >= 0.0 && set->level_deg + set->pool_margin_deg < 90.0 &&
-           set->buffer_s > 0.0 && set->buffer_s * rate_hz < 1e8;
+           set->split_peak_share > 0.0 && set->split_peak_share <= 1.0 &&
+           set->split_pinned_ratio >= 0.0 && set->split_pinned_ratio < 1.0 &&
+           set->level_deg >= 0.0 && set->level_deg < 90.0 && set->up_tau_s >= 0.0 &&
+           set->pool_n <= STROKE_POOL_MAX && set->pool_deg >= 0.0 && set->pool_deg <= 90.0 &&
+           set->pool_margin_deg >= 0.0 && set->pool_band_deg >= 0.0 &&
+           set->level_deg + set->pool_margin_deg < 90.0 && set->buffer_s > 0.0 &&
+           set->buffer_s * rate_hz < 1e8;
 }
 
 size_t stroke_mem_size(const stroke_settings_t *set, float rate_hz)
@@ -371,6 +373,7 @@ static void begin(stroke_t *d, uint64_t start)
     for (uint64_t i = start; i < d->head; i++)
         follow(d, i);
     d->off_count = 0;
+    d->have_pend = false;
     d->state = STROKE_CONTACT;
 }
 
@@ -531,6 +534,65 @@ static bool dip_motion_stopped(stroke_t *d)
     return d->motion_ok;
 }
 
+/* Did the tool stop at the pending dip? Judged once the contact's next
+ * part ended at rest (a lift, or a split the motion confirmed) at index
+ * to: the velocity is pinned to zero at both ends of [seg_start, to), as
+ * a stroke's measure pins it (the line from 0 to the final velocity
+ * taken out), instead of at the start alone. A constant offset leaks
+ * nothing then, and a tilt error's leak that grows with time leaves at
+ * the dip a few tenths of what it adds up to from the start (a leak
+ * growing as t^2 over [0, T] leaves t (T - t) against t^2), so a slow
+ * first stroke whose velocity from the start alone was all leak shows its
+ * stop. The velocity at the dip is compared with the fastest of the first
+ * part's first split_peak_share, as motion_stopped does. */
+static bool pinned_stopped(stroke_t *d, uint64_t dip, uint64_t to)
+{
+    /* The stop is where the raw force dipped: the low-pass's delay earlier. */
+    uint64_t delay = (uint64_t)lround(d->lp_delay_s / d->dt);
+    dip = dip > d->seg_start + delay ? dip - delay : d->seg_start;
+    if (d->seg_start < oldest(d) || dip <= d->seg_start || dip >= to)
+        return false;
+    double dt = d->dt, v_end[3] = {0, 0, 0};
+    for (uint64_t i = d->seg_start; i < to; i++)
+        for (int k = 0; k < 3; k++)
+            v_end[k] += at(d, i)->acc[k] * dt;
+    double inv_n = 1.0 / (double)(to - d->seg_start);
+    uint64_t peak_end =
+        d->seg_start + (uint64_t)((double)(dip - d->seg_start) * d->set.split_peak_share);
+    double v[3] = {0, 0, 0}, vc[3] = {0, 0, 0}, vmax[3] = {0, 0, 0}, peak_sq = 0.0;
+    for (uint64_t i = d->seg_start; i <= dip; i++) {
+        double frac = (double)(i - d->seg_start + 1) * inv_n;
+        for (int k = 0; k < 3; k++) {
+            v[k] += at(d, i)->acc[k] * dt;
+            vc[k] = v[k] - v_end[k] * frac;
+        }
+        double sq = vc[0] * vc[0] + vc[1] * vc[1] + vc[2] * vc[2];
+        if (i <= peak_end && sq > peak_sq) {
+            peak_sq = sq;
+            memcpy(vmax, vc, sizeof vc);
+        }
+    }
+    return peak_sq > 0.0 && stopped_along(vc, vmax, peak_sq, d->set.split_pinned_ratio);
+}
+
+/* The contact's current part ends at rest at index to: a pending dip in
+ * it whose stop the pinned velocity shows ends a stroke there, written to
+ * *out, and the part goes on from the dip. Returns the strokes written. */
+static int settle_pending(stroke_t *d, uint64_t to, stroke_result_t *out)
+{
+    if (!d->have_pend)
+        return 0;
+    d->have_pend = false;
+    uint64_t dip = d->pend_dip;
+    if (dip - d->seg_start < d->min_samples || !pinned_stopped(d, dip, to))
+        return 0;
+    int n = finalize(d, dip, at(d, dip)->t_dev - d->lp_delay_s, true, out);
+    stroke_state_t state = d->state;
+    begin(d, dip);
+    d->state = state;
+    return n;
+}
+
 int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
 {
     int n_out = 0;
@@ -619,11 +681,19 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
     if (d->state == STROKE_CONTACT) {
         if (d->have_dip && d->dip_lp < d->set.split_dip_ratio * d->peak_lp &&
             flp - d->dip_lp > d->set.split_rise_ratio * (d->peak_lp - d->dip_lp) &&
-            d->dip_index - d->seg_start >= d->min_samples && dip_motion_stopped(d)) {
+            d->dip_index - d->seg_start >= d->min_samples) {
             uint64_t dip = d->dip_index;
-            n_out += finalize(d, dip, at(d, dip)->t_dev - d->lp_delay_s, true, &out[n_out]);
-            begin(d, dip);
-            return n_out;
+            if (dip_motion_stopped(d)) {
+                if (d->have_pend && d->pend_dip < dip)
+                    n_out += settle_pending(d, dip, &out[n_out]);
+                n_out += finalize(d, dip, at(d, dip)->t_dev - d->lp_delay_s, true, &out[n_out]);
+                begin(d, dip);
+                return n_out;
+            }
+            if (d->set.split_pinned_ratio > 0.0) {
+                d->pend_dip = dip;
+                d->have_pend = true;
+            }
         }
         if (flp >= fmaxf(d->off_level, d->off_peak * d->peak_lp)) {
             d->off_count = 0;
@@ -674,6 +744,7 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
          * from a press). */
         bool zero_moved = flp >= d->low_level;
         double t_end = zero_moved ? at(d, d->off_index)->t_dev : s->t_dev;
+        n_out += settle_pending(d, idx, &out[n_out]);
         n_out += finalize(d, idx, t_end - d->lp_delay_s, false, &out[n_out]);
         d->state = STROKE_IDLE;
         if (zero_moved)

@@ -30,8 +30,12 @@
  *    velocity of the first part's first split_peak_share, below
  *    split_rest_ratio of it) or reversed, by the velocity less the offset
  *    read at rest before the stroke, or by that velocity with the
- *    orientation's own tilt correction (orient kp) undone: either
- *    confirms. The boundary is the force minimum.
+ *    orientation's own tilt correction (orient kp) undone, or by the
+ *    glide's vibration: any confirms. The boundary is the force minimum.
+ *    A dip none confirms is judged again once the contact's next part
+ *    ends at rest (a lift, or a confirmed split), by the velocity pinned
+ *    to zero at both ends (below split_pinned_ratio of its peak): the
+ *    first stroke is then published with the second.
  *
  * A stroke's motion is measured from the linear acceleration buffered over
  * its samples: integrated to velocity, corrected by the straight line that
@@ -87,6 +91,10 @@ typedef struct {
     double split_rest_ratio;   /* ... and the speed at the dip is below this share of the
                                   first part's peak speed, or the tool reversed */
     double split_peak_share;   /* ... that peak taken over this share of the first part */
+    double split_pinned_ratio; /* a dip the motion did not confirm is judged again when the
+                                  contact's next part ends at rest (a lift or a split), its
+                                  velocity pinned to zero at both ends: a stop when the
+                                  speed at the dip is below this share (0: never) */
     double level_deg;          /* "level" when the rise is under sin(level_deg) of the length */
     double up_tau_s;           /* strokes this long weigh their own "up" half, seconds */
     uint32_t pool_n;   /* the area's last strokes pooled for the direction (<= STROKE_POOL_MAX) */
@@ -115,8 +123,9 @@ typedef struct {
         .debounce_s = 0.006, .zero_tau_s = 0.5, .min_duration_s = 0.08, .min_peak_n = 2.0,         \
         .min_length_m = 0.005, .end_wait_s = 0.06, .back_s = 0.3, .split_dip_ratio = 0.5,          \
         .split_rise_ratio = 0.25, .split_rest_ratio = 0.7, .split_peak_share = 0.6,                \
-        .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0, .pool_n = 12, .pool_min = 3,          \
-        .pool_deg = 15.0, .pool_margin_deg = 1.0, .pool_band_deg = 4.0,                            \
+        .split_pinned_ratio = 0.35, .level_deg = 10.0, .up_tau_s = 0.1, .buffer_s = 5.0,           \
+        .pool_n = 12, .pool_min = 3, .pool_deg = 15.0, .pool_margin_deg = 1.0,                     \
+        .pool_band_deg = 4.0,                                                                      \
         .orient = {                                                                                \
             .fs_hz = 1000.0,                                                                       \
             .kp = 0.5,                                                                             \
@@ -186,7 +195,7 @@ typedef struct {
     stroke_settings_t set;
     double dt; /* seconds per sample */
     double zero_alpha;
-    double zero_w; /* weight of the zero's next step: a growing mean's, then zero_alpha */
+    double zero_w;        /* weight of the zero's next step: a growing mean's, then zero_alpha */
     double up_tau_sq;     /* up_tau_s squared */
     double lp_noise_gain; /* white-noise power gain of the force low-pass */
     float prev_p;         /* newton: the previous raw force */
@@ -210,7 +219,7 @@ typedef struct {
     float on_level, off_level, low_level; /* newton, frozen at contact start */
     uint64_t seg_start;                   /* index of the current stroke's first sample */
     double seg_t_start;                   /* seconds, its start time */
-    uint64_t off_index;                   /* ENDING: index of the first sample under the off level */
+    uint64_t off_index; /* ENDING: index of the first sample under the off level */
     uint32_t off_count;
     uint32_t ending_n;
     bool ending_extended;  /* the wait was extended once for a force rising from its dip */
@@ -225,6 +234,8 @@ typedef struct {
     uint64_t run_n;
     uint64_t motion_checked; /* dip index whose motion was judged, + 1 (0: none) */
     bool motion_ok;
+    uint64_t pend_dip; /* a dip that qualified but whose motion did not confirm the stop */
+    bool have_pend;
 
     /* The area's last strokes: unit displacement and slope |rise| / length. */
     float pool_dir[STROKE_POOL_MAX][3];

@@ -319,6 +319,7 @@ static void test_no_lift_leak(uint64_t seed)
 {
     for (int whole = 0; whole < 2; whole++) {
         stroke_settings_t set = stroke_default;
+        set.split_pinned_ratio = 0.0; /* the velocity from the rest before alone */
         if (whole)
             set.split_peak_share = 1.0;
         run_t r;
@@ -343,12 +344,14 @@ static void test_no_lift_leak(uint64_t seed)
 /* A slow first stroke and a second one back along the same line under a
  * roll rate of 4 deg/s never learnt, with no lift between: with the glide
  * vibrating at vib_g the pair splits at the dip; without any vibration it
- * merges. */
+ * merges (the velocity pinned at both ends not asked). */
 static void check_no_lift_pair_vibration(uint64_t seed, double vib_g, double second_s)
 {
+    stroke_settings_t set = stroke_default;
+    set.split_pinned_ratio = 0.0;
     for (int vib = 0; vib < 2; vib++) {
         run_t r;
-        start(&r, &stroke_default, seed, 0.1, 0.004);
+        start(&r, &set, seed, 0.1, 0.004);
         r.vib_g = vib ? vib_g : 0.0;
         rest(&r, 2.0);
         r.gyr_bias_dps = 4.0;
@@ -389,6 +392,59 @@ static void test_no_lift_glide_stops(uint64_t seed)
 static void test_no_lift_faint_glide(uint64_t seed)
 {
     check_no_lift_pair_vibration(seed, 0.007, 0.3);
+}
+
+/* The same slow first stroke under a roll rate of 4 deg/s never learnt,
+ * no vibration at all, then a fast 0.3 s second stroke back or on along
+ * the same line: the velocity from the rest before is all leak at the dip
+ * and the dip's vibration tells nothing, so the pair merged. Pinned to
+ * zero at both ends of the contact (the rest before the first stroke, the
+ * lift after the second), the velocity shows the stop and the first stroke
+ * ends at the dip, published at the lift; without the pinned test it
+ * merges. An eased glide under the same roll (the pressure down to a fifth
+ * half-way, the tool gliding on at its top speed) stays one stroke. */
+static void test_no_lift_pinned(uint64_t seed)
+{
+    for (int pinned = 0; pinned < 2; pinned++) {
+        for (int back = 0; back < 2; back++) {
+            stroke_settings_t set = stroke_default;
+            if (!pinned)
+                set.split_pinned_ratio = 0.0;
+            run_t r;
+            start(&r, &set, seed + (uint64_t)(2 * pinned + back), 0.1, 0.004);
+            rest(&r, 2.0);
+            r.gyr_bias_dps = 4.0;
+            piece_t a = {1.9, {1.0, 0.0, 0.0}, 0.30, 12.0, 3.0, 0.0};
+            run_piece(&r, &a);
+            double t_mid = r.t;
+            piece_t b = {0.3, {back ? -1.0 : 1.0, 0.0, 0.0}, 0.15, 12.0, 0.0, 3.0};
+            run_piece(&r, &b);
+            double t_end = r.t;
+            r.gyr_bias_dps = 0.0;
+            rest(&r, 1.0);
+            if (pinned) {
+                check_split_at(&r, t_mid);
+                if (r.n_found == 2)
+                    CHECK_NEAR(r.found[1].t_end_dev, t_end, 0.03);
+            } else {
+                CHECK_EQ_INT(r.n_found, 1); /* merged */
+            }
+            finish(&r);
+        }
+    }
+    run_t r;
+    start(&r, &stroke_default, seed + 4, 0.1, 0.004);
+    r.mid_force_n = 2.4;
+    rest(&r, 2.0);
+    r.gyr_bias_dps = 4.0;
+    piece_t p = {1.8, {1.0, 0.0, 0.0}, 0.35, 12.0, 0.0, 0.0};
+    run_piece(&r, &p);
+    r.gyr_bias_dps = 0.0;
+    rest(&r, 1.0);
+    CHECK_EQ_INT(r.n_found, 1);
+    if (r.n_found == 1)
+        CHECK(!r.found[0].split);
+    finish(&r);
 }
 
 /* A no-lift pair whose first stroke starts right after the orientation's
@@ -815,6 +871,7 @@ int main(int argc, char **argv)
     test_no_lift_glide_stops(seed + 18);
     test_no_lift_faint_glide(seed + 20);
     test_no_lift_tilt_decays(seed + 14);
+    test_no_lift_pinned(seed + 21);
     test_zero_moves_in_contact(seed + 13);
     test_zero_behind_at_onset(seed + 16);
     test_first_reading_off(seed + 17);
