@@ -88,7 +88,9 @@ struct pipeline {
     _Atomic int batch_ms; /* [publish] batch_ms: 0 = wake per frame */
     bool watchdog;        /* systemd's WatchdogSec is set: ping at every status tick */
     int test_hold_ms;     /* MASSAGED_TEST_HOLD_MS: hold the loop up once (tests only) */
-    char payload[MESSAGE_MAX];
+    /* The message being written: a buffer of the publisher's
+     * (publisher_payload), sent without a copy. */
+    char *payload;
     /* The topic of an event or status message, made when it is sent: an
      * event's topic names its type and status comes once a second, so one
      * buffer of the pipeline thread serves them all. A raw message's topic
@@ -104,10 +106,20 @@ static void publish(pipeline_t *p, const char *topic, int len)
         log_error("publish: a %s message did not fit its buffer", topic);
         return;
     }
-    publisher_send(p->pub, topic, p->payload, (size_t)len);
+    publisher_send_payload(p->pub, topic, p->payload, (size_t)len);
     if (p->mqtt)
         mqtt_offer(p->mqtt, topic, p->payload, (size_t)len);
 }
+
+/* The buffer the next message is written into (MESSAGE_MAX bytes). */
+static char *payload(pipeline_t *p)
+{
+    p->payload = publisher_payload(p->pub);
+    return p->payload;
+}
+
+_Static_assert(PUBLISHER_PAYLOAD_MAX >= MESSAGE_MAX,
+               "a message does not fit the publisher's buffer");
 
 /* Sinks need both the pipeline and the slot; a small context pairs them. */
 typedef struct {
@@ -123,7 +135,7 @@ static void on_block(void *ctx, const message_block_t *block)
         message_raw_head(&slot->raw_head, slot->cfg.name, slot->cfg.kind,
                          slot->chain.hello.rate_hz);
     publish(c->p, slot->raw_topic,
-            message_raw_after(c->p->payload, sizeof c->p->payload, &slot->raw_head, block));
+            message_raw_after(payload(c->p), MESSAGE_MAX, &slot->raw_head, block));
     recorder_block(c->p->recorder, (int)(c->slot - c->p->slots), block);
 }
 
@@ -183,8 +195,8 @@ static void on_event(void *ctx, const event_t *event, double t_host)
 {
     sink_ctx_t *c = ctx;
     message_topic(c->p->topic, "event", c->slot->cfg.name, event->type);
-    int len = message_event(c->p->payload, sizeof c->p->payload, c->slot->cfg.name,
-                            c->slot->cfg.kind, event, t_host);
+    int len = message_event(payload(c->p), MESSAGE_MAX, c->slot->cfg.name, c->slot->cfg.kind, event,
+                            t_host);
     publish(c->p, c->p->topic, len);
     if (len > 0)
         recorder_event(c->p->recorder, t_host, c->p->payload, (size_t)len);
@@ -209,7 +221,7 @@ static void publish_device_status(pipeline_t *p, slot_t *slot, double now)
     const chain_t *c = &slot->chain;
     const device_stats_t *s = &slot->stats;
     json_t j;
-    message_begin_device(&j, p->payload, sizeof p->payload, slot->cfg.name, slot->cfg.kind);
+    message_begin_device(&j, payload(p), MESSAGE_MAX, slot->cfg.name, slot->cfg.kind);
     json_key(&j, "t_host");
     json_fixed(&j, now, 6);
     json_key(&j, "connected");
@@ -273,7 +285,7 @@ static void publish_daemon_status(pipeline_t *p, double now)
 {
     publisher_stats_t ps = publisher_stats(p->pub);
     json_t j;
-    message_begin(&j, p->payload, sizeof p->payload);
+    message_begin(&j, payload(p), MESSAGE_MAX);
     json_key(&j, "version");
     json_string(&j, MASSAGED_VERSION);
     json_key(&j, "t_host");

@@ -21,6 +21,16 @@ typedef struct {
     atomic_uint_fast64_t allowed, refused;
 } zap_t;
 
+/* Payload buffers handed to ZeroMQ without a copy: busy from a message's
+ * send until ZeroMQ calls payload_done for it (in its I/O thread once the
+ * message is written out, or at once when the send fails or no subscriber
+ * takes it). Usually the first one is free again by the next message. */
+#define PAYLOAD_BUFFERS 4
+
+typedef struct {
+    _Alignas(64) char text[PUBLISHER_PAYLOAD_MAX];
+} payload_buffer_t;
+
 struct publisher {
     void *context;
     void *socket;
@@ -28,6 +38,9 @@ struct publisher {
     zap_t zap;
     pthread_t zap_thread;
     bool zap_running;
+    payload_buffer_t *buffers; /* PAYLOAD_BUFFERS, then the spare one */
+    atomic_bool busy[PAYLOAD_BUFFERS];
+    int last; /* the buffer publisher_payload returned last, PAYLOAD_BUFFERS for the spare */
 };
 
 /* Receives one ZAP request frame into buf (cut to size); returns its
@@ -146,6 +159,11 @@ publisher_t *publisher_open_curve(const char *endpoint, int hwm, const publisher
     int rc = -ENOMEM;
     if (!pub)
         goto fail;
+    pub->buffers =
+        aligned_alloc(_Alignof(payload_buffer_t), (PAYLOAD_BUFFERS + 1) * sizeof *pub->buffers);
+    if (!pub->buffers)
+        goto fail;
+    pub->last = PAYLOAD_BUFFERS;
     pub->context = zmq_ctx_new();
     if (!pub->context)
         goto fail_errno;
@@ -192,27 +210,83 @@ void publisher_close(publisher_t **pub)
     } else if ((*pub)->zap.socket) {
         zmq_close((*pub)->zap.socket);
     }
+    /* After the context, which has released every message it held. */
     if ((*pub)->context)
         zmq_ctx_term((*pub)->context);
+    free((*pub)->buffers);
     free((*pub)->zap.clients);
     free(*pub);
     *pub = NULL;
 }
 
-int publisher_send(publisher_t *pub, const char *topic, const char *payload, size_t len)
+/* The topic frame of a message. With XPUB_NODROP a full subscriber makes
+ * it fail with EAGAIN; once it is accepted the payload frame always is. */
+static int send_topic(publisher_t *pub, const char *topic)
 {
-    size_t topic_len = strlen(topic);
-    /* With XPUB_NODROP a full subscriber makes the first frame fail with
-     * EAGAIN; once the first frame is accepted the second always is. */
-    if (zmq_send(pub->socket, topic, topic_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (zmq_send(pub->socket, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         int e = zmq_errno();
-        if (e == EAGAIN) {
+        if (e == EAGAIN)
             pub->stats.dropped++;
-            return -EAGAIN;
-        }
         return -e;
     }
+    return 0;
+}
+
+int publisher_send(publisher_t *pub, const char *topic, const char *payload, size_t len)
+{
+    int rc = send_topic(pub, topic);
+    if (rc != 0)
+        return rc;
     if (zmq_send(pub->socket, payload, len, ZMQ_DONTWAIT) < 0) {
+        int e = zmq_errno();
+        pub->stats.dropped++;
+        return -e;
+    }
+    pub->stats.sent++;
+    return 0;
+}
+
+char *publisher_payload(publisher_t *pub)
+{
+    for (int i = 0; i < PAYLOAD_BUFFERS; i++) {
+        if (!atomic_load_explicit(&pub->busy[i], memory_order_acquire)) {
+            pub->last = i;
+            return pub->buffers[i].text;
+        }
+    }
+    pub->last = PAYLOAD_BUFFERS;
+    return pub->buffers[PAYLOAD_BUFFERS].text;
+}
+
+/* ZeroMQ's free function of a payload sent from a buffer: hint is the
+ * buffer's busy flag. */
+static void payload_done(void *data, void *hint)
+{
+    (void)data;
+    atomic_store_explicit((atomic_bool *)hint, false, memory_order_release);
+}
+
+int publisher_send_payload(publisher_t *pub, const char *topic, char *payload, size_t len)
+{
+    int i = pub->last;
+    if (i == PAYLOAD_BUFFERS || payload != pub->buffers[i].text)
+        return publisher_send(pub, topic, payload, len);
+    int rc = send_topic(pub, topic);
+    if (rc != 0)
+        return rc;
+    atomic_store_explicit(&pub->busy[i], true, memory_order_relaxed);
+    zmq_msg_t msg;
+    if (zmq_msg_init_data(&msg, payload, len, payload_done, &pub->busy[i]) != 0) {
+        /* No room for ZeroMQ's small record of it: the copy, as publisher_send. */
+        atomic_store_explicit(&pub->busy[i], false, memory_order_relaxed);
+        rc = zmq_send(pub->socket, payload, len, ZMQ_DONTWAIT);
+    } else if ((rc = zmq_msg_send(&msg, pub->socket, ZMQ_DONTWAIT)) < 0) {
+        int e = zmq_errno();
+        zmq_msg_close(&msg); /* payload_done: the buffer is free again */
+        pub->stats.dropped++;
+        return -e;
+    }
+    if (rc < 0) {
         int e = zmq_errno();
         pub->stats.dropped++;
         return -e;

@@ -61,6 +61,23 @@ publisher_t *publisher_open_curve(const char *endpoint, int hwm, const publisher
  * or another negative errno. Never blocks. */
 int publisher_send(publisher_t *pub, const char *topic, const char *payload, size_t len);
 
+/* The bytes of every buffer publisher_payload hands out. */
+#define PUBLISHER_PAYLOAD_MAX 8192
+
+/* A buffer of PUBLISHER_PAYLOAD_MAX bytes for the next message's payload,
+ * to be sent by publisher_send_payload: ZeroMQ then takes the payload
+ * without copying it (zmq_msg_init_data) and says when it is done with it,
+ * so a buffer comes back only once its message has left. While every
+ * buffer of the publisher's few is still queued (a slow subscriber) it is
+ * a spare one, sent with a copy. Never NULL, no allocation. The payload
+ * stays readable after its send until the next call. */
+char *publisher_payload(publisher_t *pub);
+
+/* publisher_send for a payload written into the buffer publisher_payload
+ * returned last; the same wire bytes and results. Any other payload is
+ * sent as publisher_send sends it. */
+int publisher_send_payload(publisher_t *pub, const char *topic, char *payload, size_t len);
+
 /* Reads pending subscription messages (keeping the subscriber count) without
  * blocking. Call regularly (the pipeline does at every status tick); until
  * then subscriptions simply wait in the socket. */

@@ -73,9 +73,10 @@ static void on_block(void *ctx, const message_block_t *block)
     if (out.head.device != out.device || out.head.kind != out.kind ||
         out.head.rate_hz != out.rate_hz)
         message_raw_head(&out.head, out.device, out.kind, out.rate_hz);
-    int len = message_raw_after(out.payload, sizeof out.payload, &out.head, block);
+    char *buf = publisher_payload(out.pub);
+    int len = message_raw_after(buf, MESSAGE_MAX, &out.head, block);
     if (len > 0)
-        publisher_send(out.pub, out.topic, out.payload, (size_t)len);
+        publisher_send_payload(out.pub, out.topic, buf, (size_t)len);
 }
 
 static void on_event(void *ctx, const event_t *event, double t_host)
@@ -83,13 +84,14 @@ static void on_event(void *ctx, const event_t *event, double t_host)
     (void)ctx;
     out.events++;
     message_topic(out.topic, "event", out.device, event->type);
-    int len = message_event(out.payload, sizeof out.payload, out.device, out.kind, event, t_host);
+    char *buf = out.pub ? publisher_payload(out.pub) : out.payload;
+    int len = message_event(buf, MESSAGE_MAX, out.device, out.kind, event, t_host);
     if (len < 0)
         return;
     if (out.pub)
-        publisher_send(out.pub, out.topic, out.payload, (size_t)len);
+        publisher_send_payload(out.pub, out.topic, buf, (size_t)len);
     if (out.print)
-        printf("{\"topic\":\"%s\",\"payload\":%.*s}\n", out.topic, len, out.payload);
+        printf("{\"topic\":\"%s\",\"payload\":%.*s}\n", out.topic, len, buf);
 }
 
 static int push(device_t *d, action_t a)
