@@ -218,6 +218,7 @@ typedef struct {
     /* Contact in progress. */
     float on_level, off_level, low_level; /* newton, frozen at contact start */
     uint64_t seg_start;                   /* index of the current stroke's first sample */
+    bool seg_lifted;                      /* it began at a contact's start, not at a split */
     double seg_t_start;                   /* seconds, its start time */
     uint64_t off_index; /* ENDING: index of the first sample under the off level */
     uint32_t off_count;
