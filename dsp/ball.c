@@ -78,6 +78,15 @@
 #define PRED_LEARN_FRAMES 60
 #define PRED_FREEZE_Z 3.0
 #define AGREE_Z 4.0 /* the residual's z for a start by agreement (flex_frame) */
+/* A frame's residual counts into its rest level at most this many times
+ * that level's rms (a winsorised mean square): the weak flexes, weight
+ * shifts and sway steps the detector missed no longer inflate it. */
+#define RES_CLIP_Z (2.0 * PRED_FREEZE_Z)
+/* A start on the pressure alone: the residual over PRESS_Z times its rest
+ * rms and the rise from the lookback's least pressure over PRESS_RISE
+ * times the rise fraction (flex_frame). */
+#define PRESS_Z 6.0
+#define PRESS_RISE 8.0
 
 const ball_settings_t ball_default = {
     .load_on_pa = 1000.0f,
@@ -605,9 +614,13 @@ static void pred_frame(ball_t *b)
     double w = b->pred_frames < half ? 0.0
                : learning            ? 1.0 / (b->pred_frames - half + 1)
                                      : b->slope_w;
-    if (!quiet)
+    double e2 = res * res, clip = RES_CLIP_Z * RES_CLIP_Z * b->res_ms;
+    if (!quiet) {
         w *= BASE_LOUD_SLOWDOWN;
-    b->res_ms += w * (res * res - b->res_ms);
+        if (!learning && e2 > clip)
+            e2 = clip;
+    }
+    b->res_ms += w * (e2 - b->res_ms);
     b->pred_frames++;
 }
 
@@ -994,6 +1007,19 @@ static int agree(const ball_t *b, double ratio, double prev)
            rise_from_least(b) > s->rise_fraction * b->level;
 }
 
+/* A contraction seen in the pressure alone: a rise far over what the
+ * breathing and sway model predicted (residual over PRESS_Z times its
+ * resting rms) and over PRESS_RISE rise fractions from the lookback's least
+ * pressure, with the ball still (a roll stroke's push would look the
+ * same). Under the noisiest sensors a person's MMG of 10-30 Pa never lifts
+ * the band, and flexes rising 10-45 % of the load were missed. */
+static int pressed(const ball_t *b)
+{
+    const ball_settings_t *s = &b->set;
+    return b->res_z > PRESS_Z && b->rate < RAMP_STILL_SHARE * rate_low(b) &&
+           rise_from_least(b) > PRESS_RISE * s->rise_fraction * b->level;
+}
+
 /* One spectrum frame of a hold with no endpoint being looked for. */
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
@@ -1093,7 +1119,8 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         if (ramp > r)
             r = ramp;
     }
-    if (ready && still && ((vib && r > s->rise_fraction * b->level) || agree(b, ratio, prev))) {
+    if (ready && still &&
+        ((vib && r > s->rise_fraction * b->level) || agree(b, ratio, prev) || pressed(b))) {
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;
     }
@@ -1126,11 +1153,15 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         if (sl < b->fall_min)
             b->fall_min = sl;
     }
-    if (b->t_last - b->t_vib > b->set.vib_gone_s) {
-        /* The load stays up but the muscle is quiet: a weight shift (or
-         * sway) that coincided with a burst of vibration, not a held
-         * contraction. It ends where the vibration went; the new load is
-         * the resting load. */
+    if (b->t_last - b->t_vib > b->set.vib_gone_s && !(r > b->set.end_fraction * b->r_peak)) {
+        /* The muscle is quiet and the load has come down from the flex's
+         * plateau: a weight shift (or sway) that coincided with a burst of
+         * vibration, not a held contraction. It ends where the vibration
+         * went; the new load is the resting load. While the load stays
+         * over half the peak rise the flex stays open: under the noisiest
+         * sensors a person's MMG (10-30 Pa) is not seen at all, and such
+         * flexes, started on the ramp, were ended 0.5-1 s into their
+         * plateau. */
         close_flex(b, b->t_vib, sink, ctx);
         b->hb = v;
         return;

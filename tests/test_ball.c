@@ -160,9 +160,10 @@ static void test_tremor_is_not_a_flex(void)
 
 /* A weight shift (the load steps up by 12 % with a sharp start, no muscle
  * vibration) 3 s before a flex. The shift's sharp start leaks into the band
- * and may be taken for a flex, but one that goes quiet must end within a
- * second; the flex must then be found at its own onset, not merged with the
- * shift into one flex dated at the shift. */
+ * and may be taken for a flex; one that goes quiet stays open while its load
+ * stays up (an MMG under a noisy sensor is not seen either), but it must end
+ * by the flex's onset: the flex must be found at its own onset, not merged
+ * with the shift into one flex dated at the shift. */
 static void test_weight_shift_then_flex(void)
 {
     printf("weight shift, then a flex\n");
@@ -178,7 +179,7 @@ static void test_weight_shift_then_flex(void)
         if (strcmp(s.ev[i].type, "flex") != 0 || s.ev[i].phase != EVENT_END)
             continue;
         if (s.ev[i].t_start_dev < 9.0)
-            CHECK(s.ev[i].t_dev - s.ev[i].t_start_dev < 1.0); /* the shift, closed when quiet */
+            CHECK(s.ev[i].t_dev <= 10.05); /* the shift, closed by the flex's onset */
         last = &s.ev[i];
     }
     CHECK(last != NULL);
