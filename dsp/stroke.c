@@ -101,7 +101,9 @@ int stroke_init(stroke_t *d, const stroke_settings_t *set, float rate_hz, void *
     d->off_peak = (float)set->off_peak_ratio;
     d->repress_peak = (float)set->repress_peak_ratio;
     d->pool_cos = (float)cos(set->pool_deg * M_PI / 180.0);
-    d->pool_near_cos = (float)cos(fmin(set->pool_deg, set->level_deg) * M_PI / 180.0);
+    /* The nearer cone: level_deg and the median's margin, within pool_deg. */
+    d->pool_near_cos =
+        (float)cos(fmin(set->pool_deg, set->level_deg + set->pool_margin_deg) * M_PI / 180.0);
     d->pool_sin_hi = (float)sin((set->level_deg + set->pool_margin_deg) * M_PI / 180.0);
     d->pool_sin_lo = (float)sin(fmax(set->level_deg - set->pool_margin_deg, 0.0) * M_PI / 180.0);
     d->band_sin_lo = (float)sin(fmax(set->level_deg - set->pool_band_deg, 0.0) * M_PI / 180.0);
@@ -225,10 +227,12 @@ static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
 /* The direction of stroke r decided with its peers in the area's pool: the
  * pooled strokes whose displacement lies within pool_deg of r's, either
  * way (strokes along one limb axis, up or down; level strokes across it
- * are peers of each other), or only those within level_deg when there are
- * pool_min of them, r included (along a nearly level limb, level strokes
- * along its side and sloped ones along its axis lie about 13 degrees
- * apart: inside pool_deg, outside level_deg). The limb's inclination does not change from
+ * are peers of each other), or only those within level_deg +
+ * pool_margin_deg when there are pool_min of them, r included (along a
+ * nearly level limb, level strokes along its side and sloped ones along
+ * its axis lie about 13 degrees apart: inside pool_deg, outside the
+ * nearer cone; its margin keeps an 8 degree stroke's 16 degree peers
+ * inside when its own slope reads 6.7). The limb's inclination does not change from
  * stroke to stroke, while each stroke's own slope |rise| / length carries
  * a few degrees of error (the orientation's tilt, noise): with pool_min
  * peers or more, r included, their median slope decides for an r whose

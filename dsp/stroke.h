@@ -243,7 +243,7 @@ typedef struct {
     float pool_slope[STROKE_POOL_MAX];
     uint32_t pool_count, pool_next;
     float pool_cos, pool_sin_hi, pool_sin_lo; /* cos pool_deg, sin of the median's bounds */
-    float pool_near_cos;                      /* cos of the nearer cone, min(pool_deg, level_deg) */
+    float pool_near_cos;                      /* cos of the nearer cone (see stroke_init) */
     float band_sin_lo, band_sin_hi;           /* sin of level_deg -+ pool_band_deg */
 } stroke_t;
 

@@ -505,7 +505,7 @@ static void test_eased_glide(uint64_t seed)
  * 13 degrees apart. Two level strokes to each sloped one, the sloped ones
  * alternating up and down: within the 15 degree cone the level strokes
  * are the majority and their median would call the sloped ones level;
- * the nearer cone (level_deg) holds only the sloped strokes once there
+ * the nearer cone (11 degrees) holds only the sloped strokes once there
  * are pool_min of them, so every stroke keeps its direction. */
 static void test_direction_pool_level_limb(uint64_t seed)
 {
