@@ -526,16 +526,29 @@ static double fr_at(const ball_t *b, unsigned i)
     return b->fr[(b->fr_pos + BALL_FR_LEN - 1 - i) % BALL_FR_LEN];
 }
 
+/* A new hold. Once a hold of the session has learnt the model, the next
+ * starts from it: the frames are over each hold's first load, so the
+ * person's breathing and sway carry over, and the residual's rest level,
+ * kept as a share of the load squared, is rescaled to the new load. A new
+ * hold only waits for its frames to fill (about 0.7 s) instead of 2.6 s;
+ * flexes in a hold's first seconds, under its settling step, were seen by
+ * neither the start by agreement nor the start on the pressure. */
 static void pred_reset(ball_t *b)
 {
+    b->fr_n = 0;
+    b->res_z = 0.0;
+    b->pred_slope = 0.0;
+    if (b->pred_frames >= PRED_LEARN_FRAMES) {
+        b->res_ms = b->res_rel * b->level0 * b->level0;
+        b->pred_frames = PRED_LEARN_FRAMES;
+        return;
+    }
     memset(b->ar, 0, sizeof b->ar);
     memset(b->ar_p, 0, sizeof b->ar_p);
     b->ar[0] = 1.0; /* flat until learnt */
     for (int i = 0; i <= BALL_AR_ORDER; i++)
         b->ar_p[i][i] = PRED_P0;
-    b->fr_n = 0;
     b->res_ms = 0.0;
-    b->res_z = 0.0;
     b->pred_frames = 0;
 }
 
@@ -621,6 +634,8 @@ static void pred_frame(ball_t *b)
             e2 = clip;
     }
     b->res_ms += w * (e2 - b->res_ms);
+    if (b->level0 > 0.0)
+        b->res_rel = b->res_ms / (b->level0 * b->level0);
     b->pred_frames++;
 }
 
