@@ -582,7 +582,10 @@ static bool dip_motion_stopped(stroke_t *d)
  * growing as t^2 over [0, T] leaves t (T - t) against t^2), so a slow
  * first stroke whose velocity from the start alone was all leak shows its
  * stop. The velocity at the dip is compared with the fastest of the first
- * part's first split_peak_share, as motion_stopped does. */
+ * part's first split_peak_share, as motion_stopped does, and so is the
+ * velocity with the orientation's own tilt correction undone (a tilt
+ * error at the contact that the correction takes out over the stroke
+ * leaks neither a constant nor a t^2); either confirms. */
 static bool pinned_stopped(stroke_t *d, uint64_t dip, uint64_t to)
 {
     /* The stop is where the raw force dipped: the low-pass's delay earlier. */
@@ -590,27 +593,56 @@ static bool pinned_stopped(stroke_t *d, uint64_t dip, uint64_t to)
     dip = dip > d->seg_start + delay ? dip - delay : d->seg_start;
     if (d->seg_start < oldest(d) || dip <= d->seg_start || dip >= to)
         return false;
-    double dt = d->dt, v_end[3] = {0, 0, 0};
-    for (uint64_t i = d->seg_start; i < to; i++)
+    /* v: the velocity; u: with the orientation's own tilt correction
+     * undone (horizontal axes), as motion_stopped has them. */
+    double dt = d->dt, kp = d->set.orient.kp;
+    double v_end[3] = {0, 0, 0}, u_end[3] = {0, 0, 0}, w[2] = {0, 0}, x[2] = {0, 0};
+    for (uint64_t i = d->seg_start; i < to; i++) {
+        const stroke_sample_t *s = at(d, i);
         for (int k = 0; k < 3; k++)
-            v_end[k] += at(d, i)->acc[k] * dt;
+            v_end[k] += s->acc[k] * dt;
+        for (int k = 0; k < 2; k++) {
+            if (s->tilt_follows)
+                w[k] += s->acc[k] * dt;
+            x[k] += w[k] * dt;
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        u_end[k] = v_end[k] + (k < 2 ? kp * x[k] : 0.0);
     double inv_n = 1.0 / (double)(to - d->seg_start);
     uint64_t peak_end =
         d->seg_start + (uint64_t)((double)(dip - d->seg_start) * d->set.split_peak_share);
-    double v[3] = {0, 0, 0}, vc[3] = {0, 0, 0}, vmax[3] = {0, 0, 0}, peak_sq = 0.0;
+    double v[3] = {0, 0, 0}, vc[3] = {0, 0, 0}, uc[3] = {0, 0, 0};
+    double vmax[3] = {0, 0, 0}, umax[3] = {0, 0, 0}, v_peak_sq = 0.0, u_peak_sq = 0.0;
+    w[0] = w[1] = x[0] = x[1] = 0.0;
     for (uint64_t i = d->seg_start; i <= dip; i++) {
+        const stroke_sample_t *s = at(d, i);
         double frac = (double)(i - d->seg_start + 1) * inv_n;
         for (int k = 0; k < 3; k++) {
-            v[k] += at(d, i)->acc[k] * dt;
+            v[k] += s->acc[k] * dt;
             vc[k] = v[k] - v_end[k] * frac;
         }
+        for (int k = 0; k < 2; k++) {
+            if (s->tilt_follows)
+                w[k] += s->acc[k] * dt;
+            x[k] += w[k] * dt;
+            uc[k] = v[k] + kp * x[k] - u_end[k] * frac;
+        }
+        uc[2] = vc[2];
         double sq = vc[0] * vc[0] + vc[1] * vc[1] + vc[2] * vc[2];
-        if (i <= peak_end && sq > peak_sq) {
-            peak_sq = sq;
+        if (i <= peak_end && sq > v_peak_sq) {
+            v_peak_sq = sq;
             memcpy(vmax, vc, sizeof vc);
         }
+        sq = uc[0] * uc[0] + uc[1] * uc[1] + uc[2] * uc[2];
+        if (i <= peak_end && sq > u_peak_sq) {
+            u_peak_sq = sq;
+            memcpy(umax, uc, sizeof uc);
+        }
     }
-    return peak_sq > 0.0 && stopped_along(vc, vmax, peak_sq, d->set.split_pinned_ratio);
+    double r = d->set.split_pinned_ratio;
+    return (v_peak_sq > 0.0 && stopped_along(vc, vmax, v_peak_sq, r)) ||
+           (u_peak_sq > 0.0 && stopped_along(uc, umax, u_peak_sq, r));
 }
 
 /* The contact's current part ends at rest at index to: a pending dip in
