@@ -200,14 +200,16 @@ def sims():
         s.kill()
 
 
-def run_session(tmp_path, sims, *args):
-    """Starts a --wait-request session, requests, reads it all; returns
-    (sim, truth lines)."""
+def run_session(tmp_path, sims, *args, stall_s=0.0):
+    """Starts a --wait-request session, requests, reads it all (after
+    stall_s, a reader held up on a loaded machine); returns (sim, truth
+    lines)."""
     sim = Sim(tmp_path, "--wait-request", *args)
     sims.append(sim)
     fd = open_raw(sim.slave)
     try:
         os.write(fd, HELLO_REQUEST_FRAME)
+        time.sleep(stall_s)
         assert sim.read_until_closed(fd), "the simulator never closed its line"
     finally:
         os.close(fd)
@@ -282,6 +284,19 @@ def test_clean_session(tmp_path, sims, kind, rate, per_frame, p_scale):
     for f in samples:
         for smp in f["samples"]:
             assert all(-32768 <= v <= 32767 for v in smp[1:])
+
+
+def test_fast_session_waits_for_a_stalled_reader(tmp_path, sims):
+    """In --fast mode a whole session lies queued in the pty when it ends,
+    and closing the line discards what is unread: the simulator waits for a
+    reader held up for longer than its real-time wait (2 s) before it goes,
+    so every sample it counts as sent arrives."""
+    sim, truth = run_session(tmp_path, sims, "--kind", "scraper", "--seed", SEED,
+                             "--duration", 2, "--fast", stall_s=3.0)
+    summary = truth[-1]
+    received = sum(len(f["samples"]) for f in sim.stream.of(SAMPLES))
+    assert received == summary["samples_sent"] == 1000
+    assert [f["seq"] for f in sim.stream.frames] == list(range(len(sim.stream.frames)))
 
 
 def test_truth_file_schema(tmp_path, sims):

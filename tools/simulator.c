@@ -46,9 +46,9 @@
 #define SIM_STATUS_PERIOD_US 1000000u
 #define SIM_MAX_PENDING 16           /* control frames waiting for the next write */
 #define SIM_GARBAGE_MAX 40           /* bytes in one burst of line noise */
-#define SIM_DRAIN_TIMEOUT_S 2.0      /* at exit, how long the reader gets to empty the pty */
-#define SIM_UNPLUG_DRAIN_S 0.2       /* the same before an unplug */
-#define SIM_FAST_UNPLUG_DRAIN_S 10.0 /* ... in --fast mode */
+#define SIM_DRAIN_TIMEOUT_S 2.0 /* at exit, how long the reader gets to empty the pty */
+#define SIM_UNPLUG_DRAIN_S 0.2  /* the same before an unplug */
+#define SIM_FAST_DRAIN_S 10.0   /* either, in --fast mode (see unplug) */
 
 /* Physics-neutral button bits (the two physics modules have their own). */
 #define PHYS_BUTTON_DOWN 0x1
@@ -846,7 +846,7 @@ static void unplug(sim_t *sim)
          * lies queued at once, and such a reader may not even have opened
          * the line yet: a 2 s wait once lost a segment. The wait ends as
          * soon as the queue is empty. */
-        drain(sim, sim->opt.fast ? SIM_FAST_UNPLUG_DRAIN_S : SIM_UNPLUG_DRAIN_S);
+        drain(sim, sim->opt.fast ? SIM_FAST_DRAIN_S : SIM_UNPLUG_DRAIN_S);
         line_close(sim, true);
     }
     sim->n_pending = 0;
@@ -1297,7 +1297,7 @@ int main(int argc, char **argv)
     }
     physics_finish(sim);
     if (!stop_requested)
-        drain(sim, SIM_DRAIN_TIMEOUT_S);
+        drain(sim, o->fast ? SIM_FAST_DRAIN_S : SIM_DRAIN_TIMEOUT_S);
     if (o->linger_s > 0.0)
         sleep_until_ns(now_ns() + (int64_t)(o->linger_s * 1e9));
     status = 0;
