@@ -232,18 +232,24 @@ static int send_topic(publisher_t *pub, const char *topic)
     return 0;
 }
 
+/* Counts a payload frame's send from its result (zmq_send's or
+ * zmq_msg_send's); returns 0 or the negative errno. */
+static int count_payload(publisher_t *pub, int rc)
+{
+    if (rc < 0) {
+        pub->stats.dropped++;
+        return -zmq_errno();
+    }
+    pub->stats.sent++;
+    return 0;
+}
+
 int publisher_send(publisher_t *pub, const char *topic, const char *payload, size_t len)
 {
     int rc = send_topic(pub, topic);
     if (rc != 0)
         return rc;
-    if (zmq_send(pub->socket, payload, len, ZMQ_DONTWAIT) < 0) {
-        int e = zmq_errno();
-        pub->stats.dropped++;
-        return -e;
-    }
-    pub->stats.sent++;
-    return 0;
+    return count_payload(pub, zmq_send(pub->socket, payload, len, ZMQ_DONTWAIT));
 }
 
 char *publisher_payload(publisher_t *pub)
@@ -279,20 +285,12 @@ int publisher_send_payload(publisher_t *pub, const char *topic, char *payload, s
     if (zmq_msg_init_data(&msg, payload, len, payload_done, &pub->busy[i]) != 0) {
         /* No room for ZeroMQ's small record of it: the copy, as publisher_send. */
         atomic_store_explicit(&pub->busy[i], false, memory_order_relaxed);
-        rc = zmq_send(pub->socket, payload, len, ZMQ_DONTWAIT);
-    } else if ((rc = zmq_msg_send(&msg, pub->socket, ZMQ_DONTWAIT)) < 0) {
-        int e = zmq_errno();
+        return count_payload(pub, zmq_send(pub->socket, payload, len, ZMQ_DONTWAIT));
+    }
+    rc = count_payload(pub, zmq_msg_send(&msg, pub->socket, ZMQ_DONTWAIT));
+    if (rc != 0)
         zmq_msg_close(&msg); /* payload_done: the buffer is free again */
-        pub->stats.dropped++;
-        return -e;
-    }
-    if (rc < 0) {
-        int e = zmq_errno();
-        pub->stats.dropped++;
-        return -e;
-    }
-    pub->stats.sent++;
-    return 0;
+    return rc;
 }
 
 void publisher_service(publisher_t *pub)
