@@ -508,11 +508,66 @@ static bool stopped_along(const double v[3], const double vmax[3], double peak_s
     return v[0] * vmax[0] + v[1] * vmax[1] + v[2] * vmax[2] < ratio * peak_sq;
 }
 
+/* The offset the stop tests take out of the velocity from seg_start: a
+ * constant acceleration bias (the offset read at rest), and a line from 0
+ * at seg_start reaching v_end (u_end with the tilt correction undone) n
+ * samples on, 1/n being inv_n (the velocity pinned at both ends). */
+typedef struct {
+    double bias[3];  /* m/s^2 */
+    double v_end[3]; /* m/s */
+    double u_end[3]; /* m/s */
+    double inv_n;    /* 1/samples */
+} stop_offset_t;
+
+/* Walks the velocity from seg_start to the dip with the offset taken out,
+ * both as it reads (v) and with the orientation's own tilt correction
+ * undone (u: horizontal axes, the tilt does not turn vertical
+ * acceleration; w and x: velocity and displacement from what was read
+ * while the tilt followed the accelerometer), and compares each at the
+ * dip with the fastest of the part's first split_peak_share; either
+ * confirms the stop. */
+static bool walk_stopped(stroke_t *d, uint64_t dip, const stop_offset_t *off, double ratio)
+{
+    uint64_t peak_end =
+        d->seg_start + (uint64_t)((double)(dip - d->seg_start) * d->set.split_peak_share);
+    double v[3] = {0, 0, 0}, vc[3] = {0, 0, 0}, uc[3] = {0, 0, 0}, w[2] = {0, 0}, x[2] = {0, 0};
+    double vmax[3] = {0, 0, 0}, umax[3] = {0, 0, 0}, v_peak_sq = 0.0, u_peak_sq = 0.0;
+    double kp = d->set.orient.kp, dt = d->dt;
+    for (uint64_t i = d->seg_start; i <= dip; i++) {
+        const stroke_sample_t *s = at(d, i);
+        double frac = (double)(i - d->seg_start + 1) * off->inv_n;
+        for (int k = 0; k < 3; k++) {
+            v[k] += (s->acc[k] - off->bias[k]) * dt;
+            vc[k] = v[k] - off->v_end[k] * frac;
+        }
+        for (int k = 0; k < 2; k++) {
+            if (s->tilt_follows)
+                w[k] += s->acc[k] * dt;
+            x[k] += w[k] * dt;
+            uc[k] = v[k] + kp * x[k] - off->u_end[k] * frac;
+        }
+        uc[2] = vc[2];
+        if (i > peak_end)
+            continue;
+        double sq = vc[0] * vc[0] + vc[1] * vc[1] + vc[2] * vc[2];
+        if (sq > v_peak_sq) {
+            v_peak_sq = sq;
+            memcpy(vmax, vc, sizeof vc);
+        }
+        sq = uc[0] * uc[0] + uc[1] * uc[1] + uc[2] * uc[2];
+        if (sq > u_peak_sq) {
+            u_peak_sq = sq;
+            memcpy(umax, uc, sizeof uc);
+        }
+    }
+    return stopped_along(vc, vmax, v_peak_sq, ratio) || stopped_along(uc, umax, u_peak_sq, ratio);
+}
+
 static bool motion_stopped(stroke_t *d)
 {
     /* The tool rested just before the stroke: the acceleration it read
      * then is the offset (bias, tilt error) to take out. */
-    double bias[3] = {0, 0, 0};
+    stop_offset_t off = {0};
     uint64_t first = oldest(d);
     uint64_t from = d->seg_start > d->rest_n ? d->seg_start - d->rest_n : 0;
     if (from < first)
@@ -520,46 +575,11 @@ static bool motion_stopped(stroke_t *d)
     if (from < d->seg_start) {
         for (uint64_t i = from; i < d->seg_start; i++)
             for (int k = 0; k < 3; k++)
-                bias[k] += at(d, i)->acc[k];
+                off.bias[k] += at(d, i)->acc[k];
         for (int k = 0; k < 3; k++)
-            bias[k] /= (double)(d->seg_start - from);
+            off.bias[k] /= (double)(d->seg_start - from);
     }
-    uint64_t peak_end =
-        d->seg_start + (uint64_t)((double)(d->dip_index - d->seg_start) * d->set.split_peak_share);
-    /* v: less the offset at rest; u: the filter's correction undone too
-     * (horizontal axes; the tilt does not turn vertical acceleration);
-     * w and x: velocity and displacement from what was read while the
-     * tilt followed the accelerometer. */
-    double v[3] = {0, 0, 0}, u[3] = {0, 0, 0}, w[2] = {0, 0}, x[2] = {0, 0};
-    double vmax[3] = {0, 0, 0}, umax[3] = {0, 0, 0}, v_peak_sq = 0.0, u_peak_sq = 0.0;
-    double kp = d->set.orient.kp, dt = d->dt;
-    for (uint64_t i = d->seg_start; i <= d->dip_index; i++) {
-        const stroke_sample_t *s = at(d, i);
-        for (int k = 0; k < 3; k++)
-            v[k] += (s->acc[k] - bias[k]) * dt;
-        for (int k = 0; k < 2; k++) {
-            if (s->tilt_follows)
-                w[k] += s->acc[k] * dt;
-            x[k] += w[k] * dt;
-            u[k] = v[k] + kp * x[k];
-        }
-        u[2] = v[2];
-        if (i > peak_end)
-            continue;
-        double v_sq = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
-        if (v_sq > v_peak_sq) {
-            v_peak_sq = v_sq;
-            memcpy(vmax, v, sizeof v);
-        }
-        double u_sq = u[0] * u[0] + u[1] * u[1] + u[2] * u[2];
-        if (u_sq > u_peak_sq) {
-            u_peak_sq = u_sq;
-            memcpy(umax, u, sizeof u);
-        }
-    }
-    double r = d->set.split_rest_ratio;
-    return stopped_along(v, vmax, v_peak_sq, r) || stopped_along(u, umax, u_peak_sq, r) ||
-           glide_stopped(d, from);
+    return walk_stopped(d, d->dip_index, &off, d->set.split_rest_ratio) || glide_stopped(d, from);
 }
 
 /* The motion check costs a pass over the stroke: once per dip. */
@@ -593,14 +613,14 @@ static bool pinned_stopped(stroke_t *d, uint64_t dip, uint64_t to)
     dip = dip > d->seg_start + delay ? dip - delay : d->seg_start;
     if (d->seg_start < oldest(d) || dip <= d->seg_start || dip >= to)
         return false;
-    /* v: the velocity; u: with the orientation's own tilt correction
-     * undone (horizontal axes), as motion_stopped has them. */
-    double dt = d->dt, kp = d->set.orient.kp;
-    double v_end[3] = {0, 0, 0}, u_end[3] = {0, 0, 0}, w[2] = {0, 0}, x[2] = {0, 0};
+    /* The velocity at the end, as it reads and with the tilt correction
+     * undone, as walk_stopped has them. */
+    double dt = d->dt, kp = d->set.orient.kp, w[2] = {0, 0}, x[2] = {0, 0};
+    stop_offset_t off = {0};
     for (uint64_t i = d->seg_start; i < to; i++) {
         const stroke_sample_t *s = at(d, i);
         for (int k = 0; k < 3; k++)
-            v_end[k] += s->acc[k] * dt;
+            off.v_end[k] += s->acc[k] * dt;
         for (int k = 0; k < 2; k++) {
             if (s->tilt_follows)
                 w[k] += s->acc[k] * dt;
@@ -608,41 +628,9 @@ static bool pinned_stopped(stroke_t *d, uint64_t dip, uint64_t to)
         }
     }
     for (int k = 0; k < 3; k++)
-        u_end[k] = v_end[k] + (k < 2 ? kp * x[k] : 0.0);
-    double inv_n = 1.0 / (double)(to - d->seg_start);
-    uint64_t peak_end =
-        d->seg_start + (uint64_t)((double)(dip - d->seg_start) * d->set.split_peak_share);
-    double v[3] = {0, 0, 0}, vc[3] = {0, 0, 0}, uc[3] = {0, 0, 0};
-    double vmax[3] = {0, 0, 0}, umax[3] = {0, 0, 0}, v_peak_sq = 0.0, u_peak_sq = 0.0;
-    w[0] = w[1] = x[0] = x[1] = 0.0;
-    for (uint64_t i = d->seg_start; i <= dip; i++) {
-        const stroke_sample_t *s = at(d, i);
-        double frac = (double)(i - d->seg_start + 1) * inv_n;
-        for (int k = 0; k < 3; k++) {
-            v[k] += s->acc[k] * dt;
-            vc[k] = v[k] - v_end[k] * frac;
-        }
-        for (int k = 0; k < 2; k++) {
-            if (s->tilt_follows)
-                w[k] += s->acc[k] * dt;
-            x[k] += w[k] * dt;
-            uc[k] = v[k] + kp * x[k] - u_end[k] * frac;
-        }
-        uc[2] = vc[2];
-        double sq = vc[0] * vc[0] + vc[1] * vc[1] + vc[2] * vc[2];
-        if (i <= peak_end && sq > v_peak_sq) {
-            v_peak_sq = sq;
-            memcpy(vmax, vc, sizeof vc);
-        }
-        sq = uc[0] * uc[0] + uc[1] * uc[1] + uc[2] * uc[2];
-        if (i <= peak_end && sq > u_peak_sq) {
-            u_peak_sq = sq;
-            memcpy(umax, uc, sizeof uc);
-        }
-    }
-    double r = d->set.split_pinned_ratio;
-    return (v_peak_sq > 0.0 && stopped_along(vc, vmax, v_peak_sq, r)) ||
-           (u_peak_sq > 0.0 && stopped_along(uc, umax, u_peak_sq, r));
+        off.u_end[k] = off.v_end[k] + (k < 2 ? kp * x[k] : 0.0);
+    off.inv_n = 1.0 / (double)(to - d->seg_start);
+    return walk_stopped(d, dip, &off, d->set.split_pinned_ratio);
 }
 
 /* The contact's current part ends at rest at index to: a pending dip in
