@@ -456,9 +456,12 @@ static bool glide_stopped(stroke_t *d, uint64_t rest_from)
     vib_mean(d, rest_from, d->seg_start, &floor_v, &floor_f);
     uint64_t len = d->dip_index - d->seg_start;
     vib_mean(d, d->seg_start + len / 4, d->seg_start + 3 * len / 4, &glide_v, &glide_f);
-    /* The stop is where the raw force dipped: the low-pass's delay earlier. */
+    /* The stop is where the raw force dipped: the low-pass's delay earlier.
+     * The window ends before that sample: its reading is the change from
+     * the one before, and at a turn the next stroke's onset (its jerk
+     * steps the acceleration by several times the noise) is already in it. */
     uint64_t delay = (uint64_t)lround(d->lp_delay_s / d->dt);
-    uint64_t to = d->dip_index + 1 > d->seg_start + delay ? d->dip_index + 1 - delay : d->seg_start;
+    uint64_t to = d->dip_index > d->seg_start + delay ? d->dip_index - delay : d->seg_start;
     uint64_t from = to > d->seg_start + d->stop_n ? to - d->stop_n : d->seg_start;
     if (to <= from)
         return false;
