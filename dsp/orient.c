@@ -14,6 +14,7 @@ const orient_settings_t orient_default = {
     .still_acc_g = 0.05,
     .still_time_s = 0.5,
     .still_smooth_s = 0.1,
+    .still_break_s = 0.01,
     .bias_tau_s = 1.0,
     .bias_prior_s = 1.0,
     .initial_bias_dps = {0.0, 0.0, 0.0},
@@ -56,7 +57,7 @@ int orient_init(orient_t *o, const orient_settings_t *set)
         !(set->reject_angle_deg > 0.0) || !(set->recovery_s >= 0.0) ||
         !(set->still_gyro_dps >= 0.0) || !(set->steady_gyro_dps >= 0.0) ||
         !(set->still_acc_g >= 0.0) || !(set->still_time_s >= 0.0) ||
-        !(set->still_smooth_s >= 0.0) || !(set->bias_tau_s > 0.0) ||
+        !(set->still_smooth_s >= 0.0) || !(set->still_break_s >= 0.0) || !(set->bias_tau_s > 0.0) ||
         !(set->bias_prior_s >= 0.0) ||
         !(set->acc_bias_prior_s >= 0.0) || !(set->acc_bias_rest_s >= 0.0) ||
         !(set->acc_bias_solve_s > 0.0) || !(set->acc_bias_max_g >= 0.0))
@@ -78,6 +79,9 @@ int orient_init(orient_t *o, const orient_settings_t *set)
     band_sq(3.0 * set->still_acc_g, &o->moving_lo_sq, &o->moving_hi_sq);
     o->still_alpha = set->still_smooth_s > 0.0
                          ? (float)-expm1(-1.0 / (set->still_smooth_s * set->fs_hz))
+                         : 1.0f;
+    o->break_alpha = set->still_break_s > 0.0
+                         ? (float)-expm1(-1.0 / (set->still_break_s * set->fs_hz))
                          : 1.0f;
     o->still_needed = samples_of(set->still_time_s, set->fs_hz, 1u);
     o->steady_alpha = (float)-expm1(-1.0 / (double)o->still_needed);
@@ -204,13 +208,20 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_raw_g[3])
             o->still_acc[i] = acc_raw_g[i];
             o->still_gyr[i] = gyr_dps[i];
             o->steady_gyr[i] = gyr_dps[i];
+            o->break_acc[i] = acc_raw_g[i];
         }
     }
     for (int i = 0; i < 3; i++) {
         o->still_acc[i] += o->still_alpha * (acc_raw_g[i] - o->still_acc[i]);
         o->still_gyr[i] += o->still_alpha * (gyr_dps[i] - o->still_gyr[i]);
         o->steady_gyr[i] += o->steady_alpha * (gyr_dps[i] - o->steady_gyr[i]);
+        o->break_acc[i] += o->break_alpha * (acc_raw_g[i] - o->break_acc[i]);
     }
+    /* The accelerometer reading that ends a rest at once, smoothed over
+     * still_break_s (the gyro's is raw). */
+    const float ba[3] = {o->break_acc[0] - o->acc_bias_g[0], o->break_acc[1] - o->acc_bias_g[1],
+                         o->break_acc[2] - o->acc_bias_g[2]};
+    float ba_sq = ba[0] * ba[0] + ba[1] * ba[1] + ba[2] * ba[2];
     const float sa[3] = {o->still_acc[0] - o->acc_bias_g[0], o->still_acc[1] - o->acc_bias_g[1],
                          o->still_acc[2] - o->acc_bias_g[2]};
     const float *sg = o->still_gyr;
@@ -224,7 +235,7 @@ void orient_step(orient_t *o, const float gyr_dps[3], const float acc_raw_g[3])
     bool steady = ex0 * ex0 + ex1 * ex1 + ex2 * ex2 < o->steady_gyro_sq;
     bool still_now = (sg_sq < o->still_gyro_sq || steady) && sa_sq > o->still_lo_sq &&
                      sa_sq < o->still_hi_sq && g_sq < o->moving_gyro_sq &&
-                     a_sq > o->moving_lo_sq && a_sq < o->moving_hi_sq;
+                     ba_sq > o->moving_lo_sq && ba_sq < o->moving_hi_sq;
     o->still = run_held(&o->still_count, still_now, o->still_needed);
     if (o->acc_bias_on) {
         /* The bias's own rest test: the gyro's less its bias, the

@@ -26,9 +26,12 @@
  * | |a| - 1 g | < still_acc_g for still_time_s, both tested on the readings
  * smoothed by a one-pole low-pass of time constant still_smooth_s (0: raw),
  * so that sensor noise alone (a noisy accelerometer's |a| leaves the 0.05 g
- * band on one sample in ten) does not break a rest, and a raw reading
- * beyond three times either bound (motion, which the smoothing would let
- * through for a while) breaks it at once. A gyroscope whose bias is over
+ * band on one sample in ten) does not break a rest, and a reading beyond
+ * three times either bound (motion, which the smoothing would let through
+ * for a while) breaks it at once: the raw gyro, and the accelerometer
+ * smoothed by a one-pole of still_break_s (0: raw; at 0.09 g per axis a
+ * raw |a| leaves the 0.15 g bound on one sample in eleven, and no rest
+ * would last). A gyroscope whose bias is over
  * still_gyro_dps would never be still, and its bias never learnt: the gyro
  * test also holds while the smoothed gyro lies within steady_gyro_dps of
  * its own mean over still_time_s (a steady reading, whatever its value).
@@ -71,6 +74,8 @@ typedef struct {
     double still_acc_g;         /* still: | |a| - 1 | below this, g */
     double still_time_s;        /* still: for at least this long, seconds */
     double still_smooth_s;      /* still: readings smoothed with this time constant, s */
+    double still_break_s;       /* still: the accelerometer that ends it at once, smoothed so,
+                                   s (0: raw) */
     double bias_tau_s;          /* time constant of the bias estimate while still, seconds */
     double bias_prior_s;        /* the initial bias weighs as much as this much rest, seconds */
     double initial_bias_dps[3]; /* bias to start from (e.g. a stored calibration), deg/s */
@@ -82,7 +87,9 @@ typedef struct {
 } orient_settings_t;
 
 /* 1 kHz, kp 2 /s, reject beyond 0.1 g or 10 degrees, recover after 3 s;
- * still below 5 deg/s and 0.05 g for 0.5 s (smoothed over 0.1 s), bias
+ * still below 5 deg/s and 0.05 g for 0.5 s (smoothed over 0.1 s; ended at
+ * once beyond three times either, the accelerometer smoothed over 10 ms),
+ * bias
  * time constant 1 s. */
 extern const orient_settings_t orient_default;
 
@@ -114,9 +121,11 @@ typedef struct {
     uint32_t recovery_needed; /* samples */
     uint32_t still_count;
     float still_alpha;                /* one-pole coefficient of the still test */
-    float moving_gyro_sq;             /* raw: (3 still_gyro_dps)^2, dps^2 */
-    float moving_lo_sq, moving_hi_sq; /* raw: (1 -+ 3 still_acc_g)^2, g^2 */
+    float moving_gyro_sq;             /* (3 still_gyro_dps)^2, dps^2 */
+    float moving_lo_sq, moving_hi_sq; /* (1 -+ 3 still_acc_g)^2, g^2 */
     float still_acc[3], still_gyr[3]; /* the smoothed readings, g and deg/s */
+    float break_alpha;                /* one-pole coefficient of the accelerometer ending it */
+    float break_acc[3];               /* the accelerometer so smoothed, g */
     float steady_gyr[3];              /* the raw gyro over still_time_s, deg/s */
     float steady_alpha;
     float steady_gyro_sq;             /* dps^2 */

@@ -137,6 +137,7 @@ typedef struct {
             .still_acc_g = 0.05,                                                                   \
             .still_time_s = 0.5,                                                                   \
             .still_smooth_s = 0.1,                                                                 \
+            .still_break_s = 0.01,                                                                 \
             .bias_tau_s = 10.0,                                                                    \
             .bias_prior_s = 0.2,                                                                   \
             .initial_bias_dps = {0.0, 0.0, 0.0},                                                   \
