@@ -223,7 +223,7 @@ typedef struct {
     int pred_frames;   /* frames the predictor has learnt from (from the first hold that
                           learnt, the next holds start at PRED_LEARN_FRAMES) */
     double res_ms;     /* its residual's mean square at rest, pascal^2 */
-    double res_z;      /* the newest frame's residual over its rest rms (0 until learnt) */
+    double res_z;      /* the newest frame's residual over its rest rms (0 until its frames fill) */
     double res_rel;    /* res_ms over the hold's first load squared (carried to the next hold) */
     double pred_slope; /* breathing's and sway's slope it predicts now, pascal/s */
     double fr_slope[BALL_FR_LEN]; /* pred_slope at each of those frames */
