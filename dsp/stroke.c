@@ -686,8 +686,12 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
     memcpy(d->prev_acc, s->acc, sizeof d->prev_acc);
 
     if (d->state == STROKE_IDLE) {
+        /* No contact begins before the zero and the noise rest on the
+         * onset search's span of readings (back_s): over the first few, a
+         * growing mean's noise is as likely half the true one as not, and
+         * the zero still holds much of the first reading. */
         float var = (float)d->noise_var;
-        if (flp > d->set.on_n && flp * flp > d->noise_on_sq * var) {
+        if (d->samples > d->back_n && flp > d->set.on_n && flp * flp > d->noise_on_sq * var) {
             float off = sqrtf(d->noise_off_sq * var), low = sqrtf(d->noise_low_sq * var);
             d->on_level = fmaxf((float)d->set.on_n, sqrtf(d->noise_on_sq * var));
             d->off_level = fmaxf((float)d->set.off_n, off);
