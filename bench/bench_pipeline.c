@@ -46,6 +46,7 @@
 #include "session.h"
 #include "now.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -349,6 +350,34 @@ static double mono_s(void)
 /* Stored to before and after each frame in --footprint (addresses printed). */
 static volatile uint64_t footprint_begin, footprint_end;
 
+/* --footprint: where each run's state lies, for footprint.py to name the
+ * data lines a frame touches ("region NAME ADDRESS BYTES"). */
+static void print_regions(const run_t runs[2], const stream_t streams[2])
+{
+    static const char *kind[2] = {"ball", "scraper"};
+    for (int k = 0; k < 2; k++) {
+        const run_t *r = &runs[k];
+        const chain_t *c = &r->chain;
+#define REGION(name, base, bytes)                                                                  \
+    printf("region %s.%s %p %zu\n", kind[k], name, (const void *)(base), (size_t)(bytes))
+        REGION("stream", streams[k].bytes, streams[k].len);
+        REGION("decoder", &r->decoder, sizeof r->decoder);
+        REGION("chain", c, offsetof(chain_t, map));
+        REGION("chain.map", &c->map, sizeof c->map);
+        REGION("chain.analysis_ptr", &c->analysis, sizeof c->analysis);
+        REGION("chain.treatment", &c->treatment, sizeof c->treatment);
+        REGION("run", r, offsetof(run_t, decoder));
+        REGION("run.rest", &r->pub, offsetof(run_t, topic) - offsetof(run_t, pub));
+        REGION("topic", r->topic, sizeof r->topic);
+        REGION("payload", r->payload, sizeof r->payload);
+        REGION("head", &r->head, sizeof r->head);
+        if (c->analysis)
+            REGION("detector", c->analysis, malloc_usable_size(c->analysis));
+#undef REGION
+    }
+    fflush(stdout);
+}
+
 static void per_frame(stream_t streams[2], bool footprint)
 {
     /* Each encoded frame ends with its 0 delimiter. */
@@ -399,6 +428,8 @@ static void per_frame(stream_t streams[2], bool footprint)
                     t[m++] = mono_s() - t0;
                     start[k] = ends[k][f];
                 }
+            if (footprint)
+                print_regions(runs, streams);
             for (int k = 0; k < 2; k++)
                 chain_destroy(&runs[k].chain);
             double sum = 0;

@@ -19,6 +19,9 @@
 # Usage: bench/floor.sh [build-dir] [seconds] [rounds]   (default build, 4, 40)
 # FLOOR_CPUS: the CPU list to pin to (taskset -c); default the last CPU;
 # empty: no pinning.
+# FLOOR_RELAY: another program in the relay's place, e.g. the daemon of
+# another revision: the same rounds then compare two daemons (A/B; the
+# verdict line's target does not apply).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
@@ -28,7 +31,7 @@ cpus=${FLOOR_CPUS-$(($(nproc) - 1))}
 pin=""
 [ -n "$cpus" ] && pin="taskset -c $cpus"
 daemon=$build/daemon/massaged
-relay=$build/bench/bench_relay
+relay=${FLOOR_RELAY:-$build/bench/bench_relay}
 for f in "$build/bench/bench_latency" "$relay" "$daemon"; do
     [ -x "$f" ] || { echo "missing $f: build first (cmake --build $build)" >&2; exit 1; }
 done
@@ -37,24 +40,24 @@ trap 'rm -f "$out"' EXIT
 
 steal() { awk '/^cpu /{print $9; exit}' /proc/stat; } # all CPUs, in USER_HZ ticks
 
-run() { # run ROUND PROGRAM
+run() { # run ROUND PROGRAM ROLE (daemon or relay)
     s0=$(steal)
     BENCH_REF=0 $pin "$build/bench/bench_latency" "$2" "$seconds" > "$out.run"
     s1=$(steal)
     grep -E '^  [^ ]+ threads' "$out.run" | sed "s/^  /  round $1: /"
-    echo "$1 $(basename "$2") $(grep '^RESULT' "$out.run") steal_ticks $((s1 - s0))" >> "$out"
+    echo "$1 $3 $(grep '^RESULT' "$out.run") steal_ticks $((s1 - s0))" >> "$out"
     rm -f "$out.run"
 }
 
 echo "$rounds rounds of $seconds s each, daemon and relay alternating, pinned to CPU(s) ${cpus:-none} (load average $(cut -d' ' -f1-3 /proc/loadavg), steal $(steal) ticks since boot):"
 r=1
 while [ "$r" -le "$rounds" ]; do
-    if [ $((r % 2)) = 1 ]; then run $r "$daemon"; run $r "$relay"
-    else run $r "$relay"; run $r "$daemon"; fi
+    if [ $((r % 2)) = 1 ]; then run $r "$daemon" daemon; run $r "$relay" relay
+    else run $r "$relay" relay; run $r "$daemon" daemon; fi
     r=$((r + 1))
 done
 
-# RESULT fields by name: ROUND PROGRAM RESULT key value key value ...
+# RESULT fields by name: ROUND ROLE RESULT key value key value ...
 awk '
 function field(line, key,   n, a, i) {
     n = split(line, a, " ")
@@ -98,7 +101,7 @@ function median_ci(v, n,   s, k, p, cdf, i) {
     ci_level = 1 - 2 * cdf
 }
 {
-    who = ($2 == "bench_relay") ? "relay" : "daemon"
+    who = $2
     cpu[who, $1] = field($0, "cpu_pct"); wk[who, $1] = field($0, "wakeups_per_s")
     p50[who, $1] = field($0, "p50_ms"); p99[who, $1] = field($0, "p99_ms")
     rss[who, $1] = field($0, "rss_kb"); lost[who, $1] = field($0, "samples_lost") + field($0, "ring_dropped") + field($0, "publish_dropped")

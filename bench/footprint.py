@@ -27,26 +27,52 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 STACK_FROM = 0x1000000000  # valgrind places the main stack near 0x1ffefff000
 
 
 def symbols(binary):
-    """Sorted (start, end, name) of the text symbols of binary."""
+    """Sorted (start, end, name) of the text symbols of binary, the same of its
+    data symbols, and every symbol's address by name."""
     out = subprocess.run(["nm", "--defined-only", "-S", binary], check=True,
                          capture_output=True, text=True).stdout
-    syms, data = [], {}
+    syms, objs, data = [], [], {}
     for line in out.splitlines():
         f = line.split()
         if len(f) == 4:
             value, size, kind, name = int(f[0], 16), int(f[1], 16), f[2], f[3]
             if kind in "tT":
                 syms.append((value, value + size, name))
+            elif kind in "bBdDrR" and size > 0:
+                objs.append((value, value + size, name))
             data[name] = value
         elif len(f) == 3:
             data[f[2]] = int(f[0], 16)
     syms.sort()
-    return syms, data
+    objs.sort()
+    return syms, objs, data
+
+
+def sections(binary):
+    """Sorted (start, end, name) of binary's allocated sections."""
+    out = subprocess.run(["readelf", "-SW", binary], check=True, capture_output=True,
+                         text=True).stdout
+    secs = []
+    for m in re.finditer(r"\]\s+(\.\S+)\s+\S+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)", out):
+        start, size = int(m.group(2), 16), int(m.group(3), 16)
+        if start and size:
+            secs.append((start, start + size, "(" + m.group(1) + ")"))
+    secs.sort()
+    return secs
+
+
+def find(table, starts, key):
+    """The name of the (start, end, name) of table holding key, or None."""
+    i = bisect.bisect_right(starts, key) - 1
+    if i >= 0 and key < table[i][1]:
+        return table[i][2]
+    return None
 
 
 def marks(cmd):
@@ -66,24 +92,29 @@ def main():
     ap.add_argument("--skip", type=int, default=50, help="frames of each kind left out first")
     ap.add_argument("--frames", type=int, default=250, help="frames of each kind counted")
     ap.add_argument("--top", type=int, default=20)
+    ap.add_argument("--region", action="append", default=[],
+                    help="also print which lines of this data region a frame touches")
     a = ap.parse_args()
     pipeline = os.path.join(a.build, "bench", "bench_pipeline")
     lines_tool = os.path.join(a.build, "bench", "lackey_lines")
     cmd = [pipeline, "%g" % a.seconds, "--footprint"]
     begin, end = marks(cmd)
-    syms, named = symbols(pipeline)
+    syms, objs, named = symbols(pipeline)
     base = int(begin, 16) - named["footprint_begin"]
     starts = [s[0] for s in syms]
+    obj_starts = [s[0] for s in objs]
+    secs = sections(pipeline)
+    sec_starts = [s[0] for s in secs]
 
     def name_of(addr):
-        off = addr - base
-        i = bisect.bisect_right(starts, off) - 1
-        if i >= 0 and off < syms[i][1]:
-            return syms[i][2]
+        name = find(syms, starts, addr - base)
+        if name:
+            return name
         return "(libraries)" if addr >= 0x4000000 else "(other)"
 
+    out = tempfile.TemporaryFile(mode="w+")
     lackey = subprocess.Popen(["valgrind", "--tool=lackey", "--trace-mem=yes"] + cmd,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=out, stderr=subprocess.PIPE)
     proc = subprocess.Popen([lines_tool, begin[2:], end[2:]], stdin=lackey.stderr,
                             stdout=subprocess.PIPE, text=True)
     lackey.stderr.close()
@@ -93,12 +124,22 @@ def main():
     total = {k: collections.Counter() for k in kinds}
     fn_lines = {k: collections.Counter() for k in kinds}
     fn_instr = {k: collections.Counter() for k in kinds}
+    data_lines = {k: [] for k in kinds}
     counted = [0, 0]
     index = -1
     use = False
+    pages = None  # the frame's distinct 4 kB pages: code, data, stack
+
+    def count_pages():
+        if pages is not None:
+            for name, seen in zip(("code_pages", "data_pages", "stack_pages"), pages[1:]):
+                total[pages[0]][name] += len(seen)
+
     for line in proc.stdout:
         tag = line[0]
         if tag == "F":
+            count_pages()
+            pages = None
             index += 1
             k = index % 2  # the ball's frame first, then the scraper's
             seen[k] += 1
@@ -109,6 +150,7 @@ def main():
                 total[kinds[k]]["instructions"] += int(f[1])
                 total[kinds[k]]["code_lines"] += int(f[2])
                 total[kinds[k]]["code_bytes"] += int(f[4])
+                pages = (kinds[k], set(), set(), set())
             continue
         if not use:
             continue
@@ -118,11 +160,39 @@ def main():
             name = name_of(int(first, 16))
             fn_lines[kind][name] += 1
             fn_instr[kind][name] += int(count)
+            pages[1].add(int(line.split()[1], 16) >> 6)
         elif tag == "D":
             addr = int(line.split()[1], 16) << 6
             total[kind]["stack_lines" if addr >= STACK_FROM else "data_lines"] += 1
+            data_lines[kind].append(addr)
+            pages[3 if addr >= STACK_FROM else 2].add(addr >> 12)
+    count_pages()
     proc.wait()
     lackey.wait()
+    # The regions bench_pipeline printed (its runs' state), then the
+    # program's own static data by symbol; the rest by where it lies.
+    out.seek(0)
+    regions = []
+    for line in out:
+        f = line.split()
+        if len(f) == 4 and f[0] == "region":
+            regions.append((int(f[2], 16), int(f[2], 16) + int(f[3]), f[1]))
+    regions.sort()
+    region_starts = [r[0] for r in regions]
+    data_names = {k: collections.Counter() for k in kinds}
+    region_lines = {r: collections.Counter() for r in a.region}
+    for kind in kinds:
+        for addr in data_lines[kind]:
+            name = (find(regions, region_starts, addr + 63) or find(regions, region_starts, addr)
+                    or find(objs, obj_starts, addr - base) or find(objs, obj_starts, addr + 63 - base)
+                    or find(secs, sec_starts, addr - base))
+            if not name:
+                name = ("(stack)" if addr >= STACK_FROM else
+                        "(libraries)" if addr >= 0x4000000 else "(other data)")
+            data_names[kind][name] += 1
+            if name in a.region:
+                start = regions[bisect.bisect_right(region_starts, addr + 63) - 1][0]
+                region_lines[name][(addr - start) // 64] += 1
     if min(counted) == 0:
         sys.exit("no frames counted (lackey_lines exit %d)" % proc.returncode)
 
@@ -136,13 +206,23 @@ def main():
         print("%-34s %13.1f %13.0f %13.1f %13.0f" % (
             name[:34], fn_lines["ball"][name] / counted[0], fn_instr["ball"][name] / counted[0],
             fn_lines["scraper"][name] / counted[1], fn_instr["scraper"][name] / counted[1]))
+    print("%-34s %13s %13s" % ("data (lines per frame)", "ball", "scraper"))
+    both = data_names["ball"] + data_names["scraper"]
+    for name, _ in both.most_common(a.top):
+        print("%-34s %13.1f %13.1f" % (name[:34], data_names["ball"][name] / counted[0],
+                                       data_names["scraper"][name] / counted[1]))
+    for name in a.region:
+        print("%s: lines touched (line from the region's start: frames of %d)" %
+              (name, max(counted)))
+        print("  " + " ".join("%d:%d" % (line, n) for line, n in sorted(region_lines[name].items())))
     for k, kind in enumerate(kinds):
         t = total[kind]
         print("FOOTPRINT %s instructions %.0f code_lines %.1f data_lines %.1f stack_lines %.1f "
-              "code_bytes %.0f" %
+              "code_bytes %.0f code_pages %.1f data_pages %.1f stack_pages %.1f" %
               (kind, t["instructions"] / counted[k], t["code_lines"] / counted[k],
                t["data_lines"] / counted[k], t["stack_lines"] / counted[k],
-               t["code_bytes"] / counted[k]))
+               t["code_bytes"] / counted[k], t["code_pages"] / counted[k],
+               t["data_pages"] / counted[k], t["stack_pages"] / counted[k]))
 
 
 if __name__ == "__main__":
