@@ -38,44 +38,33 @@
 enum { SLOT_FREE, SLOT_ACTIVE, SLOT_REMOVING };
 
 typedef struct {
+    /* What a frame of the device reads or writes first, then the chain
+     * (its per-frame state first as well), then what only a connect, a
+     * loss, a session's end or a status report reads. */
     _Atomic int state;
     pipeline_t *p;
-    config_device_t cfg;
     device_t *device;
-    chain_t chain;
-    device_stats_t stats; /* the device's last snapshot */
     bool chain_ready;     /* chain_init done and chain_destroy due (main thread) */
     bool port_open;
     int polled_fd;        /* the port's descriptor in the pipeline's epoll set, or -1 */
-    char raw_topic[MESSAGE_TOPIC_MAX]; /* raw.<name>, made once */
-    message_raw_head_t raw_head;       /* made again when the rate changes */
-    char port_path[256];
-    char last_loss[256];
     double connected_since;                /* Unix seconds, 0 when not streaming */
     double lost_at;                        /* Unix seconds the stream was lost, 0 while streaming */
+    char raw_topic[MESSAGE_TOPIC_MAX]; /* raw.<name>, made once */
+    message_raw_head_t raw_head;       /* made again when the rate changes */
+    chain_t chain;
+    config_device_t cfg;
+    device_stats_t stats; /* the device's last snapshot */
+    char port_path[256];
+    char last_loss[256];
     char session_files[HISTORY_FILES_LEN]; /* recording files the open session touched */
 } slot_t;
 
 struct pipeline {
-    config_t cfg;
-    device_claims_t claims;
-    bool claims_ready;
-    publisher_t *pub;
-    recorder_t *recorder; /* NULL when [record] dir and [control] rcs are empty */
-    ring_t *commands;     /* recorder_command_t: control thread to pipeline thread */
-    mqtt_t *mqtt;         /* NULL when [mqtt] broker is empty */
-    history_t *history;   /* NULL when [history] db is empty */
-    /* Study labels for the history's rows: set from any thread, read by the
-     * pipeline thread when a session ends. */
-    pthread_mutex_t labels_lock;
-    study_labels_t study;                /* guarded by labels_lock */
-    char participant[STUDY_LABEL_MAX];   /* [history] participant; guarded by labels_lock */
-    _Atomic int idle_s;                  /* [session] idle_s */
-    int idle_applied;                    /* pipeline thread: the idle_s the chains have */
-    atomic_uint end_requested, end_done; /* pipeline_end_sessions requests, served */
-    worker_t worker; /* woken by commands, devices handed over, a search's end, the stop */
-    double started_at;
-    slot_t slots[CONFIG_MAX_DEVICES];
+    /* What the pipeline thread reads at every turn of its loop comes first,
+     * on a few lines of one page: at real time each turn finds them evicted
+     * and, after its system calls, their pages out of the TLB (they were
+     * spread over three pages, 90 kB apart, behind the configuration and
+     * the port claims). */
     /* Pipeline thread: the slots it services (ACTIVE when last looked at),
      * looked for again only after the wake-up eventfd fired, since every
      * change of a slot's state comes with a wake-up. */
@@ -91,6 +80,27 @@ struct pipeline {
     /* The message being written: a buffer of the publisher's
      * (publisher_payload), sent without a copy. */
     char *payload;
+    publisher_t *pub;
+    recorder_t *recorder; /* NULL when [record] dir and [control] rcs are empty */
+    ring_t *commands;     /* recorder_command_t: control thread to pipeline thread */
+    mqtt_t *mqtt;         /* NULL when [mqtt] broker is empty */
+    history_t *history;   /* NULL when [history] db is empty */
+    _Atomic int idle_s;                  /* [session] idle_s */
+    int idle_applied;                    /* pipeline thread: the idle_s the chains have */
+    atomic_uint end_requested, end_done; /* pipeline_end_sessions requests, served */
+    worker_t worker; /* woken by commands, devices handed over, a search's end, the stop */
+    double started_at;
+    /* Each slot's per-frame part first (slot_t). */
+    slot_t slots[CONFIG_MAX_DEVICES];
+
+    config_t cfg;
+    device_claims_t claims;
+    bool claims_ready;
+    /* Study labels for the history's rows: set from any thread, read by the
+     * pipeline thread when a session ends. */
+    pthread_mutex_t labels_lock;
+    study_labels_t study;                /* guarded by labels_lock */
+    char participant[STUDY_LABEL_MAX];   /* [history] participant; guarded by labels_lock */
     /* The topic of an event or status message, made when it is sent: an
      * event's topic names its type and status comes once a second, so one
      * buffer of the pipeline thread serves them all. A raw message's topic

@@ -145,9 +145,8 @@ typedef struct {
     int loaded;
     double load_pa, load_a; /* the load's pressure (rise) while loaded, and its EMA weight */
 
-    /* History of the smoothed pressure, for onset search. */
-    float hist[BALL_HIST_LEN];    /* pascal */
-    double hist_t[BALL_HIST_LEN]; /* seconds */
+    /* History of the smoothed pressure, for onset search (the entries are
+     * at the end of the structure). */
     unsigned hist_pos, hist_n, hist_dec, hist_count;
 
     /* Rotation. */
@@ -227,6 +226,13 @@ typedef struct {
     double res_rel;    /* res_ms over the hold's first load squared (carried to the next hold) */
     double pred_slope; /* breathing's and sway's slope it predicts now, pascal/s */
     double fr_slope[BALL_FR_LEN]; /* pred_slope at each of those frames */
+
+    /* Last, the smoothed pressure's history: a frame writes one entry of it
+     * at most and reads it only when looking back, so the state every
+     * sample touches above lies together rather than on both sides of its
+     * 12 kB (fewer pages per frame). */
+    float hist[BALL_HIST_LEN];    /* pascal */
+    double hist_t[BALL_HIST_LEN]; /* seconds */
 } ball_t;
 
 /* Bytes of caller memory for these settings at rate_hz, or 0 if invalid. */
