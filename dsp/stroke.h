@@ -185,8 +185,9 @@ typedef enum { STROKE_IDLE, STROKE_CONTACT, STROKE_ENDING } stroke_state_t;
 typedef struct {
     /* Read-only for the caller. */
     orient_t orient;
-    double zero_n;    /* force sensor zero, newton */
-    double noise_var; /* variance of the filtered force off the skin, newton^2 */
+    double zero_n;      /* force sensor zero, newton */
+    double noise_var;   /* variance of the filtered force off the skin, newton^2 */
+    double vib_axis[3]; /* mean accelerometer change squared per axis off the skin, g^2 */
     stroke_state_t state;
     uint64_t samples;
     uint64_t strokes; /* strokes reported */
