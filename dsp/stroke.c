@@ -450,7 +450,8 @@ static void vib_mean(stroke_t *d, uint64_t from, uint64_t to, double *vib, doubl
  * of their mean 1.5 times that of independent ones). Both are learnt over
  * every reading off the skin: from the 0.1 s of rest before the stroke
  * alone (50 changes at 500 Hz) the floor read 44 % high on one test seed
- * of 400, and the spread, taken from so few squares, was noisier still. Nothing integrates: no tilt error leaks in. */
+ * of 400, and the spread, taken from so few squares, was noisier still.
+ * Nothing integrates: no tilt error leaks in. */
 #define VIB_SIGMAS 4.0
 static bool glide_stopped(stroke_t *d)
 {
