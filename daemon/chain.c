@@ -49,6 +49,7 @@ double chain_to_host(const chain_t *chain, double t_dev)
     return clock_map_to_host(&chain->map, t_dev);
 }
 
+__attribute__((cold))
 static void emit_instant(chain_t *chain, const char *type, double t_dev, double t_host,
                          const chain_sink_t *sink)
 {
@@ -91,6 +92,7 @@ static bool is_reboot(const chain_t *chain, uint32_t t_us)
 /* The device restarted its clock: intervals end, device time continues after
  * everything seen, the sample index continues after the last sample, and the
  * clock mapping starts again. */
+__attribute__((cold))
 static void restart_clocks(chain_t *chain, const chain_sink_t *sink)
 {
     detector_ctx_t dctx = {chain, sink};
@@ -103,6 +105,7 @@ static void restart_clocks(chain_t *chain, const chain_sink_t *sink)
     chain->counters.reboots++;
 }
 
+__attribute__((cold))
 static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
                      const chain_sink_t *sink)
 {

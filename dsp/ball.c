@@ -172,6 +172,7 @@ static void begin(event_t *e, const char *type, event_phase_t phase, double t)
     e->t_dev = t;
 }
 
+__attribute__((cold))
 static void open_interval(ball_t *b, ball_interval_t *iv, const char *type, double t,
                           uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
@@ -388,6 +389,7 @@ static double onset_on(const ball_t *b, unsigned span, double *steepest)
  * slope, which dates a fast (50 ms) ramp better. A wider onset is taken at
  * most steep_s before the 20 ms one: further back, a small flex's foot had
  * walked into the breath before it. */
+__attribute__((cold))
 static double onset_search(const ball_t *b)
 {
     double s_max = 0.0;
@@ -410,6 +412,7 @@ static double onset_search(const ball_t *b)
  * is on it, and its foot is where the load is back at rest; extrapolating
  * from the 80 % and 50 % crossings instead dated ends late when sway had
  * made the plateau sag (t80 then lies long before the relax). */
+__attribute__((cold))
 static double relax_search(const ball_t *b, double t_from, double fallback)
 {
     if (b->hist_n <= SLOPE_SPAN + 1)
@@ -434,6 +437,7 @@ static double relax_search(const ball_t *b, double t_from, double fallback)
 
 /* ---- closing intervals ---- */
 
+__attribute__((cold))
 static void close_flex(ball_t *b, double t, event_sink_fn sink, void *ctx)
 {
     if (!b->flex.open)
@@ -465,6 +469,7 @@ static void close_flex(ball_t *b, double t, event_sink_fn sink, void *ctx)
     b->flex_total_s += len;
 }
 
+__attribute__((cold))
 static void close_rock(ball_t *b, double t, event_sink_fn sink, void *ctx)
 {
     if (!b->rock.open)
@@ -482,6 +487,7 @@ static void close_rock(ball_t *b, double t, event_sink_fn sink, void *ctx)
     b->rock_count++;
 }
 
+__attribute__((cold))
 static void close_roll(ball_t *b, double t, event_sink_fn sink, void *ctx)
 {
     if (!b->roll.open)
@@ -498,6 +504,7 @@ static double slope(double n, double sx, double sxx, double sy, double sxy)
     return d > 0 ? (n * sxy - sx * sy) / d : 0.0;
 }
 
+__attribute__((cold))
 static void close_hold(ball_t *b, double t, event_sink_fn sink, void *ctx)
 {
     if (!b->hold.open)
@@ -655,6 +662,7 @@ static void reset_episode(ball_t *b)
     memset(&b->ep, 0, sizeof b->ep);
 }
 
+__attribute__((cold))
 static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     b->state = ST_HOLD;
@@ -673,6 +681,7 @@ static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     open_interval(b, &b->hold, "hold", t, next_id, sink, ctx);
 }
 
+__attribute__((cold))
 static void start_roll(ball_t *b, double t, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
     b->state = ST_ROLL;
@@ -681,6 +690,7 @@ static void start_roll(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     open_interval(b, &b->roll, "roll", t, next_id, sink, ctx);
 }
 
+__attribute__((cold))
 static void end_all(ball_t *b, double t, event_sink_fn sink, void *ctx)
 {
     close_hold(b, t, sink, ctx);
@@ -906,6 +916,7 @@ static double rise_from_least(const ball_t *b)
     return b->p_lp_value - hist_min(b, b->set.lookback_s);
 }
 
+__attribute__((cold))
 static void flex_open(ball_t *b, double pp, double pa, double ratio, double ratio_full,
                       uint32_t *next_id, event_sink_fn sink, void *ctx)
 {

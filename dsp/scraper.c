@@ -17,6 +17,7 @@ int scraper_init(scraper_t *sc, const scraper_settings_t *s, float rate_hz, void
     return stroke_init(&sc->stroke, &s->stroke, rate_hz, mem, len);
 }
 
+__attribute__((cold))
 static void publish_stroke(scraper_t *sc, const stroke_result_t *r, uint32_t *next_id,
                            event_sink_fn sink, void *ctx)
 {
@@ -45,6 +46,7 @@ static void publish_stroke(scraper_t *sc, const stroke_result_t *r, uint32_t *ne
     a->length_sum += r->length_m;
 }
 
+__attribute__((cold))
 static void publish_area(scraper_t *sc, double t_end, uint32_t *next_id, event_sink_fn sink,
                          void *ctx)
 {

@@ -178,6 +178,7 @@ static stroke_direction_t direction_of(const stroke_t *d, double rise_m, double 
 /* Measures the stroke of samples [from, to) from the buffer. The velocity
  * is the running sum of a dt, less the line from 0 to its final value, so
  * it is zero at both ends; the displacement and path are sums of it. */
+__attribute__((cold))
 static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -244,6 +245,7 @@ static void measure(stroke_t *d, uint64_t from, uint64_t to, stroke_result_t *r)
  * strokes along its axis and level ones along its side point the same
  * way), and so do strokes with fewer peers or a median near level_deg.
  * r then joins the pool, which keeps the area's last pool_n strokes. */
+__attribute__((cold))
 static void pool_direction(stroke_t *d, stroke_result_t *r)
 {
     uint32_t cap = d->set.pool_n;
@@ -323,6 +325,7 @@ static double edge_extension(stroke_t *d, uint64_t to, double t_start, double t_
 
 /* Finishes the stroke [seg_start, to) ending at t_end; returns 1 if it
  * is a stroke, 0 for a bump. */
+__attribute__((cold))
 static int finalize(stroke_t *d, uint64_t to, double t_end, bool split, stroke_result_t *out)
 {
     double t_start = at(d, d->seg_start)->t_dev - d->lp_delay_s;
@@ -396,6 +399,7 @@ static inline void follow(stroke_t *d, uint64_t i)
 
 /* Starts a stroke at index start; the peak and dip follow the samples
  * from there up to the newest. */
+__attribute__((cold))
 static void begin(stroke_t *d, uint64_t start)
 {
     d->seg_start = start;
@@ -639,6 +643,7 @@ static bool pinned_stopped(stroke_t *d, uint64_t dip, uint64_t to)
 /* The contact's current part ends at rest at index to: a pending dip in
  * it whose stop the pinned velocity shows ends a stroke there, written to
  * *out, and the part goes on from the dip. Returns the strokes written. */
+__attribute__((cold))
 static int settle_pending(stroke_t *d, uint64_t to, stroke_result_t *out)
 {
     if (!d->have_pend)
