@@ -755,8 +755,15 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
     }
     follow(d, idx);
     if (d->state == STROKE_CONTACT) {
+        /* A dip must lie deeper under the peak than the noise reaches: as
+         * far as a contact must rise over the zero to begin (noise_on
+         * sigmas). Over a light press under a noisy sensor, the filtered
+         * force's highest and lowest readings lie 5-6 sigmas apart, and a
+         * low reading in the stroke's deceleration split it. */
+        float depth = d->peak_lp - d->dip_lp;
         if (d->have_dip && d->dip_lp < d->set.split_dip_ratio * d->peak_lp &&
-            flp - d->dip_lp > d->set.split_rise_ratio * (d->peak_lp - d->dip_lp) &&
+            depth * depth > d->noise_on_sq * (float)d->noise_var &&
+            flp - d->dip_lp > d->set.split_rise_ratio * depth &&
             d->dip_index - d->seg_start >= d->min_samples) {
             uint64_t dip = d->dip_index;
             if (dip_motion_stopped(d)) {

@@ -23,7 +23,9 @@
  *    (low_n, or a multiple of the noise), the end forward to the first
  *    sample below it, both less the filter's delay;
  *  - two strokes without a lift are split where the force dips deep (to
- *    less than split_dip_ratio of the stroke's peak so far) and rises again
+ *    less than split_dip_ratio of the stroke's peak so far, and further
+ *    under it than noise_on noise sigmas, which a flat press's noise does
+ *    not reach) and rises again
  *    (by split_rise_ratio of the dip's depth under that peak, so that a
  *    lighter second stroke still counts) while the motion confirms a stop:
  *    the tool decelerated to rest (velocity at the dip, along the fastest
@@ -76,7 +78,8 @@ typedef struct {
     double repress_peak_ratio; /* ending: the blade presses again (one contact) above this
                                   share of the stroke's peak and on_n (> off_peak_ratio) */
     double low_n;              /* start and end are dated where the force crosses this, newton */
-    double noise_on;           /* on level at least this many noise sigmas */
+    double noise_on;           /* on level at least this many noise sigmas; a no-lift dip
+                                  lies at least as far under the peak */
     double noise_off;          /* off level at least this many noise sigmas */
     double noise_low;          /* low level at least this many noise sigmas */
     double debounce_s;         /* the off condition must hold this long, seconds */
