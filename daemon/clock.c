@@ -147,6 +147,9 @@ const clock_map_settings_t clock_map_default = {
 #define TRIM_FLOOR_S 50e-6
 /* Trimming at this many robust standard deviations. */
 #define TRIM_SIGMAS 4.0
+/* Trim and fit again at most this often: a high window drags the first
+ * least-squares line towards it and hides the next one behind it. */
+#define TRIM_PASSES 4
 /* Uncertainty of a slope kept from before a reset or restart. */
 #define KEPT_SLOPE_PPM 5.0
 
@@ -298,6 +301,26 @@ static void map_lower(clock_map_t *m, const clock_map_point_t *p, const bool *ke
         m->alpha += lo2;
 }
 
+/* Siegel's repeated median: for each point the median of its slopes to the
+ * others, then the median of those. Half the points may be wild. row and
+ * meds hold n values each. */
+static double repeated_median_slope(const clock_map_point_t *p, unsigned n, double *row,
+                                    double *meds)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned j = 0;
+        for (unsigned o = 0; o < n; o++) {
+            double dx = p[o].x - p[i].x;
+            if (o != i && dx != 0)
+                row[j++] = (p[o].y - p[i].y) / dx;
+        }
+        if (j > 0)
+            meds[k++] = median_sort(row, j);
+    }
+    return k > 0 ? median_sort(meds, k) : 0;
+}
+
 /* Fits the line through the completed windows' minima: least squares, then
  * once more without minima beyond TRIM_SIGMAS robust deviations (a window
  * spent entirely in a USB stall, a corrupt time stamp). */
@@ -322,25 +345,49 @@ static void map_fit(clock_map_t *m)
         map_lower(m, p, keep, n);
         return;
     }
+    /* The residuals are first taken about a repeated-median line: a high
+     * window tilts a least-squares line towards itself and, through the
+     * spread it causes, hides itself and the next one from the trim. A kept
+     * slope already holds the fit's slope, and a few windows' median would
+     * not. */
+    double line_b = m->have_prior ? m->beta : repeated_median_slope(p, n, r, a);
     for (unsigned i = 0; i < n; i++)
-        r[i] = p[i].y - (m->alpha + m->beta * p[i].x);
-    memcpy(a, r, n * sizeof r[0]);
-    double med = median_sort(a, n);
-    for (unsigned i = 0; i < n; i++)
-        a[i] = fabs(r[i] - med);
-    double limit = TRIM_SIGMAS * 1.4826 * median_sort(a, n);
-    if (limit < TRIM_FLOOR_S)
-        limit = TRIM_FLOOR_S;
+        a[i] = p[i].y - line_b * p[i].x;
+    double line_a = median_sort(a, n);
     unsigned dropped = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (fabs(r[i] - med) > limit) {
-            keep[i] = false;
-            dropped++;
+    for (unsigned pass = 0; pass < TRIM_PASSES; pass++) {
+        unsigned k = 0;
+        for (unsigned i = 0; i < n; i++) {
+            r[i] = p[i].y - (line_a + line_b * p[i].x);
+            if (keep[i])
+                a[k++] = r[i];
         }
+        double med = median_sort(a, k);
+        k = 0;
+        for (unsigned i = 0; i < n; i++)
+            if (keep[i])
+                a[k++] = fabs(r[i] - med);
+        double limit = TRIM_SIGMAS * 1.4826 * median_sort(a, k);
+        if (limit < TRIM_FLOOR_S)
+            limit = TRIM_FLOOR_S;
+        bool next[CLOCK_MAP_MAX_WINDOWS];
+        unsigned out = 0, changed = 0;
+        for (unsigned i = 0; i < n; i++) {
+            next[i] = fabs(r[i] - med) <= limit;
+            out += !next[i];
+            changed += next[i] != keep[i];
+        }
+        if (changed == 0 || n - out < 2)
+            break;
+        /* fit_line changes nothing when it fails, so the last fit stands. */
+        if (!fit_line(m, p, next, n))
+            break;
+        memcpy(keep, next, n * sizeof keep[0]);
+        dropped = out;
+        line_a = m->alpha;
+        line_b = m->beta;
     }
-    /* fit_line changes nothing when it fails, so the first fit stands. */
-    if (dropped > 0 && n - dropped >= 2 && fit_line(m, p, keep, n))
-        m->windows_trimmed += dropped;
+    m->windows_trimmed += dropped;
     map_lower(m, p, keep, n);
 }
 
