@@ -186,6 +186,8 @@ def test_100_unplug_replug_cycles_reconnect_fast_and_leak_nothing(daemon_factory
     pid = d.proc.pid
     dev.send_samples(make_samples(rng, 10))
     sent = 10
+    # Read before the first unplug, as in every cycle below.
+    assert sum(m["n"] for m in collect_raw(sub, "ball", 10, timeout=3)) == 10
     worst = 0.0
     marks = {}
     for cycle in range(100):
