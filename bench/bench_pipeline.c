@@ -117,7 +117,7 @@ typedef struct {
     message_raw_head_t head; /* as the pipeline's slot keeps it */
 } run_t;
 
-static void on_block(void *ctx, const message_block_t *block)
+__attribute__((hot)) static void on_block(void *ctx, const message_block_t *block)
 {
     run_t *r = ctx;
     r->samples += block->n;
@@ -161,7 +161,7 @@ static void on_frame_count(const frame_t *frame, void *ctx)
         r->samples += frame->u.samples.count;
 }
 
-static void on_frame_chain(const frame_t *frame, void *ctx)
+__attribute__((hot)) static void on_frame_chain(const frame_t *frame, void *ctx)
 {
     run_t *r = ctx;
     r->frames++;

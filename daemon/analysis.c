@@ -35,8 +35,8 @@ typedef struct {
     {                                                                                              \
         return K##_init(state, &K##_default, rate_hz, mem, len);                                   \
     }                                                                                              \
-    static void K##_ops_push(void *state, const sample_t *s, uint32_t *next_id,                    \
-                             event_sink_fn sink, void *ctx)                                        \
+    __attribute__((hot)) static void K##_ops_push(                                                 \
+        void *state, const sample_t *s, uint32_t *next_id, event_sink_fn sink, void *ctx)          \
     {                                                                                              \
         K##_push(state, s, next_id, sink, ctx);                                                    \
     }                                                                                              \

@@ -64,7 +64,7 @@ static void emit_instant(chain_t *chain, const char *type, double t_dev, double 
 
 /* Unwraps a frame's clock; a device that rebooted (its clock jumped back)
  * starts a new epoch that continues after everything seen. */
-static uint64_t frame_time_us(chain_t *chain, uint32_t t_us)
+__attribute__((hot)) static uint64_t frame_time_us(chain_t *chain, uint32_t t_us)
 {
     uint64_t t = clock_unwrap(&chain->unwrap, t_us);
     chain->last_t_us = t_us;
@@ -130,8 +130,8 @@ static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
 /* The part of a SAMPLES frame after its values are in physical units:
  * block->n and the samples' values are filled in; the clock, the index, the
  * times and the detectors are done here. */
-static void on_block(chain_t *chain, uint32_t t_us, message_block_t *block, double t_arrival,
-                     const chain_sink_t *sink)
+__attribute__((hot)) static void on_block(chain_t *chain, uint32_t t_us, message_block_t *block,
+                                          double t_arrival, const chain_sink_t *sink)
 {
     unsigned count = block->n;
     uint64_t t0_us = frame_time_us(chain, t_us);
@@ -166,8 +166,8 @@ static void on_block(chain_t *chain, uint32_t t_us, message_block_t *block, doub
     treatment_tick(&chain->treatment, t_last, &chain->next_id, to_sink, &dctx);
 }
 
-static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
-                       const chain_sink_t *sink)
+__attribute__((hot)) static void on_samples(chain_t *chain, const frame_t *frame, double t_arrival,
+                                            const chain_sink_t *sink)
 {
     if (!chain->have_hello) {
         chain->counters.frames_before_hello++;
@@ -200,7 +200,8 @@ void chain_block(chain_t *chain, uint32_t t_us, message_block_t *block, double t
     on_block(chain, t_us, block, t_arrival, sink);
 }
 
-void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival, const chain_sink_t *sink)
+__attribute__((hot)) void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival,
+                                      const chain_sink_t *sink)
 {
     switch (frame->type) {
     case FRAME_HELLO:

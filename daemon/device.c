@@ -92,7 +92,7 @@ const char *device_hello_problem(const frame_hello_t *hello, device_kind_t kind)
     return NULL;
 }
 
-static void push_frame(device_t *dev, const frame_t *frame)
+__attribute__((hot)) static void push_frame(device_t *dev, const frame_t *frame)
 {
     device_msg_t msg;
     msg.kind = DEVICE_MSG_FRAME;
@@ -153,7 +153,7 @@ static void handle_hello(device_t *dev, const frame_t *frame)
     dev->n_held = 0;
 }
 
-static void on_frame(const frame_t *frame, void *ctx)
+__attribute__((hot)) static void on_frame(const frame_t *frame, void *ctx)
 {
     device_t *dev = ctx;
     switch (frame->type) {
@@ -272,7 +272,7 @@ static double request_interval(const device_t *dev)
 
 /* One turn of the stream: the HELLO REQUEST when due, what the port has,
  * the silence limit, the counters. */
-static void stream_step(device_t *dev, short revents, double now)
+__attribute__((hot)) static void stream_step(device_t *dev, short revents, double now)
 {
     char why[96];
     if (!dev->seen_hello && now - dev->last_request >= request_interval(dev)) {
@@ -541,7 +541,7 @@ int device_fd(const device_t *dev)
     return dev->state == DEV_STREAMING ? port_fd(dev->port) : -1;
 }
 
-double device_due(const device_t *dev)
+__attribute__((hot)) double device_due(const device_t *dev)
 {
     switch (dev->state) {
     case DEV_CLOSED:
@@ -563,7 +563,7 @@ double device_due(const device_t *dev)
     }
 }
 
-void device_service(device_t *dev, short revents, double now)
+__attribute__((hot)) void device_service(device_t *dev, short revents, double now)
 {
     int err = 0;
     port_t *port = NULL;

@@ -52,7 +52,7 @@ static void put(json_t *j, const char *s, size_t n)
 #define NUMBER_MAX 32
 #define NUMBER_BUF (2 * NUMBER_MAX)
 
-static void put_number(json_t *j, const char *s, size_t n)
+__attribute__((hot)) static void put_number(json_t *j, const char *s, size_t n)
 {
     if (!j->overflow && j->len + NUMBER_MAX + 1 <= j->cap) {
         memcpy(j->buf + j->len, s, NUMBER_MAX);
@@ -203,7 +203,7 @@ static const char digit_pairs[201] = "00010203040506070809"
                                      "90919293949596979899";
 
 /* Writes the decimal digits of v ending just before end; returns the first. */
-static char *write_uint(char *end, uint64_t v)
+__attribute__((hot)) static char *write_uint(char *end, uint64_t v)
 {
     char *p = end;
     while (v >= 100) {
@@ -235,7 +235,7 @@ void json_int(json_t *j, int64_t v)
     after_value(j);
 }
 
-void json_uint(json_t *j, uint64_t v)
+__attribute__((hot)) void json_uint(json_t *j, uint64_t v)
 {
     char text[NUMBER_BUF];
     char *end = text + NUMBER_MAX;
@@ -459,8 +459,20 @@ static inline __attribute__((always_inline)) void fixed_values(json_t *j, const 
  * specialised once for each (its decimals a constant) and looked up by
  * decimals in a table. */
 #define FIXED_DECIMALS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9)
+/* The raw message's decimals (message.c: 2, 4 and 6) run every frame: their
+ * specialisations lie with the rest of the per-frame code (.text.hot). */
+#define FIXED_HOT_0
+#define FIXED_HOT_1
+#define FIXED_HOT_2 __attribute__((hot))
+#define FIXED_HOT_3
+#define FIXED_HOT_4 __attribute__((hot))
+#define FIXED_HOT_5
+#define FIXED_HOT_6 __attribute__((hot))
+#define FIXED_HOT_7
+#define FIXED_HOT_8
+#define FIXED_HOT_9
 #define FIXED_VALUES_FOR(D)                                                                        \
-    static void fixed_values_##D(json_t *j, const double *v, size_t n)                             \
+    FIXED_HOT_##D static void fixed_values_##D(json_t *j, const double *v, size_t n)               \
     {                                                                                              \
         fixed_values(j, v, n, D);                                                                  \
     }
@@ -479,7 +491,7 @@ void json_fixed(json_t *j, double v, int decimals)
     fixed_values_by_decimals[decimals](j, &v, 1);
 }
 
-void json_fixed_array(json_t *j, const double *v, size_t n, int decimals)
+__attribute__((hot)) void json_fixed_array(json_t *j, const double *v, size_t n, int decimals)
 {
     json_array_begin(j);
     if (decimals < 0)

@@ -73,8 +73,8 @@ void message_raw_head(message_raw_head_t *head, const char *device, device_kind_
     head->len = j.overflow ? 0 : j.len;
 }
 
-int message_raw_after(char *buf, size_t cap, const message_raw_head_t *head,
-                      const message_block_t *block)
+__attribute__((hot)) int message_raw_after(char *buf, size_t cap, const message_raw_head_t *head,
+                                           const message_block_t *block)
 {
     json_t j;
     if (head->len > 0)

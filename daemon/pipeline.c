@@ -110,7 +110,7 @@ struct pipeline {
     history_row_t row; /* pipeline thread: a finished session's row, built here */
 };
 
-static void publish(pipeline_t *p, const char *topic, int len)
+__attribute__((hot)) static void publish(pipeline_t *p, const char *topic, int len)
 {
     if (len < 0) {
         log_error("publish: a %s message did not fit its buffer", topic);
@@ -122,7 +122,7 @@ static void publish(pipeline_t *p, const char *topic, int len)
 }
 
 /* The buffer the next message is written into (MESSAGE_MAX bytes). */
-static char *payload(pipeline_t *p)
+__attribute__((hot)) static char *payload(pipeline_t *p)
 {
     p->payload = publisher_payload(p->pub);
     return p->payload;
@@ -137,7 +137,7 @@ typedef struct {
     slot_t *slot;
 } sink_ctx_t;
 
-static void on_block(void *ctx, const message_block_t *block)
+__attribute__((hot)) static void on_block(void *ctx, const message_block_t *block)
 {
     sink_ctx_t *c = ctx;
     slot_t *slot = c->slot;
@@ -361,7 +361,7 @@ static void watch_port(pipeline_t *p, slot_t *slot)
 }
 
 /* What a device hands on, at once, on the pipeline thread. */
-static void on_device_msg(void *arg, const device_msg_t *msg)
+__attribute__((hot)) static void on_device_msg(void *arg, const device_msg_t *msg)
 {
     slot_t *slot = arg;
     pipeline_t *p = slot->p;
@@ -553,7 +553,12 @@ static bool take_slots(pipeline_t *p)
  * wake-up brought: the set is kept across turns (a port joins it when it
  * opens), only ready descriptors are looked at, and the slots are looked
  * for again only after the eventfd fired. */
-static void *pipeline_main(void *arg)
+/* The functions a frame runs, from here to the detectors, the JSON and the
+ * send, are marked hot: GCC places them together in .text.hot, so that a
+ * frame's code lies on a few pages rather than across the program's text,
+ * each a TLB miss after every system call here (docs/BENCHMARKS.md, "The
+ * floor"). */
+__attribute__((hot)) static void *pipeline_main(void *arg)
 {
     pipeline_t *p = arg;
     pthread_setname_np(pthread_self(), "pipeline");

@@ -210,7 +210,7 @@ bool port_low_latency(const port_t *port)
     return port->low_latency;
 }
 
-ssize_t port_read(port_t *port, void *buf, size_t cap)
+__attribute__((hot)) ssize_t port_read(port_t *port, void *buf, size_t cap)
 {
     if (port->sp) {
         int n = sp_nonblocking_read(port->sp, buf, cap);

@@ -221,7 +221,7 @@ void publisher_close(publisher_t **pub)
 
 /* The topic frame of a message. With XPUB_NODROP a full subscriber makes
  * it fail with EAGAIN; once it is accepted the payload frame always is. */
-static int send_topic(publisher_t *pub, const char *topic)
+__attribute__((hot)) static int send_topic(publisher_t *pub, const char *topic)
 {
     if (zmq_send(pub->socket, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         int e = zmq_errno();
@@ -234,7 +234,7 @@ static int send_topic(publisher_t *pub, const char *topic)
 
 /* Counts a payload frame's send from its result (zmq_send's or
  * zmq_msg_send's); returns 0 or the negative errno. */
-static int count_payload(publisher_t *pub, int rc)
+__attribute__((hot)) static int count_payload(publisher_t *pub, int rc)
 {
     if (rc < 0) {
         pub->stats.dropped++;
@@ -252,7 +252,7 @@ int publisher_send(publisher_t *pub, const char *topic, const char *payload, siz
     return count_payload(pub, zmq_send(pub->socket, payload, len, ZMQ_DONTWAIT));
 }
 
-char *publisher_payload(publisher_t *pub)
+__attribute__((hot)) char *publisher_payload(publisher_t *pub)
 {
     for (int i = 0; i < PAYLOAD_BUFFERS; i++) {
         if (!atomic_load_explicit(&pub->busy[i], memory_order_acquire)) {
@@ -272,7 +272,8 @@ static void payload_done(void *data, void *hint)
     atomic_store_explicit((atomic_bool *)hint, false, memory_order_release);
 }
 
-int publisher_send_payload(publisher_t *pub, const char *topic, char *payload, size_t len)
+__attribute__((hot)) int publisher_send_payload(publisher_t *pub, const char *topic, char *payload,
+                                                size_t len)
 {
     int i = pub->last;
     if (i == PAYLOAD_BUFFERS || payload != pub->buffers[i].text)

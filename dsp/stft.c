@@ -148,7 +148,7 @@ void stft_compute(stft_t *s)
     s->frames++;
 }
 
-bool stft_push_due(stft_t *s, float x)
+__attribute__((hot)) bool stft_push_due(stft_t *s, float x)
 {
     s->history[s->pos] = x;
     s->history[s->pos + s->n_fft] = x;

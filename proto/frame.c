@@ -227,7 +227,7 @@ static const uint16_t crc_table[8][256] = {
     },
 };
 
-uint16_t frame_crc16(const uint8_t *data, size_t n)
+__attribute__((hot)) uint16_t frame_crc16(const uint8_t *data, size_t n)
 {
     uint16_t crc = 0xFFFF;
     while (n >= 8) {
@@ -511,8 +511,8 @@ static void finish(frame_decoder_t *d, frame_handler_fn handler, void *ctx)
     d->counters.garbage_bytes += frame_bytes;
 }
 
-void frame_decoder_feed(frame_decoder_t *d, const uint8_t *data, size_t n, frame_handler_fn handler,
-                        void *ctx)
+__attribute__((hot)) void frame_decoder_feed(frame_decoder_t *d, const uint8_t *data, size_t n,
+                                             frame_handler_fn handler, void *ctx)
 {
     d->counters.bytes += n;
     while (n > 0) {
