@@ -770,9 +770,14 @@ int stroke_push(stroke_t *d, const sample_t *s, stroke_result_t out[2])
          * far as a contact must rise over the zero to begin (noise_on
          * sigmas). Over a light press under a noisy sensor, the filtered
          * force's highest and lowest readings lie 5-6 sigmas apart, and a
-         * low reading in the stroke's deceleration split it. */
-        float depth = d->peak_lp - d->dip_lp;
-        if (d->have_dip && d->dip_lp < d->set.split_dip_ratio * d->peak_lp &&
+         * low reading in the stroke's deceleration split it. And the peak
+         * is that noisy maximum, 2-3 sigmas over the press's level: the dip
+         * is judged against the peak less the low level's noise_low
+         * sigmas, or a hesitant stroke's shallow dip (the glide near a
+         * stop, the force 5-20 % lower), read at its noisy minimum, passed
+         * for a no-lift pair's (the force down to 10-35 %). */
+        float depth = d->peak_lp - d->dip_lp, lo = sqrtf(d->noise_low_sq * (float)d->noise_var);
+        if (d->have_dip && d->dip_lp < d->set.split_dip_ratio * (d->peak_lp - lo) &&
             depth * depth > d->noise_on_sq * (float)d->noise_var &&
             flp - d->dip_lp > d->set.split_rise_ratio * depth &&
             d->dip_index - d->seg_start >= d->min_samples) {

@@ -23,9 +23,10 @@
  *    (low_n, or a multiple of the noise), the end forward to the first
  *    sample below it, both less the filter's delay;
  *  - two strokes without a lift are split where the force dips deep (to
- *    less than split_dip_ratio of the stroke's peak so far, and further
- *    under it than noise_on noise sigmas, which a flat press's noise does
- *    not reach) and rises again
+ *    less than split_dip_ratio of the stroke's peak so far less noise_low
+ *    noise sigmas, the peak being the noisy maximum, and further under it
+ *    than noise_on sigmas, which a flat press's noise does not reach) and
+ *    rises again
  *    (by split_rise_ratio of the dip's depth under that peak, so that a
  *    lighter second stroke still counts) while the motion confirms a stop:
  *    the tool decelerated to rest (velocity at the dip, along the fastest
@@ -81,7 +82,8 @@ typedef struct {
     double noise_on;           /* on level at least this many noise sigmas; a no-lift dip
                                   lies at least as far under the peak */
     double noise_off;          /* off level at least this many noise sigmas */
-    double noise_low;          /* low level at least this many noise sigmas */
+    double noise_low;          /* low level at least this many noise sigmas; taken off the
+                                  peak a no-lift dip is judged against */
     double debounce_s;         /* the off condition must hold this long, seconds */
     double zero_tau_s;         /* time constant of the zero and noise estimates, seconds */
     double min_duration_s;     /* shorter contacts are bumps, not strokes, seconds */
