@@ -65,7 +65,9 @@ typedef struct {
     float rise_fraction;  /* pressure rise over the hold's resting load pressure to start */
     double ramp_z;        /* ... or, with weaker vibration (sqrt(power_ratio), breadth over 1),
                              the smoothed pressure rising this many times faster than the
-                             hold's resting slope rms (breathing, sway): a contraction's ramp */
+                             hold's resting slope rms (breathing, sway): a contraction's ramp;
+                             a slow ramp, over 80 ms against that slope's own resting rms,
+                             with the band leaning up over three frames instead */
     float end_fraction;   /* a flex ends when its rise falls below this share of its peak */
     double relax_z;       /* ... after a fall steeper than this many times the hold's resting
                              slope rms since it was last near its peak */
@@ -200,6 +202,13 @@ typedef struct {
     double slope_w;         /* its EMA weight per frame */
     double jitter_ms;       /* the hold's resting mean square of the 20 ms slope less the
                                40 ms slope: the sensor noise's share of a slope, (pascal/s)^2 */
+    double slow_ms;         /* the hold's resting mean square of the 80 ms slope (the slow
+                               ramp's), learnt as slope_ms is, (pascal/s)^2 */
+    double band_lr[3];      /* the detection band's log ratio in the last three frames */
+    double band_lr_mean;    /* ... its resting mean (learnt with the baselines) */
+    double band_lr_ms;      /* ... the resting mean square of the three frames' sum over
+                               three means */
+    double band_z;          /* this frame's three-frame sum over its resting rms */
     double flex_rest;       /* resting pressure before the flex */
     double r_peak, t80, t50;
     double sum_p, sum_a, sum_ratio, sum_med;
