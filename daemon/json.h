@@ -54,7 +54,7 @@ void json_key(json_t *j, const char *key);
 
 static inline void json_key_plain(json_t *j, const char *key, size_t n)
 {
-    if (j->overflow || j->len + n + 5 > j->cap) {
+    if (__builtin_expect(j->overflow || j->len + n + 5 > j->cap, 0)) {
         json_key(j, key);
         return;
     }
