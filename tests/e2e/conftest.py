@@ -366,6 +366,17 @@ def start_sim(kind, link, seed, *options):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# How long a test waits for a simulator to end its run. A passing run does
+# not wait for it (the simulator is done by then); under qemu on a loaded
+# machine (the arm64 stage) 240 s of --fast data took more than 10 s.
+SIM_DONE_S = 60
+
+
+def sim_done(proc):
+    """Waits for a simulator started by start_sim to end; its exit status."""
+    return proc.wait(SIM_DONE_S)
+
+
 def events_until_disconnected(sub, names, timeout, poll=0.5):
     """Receives event.* messages until every device in names has published
     its disconnected event, or for timeout seconds. Returns the (topic,

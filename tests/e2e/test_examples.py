@@ -10,7 +10,8 @@ import subprocess
 import threading
 import time
 
-from conftest import events_until_disconnected, skip_without_npm, start_sim, wait_subscribed
+from conftest import (events_until_disconnected, sim_done, skip_without_npm, start_sim,
+                      wait_subscribed)
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 PYTHON_EXAMPLE = os.path.join(ROOT, "examples", "python", "subscribe.py")
@@ -51,7 +52,7 @@ def run_example(tmp_path, daemon_factory, subscriber_factory, cmd, cwd=None):
             for kind, seed, link in (("ball", 1, ball), ("scraper", 2, scraper))]
     events, _ = events_until_disconnected(ref, ("ball", "scraper"), 22)
     for s in sims:
-        s.wait(10)
+        sim_done(s)
     time.sleep(1.0)  # the example has printed the last events too
     example.send_signal(signal.SIGINT)  # Ctrl-C: both examples exit 0
     example.wait(30)

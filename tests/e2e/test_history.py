@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import free_port, run_daemon, start_sim, tool, wait_subscribed, write_config
+from conftest import (free_port, run_daemon, sim_done, start_sim, tool, wait_subscribed,
+                      write_config)
 
 HISTORY = tool("massaged-history")
 PYTHON = "/usr/bin/python3"
@@ -122,7 +123,7 @@ def run_tools(daemon_factory, subscriber_factory, tmp_path, history_keys, idle_s
                 msg["reason"] == "disconnected":
             ended.add(msg["device"])
     for s in sims:
-        s.wait(10)
+        sim_done(s)
     return d, sub, events, last_status, ended
 
 
@@ -279,7 +280,7 @@ def test_kill9_in_a_session_loses_only_that_session(daemon_factory, subscriber_f
     daemon_status(sub, lambda m: m["history_sessions"] == len(ends))
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait(10)
-    sim.wait(10)
+    sim_done(sim)
     con = sqlite3.connect(str(db))
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     got = [r[0] for r in con.execute("SELECT event_id FROM sessions ORDER BY id")]
@@ -324,7 +325,7 @@ def test_readers_never_block_the_writer(daemon_factory, subscriber_factory, tmp_
     reader.execute("COMMIT")
     assert reader.execute("SELECT count(*) FROM sessions").fetchone()[0] == len(ends)
     reader.close()
-    sim.wait(10)
+    sim_done(sim)
     assert d.stop() == 0
 
 
@@ -386,7 +387,7 @@ def test_a_file_that_is_not_ours_is_refused_and_left_alone(daemon_factory, subsc
     # Streaming goes on.
     sim = start_sim("ball", link, 5, "--duration", "3")
     sub.wait_for(lambda t, m: t == "raw.ball", 15)
-    sim.wait(15)
+    sim_done(sim)
     assert d.stop() == 0
     assert db.read_bytes() == before
     assert not os.path.exists(str(db) + "-wal")
@@ -440,7 +441,7 @@ def test_a_read_only_directory_stops_history_not_streaming(daemon_factory, subsc
         sub.wait_for(lambda t, m: t == "event.scraper.session" and m["phase"] == "end", 30)
         st = daemon_status(sub, lambda m: m["history_lost"] >= 1)
         assert st["recording"] is True and st["recording_error"] is None
-        sim.wait(10)
+        sim_done(sim)
         assert d.stop() == 0
     finally:
         subprocess.run(["umount", "-l", str(ro)], capture_output=True)
@@ -475,7 +476,7 @@ def test_a_full_disk_stops_history_not_streaming(daemon_factory, subscriber_fact
         st = daemon_status(sub, lambda m: True)
         assert st["recording"] is True and st["recording_error"] is None
         assert st["history_lost"] >= 1
-        sim.wait(10)
+        sim_done(sim)
         assert d.stop() == 0
         os.unlink(small / "filler")
         con = sqlite3.connect(str(db))
@@ -523,7 +524,7 @@ def test_a_session_in_progress_survives_a_reload(daemon_factory, subscriber_fact
         assert d.stop() == 0
     finally:
         sim.terminate()
-        sim.wait(10)
+        sim_done(sim)
     got = rows(db)
     assert len(got) == 1, got
     assert got[0]["event_id"] == start["id"] and got[0]["end_reason"] == "stopped"
@@ -559,7 +560,7 @@ def test_a_study_names_its_sessions_and_its_stop_ends_them(daemon_factory, subsc
         daemon_status(sub, lambda m: m["history_sessions"] == 1)
     finally:
         sim.terminate()
-        sim.wait(10)
+        sim_done(sim)
         rcs.close()
     assert d.stop() == 0
     got = rows(db)[0]
@@ -582,7 +583,7 @@ def test_an_older_file_is_migrated_and_keeps_its_rows(daemon_factory, subscriber
     d, sub, sim = scraper_run(daemon_factory, subscriber_factory, tmp_path, db)
     sub.wait_for(lambda t, m: t == "event.scraper.session" and m["reason"] == "disconnected"
                  if m.get("phase") == "end" else False, 30)
-    sim.wait(10)
+    sim_done(sim)
     assert d.stop() == 0
     before = rows(db)
     # Drop the areas column (SQLite 3.35+), as if the file predated it.

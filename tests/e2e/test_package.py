@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, Subscriber
+from conftest import BUILD, Subscriber, sim_done
 
 INSTALLED = [
     "/usr/sbin/massaged",
@@ -166,7 +166,7 @@ def test_installed_daemon_publishes_simulated_tools(package, tmp_path):
     finally:
         for sim in sims:
             sim.terminate()
-            sim.wait(10)
+            sim_done(sim)
 
 
 def test_purge_leaves_nothing(deb):

@@ -16,7 +16,7 @@ import pytest
 
 import proto
 import xdf_strict
-from conftest import BUILD, events_until_disconnected, start_sim, tool, wait_subscribed
+from conftest import BUILD, events_until_disconnected, sim_done, start_sim, tool, wait_subscribed
 
 # A device stream's channels (docs/RECORDING.md), in each sample's order.
 CHANNELS = ["p", "acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z",
@@ -273,7 +273,7 @@ def test_replay_publishes_the_live_events_and_tools_read_it(daemon_factory, subs
     # covers a recorder held up for 2.7 s.
     sim = start_sim("ball", link, 5, "--duration", "90", "--speed", "15", "--linger", "0.5")
     live = [m for _, m in events_until_disconnected(sub, ("ball",), 50, poll=1.0)[0]]
-    sim.wait(10)
+    sim_done(sim)
     assert daemon_status(sub)["recording_dropped"] == 0, "the recorder fell behind"
     assert d.stop(signal.SIGTERM) == 0
     assert live and live[-1]["type"] == "disconnected"
@@ -354,7 +354,7 @@ def test_replay_of_a_real_time_session_reproduces_the_host_times(daemon_factory,
             for kind, link in links.items()]
     live, ended = events_until_disconnected(sub, links, 60, poll=1.0)
     for s in sims:
-        s.wait(10)
+        sim_done(s)
     assert d.stop(signal.SIGTERM) == 0
     assert ended == {"ball", "scraper"}
     kinds = {(m["device"], m["type"]) for _, m in live}

@@ -15,7 +15,8 @@ import numpy as np
 
 import proto
 import xdf_strict
-from conftest import free_port, npm_package, skip_without_npm, start_sim, tool, wait_subscribed
+from conftest import (free_port, npm_package, sim_done, skip_without_npm, start_sim, tool,
+                      wait_subscribed)
 from test_record import SAMPLE_INDEX, SENSORS, expected, make_samples, send, wait_raw
 
 
@@ -378,7 +379,7 @@ def test_stop_ends_treatment_sessions_and_the_history_has_the_names(daemon_facto
     assert end["reason"] == "study" and end["id"] == started["id"]
     rcs.wait(lambda st: not st["recording"])
     sim.kill()
-    sim.wait(10)
+    sim_done(sim)
     rcs.close()
     assert d.stop(signal.SIGTERM) == 0
 
