@@ -479,7 +479,12 @@ function connect() {
 // GET /history: massaged-history's overview (progress by day and by week, the
 // latest sessions), fetched at load and again when a session ends.
 
-const history = { data: null, by: "week", timer: 0 };
+const history = { data: null, by: "week", timer: 0, want: 0, wait: 0 };
+
+// Sessions the database holds (the weeks' counts cover every one).
+function historyTotal(d) {
+  return d ? d.by_week.reduce((n, r) => n + r.sessions, 0) : 0;
+}
 
 function chart(canvas, labels, series) {
   const ctx = canvas.getContext("2d");
@@ -563,16 +568,26 @@ async function loadHistory() {
     if (d.error) { setText("hist-note", "history: " + d.error); return; }
     history.data = d;
     renderHistory();
+    if (history.wait && historyTotal(d) < history.want && history.wait < 5600) {
+      history.wait *= 2;  // an ended session's row is not written yet: ask again later
+      history.timer = setTimeout(loadHistory, history.wait);
+    } else {
+      history.wait = 0;
+    }
   } catch (e) {
     setText("hist-note", "history unavailable");
   }
 }
 
-// A session's row is written by the daemon's history thread just after its
-// `end` is published: ask a moment later.
+// A session's row is written by the daemon's history thread after its `end`
+// is published, a database commit that under load can take over a second:
+// each end raises the number of sessions the view waits for, and an answer
+// with fewer is asked for again, later each time (0.7 s, doubled up to 5.6 s).
 function historyChanged() {
+  history.want = Math.max(history.want, historyTotal(history.data)) + 1;
   clearTimeout(history.timer);
-  history.timer = setTimeout(loadHistory, 700);
+  history.wait = 700;
+  history.timer = setTimeout(loadHistory, history.wait);
 }
 
 for (const b of document.querySelectorAll(".hist-by button")) {

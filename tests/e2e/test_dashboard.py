@@ -403,7 +403,13 @@ def test_history_view_shows_the_sessions_and_follows_their_ends(tmp_path, daemon
         browser = Chromium(tmp_path / "chromium.log")
         browser.call("Page.enable")
         browser.call("Page.navigate", {"url": "http://127.0.0.1:%d/" % port})
-        time.sleep(1.5)  # the page's stream is live before the sessions end
+        # The page's stream must be open before the last session ends: an end
+        # replayed to a later stream does not make the page fetch again (a
+        # fixed 1.5 s sleep was this wait, short if Chromium loads slowly).
+        deadline = time.monotonic() + 30
+        while browser.evaluate('document.getElementById("link")?.dataset.state') != "live":
+            assert time.monotonic() < deadline, "the page's stream did not open"
+            time.sleep(0.1)
         sim = subprocess.Popen([tool("massaged-sim"), "--kind", "scraper", "--seed", "22",
                                 "--link", str(link), "--quiet", "--fast", "--duration", "240",
                                 "--linger", "0.3"],
