@@ -530,8 +530,43 @@ static void on_raw(run_t *r, const char *topic, const char *payload, size_t len,
     r->received[dev]++;
 }
 
+/* Takes in every message that arrives within wait_ms. */
+static void take_messages(run_t *r, double wait_ms)
+{
+    zmq_pollitem_t item = {r->sub, 0, ZMQ_POLLIN, 0};
+    zmq_poll(&item, 1, wait_ms > 0 ? (long)wait_ms : 0);
+    while (zmq_poll(&item, 1, 0) > 0 && (item.revents & ZMQ_POLLIN)) {
+        char topic[64], payload[8192];
+        int tn = zmq_recv(r->sub, topic, sizeof topic - 1, 0);
+        int pn = zmq_recv(r->sub, payload, sizeof payload - 1, 0);
+        double t_rx = now_mono();
+        if (tn < 0 || pn < 0)
+            break;
+        topic[tn] = '\0';
+        payload[pn] = '\0';
+        if (strncmp(topic, "status.", 7) == 0)
+            on_status(r, topic, payload, (size_t)pn);
+        else
+            on_raw(r, topic, payload, (size_t)pn, t_rx);
+    }
+}
+
+/* True once a raw message has come for every frame written. */
+static bool all_received(const run_t *r)
+{
+    for (int i = 0; i < n_fakes; i++)
+        if (r->received[i] < r->fakes[i].frames)
+            return false;
+    return !r->ref || r->n_ref >= r->fakes[n_fakes].frames;
+}
+
+/* How long the frames written last may take to come out after the run. */
+#define DRAIN_S 2.0
+
 /* Streams for `seconds`, every device a frame every 10 ms (100 frames/s
- * each), and takes in every message meanwhile. */
+ * each), and takes in every message meanwhile; the figures of the run end
+ * with the last frame, and the messages still on their way are waited for
+ * after it (on a loaded machine the last one or two are). */
 static void stream(run_t *r, double seconds)
 {
     r->n_threads[0] = thread_snapshot(r->pid, r->threads[0]);
@@ -544,28 +579,15 @@ static void stream(run_t *r, double seconds)
             send_samples(r, frame_no++);
             next += 0.010;
         }
-        zmq_pollitem_t item = {r->sub, 0, ZMQ_POLLIN, 0};
-        double wait_ms = (next - now_mono()) * 1000.0;
-        zmq_poll(&item, 1, wait_ms > 0 ? (long)wait_ms : 0);
-        while (zmq_poll(&item, 1, 0) > 0 && (item.revents & ZMQ_POLLIN)) {
-            char topic[64], payload[8192];
-            int tn = zmq_recv(r->sub, topic, sizeof topic - 1, 0);
-            int pn = zmq_recv(r->sub, payload, sizeof payload - 1, 0);
-            double t_rx = now_mono();
-            if (tn < 0 || pn < 0)
-                break;
-            topic[tn] = '\0';
-            payload[pn] = '\0';
-            if (strncmp(topic, "status.", 7) == 0)
-                on_status(r, topic, payload, (size_t)pn);
-            else
-                on_raw(r, topic, payload, (size_t)pn, t_rx);
-        }
+        take_messages(r, (next - now_mono()) * 1000.0);
     }
     r->elapsed = now_mono() - start;
     proc_rss(r->pid, &r->rss_kb);
     r->n_threads[1] = thread_snapshot(r->pid, r->threads[1]);
     r->n_relay_threads[1] = r->ref ? thread_snapshot(r->relay_pid, r->relay_threads[1]) : 0;
+    double until = now_mono() + DRAIN_S;
+    while (!all_received(r) && now_mono() < until)
+        take_messages(r, 10);
 }
 
 static void stop_processes(run_t *r)
