@@ -60,7 +60,7 @@ typedef struct {
     int truth_flags[N_TYPES][MAX_EV]; /* TF_* of a true flex */
     /* A true flex's drawn conditions: its rise over the resting load (a
      * share) and its plateau MMG (pascal rms). */
-    double truth_rise[MAX_EV], truth_mmg[MAX_EV];
+    double truth_rise[MAX_EV], truth_rise_pa[MAX_EV], truth_up[MAX_EV], truth_mmg[MAX_EV];
     size_t n_truth[N_TYPES];
     score_interval_t det[N_TYPES][MAX_EV];
     double det_decided[N_TYPES][MAX_EV];
@@ -89,6 +89,8 @@ static void on_truth(const event_t *e, void *ctx)
                                        (event_get_field(e, "partial") > 0 ? TF_PARTIAL : 0);
     if (k == T_FLEX) {
         s->truth_rise[s->n_truth[k]] = event_get_field(e, "rise_fraction");
+        s->truth_rise_pa[s->n_truth[k]] = event_get_field(e, "pressure_rise_pa");
+        s->truth_up[s->n_truth[k]] = event_get_field(e, "up_s");
         s->truth_mmg[s->n_truth[k]] = event_get_field(e, "mmg_rms_pa");
     }
     s->truth[k][s->n_truth[k]++] = (score_interval_t){e->t_start_dev, e->t_dev};
@@ -221,9 +223,10 @@ static void explain(uint64_t seed, int k, const session_events_t *ev, const int 
         if (!isnan(near_s))
             printf(" det %.3f-%.3f", near_s, near_e);
         if (k == T_FLEX)
-            printf("%s%s rise %.3f mmg %.0f Pa", ev->truth_flags[k][i] & TF_WEAK ? " weak" : "",
+            printf("%s%s rise %.3f (%.0f Pa) in %.2f s mmg %.0f Pa",
+                   ev->truth_flags[k][i] & TF_WEAK ? " weak" : "",
                    ev->truth_flags[k][i] & TF_PARTIAL ? " partial" : "", ev->truth_rise[i],
-                   ev->truth_mmg[i]);
+                   ev->truth_rise_pa[i], ev->truth_up[i], ev->truth_mmg[i]);
         printf(" %s\n", context_of(ev, &tr[i]));
     }
     for (size_t d = 0; d < ev->n_det[k]; d++) {

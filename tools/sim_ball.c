@@ -294,6 +294,7 @@ static void close_flex(sim_ball_t *s, uint64_t end, event_sink_fn truth, void *c
     event_add_field(&e, "index", s->hold_flexes);
     event_add_field(&e, "weak", a->weak);
     event_add_field(&e, "partial", a->partial);
+    event_add_field(&e, "up_s", (double)a->up * s->run.dt);
     s->flex_open = NONE;
     emit(s, truth, ctx, &e);
 }
