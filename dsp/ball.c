@@ -687,6 +687,7 @@ static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     b->prev_ratio = 0.0;
     b->flex_t_end = t;
     b->t_half_down = t;
+    b->cand = 0;
     pred_reset(b);
     open_interval(b, &b->hold, "hold", t, next_id, sink, ctx);
 }
@@ -926,21 +927,29 @@ static double rise_from_least(const ball_t *b)
     return b->p_lp_value - hist_min(b, b->set.lookback_s);
 }
 
+/* The onset of the rise under way: the foot of the rise. The steepest
+ * 20 ms found by onset_search is on the flex's ramp; walking back from it
+ * to where the slope falls below a quarter of that finds the ramp's foot,
+ * while a slower breathing or sway slope before it stops the walk. Never
+ * before the hold or the previous flex's end. */
 __attribute__((cold))
-static void flex_open(ball_t *b, double pp, double pa, double ratio, double ratio_full,
-                      uint32_t *next_id, event_sink_fn sink, void *ctx)
+static double flex_onset(const ball_t *b)
 {
-    /* Onset: the foot of the rise. The steepest 20 ms found by
-     * onset_search is on the flex's ramp; walking back from it to where
-     * the slope falls below a quarter of that finds the ramp's foot,
-     * while a slower breathing or sway slope before it stops the walk. */
-    double m = hist_min(b, b->set.lookback_s);
-    double now = b->p_lp_value;
     double t0 = onset_search(b);
     if (t0 < b->hold.t_start)
         t0 = b->hold.t_start;
     if (t0 < b->flex_t_end)
-        t0 = b->flex_t_end; /* never before the previous flex's end */
+        t0 = b->flex_t_end;
+    return t0;
+}
+
+__attribute__((cold))
+static void flex_open_at(ball_t *b, double t0, double pp, double pa, double ratio,
+                         double ratio_full, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    double m = hist_min(b, b->set.lookback_s);
+    double now = b->p_lp_value;
+    b->cand = 0;
     b->flex_rest = m;
     b->r_peak = now - m;
     b->t80 = b->t50 = b->t_last;
@@ -950,6 +959,13 @@ static void flex_open(ball_t *b, double pp, double pa, double ratio, double rati
     b->ratio_s = ratio;
     b->t_vib = b->t_vib_lag = b->t_last;
     open_interval(b, &b->flex, "flex", t0, next_id, sink, ctx);
+}
+
+__attribute__((cold))
+static void flex_open(ball_t *b, double pp, double pa, double ratio, double ratio_full,
+                      uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    flex_open_at(b, flex_onset(b), pp, pa, ratio, ratio_full, next_id, sink, ctx);
 }
 
 /* How broadly the detection band rose: the geometric mean over its bins of
@@ -1118,6 +1134,90 @@ static int pressed(const ball_t *b)
            rise_from_least(b) > PRESS_RISE * s->rise_fraction * b->level;
 }
 
+/* A pulse (cand_frame): the pressure over the predictor's expectation by
+ * as much as the predictor will not learn from, rising over twice the rise
+ * fraction; it lasts at most RETRO_MAX_S (the stress world's longest
+ * plateau) and at least RETRO_MIN_S, comes back under RETRO_BACK of its
+ * peak rise on a fall steeper than relax_z times the resting slope rms, and
+ * lands no lower than RETRO_BELOW peak rises under its start (a load going
+ * off the ball is not a relax). */
+#define RETRO_Z PRED_FREEZE_Z
+#define RETRO_RISE 2.0
+#define RETRO_MAX_S 15.0
+#define RETRO_MIN_S 0.5
+#define RETRO_BACK 0.3
+#define RETRO_BELOW 2.0
+/* A weak contraction whose MMG is under the sensor's noise shows only as a
+ * pressure pulse, and so does a weight shift; what tells them apart is
+ * how the pulse ends. A pulse that the hold's predictor did not expect
+ * (its residual, not breathing or sway) is kept as a candidate, unpublished;
+ * once it has come back down on a fall as steep as a relaxing muscle's, it
+ * is a flex, published then, its start and end together (`t_decided_dev`
+ * is that moment). A weight shift stays, sway and breathing come back as
+ * slowly as they set the resting slope, and the load leaving the ball falls
+ * far under the pulse's start: none of those is published. Called once per
+ * spectrum frame of a hold while no flex is open; any flex the vibration
+ * starts replaces the candidate (flex_open_at). */
+static void cand_frame(ball_t *b, int ready, int still, double pp, double pa, double ratio,
+                       double ratio_full, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    const ball_settings_t *s = &b->set;
+    if (!b->cand) {
+        if (ready && still && b->res_z > RETRO_Z &&
+            rise_from_least(b) > RETRO_RISE * s->rise_fraction * b->level) {
+            b->cand = 1;
+            b->cand_t0 = flex_onset(b);
+            b->cand_rest = hist_min(b, s->lookback_s);
+            b->cand_peak = b->p_lp_value - b->cand_rest;
+            b->cand_t80 = b->t_last;
+            b->cand_fall = 0.0;
+            b->cand_sum_p = b->cand_sum_a = b->cand_sum_ratio = 0.0;
+            b->cand_frames = 0;
+        }
+        return;
+    }
+    if (!still || b->t_last - b->cand_t0 > RETRO_MAX_S) {
+        b->cand = 0;
+        return;
+    }
+    b->cand_sum_p += pp, b->cand_sum_a += pa, b->cand_sum_ratio += ratio_full;
+    b->cand_frames++;
+    double r = b->p_lp_value - b->cand_rest;
+    if (r > PEAK_NEAR * b->cand_peak) {
+        if (r > b->cand_peak)
+            b->cand_peak = r;
+        b->cand_t80 = b->t_last;
+        b->cand_fall = 0.0;
+        return;
+    }
+    double sl = hist_slope_over(b, FALL_SPAN, 0);
+    if (sl < b->cand_fall)
+        b->cand_fall = sl;
+    if (r > RETRO_BACK * b->cand_peak)
+        return;
+    double steep = s->relax_z * sqrt(b->slope_ms);
+    if (r < -RETRO_BELOW * b->cand_peak || !(b->cand_fall < -steep)) {
+        b->cand = 0;
+        return;
+    }
+    if (sl < -steep)
+        return; /* still relaxing: its foot is not in the history yet */
+    double t_end = relax_search(b, b->cand_t80 - RELAX_BACK_S, b->t_last);
+    b->cand = 0;
+    if (t_end - b->cand_t0 < RETRO_MIN_S)
+        return;
+    double rest = b->cand_rest, peak = b->cand_peak;
+    double sum_p = b->cand_sum_p, sum_a = b->cand_sum_a, sum_ratio = b->cand_sum_ratio;
+    int n = b->cand_frames;
+    flex_open_at(b, b->cand_t0, pp, pa, ratio, ratio_full, next_id, sink, ctx);
+    b->flex_rest = rest;
+    b->r_peak = peak;
+    b->sum_p = sum_p, b->sum_a = sum_a, b->sum_ratio = sum_ratio;
+    b->n_frames = n;
+    close_flex(b, t_end, sink, ctx);
+    b->hb = b->p_lp_value; /* the resting level after a flex is the new baseline */
+}
+
 /* One spectrum frame of a hold with no endpoint being looked for. */
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
@@ -1223,6 +1323,7 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         flex_open(b, pp, pa, ratio, ratio_full, next_id, sink, ctx);
         return;
     }
+    cand_frame(b, ready, still, pp, pa, ratio, ratio_full, next_id, sink, ctx);
     /* Baselines follow the hold, slowly when the band is loud so that a
      * persistent disturbance (tremor) is learnt but a flex is not. */
     double w = growing(b->base_frames, b->base_a_w);

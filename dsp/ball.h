@@ -219,6 +219,13 @@ typedef struct {
                           power_ratio^(1/4)) */
     double t_vib_lag;  /* t_vib one frame earlier (before a new burst) */
     double flex_t_end; /* end of the hold's last flex, seconds */
+    /* A pressure pulse with no vibration, not yet a flex (cand_frame). */
+    int cand;                     /* one is pending */
+    double cand_t0, cand_rest;    /* its onset, seconds; the pressure before it, pascal */
+    double cand_peak, cand_t80;   /* its highest rise, pascal; when last near it, seconds */
+    double cand_fall;             /* steepest 40 ms fall since then, pascal per second */
+    double cand_sum_p, cand_sum_a, cand_sum_ratio; /* its frames' band sums, as a flex's */
+    int cand_frames;
 
     /* The hold's slow pressure (breathing, sway) predicted at frame rate
      * (docs/DSP.md "Flex"): an AR model with an intercept, fitted by

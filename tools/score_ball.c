@@ -49,8 +49,8 @@ typedef struct {
 
 static const world_t worlds[] = {
     {"typical", &sim_ball_world_default, {0.99, 0.99, 0.97, 0.98}, 0.020, 0.110},
-    {"wide", &sim_ball_world_wide, {0.97, 0.99, 0.95, 0.97}, 0.020, 0.150},
-    {"stress", &sim_ball_world_stress, {0.97, 0.97, 0.95, 0.95}, 0.020, 0.200},
+    {"wide", &sim_ball_world_wide, {0.97, 0.99, 0.97, 0.97}, 0.020, 0.150},
+    {"stress", &sim_ball_world_stress, {0.97, 0.97, 0.96, 0.95}, 0.020, 0.200},
 };
 
 #define MAX_EV 20000
