@@ -181,12 +181,15 @@ static void proc_rss(pid_t pid, long *rss_kb)
 /* One thread's scheduler counts: CPU time, from the scheduler's nanosecond
  * accounting (/proc/PID/task/N/schedstat, finer than the 10 ms ticks of
  * /proc/PID/stat), and context switches (voluntary and involuntary, from its
- * status), each switch being one wake-up of the thread. */
+ * status), each switch being one wake-up of the thread. A voluntary switch
+ * is the thread going to sleep (a wait that blocked); an involuntary one is
+ * the thread preempted while it could run (on a busy CPU). */
 typedef struct {
     int tid;
     char comm[20];
     double run_s;
-    long switches;
+    long switches; /* voluntary + involuntary */
+    long voluntary;
 } thread_snap_t;
 
 #define MAX_THREADS 64
@@ -227,9 +230,12 @@ static int thread_snapshot(pid_t pid, thread_snap_t *snap)
         if (f) {
             long v;
             while (fgets(line, sizeof line, f))
-                if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-                    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1)
+                if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1) {
+                    t->voluntary = v;
                     t->switches += v;
+                } else if (sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1) {
+                    t->switches += v;
+                }
             fclose(f);
         }
         n++;
@@ -238,23 +244,29 @@ static int thread_snapshot(pid_t pid, thread_snap_t *snap)
     return n;
 }
 
-/* Prints each thread's wake-ups per second and CPU share between two
- * snapshots (threads matched by id; one started in between counts from 0),
- * after label; returns the total wake-ups per second and sets *cpu_pct. */
+/* Prints each thread's wake-ups per second (of which involuntary) and CPU
+ * share between two snapshots (threads matched by id; one started in
+ * between counts from 0), after label; returns the total wake-ups per
+ * second and sets *cpu_pct. */
 static double print_threads(const char *label, const thread_snap_t *before, int n_before,
                             const thread_snap_t *after, int n_after, double seconds,
                             double *cpu_pct)
 {
     double total = 0, cpu = 0;
-    printf("  %s threads, wake-ups/s (context switches) and CPU %% of one core:", label);
+    printf("  %s threads, wake-ups/s (context switches, of which involuntary) and CPU %% of one "
+           "core:",
+           label);
     for (int i = 0; i < n_after; i++) {
         thread_snap_t start = {0};
         for (int k = 0; k < n_before; k++)
             if (before[k].tid == after[i].tid)
                 start = before[k];
         double w = (double)(after[i].switches - start.switches) / seconds;
+        double inv =
+            (double)(after[i].switches - after[i].voluntary - (start.switches - start.voluntary)) /
+            seconds;
         double c = 100.0 * (after[i].run_s - start.run_s) / seconds;
-        printf(" %s %.0f (%.2f %%);", after[i].comm, w, c);
+        printf(" %s %.0f (inv %.0f; %.2f %%);", after[i].comm, w, inv, c);
         total += w;
         cpu += c;
     }
