@@ -30,7 +30,7 @@ struct device {
     int requests;    /* HELLO REQUESTs sent since the port opened */
     double retry_at; /* while closed: when to try again (monotonic seconds) */
     /* While streaming (monotonic seconds). */
-    double last_rx, last_request, last_stats;
+    double last_rx, last_request;
     double t_read; /* arrival time of the chunk being decoded */
     port_t *port;
     device_msg_fn on_msg;
@@ -238,8 +238,7 @@ static void start_stream(device_t *dev, port_t *port)
     push_text(dev, DEVICE_MSG_CONNECTED, dev->port_path);
     log_info("device %s: connected on %s (%s%s)", dev->cfg.name, dev->port_path,
              port_driver_name(dev->port), port_low_latency(dev->port) ? ", low latency" : "");
-    double now = now_mono();
-    dev->last_rx = dev->last_stats = now;
+    dev->last_rx = now_mono();
     dev->last_request = -1e9;
     dev->requests = 0;
 }
@@ -271,7 +270,7 @@ static double request_interval(const device_t *dev)
 }
 
 /* One turn of the stream: the HELLO REQUEST when due, what the port has,
- * the silence limit, the counters. */
+ * the silence limit. */
 __attribute__((hot)) static void stream_step(device_t *dev, short revents, double now)
 {
     char why[96];
@@ -307,11 +306,6 @@ __attribute__((hot)) static void stream_step(device_t *dev, short revents, doubl
     if (now - dev->last_rx > DEVICE_SILENCE_S) {
         snprintf(why, sizeof why, "silent for more than %.0f s", DEVICE_SILENCE_S);
         end_stream(dev, why);
-        return;
-    }
-    if (now - dev->last_stats >= DEVICE_STATS_S) {
-        push_stats(dev, false);
-        dev->last_stats = now;
     }
 }
 
@@ -536,6 +530,11 @@ static port_t *end_search(device_t *dev, int *err)
     return port;
 }
 
+void device_report_stats(device_t *dev)
+{
+    push_stats(dev, false);
+}
+
 int device_fd(const device_t *dev)
 {
     return dev->state == DEV_STREAMING ? port_fd(dev->port) : -1;
@@ -550,12 +549,11 @@ __attribute__((hot)) double device_due(const device_t *dev)
         return atomic_load_explicit(&dev->search_done, memory_order_acquire) ? 0 : INFINITY;
     case DEV_STREAMING:
     default: {
-        /* The silence that means the device is gone, the counters (which
-         * move only when bytes come) and a HELLO REQUEST again: a silent
-         * device is serviced a few times a second. */
+        /* The silence that means the device is gone and a HELLO REQUEST
+         * again. The counters are not due: they are asked for when they
+         * are reported (device_report_stats), so a streaming device wakes
+         * the loop only by its bytes. */
         double due = dev->last_rx + DEVICE_SILENCE_S + 0.001;
-        if (dev->last_rx > dev->last_stats && dev->last_stats + DEVICE_STATS_S < due)
-            due = dev->last_stats + DEVICE_STATS_S;
         if (!dev->seen_hello && dev->last_request + request_interval(dev) < due)
             due = dev->last_request + request_interval(dev);
         return due;

@@ -34,7 +34,6 @@
 
 #define DEVICE_HELD_FRAMES 32
 #define DEVICE_SILENCE_S 2.0      /* no byte for this long: the device is gone */
-#define DEVICE_STATS_S 0.25       /* counters go to the pipeline at most this often, when changed */
 #define DEVICE_BACKOFF_MIN_MS 50  /* first retry after a failed open */
 #define DEVICE_BACKOFF_MAX_MS 400 /* retries never wait longer, so a replug is seen within 1 s */
 
@@ -107,9 +106,10 @@ device_t *device_create(const device_setup_t *setup, int *err);
 int device_fd(const device_t *dev);
 
 /* When device_service must be called even if the port stays silent:
- * CLOCK_MONOTONIC seconds (a retry, a HELLO REQUEST, a counter snapshot, the
- * silence limit); INFINITY while a `port = auto` search runs, 0 once it has
- * ended (it writes wake_fd then). */
+ * CLOCK_MONOTONIC seconds (a retry, a HELLO REQUEST, the silence limit);
+ * INFINITY while a `port = auto` search runs, 0 once it has ended (it writes
+ * wake_fd then). A streaming device is never due while its bytes come: the
+ * counters are asked for (device_report_stats), not handed on by a timer. */
 double device_due(const device_t *dev);
 
 /* Does what is due: opens the port or takes the one a search found, reads
@@ -119,6 +119,12 @@ double device_due(const device_t *dev);
  * reading serves a whole turn. Hands every result to on_msg before it
  * returns. The owning thread. */
 void device_service(device_t *dev, short revents, double now);
+
+/* Hands on a snapshot of the counters (DEVICE_MSG_STATS) if they changed
+ * since the last one. The owner calls it before it reports them (the status
+ * tick), so that they count every byte read so far without a wake-up of
+ * their own. The owning thread. */
+void device_report_stats(device_t *dev);
 
 /* Stops a search, closes the port, hands on the final counters (and
  * DISCONNECTED "stopped" when it streamed) and frees the device. Accepts

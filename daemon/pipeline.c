@@ -28,6 +28,10 @@
 #include <unistd.h>
 
 #define PIPELINE_COMMANDS 4 /* a study's starts and stops waiting for the pipeline thread */
+/* How late the status tick may come while a port streams: it waits for the
+ * wake-up of the next frame, within this, rather than waking the loop (and
+ * ZeroMQ's I/O thread) between frames. Seconds. */
+#define STATUS_SLACK_S 0.025
 
 /* A slot's life: the main thread fills a FREE slot (its device created but
  * not yet opened) and makes it ACTIVE, and the pipeline thread services it
@@ -71,6 +75,7 @@ struct pipeline {
     slot_t *active[CONFIG_MAX_DEVICES];
     int n_active;
     int epfd;             /* epoll set: the wake-up eventfd and every streaming port */
+    int n_watched;        /* ports in the epoll set */
     bool lost_pending;    /* pipeline thread: a slot may have a session to end by idle_s */
     bool commands_pending; /* pipeline thread: the command ring may hold commands */
     _Atomic int status_interval_ms;
@@ -344,8 +349,10 @@ _Static_assert(EPOLLIN == POLLIN && EPOLLHUP == POLLHUP && EPOLLERR == POLLERR,
  * it), and the removal here only makes sure. */
 static void unwatch_port(pipeline_t *p, slot_t *slot)
 {
-    if (slot->polled_fd >= 0)
+    if (slot->polled_fd >= 0) {
         (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, slot->polled_fd, NULL);
+        p->n_watched--;
+    }
     slot->polled_fd = -1;
 }
 
@@ -354,10 +361,14 @@ static void watch_port(pipeline_t *p, slot_t *slot)
     unwatch_port(p, slot);
     int fd = device_fd(slot->device);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = slot};
-    if (fd >= 0 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+    if (fd < 0)
+        return;
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         log_error("device %s: cannot watch its port: %s", slot->cfg.name, strerror(errno));
-    else
-        slot->polled_fd = fd;
+        return;
+    }
+    slot->polled_fd = fd;
+    p->n_watched++;
 }
 
 /* What a device hands on, at once, on the pipeline thread. */
@@ -516,6 +527,11 @@ static void status_tick(pipeline_t *p)
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
         if (atomic_load(&p->slots[i].state) == SLOT_ACTIVE)
             note_recording(p, &p->slots[i]);
+    /* The devices' counters as they are now (DEVICE_MSG_STATS into each
+     * slot's stats): asked for here rather than handed on by a timer of
+     * their own, which woke the loop between frames. */
+    for (int k = 0; k < p->n_active; k++)
+        device_report_stats(p->active[k]->device);
     publisher_service(p->pub);
     double t = now_real();
     for (int i = 0; i < CONFIG_MAX_DEVICES; i++)
@@ -569,7 +585,10 @@ __attribute__((hot)) static void *pipeline_main(void *arg)
         if (woken && !take_slots(p))
             break;
         woken = false;
-        double due = next_status;
+        /* While a port streams, its next frame's wake-up serves the
+         * status tick too (it runs in the first turn at or after
+         * next_status), unless none comes within the slack. */
+        double due = next_status + (p->n_watched > 0 ? STATUS_SLACK_S : 0.0);
         for (int k = 0; k < p->n_active; k++) {
             double d = device_due(p->active[k]->device);
             if (d < due)
