@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -147,6 +148,29 @@ static int setup_curve(publisher_t *pub, const publisher_curve_t *curve)
     return 0;
 }
 
+/* Creates the context's first socket, which starts ZeroMQ's I/O thread, with
+ * the calling thread in SCHED_BATCH for that moment: the I/O thread inherits
+ * the policy, the caller gets its own back. A SCHED_BATCH thread does not
+ * preempt the thread that wakes it. On a CPU it shares with the pipeline
+ * thread, a message handed over then waits for the end of the pipeline's
+ * turn (microseconds) instead of interrupting it, and the messages of one
+ * turn leave in one wake-up of the I/O thread: one context switch of each
+ * instead of up to three of the pipeline's and two of the I/O thread's
+ * (docs/BENCHMARKS.md, "The floor"). Where the policy may not be changed (a
+ * seccomp filter), the I/O thread runs as before. */
+static void *socket_batch_io(void *context, int type)
+{
+    int policy;
+    struct sched_param param, batch = {.sched_priority = 0};
+    bool changed = pthread_getschedparam(pthread_self(), &policy, &param) == 0 &&
+                   policy == SCHED_OTHER &&
+                   pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch) == 0;
+    void *socket = zmq_socket(context, type);
+    if (changed)
+        (void)pthread_setschedparam(pthread_self(), policy, &param);
+    return socket;
+}
+
 publisher_t *publisher_open(const char *endpoint, int hwm, int *err)
 {
     return publisher_open_curve(endpoint, hwm, NULL, err);
@@ -167,7 +191,7 @@ publisher_t *publisher_open_curve(const char *endpoint, int hwm, const publisher
     pub->context = zmq_ctx_new();
     if (!pub->context)
         goto fail_errno;
-    pub->socket = zmq_socket(pub->context, ZMQ_XPUB);
+    pub->socket = socket_batch_io(pub->context, ZMQ_XPUB);
     if (!pub->socket)
         goto fail_errno;
     int one = 1, linger_ms = 100;
