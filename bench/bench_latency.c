@@ -189,7 +189,7 @@ typedef struct {
     char comm[20];
     double run_s;
     long switches; /* voluntary + involuntary */
-    long voluntary;
+    long involuntary;
 } thread_snap_t;
 
 #define MAX_THREADS 64
@@ -231,9 +231,9 @@ static int thread_snapshot(pid_t pid, thread_snap_t *snap)
             long v;
             while (fgets(line, sizeof line, f))
                 if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1) {
-                    t->voluntary = v;
                     t->switches += v;
                 } else if (sscanf(line, "nonvoluntary_ctxt_switches: %ld", &v) == 1) {
+                    t->involuntary = v;
                     t->switches += v;
                 }
             fclose(f);
@@ -262,9 +262,7 @@ static double print_threads(const char *label, const thread_snap_t *before, int 
             if (before[k].tid == after[i].tid)
                 start = before[k];
         double w = (double)(after[i].switches - start.switches) / seconds;
-        double inv =
-            (double)(after[i].switches - after[i].voluntary - (start.switches - start.voluntary)) /
-            seconds;
+        double inv = (double)(after[i].involuntary - start.involuntary) / seconds;
         double c = 100.0 * (after[i].run_s - start.run_s) / seconds;
         printf(" %s %.0f (inv %.0f; %.2f %%);", after[i].comm, w, inv, c);
         total += w;

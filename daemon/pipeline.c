@@ -17,6 +17,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -75,7 +76,6 @@ struct pipeline {
     slot_t *active[CONFIG_MAX_DEVICES];
     int n_active;
     int epfd;             /* epoll set: the wake-up eventfd and every streaming port */
-    int n_watched;        /* ports in the epoll set */
     bool lost_pending;    /* pipeline thread: a slot may have a session to end by idle_s */
     bool commands_pending; /* pipeline thread: the command ring may hold commands */
     _Atomic int status_interval_ms;
@@ -349,10 +349,8 @@ _Static_assert(EPOLLIN == POLLIN && EPOLLHUP == POLLHUP && EPOLLERR == POLLERR,
  * it), and the removal here only makes sure. */
 static void unwatch_port(pipeline_t *p, slot_t *slot)
 {
-    if (slot->polled_fd >= 0) {
+    if (slot->polled_fd >= 0)
         (void)epoll_ctl(p->epfd, EPOLL_CTL_DEL, slot->polled_fd, NULL);
-        p->n_watched--;
-    }
     slot->polled_fd = -1;
 }
 
@@ -368,7 +366,6 @@ static void watch_port(pipeline_t *p, slot_t *slot)
         return;
     }
     slot->polled_fd = fd;
-    p->n_watched++;
 }
 
 /* What a device hands on, at once, on the pipeline thread. */
@@ -585,15 +582,20 @@ __attribute__((hot)) static void *pipeline_main(void *arg)
         if (woken && !take_slots(p))
             break;
         woken = false;
-        /* While a port streams, its next frame's wake-up serves the
-         * status tick too (it runs in the first turn at or after
-         * next_status), unless none comes within the slack. */
-        double due = next_status + (p->n_watched > 0 ? STATUS_SLACK_S : 0.0);
+        double due = INFINITY;
+        bool streaming = false;
         for (int k = 0; k < p->n_active; k++) {
             double d = device_due(p->active[k]->device);
             if (d < due)
                 due = d;
+            streaming |= p->active[k]->polled_fd >= 0;
         }
+        /* While a port streams, its next frame's wake-up serves the
+         * status tick too (it runs in the first turn at or after
+         * next_status), unless none comes within the slack. */
+        double status_due = next_status + (streaming ? STATUS_SLACK_S : 0.0);
+        if (status_due < due)
+            due = status_due;
         /* Only our descriptors are waited on: a zmq_poll that includes the
          * socket costs libzmq's command processing (and a getpid) on every
          * wake-up, hundreds a second. Subscription messages are rare and

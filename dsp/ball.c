@@ -1171,8 +1171,8 @@ static void cand_frame(ball_t *b, int ready, int still, double pp, double pa, do
             b->cand_peak = b->p_lp_value - b->cand_rest;
             b->cand_t80 = b->t_last;
             b->cand_fall = 0.0;
-            b->cand_sum_p = b->cand_sum_a = b->cand_sum_ratio = 0.0;
-            b->cand_frames = 0;
+            b->sum_p = b->sum_a = b->sum_ratio = 0.0; /* no flex is open: its sums are free */
+            b->n_frames = 0;
         }
         return;
     }
@@ -1180,8 +1180,8 @@ static void cand_frame(ball_t *b, int ready, int still, double pp, double pa, do
         b->cand = 0;
         return;
     }
-    b->cand_sum_p += pp, b->cand_sum_a += pa, b->cand_sum_ratio += ratio_full;
-    b->cand_frames++;
+    b->sum_p += pp, b->sum_a += pa, b->sum_ratio += ratio_full;
+    b->n_frames++;
     double r = b->p_lp_value - b->cand_rest;
     if (r > PEAK_NEAR * b->cand_peak) {
         if (r > b->cand_peak)
@@ -1207,8 +1207,8 @@ static void cand_frame(ball_t *b, int ready, int still, double pp, double pa, do
     if (t_end - b->cand_t0 < RETRO_MIN_S)
         return;
     double rest = b->cand_rest, peak = b->cand_peak;
-    double sum_p = b->cand_sum_p, sum_a = b->cand_sum_a, sum_ratio = b->cand_sum_ratio;
-    int n = b->cand_frames;
+    double sum_p = b->sum_p, sum_a = b->sum_a, sum_ratio = b->sum_ratio;
+    int n = b->n_frames;
     flex_open_at(b, b->cand_t0, pp, pa, ratio, ratio_full, next_id, sink, ctx);
     b->flex_rest = rest;
     b->r_peak = peak;

@@ -211,7 +211,8 @@ typedef struct {
     double band_z;          /* this frame's three-frame sum over its resting rms */
     double flex_rest;       /* resting pressure before the flex */
     double r_peak, t80, t50;
-    double sum_p, sum_a, sum_ratio, sum_med;
+    double sum_p, sum_a, sum_ratio, sum_med; /* the open flex's frames (or, while no
+                                                flex is open, a candidate's: cand_frame) */
     int n_frames, n_med;
     double prev_ratio; /* ... and in the frame before it (0 when none) */
     double ratio_s;    /* band ratio smoothed over a few frames, in a flex */
@@ -224,8 +225,6 @@ typedef struct {
     double cand_t0, cand_rest;    /* its onset, seconds; the pressure before it, pascal */
     double cand_peak, cand_t80;   /* its highest rise, pascal; when last near it, seconds */
     double cand_fall;             /* steepest 40 ms fall since then, pascal per second */
-    double cand_sum_p, cand_sum_a, cand_sum_ratio; /* its frames' band sums, as a flex's */
-    int cand_frames;
 
     /* The hold's slow pressure (breathing, sway) predicted at frame rate
      * (docs/DSP.md "Flex"): an AR model with an intercept, fitted by
