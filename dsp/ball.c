@@ -29,12 +29,6 @@
  * (80 ms): under a noisy sensor the 20 ms slope's noise sets the hold's
  * resting slope rms, and a 0.3-0.8 s ramp never stood 5 times over it. */
 #define SLOW_SPAN (4 * SLOPE_SPAN)
-/* ... with the detection band's log ratio summed over the last three frames
- * (BAND_FRAMES) over its resting mean by this many times the sum's resting
- * rms: the band leaning up over the ramp, not one frame passing a level. */
-#define BAND_FRAMES 3
-#define SLOW_BAND_Z 0.5
-#define BAND_LR_FLOOR 1e-3 /* a frame's band ratio counts as at least this in the log */
 /* A ramp's foot: where the slope falls under this share of its steepest. */
 #define RAMP_FOOT 0.25
 #define RAMP_HALF 0.5 /* ... and the second point on the slope's rise */
@@ -1010,10 +1004,12 @@ static int vibration_present(const ball_t *b)
  * which is learnt from the frames that are not ramps. The MMG grows with
  * the force, so a slow rise's vibration is not yet loud when the ramp is
  * already plain; a weight shift's ramp has no vibration, breathing's and
- * sway's are slower. A slow ramp is read on a longer slope (SLOW_SPAN)
- * with the band leaning up over three frames (band_sum). Returns the rise
- * to test (from the lookback's least pressure) or 0 when this is not a
- * ramp. */
+ * sway's are slower. A slow ramp is read on a longer slope (SLOW_SPAN),
+ * on the pressure alone: its MMG, still weak on the ramp, had been asked to
+ * lean the band up over three frames, which delayed slow ramps by 15 ms in
+ * the median and kept out two false flexes in 200 sessions. Returns the
+ * rise to test (from the lookback's least pressure) or 0 when this is not
+ * a ramp. */
 static double ramp_rise(ball_t *b, double ratio, int ready)
 {
     const ball_settings_t *s = &b->set;
@@ -1043,48 +1039,9 @@ static double ramp_rise(ball_t *b, double ratio, int ready)
         return 0.0;
     if (ramp && ratio > sqrt(s->power_ratio) && b->breadth > RAMP_BREADTH)
         return rise_from_least(b);
-    if (slow_ramp && b->band_z > SLOW_BAND_Z)
+    if (slow_ramp)
         return rise_from_least(b);
     return 0.0;
-}
-
-/* The detection band's log ratio summed over the last BAND_FRAMES frames
- * (this one included) against its resting level (band_learn): a slow
- * contraction's MMG, growing with the force, lifts the band a little in
- * each frame of its ramp, under the scatter of one frame's ratio. Returns
- * this frame's log ratio. */
-static double band_sum(ball_t *b, double ratio)
-{
-    double lr = log(ratio > BAND_LR_FLOOR ? ratio : BAND_LR_FLOOR);
-    if (b->base_frames == 0) {
-        b->band_lr_mean = lr;
-        b->band_lr_ms = 0.0;
-        for (int i = 0; i < BAND_FRAMES; i++)
-            b->band_lr[i] = lr;
-    }
-    double sum = lr;
-    for (int i = BAND_FRAMES - 1; i > 0; i--) {
-        b->band_lr[i] = b->band_lr[i - 1];
-        sum += b->band_lr[i];
-    }
-    b->band_lr[0] = lr;
-    sum -= BAND_FRAMES * b->band_lr_mean;
-    b->band_z = b->band_lr_ms > 0.0 ? sum / sqrt(b->band_lr_ms) : 0.0;
-    return lr;
-}
-
-/* Learns the band's resting log ratio and its sum's scatter, from the
- * frames the baselines learn from that are not loud. */
-static void band_learn(ball_t *b, double lr, double ratio)
-{
-    if (ratio > b->set.power_ratio)
-        return;
-    double sum = -BAND_FRAMES * b->band_lr_mean;
-    for (int i = 0; i < BAND_FRAMES; i++)
-        sum += b->band_lr[i];
-    double w = growing(b->base_frames, b->base_a_w);
-    b->band_lr_mean += w * (lr - b->band_lr_mean);
-    b->band_lr_ms += w * (sum * sum - b->band_lr_ms);
 }
 
 /* A band ratio louder_ratio times the open flex's own mean (any, before
@@ -1256,7 +1213,6 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
      * loud frame with breathing or sway lifting the load is not a flex. */
     double prev = b->prev_ratio;
     b->prev_ratio = ratio;
-    double lr = band_sum(b, ratio);
     int vib = ratio > s->power_ratio &&
               (prev > s->power_ratio || ratio > s->power_ratio * s->power_ratio * STRONG_AT_ONCE) &&
               b->breadth > s->breadth_ratio;
@@ -1334,7 +1290,6 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     for (int k = b->detect.k_first; k <= b->detect.k_last; k++)
         b->base_bins[k] += (float)(w * (power[k] - b->base_bins[k]));
     b->base_a += w * ((pa > floor_a ? pa : floor_a) - b->base_a);
-    band_learn(b, lr, ratio);
     b->base_frames++;
 }
 

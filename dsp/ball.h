@@ -204,11 +204,6 @@ typedef struct {
                                40 ms slope: the sensor noise's share of a slope, (pascal/s)^2 */
     double slow_ms;         /* the hold's resting mean square of the 80 ms slope (the slow
                                ramp's), learnt as slope_ms is, (pascal/s)^2 */
-    double band_lr[3];      /* the detection band's log ratio in the last three frames */
-    double band_lr_mean;    /* ... its resting mean (learnt with the baselines) */
-    double band_lr_ms;      /* ... the resting mean square of the three frames' sum over
-                               three means */
-    double band_z;          /* this frame's three-frame sum over its resting rms */
     double flex_rest;       /* resting pressure before the flex */
     double r_peak, t80, t50;
     double sum_p, sum_a, sum_ratio, sum_med; /* the open flex's frames (or, while no
