@@ -998,6 +998,30 @@ static int vibration_present(const ball_t *b)
     return b->ratio_s > sqrt(sqrt(b->set.power_ratio));
 }
 
+/* The hold's band baselines have learnt enough frames to decide on. */
+static int baseline_ready(const ball_t *b)
+{
+    return b->base_frames * b->sp.hop >= b->base_ready_samples;
+}
+
+/* The ball starts to turn: the rate jumped since the hold's last spectrum
+ * frame. A roll stroke's push changes the load at once, and that step
+ * leaks into the detection band's lowest bins as a broad, loud frame (and
+ * is a ramp) while the rate is still under the low level; a contraction
+ * does not turn the ball. */
+static int turning_since_frame(const ball_t *b)
+{
+    return b->rate > TURN_GROWTH * b->rate_frame &&
+           b->rate - b->rate_frame > TURN_SHARE * rate_low(b);
+}
+
+/* The slow ramp (ramp_rise): the 80 ms slope over ramp_z times its resting
+ * rms. */
+static int slow_ramp_now(const ball_t *b, double slow)
+{
+    return slow > b->set.ramp_z * sqrt(b->slow_ms);
+}
+
 /* A contraction's ramp under weaker vibration (called once per frame while
  * no flex is open): the smoothed pressure's slope over the last 20 ms
  * against the hold's resting slope rms, which breathing and sway set and
@@ -1032,7 +1056,7 @@ static double ramp_rise(ball_t *b, double ratio, int ready)
     double slow = b->hist_n > SLOW_SPAN ? hist_slope_over(b, SLOW_SPAN, 0) : 0.0;
     if (b->base_frames == 0)
         b->slow_ms = slow * slow;
-    int slow_ramp = slow > s->ramp_z * sqrt(b->slow_ms);
+    int slow_ramp = slow_ramp_now(b, slow);
     if (!slow_ramp || b->base_frames < BASE_FAST_FRAMES)
         b->slow_ms += w * (slow * slow - b->slow_ms);
     if (!ready || b->rate >= RAMP_STILL_SHARE * rate_low(b))
@@ -1194,21 +1218,17 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     pred_frame(b);
     if (b->base_frames == 0)
         b->rate_frame = b->rate;
-    /* The ball starts to turn: the rate jumped since the last frame. A roll
-     * stroke's push changes the load at once, and that step leaks into the
-     * detection band's lowest bins as a broad, loud frame while the rate
-     * is still under the low level; a contraction does not turn the ball. */
-    int turning = b->rate > TURN_GROWTH * b->rate_frame &&
-                  b->rate - b->rate_frame > TURN_SHARE * rate_low(b);
+    int turning = turning_since_frame(b);
     b->rate_frame = b->rate;
     double floor_p = POWER_FLOOR_PA2, floor_a = POWER_FLOOR_G2;
     /* The ratio that decides is the detection band's; the fields report
      * the whole band's. */
     double ratio = pd / (b->base_d > floor_p ? b->base_d : floor_p);
     double ratio_full = pp / (b->base_p > floor_p ? b->base_p : floor_p);
+    b->frame_pp = pp, b->frame_pa = pa, b->frame_ratio = ratio, b->frame_ratio_full = ratio_full;
     double r = b->p_lp_value - b->hb;
     /* The baseline needs a few frames of the hold before it means much. */
-    int ready = b->base_frames * b->sp.hop >= b->base_ready_samples;
+    int ready = baseline_ready(b);
     /* Vibration must last two frames, unless it is strong at once: a single
      * loud frame with breathing or sway lifting the load is not a flex. */
     double prev = b->prev_ratio;
@@ -1291,6 +1311,24 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         b->base_bins[k] += (float)(w * (power[k] - b->base_bins[k]));
     b->base_a += w * ((pa > floor_a ? pa : floor_a) - b->base_a);
     b->base_frames++;
+}
+
+/* The slow ramp between spectrum frames (ball_push, at each new history
+ * entry of a hold with no flex open and no motion episode): it is judged on
+ * the pressure alone, so it need not wait up to a frame (32 ms) for the
+ * next test. The levels it is judged against (the resting rms of the 80 ms
+ * slope, the baselines' readiness, the rate at the last frame) and the
+ * band figures the flex starts with are the last frame's. */
+static void ramp_between(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    const ball_settings_t *s = &b->set;
+    if (b->base_frames == 0 || !baseline_ready(b) || b->hist_n <= SLOW_SPAN ||
+        !(b->rate < RAMP_STILL_SHARE * rate_low(b)) || turning_since_frame(b) ||
+        !slow_ramp_now(b, hist_slope_over(b, SLOW_SPAN, 0)) ||
+        !(rise_from_least(b) > s->rise_fraction * b->level))
+        return;
+    flex_open(b, b->frame_pp, b->frame_pa, b->frame_ratio, b->frame_ratio_full, next_id, sink,
+              ctx);
 }
 
 static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
@@ -1462,6 +1500,8 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
             b->level = b->hb - b->p0;
         if (b->flex.open)
             flex_sample(b, sink, ctx);
+        else if (!b->ep.active && b->hist_count == 0)
+            ramp_between(b, next_id, sink, ctx);
     }
 
     /* Spectra: a frame every hop, its FFTs only when flex_frame reads them

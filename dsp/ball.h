@@ -159,6 +159,8 @@ typedef struct {
     double t_climb;   /* start of the rate's last climb, seconds ... */
     double climb_min, climb_peak; /* ... its least and highest rate since, deg/s */
     double rate_frame; /* the rate at the hold's previous spectrum frame, deg/s */
+    double frame_pp, frame_pa; /* the last frame's band powers, pascal^2 and g^2 ... */
+    double frame_ratio, frame_ratio_full; /* ... and band ratios (detection band, whole band) */
     ball_episode_t ep;
 
     /* State. */
