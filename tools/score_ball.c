@@ -116,6 +116,9 @@ static void on_event(void *ctx, const event_t *e, double t_host)
     s->det[k][s->n_det[k]++] = (score_interval_t){e->t_start_dev, e->t_dev};
 }
 
+enum { RAMP_BINS = 8 };
+#define RAMP_BIN_S 0.1 /* the last bin takes every longer ramp */
+
 typedef struct {
     score_tally_t tally[N_TYPES];
     score_values_t flex_delay;      /* publication delay of matched flex starts */
@@ -123,6 +126,9 @@ typedef struct {
     /* The weak flexes' drawn conditions, found [1] and missed [0], for
      * --explain: rise share, MMG rms (Pa), the seed's sensor noise factor. */
     score_values_t weak_rise[2], weak_mmg[2], weak_noise[2];
+    /* The matched flexes' publication delays by their ramp's length
+     * (truth `up_s`, RAMP_BIN_S wide bins), for --explain. */
+    score_values_t delay_by_ramp[RAMP_BINS];
     double seconds; /* of sessions */
     uint64_t samples;
 } result_t;
@@ -312,6 +318,25 @@ static void weak_conditions_report(result_t *r)
     }
 }
 
+/* Where the publication delay comes from: it grows with the contraction's
+ * ramp, which the start waits on when the vibration is weak. */
+static void delay_by_ramp_report(result_t *r)
+{
+    printf("flex start publication delay by the true ramp's length (matched flexes):\n"
+           "| ramp (s) | flexes | delay median / p90 (ms) |\n| --- | ---: | ---: |\n");
+    for (int b = 0; b < RAMP_BINS; b++) {
+        score_values_t *v = &r->delay_by_ramp[b];
+        if (v->n == 0)
+            continue;
+        if (b < RAMP_BINS - 1)
+            printf("| %.1f-%.1f | %zu | %.0f / %.0f |\n", b * RAMP_BIN_S, (b + 1) * RAMP_BIN_S,
+                   v->n, 1e3 * score_values_quantile(v, 0.5), 1e3 * score_values_quantile(v, 0.9));
+        else
+            printf("| %.1f- | %zu | %.0f / %.0f |\n", b * RAMP_BIN_S, v->n,
+                   1e3 * score_values_quantile(v, 0.5), 1e3 * score_values_quantile(v, 0.9));
+    }
+}
+
 static int run_session(const session_settings_t *set_in, result_t *r, session_events_t *ev,
                        int verbose, int explain_on)
 {
@@ -343,9 +368,16 @@ static int run_session(const session_settings_t *set_in, result_t *r, session_ev
             explain(seed, k, ev, match);
         if (k == T_FLEX) {
             for (size_t d = 0; d < ev->n_det[k]; d++)
-                if (match[d] >= 0 && !isnan(ev->det_decided[k][d]))
-                    score_values_add(&r->flex_delay,
-                                     ev->det_decided[k][d] - ev->truth[k][match[d]].t_start);
+                if (match[d] >= 0 && !isnan(ev->det_decided[k][d])) {
+                    double delay = ev->det_decided[k][d] - ev->truth[k][match[d]].t_start;
+                    score_values_add(&r->flex_delay, delay);
+                    double up = ev->truth_up[match[d]];
+                    if (explain_on && up >= 0.0) {
+                        int bin = (int)(up / RAMP_BIN_S);
+                        score_values_add(&r->delay_by_ramp[bin < RAMP_BINS ? bin : RAMP_BINS - 1],
+                                         delay);
+                    }
+                }
             for (size_t i = 0; i < ev->n_truth[k]; i++)
                 r->weak_true += (ev->truth_flags[k][i] & TF_WEAK) != 0;
             for (size_t d = 0; d < ev->n_det[k]; d++)
@@ -583,6 +615,8 @@ static void result_free(result_t *r)
     for (int k = 0; k < N_TYPES; k++)
         score_tally_free(&r->tally[k]);
     score_values_free(&r->flex_delay);
+    for (int b = 0; b < RAMP_BINS; b++)
+        score_values_free(&r->delay_by_ramp[b]);
     for (int f = 0; f < 2; f++) {
         score_values_free(&r->weak_rise[f]);
         score_values_free(&r->weak_mmg[f]);
@@ -603,6 +637,7 @@ static int run_set(const char *title, long first, int n, const sim_ball_world_t 
     int ok = report(title, &r, check, floors);
     if (explain_on) {
         weak_conditions_report(&r);
+        delay_by_ramp_report(&r);
         explain_summary();
     }
     result_free(&r);
