@@ -328,12 +328,11 @@ static void delay_by_ramp_report(result_t *r)
         score_values_t *v = &r->delay_by_ramp[b];
         if (v->n == 0)
             continue;
+        char upper[8] = ""; /* the last bin is open-ended */
         if (b < RAMP_BINS - 1)
-            printf("| %.1f-%.1f | %zu | %.0f / %.0f |\n", b * RAMP_BIN_S, (b + 1) * RAMP_BIN_S,
-                   v->n, 1e3 * score_values_quantile(v, 0.5), 1e3 * score_values_quantile(v, 0.9));
-        else
-            printf("| %.1f- | %zu | %.0f / %.0f |\n", b * RAMP_BIN_S, v->n,
-                   1e3 * score_values_quantile(v, 0.5), 1e3 * score_values_quantile(v, 0.9));
+            snprintf(upper, sizeof upper, "%.1f", (b + 1) * RAMP_BIN_S);
+        printf("| %.1f-%s | %zu | %.0f / %.0f |\n", b * RAMP_BIN_S, upper, v->n,
+               1e3 * score_values_quantile(v, 0.5), 1e3 * score_values_quantile(v, 0.9));
     }
 }
 
