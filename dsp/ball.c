@@ -29,6 +29,7 @@
  * (80 ms): under a noisy sensor the 20 ms slope's noise sets the hold's
  * resting slope rms, and a 0.3-0.8 s ramp never stood 5 times over it. */
 #define SLOW_SPAN (4 * SLOPE_SPAN)
+#define COARSE_DEC 5 /* history entries per coarse history entry (20 ms) */
 /* A ramp's foot: where the slope falls under this share of its steepest. */
 #define RAMP_FOOT 0.25
 #define RAMP_HALF 0.5 /* ... and the second point on the slope's rise */
@@ -216,6 +217,14 @@ static void hist_push(ball_t *b, double t, double v)
     b->hist_pos = (b->hist_pos + 1) % BALL_HIST_LEN;
     if (b->hist_n < BALL_HIST_LEN)
         b->hist_n++;
+    if (++b->coarse_count < COARSE_DEC)
+        return;
+    b->coarse_count = 0;
+    b->coarse[b->coarse_pos] = (float)v;
+    b->coarse_t[b->coarse_pos] = t;
+    b->coarse_pos = (b->coarse_pos + 1) % BALL_COARSE_LEN;
+    if (b->coarse_n < BALL_COARSE_LEN)
+        b->coarse_n++;
 }
 
 /* Entry i back from the newest (0 = newest). */
@@ -682,6 +691,7 @@ static void start_hold(ball_t *b, double t, uint32_t *next_id, event_sink_fn sin
     b->flex_t_end = t;
     b->t_half_down = t;
     b->cand = 0;
+    b->falling = 0;
     pred_reset(b);
     open_interval(b, &b->hold, "hold", t, next_id, sink, ctx);
 }
@@ -944,6 +954,7 @@ static void flex_open_at(ball_t *b, double t0, double pp, double pa, double rati
     double m = hist_min(b, b->set.lookback_s);
     double now = b->p_lp_value;
     b->cand = 0;
+    b->falling = 0;
     b->flex_rest = m;
     b->r_peak = now - m;
     b->t80 = b->t50 = b->t_last;
@@ -1199,6 +1210,161 @@ static void cand_frame(ball_t *b, int ready, int still, double pp, double pa, do
     b->hb = b->p_lp_value; /* the resting level after a flex is the new baseline */
 }
 
+/* A box (box_frame): a step up of the load and, seconds later, a relax
+ * that no flex explains, paired once the relax is over. A weak contraction
+ * whose MMG is under the sensor's noise and whose rise is slow or small
+ * enough for the predictor to learn it as it comes (a residual of 2-3 x)
+ * still ends on a relax that lands on the released load, a residual often
+ * under -5 x, down to -16 x. The step is the change point of the coarse
+ * history between the hold's first ready frame (not the load coming on)
+ * or the last flex's end and the fall: the split into a lower level
+ * before and a higher one after that explains most of its variance. It
+ * must rise over BOX_SPREAD times the pressure's rms about the two levels
+ * (breathing and sway under a weaker step move it anywhere), the relax
+ * must land under the lower level plus BOX_BACK of the step, and no
+ * further than BOX_LEAVE of the load under it (the load leaving the
+ * ball). The flex is published then, start and end together, from the
+ * foot of the step's steepest 100 ms to the relax's foot. */
+#define BOX_FALL_Z (2.0 * PRED_FREEZE_Z) /* the relax's residual, below minus this */
+#define BOX_SPREAD 2.5
+#define BOX_BACK 0.5
+#define BOX_LEAVE 0.2
+#define BOX_SIDE 25      /* coarse entries (0.5 s) on each side of the change point, at least */
+#define BOX_GUARD_S 0.15 /* the plateau ends this long before the fall is seen */
+#define BOX_SLOPE 5      /* coarse entries over which the step's slope is taken (100 ms) */
+#define BOX_FOOT 0.4     /* the step's foot: its slope under this share of its steepest */
+#define BOX_BEFORE_S 1.0 /* the steepest slope is searched this long before the change */
+#define BOX_AFTER_S 0.5  /* ... and this long after it */
+
+/* Entry i back from the newest (0 = newest) of the coarse history. */
+static unsigned coarse_index(const ball_t *b, unsigned i)
+{
+    return (b->coarse_pos + BALL_COARSE_LEN - 1 - i) % BALL_COARSE_LEN;
+}
+
+/* The coarse history's 100 ms slope ending at entry i back, pascal per second. */
+static double coarse_slope(const ball_t *b, unsigned i)
+{
+    unsigned q0 = coarse_index(b, i), q1 = coarse_index(b, i + BOX_SLOPE);
+    return (b->coarse[q0] - b->coarse[q1]) / (b->coarse_t[q0] - b->coarse_t[q1]);
+}
+
+typedef struct {
+    unsigned i;    /* the first entry of the higher level, back from the newest */
+    double rise;   /* the higher level less the lower, pascal */
+    double before; /* the lower level, pascal */
+    double spread; /* the rms about the two levels, pascal */
+} box_step_t;
+
+/* The best split of entries i_lo (oldest) .. i_hi (back from the newest)
+ * into a lower level and a higher one after it, the one with the largest
+ * between-levels sum of squares; 0 if there is none. */
+__attribute__((cold))
+static int box_step(const ball_t *b, unsigned i_hi, unsigned i_lo, box_step_t *st)
+{
+    unsigned n = i_lo - i_hi + 1;
+    double sum = 0.0, sq = 0.0;
+    for (unsigned i = i_hi; i <= i_lo; i++) {
+        double v = b->coarse[coarse_index(b, i)];
+        sum += v, sq += v * v;
+    }
+    double left = 0.0, left_sq = 0.0, best = 0.0;
+    unsigned k = 0;
+    for (unsigned i = i_lo; i > i_hi; i--) {
+        double v = b->coarse[coarse_index(b, i)];
+        left += v, left_sq += v * v, k++;
+        if (k < BOX_SIDE || n - k < BOX_SIDE)
+            continue;
+        double ml = left / k, mr = (sum - left) / (n - k);
+        double between = (mr - ml) * (mr - ml) * k * (double)(n - k) / n;
+        if (mr > ml && between > best) {
+            double within = (left_sq - k * ml * ml) + (sq - left_sq - (n - k) * mr * mr);
+            best = between;
+            st->i = i - 1;
+            st->rise = mr - ml;
+            st->before = ml;
+            st->spread = within > 0.0 ? sqrt(within / n) : 0.0;
+        }
+    }
+    return best > 0.0;
+}
+
+/* The step's onset: the foot of its steepest 100 ms near the change point,
+ * walking back while the slope stays over BOX_FOOT of it. */
+__attribute__((cold))
+static double box_onset(const ball_t *b, const box_step_t *st, unsigned i_hi, unsigned i_lo)
+{
+    double t_change = b->coarse_t[coarse_index(b, st->i)], s_max = 0.0;
+    unsigned j_max = st->i;
+    for (unsigned j = i_hi; j + BOX_SLOPE <= i_lo; j++) {
+        double t = b->coarse_t[coarse_index(b, j)];
+        if (t < t_change - BOX_BEFORE_S)
+            break;
+        double sl = coarse_slope(b, j);
+        if (t <= t_change + BOX_AFTER_S && sl > s_max)
+            s_max = sl, j_max = j;
+    }
+    if (s_max <= 0.0)
+        return t_change - b->smooth_delay_s;
+    unsigned j = j_max;
+    while (j + 1 + BOX_SLOPE <= i_lo && coarse_slope(b, j + 1) > BOX_FOOT * s_max)
+        j++;
+    return 0.5 * (b->coarse_t[coarse_index(b, j)] + b->coarse_t[coarse_index(b, j + BOX_SLOPE)]) -
+           b->smooth_delay_s;
+}
+
+/* Called once per spectrum frame of a hold while no flex is open. */
+static void box_frame(ball_t *b, int ready, int still, double pp, double pa, double ratio,
+                      double ratio_full, uint32_t *next_id, event_sink_fn sink, void *ctx)
+{
+    const ball_settings_t *s = &b->set;
+    if (!ready || !still) {
+        b->falling = 0;
+        return;
+    }
+    if (b->t_ready <= b->hold.t_start)
+        b->t_ready = b->t_last; /* this hold's first ready frame with no flex open */
+    double steep = s->relax_z * sqrt(b->slope_ms);
+    double sl = hist_slope_over(b, FALL_SPAN, 0);
+    if (!b->falling) {
+        if (b->res_z < -BOX_FALL_Z && sl < -steep) {
+            b->falling = 1;
+            b->fall_t0 = b->t_last;
+        }
+        return;
+    }
+    if (sl < -steep)
+        return; /* still relaxing: its foot is not in the history yet */
+    b->falling = 0;
+    double lo = b->fall_t0 - RETRO_MAX_S - BOX_BEFORE_S, hi = b->fall_t0 - BOX_GUARD_S;
+    if (lo < b->t_ready)
+        lo = b->t_ready; /* not the load coming on */
+    if (lo < b->flex_t_end)
+        lo = b->flex_t_end;
+    unsigned i_hi = 0;
+    while (i_hi < b->coarse_n && b->coarse_t[coarse_index(b, i_hi)] > hi)
+        i_hi++;
+    unsigned i_lo = i_hi;
+    while (i_lo + 1 < b->coarse_n && b->coarse_t[coarse_index(b, i_lo + 1)] >= lo)
+        i_lo++;
+    box_step_t st;
+    if (i_lo < i_hi + 2 * BOX_SIDE || !box_step(b, i_hi, i_lo, &st))
+        return;
+    double land = b->p_lp_value;
+    if (!(st.rise > s->rise_fraction * b->level) || !(st.rise > BOX_SPREAD * st.spread) ||
+        !(land < st.before + BOX_BACK * st.rise) || !(land > st.before - BOX_LEAVE * b->level))
+        return;
+    double t0 = box_onset(b, &st, i_hi, i_lo);
+    double t_end = relax_search(b, b->fall_t0 - RELAX_BACK_S, b->t_last);
+    if (t_end - t0 < RETRO_MIN_S)
+        return;
+    flex_open_at(b, t0, pp, pa, ratio, ratio_full, next_id, sink, ctx);
+    b->flex_rest = st.before;
+    b->r_peak = st.rise;
+    close_flex(b, t_end, sink, ctx);
+    b->hb = b->p_lp_value; /* the resting level after a flex is the new baseline */
+}
+
 /* One spectrum frame of a hold with no endpoint being looked for. */
 static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *ctx)
 {
@@ -1300,6 +1466,8 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
         return;
     }
     cand_frame(b, ready, still, pp, pa, ratio, ratio_full, next_id, sink, ctx);
+    if (!b->flex.open)
+        box_frame(b, ready, still, pp, pa, ratio, ratio_full, next_id, sink, ctx);
     /* Baselines follow the hold, slowly when the band is loud so that a
      * persistent disturbance (tremor) is learnt but a flex is not. */
     double w = growing(b->base_frames, b->base_a_w);

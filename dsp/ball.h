@@ -128,6 +128,7 @@ typedef struct {
 
 /* Entries of the smoothed pressure's history (for looking back). */
 #define BALL_HIST_LEN 1024
+#define BALL_COARSE_LEN 1024 /* entries of the coarse history: 20 s at 20 ms */
 
 typedef struct {
     /* Read-only for the caller. */
@@ -222,6 +223,9 @@ typedef struct {
     double cand_t0, cand_rest;    /* its onset, seconds; the pressure before it, pascal */
     double cand_peak, cand_t80;   /* its highest rise, pascal; when last near it, seconds */
     double cand_fall;             /* steepest 40 ms fall since then, pascal per second */
+    int falling;                  /* a steep fall is under way (box_frame) ... */
+    double fall_t0;               /* ... since this time, seconds */
+    double t_ready;               /* the hold's first frame that box_frame saw ready, seconds */
 
     /* The hold's slow pressure (breathing, sway) predicted at frame rate
      * (docs/DSP.md "Flex"): an AR model with an intercept, fitted by
@@ -245,6 +249,10 @@ typedef struct {
      * 12 kB (fewer pages per frame). */
     float hist[BALL_HIST_LEN];    /* pascal */
     double hist_t[BALL_HIST_LEN]; /* seconds */
+    /* The same, every fifth entry: a box's start is searched this far back. */
+    unsigned coarse_pos, coarse_n, coarse_count;
+    float coarse[BALL_COARSE_LEN];    /* pascal */
+    double coarse_t[BALL_COARSE_LEN]; /* seconds */
 } ball_t;
 
 /* Bytes of caller memory for these settings at rate_hz, or 0 if invalid. */
