@@ -207,24 +207,27 @@ static void emit(event_t *e, event_sink_fn sink, void *ctx)
         sink(e, ctx);
 }
 
+/* Puts (t, v) into a ring of len entries at *pos, *n of them filled. */
+static void ring_put(float *val, double *val_t, unsigned len, unsigned *pos, unsigned *n, double t,
+                     double v)
+{
+    val[*pos] = (float)v;
+    val_t[*pos] = t;
+    *pos = (*pos + 1) % len;
+    if (*n < len)
+        (*n)++;
+}
+
 static void hist_push(ball_t *b, double t, double v)
 {
     if (++b->hist_count < b->hist_dec)
         return;
     b->hist_count = 0;
-    b->hist[b->hist_pos] = (float)v;
-    b->hist_t[b->hist_pos] = t;
-    b->hist_pos = (b->hist_pos + 1) % BALL_HIST_LEN;
-    if (b->hist_n < BALL_HIST_LEN)
-        b->hist_n++;
+    ring_put(b->hist, b->hist_t, BALL_HIST_LEN, &b->hist_pos, &b->hist_n, t, v);
     if (++b->coarse_count < COARSE_DEC)
         return;
     b->coarse_count = 0;
-    b->coarse[b->coarse_pos] = (float)v;
-    b->coarse_t[b->coarse_pos] = t;
-    b->coarse_pos = (b->coarse_pos + 1) % BALL_COARSE_LEN;
-    if (b->coarse_n < BALL_COARSE_LEN)
-        b->coarse_n++;
+    ring_put(b->coarse, b->coarse_t, BALL_COARSE_LEN, &b->coarse_pos, &b->coarse_n, t, v);
 }
 
 /* Entry i back from the newest (0 = newest). */
