@@ -1502,6 +1502,32 @@ static void ramp_between(ball_t *b, uint32_t *next_id, event_sink_fn sink, void 
               ctx);
 }
 
+/* The end of a flex whose vibration went: the foot of the steepest 100 ms
+ * fall of the coarse history since t_from, if it is steeper than relax_z
+ * times the resting slope rms (the relax); else `fallback`, where the
+ * vibration went. Tremor in the detection band keeps a weak flex's
+ * vibration up 0.5-0.7 s past its relax, and the flex ended there, late. */
+__attribute__((cold))
+static double coarse_relax(const ball_t *b, double t_from, double fallback)
+{
+    double s_min = 0.0;
+    unsigned j_min = 0;
+    for (unsigned j = 0; j + BOX_SLOPE < b->coarse_n; j++) {
+        if (b->coarse_t[coarse_index(b, j + BOX_SLOPE)] < t_from)
+            break;
+        double sl = coarse_slope(b, j);
+        if (sl < s_min)
+            s_min = sl, j_min = j;
+    }
+    if (!(s_min < -b->set.relax_z * sqrt(b->slope_ms)))
+        return fallback;
+    unsigned j = j_min;
+    while (j > 0 && coarse_slope(b, j - 1) <= RAMP_FOOT * s_min)
+        j--;
+    return 0.5 * (b->coarse_t[coarse_index(b, j)] + b->coarse_t[coarse_index(b, j + BOX_SLOPE)]) -
+           b->smooth_delay_s;
+}
+
 static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
 {
     double v = b->p_lp_value;
@@ -1521,13 +1547,15 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
     if (b->t_last - b->t_vib > b->set.vib_gone_s && !(r > b->set.end_fraction * b->r_peak)) {
         /* The muscle is quiet and the load has come down from the flex's
          * plateau: a weight shift (or sway) that coincided with a burst of
-         * vibration, not a held contraction. It ends where the vibration
+         * vibration, not a held contraction, or a flex whose vibration
+         * tremor kept up past its relax. It ends at the relax if the load
+         * fell steeply since the flex began, else where the vibration
          * went; the new load is the resting load. While the load stays
          * over half the peak rise the flex stays open: under the noisiest
          * sensors a person's MMG (10-30 Pa) is not seen at all, and such
          * flexes, started on the ramp, were ended 0.5-1 s into their
          * plateau. */
-        close_flex(b, b->t_vib, sink, ctx);
+        close_flex(b, coarse_relax(b, b->flex.t_start, b->t_vib), sink, ctx);
         b->hb = v;
         return;
     }

@@ -52,6 +52,8 @@ typedef struct {
     double noise_pa; /* the pressure sensor's noise, rms; 0: 10 Pa */
     double breath;   /* breathing: share of the load, at 0.25 Hz */
     double release_pa; /* the load released by the flex's relax, pascal, kept after it */
+    double tremor;     /* the tremor's strength; 0: 1 (6 Pa and 6 mg) */
+    double tremor_hz;  /* its frequency; 0: 10 Hz */
 } script_t;
 
 /* Unloaded 0-2 s, load ramp 2-3 s (hold starts at 2.5 s), hold to 20 s,
@@ -89,8 +91,11 @@ static void run(const script_t *sc, float rate, seen_t *seen)
             for (int k = 0; k < 3 && !sc->no_mmg; k++)
                 mmg += env * 60.0 * sin(2 * PI * (12.0 + 5.5 * k) * t + ph[k]);
         }
-        if (t >= sc->tremor_on && t < sc->tremor_off)
-            vib += 0.006 * sin(2 * PI * 10.0 * t), p += 6.0 * sin(2 * PI * 10.0 * t + 0.5);
+        if (t >= sc->tremor_on && t < sc->tremor_off) {
+            double k = sc->tremor > 0 ? sc->tremor : 1.0;
+            double w = 2 * PI * (sc->tremor_hz > 0 ? sc->tremor_hz : 10.0);
+            vib += k * 0.006 * sin(w * t), p += k * 6.0 * sin(w * t + 0.5);
+        }
         p += mmg;
         sample_t s = {.t_dev = t, .p = (float)p};
         s.acc[0] = (float)(0.003 * noise(&rng));
@@ -296,6 +301,36 @@ static void test_sagging_flex(void)
     CHECK_NEAR(fe->t_dev, 12.5, 0.04);
 }
 
+/* Tremor at the top of its range (13 Hz, inside the detection band) goes
+ * on 0.7 s past a 1.2 s flex's relax, and the breathing then lifts the load
+ * back over the flex's peak and lowers it slowly: the flex ends once the
+ * vibration has been gone a while, and its end is dated at the relax, the
+ * one steep fall since it began, not 1.6 s later where the vibration went. */
+static void test_tremor_outlasts_flex(void)
+{
+    printf("tremor outlasting a flex\n");
+    script_t sc = {.flex_on = 10.4,
+                   .flex_off = 11.6,
+                   .tremor_on = 10.9,
+                   .tremor_off = 12.3,
+                   .shift_at = -1,
+                   .rise_pa = 1500.0,
+                   .breath = 0.04,
+                   .tremor = 8.0,
+                   .tremor_hz = 13.0};
+    seen_t s;
+    run(&sc, 1000.0f, &s);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_START), 1);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_END), 1);
+    const event_t *fe = find(&s, "flex", EVENT_END);
+    if (!fe)
+        return;
+    printf("  start %.3f, end %.3f (true %.1f, %.1f)\n", fe->t_start_dev, fe->t_dev, sc.flex_on,
+           sc.flex_off);
+    CHECK_NEAR(fe->t_start_dev, sc.flex_on, 0.04);
+    CHECK_NEAR(fe->t_dev, sc.flex_off, 0.1);
+}
+
 static void test_init_rejects(void)
 {
     ball_settings_t bad = ball_default;
@@ -359,6 +394,7 @@ int main(void)
     test_hold_and_flex(1000.0f);
     test_hold_and_flex(500.0f);
     test_tremor_is_not_a_flex();
+    test_tremor_outlasts_flex();
     test_weight_shift_then_flex();
     test_sagging_flex();
     test_box_flex();
