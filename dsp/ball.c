@@ -64,6 +64,13 @@
  * times its rest rms (flex_frame). */
 #define MARGINAL_VIB 2.0
 #define MARGINAL_Z 1.0
+/* A flex started while its vibration had been loud and broad (the band
+ * ratio and breadth, smoothed as an open flex's ratio is, over the square
+ * roots of power_ratio and breadth_ratio) for at least LOUD_FRAMES frames
+ * is dated from the first of them, less LOUD_BACK of a window, when that
+ * is earlier than its pressure onset. */
+#define LOUD_FRAMES 4
+#define LOUD_BACK 0.75
 #define LOG_FLOOR 1e-3         /* a bin's power is at least this share of the bin floor */
 #define RATIO_SMOOTH 0.3       /* weight per frame of the smoothed band ratio in a flex */
 #define PEAK_NEAR 0.8          /* "near the peak": above this share of the flex's rise */
@@ -948,6 +955,15 @@ __attribute__((cold))
 static double flex_onset(const ball_t *b)
 {
     double t0 = onset_search(b);
+    /* A breath's or sway's fall hides a contraction's rise, and no start
+     * path sees it until the load turns up, up to 1.5 s later, while its
+     * MMG has been there all along: the onset the pressure gives is then
+     * the turn's, and the vibration's start dates the flex. */
+    if (b->loud_n >= LOUD_FRAMES) {
+        double t_loud = b->loud_t - LOUD_BACK * b->set.window_s;
+        if (t_loud < t0)
+            t0 = t_loud;
+    }
     if (t0 < b->hold.t_start)
         t0 = b->hold.t_start;
     if (t0 < b->flex_t_end)
@@ -1407,6 +1423,22 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
      * loud frame with breathing or sway lifting the load is not a flex. */
     double prev = b->prev_ratio;
     b->prev_ratio = ratio;
+    /* The run of loud, broad frames before a flex (flex_onset). A gap in
+     * the frames (a motion episode) starts the smoothing afresh. */
+    if (b->t_last - b->loud_last > 1.5 * b->sp.hop * b->dt) {
+        b->loud_ratio = ratio;
+        b->loud_breadth = b->breadth;
+    }
+    b->loud_last = b->t_last;
+    b->loud_ratio += RATIO_SMOOTH * (ratio - b->loud_ratio);
+    b->loud_breadth += RATIO_SMOOTH * (b->breadth - b->loud_breadth);
+    if (!b->flex.open && b->loud_ratio > sqrt(s->power_ratio) &&
+        b->loud_breadth > sqrt(s->breadth_ratio)) {
+        if (b->loud_n++ == 0)
+            b->loud_t = b->t_last;
+    } else {
+        b->loud_n = 0;
+    }
     int vib = ratio > s->power_ratio &&
               (prev > s->power_ratio || ratio > s->power_ratio * s->power_ratio * STRONG_AT_ONCE) &&
               b->breadth > s->breadth_ratio;

@@ -377,6 +377,32 @@ static void test_marginal_vibration(void)
     CHECK(event_get_field(fs, "t_decided_dev") < 8.3);
 }
 
+/* A contraction begins as a breath falls fastest (10 % of the load at
+ * 0.25 Hz) and rises slower (6 % in 0.8 s) than the breath falls: the load
+ * keeps falling, so no start path sees the flex until the breath turns,
+ * 1.5 s later, but its MMG has been loud all along and dates it, within
+ * the scorer's onset tolerance (the MMG grows with the slow ramp). */
+static void test_flex_under_exhale(void)
+{
+    printf("flex under an exhale\n");
+    script_t sc = {.flex_on = 10.0,
+                   .flex_off = 15.0,
+                   .tremor_on = -1,
+                   .tremor_off = -1,
+                   .shift_at = -1,
+                   .rise_pa = 1500.0,
+                   .ramp_s = 0.8,
+                   .breath = 0.1};
+    seen_t s;
+    run(&sc, 1000.0f, &s);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_START), 1);
+    const event_t *fs = find(&s, "flex", EVENT_START);
+    if (!fs)
+        return;
+    printf("  start %.3f, decided %.3f (true 10.0)\n", fs->t_dev, event_get_field(fs, "t_decided_dev"));
+    CHECK_NEAR(fs->t_dev, 10.0, 0.2);
+}
+
 static void test_init_rejects(void)
 {
     ball_settings_t bad = ball_default;
@@ -442,6 +468,7 @@ int main(void)
     test_tremor_is_not_a_flex();
     test_tremor_outlasts_flex();
     test_marginal_vibration();
+    test_flex_under_exhale();
     test_weight_shift_then_flex();
     test_sagging_flex();
     test_box_flex();
