@@ -54,7 +54,7 @@ typedef struct {
     double release_pa; /* the load released by the flex's relax, pascal, kept after it */
     double tremor;     /* the tremor's strength; 0: 1 (6 Pa and 6 mg) */
     double tremor_hz;  /* its frequency; 0: 10 Hz */
-    double burst_at;   /* a 0.1 s burst of broadband vibration, no contraction; 0: none */
+    double burst_at;   /* a 0.1 s burst of vibration across the band, no contraction; 0: none */
     double burst_pa;   /* ... its amplitude in each of the MMG's three components */
     double mmg_pa;     /* the flex's MMG in each of its three components; 0: 60 Pa */
 } script_t;
@@ -96,7 +96,8 @@ static void run(const script_t *sc, float rate, seen_t *seen)
                        sin(2 * PI * (12.0 + 5.5 * k) * t + ph[k]);
         }
         if (sc->burst_at > 0) {
-            double env = rc((t - sc->burst_at) / 0.05) * (1.0 - rc((t - sc->burst_at - 0.05) / 0.05));
+            double u = (t - sc->burst_at) / 0.05;
+            double env = rc(u) * (1.0 - rc(u - 1.0));
             for (int k = 0; k < 3; k++)
                 mmg += env * sc->burst_pa * sin(2 * PI * (14.0 + 9.0 * k) * t + ph[k]);
         }
@@ -340,7 +341,7 @@ static void test_tremor_outlasts_flex(void)
     CHECK_NEAR(fe->t_dev, sc.flex_off, 0.1);
 }
 
-/* A 0.1 s burst of broadband vibration just over the power ratio (two
+/* A 0.1 s burst of vibration across the band just over the power ratio (two
  * overlapping frames), with no contraction, while breathing lifts the load
  * past the rise fraction: the predictor expected that rise, so no flex. The
  * same faint vibration on a rise it did not expect (a contraction of 10 %
@@ -372,7 +373,8 @@ static void test_marginal_vibration(void)
     const event_t *fs = find(&s, "flex", EVENT_START);
     if (!fs)
         return;
-    printf("  start %.3f, decided %.3f (true 8.0)\n", fs->t_dev, event_get_field(fs, "t_decided_dev"));
+    printf("  start %.3f, decided %.3f (true 8.0)\n", fs->t_dev,
+           event_get_field(fs, "t_decided_dev"));
     CHECK_NEAR(fs->t_dev, 8.0, 0.05);
     CHECK(event_get_field(fs, "t_decided_dev") < 8.3);
 }
@@ -399,7 +401,8 @@ static void test_flex_under_exhale(void)
     const event_t *fs = find(&s, "flex", EVENT_START);
     if (!fs)
         return;
-    printf("  start %.3f, decided %.3f (true 10.0)\n", fs->t_dev, event_get_field(fs, "t_decided_dev"));
+    printf("  start %.3f, decided %.3f (true 10.0)\n", fs->t_dev,
+           event_get_field(fs, "t_decided_dev"));
     CHECK_NEAR(fs->t_dev, 10.0, 0.2);
 }
 
