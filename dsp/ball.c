@@ -987,6 +987,7 @@ static void flex_open_at(ball_t *b, double t0, double pp, double pa, double rati
     b->n_frames = 1, b->n_med = 0;
     b->ratio_s = ratio;
     b->t_vib = b->t_vib_lag = b->t_last;
+    b->quiet_checked = 0;
     open_interval(b, &b->flex, "flex", t0, next_id, sink, ctx);
 }
 
@@ -1473,8 +1474,10 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     if (b->flex.open) {
         b->t_vib_lag = b->t_vib;
         b->ratio_s += RATIO_SMOOTH * (ratio - b->ratio_s);
-        if (vibration_present(b))
+        if (vibration_present(b)) {
             b->t_vib = b->t_last;
+            b->quiet_checked = 0;
+        }
         b->sum_p += pp;
         b->sum_a += pa;
         b->sum_ratio += ratio_full;
@@ -1547,13 +1550,13 @@ static void ramp_between(ball_t *b, uint32_t *next_id, event_sink_fn sink, void 
               ctx);
 }
 
-/* The end of a flex whose vibration went: the foot of the steepest 100 ms
- * fall of the coarse history since t_from, if it is steeper than relax_z
- * times the resting slope rms (the relax); else `fallback`, where the
- * vibration went. Tremor in the detection band keeps a weak flex's
- * vibration up 0.5-0.7 s past its relax, and the flex ended there, late. */
+/* The steepest 100 ms fall of the coarse history since t_from, if it is
+ * steeper than relax_z times the resting slope rms (a relax): 1, with the
+ * time of its foot (where the fall slows under a quarter of that, less the
+ * smoothing's delay) in *t_foot and how far it fell from its top to its
+ * foot in *drop, pascal; else 0. */
 __attribute__((cold))
-static double coarse_relax(const ball_t *b, double t_from, double fallback)
+static int coarse_fall(const ball_t *b, double t_from, double *t_foot, double *drop)
 {
     double s_min = 0.0;
     unsigned j_min = 0;
@@ -1565,12 +1568,17 @@ static double coarse_relax(const ball_t *b, double t_from, double fallback)
             s_min = sl, j_min = j;
     }
     if (!(s_min < -b->set.relax_z * sqrt(b->slope_ms)))
-        return fallback;
-    unsigned j = j_min;
-    while (j > 0 && coarse_slope(b, j - 1) <= RAMP_FOOT * s_min)
-        j--;
-    return 0.5 * (b->coarse_t[coarse_index(b, j)] + b->coarse_t[coarse_index(b, j + BOX_SLOPE)]) -
-           b->smooth_delay_s;
+        return 0;
+    unsigned foot = j_min, top = j_min;
+    while (foot > 0 && coarse_slope(b, foot - 1) <= RAMP_FOOT * s_min)
+        foot--;
+    while (top + 1 + BOX_SLOPE < b->coarse_n && coarse_slope(b, top + 1) <= RAMP_FOOT * s_min)
+        top++;
+    *t_foot = 0.5 * (b->coarse_t[coarse_index(b, foot)] +
+                     b->coarse_t[coarse_index(b, foot + BOX_SLOPE)]) -
+              b->smooth_delay_s;
+    *drop = b->coarse[coarse_index(b, top + BOX_SLOPE)] - b->coarse[coarse_index(b, foot)];
+    return 1;
 }
 
 static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
@@ -1600,9 +1608,28 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
          * sensors a person's MMG (10-30 Pa) is not seen at all, and such
          * flexes, started on the ramp, were ended 0.5-1 s into their
          * plateau. */
-        close_flex(b, coarse_relax(b, b->flex.t_start, b->t_vib), sink, ctx);
+        double t_end, drop;
+        if (!coarse_fall(b, b->flex.t_start, &t_end, &drop))
+            t_end = b->t_vib;
+        close_flex(b, t_end, sink, ctx);
         b->hb = v;
         return;
+    }
+    if (b->t_last - b->t_vib > b->set.vib_gone_s && !b->quiet_checked) {
+        /* The muscle has been quiet that long, but the load stays over
+         * half the peak rise: if it fell steeply since the flex began, by
+         * at least a flex's least rise, the flex relaxed there, and
+         * breathing, sway or a shift of weight has lifted the load since
+         * (a flex's peak rise counts them too). Looked at once per quiet
+         * spell. */
+        b->quiet_checked = 1;
+        double t_end, drop;
+        if (coarse_fall(b, b->flex.t_start, &t_end, &drop) &&
+            drop > b->set.rise_fraction * b->level && t_end > b->flex.t_start) {
+            close_flex(b, t_end, sink, ctx);
+            b->hb = v;
+            return;
+        }
     }
     if (r > b->set.end_fraction * b->r_peak) {
         b->t50 = b->t_last;

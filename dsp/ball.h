@@ -217,6 +217,7 @@ typedef struct {
     double t_vib;      /* last frame of the flex with its vibration present (over
                           power_ratio^(1/4)) */
     double t_vib_lag;  /* t_vib one frame earlier (before a new burst) */
+    int quiet_checked; /* the open flex's quiet spell was looked at for a relax */
     double loud_ratio, loud_breadth; /* band ratio and breadth, smoothed (flex_frame) */
     double loud_last;  /* the frame they were last updated at */
     double loud_t;     /* the first frame of the run over the loud levels, no flex open */

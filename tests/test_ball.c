@@ -406,6 +406,33 @@ static void test_flex_under_exhale(void)
     CHECK_NEAR(fs->t_dev, 10.0, 0.2);
 }
 
+/* A flex relaxes at 11.5 s while tremor in the detection band (13 Hz)
+ * goes on to 12.2 s, and at 11.8 s the user shifts weight onto the ball
+ * (+12 % of the load, more than half the flex's rise): the load never
+ * comes back under half the peak rise, but once the band has been quiet a
+ * while the relax's steep fall dates the end. */
+static void test_shift_after_relax(void)
+{
+    printf("weight shift after a flex's relax\n");
+    script_t sc = {.flex_on = 8.0,
+                   .flex_off = 11.5,
+                   .tremor_on = 9.0,
+                   .tremor_off = 12.2,
+                   .shift_at = 11.8,
+                   .tremor = 8.0,
+                   .tremor_hz = 13.0};
+    seen_t s;
+    run(&sc, 1000.0f, &s);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_START), 1);
+    CHECK_EQ_INT(count(&s, "flex", EVENT_END), 1);
+    const event_t *fe = find(&s, "flex", EVENT_END);
+    if (!fe)
+        return;
+    printf("  start %.3f, end %.3f (true 8.0, 11.5)\n", fe->t_start_dev, fe->t_dev);
+    CHECK_NEAR(fe->t_start_dev, 8.0, 0.04);
+    CHECK_NEAR(fe->t_dev, 11.5, 0.1);
+}
+
 static void test_init_rejects(void)
 {
     ball_settings_t bad = ball_default;
@@ -472,6 +499,7 @@ int main(void)
     test_tremor_outlasts_flex();
     test_marginal_vibration();
     test_flex_under_exhale();
+    test_shift_after_relax();
     test_weight_shift_then_flex();
     test_sagging_flex();
     test_box_flex();
