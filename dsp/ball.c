@@ -1597,36 +1597,26 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         if (sl < b->fall_min)
             b->fall_min = sl;
     }
-    if (b->t_last - b->t_vib > b->set.vib_gone_s && !(r > b->set.end_fraction * b->r_peak)) {
-        /* The muscle is quiet and the load has come down from the flex's
-         * plateau: a weight shift (or sway) that coincided with a burst of
-         * vibration, not a held contraction, or a flex whose vibration
-         * tremor kept up past its relax. It ends at the relax if the load
-         * fell steeply since the flex began, else where the vibration
-         * went; the new load is the resting load. While the load stays
-         * over half the peak rise the flex stays open: under the noisiest
-         * sensors a person's MMG (10-30 Pa) is not seen at all, and such
-         * flexes, started on the ramp, were ended 0.5-1 s into their
-         * plateau. */
-        double t_end, drop;
-        if (!coarse_fall(b, b->flex.t_start, &t_end, &drop))
-            t_end = b->t_vib;
-        close_flex(b, t_end, sink, ctx);
-        b->hb = v;
-        return;
-    }
-    if (b->t_last - b->t_vib > b->set.vib_gone_s && !b->quiet_checked) {
-        /* The muscle has been quiet that long, but the load stays over
-         * half the peak rise: if it fell steeply since the flex began, by
-         * at least a flex's least rise, the flex relaxed there, and
-         * breathing, sway or a shift of weight has lifted the load since
-         * (a flex's peak rise counts them too). Looked at once per quiet
-         * spell. */
+    int down = !(r > b->set.end_fraction * b->r_peak);
+    if (b->t_last - b->t_vib > b->set.vib_gone_s && (down || !b->quiet_checked)) {
+        /* The muscle is quiet. If the load has come down from the flex's
+         * plateau, this was a weight shift (or sway) that coincided with a
+         * burst of vibration, not a held contraction, or a flex whose
+         * vibration tremor kept up past its relax: it ends at the relax if
+         * the load fell steeply since the flex began, else where the
+         * vibration went. If the load stays over half the peak rise, it is
+         * looked at once per quiet spell: a steep fall since the flex began,
+         * by at least a flex's least rise, was its relax, and breathing,
+         * sway or a shift of weight has lifted the load since (a flex's
+         * peak rise counts them too); without one the flex stays open:
+         * under the noisiest sensors a person's MMG (10-30 Pa) is not seen
+         * at all, and such flexes, started on the ramp, were ended 0.5-1 s
+         * into their plateau. The new load is the resting load. */
         b->quiet_checked = 1;
         double t_end, drop;
-        if (coarse_fall(b, b->flex.t_start, &t_end, &drop) &&
-            drop > b->set.rise_fraction * b->level && t_end > b->flex.t_start) {
-            close_flex(b, t_end, sink, ctx);
+        int fell = coarse_fall(b, b->flex.t_start, &t_end, &drop);
+        if (down || (fell && drop > b->set.rise_fraction * b->level && t_end > b->flex.t_start)) {
+            close_flex(b, fell ? t_end : b->t_vib, sink, ctx);
             b->hb = v;
             return;
         }
