@@ -533,6 +533,61 @@ static void check_spectra(const run_t *r, int hard)
 /* With ideal sensors, the gyroscope and the gravity vector agree: turning
  * the acceleration at a roll's start by the integrated gyro gives the
  * acceleration at its end (both moments are still). */
+/* A flex's force and MMG build in the world's shape: a quarter and three
+ * quarters of the way through each flex's rise, the MMG's envelope is
+ * where that shape puts it (the robustness map's flex_shape). */
+static void check_flex_shape(uint64_t seed)
+{
+    static const double expect[][2] = {
+        [SIM_FLEX_SMOOTH] = {0.1464466, 0.8535534},
+        [SIM_FLEX_LINEAR] = {0.25, 0.75},
+        [SIM_FLEX_FIRST_ORDER] = {0.6439087, 0.9685049},
+        [SIM_FLEX_SLOW_START] = {0.015625, 0.421875},
+    };
+    sim_ball_t *s = malloc(sizeof *s);
+    run_t *r = malloc(sizeof *r);
+    for (int shape = SIM_FLEX_SMOOTH; shape <= SIM_FLEX_SLOW_START; shape++) {
+        sim_ball_settings_t set = sim_ball_default;
+        set.duration_s = 120;
+        set.noise = 0;
+        set.world.flex_shape = shape;
+        set.world.flex_up_s.lo = set.world.flex_up_s.hi = 0.4;
+        size_t cap = (size_t)(set.duration_s * set.rate_hz) + 1, n = 0;
+        float *env = malloc(cap * sizeof *env);
+        memset(r, 0, sizeof *r);
+        r->set = set;
+        CHECK_EQ_INT(sim_ball_init(s, &set, seed), 0);
+        sample_t x;
+        while (n < cap) {
+            int bits = sim_ball_step(s, &x, collect, r);
+            env[n++] = s->mmg_level;
+            if (bits & SIM_BALL_END)
+                break;
+        }
+        r->n = n;
+        int flexes = 0;
+        for (int i = 0; i < r->n_truth; i++) {
+            const truth_t *t = &r->truth[i];
+            double up = field(t, "up_s");
+            if (strcmp(t->type, "flex") != 0 || field(t, "partial") == 1.0 || !(up > 0.0) ||
+                t->t1 - t->t0 < 2.0 * up)
+                continue;
+            for (int q = 0; q < 2; q++) {
+                double got = env[idx(r, t->t0 + (0.25 + 0.5 * q) * up)];
+                CHECK_NEAR(got, expect[shape][q], 0.02);
+            }
+            flexes++;
+        }
+        CHECK(flexes >= 3);
+        free(env);
+    }
+    sim_ball_settings_t bad = sim_ball_default;
+    bad.world.flex_shape = SIM_FLEX_SLOW_START + 1;
+    CHECK_EQ_INT(sim_ball_init(s, &bad, seed), -EINVAL);
+    free(r);
+    free(s);
+}
+
 static void check_rotation(uint64_t seed)
 {
     sim_ball_settings_t set = sim_ball_default;
@@ -611,6 +666,7 @@ int main(int argc, char **argv)
     check_determinism(seed);
     check_end(seed);
     check_rotation(seed);
+    check_flex_shape(seed);
     check_session(seed, 0, 900);
     check_session(seed + 7, SIM_BALL_HARD_ALL & ~SIM_BALL_TREMOR, 900);
     return CHECK_DONE();

@@ -157,12 +157,18 @@ static const char *hard_names[] = {
 static const float noise_cycle[] = {1.0f, 0.5f, 2.0f, 1.0f, 1.5f, 3.0f, 1.0f};
 static const float load_cycle[] = {0.0f, 100.0f, 0.0f, 400.0f, 0.0f, 200.0f};
 
+/* The flexes' ramp shape in every set (--flex-shape; SIM_FLEX_* in order):
+ * the worlds' own is smooth. */
+static const char *shape_names[] = {"smooth", "linear", "first-order", "slow-start"};
+static int flex_shape = SIM_FLEX_SMOOTH;
+
 static void conditions(uint64_t seed, session_settings_t *set, double duration_s,
                        const sim_ball_world_t *world)
 {
     session_settings_default(set, DEVICE_KIND_BALL, seed, duration_s);
     set->ball.duration_s = duration_s;
     set->ball.world = *world;
+    set->ball.world.flex_shape = flex_shape;
     set->ball.hard_cases = hard_cycle[seed % (sizeof hard_cycle / sizeof hard_cycle[0])];
     set->ball.noise = noise_cycle[seed % (sizeof noise_cycle / sizeof noise_cycle[0])];
     set->ball.body_load_n = load_cycle[seed % (sizeof load_cycle / sizeof load_cycle[0])];
@@ -432,6 +438,10 @@ static void set_flex_up(void *settings, double value)
 {
     FIX(flex_up_s);
 }
+static void set_flex_shape(void *settings, double value)
+{
+    W(flex_shape) = (int)value;
+}
 static void set_flex_plateau(void *settings, double value)
 {
     FIX(flex_plateau_s);
@@ -495,6 +505,7 @@ static const score_condition_t map_conditions[] = {
     {"load", "N", 0, set_load, 6, {40, 80, 150, 300, 500, 700}},
     {"flex_rise", "share", 0, set_flex_rise, 6, {0.03, 0.06, 0.1, 0.15, 0.25, 0.4}},
     {"flex_rise_time", "s", 0, set_flex_up, 6, {0.05, 0.1, 0.2, 0.3, 0.5, 0.8}},
+    {"flex_shape", "SIM_FLEX_*", 0, set_flex_shape, 4, {0, 1, 2, 3}},
     {"flex_plateau", "s", 0, set_flex_plateau, 6, {0.5, 1, 2, 4, 8, 15}},
     {"mmg_centre", "Hz", 0, set_mmg_hz, 7, {6, 9, 12, 16, 22, 30, 38}},
     {"mmg_level", "Pa", 0, set_mmg_level, 6, {10, 20, 40, 80, 180, 300}},
@@ -679,6 +690,17 @@ int main(int argc, char **argv)
                 fprintf(stderr, "unknown world %s (typical, wide or stress)\n", name);
                 return 2;
             }
+        } else if (strcmp(argv[i], "--flex-shape") == 0 && i + 1 < argc) {
+            const char *name = argv[++i];
+            flex_shape = -1;
+            for (int k = 0; k < (int)(sizeof shape_names / sizeof shape_names[0]); k++)
+                if (strcmp(shape_names[k], name) == 0)
+                    flex_shape = k;
+            if (flex_shape < 0) {
+                fprintf(stderr, "unknown flex shape %s (smooth, linear, first-order or "
+                                "slow-start)\n", name);
+                return 2;
+            }
         } else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc)
             duration = atof(argv[++i]);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
@@ -692,7 +714,7 @@ int main(int argc, char **argv)
         else if (!score_map_option(&map, argc, argv, &i)) {
             fprintf(stderr,
                     "usage: %s [--dev N] [--heldout N] [--stress N] [--world typical|wide|stress] "
-                    "[--duration S] [--seed FIRST] "
+                    "[--flex-shape smooth|linear|first-order|slow-start] [--duration S] [--seed FIRST] "
                     "[--check] [--explain] [-v]\n" SCORE_MAP_USAGE,
                     argv[0], argv[0]);
             return 2;
@@ -714,8 +736,10 @@ int main(int argc, char **argv)
      * stress world. */
     const long dev0 = first_seed ? first_seed : 1, held0 = 100001, stress0 = 200001;
     printf("massaged-score-ball: %s world: %d development seeds from %ld, %d held-out seeds from "
-           "%ld; %d stress seeds from %ld (stress world); %.0f s each\n",
-           world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration);
+           "%ld; %d stress seeds from %ld (stress world); %.0f s each%s%s\n",
+           world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration,
+           flex_shape == SIM_FLEX_SMOOTH ? "" : "; flexes ",
+           flex_shape == SIM_FLEX_SMOOTH ? "" : shape_names[flex_shape]);
     int rc = 0;
     if (n_dev > 0 && rc >= 0)
         ok &= rc = run_set("Development seeds", dev0, n_dev, world->world, duration, world, check,

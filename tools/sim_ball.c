@@ -138,6 +138,25 @@ static double ramp(double u)
     return 0.5 - 0.5 * cos(PI * u);
 }
 
+/* A flex's ramp 0 -> 1 for u in [0, 1] in the world's shape (SIM_FLEX_*). */
+static double flex_ramp(int shape, double u)
+{
+    if (u <= 0.0)
+        return 0.0;
+    if (u >= 1.0)
+        return 1.0;
+    switch (shape) {
+    case SIM_FLEX_LINEAR:
+        return u;
+    case SIM_FLEX_FIRST_ORDER:
+        return (1.0 - exp(-4.0 * u)) / (1.0 - exp(-4.0));
+    case SIM_FLEX_SLOW_START:
+        return u * u * u;
+    default:
+        return ramp(u);
+    }
+}
+
 static double ramp_slope(double u) /* d ramp / du */
 {
     if (u <= 0.0 || u >= 1.0)
@@ -732,7 +751,8 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
         !(c->noise >= 0.0f && c->noise <= 100.0f) ||
         !(c->ambient_pa >= 50000.0f && c->ambient_pa <= 120000.0f) ||
         !(c->rock_probability >= 0.0f && c->rock_probability <= 1.0f) ||
-        !(c->mark_probability >= 0.0f && c->mark_probability <= 1.0f))
+        !(c->mark_probability >= 0.0f && c->mark_probability <= 1.0f) ||
+        !(c->world.flex_shape >= SIM_FLEX_SMOOTH && c->world.flex_shape <= SIM_FLEX_SLOW_START))
         return -EINVAL;
     memset(s, 0, sizeof *s);
     s->set = *c;
@@ -935,13 +955,13 @@ static double step_load(sim_ball_t *s, uint64_t k, double t, float rate[3], floa
         double rest = s->flex_rest_n;
         uint64_t down_at = s->seg_len - a->down;
         if (k < a->up) {
-            s->mmg_level = (float)ramp((double)k / a->up);
+            s->mmg_level = (float)flex_ramp(s->set.world.flex_shape, (double)k / a->up);
             s->flex_n = (float)(rest * a->rise * s->mmg_level);
         } else if (k < down_at) {
             s->mmg_level = 1.0f;
             s->flex_n = (float)(rest * a->rise);
         } else {
-            double u = ramp((double)(k - down_at) / a->down);
+            double u = flex_ramp(s->set.world.flex_shape, (double)(k - down_at) / a->down);
             s->mmg_level = (float)(1.0 - u);
             s->flex_n = (float)(rest * ((a->rise + a->release) * (1.0 - u) - a->release));
         }

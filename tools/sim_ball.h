@@ -65,7 +65,13 @@ typedef struct {
     sim_range_t settle_step;    /* load added as the user settles into a hold, share */
     sim_range_t settle_tau_s;   /* ... reached with this time constant, seconds */
     sim_range_t hold_s;         /* the time budget of a hold, seconds */
+    int flex_shape;             /* a flex's rise and relax: SIM_FLEX_* (not drawn) */
 } sim_ball_world_t;
+
+/* The shape of a flex's force (and MMG) rise and relax over its ramp time:
+ * smooth at both ends (the worlds' own), straight, first-order (steepest at
+ * once, easing into the plateau), or a slow build steepening to the end. */
+enum { SIM_FLEX_SMOOTH, SIM_FLEX_LINEAR, SIM_FLEX_FIRST_ORDER, SIM_FLEX_SLOW_START };
 
 /* The development world: 100-400 N, 6-9 kN/m, flexes 15-40 % rising in
  * 0.1-0.3 s held 2-8 s, MMG 11-22 Hz at 40-180 Pa, noise 5-20 Pa, tremor
