@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Samples averaged at each end of a bridged loss (bridge). */
+#define BRIDGE_ENDS 8
+
 void chain_init(chain_t *chain, const char *name, device_kind_t kind)
 {
     memset(chain, 0, sizeof *chain);
@@ -98,6 +101,7 @@ static void restart_clocks(chain_t *chain, const chain_sink_t *sink)
     detector_ctx_t dctx = {chain, sink};
     if (chain->analysis)
         analysis_finish(chain->analysis, &chain->next_id, on_detector_event, &dctx);
+    chain->bridge_ok = false;
     clock_unwrap_reset(&chain->unwrap);
     clock_index_init(&chain->index, chain->hello.rate_hz);
     chain->index_base = chain->next_index;
@@ -118,12 +122,67 @@ static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
         clock_index_init(&chain->index, frame->u.hello.rate_hz);
         analysis_destroy(&chain->analysis);
         chain->analysis = analysis_create(chain->kind, (float)frame->u.hello.rate_hz);
+        chain->bridge_ok = false;
     }
     double t_dev = frame_time(chain, frame->t_us);
     clock_map_observe(&chain->map, t_dev, t_arrival);
     if (!chain->streaming) {
         chain->streaming = true;
         emit_instant(chain, "connected", t_dev, chain_to_host(chain, t_dev), sink);
+    }
+}
+
+/* The mean of the first n (at most BRIDGE_ENDS) of the samples at s. */
+static sample_t mean_of(const sample_t *s, unsigned n)
+{
+    sample_t m;
+    memset(&m, 0, sizeof m);
+    if (n > BRIDGE_ENDS)
+        n = BRIDGE_ENDS;
+    for (unsigned i = 0; i < n; i++) {
+        m.p += s[i].p;
+        for (int a = 0; a < 3; a++) {
+            m.acc[a] += s[i].acc[a];
+            m.gyr[a] += s[i].gyr[a];
+        }
+    }
+    m.p /= (float)n;
+    for (int a = 0; a < 3; a++) {
+        m.acc[a] /= (float)n;
+        m.gyr[a] /= (float)n;
+    }
+    return m;
+}
+
+/* After a short loss (SAMPLE_BRIDGE_MAX_S, dsp/sample.h) the detectors are
+ * given the `lost` samples before the block's first (taken at t0) drawn on
+ * the straight line between the means of the last samples they had and of
+ * the block's first ones, so that a hold, a flex or a stroke under way
+ * carries on through a lost frame. The line joins means, not the two
+ * samples at its ends: between two samples' noise it is a bump as loud as
+ * the noise and all of it low, in the MMG's band, and the ball's detector
+ * took it for a contraction (1 % of the frames lost: 20 more false flexes
+ * in 200 widened development sessions; 6 with the means). The samples stay
+ * missing everywhere else: the index jumps, samples_lost counts them, the
+ * block and the recording hold only what arrived. */
+static void bridge(chain_t *chain, double t0, uint64_t lost, const message_block_t *block,
+                   detector_ctx_t *dctx)
+{
+    double period = 1.0 / chain->hello.rate_hz;
+    if (!chain->bridge_ok || !sample_loss_bridged(lost, period))
+        return;
+    const sample_t *a = &chain->bridge_from;
+    sample_t b = mean_of(block->s, block->n);
+    for (uint64_t k = 1; k <= lost; k++) {
+        float u = (float)((double)k / (double)(lost + 1));
+        sample_t s;
+        s.t_dev = t0 - (double)(lost + 1 - k) * period;
+        s.p = a->p + u * (b.p - a->p);
+        for (int i = 0; i < 3; i++) {
+            s.acc[i] = a->acc[i] + u * (b.acc[i] - a->acc[i]);
+            s.gyr[i] = a->gyr[i] + u * (b.gyr[i] - a->gyr[i]);
+        }
+        analysis_push(chain->analysis, &s, &chain->next_id, on_detector_event, dctx);
     }
 }
 
@@ -143,8 +202,10 @@ __attribute__((hot)) static void on_block(chain_t *chain, uint32_t t_us, message
     chain->next_index = i0 + count;
     chain->counters.samples_lost += lost;
     detector_ctx_t dctx = {chain, sink};
-    if (lost > 0 && chain->analysis)
+    if (lost > 0 && chain->analysis) {
         analysis_gap(chain->analysis, t0, lost, &chain->next_id, on_detector_event, &dctx);
+        bridge(chain, t0, lost, block, &dctx);
+    }
     double period = 1.0 / chain->hello.rate_hz;
     /* The newest sample of the frame was taken just before it was sent: its
      * arrival delay is the tightest bound on the clock offset. */
@@ -160,9 +221,13 @@ __attribute__((hot)) static void on_block(chain_t *chain, uint32_t t_us, message
         block->s[i].t_dev = t0 + i * period;
     chain->counters.samples += count;
     sink->block(sink->ctx, block);
-    if (chain->analysis)
+    if (chain->analysis) {
         for (unsigned i = 0; i < count; i++)
             analysis_push(chain->analysis, &block->s[i], &chain->next_id, on_detector_event, &dctx);
+        unsigned k = count < BRIDGE_ENDS ? count : BRIDGE_ENDS;
+        chain->bridge_from = mean_of(&block->s[count - k], k);
+        chain->bridge_ok = true;
+    }
     treatment_tick(&chain->treatment, t_last, &chain->next_id, to_sink, &dctx);
 }
 
@@ -237,6 +302,7 @@ void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink)
     detector_ctx_t dctx = {chain, sink};
     if (chain->analysis)
         analysis_finish(chain->analysis, &chain->next_id, on_detector_event, &dctx);
+    chain->bridge_ok = false;
     emit_instant(chain, "disconnected", chain->last_t_dev, t_host, sink);
 }
 

@@ -59,6 +59,8 @@ typedef struct {
     clock_index_t index;
     clock_map_t map;
     analysis_t *analysis;    /* the kind's detectors, created at the first HELLO */
+    bool bridge_ok;          /* the detectors' last sample may be joined to the next */
+    sample_t bridge_from;    /* ... the mean of its last few (a short loss is bridged from it) */
     treatment_t treatment;   /* the device's treatment sessions, made from its events */
 } chain_t;
 

@@ -1779,7 +1779,9 @@ void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn si
 void ball_gap(ball_t *b, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,
               event_sink_fn sink, void *ctx)
 {
-    (void)t_dev_resume, (void)samples_lost, (void)next_id;
+    (void)t_dev_resume, (void)next_id;
+    if (sample_loss_bridged(samples_lost, b->dt))
+        return;
     end_all(b, b->t_last, sink, ctx);
     stft_reset(&b->sp);
     stft_reset(&b->sa);

@@ -273,9 +273,11 @@ int ball_init(ball_t *b, const ball_settings_t *s, float rate_hz, void *mem, siz
  * start takes its id from (*next_id)++ and its end reuses it. */
 void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn sink, void *ctx);
 
-/* Samples were lost before t_dev_resume: open intervals end at the last
- * sample seen and the detectors start afresh (their filters would
- * otherwise bridge the hole). */
+/* Samples were lost before t_dev_resume. After a short loss
+ * (SAMPLE_BRIDGE_MAX_S, dsp/sample.h), which the chain bridges with the lost
+ * samples drawn on a line, everything under way carries on. After a longer
+ * loss open intervals end at the last sample seen and the detectors start
+ * afresh (their filters would otherwise bridge the hole). */
 void ball_gap(ball_t *b, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,
               event_sink_fn sink, void *ctx);
 

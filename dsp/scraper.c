@@ -97,9 +97,12 @@ void scraper_push(scraper_t *sc, const sample_t *s, uint32_t *next_id, event_sin
 void scraper_gap(scraper_t *sc, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,
                  event_sink_fn sink, void *ctx)
 {
-    /* Nothing is published for a gap: the open stroke is dropped. */
-    (void)t_dev_resume, (void)samples_lost, (void)next_id, (void)sink, (void)ctx;
-    stroke_gap(&sc->stroke);
+    /* A short loss is bridged (SAMPLE_BRIDGE_MAX_S): the stroke under way
+     * carries on. After a longer one nothing is published: the open stroke
+     * is dropped. */
+    (void)t_dev_resume, (void)next_id, (void)sink, (void)ctx;
+    if (!sample_loss_bridged(samples_lost, sc->stroke.dt))
+        stroke_gap(&sc->stroke);
 }
 
 void scraper_mark(scraper_t *sc, double t_dev, uint32_t *next_id, event_sink_fn sink, void *ctx)

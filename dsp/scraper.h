@@ -70,8 +70,10 @@ int scraper_init(scraper_t *sc, const scraper_settings_t *s, float rate_hz, void
 void scraper_push(scraper_t *sc, const sample_t *s, uint32_t *next_id, event_sink_fn sink,
                   void *ctx);
 
-/* samples_lost samples are missing before t_dev_resume: a stroke in
- * progress is dropped (not reported). */
+/* samples_lost samples are missing before t_dev_resume: after a short loss
+ * (SAMPLE_BRIDGE_MAX_S, dsp/sample.h; the chain then gives the lost samples
+ * drawn on a line) the stroke in progress carries on; after a longer one it
+ * is dropped (not reported) and the orientation starts over. */
 void scraper_gap(scraper_t *sc, double t_dev_resume, uint64_t samples_lost, uint32_t *next_id,
                  event_sink_fn sink, void *ctx);
 

@@ -15,6 +15,7 @@
 #include "session.h"
 #include "sim_device.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,26 +74,28 @@ static void on_event(void *ctx, const event_t *event, double t_host)
 typedef struct {
     input_t *in;
     size_t n, cap, sample_frames;
+    unsigned skip_every; /* 0: none */
 } inputs_t;
 
 /* Keeps a frame with the host time it arrives at (device clock 80 ppm fast,
- * 2 ms on the way), leaving out every SKIP_EVERY-th samples frame. */
+ * 2 ms on the way), leaving out every skip_every-th samples frame. */
 static void keep_frame(void *ctx, frame_t *f, double t_dev)
 {
     inputs_t *x = ctx;
-    if (f->type == FRAME_SAMPLES && ++x->sample_frames % SKIP_EVERY == 0)
+    if (f->type == FRAME_SAMPLES && x->skip_every && ++x->sample_frames % x->skip_every == 0)
         return;
     APPEND(x->in, x->cap, x->n, (input_t){*f, T_HOST0 + t_dev * (1.0 - 80e-6) + 0.002});
 }
 
 /* The frames a simulated tool of this kind sends in SECONDS, each with the
- * host time it arrives at. Returns the number of frames. */
-static size_t simulate(device_kind_t kind, input_t **out)
+ * host time it arrives at, every skip_every-th samples frame left out (0:
+ * none). Returns the number of frames. */
+static size_t simulate(device_kind_t kind, unsigned skip_every, input_t **out)
 {
     session_settings_t set;
     session_settings_default(&set, kind, 11, SECONDS);
     set.samples_per_frame = PER_FRAME;
-    inputs_t x = {0};
+    inputs_t x = {.skip_every = skip_every};
     CHECK_EQ_INT(session_frames(&set, NULL, NULL, keep_frame, &x), 0);
     *out = x.in;
     return x.n;
@@ -109,7 +112,7 @@ static void free_output(output_t *o)
 static void same_through_both_ways(device_kind_t kind)
 {
     input_t *in = NULL;
-    size_t n = simulate(kind, &in);
+    size_t n = simulate(kind, SKIP_EVERY, &in);
     unsigned rate = in[0].frame.u.hello.rate_hz;
 
     output_t live = {.kind = kind, .rate_hz = rate};
@@ -208,10 +211,106 @@ static void block_refused(void)
     free_output(&o);
 }
 
+/* The detections of a run: each one's type and start time. */
+typedef struct {
+    const char *type[256];
+    double t[256];
+    size_t n;
+} starts_t;
+
+static void no_block(void *ctx, const message_block_t *block)
+{
+    (void)ctx, (void)block;
+}
+
+static void keep_start(void *ctx, const event_t *e, double t_host)
+{
+    (void)t_host;
+    starts_t *s = ctx;
+    static const char *const detections[] = {"hold", "flex", "roll", "rock", "stroke"};
+    for (size_t k = 0; k < sizeof detections / sizeof detections[0]; k++)
+        if (strcmp(e->type, detections[k]) == 0 && s->n < 256 &&
+            (e->phase == EVENT_START || strcmp(e->type, "stroke") == 0)) {
+            s->type[s->n] = e->type; /* a stroke is published at its end only */
+            s->t[s->n++] = e->phase == EVENT_END ? e->t_start_dev : e->t_dev;
+        }
+}
+
+/* The frames through a fresh chain, leaving out the samples frames from
+ * number drop_from (counted from 0) to before drop_to. */
+static void run_starts(device_kind_t kind, const input_t *in, size_t n, size_t drop_from,
+                       size_t drop_to, starts_t *out, uint64_t *lost)
+{
+    memset(out, 0, sizeof *out);
+    chain_sink_t sink = {no_block, keep_start, out};
+    chain_t c;
+    chain_init(&c, "dev", kind);
+    chain_port_opened(&c);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i].frame.type == FRAME_SAMPLES && k++ >= drop_from && k <= drop_to)
+            continue;
+        chain_frame(&c, &in[i].frame, in[i].t_arrival, &sink);
+    }
+    chain_disconnected(&c, in[n - 1].t_arrival + 0.1, &sink);
+    *lost = c.counters.samples_lost;
+    chain_destroy(&c);
+}
+
+/* Lost frames and the detectors (dsp/sample.h, SAMPLE_BRIDGE_MAX_S): with a
+ * frame in every SKIP_EVERY lost, the detections start as they do with
+ * every frame (same types in the same order, within 40 ms); before the
+ * bridge each lost frame ended the ball's hold and flex and dropped the
+ * scraper's stroke. A loss longer than the bridge inside the ball's first
+ * hold ends that hold, and a new one starts after it. */
+static void lost_frames_bridged(device_kind_t kind)
+{
+    input_t *whole = NULL, *lossy = NULL;
+    size_t n_whole = simulate(kind, 0, &whole), n_lossy = simulate(kind, SKIP_EVERY, &lossy);
+    starts_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    uint64_t lost_a = 0, lost_b = 0;
+    run_starts(kind, whole, n_whole, SIZE_MAX, SIZE_MAX, a, &lost_a);
+    run_starts(kind, lossy, n_lossy, SIZE_MAX, SIZE_MAX, b, &lost_b);
+    fprintf(stderr, "%s: %zu detections with every frame, %zu with %llu samples lost\n",
+            kind == DEVICE_KIND_BALL ? "ball" : "scraper", a->n, b->n,
+            (unsigned long long)lost_b);
+    CHECK_EQ_INT(lost_a, 0);
+    CHECK(lost_b >= 40 * PER_FRAME);
+    CHECK(a->n >= 10);
+    CHECK_EQ_INT(b->n, a->n);
+    for (size_t i = 0; i < a->n && i < b->n; i++) {
+        CHECK_STR(b->type[i], a->type[i]);
+        CHECK_NEAR(b->t[i], a->t[i], 0.04);
+    }
+    if (kind == DEVICE_KIND_BALL) {
+        /* 40 frames (0.4 s) lost from 2 s into the first hold. */
+        size_t first_hold = 0, holds = 0;
+        while (first_hold < a->n && strcmp(a->type[first_hold], "hold") != 0)
+            first_hold++;
+        for (size_t i = 0; i < a->n; i++)
+            holds += strcmp(a->type[i], "hold") == 0;
+        CHECK(first_hold < a->n);
+        unsigned rate = whole[0].frame.u.hello.rate_hz;
+        size_t from = (size_t)((a->t[first_hold] + 2.0) * rate / PER_FRAME);
+        run_starts(kind, whole, n_whole, from, from + 40, b, &lost_b);
+        size_t holds_b = 0;
+        for (size_t i = 0; i < b->n; i++)
+            holds_b += strcmp(b->type[i], "hold") == 0;
+        CHECK_EQ_INT(lost_b, 40 * PER_FRAME);
+        CHECK_EQ_INT(holds_b, holds + 1);
+    }
+    free(a);
+    free(b);
+    free(whole);
+    free(lossy);
+}
+
 int main(void)
 {
     same_through_both_ways(DEVICE_KIND_BALL);
     same_through_both_ways(DEVICE_KIND_SCRAPER);
     block_refused();
+    lost_frames_bridged(DEVICE_KIND_BALL);
+    lost_frames_bridged(DEVICE_KIND_SCRAPER);
     return CHECK_DONE();
 }

@@ -161,6 +161,8 @@ static const float load_cycle[] = {0.0f, 100.0f, 0.0f, 400.0f, 0.0f, 200.0f};
  * the worlds' own is smooth. */
 static const char *shape_names[] = {"smooth", "linear", "first-order", "slow-start"};
 static int flex_shape = SIM_FLEX_SMOOTH;
+/* Share of frames lost in transit in every set (--frame-loss). */
+static double frame_loss;
 
 static void conditions(uint64_t seed, session_settings_t *set, double duration_s,
                        const sim_ball_world_t *world)
@@ -169,6 +171,7 @@ static void conditions(uint64_t seed, session_settings_t *set, double duration_s
     set->ball.duration_s = duration_s;
     set->ball.world = *world;
     set->ball.world.flex_shape = flex_shape;
+    set->frame_loss = frame_loss;
     set->ball.hard_cases = hard_cycle[seed % (sizeof hard_cycle / sizeof hard_cycle[0])];
     set->ball.noise = noise_cycle[seed % (sizeof noise_cycle / sizeof noise_cycle[0])];
     set->ball.body_load_n = load_cycle[seed % (sizeof load_cycle / sizeof load_cycle[0])];
@@ -519,6 +522,7 @@ static const score_condition_t map_conditions[] = {
     {"hold_length", "s", 0, set_hold, 6, {10, 20, 40, 60, 90, 120}},
     {"rate", "Hz", 0, set_rate, 4, {400, 500, 700, 1000}},
     {"pressure_scale", "x 1 Pa/LSB", 0, set_scale, 5, {0.1, 0.5, 1, 2, 4}},
+    SCORE_MAP_FRAME_LOSS,
 };
 #define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
 
@@ -720,6 +724,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    frame_loss = map.frame_loss;
     session_events_t *ev = malloc(sizeof *ev);
     if (!ev)
         return 1;
@@ -736,10 +741,13 @@ int main(int argc, char **argv)
      * stress world. */
     const long dev0 = first_seed ? first_seed : 1, held0 = 100001, stress0 = 200001;
     printf("massaged-score-ball: %s world: %d development seeds from %ld, %d held-out seeds from "
-           "%ld; %d stress seeds from %ld (stress world); %.0f s each%s%s\n",
+           "%ld; %d stress seeds from %ld (stress world); %.0f s each%s%s",
            world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration,
            flex_shape == SIM_FLEX_SMOOTH ? "" : "; flexes ",
            flex_shape == SIM_FLEX_SMOOTH ? "" : shape_names[flex_shape]);
+    if (frame_loss > 0.0)
+        printf("; %g of the frames lost", frame_loss);
+    printf("\n");
     int rc = 0;
     if (n_dev > 0 && rc >= 0)
         ok &= rc = run_set("Development seeds", dev0, n_dev, world->world, duration, world, check,

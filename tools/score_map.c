@@ -45,9 +45,16 @@ bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i)
         o->n_seeds = atoi(argv[++*i]);
     else if (strcmp(argv[*i], "--map-csv") == 0)
         o->csv_path = argv[++*i];
+    else if (strcmp(argv[*i], "--frame-loss") == 0)
+        o->frame_loss = atof(argv[++*i]);
     else
         return false;
     return true;
+}
+
+void score_map_set_frame_loss(void *settings, double value)
+{
+    ((session_settings_t *)settings)->frame_loss = value;
 }
 
 /* The run's settings, for the sweep of each condition. */
@@ -56,6 +63,7 @@ typedef struct {
     const char *columns;
     int n_seeds;
     double duration_s;
+    double frame_loss;
     score_map_session_fn session;
     score_map_bin_fn bin;
     void *ctx;
@@ -79,6 +87,7 @@ static int sweep(const run_t *run, const score_condition_t *c)
             session_settings_default(&s, run->kind, (uint64_t)(SCORE_MAP_SEED0 + k),
                                      run->duration_s);
             session_settings_hard_cases(&s, c->hard);
+            s.frame_loss = run->frame_loss;
             c->apply(&s, c->values[b]);
             if (run->session(&s, run->ctx) != 0)
                 return -1;
@@ -93,8 +102,8 @@ int score_map_run(const char *tool, device_kind_t kind, const char *columns,
                   double duration_s, score_map_session_fn session, score_map_bin_fn bin, void *ctx)
 {
     const score_condition_t *one;
-    run_t run = {kind, columns, o->n_seeds < 1 ? 1 : o->n_seeds, duration_s, session, bin,
-                 ctx,  NULL};
+    run_t run = {kind, columns, o->n_seeds < 1 ? 1 : o->n_seeds, duration_s, o->frame_loss,
+                 session, bin, ctx, NULL};
     int opened = map_open(table, n, o->condition, o->csv_path, &one, &run.csv);
     if (opened != 0)
         return opened;

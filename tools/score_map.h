@@ -32,6 +32,13 @@ typedef struct {
     double values[SCORE_MAP_MAX_VALUES];
 } score_condition_t;
 
+/* The condition both scorers' maps sweep last: frames lost in transit (a
+ * line's noise, a radio's dropouts), which the daemon sees as jumps in
+ * `seq` (../shared/spec/protocol.md). */
+void score_map_set_frame_loss(void *settings, double value);
+#define SCORE_MAP_FRAME_LOSS                                                                       \
+    {"frame_loss", "share of frames", 0, score_map_set_frame_loss, 5, {0, 0.001, 0.003, 0.01, 0.03}}
+
 /* The sessions of a map bin take the seeds from SCORE_MAP_SEED0 on, the
  * same in every bin, so that only the condition changes (apart from the
  * scorers' development, held-out and stress seeds). */
@@ -42,15 +49,19 @@ typedef struct {
     const char *condition; /* --map: a condition's name or "all"; NULL: no map */
     int n_seeds;           /* --map-seeds: sessions per bin (below 1 counts as 1) */
     const char *csv_path;  /* --map-csv, or NULL */
+    double frame_loss;     /* --frame-loss: share of SAMPLES frames lost in every session,
+                              the map's and the scorer's sets (session_settings_t) */
 } score_map_options_t;
 
 /* The map's line of a scorer's usage text: a printf format that takes the
  * program's name. */
 #define SCORE_MAP_USAGE                                                                            \
-    "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] [--duration S]\n"
+    "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] [--duration S]\n"             \
+    "       (either form) [--frame-loss SHARE]\n"
 
-/* When argv[*i] is --map, --map-seeds or --map-csv with its value after it,
- * stores the value in *o, moves *i to the value and returns true. */
+/* When argv[*i] is --map, --map-seeds, --map-csv or --frame-loss with its
+ * value after it, stores the value in *o, moves *i to the value and returns
+ * true. */
 bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i);
 
 /* Runs one session of a bin into the scorer's tally (ctx); returns 0, or

@@ -477,6 +477,7 @@ static const score_condition_t map_conditions[] = {
      4,
      {1, 2, 4, 8}},
     {"no_lift_noise", "x typical", SIM_SCRAPER_NO_LIFT, set_no_lift_noise, 4, {1, 2, 4, 8}},
+    SCORE_MAP_FRAME_LOSS,
 };
 #define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
 
@@ -572,6 +573,7 @@ int main(int argc, char **argv)
             stress_scenario(seed, duration, hard, &ss);
         else
             scenario(seed, duration, hard, &ss);
+        ss.frame_loss = map.frame_loss;
         if (run_scored(&ss, &tot, verbose) != 0)
             return 2;
     }
@@ -593,9 +595,12 @@ int main(int argc, char **argv)
            lat_p99 = score_values_quantile(&tot.latency, 0.99);
     double lat_max = score_values_quantile(&tot.latency, 1.0);
 
-    printf("%sseeds %llu-%llu, %.0f s each, %llu sessions, %llu true strokes\n",
+    printf("%sseeds %llu-%llu, %.0f s each, %llu sessions, %llu true strokes",
            stress ? "stress " : "", seed_lo, seed_hi, duration, (unsigned long long)tot.sessions,
            (unsigned long long)(tot.tp + tot.fn));
+    if (map.frame_loss > 0.0)
+        printf(", %g of the frames lost", map.frame_loss);
+    printf("\n");
     printf("| metric | value | floor |\n|---|---|---|\n");
     printf("| precision | %.4f | |\n", precision);
     printf("| recall | %.4f | |\n", recall);

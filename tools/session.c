@@ -3,6 +3,7 @@
 #include "chain.h"
 #include "frame.h"
 #include "sim_device.h"
+#include "sim_rng.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,6 +39,8 @@ typedef struct {
     chain_t chain;
     uint16_t seq;
     double t_arrival; /* host time the bytes "arrive": device time plus a fixed delay */
+    double frame_loss;
+    sim_rng_t loss; /* which frames are lost: independent of the physics */
 } runner_t;
 
 static void on_block(void *ctx, const message_block_t *block)
@@ -67,6 +70,11 @@ static void transmit(void *ctx, frame_t *f, double t_dev)
     runner_t *r = ctx;
     uint8_t bytes[FRAME_MAX_ENCODED + 8];
     f->seq = r->seq++;
+    if (f->type == FRAME_SAMPLES && r->frame_loss > 0.0 &&
+        sim_rng_uniform(&r->loss) < r->frame_loss) {
+        r->stats->frames_lost++;
+        return;
+    }
     size_t n = frame_encode(f, bytes, sizeof bytes);
     r->stats->frames++;
     r->stats->bytes += n;
@@ -151,12 +159,16 @@ int session_frames(const session_settings_t *settings, event_sink_fn truth, void
 int session_run(const session_settings_t *settings, const session_output_t *out,
                 session_stats_t *stats)
 {
+    if (!(settings->frame_loss >= 0.0 && settings->frame_loss < 1.0))
+        return -EINVAL;
     runner_t *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
     memset(stats, 0, sizeof *stats);
     r->out = out;
     r->stats = stats;
+    r->frame_loss = settings->frame_loss;
+    sim_rng_seed(&r->loss, settings->seed ^ 0x10557u);
     frame_decoder_init(&r->decoder);
     chain_init(&r->chain, "sim", settings->kind);
     chain_port_opened(&r->chain);

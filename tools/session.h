@@ -25,6 +25,8 @@ typedef struct {
     unsigned samples_per_frame;     /* 1..30 */
     float p_scale_factor;           /* the HELLO's pressure/force scale, times the
                                        simulated tool's (1 Pa or 1 mN per LSB); 1 = as is */
+    double frame_loss;              /* share of SAMPLES frames lost in transit, 0..1: their
+                                       seq is used, their bytes never arrive; 0 = none */
     sim_ball_settings_t ball;       /* used when kind is ball */
     sim_scraper_settings_t scraper; /* used when kind is scraper (duration_s must be > 0) */
 } session_settings_t;
@@ -49,6 +51,7 @@ typedef struct {
     uint64_t samples;     /* samples simulated */
     uint64_t samples_out; /* samples the chain passed on */
     uint64_t frames;
+    uint64_t frames_lost; /* SAMPLES frames dropped (frame_loss) */
     uint64_t bytes;
 } session_stats_t;
 
