@@ -718,8 +718,8 @@ int main(int argc, char **argv)
         else if (!score_map_option(&map, argc, argv, &i)) {
             fprintf(stderr,
                     "usage: %s [--dev N] [--heldout N] [--stress N] [--world typical|wide|stress] "
-                    "[--flex-shape smooth|linear|first-order|slow-start] [--duration S] [--seed FIRST] "
-                    "[--check] [--explain] [-v]\n" SCORE_MAP_USAGE,
+                    "[--flex-shape smooth|linear|first-order|slow-start] [--duration S] "
+                    "[--seed FIRST] [--check] [--explain] [-v]\n" SCORE_MAP_USAGE,
                     argv[0], argv[0]);
             return 2;
         }
