@@ -161,8 +161,9 @@ static const float load_cycle[] = {0.0f, 100.0f, 0.0f, 400.0f, 0.0f, 200.0f};
  * the worlds' own is smooth. */
 static const char *shape_names[] = {"smooth", "linear", "first-order", "slow-start"};
 static int flex_shape = SIM_FLEX_SMOOTH;
-/* Share of frames lost in transit in every set (--frame-loss). */
-static double frame_loss;
+/* The link in every set: the share of frames lost in transit
+ * (--frame-loss) and how far frames' stamps are off (--stamp-jitter). */
+static double frame_loss, stamp_jitter_us;
 
 static void conditions(uint64_t seed, session_settings_t *set, double duration_s,
                        const sim_ball_world_t *world)
@@ -172,6 +173,7 @@ static void conditions(uint64_t seed, session_settings_t *set, double duration_s
     set->ball.world = *world;
     set->ball.world.flex_shape = flex_shape;
     set->frame_loss = frame_loss;
+    set->stamp_jitter_us = stamp_jitter_us;
     set->ball.hard_cases = hard_cycle[seed % (sizeof hard_cycle / sizeof hard_cycle[0])];
     set->ball.noise = noise_cycle[seed % (sizeof noise_cycle / sizeof noise_cycle[0])];
     set->ball.body_load_n = load_cycle[seed % (sizeof load_cycle / sizeof load_cycle[0])];
@@ -522,7 +524,7 @@ static const score_condition_t map_conditions[] = {
     {"hold_length", "s", 0, set_hold, 6, {10, 20, 40, 60, 90, 120}},
     {"rate", "Hz", 0, set_rate, 4, {400, 500, 700, 1000}},
     {"pressure_scale", "x 1 Pa/LSB", 0, set_scale, 5, {0.1, 0.5, 1, 2, 4}},
-    SCORE_MAP_FRAME_LOSS,
+    SCORE_MAP_LINK_CONDITIONS,
 };
 #define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
 
@@ -725,6 +727,7 @@ int main(int argc, char **argv)
         }
     }
     frame_loss = map.frame_loss;
+    stamp_jitter_us = map.stamp_jitter_us;
     session_events_t *ev = malloc(sizeof *ev);
     if (!ev)
         return 1;
@@ -747,6 +750,8 @@ int main(int argc, char **argv)
            flex_shape == SIM_FLEX_SMOOTH ? "" : shape_names[flex_shape]);
     if (frame_loss > 0.0)
         printf("; %g of the frames lost", frame_loss);
+    if (stamp_jitter_us > 0.0)
+        printf("; stamps off by up to %g us", stamp_jitter_us);
     printf("\n");
     int rc = 0;
     if (n_dev > 0 && rc >= 0)

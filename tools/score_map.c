@@ -47,6 +47,8 @@ bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i)
         o->csv_path = argv[++*i];
     else if (strcmp(argv[*i], "--frame-loss") == 0)
         o->frame_loss = atof(argv[++*i]);
+    else if (strcmp(argv[*i], "--stamp-jitter") == 0)
+        o->stamp_jitter_us = atof(argv[++*i]);
     else
         return false;
     return true;
@@ -57,13 +59,18 @@ void score_map_set_frame_loss(void *settings, double value)
     ((session_settings_t *)settings)->frame_loss = value;
 }
 
+void score_map_set_stamp_jitter(void *settings, double value)
+{
+    ((session_settings_t *)settings)->stamp_jitter_us = value;
+}
+
 /* The run's settings, for the sweep of each condition. */
 typedef struct {
     device_kind_t kind;
     const char *columns;
     int n_seeds;
     double duration_s;
-    double frame_loss;
+    double frame_loss, stamp_jitter_us;
     score_map_session_fn session;
     score_map_bin_fn bin;
     void *ctx;
@@ -88,6 +95,7 @@ static int sweep(const run_t *run, const score_condition_t *c)
                                      run->duration_s);
             session_settings_hard_cases(&s, c->hard);
             s.frame_loss = run->frame_loss;
+            s.stamp_jitter_us = run->stamp_jitter_us;
             c->apply(&s, c->values[b]);
             if (run->session(&s, run->ctx) != 0)
                 return -1;
@@ -103,7 +111,7 @@ int score_map_run(const char *tool, device_kind_t kind, const char *columns,
 {
     const score_condition_t *one;
     run_t run = {kind, columns, o->n_seeds < 1 ? 1 : o->n_seeds, duration_s, o->frame_loss,
-                 session, bin, ctx, NULL};
+                 o->stamp_jitter_us, session, bin, ctx, NULL};
     int opened = map_open(table, n, o->condition, o->csv_path, &one, &run.csv);
     if (opened != 0)
         return opened;

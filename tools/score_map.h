@@ -32,12 +32,18 @@ typedef struct {
     double values[SCORE_MAP_MAX_VALUES];
 } score_condition_t;
 
-/* The condition both scorers' maps sweep last: frames lost in transit (a
- * line's noise, a radio's dropouts), which the daemon sees as jumps in
- * `seq` (../shared/spec/protocol.md). */
+/* The conditions both scorers' maps sweep last, of the link rather than
+ * the body: frames lost in transit (a line's noise, a radio's dropouts),
+ * which the daemon sees as jumps in `seq` (../shared/spec/protocol.md), and
+ * frames stamped off their first sample's time (firmware that stamps when
+ * it sends, or from a coarse timer), which the daemon's sample index sees as
+ * lost or overlapping samples. */
 void score_map_set_frame_loss(void *settings, double value);
-#define SCORE_MAP_FRAME_LOSS                                                                       \
-    {"frame_loss", "share of frames", 0, score_map_set_frame_loss, 5, {0, 0.001, 0.003, 0.01, 0.03}}
+void score_map_set_stamp_jitter(void *settings, double value);
+#define SCORE_MAP_LINK_CONDITIONS                                                                  \
+    {"frame_loss", "share of frames", 0, score_map_set_frame_loss, 5,                              \
+     {0, 0.001, 0.003, 0.01, 0.03}},                                                               \
+    {"stamp_jitter", "us", 0, score_map_set_stamp_jitter, 5, {0, 300, 600, 1000, 2000}}
 
 /* The sessions of a map bin take the seeds from SCORE_MAP_SEED0 on, the
  * same in every bin, so that only the condition changes (apart from the
@@ -51,16 +57,17 @@ typedef struct {
     const char *csv_path;  /* --map-csv, or NULL */
     double frame_loss;     /* --frame-loss: share of SAMPLES frames lost in every session,
                               the map's and the scorer's sets (session_settings_t) */
+    double stamp_jitter_us; /* --stamp-jitter: ... frames' stamps off by up to this */
 } score_map_options_t;
 
 /* The map's line of a scorer's usage text: a printf format that takes the
  * program's name. */
 #define SCORE_MAP_USAGE                                                                            \
     "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] [--duration S]\n"             \
-    "       (either form) [--frame-loss SHARE]\n"
+    "       (either form) [--frame-loss SHARE] [--stamp-jitter US]\n"
 
-/* When argv[*i] is --map, --map-seeds, --map-csv or --frame-loss with its
- * value after it, stores the value in *o, moves *i to the value and returns
+/* When argv[*i] is --map, --map-seeds, --map-csv, --frame-loss or
+ * --stamp-jitter with its value after it, stores the value in *o, moves *i to the value and returns
  * true. */
 bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i);
 

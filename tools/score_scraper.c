@@ -477,7 +477,7 @@ static const score_condition_t map_conditions[] = {
      4,
      {1, 2, 4, 8}},
     {"no_lift_noise", "x typical", SIM_SCRAPER_NO_LIFT, set_no_lift_noise, 4, {1, 2, 4, 8}},
-    SCORE_MAP_FRAME_LOSS,
+    SCORE_MAP_LINK_CONDITIONS,
 };
 #define N_MAP (sizeof map_conditions / sizeof map_conditions[0])
 
@@ -574,6 +574,7 @@ int main(int argc, char **argv)
         else
             scenario(seed, duration, hard, &ss);
         ss.frame_loss = map.frame_loss;
+        ss.stamp_jitter_us = map.stamp_jitter_us;
         if (run_scored(&ss, &tot, verbose) != 0)
             return 2;
     }
@@ -600,6 +601,8 @@ int main(int argc, char **argv)
            (unsigned long long)(tot.tp + tot.fn));
     if (map.frame_loss > 0.0)
         printf(", %g of the frames lost", map.frame_loss);
+    if (map.stamp_jitter_us > 0.0)
+        printf(", stamps off by up to %g us", map.stamp_jitter_us);
     printf("\n");
     printf("| metric | value | floor |\n|---|---|---|\n");
     printf("| precision | %.4f | |\n", precision);

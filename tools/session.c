@@ -39,8 +39,9 @@ typedef struct {
     chain_t chain;
     uint16_t seq;
     double t_arrival; /* host time the bytes "arrive": device time plus a fixed delay */
-    double frame_loss;
-    sim_rng_t loss; /* which frames are lost: independent of the physics */
+    double frame_loss, stamp_jitter_us;
+    sim_rng_t loss;   /* which frames are lost: independent of the physics */
+    sim_rng_t jitter; /* how far each frame's stamp is off */
 } runner_t;
 
 static void on_block(void *ctx, const message_block_t *block)
@@ -75,6 +76,9 @@ static void transmit(void *ctx, frame_t *f, double t_dev)
         r->stats->frames_lost++;
         return;
     }
+    if (f->type == FRAME_SAMPLES && r->stamp_jitter_us > 0.0)
+        f->t_us += (uint32_t)(int32_t)lround((2.0 * sim_rng_uniform(&r->jitter) - 1.0) *
+                                             r->stamp_jitter_us);
     size_t n = frame_encode(f, bytes, sizeof bytes);
     r->stats->frames++;
     r->stats->bytes += n;
@@ -159,7 +163,8 @@ int session_frames(const session_settings_t *settings, event_sink_fn truth, void
 int session_run(const session_settings_t *settings, const session_output_t *out,
                 session_stats_t *stats)
 {
-    if (!(settings->frame_loss >= 0.0 && settings->frame_loss < 1.0))
+    if (!(settings->frame_loss >= 0.0 && settings->frame_loss < 1.0) ||
+        !(settings->stamp_jitter_us >= 0.0 && settings->stamp_jitter_us <= 100000.0))
         return -EINVAL;
     runner_t *r = calloc(1, sizeof *r);
     if (!r)
@@ -168,7 +173,9 @@ int session_run(const session_settings_t *settings, const session_output_t *out,
     r->out = out;
     r->stats = stats;
     r->frame_loss = settings->frame_loss;
+    r->stamp_jitter_us = settings->stamp_jitter_us;
     sim_rng_seed(&r->loss, settings->seed ^ 0x10557u);
+    sim_rng_seed(&r->jitter, settings->seed ^ 0x5a3b1u);
     frame_decoder_init(&r->decoder);
     chain_init(&r->chain, "sim", settings->kind);
     chain_port_opened(&r->chain);

@@ -27,6 +27,8 @@ typedef struct {
                                        simulated tool's (1 Pa or 1 mN per LSB); 1 = as is */
     double frame_loss;              /* share of SAMPLES frames lost in transit, 0..1: their
                                        seq is used, their bytes never arrive; 0 = none */
+    double stamp_jitter_us;         /* a SAMPLES frame's t_us off its first sample's time by
+                                       up to this either way (uniform), 0..100000 */
     sim_ball_settings_t ball;       /* used when kind is ball */
     sim_scraper_settings_t scraper; /* used when kind is scraper (duration_s must be > 0) */
 } session_settings_t;
