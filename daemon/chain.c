@@ -3,9 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Samples averaged at each end of a bridged loss (bridge). */
-#define BRIDGE_ENDS 8
-
 void chain_init(chain_t *chain, const char *name, device_kind_t kind)
 {
     memset(chain, 0, sizeof *chain);
@@ -132,13 +129,13 @@ static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
     }
 }
 
-/* The mean of the first n (at most BRIDGE_ENDS) of the samples at s. */
+/* The mean of the first n (at most CHAIN_BRIDGE_ENDS) of the samples at s. */
 static sample_t mean_of(const sample_t *s, unsigned n)
 {
     sample_t m;
     memset(&m, 0, sizeof m);
-    if (n > BRIDGE_ENDS)
-        n = BRIDGE_ENDS;
+    if (n > CHAIN_BRIDGE_ENDS)
+        n = CHAIN_BRIDGE_ENDS;
     for (unsigned i = 0; i < n; i++) {
         m.p += s[i].p;
         for (int a = 0; a < 3; a++) {
@@ -146,10 +143,11 @@ static sample_t mean_of(const sample_t *s, unsigned n)
             m.gyr[a] += s[i].gyr[a];
         }
     }
-    m.p /= (float)n;
+    float w = 1.0f / (float)n;
+    m.p *= w;
     for (int a = 0; a < 3; a++) {
-        m.acc[a] /= (float)n;
-        m.gyr[a] /= (float)n;
+        m.acc[a] *= w;
+        m.gyr[a] *= w;
     }
     return m;
 }
@@ -171,16 +169,15 @@ static void bridge(chain_t *chain, double t0, uint64_t lost, const message_block
     double period = 1.0 / chain->hello.rate_hz;
     if (!chain->bridge_ok || !sample_loss_bridged(lost, period))
         return;
-    const sample_t *a = &chain->bridge_from;
-    sample_t b = mean_of(block->s, block->n);
+    sample_t a = mean_of(chain->bridge_tail, chain->bridge_n), b = mean_of(block->s, block->n);
     for (uint64_t k = 1; k <= lost; k++) {
         float u = (float)((double)k / (double)(lost + 1));
         sample_t s;
         s.t_dev = t0 - (double)(lost + 1 - k) * period;
-        s.p = a->p + u * (b.p - a->p);
+        s.p = a.p + u * (b.p - a.p);
         for (int i = 0; i < 3; i++) {
-            s.acc[i] = a->acc[i] + u * (b.acc[i] - a->acc[i]);
-            s.gyr[i] = a->gyr[i] + u * (b.gyr[i] - a->gyr[i]);
+            s.acc[i] = a.acc[i] + u * (b.acc[i] - a.acc[i]);
+            s.gyr[i] = a.gyr[i] + u * (b.gyr[i] - a.gyr[i]);
         }
         analysis_push(chain->analysis, &s, &chain->next_id, on_detector_event, dctx);
     }
@@ -224,8 +221,10 @@ __attribute__((hot)) static void on_block(chain_t *chain, uint32_t t_us, message
     if (chain->analysis) {
         for (unsigned i = 0; i < count; i++)
             analysis_push(chain->analysis, &block->s[i], &chain->next_id, on_detector_event, &dctx);
-        unsigned k = count < BRIDGE_ENDS ? count : BRIDGE_ENDS;
-        chain->bridge_from = mean_of(&block->s[count - k], k);
+        /* Kept for a bridge; averaged only when one is needed. */
+        unsigned k = count < CHAIN_BRIDGE_ENDS ? count : CHAIN_BRIDGE_ENDS;
+        memcpy(chain->bridge_tail, &block->s[count - k], k * sizeof block->s[0]);
+        chain->bridge_n = k;
         chain->bridge_ok = true;
     }
     treatment_tick(&chain->treatment, t_last, &chain->next_id, to_sink, &dctx);

@@ -40,6 +40,10 @@ typedef struct {
     uint64_t reboots;        /* times the device's clock restarted (a power-up HELLO) */
 } chain_counters_t;
 
+/* Samples averaged at each end of a loss bridged for the detectors
+ * (chain.c, bridge). */
+#define CHAIN_BRIDGE_ENDS 8
+
 typedef struct {
     char name[CONFIG_NAME_MAX];
     device_kind_t kind;
@@ -60,7 +64,8 @@ typedef struct {
     clock_map_t map;
     analysis_t *analysis;    /* the kind's detectors, created at the first HELLO */
     bool bridge_ok;          /* the detectors' last sample may be joined to the next */
-    sample_t bridge_from;    /* ... the mean of its last few (a short loss is bridged from it) */
+    unsigned bridge_n;       /* ... the last samples they had (a short loss is bridged */
+    sample_t bridge_tail[CHAIN_BRIDGE_ENDS]; /* from their mean), the newest last */
     treatment_t treatment;   /* the device's treatment sessions, made from its events */
 } chain_t;
 
