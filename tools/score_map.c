@@ -51,6 +51,13 @@ bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i)
         o->stamp_jitter_us = atof(argv[++*i]);
     else
         return false;
+    if (!(o->frame_loss >= 0.0 && o->frame_loss < 1.0) ||
+        !(o->stamp_jitter_us >= 0.0 && o->stamp_jitter_us <= 100000.0)) {
+        fprintf(stderr, "%s %s: out of range (--frame-loss 0 to under 1, --stamp-jitter 0 to "
+                        "100000 us)\n",
+                argv[*i - 1], argv[*i]);
+        return false;
+    }
     return true;
 }
 

@@ -57,7 +57,7 @@ typedef struct {
     const char *csv_path;  /* --map-csv, or NULL */
     double frame_loss;     /* --frame-loss: share of SAMPLES frames lost in every session,
                               the map's and the scorer's sets (session_settings_t) */
-    double stamp_jitter_us; /* --stamp-jitter: ... frames' stamps off by up to this */
+    double stamp_jitter_us; /* --stamp-jitter: ... frames' stamps off by up to this, us */
 } score_map_options_t;
 
 /* The map's line of a scorer's usage text: a printf format that takes the
@@ -67,8 +67,9 @@ typedef struct {
     "       (either form) [--frame-loss SHARE] [--stamp-jitter US]\n"
 
 /* When argv[*i] is --map, --map-seeds, --map-csv, --frame-loss or
- * --stamp-jitter with its value after it, stores the value in *o, moves *i to the value and returns
- * true. */
+ * --stamp-jitter with its value after it, stores the value in *o, moves *i
+ * to the value and returns true; false for another argument or a value out
+ * of range (said on stderr). */
 bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i);
 
 /* Runs one session of a bin into the scorer's tally (ctx); returns 0, or
