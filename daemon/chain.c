@@ -98,7 +98,7 @@ static void restart_clocks(chain_t *chain, const chain_sink_t *sink)
     detector_ctx_t dctx = {chain, sink};
     if (chain->analysis)
         analysis_finish(chain->analysis, &chain->next_id, on_detector_event, &dctx);
-    chain->bridge_ok = false;
+    chain->bridge_n = 0;
     clock_unwrap_reset(&chain->unwrap);
     clock_index_init(&chain->index, chain->hello.rate_hz);
     chain->index_base = chain->next_index;
@@ -119,7 +119,7 @@ static void on_hello(chain_t *chain, const frame_t *frame, double t_arrival,
         clock_index_init(&chain->index, frame->u.hello.rate_hz);
         analysis_destroy(&chain->analysis);
         chain->analysis = analysis_create(chain->kind, (float)frame->u.hello.rate_hz);
-        chain->bridge_ok = false;
+        chain->bridge_n = 0;
     }
     double t_dev = frame_time(chain, frame->t_us);
     clock_map_observe(&chain->map, t_dev, t_arrival);
@@ -167,7 +167,7 @@ static void bridge(chain_t *chain, double t0, uint64_t lost, const message_block
                    detector_ctx_t *dctx)
 {
     double period = 1.0 / chain->hello.rate_hz;
-    if (!chain->bridge_ok || !sample_loss_bridged(lost, period))
+    if (chain->bridge_n == 0 || !sample_loss_bridged(lost, period))
         return;
     sample_t a = mean_of(chain->bridge_tail, chain->bridge_n), b = mean_of(block->s, block->n);
     for (uint64_t k = 1; k <= lost; k++) {
@@ -225,7 +225,6 @@ __attribute__((hot)) static void on_block(chain_t *chain, uint32_t t_us, message
         unsigned k = count < CHAIN_BRIDGE_ENDS ? count : CHAIN_BRIDGE_ENDS;
         memcpy(chain->bridge_tail, &block->s[count - k], k * sizeof block->s[0]);
         chain->bridge_n = k;
-        chain->bridge_ok = true;
     }
     treatment_tick(&chain->treatment, t_last, &chain->next_id, to_sink, &dctx);
 }
@@ -301,7 +300,7 @@ void chain_disconnected(chain_t *chain, double t_host, const chain_sink_t *sink)
     detector_ctx_t dctx = {chain, sink};
     if (chain->analysis)
         analysis_finish(chain->analysis, &chain->next_id, on_detector_event, &dctx);
-    chain->bridge_ok = false;
+    chain->bridge_n = 0;
     emit_instant(chain, "disconnected", chain->last_t_dev, t_host, sink);
 }
 

@@ -63,9 +63,10 @@ typedef struct {
     clock_index_t index;
     clock_map_t map;
     analysis_t *analysis;    /* the kind's detectors, created at the first HELLO */
-    bool bridge_ok;          /* the detectors' last sample may be joined to the next */
-    unsigned bridge_n;       /* ... the last samples they had (a short loss is bridged */
-    sample_t bridge_tail[CHAIN_BRIDGE_ENDS]; /* from their mean), the newest last */
+    /* The detectors' last samples, the newest last (0: none, nothing to
+     * bridge from): a short loss is bridged from their mean (chain.c). */
+    unsigned bridge_n;
+    sample_t bridge_tail[CHAIN_BRIDGE_ENDS];
     treatment_t treatment;   /* the device's treatment sessions, made from its events */
 } chain_t;
 

@@ -642,9 +642,9 @@ static void pred_learn(ball_t *b)
  * would have done, and the model and its residual's rest level learn from
  * frames outside flexes that are not a rise (the residual's rest level
  * slowly even then, BASE_LOUD_SLOWDOWN, so a lasting change is learnt). */
-static void pred_frame(ball_t *b)
+static void pred_frame(ball_t *b, int resumed)
 {
-    if (b->fr_n && b->t_last - b->fr_t > 1.5 * b->sp.hop * b->dt)
+    if (resumed)
         b->fr_n = 0;
     b->fr_t = b->t_last;
     b->fr[b->fr_pos] = b->level0 > 0.0 ? (b->p_lp_value - b->p0) / b->level0 : 0.0;
@@ -1406,7 +1406,10 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
             b->base_bins[k] = power[k];
     }
     b->breadth = breadth(b, power);
-    pred_frame(b);
+    /* The frames were skipped (a motion episode, another hold) since the
+     * last one, whose time the predictor keeps. */
+    int resumed = b->t_last - b->fr_t > 1.5 * b->sp.hop * b->dt;
+    pred_frame(b, resumed);
     if (b->base_frames == 0)
         b->rate_frame = b->rate;
     int turning = turning_since_frame(b);
@@ -1425,12 +1428,11 @@ static void flex_frame(ball_t *b, uint32_t *next_id, event_sink_fn sink, void *c
     double prev = b->prev_ratio;
     b->prev_ratio = ratio;
     /* The run of loud, broad frames before a flex (flex_onset). A gap in
-     * the frames (a motion episode) starts the smoothing afresh. */
-    if (b->t_last - b->loud_last > 1.5 * b->sp.hop * b->dt) {
+     * the frames starts the smoothing afresh. */
+    if (resumed) {
         b->loud_ratio = ratio;
         b->loud_breadth = b->breadth;
     }
-    b->loud_last = b->t_last;
     b->loud_ratio += RATIO_SMOOTH * (ratio - b->loud_ratio);
     b->loud_breadth += RATIO_SMOOTH * (b->breadth - b->loud_breadth);
     if (!b->flex.open && b->loud_ratio > sqrt(s->power_ratio) &&

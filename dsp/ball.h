@@ -219,7 +219,6 @@ typedef struct {
     double t_vib_lag;  /* t_vib one frame earlier (before a new burst) */
     int quiet_checked; /* the open flex's quiet spell was looked at for a relax */
     double loud_ratio, loud_breadth; /* band ratio and breadth, smoothed (flex_frame) */
-    double loud_last;  /* the frame they were last updated at */
     double loud_t;     /* the first frame of the run over the loud levels, no flex open */
     unsigned loud_n;   /* frames in that run (0: none) */
     double flex_t_end; /* end of the hold's last flex, seconds */

@@ -161,9 +161,9 @@ static const float load_cycle[] = {0.0f, 100.0f, 0.0f, 400.0f, 0.0f, 200.0f};
  * the worlds' own is smooth. */
 static const char *shape_names[] = {"smooth", "linear", "first-order", "slow-start"};
 static int flex_shape = SIM_FLEX_SMOOTH;
-/* The link in every set: the share of frames lost in transit
- * (--frame-loss) and how far frames' stamps are off (--stamp-jitter). */
-static double frame_loss, stamp_jitter_us;
+/* The command line's map and link options (--frame-loss, --stamp-jitter:
+ * every set's link too). */
+static score_map_options_t options = {.n_seeds = 4};
 
 static void conditions(uint64_t seed, session_settings_t *set, double duration_s,
                        const sim_ball_world_t *world)
@@ -172,8 +172,7 @@ static void conditions(uint64_t seed, session_settings_t *set, double duration_s
     set->ball.duration_s = duration_s;
     set->ball.world = *world;
     set->ball.world.flex_shape = flex_shape;
-    set->frame_loss = frame_loss;
-    set->stamp_jitter_us = stamp_jitter_us;
+    score_map_link(&options, set);
     set->ball.hard_cases = hard_cycle[seed % (sizeof hard_cycle / sizeof hard_cycle[0])];
     set->ball.noise = noise_cycle[seed % (sizeof noise_cycle / sizeof noise_cycle[0])];
     set->ball.body_load_n = load_cycle[seed % (sizeof load_cycle / sizeof load_cycle[0])];
@@ -676,7 +675,6 @@ int main(int argc, char **argv)
 {
     int n_dev = 20, n_held = 20, n_stress = 0, check = 0, verbose = 0, explain_on = 0;
     long first_seed = 0;
-    score_map_options_t map = {.n_seeds = 4};
     const world_t *world = &worlds[1];
     double duration = 300.0;
     for (int i = 1; i < argc; i++) {
@@ -717,7 +715,7 @@ int main(int argc, char **argv)
             explain_on = 1;
         else if (strcmp(argv[i], "-v") == 0)
             verbose++;
-        else if (!score_map_option(&map, argc, argv, &i)) {
+        else if (!score_map_option(&options, argc, argv, &i)) {
             fprintf(stderr,
                     "usage: %s [--dev N] [--heldout N] [--stress N] [--world typical|wide|stress] "
                     "[--flex-shape smooth|linear|first-order|slow-start] [--duration S] "
@@ -726,15 +724,13 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    frame_loss = map.frame_loss;
-    stamp_jitter_us = map.stamp_jitter_us;
     session_events_t *ev = malloc(sizeof *ev);
     if (!ev)
         return 1;
-    if (map.condition) {
+    if (options.condition) {
         map_bin_t bin = {.ev = ev};
         int rc = score_map_run("massaged-score-ball", DEVICE_KIND_BALL, MAP_COLUMNS, map_conditions,
-                               N_MAP, &map, duration, map_session, map_bin, &bin);
+                               N_MAP, &options, duration, map_session, map_bin, &bin);
         free(ev);
         return rc;
     }
@@ -744,14 +740,14 @@ int main(int argc, char **argv)
      * stress world. */
     const long dev0 = first_seed ? first_seed : 1, held0 = 100001, stress0 = 200001;
     printf("massaged-score-ball: %s world: %d development seeds from %ld, %d held-out seeds from "
-           "%ld; %d stress seeds from %ld (stress world); %.0f s each%s%s",
-           world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration,
-           flex_shape == SIM_FLEX_SMOOTH ? "" : "; flexes ",
-           flex_shape == SIM_FLEX_SMOOTH ? "" : shape_names[flex_shape]);
-    if (frame_loss > 0.0)
-        printf("; %g of the frames lost", frame_loss);
-    if (stamp_jitter_us > 0.0)
-        printf("; stamps off by up to %g us", stamp_jitter_us);
+           "%ld; %d stress seeds from %ld (stress world); %.0f s each",
+           world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration);
+    if (flex_shape != SIM_FLEX_SMOOTH)
+        printf("; flexes %s", shape_names[flex_shape]);
+    if (options.frame_loss > 0.0)
+        printf("; %g of the frames lost", options.frame_loss);
+    if (options.stamp_jitter_us > 0.0)
+        printf("; stamps off by up to %g us", options.stamp_jitter_us);
     printf("\n");
     int rc = 0;
     if (n_dev > 0 && rc >= 0)

@@ -51,14 +51,19 @@ bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i)
         o->stamp_jitter_us = atof(argv[++*i]);
     else
         return false;
-    if (!(o->frame_loss >= 0.0 && o->frame_loss < 1.0) ||
-        !(o->stamp_jitter_us >= 0.0 && o->stamp_jitter_us <= 100000.0)) {
+    if (session_link_check(o->frame_loss, o->stamp_jitter_us) != 0) {
         fprintf(stderr, "%s %s: out of range (--frame-loss 0 to under 1, --stamp-jitter 0 to "
                         "100000 us)\n",
                 argv[*i - 1], argv[*i]);
         return false;
     }
     return true;
+}
+
+void score_map_link(const score_map_options_t *o, session_settings_t *s)
+{
+    s->frame_loss = o->frame_loss;
+    s->stamp_jitter_us = o->stamp_jitter_us;
 }
 
 void score_map_set_frame_loss(void *settings, double value)
@@ -77,7 +82,7 @@ typedef struct {
     const char *columns;
     int n_seeds;
     double duration_s;
-    double frame_loss, stamp_jitter_us;
+    const score_map_options_t *o;
     score_map_session_fn session;
     score_map_bin_fn bin;
     void *ctx;
@@ -101,8 +106,7 @@ static int sweep(const run_t *run, const score_condition_t *c)
             session_settings_default(&s, run->kind, (uint64_t)(SCORE_MAP_SEED0 + k),
                                      run->duration_s);
             session_settings_hard_cases(&s, c->hard);
-            s.frame_loss = run->frame_loss;
-            s.stamp_jitter_us = run->stamp_jitter_us;
+            score_map_link(run->o, &s);
             c->apply(&s, c->values[b]);
             if (run->session(&s, run->ctx) != 0)
                 return -1;
@@ -117,8 +121,8 @@ int score_map_run(const char *tool, device_kind_t kind, const char *columns,
                   double duration_s, score_map_session_fn session, score_map_bin_fn bin, void *ctx)
 {
     const score_condition_t *one;
-    run_t run = {kind, columns, o->n_seeds < 1 ? 1 : o->n_seeds, duration_s, o->frame_loss,
-                 o->stamp_jitter_us, session, bin, ctx, NULL};
+    run_t run = {kind, columns, o->n_seeds < 1 ? 1 : o->n_seeds, duration_s, o, session, bin,
+                 ctx,  NULL};
     int opened = map_open(table, n, o->condition, o->csv_path, &one, &run.csv);
     if (opened != 0)
         return opened;

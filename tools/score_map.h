@@ -72,6 +72,10 @@ typedef struct {
  * of range (said on stderr). */
 bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i);
 
+/* Sets the link of o (--frame-loss, --stamp-jitter) in a session's
+ * settings: the map's sessions and the scorers' sets alike. */
+void score_map_link(const score_map_options_t *o, session_settings_t *s);
+
 /* Runs one session of a bin into the scorer's tally (ctx); returns 0, or
  * -1 to stop the run. */
 typedef int (*score_map_session_fn)(const session_settings_t *s, void *ctx);

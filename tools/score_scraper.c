@@ -573,8 +573,7 @@ int main(int argc, char **argv)
             stress_scenario(seed, duration, hard, &ss);
         else
             scenario(seed, duration, hard, &ss);
-        ss.frame_loss = map.frame_loss;
-        ss.stamp_jitter_us = map.stamp_jitter_us;
+        score_map_link(&map, &ss);
         if (run_scored(&ss, &tot, verbose) != 0)
             return 2;
     }

@@ -24,6 +24,14 @@ void session_settings_default(session_settings_t *s, device_kind_t kind, uint64_
     s->scraper.duration_s = duration_s;
 }
 
+int session_link_check(double frame_loss, double stamp_jitter_us)
+{
+    if (!(frame_loss >= 0.0 && frame_loss < 1.0) ||
+        !(stamp_jitter_us >= 0.0 && stamp_jitter_us <= 100000.0))
+        return -EINVAL;
+    return 0;
+}
+
 void session_settings_hard_cases(session_settings_t *s, int flags)
 {
     if (s->kind == DEVICE_KIND_BALL)
@@ -163,8 +171,7 @@ int session_frames(const session_settings_t *settings, event_sink_fn truth, void
 int session_run(const session_settings_t *settings, const session_output_t *out,
                 session_stats_t *stats)
 {
-    if (!(settings->frame_loss >= 0.0 && settings->frame_loss < 1.0) ||
-        !(settings->stamp_jitter_us >= 0.0 && settings->stamp_jitter_us <= 100000.0))
+    if (session_link_check(settings->frame_loss, settings->stamp_jitter_us) != 0)
         return -EINVAL;
     runner_t *r = calloc(1, sizeof *r);
     if (!r)

@@ -33,6 +33,10 @@ typedef struct {
     sim_scraper_settings_t scraper; /* used when kind is scraper (duration_s must be > 0) */
 } session_settings_t;
 
+/* 0 when a frame_loss and a stamp_jitter_us are within their bounds
+ * (session_settings_t), else -EINVAL. */
+int session_link_check(double frame_loss, double stamp_jitter_us);
+
 /* Defaults: the simulators' defaults, 10 samples a frame, the tools' scales. */
 void session_settings_default(session_settings_t *s, device_kind_t kind, uint64_t seed,
                               double duration_s);
