@@ -42,6 +42,7 @@ static void on_detector_event(const event_t *event, void *ctx)
 void chain_port_opened(chain_t *chain)
 {
     chain->streaming = false;
+    chain->have_seq = false;
 }
 
 double chain_to_host(const chain_t *chain, double t_dev)
@@ -99,6 +100,7 @@ static void restart_clocks(chain_t *chain, const chain_sink_t *sink)
     if (chain->analysis)
         analysis_finish(chain->analysis, &chain->next_id, on_detector_event, &dctx);
     chain->bridge_n = 0;
+    chain->samples_follow = false;
     clock_unwrap_reset(&chain->unwrap);
     clock_index_init(&chain->index, chain->hello.rate_hz);
     chain->index_base = chain->next_index;
@@ -183,19 +185,37 @@ static void bridge(chain_t *chain, double t0, uint64_t lost, const message_block
     }
 }
 
+/* The sample index of a block whose first sample was stamped t0_us, knowing
+ * whether `seq` says no frame went missing since the last block (follows):
+ * a block that continues the last one but is stamped over half a sample off
+ * (a device that stamps frames late, with jitter) has *t0_us moved onto the
+ * index's time instead of reading as lost samples and an overlap
+ * (docs/CLOCK.md, "Stamps off"). */
+static uint64_t index_block(chain_t *chain, bool follows, uint64_t *t0_us, unsigned count,
+                            uint64_t *lost)
+{
+    uint64_t i0 = 0;
+    int rc = clock_index_next(&chain->index, *t0_us, count, follows, &i0, lost);
+    if (rc < 0)
+        chain->counters.index_errors++;
+    if (rc == 1) {
+        chain->counters.stamps_off++;
+        *t0_us = clock_index_time_us(&chain->index, i0);
+    }
+    return i0 + chain->index_base;
+}
+
 /* The part of a SAMPLES frame after its values are in physical units:
  * block->n and the samples' values are filled in; the clock, the index, the
  * times and the detectors are done here. */
-__attribute__((hot)) static void on_block(chain_t *chain, uint32_t t_us, message_block_t *block,
-                                          double t_arrival, const chain_sink_t *sink)
+__attribute__((hot)) static void on_block(chain_t *chain, uint32_t t_us, bool follows,
+                                          message_block_t *block, double t_arrival,
+                                          const chain_sink_t *sink)
 {
     unsigned count = block->n;
-    uint64_t t0_us = frame_time_us(chain, t_us);
+    uint64_t t0_us = frame_time_us(chain, t_us), lost = 0;
+    uint64_t i0 = index_block(chain, follows, &t0_us, count, &lost);
     double t0 = (double)t0_us * 1e-6;
-    uint64_t i0 = 0, lost = 0;
-    if (clock_index_frame(&chain->index, t0_us, count, &i0, &lost) < 0)
-        chain->counters.index_errors++;
-    i0 += chain->index_base;
     chain->next_index = i0 + count;
     chain->counters.samples_lost += lost;
     detector_ctx_t dctx = {chain, sink};
@@ -248,7 +268,8 @@ __attribute__((hot)) static void on_samples(chain_t *chain, const frame_t *frame
             s->gyr[a] = (float)raw->gyr[a] * h->gyr_scale;
         }
     }
-    on_block(chain, frame->t_us, &block, t_arrival, sink);
+    on_block(chain, frame->t_us, chain->samples_follow, &block, t_arrival, sink);
+    chain->samples_follow = true;
 }
 
 void chain_block(chain_t *chain, uint32_t t_us, message_block_t *block, double t_arrival,
@@ -260,12 +281,18 @@ void chain_block(chain_t *chain, uint32_t t_us, message_block_t *block, double t
         chain->counters.frames_before_hello++;
         return;
     }
-    on_block(chain, t_us, block, t_arrival, sink);
+    on_block(chain, t_us, false, block, t_arrival, sink);
 }
 
 __attribute__((hot)) void chain_frame(chain_t *chain, const frame_t *frame, double t_arrival,
                                       const chain_sink_t *sink)
 {
+    /* A frame missing from `seq` may have held samples: the next block is
+     * then placed by its stamp alone. */
+    if (!chain->have_seq || (uint16_t)(frame->seq - chain->last_seq) != 1)
+        chain->samples_follow = false;
+    chain->have_seq = true;
+    chain->last_seq = frame->seq;
     switch (frame->type) {
     case FRAME_HELLO:
         on_hello(chain, frame, t_arrival, sink);

@@ -36,6 +36,7 @@ typedef struct {
     uint64_t samples;        /* samples passed on */
     uint64_t samples_lost;   /* samples missing from the device index (lost frames) */
     uint64_t index_errors;   /* frames whose time went backwards or overlapped */
+    uint64_t stamps_off;     /* frames placed by seq where their t_us alone would not */
     uint64_t frames_before_hello; /* sample frames without scales (never passed on) */
     uint64_t reboots;        /* times the device's clock restarted (a power-up HELLO) */
 } chain_counters_t;
@@ -56,6 +57,9 @@ typedef struct {
     bool have_time;
     uint32_t last_t_us;
     uint32_t next_id;
+    bool have_seq;           /* last_seq holds the last device frame's seq */
+    uint16_t last_seq;
+    bool samples_follow;     /* no frame went missing since the last SAMPLES frame */
     uint64_t index_base;     /* added to the clock index: keeps i0 increasing across reboots */
     uint64_t next_index;     /* the index after the last sample passed on */
     chain_counters_t counters;

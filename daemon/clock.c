@@ -120,6 +120,29 @@ int clock_index_frame(clock_index_t *x, uint64_t t_dev_us, unsigned count, uint6
     return rc;
 }
 
+int clock_index_next(clock_index_t *x, uint64_t t_dev_us, unsigned count, bool follows,
+                     uint64_t *i0, uint64_t *lost)
+{
+    if (count == 0 || !x->started || t_dev_us < x->origin_us)
+        return clock_index_frame(x, t_dev_us, count, i0, lost);
+    uint64_t expected = x->origin_us + offset_of(x->next_index, x->rate_hz);
+    uint64_t off = t_dev_us > expected ? t_dev_us - expected : expected - t_dev_us;
+    uint64_t half = US_PER_S / 2 / x->rate_hz;
+    if ((off > CLOCK_INDEX_SLACK_US && off > half) || (!follows && t_dev_us > expected))
+        return clock_index_frame(x, t_dev_us, count, i0, lost);
+    x->frames++;
+    bool placed = index_of(t_dev_us - x->origin_us, x->rate_hz) != x->next_index;
+    x->stamps_off += placed;
+    if (off > x->max_jitter_us)
+        x->max_jitter_us = (uint32_t)off;
+    if (i0)
+        *i0 = x->next_index;
+    if (lost)
+        *lost = 0;
+    x->next_index += count;
+    return placed;
+}
+
 uint64_t clock_index_time_us(const clock_index_t *x, uint64_t index)
 {
     return x->origin_us + offset_of(index, x->rate_hz);

@@ -75,8 +75,14 @@ typedef struct {
     uint64_t gaps;            /* frames that followed a gap */
     uint64_t overlap_frames;  /* frames that started before next_index */
     uint64_t overlap_samples; /* samples of those frames below next_index */
+    uint64_t stamps_off;      /* frames placed by seq where their t_us alone would not */
     uint32_t max_jitter_us;   /* largest |t_us - time of its index| seen, us */
 } clock_index_t;
+
+/* How far a frame's t_us may be off the time its samples would continue at
+ * and still be placed there by the count of samples before it
+ * (clock_index_next); half a sample, if that is more. */
+#define CLOCK_INDEX_SLACK_US 5000u
 
 /* Prepares indexing at rate_hz samples per second (from HELLO; > 0, at most
  * 65535). Call again when the rate changes or the device was reset: indices
@@ -97,6 +103,23 @@ void clock_index_init(clock_index_t *x, uint32_t rate_hz);
  * reports no false loss. */
 int clock_index_frame(clock_index_t *x, uint64_t t_dev_us, unsigned count, uint64_t *i0,
                       uint64_t *lost);
+
+/* Indexes a SAMPLES frame, as clock_index_frame does, knowing from `seq`
+ * whether it follows the previous SAMPLES frame with no frame missing
+ * between them (follows). Samples are never sent twice, so a frame stamped
+ * up to CLOCK_INDEX_SLACK_US (or half a sample) before next_index's time
+ * continues the samples indexed: *i0 is next_index and *lost 0; so is a frame
+ * that follows and is stamped up to that much after it. A frame after a gap
+ * in `seq` stamped after that time is indexed by its time (the missing frame
+ * may have held samples), as is a t_us further off either way (the device's
+ * own buffer overflowed, or its clock does not keep to its rate), the first
+ * frame, and one before the origin. Returns 1 if the frame was placed where
+ * t_us alone would not put it (counted in stamps_off; its first sample's
+ * time is then clock_index_time_us(*i0)), else as clock_index_frame. The
+ * distance of a placed frame's t_us from its index's time counts in
+ * max_jitter_us. */
+int clock_index_next(clock_index_t *x, uint64_t t_dev_us, unsigned count, bool follows,
+                     uint64_t *i0, uint64_t *lost);
 
 /* Device time of sample index, in microseconds, rounded to nearest:
  * origin + round(index * 1e6 / rate_hz), computed from the index alone. */

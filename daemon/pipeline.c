@@ -284,6 +284,7 @@ static void publish_device_status(pipeline_t *p, slot_t *slot, double now)
     counter(&j, "held_dropped", s->held_dropped);
     counter(&j, "hello_rejected", s->hello_rejected);
     counter(&j, "index_errors", c->counters.index_errors);
+    counter(&j, "stamps_off", c->counters.stamps_off);
     counter(&j, "reboots", c->counters.reboots);
     counter(&j, "connects", s->connects);
     json_key(&j, "clock_offset_s");

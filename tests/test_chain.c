@@ -15,6 +15,7 @@
 #include "session.h"
 #include "sim_device.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,27 +76,37 @@ typedef struct {
     input_t *in;
     size_t n, cap, sample_frames;
     unsigned skip_every; /* 0: none */
+    int jitter_us;       /* samples frames stamped up to this far off (0: exactly) */
+    uint16_t seq;        /* of the next frame the device sends */
+    uint32_t rng;
 } inputs_t;
 
 /* Keeps a frame with the host time it arrives at (device clock 80 ppm fast,
- * 2 ms on the way), leaving out every skip_every-th samples frame. */
+ * 2 ms on the way), numbered in `seq` as the device sends it, leaving out
+ * every skip_every-th samples frame and stamping samples frames off by up to
+ * jitter_us either way. */
 static void keep_frame(void *ctx, frame_t *f, double t_dev)
 {
     inputs_t *x = ctx;
+    f->seq = x->seq++;
     if (f->type == FRAME_SAMPLES && x->skip_every && ++x->sample_frames % x->skip_every == 0)
         return;
+    if (f->type == FRAME_SAMPLES && x->jitter_us > 0) {
+        x->rng = x->rng * 1664525u + 1013904223u;
+        f->t_us += (uint32_t)((int)(x->rng >> 8) % (2 * x->jitter_us + 1) - x->jitter_us);
+    }
     APPEND(x->in, x->cap, x->n, (input_t){*f, T_HOST0 + t_dev * (1.0 - 80e-6) + 0.002});
 }
 
 /* The frames a simulated tool of this kind sends in SECONDS, each with the
  * host time it arrives at, every skip_every-th samples frame left out (0:
- * none). Returns the number of frames. */
-static size_t simulate(device_kind_t kind, unsigned skip_every, input_t **out)
+ * none), stamped up to jitter_us off. Returns the number of frames. */
+static size_t simulate(device_kind_t kind, unsigned skip_every, int jitter_us, input_t **out)
 {
     session_settings_t set;
     session_settings_default(&set, kind, 11, SECONDS);
     set.samples_per_frame = PER_FRAME;
-    inputs_t x = {.skip_every = skip_every};
+    inputs_t x = {.skip_every = skip_every, .jitter_us = jitter_us, .rng = 7};
     CHECK_EQ_INT(session_frames(&set, NULL, NULL, keep_frame, &x), 0);
     *out = x.in;
     return x.n;
@@ -109,10 +120,10 @@ static void free_output(output_t *o)
     free(o->blocks);
 }
 
-static void same_through_both_ways(device_kind_t kind)
+static void same_through_both_ways(device_kind_t kind, int jitter_us)
 {
     input_t *in = NULL;
-    size_t n = simulate(kind, SKIP_EVERY, &in);
+    size_t n = simulate(kind, SKIP_EVERY, jitter_us, &in);
     unsigned rate = in[0].frame.u.hello.rate_hz;
 
     output_t live = {.kind = kind, .rate_hz = rate};
@@ -139,22 +150,43 @@ static void same_through_both_ways(device_kind_t kind)
         CHECK(next_block < live.n_blocks);
         if (next_block >= live.n_blocks)
             break;
+        /* a recording holds the block's time, not the frame's t_us */
+        const message_block_t *recorded = &live.blocks[next_block++];
+        uint32_t t_us = (uint32_t)(uint64_t)llround(recorded->t_dev * 1e6);
         message_block_t block;
         block.n = f->u.samples.count;
-        memcpy(block.s, live.blocks[next_block++].s, sizeof block.s);
+        memcpy(block.s, recorded->s, sizeof block.s);
         for (unsigned s = 0; s < block.n; s++)
             block.s[s].t_dev = -1.0; /* the chain must set it */
         block.i0 = 0;
         block.t_dev = block.t_host = 0.0;
-        chain_block(&b, f->t_us, &block, in[i].t_arrival, &replay_sink);
+        chain_block(&b, t_us, &block, in[i].t_arrival, &replay_sink);
     }
     chain_disconnected(&b, in[n - 1].t_arrival + 0.1, &replay_sink);
 
-    fprintf(stderr, "%s: %zu frames, %zu blocks, %zu messages of which %zu events, %llu lost\n",
-            kind == DEVICE_KIND_BALL ? "ball" : "scraper", n, live.n_blocks, live.n, live.events,
-            (unsigned long long)a.counters.samples_lost);
+    fprintf(stderr,
+            "%s, stamps up to %d us off: %zu frames, %zu blocks, %zu messages of which %zu "
+            "events, %llu lost, %llu stamps off\n",
+            kind == DEVICE_KIND_BALL ? "ball" : "scraper", jitter_us, n, live.n_blocks, live.n,
+            live.events, (unsigned long long)a.counters.samples_lost,
+            (unsigned long long)a.counters.stamps_off);
     CHECK(live.events >= 10); /* detections, connected, marks, disconnected */
-    CHECK(a.counters.samples_lost > 0);
+    /* Only the lost frames' samples are lost (a stamp after a loss may be
+     * off by the jitter's samples); frames that follow are placed by seq,
+     * never overlap, and their samples' times keep increasing. */
+    uint64_t skipped = (live.n_blocks + live.n_blocks / (SKIP_EVERY - 1)) / SKIP_EVERY;
+    uint64_t slack = skipped * (uint64_t)(2 * jitter_us * rate / 1000000 + 1);
+    CHECK(a.counters.samples_lost + slack >= skipped * PER_FRAME);
+    CHECK(a.counters.samples_lost <= skipped * PER_FRAME + slack);
+    CHECK_EQ_INT(a.counters.index_errors, 0);
+    if (jitter_us * (int)rate > 500000)
+        CHECK(a.counters.stamps_off > live.n_blocks / 4);
+    else
+        CHECK_EQ_INT(a.counters.stamps_off, 0);
+    size_t backwards = 0;
+    for (size_t i = 1; i < live.n_blocks; i++)
+        backwards += live.blocks[i].s[0].t_dev <= live.blocks[i - 1].s[PER_FRAME - 1].t_dev;
+    CHECK_EQ_INT(backwards, 0);
     CHECK_EQ_INT(replay.n, live.n);
     CHECK_EQ_INT(replay.events, live.events);
     size_t differ = 0;
@@ -266,7 +298,7 @@ static void run_starts(device_kind_t kind, const input_t *in, size_t n, size_t d
 static void lost_frames_bridged(device_kind_t kind)
 {
     input_t *whole = NULL, *lossy = NULL;
-    size_t n_whole = simulate(kind, 0, &whole), n_lossy = simulate(kind, SKIP_EVERY, &lossy);
+    size_t n_whole = simulate(kind, 0, 0, &whole), n_lossy = simulate(kind, SKIP_EVERY, 0, &lossy);
     starts_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
     uint64_t lost_a = 0, lost_b = 0;
     run_starts(kind, whole, n_whole, SIZE_MAX, SIZE_MAX, a, &lost_a);
@@ -307,8 +339,10 @@ static void lost_frames_bridged(device_kind_t kind)
 
 int main(void)
 {
-    same_through_both_ways(DEVICE_KIND_BALL);
-    same_through_both_ways(DEVICE_KIND_SCRAPER);
+    same_through_both_ways(DEVICE_KIND_BALL, 0);
+    same_through_both_ways(DEVICE_KIND_SCRAPER, 0);
+    same_through_both_ways(DEVICE_KIND_BALL, 2000);
+    same_through_both_ways(DEVICE_KIND_SCRAPER, 2000);
     block_refused();
     lost_frames_bridged(DEVICE_KIND_BALL);
     lost_frames_bridged(DEVICE_KIND_SCRAPER);

@@ -253,6 +253,59 @@ static void test_index_overlaps(void)
     CHECK_EQ_INT(lost, 1);
 }
 
+/* Frames indexed knowing from `seq` whether they follow the previous one
+ * (clock_index_next): stamps off by up to CLOCK_INDEX_SLACK_US are placed
+ * after the samples before them, unless a frame went missing and the stamp
+ * is late (a loss); a stamp further off is indexed by its time, as
+ * clock_index_frame does. */
+static void test_index_next(void)
+{
+    clock_index_t x;
+    uint64_t i0 = 99, lost = 99;
+    clock_index_init(&x, 1000);
+    static const struct {
+        uint64_t t_us;
+        unsigned count;
+        bool follows;
+        int rc;
+        long long i0, lost, stamps_off, samples_lost, overlap_frames, next_index;
+    } frames[] = {
+        {5000000, 10, false, 0, 0, 0, 0, 0, 0, 10},        /* the first frame: by its time */
+        {5010400, 10, true, 0, 10, 0, 0, 0, 0, 20},        /* 0.4 sample late: rounds to 10 */
+        {5021900, 10, true, 1, 20, 0, 1, 0, 0, 30},        /* 1.9 ms late: not a loss */
+        {5026100, 10, true, 1, 30, 0, 2, 0, 0, 40},        /* 3.9 ms early: not an overlap */
+        {5045000, 10, true, 1, 40, 0, 3, 0, 0, 50},        /* 5 ms late: at the slack, placed */
+        {5056000, 10, true, 0, 56, 6, 3, 6, 0, 66},        /* 6 ms: a loss the device made */
+        {5060000, 10, true, -ERANGE, 60, 0, 3, 6, 1, 70},  /* 6 ms early: an overlap */
+        {5068000, 10, false, 1, 70, 0, 4, 6, 1, 80},       /* after a gap, early: no samples lost */
+        {5082000, 10, false, 0, 82, 2, 4, 8, 1, 92},       /* after a gap, late: a loss */
+        {5102000, 10, true, 0, 102, 10, 4, 18, 1, 112},    /* 10 ms late: a loss */
+    };
+    for (size_t k = 0; k < sizeof frames / sizeof frames[0]; k++) {
+        CHECK_EQ_INT(clock_index_next(&x, frames[k].t_us, frames[k].count, frames[k].follows,
+                                      &i0, &lost),
+                     frames[k].rc);
+        CHECK_EQ_INT(i0, frames[k].i0);
+        CHECK_EQ_INT(lost, frames[k].lost);
+        CHECK_EQ_INT(x.stamps_off, frames[k].stamps_off);
+        CHECK_EQ_INT(x.samples_lost, frames[k].samples_lost);
+        CHECK_EQ_INT(x.overlap_frames, frames[k].overlap_frames);
+        CHECK_EQ_INT(x.next_index, frames[k].next_index);
+    }
+    CHECK_EQ_INT(x.frames, 10);
+    CHECK_EQ_INT(x.max_jitter_us, 5000);
+    CHECK_EQ_INT(clock_index_next(&x, 5112000, 0, true, &i0, &lost), -EINVAL);
+
+    /* At 50 Hz half a sample (10 ms) is more than the slack. */
+    clock_index_init(&x, 50);
+    CHECK_EQ_INT(clock_index_next(&x, 1000000, 5, true, &i0, &lost), 0);
+    CHECK_EQ_INT(clock_index_next(&x, 1100000 + 9000, 5, true, &i0, &lost), 0);
+    CHECK_EQ_INT(i0, 5);
+    CHECK_EQ_INT(clock_index_next(&x, 1200000 - 9000, 5, true, &i0, &lost), 0);
+    CHECK_EQ_INT(i0, 10);
+    CHECK_EQ_INT(x.stamps_off, 0);
+}
+
 /* ----------------------------------------------------------- host map */
 
 /* One simulated device and host. The device's crystal runs ppm fast (device
@@ -516,6 +569,7 @@ int main(int argc, char **argv)
     test_unwrap_backward();
     test_unwrap_epochs();
     test_index_overlaps();
+    test_index_next();
     test_index_long(seed);
     test_map_warmup();
     test_map_drifts(seed);

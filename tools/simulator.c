@@ -68,6 +68,7 @@ typedef struct {
     const char *truth_path;
     char serial[FRAME_SERIAL_LEN + 1];
     double garbage_rate, drop_rate, corrupt_rate; /* per frame, 0..1 */
+    double stamp_jitter_us; /* samples frames stamped up to this far off their first sample */
     double pause_at_s, pause_for_s, pause_every_s;
     bool wait_request;
     bool fast;
@@ -111,6 +112,7 @@ typedef struct {
     physics_t *phys;
     sim_rng_t fault_rng;  /* garbage, drops, corruption: independent of the physics */
     sim_rng_t status_rng; /* battery and temperature jitter */
+    sim_rng_t stamp_rng;  /* --stamp-jitter: how far each samples frame's t_us is off */
 
     /* The line. */
     int fd;       /* pty master or serial port; -1 while unplugged */
@@ -648,6 +650,9 @@ static void send_frame(sim_t *sim, frame_t *f)
 {
     f->seq = sim->seq++;
     unsigned samples = f->type == FRAME_SAMPLES ? f->u.samples.count : 0;
+    if (samples && sim->opt.stamp_jitter_us > 0.0)
+        f->t_us += (uint32_t)(int32_t)lround((2.0 * sim_rng_uniform(&sim->stamp_rng) - 1.0) *
+                                             sim->opt.stamp_jitter_us);
     if (f->type == FRAME_STATUS && sim->overflow_flag)
         f->u.status.flags |= 0x4;
     uint8_t enc[FRAME_ENCODE_MAX];
@@ -953,6 +958,8 @@ static void usage(FILE *out)
           "  --garbage-rate R       chance per frame of 1-40 bytes of line noise before it\n"
           "  --drop-rate R          chance per frame that it is lost in transit\n"
           "  --corrupt-rate R       chance per frame that one of its bits flips\n"
+          "  --stamp-jitter US      stamp each samples frame up to US microseconds off\n"
+          "                         its first sample's time (a device that stamps late)\n"
           "  --pause-at S           unplug at device second S ...\n"
           "  --pause-for S          ... for S seconds (default 2)\n"
           "  --pause-every S        ... and again every S seconds\n"
@@ -1011,6 +1018,7 @@ enum {
     OPT_GARBAGE,
     OPT_DROP,
     OPT_CORRUPT,
+    OPT_STAMP_JITTER,
     OPT_PAUSE_AT,
     OPT_PAUSE_FOR,
     OPT_PAUSE_EVERY,
@@ -1039,6 +1047,7 @@ static const struct {
     {OPT_GARBAGE, "garbage-rate", 0.0, 1.0, offsetof(sim_options_t, garbage_rate)},
     {OPT_DROP, "drop-rate", 0.0, 1.0, offsetof(sim_options_t, drop_rate)},
     {OPT_CORRUPT, "corrupt-rate", 0.0, 1.0, offsetof(sim_options_t, corrupt_rate)},
+    {OPT_STAMP_JITTER, "stamp-jitter", 0.0, 100000.0, offsetof(sim_options_t, stamp_jitter_us)},
     {OPT_PAUSE_AT, "pause-at", 0.0, 1e7, offsetof(sim_options_t, pause_at_s)},
     {OPT_PAUSE_FOR, "pause-for", 0.0, 1e5, offsetof(sim_options_t, pause_for_s)},
     {OPT_PAUSE_EVERY, "pause-every", 0.001, 1e7, offsetof(sim_options_t, pause_every_s)},
@@ -1196,6 +1205,7 @@ static int parse_options(int argc, char **argv, sim_options_t *o)
         {"garbage-rate", required_argument, NULL, OPT_GARBAGE},
         {"drop-rate", required_argument, NULL, OPT_DROP},
         {"corrupt-rate", required_argument, NULL, OPT_CORRUPT},
+        {"stamp-jitter", required_argument, NULL, OPT_STAMP_JITTER},
         {"pause-at", required_argument, NULL, OPT_PAUSE_AT},
         {"pause-for", required_argument, NULL, OPT_PAUSE_FOR},
         {"pause-every", required_argument, NULL, OPT_PAUSE_EVERY},
@@ -1245,6 +1255,7 @@ int main(int argc, char **argv)
     sim->host_ns_per_dev_us = 1000.0 / ((1.0 + o->clock_ppm * 1e-6) * o->speed);
     sim->total_samples = o->duration_s > 0.0 ? (uint64_t)llround(o->duration_s * o->rate_hz) : 0;
     sim_rng_seed(&sim->fault_rng, o->seed ^ 0xfa017u);
+    sim_rng_seed(&sim->stamp_rng, o->seed ^ 0x5a3b1u);
     sim_rng_seed(&sim->status_rng, o->seed ^ 0x57a7u);
     frame_decoder_init(&sim->decoder);
 

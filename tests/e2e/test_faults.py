@@ -454,7 +454,7 @@ def test_held_up_loop_loses_no_sample_while_the_kernel_buffers_hold(daemon_facto
 def ball_detections(tmp_path, daemon_factory, subscriber_factory, name, *faults):
     """A simulated ball session (seed 5, 120 device seconds, --fast) through
     the real daemon: the starts of its holds, flexes, rolls and rocks as
-    (type, t_dev), and the samples the daemon counted lost."""
+    (type, t_dev), and the device's last status."""
     link = tmp_path / (name + ".tty")
     d = daemon_factory(devices=[("ball", "ball", str(link))])
     sub = subscriber_factory(d.endpoint, topics=("event.", "status."))
@@ -471,9 +471,9 @@ def ball_detections(tmp_path, daemon_factory, subscriber_factory, name, *faults)
             if msg["type"] in ("hold", "flex", "roll", "rock") and msg["phase"] == "start":
                 starts.append((msg["type"], msg["t_dev"]))
     assert ended and sim_done(sim) == 0
-    lost = max(lost, last_status(sub, "ball")["samples_lost"])
+    status = last_status(sub, "ball", lambda m: m["samples_lost"] >= lost)
     assert d.stop() == 0
-    return starts, lost
+    return starts, status
 
 
 def test_lost_frames_leave_the_detections_whole(tmp_path, daemon_factory, subscriber_factory):
@@ -482,13 +482,28 @@ def test_lost_frames_leave_the_detections_whole(tmp_path, daemon_factory, subscr
     flexes, rolls and rocks, starting within 50 ms of where they start with
     every frame. Before the chain bridged short losses (docs/DSP.md, "Lost
     samples") each lost frame ended the hold and flex under way and a new
-    hold began after it."""
-    whole, lost_whole = ball_detections(tmp_path, daemon_factory, subscriber_factory, "whole")
-    lossy, lost = ball_detections(tmp_path, daemon_factory, subscriber_factory, "lossy",
-                                  "--drop-rate", "0.02", "--corrupt-rate", "0.01")
-    print("%d detections with every frame; %d with %d samples lost"
-          % (len(whole), len(lossy), lost))
-    assert lost_whole == 0 and lost >= 1000
+    hold began after it. The same again with every samples frame stamped up
+    to 2 ms off (--stamp-jitter): `seq` shows which frames follow directly,
+    so only the lost frames' samples count as lost, nothing overlaps, and
+    the late stamps are counted in `stamps_off` (docs/CLOCK.md, "Stamps
+    off"); before, a stamp over half a sample off read as lost samples and
+    then as an overlap."""
+    faults = ("--drop-rate", "0.02", "--corrupt-rate", "0.01")
+    whole, st_whole = ball_detections(tmp_path, daemon_factory, subscriber_factory, "whole")
+    lossy, st = ball_detections(tmp_path, daemon_factory, subscriber_factory, "lossy", *faults)
+    late, st_late = ball_detections(tmp_path, daemon_factory, subscriber_factory, "late",
+                                    *faults, "--stamp-jitter", "2000")
+    print("%d detections with every frame; %d with %d samples lost; %d with stamps up to 2 ms "
+          "off, %d samples lost, %d stamps off"
+          % (len(whole), len(lossy), st["samples_lost"], len(late), st_late["samples_lost"],
+             st_late["stamps_off"]))
+    assert st_whole["samples_lost"] == 0 and st["samples_lost"] >= 1000
     assert len(whole) >= 10 and any(t == "flex" for t, _ in whole)
-    assert [t for t, _ in lossy] == [t for t, _ in whole]
-    assert all(abs(a - b) <= 0.05 for (_, a), (_, b) in zip(lossy, whole))
+    gaps = st["frames_lost"]
+    assert st_late["frames_lost"] == gaps
+    assert abs(st_late["samples_lost"] - st["samples_lost"]) <= 4 * gaps
+    assert st_late["index_errors"] == 0 and st_late["stamps_off"] >= 5000
+    assert st_whole["stamps_off"] == 0 and st["stamps_off"] == 0
+    for run in (lossy, late):
+        assert [t for t, _ in run] == [t for t, _ in whole]
+        assert all(abs(a - b) <= 0.05 for (_, a), (_, b) in zip(run, whole))
