@@ -74,6 +74,16 @@
 #define LOG_FLOOR 1e-3         /* a bin's power is at least this share of the bin floor */
 #define RATIO_SMOOTH 0.3       /* weight per frame of the smoothed band ratio in a flex */
 #define PEAK_NEAR 0.8          /* "near the peak": above this share of the flex's rise */
+/* The time constant of the open flex's level (r_lvl), seconds: longer than
+ * a relax (0.15-0.4 s), so that a relax falls through it, and than the
+ * wander of an effort's force (under 2 Hz), so that the wander does not. */
+#define PLATEAU_TAU_S 1.0
+/* A flex's relax is taken once the load has stayed under half the flex's
+ * level this long after it was seen, seconds: the wander of an effort's
+ * force dips that far for a few tenths of a second and comes back. Longer
+ * holds kept more wandering flexes whole but let breathing of 15 % of the
+ * load lift a relaxed load back over half a weak flex's level first. */
+#define RELAX_HOLD_S 0.3
 /* The relax ramp is searched from this long before the last time near the
  * peak, seconds. */
 #define RELAX_BACK_S 0.1
@@ -470,6 +480,10 @@ static void close_flex(ball_t *b, double t, event_sink_fn sink, void *ctx)
 {
     if (!b->flex.open)
         return;
+    /* A relax seen before this end is where the flex ended. */
+    if (b->relax_t > 0.0 && b->relax_t < t)
+        t = b->relax_t;
+    b->relax_t = 0.0;
     event_t e;
     end_event(&b->flex, &e, "flex", t);
     b->flex_t_end = e.t_dev;
@@ -980,7 +994,8 @@ static void flex_open_at(ball_t *b, double t0, double pp, double pa, double rati
     b->cand = 0;
     b->falling = 0;
     b->flex_rest = m;
-    b->r_peak = now - m;
+    b->r_peak = b->r_lvl = now - m;
+    b->relax_t = 0.0;
     b->t80 = b->t50 = b->t_last;
     b->fall_min = 0.0;
     b->sum_p = pp, b->sum_a = pa, b->sum_ratio = ratio_full, b->sum_med = 0.0;
@@ -1591,7 +1606,26 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         b->r_peak = r;
         b->t80 = b->t50 = b->t_last;
     }
-    if (r > PEAK_NEAR * b->r_peak) {
+    /* The flex's level, not its peak, is what its relax falls from: the
+     * force of an effort held for seconds wanders by a fifth or more, and
+     * its peak is the top of that wander. */
+    if (r > PEAK_NEAR * b->r_lvl)
+        b->r_lvl += b->dt / PLATEAU_TAU_S * (r - b->r_lvl);
+    double lvl = b->r_lvl;
+    if (b->relax_t > 0.0) {
+        /* A relax stays relaxed; the force of an effort that wanders below
+         * half its level comes back within a few tenths of a second. */
+        if (r > b->set.end_fraction * lvl) {
+            b->relax_t = 0.0;
+        } else {
+            if (b->t_last - b->relax_seen >= RELAX_HOLD_S) {
+                close_flex(b, b->relax_t, sink, ctx);
+                b->hb = v;
+            }
+            return;
+        }
+    }
+    if (r > PEAK_NEAR * lvl) {
         b->t80 = b->t_last;
         b->fall_min = 0.0;
     } else if (b->hist_n > FALL_SPAN) {
@@ -1599,7 +1633,7 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         if (sl < b->fall_min)
             b->fall_min = sl;
     }
-    int down = !(r > b->set.end_fraction * b->r_peak);
+    int down = !(r > b->set.end_fraction * lvl);
     if (b->t_last - b->t_vib > b->set.vib_gone_s && (down || !b->quiet_checked)) {
         /* The muscle is quiet. If the load has come down from the flex's
          * plateau, this was a weight shift (or sway) that coincided with a
@@ -1623,7 +1657,7 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
             return;
         }
     }
-    if (r > b->set.end_fraction * b->r_peak) {
+    if (r > b->set.end_fraction * lvl) {
         b->t50 = b->t_last;
         return;
     }
@@ -1651,8 +1685,8 @@ static void flex_sample(ball_t *b, event_sink_fn sink, void *ctx)
         /* Too short for a flex: still reported (a start was published), so
          * subscribers see the pair close. */
     }
-    close_flex(b, t_end, sink, ctx);
-    b->hb = v; /* the resting level after a flex is the new baseline */
+    b->relax_t = t_end;
+    b->relax_seen = b->t_last;
 }
 
 void ball_push(ball_t *b, const sample_t *s, uint32_t *next_id, event_sink_fn sink, void *ctx)

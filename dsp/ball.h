@@ -68,9 +68,10 @@ typedef struct {
                              hold's resting slope rms (breathing, sway): a contraction's ramp;
                              a slow ramp, over 80 ms against that slope's own resting rms,
                              with the band leaning up over three frames instead */
-    float end_fraction;   /* a flex ends when its rise falls below this share of its peak */
+    float end_fraction;   /* a flex ends when its rise falls below this share of its level
+                             (the plateau, followed slowly; dsp/ball.c, flex_sample) */
     double relax_z;       /* ... after a fall steeper than this many times the hold's resting
-                             slope rms since it was last near its peak */
+                             slope rms since it was last near its level */
     float min_flex_s;     /* shorter flexes are dropped */
 
     /* Front end and adaptation: corners and time constants. */
@@ -209,6 +210,12 @@ typedef struct {
                                ramp's), learnt as slope_ms is, (pascal/s)^2 */
     double flex_rest;       /* resting pressure before the flex */
     double r_peak, t80, t50;
+    double relax_t;         /* the open flex's relax (its foot), seen but not yet held for
+                               RELAX_HOLD_S; 0: none */
+    double relax_seen;      /* when it was seen, seconds */
+    double r_lvl;           /* the open flex's rise followed slowly (PLATEAU_TAU_S): its
+                               level, which an effort that wanders crosses less often
+                               than its peak */
     double sum_p, sum_a, sum_ratio, sum_med; /* the open flex's frames (or, while no
                                                 flex is open, a candidate's: cand_frame) */
     int n_frames, n_med;

@@ -57,6 +57,7 @@ typedef struct {
     double burst_at;   /* a 0.1 s burst of vibration across the band, no contraction; 0: none */
     double burst_pa;   /* ... its amplitude in each of the MMG's three components */
     double mmg_pa;     /* the flex's MMG in each of its three components; 0: 60 Pa */
+    double wander;     /* the flex's force and MMG swing by this share at 0.8 Hz */
 } script_t;
 
 /* Unloaded 0-2 s, load ramp 2-3 s (hold starts at 2.5 s), hold to 20 s,
@@ -87,6 +88,7 @@ static void run(const script_t *sc, float rate, seen_t *seen)
         if (sc->flex_on >= 0) {
             double ramp = sc->ramp_s > 0 ? sc->ramp_s : 0.2;
             double env = rc((t - sc->flex_on) / ramp) * (1.0 - rc((t - (sc->flex_off - 0.3)) / 0.3));
+            env *= 1.0 + sc->wander * sin(2 * PI * 0.8 * (t - sc->flex_on));
             double u = (t - sc->flex_on) / (sc->flex_off - sc->flex_on);
             double rise = sc->rise_pa > 0 ? sc->rise_pa : 4000.0;
             p += rise * env * (1.0 - sc->sag * (u < 0 ? 0 : u > 1 ? 1 : u));
@@ -303,6 +305,26 @@ static void check_one_flex(const seen_t *s, const script_t *sc, double end_tol)
     CHECK_NEAR(fe->t_dev, sc->flex_off, end_tol);
 }
 
+/* An effort held for seconds is never steady: here its force and MMG swing
+ * by 40 % at 0.8 Hz, so that each trough falls under half the peaks, and
+ * its faint MMG (6 Pa in each component, under 10 Pa of sensor noise) dims
+ * out of sight with it. Still one flex, ended at its relax: before, its
+ * end was judged against its peak, and its first trough ended it at 8.9 s
+ * (docs/DSP.md, "A flex's level"). */
+static void test_wandering_flex(void)
+{
+    printf("flex whose force wanders\n");
+    script_t sc = {.flex_on = 8.0,
+                   .flex_off = 14.0,
+                   .tremor_on = -1,
+                   .tremor_off = -1,
+                   .shift_at = -1,
+                   .mmg_pa = 6.0, .wander = 0.4};
+    seen_t s;
+    run(&sc, 1000.0f, &s);
+    check_one_flex(&s, &sc, 0.15);
+}
+
 /* Sway makes a flex's plateau sag under half its peak while the muscle
  * still vibrates: the flex lasts to its relax ramp, and its end is dated at
  * the ramp's foot, not extrapolated from the early 80 % / 50 % crossings. */
@@ -496,6 +518,7 @@ int main(void)
     test_shift_after_relax();
     test_weight_shift_then_flex();
     test_sagging_flex();
+    test_wandering_flex();
     test_box_flex();
     test_flex_without_vibration();
     test_init_rejects();

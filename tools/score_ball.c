@@ -161,6 +161,8 @@ static const float load_cycle[] = {0.0f, 100.0f, 0.0f, 400.0f, 0.0f, 200.0f};
  * the worlds' own is smooth. */
 static const char *shape_names[] = {"smooth", "linear", "first-order", "slow-start"};
 static int flex_shape = SIM_FLEX_SMOOTH;
+/* The flexes' wander in every set (--flex-wander; the worlds' own is 0). */
+static float flex_wander;
 /* The command line's map and link options (--frame-loss, --stamp-jitter:
  * every set's link too). */
 static score_map_options_t options = {.n_seeds = 4};
@@ -172,6 +174,7 @@ static void conditions(uint64_t seed, session_settings_t *set, double duration_s
     set->ball.duration_s = duration_s;
     set->ball.world = *world;
     set->ball.world.flex_shape = flex_shape;
+    set->ball.world.flex_wander = flex_wander;
     score_map_link(&options, set);
     set->ball.hard_cases = hard_cycle[seed % (sizeof hard_cycle / sizeof hard_cycle[0])];
     set->ball.noise = noise_cycle[seed % (sizeof noise_cycle / sizeof noise_cycle[0])];
@@ -446,6 +449,10 @@ static void set_flex_shape(void *settings, double value)
 {
     W(flex_shape) = (int)value;
 }
+static void set_flex_wander(void *settings, double value)
+{
+    W(flex_wander) = (float)value;
+}
 static void set_flex_plateau(void *settings, double value)
 {
     FIX(flex_plateau_s);
@@ -511,6 +518,7 @@ static const score_condition_t map_conditions[] = {
     {"flex_rise_time", "s", 0, set_flex_up, 6, {0.05, 0.1, 0.2, 0.3, 0.5, 0.8}},
     {"flex_shape", "SIM_FLEX_*", 0, set_flex_shape, 4, {0, 1, 2, 3}},
     {"flex_plateau", "s", 0, set_flex_plateau, 6, {0.5, 1, 2, 4, 8, 15}},
+    {"flex_wander", "share", 0, set_flex_wander, 5, {0, 0.1, 0.2, 0.35, 0.5}},
     {"mmg_centre", "Hz", 0, set_mmg_hz, 7, {6, 9, 12, 16, 22, 30, 38}},
     {"mmg_level", "Pa", 0, set_mmg_level, 6, {10, 20, 40, 80, 180, 300}},
     {"pressure_noise", "Pa", 0, set_noise, 6, {2, 5, 10, 20, 40, 80}},
@@ -705,6 +713,12 @@ int main(int argc, char **argv)
                                 "slow-start)\n", name);
                 return 2;
             }
+        } else if (strcmp(argv[i], "--flex-wander") == 0 && i + 1 < argc) {
+            flex_wander = (float)atof(argv[++i]);
+            if (!(flex_wander >= 0.0f && flex_wander <= 1.0f)) {
+                fprintf(stderr, "--flex-wander: a share from 0 to 1\n");
+                return 2;
+            }
         } else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc)
             duration = atof(argv[++i]);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
@@ -718,7 +732,8 @@ int main(int argc, char **argv)
         else if (!score_map_option(&options, argc, argv, &i)) {
             fprintf(stderr,
                     "usage: %s [--dev N] [--heldout N] [--stress N] [--world typical|wide|stress] "
-                    "[--flex-shape smooth|linear|first-order|slow-start] [--duration S] "
+                    "[--flex-shape smooth|linear|first-order|slow-start] [--flex-wander SHARE] "
+                    "[--duration S] "
                     "[--seed FIRST] [--check] [--explain] [-v]\n" SCORE_MAP_USAGE,
                     argv[0], argv[0]);
             return 2;
@@ -744,6 +759,8 @@ int main(int argc, char **argv)
            world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration);
     if (flex_shape != SIM_FLEX_SMOOTH)
         printf("; flexes %s", shape_names[flex_shape]);
+    if (flex_wander > 0.0f)
+        printf("; flexes wander %g", flex_wander);
     if (options.frame_loss > 0.0)
         printf("; %g of the frames lost", options.frame_loss);
     if (options.stamp_jitter_us > 0.0)

@@ -752,7 +752,8 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
         !(c->ambient_pa >= 50000.0f && c->ambient_pa <= 120000.0f) ||
         !(c->rock_probability >= 0.0f && c->rock_probability <= 1.0f) ||
         !(c->mark_probability >= 0.0f && c->mark_probability <= 1.0f) ||
-        !(c->world.flex_shape >= SIM_FLEX_SMOOTH && c->world.flex_shape <= SIM_FLEX_SLOW_START))
+        !(c->world.flex_shape >= SIM_FLEX_SMOOTH && c->world.flex_shape <= SIM_FLEX_SLOW_START) ||
+        !(c->world.flex_wander >= 0.0f && c->world.flex_wander <= 1.0f))
         return -EINVAL;
     memset(s, 0, sizeof *s);
     s->set = *c;
@@ -794,6 +795,8 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
     smooth_init(&s->fluct, 1.0, fs);
     for (int i = 0; i < 3; i++)
         smooth_init(&s->micro[i], 0.7, fs);
+    smooth_init(&s->wander, 1.5, fs);
+    sim_rng_seed(&s->wander_rng, seed ^ 0x3a7d5u);
 
     /* The hard cases' fixed parameters (drawn always, so the flags do not
      * change the rest of the session's random stream more than needed). */
@@ -964,6 +967,15 @@ static double step_load(sim_ball_t *s, uint64_t k, double t, float rate[3], floa
             double u = flex_ramp(s->set.world.flex_shape, (double)(k - down_at) / a->down);
             s->mmg_level = (float)(1.0 - u);
             s->flex_n = (float)(rest * ((a->rise + a->release) * (1.0 - u) - a->release));
+        }
+        if (s->set.world.flex_wander > 0.0f) {
+            /* An effort is never quite steady: force and MMG level wander
+             * together about the flex's course, never below nothing. */
+            float w = smooth_run(&s->wander, (float)sim_rng_gauss(&s->wander_rng));
+            float f = 1.0f + s->set.world.flex_wander * w;
+            f = f > 0.0f ? f : 0.0f;
+            s->flex_n *= f;
+            s->mmg_level *= f;
         }
     }
     float settle_to = s->phase == PH_HOLD ? s->settle_target_n : 0.0f;

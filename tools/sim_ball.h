@@ -66,6 +66,8 @@ typedef struct {
     sim_range_t settle_tau_s;   /* ... reached with this time constant, seconds */
     sim_range_t hold_s;         /* the time budget of a hold, seconds */
     int flex_shape;             /* a flex's rise and relax: SIM_FLEX_* (not drawn) */
+    float flex_wander;          /* a flex's force and MMG level wandering about their
+                                   course, rms share of it, under 2 Hz (not drawn; 0) */
 } sim_ball_world_t;
 
 /* The shape of a flex's force (and MMG) rise and relax over its ramp time:
@@ -188,6 +190,8 @@ typedef struct sim_ball {
     sim_ball_smooth_t fluct;                      /* slow load fluctuation, unit rms */
     float fluct_gain;                             /* its depth, fraction of the load */
     sim_ball_smooth_t micro[3];                   /* postural micro-rotation, unit rms */
+    sim_ball_smooth_t wander;                     /* a flex's wander (flex_wander), unit rms */
+    sim_rng_t wander_rng;                         /* its own, so the rest stays the same */
     double breath_phase, sway_phase, click_phase; /* radians */
     float p_lag_pa, creep_pa;                     /* pascal */
     double thermal_pa, weather_pa;
