@@ -161,10 +161,8 @@ static const float load_cycle[] = {0.0f, 100.0f, 0.0f, 400.0f, 0.0f, 200.0f};
  * the worlds' own is smooth. */
 static const char *shape_names[] = {"smooth", "linear", "first-order", "slow-start"};
 static int flex_shape = SIM_FLEX_SMOOTH;
-/* The flexes' wander in every set (--flex-wander; the worlds' own is 0). */
-static float flex_wander;
-/* The command line's map and link options (--frame-loss, --stamp-jitter:
- * every set's link too). */
+/* The command line's map and link options (--frame-loss, --stamp-jitter,
+ * --fix: every set's too). */
 static score_map_options_t options = {.n_seeds = 4};
 
 static void conditions(uint64_t seed, session_settings_t *set, double duration_s,
@@ -174,14 +172,13 @@ static void conditions(uint64_t seed, session_settings_t *set, double duration_s
     set->ball.duration_s = duration_s;
     set->ball.world = *world;
     set->ball.world.flex_shape = flex_shape;
-    set->ball.world.flex_wander = flex_wander;
-    score_map_link(&options, set);
     set->ball.hard_cases = hard_cycle[seed % (sizeof hard_cycle / sizeof hard_cycle[0])];
     set->ball.noise = noise_cycle[seed % (sizeof noise_cycle / sizeof noise_cycle[0])];
     set->ball.body_load_n = load_cycle[seed % (sizeof load_cycle / sizeof load_cycle[0])];
     set->ball.rate_hz = seed % 4 == 3 ? 500.0f : 1000.0f;
     if (world == &sim_ball_world_stress && seed % 8 == 5)
         set->ball.rate_hz = 400.0f;
+    score_map_link(&options, set);
 }
 
 /* Error kinds for --explain. A missed truth is "missed" (nothing of its
@@ -453,6 +450,10 @@ static void set_flex_wander(void *settings, double value)
 {
     W(flex_wander) = (float)value;
 }
+static void set_hold_fluct(void *settings, double value)
+{
+    W(hold_fluct) = (float)value;
+}
 static void set_flex_plateau(void *settings, double value)
 {
     FIX(flex_plateau_s);
@@ -519,6 +520,7 @@ static const score_condition_t map_conditions[] = {
     {"flex_shape", "SIM_FLEX_*", 0, set_flex_shape, 4, {0, 1, 2, 3}},
     {"flex_plateau", "s", 0, set_flex_plateau, 6, {0.5, 1, 2, 4, 8, 15}},
     {"flex_wander", "share", 0, set_flex_wander, 5, {0, 0.1, 0.2, 0.35, 0.5}},
+    {"hold_fluct", "share", 0, set_hold_fluct, 5, {0.01, 0.02, 0.03, 0.05, 0.08}},
     {"mmg_centre", "Hz", 0, set_mmg_hz, 7, {6, 9, 12, 16, 22, 30, 38}},
     {"mmg_level", "Pa", 0, set_mmg_level, 6, {10, 20, 40, 80, 180, 300}},
     {"pressure_noise", "Pa", 0, set_noise, 6, {2, 5, 10, 20, 40, 80}},
@@ -713,12 +715,6 @@ int main(int argc, char **argv)
                                 "slow-start)\n", name);
                 return 2;
             }
-        } else if (strcmp(argv[i], "--flex-wander") == 0 && i + 1 < argc) {
-            flex_wander = (float)atof(argv[++i]);
-            if (!(flex_wander >= 0.0f && flex_wander <= 1.0f)) {
-                fprintf(stderr, "--flex-wander: a share from 0 to 1\n");
-                return 2;
-            }
         } else if (strcmp(argv[i], "--duration") == 0 && i + 1 < argc)
             duration = atof(argv[++i]);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
@@ -732,13 +728,14 @@ int main(int argc, char **argv)
         else if (!score_map_option(&options, argc, argv, &i)) {
             fprintf(stderr,
                     "usage: %s [--dev N] [--heldout N] [--stress N] [--world typical|wide|stress] "
-                    "[--flex-shape smooth|linear|first-order|slow-start] [--flex-wander SHARE] "
-                    "[--duration S] "
+                    "[--flex-shape smooth|linear|first-order|slow-start] [--duration S] "
                     "[--seed FIRST] [--check] [--explain] [-v]\n" SCORE_MAP_USAGE,
                     argv[0], argv[0]);
             return 2;
         }
     }
+    if (score_map_resolve(&options, map_conditions, N_MAP) != 0)
+        return 2;
     session_events_t *ev = malloc(sizeof *ev);
     if (!ev)
         return 1;
@@ -759,8 +756,8 @@ int main(int argc, char **argv)
            world->name, n_dev, dev0, n_held, held0, n_stress, stress0, duration);
     if (flex_shape != SIM_FLEX_SMOOTH)
         printf("; flexes %s", shape_names[flex_shape]);
-    if (flex_wander > 0.0f)
-        printf("; flexes wander %g", flex_wander);
+    if (options.fix_condition)
+        printf("; %s", options.fix);
     if (options.frame_loss > 0.0)
         printf("; %g of the frames lost", options.frame_loss);
     if (options.stamp_jitter_us > 0.0)

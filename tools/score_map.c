@@ -49,6 +49,8 @@ bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i)
         o->frame_loss = atof(argv[++*i]);
     else if (strcmp(argv[*i], "--stamp-jitter") == 0)
         o->stamp_jitter_us = atof(argv[++*i]);
+    else if (strcmp(argv[*i], "--fix") == 0)
+        o->fix = argv[++*i];
     else
         return false;
     if (session_link_check(o->frame_loss, o->stamp_jitter_us) != 0) {
@@ -60,10 +62,46 @@ bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i)
     return true;
 }
 
+int score_map_resolve(score_map_options_t *o, const score_condition_t *table, size_t n)
+{
+    if (!o->fix)
+        return 0;
+    const char *eq = strchr(o->fix, '=');
+    char *end = NULL;
+    if (eq) {
+        o->fix_value = strtod(eq + 1, &end);
+        for (size_t i = 0; i < n && end != eq + 1 && *end == '\0'; i++)
+            if (strlen(table[i].name) == (size_t)(eq - o->fix) &&
+                strncmp(table[i].name, o->fix, (size_t)(eq - o->fix)) == 0)
+                o->fix_condition = &table[i];
+    }
+    if (o->fix_condition)
+        return 0;
+    fprintf(stderr, "--fix %s: not CONDITION=VALUE with a condition of the map (--map all lists "
+                    "them) and a number\n",
+            o->fix);
+    return -1;
+}
+
 void score_map_link(const score_map_options_t *o, session_settings_t *s)
 {
     s->frame_loss = o->frame_loss;
     s->stamp_jitter_us = o->stamp_jitter_us;
+    const score_condition_t *c = o->fix_condition;
+    if (!c)
+        return;
+    session_settings_hard_cases(s, session_settings_hard(s) | c->hard);
+    c->apply(s, o->fix_value);
+}
+
+void score_map_print_link(const score_map_options_t *o, const char *sep)
+{
+    if (o->frame_loss > 0.0)
+        printf("%s%g of the frames lost", sep, o->frame_loss);
+    if (o->stamp_jitter_us > 0.0)
+        printf("%sstamps off by up to %g us", sep, o->stamp_jitter_us);
+    if (o->fix_condition)
+        printf("%s%s", sep, o->fix);
 }
 
 void score_map_set_frame_loss(void *settings, double value)

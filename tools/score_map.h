@@ -58,23 +58,37 @@ typedef struct {
     double frame_loss;     /* --frame-loss: share of SAMPLES frames lost in every session,
                               the map's and the scorer's sets (session_settings_t) */
     double stamp_jitter_us; /* --stamp-jitter: ... frames' stamps off by up to this, us */
+    const char *fix;       /* --fix CONDITION=VALUE as given, or NULL */
+    const score_condition_t *fix_condition; /* ... that condition (score_map_resolve) */
+    double fix_value;                       /* ... and its value */
 } score_map_options_t;
 
 /* The map's line of a scorer's usage text: a printf format that takes the
  * program's name. */
 #define SCORE_MAP_USAGE                                                                            \
     "       %s --map CONDITION|all [--map-seeds N] [--map-csv FILE] [--duration S]\n"             \
-    "       (either form) [--frame-loss SHARE] [--stamp-jitter US]\n"
+    "       (either form) [--frame-loss SHARE] [--stamp-jitter US] [--fix CONDITION=VALUE]\n"
 
-/* When argv[*i] is --map, --map-seeds, --map-csv, --frame-loss or
- * --stamp-jitter with its value after it, stores the value in *o, moves *i
- * to the value and returns true; false for another argument or a value out
- * of range (said on stderr). */
+/* When argv[*i] is --map, --map-seeds, --map-csv, --frame-loss,
+ * --stamp-jitter or --fix with its value after it, stores the value in *o,
+ * moves *i to the value and returns true; false for another argument or a
+ * value out of range (said on stderr). */
 bool score_map_option(score_map_options_t *o, int argc, char **argv, int *i);
 
-/* Sets the link of o (--frame-loss, --stamp-jitter) in a session's
- * settings: the map's sessions and the scorers' sets alike. */
+/* Finds --fix's condition in the scorer's table of n conditions: 0, or -1
+ * (said on stderr) for an unknown name or a value that is not a number. */
+int score_map_resolve(score_map_options_t *o, const score_condition_t *table, size_t n);
+
+/* Sets what o asks of every session in a session's settings, last, after
+ * everything else: the link (--frame-loss, --stamp-jitter) and one map
+ * condition held at one value (--fix, with its hard cases added to the
+ * session's own), for the map's sessions and the scorers' sets alike: a
+ * scorer's sets under one condition, or a map's sweep of another with it. */
 void score_map_link(const score_map_options_t *o, session_settings_t *s);
+
+/* Prints what score_map_link sets, each part after sep ("; 0.01 of the
+ * frames lost; flex_wander=0.2"), for a scorer's header line. */
+void score_map_print_link(const score_map_options_t *o, const char *sep);
 
 /* Runs one session of a bin into the scorer's tally (ctx); returns 0, or
  * -1 to stop the run. */

@@ -553,6 +553,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (score_map_resolve(&map, map_conditions, N_MAP) != 0)
+        return 2;
     if (map.condition) {
         map_tally_t bin;
         memset(&bin, 0, sizeof bin);
@@ -598,10 +600,7 @@ int main(int argc, char **argv)
     printf("%sseeds %llu-%llu, %.0f s each, %llu sessions, %llu true strokes",
            stress ? "stress " : "", seed_lo, seed_hi, duration, (unsigned long long)tot.sessions,
            (unsigned long long)(tot.tp + tot.fn));
-    if (map.frame_loss > 0.0)
-        printf(", %g of the frames lost", map.frame_loss);
-    if (map.stamp_jitter_us > 0.0)
-        printf(", stamps off by up to %g us", map.stamp_jitter_us);
+    score_map_print_link(&map, ", ");
     printf("\n");
     printf("| metric | value | floor |\n|---|---|---|\n");
     printf("| precision | %.4f | |\n", precision);

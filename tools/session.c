@@ -32,6 +32,11 @@ int session_link_check(double frame_loss, double stamp_jitter_us)
     return 0;
 }
 
+int session_settings_hard(const session_settings_t *s)
+{
+    return s->kind == DEVICE_KIND_BALL ? s->ball.hard_cases : s->scraper.hard_cases;
+}
+
 void session_settings_hard_cases(session_settings_t *s, int flags)
 {
     if (s->kind == DEVICE_KIND_BALL)

@@ -42,8 +42,9 @@ void session_settings_default(session_settings_t *s, device_kind_t kind, uint64_
                               double duration_s);
 
 /* Sets the hard-case flags of the kind's simulator (SIM_BALL_* for a ball,
- * SIM_SCRAPER_* for a scraper). */
+ * SIM_SCRAPER_* for a scraper); session_settings_hard reads them. */
 void session_settings_hard_cases(session_settings_t *s, int flags);
+int session_settings_hard(const session_settings_t *s);
 
 typedef struct {
     event_sink_fn truth; /* every true interval or instant, from the physics */

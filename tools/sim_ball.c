@@ -753,7 +753,8 @@ int sim_ball_init(sim_ball_t *s, const sim_ball_settings_t *settings, uint64_t s
         !(c->rock_probability >= 0.0f && c->rock_probability <= 1.0f) ||
         !(c->mark_probability >= 0.0f && c->mark_probability <= 1.0f) ||
         !(c->world.flex_shape >= SIM_FLEX_SMOOTH && c->world.flex_shape <= SIM_FLEX_SLOW_START) ||
-        !(c->world.flex_wander >= 0.0f && c->world.flex_wander <= 1.0f))
+        !(c->world.flex_wander >= 0.0f && c->world.flex_wander <= 1.0f) ||
+        !(c->world.hold_fluct >= 0.0f && c->world.hold_fluct <= 0.5f))
         return -EINVAL;
     memset(s, 0, sizeof *s);
     s->set = *c;
@@ -939,7 +940,8 @@ static double step_load(sim_ball_t *s, uint64_t k, double t, float rate[3], floa
     motion(s, k, rate, rolling_dps, &load_mod);
     s->base_n += (s->base_target_n - s->base_n) * s->base_a;
     double fluct = smooth_run(&s->fluct, (float)gauss(s));
-    float fluct_gain = s->phase == PH_STROKE || s->phase == PH_PAUSE ? 0.08f : 0.01f;
+    float held = s->set.world.hold_fluct > 0.0f ? s->set.world.hold_fluct : 0.01f;
+    float fluct_gain = s->phase == PH_STROKE || s->phase == PH_PAUSE ? 0.08f : held;
     s->fluct_gain += (fluct_gain - s->fluct_gain) * s->base_a;
     double rel = s->fluct_gain * fluct + load_mod;
     if (hard & SIM_BALL_BREATHING) {

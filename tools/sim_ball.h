@@ -68,6 +68,8 @@ typedef struct {
     int flex_shape;             /* a flex's rise and relax: SIM_FLEX_* (not drawn) */
     float flex_wander;          /* a flex's force and MMG level wandering about their
                                    course, rms share of it, under 2 Hz (not drawn; 0) */
+    float hold_fluct;           /* the load's slow fluctuation while held, rms share of
+                                   the load, under 1 Hz (not drawn; 0: 0.01) */
 } sim_ball_world_t;
 
 /* The shape of a flex's force (and MMG) rise and relax over its ramp time:
