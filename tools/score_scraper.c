@@ -403,6 +403,10 @@ static void set_zero_drift(void *settings, double value)
 {
     SC(settings)->zero_drift = (float)value;
 }
+static void set_acc_bias(void *settings, double value)
+{
+    SC(settings)->acc_bias_mg = (float)value;
+}
 static void set_force_scale(void *settings, double value)
 {
     ((session_settings_t *)settings)->p_scale_factor = (float)value;
@@ -453,6 +457,7 @@ static const score_condition_t map_conditions[] = {
     {"across_limb", "share", 0, set_across, 4, {0, 0.2, 0.5, 0.8}},
     {"zero_drift", "x typical", 0, set_zero_drift, 5, {0, 1, 2, 4, 8}},
     {"force_scale", "x 1 mN/LSB", 0, set_force_scale, 5, {0.1, 1, 5, 20, 50}},
+    {"acc_bias", "mg", 0, set_acc_bias, 5, {5, 10, 20, 40, 80}},
     {"rate", "Hz", 0, set_rate, 4, {250, 400, 500, 1000}},
     {"sensor_noise", "x typical", 0, set_sensor_noise, 5, {0.5, 1, 2, 4, 8}},
     {"no_lift_incline", "deg", SIM_SCRAPER_NO_LIFT, set_no_lift_incline, 5, {0, 3, 6, 10, 30}},

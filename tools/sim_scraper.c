@@ -778,7 +778,8 @@ static int settings_valid(const sim_scraper_settings_t *c)
     if (c->hard_cases & ~SIM_SCRAPER_HARD_ALL)
         return 0;
     if (!(c->zero_drift >= 0.0f && c->zero_drift <= 100.0f) ||
-        !(c->force_gain > 0.1f && c->force_gain < 10.0f))
+        !(c->force_gain > 0.1f && c->force_gain < 10.0f) ||
+        !(c->acc_bias_mg >= 0.0f && c->acc_bias_mg <= 500.0f))
         return 0;
     return 1;
 }
@@ -803,8 +804,9 @@ int sim_scraper_init(sim_scraper_t *s, const sim_scraper_settings_t *settings, u
     s->sigma_acc_g = uniform(s, 0.003, 0.008) * noise;
     s->sigma_gyr_dps = 0.2 * noise;
     s->sigma_force_n = uniform(s, 0.05, 0.20) * noise;
+    double acc_bias_g = settings->acc_bias_mg > 0.0f ? settings->acc_bias_mg * 1e-3 : 0.005;
     for (int i = 0; i < 3; i++) {
-        s->acc_bias_g[i] = 0.005 * gauss(s) * settings->noise;
+        s->acc_bias_g[i] = acc_bias_g * gauss(s) * settings->noise;
         s->gyr_bias_dps[i] = 0.3 * gauss(s) * settings->noise;
     }
     /* Force zero: an Ornstein-Uhlenbeck wander, 0.25 N rms, 20 s

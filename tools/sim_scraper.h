@@ -65,6 +65,8 @@ typedef struct {
     float zero_drift; /* force sensor zero wander, times the typical 0.25 N rms (bounded at
                          +-0.5 N); 1 = typical */
     float force_gain; /* force sensor scale: reading over true force; 1 = calibrated */
+    float acc_bias_mg; /* accelerometer zero offset, rms per axis, mg (times noise); 0 = the
+                          default 5 mg of a calibrated part (a raw MEMS part: 20-60 mg) */
 } sim_scraper_settings_t;
 
 /* 500 Hz, endless, noise 1, tilt 25 deg, limb 15-60 deg, 0.1-0.4 m/s,
