@@ -114,6 +114,11 @@ void score_map_set_stamp_jitter(void *settings, double value)
     ((session_settings_t *)settings)->stamp_jitter_us = value;
 }
 
+void score_map_set_samples_per_frame(void *settings, double value)
+{
+    ((session_settings_t *)settings)->samples_per_frame = (unsigned)value;
+}
+
 /* The run's settings, for the sweep of each condition. */
 typedef struct {
     device_kind_t kind;

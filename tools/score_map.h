@@ -34,16 +34,19 @@ typedef struct {
 
 /* The conditions both scorers' maps sweep last, of the link rather than
  * the body: frames lost in transit (a line's noise, a radio's dropouts),
- * which the daemon sees as jumps in `seq` (../shared/spec/protocol.md), and
+ * which the daemon sees as jumps in `seq` (../shared/spec/protocol.md),
  * frames stamped off their first sample's time (firmware that stamps when
  * it sends, or from a coarse timer), which the daemon's sample index sees as
- * lost or overlapping samples. */
+ * lost or overlapping samples, and the samples a frame carries (1-30: a
+ * firmware's choice of latency against overhead). */
 void score_map_set_frame_loss(void *settings, double value);
 void score_map_set_stamp_jitter(void *settings, double value);
+void score_map_set_samples_per_frame(void *settings, double value);
 #define SCORE_MAP_LINK_CONDITIONS                                                                  \
     {"frame_loss", "share of frames", 0, score_map_set_frame_loss, 5,                              \
      {0, 0.001, 0.003, 0.01, 0.03}},                                                               \
-    {"stamp_jitter", "us", 0, score_map_set_stamp_jitter, 5, {0, 300, 600, 1000, 2000}}
+    {"stamp_jitter", "us", 0, score_map_set_stamp_jitter, 5, {0, 300, 600, 1000, 2000}},          \
+    {"samples_per_frame", "samples", 0, score_map_set_samples_per_frame, 5, {1, 3, 10, 20, 30}}
 
 /* The sessions of a map bin take the seeds from SCORE_MAP_SEED0 on, the
  * same in every bin, so that only the condition changes (apart from the
