@@ -3,9 +3,11 @@
  * analysis (tools/session.h). docs/ACCURACY.md explains the method.
  *
  *   massaged-score-ball [--dev N] [--heldout N] [--stress N] [--world typical|wide|stress]
- *                       [--duration S] [--seed FIRST] [--check] [--explain] [-v]
+ *                       [--flex-shape SHAPE] [--duration S] [--seed FIRST] [--check]
+ *                       [--explain] [-v]
  *   massaged-score-ball --map CONDITION|all [--map-seeds N] [--map-csv FILE]
  *                       [--duration S]
+ *   (either form) [--frame-loss SHARE] [--stamp-jitter US] [--fix CONDITION=VALUE]
  *
  * Prints, for the development seeds and the held-out seeds, per event type:
  * precision, recall, F1, onset and offset errors (median and p90 of the
@@ -18,7 +20,8 @@
  * flexes' drawn conditions, found against missed, and counts them per type
  * and hard case. --map sweeps one physical condition at a time
  * (map_conditions) and prints each detector's scores per value, optionally
- * as CSV for tools/massaged-map-plot.
+ * as CSV for tools/massaged-map-plot. --fix holds one of those conditions at
+ * one value in every session of either form (tools/score_map.h).
  */
 #include "score_map.h"
 #include "score_match.h"

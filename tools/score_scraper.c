@@ -18,10 +18,12 @@
  *                               [--verbose] [--hard LIST] [--stress]
  *        massaged-score-scraper --map CONDITION|all [--map-seeds N]
  *                               [--map-csv FILE] [--duration S] [--verbose]
+ *        (either form) [--frame-loss SHARE] [--stamp-jitter US] [--fix CONDITION=VALUE]
  * --check exits 1 if a figure misses its floor. --map sweeps one physical
  * condition at a time (map_conditions) and prints the scores per value;
  * with --verbose, each bin's sessions and their misses are listed before
- * its row.
+ * its row. --fix holds one of those conditions at one value in every
+ * session of either form (tools/score_map.h).
  */
 #include "analysis.h"
 #include "grow.h"
