@@ -319,7 +319,8 @@ static void test_wandering_flex(void)
                    .tremor_on = -1,
                    .tremor_off = -1,
                    .shift_at = -1,
-                   .mmg_pa = 6.0, .wander = 0.4};
+                   .mmg_pa = 6.0,
+                   .wander = 0.4};
     seen_t s;
     run(&sc, 1000.0f, &s);
     check_one_flex(&s, &sc, 0.15);
